@@ -1,0 +1,226 @@
+"""The metric contract: every family the exporter can expose, with type, help, unit and labels.
+
+This is the single place where names and label sets are declared; producers build samples
+through `MetricSpec.sample`, which rejects label sets the contract does not allow. Nothing here
+does I/O or knows where values come from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from github_stats_exporter.model import Sample
+
+
+class MetricType(StrEnum):
+    GAUGE = "gauge"
+    COUNTER = "counter"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    """One metric family.
+
+    ``name`` is the family name. For counters the exposed sample name is ``name + "_total"``.
+    ``labels`` are required on every sample, in this order; ``optional_labels`` may be present.
+    """
+
+    name: str
+    type: MetricType
+    help: str
+    labels: tuple[str, ...] = ()
+    optional_labels: tuple[str, ...] = ()
+    unit: str = ""
+
+    @property
+    def sample_name(self) -> str:
+        return f"{self.name}_total" if self.type is MetricType.COUNTER else self.name
+
+    def sample(self, value: float, labels: Mapping[str, str] | None = None) -> Sample:
+        """Build a sample, checking the label set against the contract."""
+        given = dict(labels or {})
+        missing = [k for k in self.labels if k not in given]
+        unknown = [k for k in given if k not in self.labels and k not in self.optional_labels]
+        if missing or unknown:
+            msg = f"{self.name}: missing labels {missing}, unknown labels {unknown}"
+            raise ValueError(msg)
+        ordered = [(k, given[k]) for k in self.labels]
+        ordered += [(k, given[k]) for k in self.optional_labels if k in given]
+        return Sample(self.name, tuple(ordered), float(value))
+
+
+def _gauge(name: str, help_: str, labels: tuple[str, ...] = (), **kw: object) -> MetricSpec:
+    return MetricSpec(name, MetricType.GAUGE, help_, labels, **kw)  # type: ignore[arg-type]
+
+
+def _counter(name: str, help_: str, labels: tuple[str, ...] = ()) -> MetricSpec:
+    return MetricSpec(name, MetricType.COUNTER, help_, labels)
+
+
+ORU = ("org", "repo", "user")
+
+# --- Activity (names and labels are the Go exporter's public contract) -----------------------
+ACTIVITY_COMMITS = _gauge(
+    "gh_activity_commits_24h", "Commits on the default branch in the rolling [now-24h, now) window.", ORU
+)
+ACTIVITY_PRS_OPENED = _gauge(
+    "gh_activity_prs_opened_24h", "Pull requests opened by the user in the rolling 24h window.", ORU
+)
+ACTIVITY_PRS_MERGED = _gauge(
+    "gh_activity_prs_merged_24h", "Pull requests authored by the user merged in the rolling 24h window.", ORU
+)
+ACTIVITY_REVIEWS = _gauge(
+    "gh_activity_reviews_submitted_24h", "Pull request reviews submitted in the rolling 24h window.", ORU
+)
+ACTIVITY_ISSUE_COMMENTS = _gauge(
+    "gh_activity_issue_comments_24h",
+    "Issue and pull request conversation comments in the rolling 24h window.",
+    ORU,
+)
+ACTIVITY_LOC_ADDED = _gauge(
+    "gh_activity_loc_added_weekly", "Lines added in the latest complete week (Sunday 00:00 UTC start).", ORU
+)
+ACTIVITY_LOC_REMOVED = _gauge(
+    "gh_activity_loc_removed_weekly",
+    "Lines removed in the latest complete week (Sunday 00:00 UTC start).",
+    ORU,
+)
+ACTIVITY_LAST_EVENT = _gauge(
+    "gh_activity_last_event_unixtime", "Unix time of the user's newest counted event in the 24h window.", ORU
+)
+
+# --- Copilot usage (gauges: report values are window totals, not local counters) -------------
+COPILOT_LABELS = ORU
+COPILOT_OPTIONAL = ("scope", "window", "feature", "ide", "language", "model", "chat_mode", "day")
+
+
+def _copilot(name: str, help_: str) -> MetricSpec:
+    return _gauge(name, help_, COPILOT_LABELS, optional_labels=COPILOT_OPTIONAL)
+
+
+COPILOT_INTERACTIONS = _copilot(
+    "gh_copilot_usage_user_initiated_interaction_count", "Prompts users explicitly sent to Copilot."
+)
+COPILOT_CODE_GENERATION = _copilot(
+    "gh_copilot_usage_code_generation_activity_count", "Copilot output events (suggestions, code blocks)."
+)
+COPILOT_CODE_ACCEPTANCE = _copilot(
+    "gh_copilot_usage_code_acceptance_activity_count", "Accept actions on Copilot output."
+)
+COPILOT_LOC_SUGGESTED_ADD = _copilot(
+    "gh_copilot_usage_loc_suggested_to_add_sum", "Lines Copilot suggested to add."
+)
+COPILOT_LOC_SUGGESTED_DELETE = _copilot(
+    "gh_copilot_usage_loc_suggested_to_delete_sum", "Lines Copilot suggested to delete."
+)
+COPILOT_LOC_ADDED = _copilot("gh_copilot_usage_loc_added_sum", "Lines added through Copilot.")
+COPILOT_LOC_DELETED = _copilot("gh_copilot_usage_loc_deleted_sum", "Lines deleted through Copilot.")
+COPILOT_PRS_CREATED = _copilot(
+    "gh_copilot_usage_pull_requests_total_created", "Pull requests created (aggregate reports)."
+)
+COPILOT_PRS_REVIEWED = _copilot(
+    "gh_copilot_usage_pull_requests_total_reviewed", "Pull requests reviewed (aggregate reports)."
+)
+COPILOT_PRS_CREATED_BY_COPILOT = _copilot(
+    "gh_copilot_usage_pull_requests_total_created_by_copilot", "Pull requests created by Copilot."
+)
+COPILOT_PRS_REVIEWED_BY_COPILOT = _copilot(
+    "gh_copilot_usage_pull_requests_total_reviewed_by_copilot", "Pull requests reviewed by Copilot."
+)
+
+# --- Self-metrics ------------------------------------------------------------------------------
+BUILD_INFO = _gauge(
+    "gh_exporter_build_info",
+    "Always 1; labels carry the exporter and Python versions.",
+    ("version", "python"),
+)
+GITHUB_REQUESTS = _counter(
+    "gh_exporter_github_requests",
+    "HTTP requests sent to GitHub (every attempt and page), by logical endpoint and status class.",
+    ("org", "endpoint", "status_class"),
+)
+GITHUB_RETRIES = _counter(
+    "gh_exporter_github_retries", "GitHub requests retried, by reason.", ("org", "endpoint", "reason")
+)
+GITHUB_SECONDARY_LIMIT_HITS = _counter(
+    "gh_exporter_github_secondary_limit_hits",
+    "Secondary rate-limit responses (403/429) from GitHub.",
+    ("org",),
+)
+GITHUB_RATE_LIMIT_WAITS = _counter(
+    "gh_exporter_github_rate_limit_waits", "Pauses taken to protect the rate-limit budget.", ("org", "reason")
+)
+GITHUB_RATE_LIMIT_WAIT_SECONDS = _counter(
+    "gh_exporter_github_rate_limit_wait_seconds", "Seconds spent paused for rate limits.", ("org",)
+)
+GITHUB_RATE_LIMIT_REMAINING = _gauge(
+    "gh_exporter_github_rate_limit_remaining",
+    "Requests left in the current rate-limit window, from the newest response headers.",
+    ("org", "installation_id"),
+    optional_labels=("resource",),
+)
+GITHUB_RATE_LIMIT_REMAINING_COMPAT = _gauge(
+    "gh_app_rate_limit_remaining",
+    "Deprecated alias of gh_exporter_github_rate_limit_remaining (Go exporter compatibility).",
+    ("org", "installation_id"),
+    optional_labels=("resource",),
+)
+GITHUB_RATE_LIMIT_LIMIT = _gauge(
+    "gh_exporter_github_rate_limit_limit",
+    "Size of the rate-limit window (requests per hour).",
+    ("org", "installation_id"),
+    optional_labels=("resource",),
+)
+GITHUB_RATE_LIMIT_RESET = _gauge(
+    "gh_exporter_github_rate_limit_reset_unixtime",
+    "Unix time the current rate-limit window resets.",
+    ("org", "installation_id"),
+    optional_labels=("resource",),
+)
+GITHUB_ETAG_HITS = _counter(
+    "gh_exporter_github_conditional_hits",
+    "Conditional requests answered 304 (free for the primary limit).",
+    ("org", "endpoint"),
+)
+HTTP_REQUESTS = _counter(
+    "gh_exporter_http_requests", "Requests served by this process's HTTP server.", ("path", "code")
+)
+DEPENDENCY_HEALTH = _gauge(
+    "gh_exporter_dependency_health", "1 when the dependency is healthy, else 0.", ("dependency",)
+)
+IS_LEADER = _gauge("gh_exporter_leader", "1 on the replica that currently runs scheduled collection.")
+SERIES_LOADED = _gauge(
+    "gh_exporter_metrics_series_loaded", "Series in the rendered exposition, per metric family.", ("metric",)
+)
+CACHE_REFRESH_DURATION = _gauge(
+    "gh_exporter_metrics_cache_refresh_duration_seconds",
+    "Duration of the last exposition cache refresh.",
+    unit="seconds",
+)
+SCRAPE_RUNS = _counter("gh_exporter_scrape_runs", "Collection cycles per org by result.", ("org", "result"))
+SCRAPE_DURATION = _gauge(
+    "gh_exporter_scrape_duration_seconds",
+    "Duration of the org's last collection cycle.",
+    ("org",),
+    unit="seconds",
+)
+LEADER_CYCLE_LAST_RUN = _gauge(
+    "gh_exporter_leader_cycle_last_run_unixtime", "Unix time the leader last finished a collection cycle."
+)
+
+
+FAMILIES: dict[str, MetricSpec] = {
+    spec.name: spec for spec in list(globals().values()) if isinstance(spec, MetricSpec)
+}
+"""Every family by name. The renderer uses it for TYPE/HELP/UNIT and family order."""
+
+
+def spec_for(name: str) -> MetricSpec:
+    """Look a family up by name; unknown names are a programming error."""
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        msg = f"metric family {name!r} is not in the contract (metrics.py)"
+        raise KeyError(msg) from None

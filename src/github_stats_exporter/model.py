@@ -1,0 +1,82 @@
+"""Value types shared by every layer: samples, snapshots, snapshot keys.
+
+Pure data only. This module must not import anything else from the package and must not do I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+Labels = tuple[tuple[str, str], ...]
+"""Label pairs in the order the metric contract declares them (not sorted alphabetically)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One exposition line: a metric family name, its labels and a value.
+
+    ``name`` is the *family* name from the metric contract (`metrics.py`); for counters the
+    renderer appends ``_total`` itself, so a counter sample never carries the suffix here.
+    """
+
+    name: str
+    labels: Labels
+    value: float
+
+    def label(self, key: str) -> str | None:
+        for k, v in self.labels:
+            if k == key:
+                return v
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotKey:
+    """Identity of one collection unit, e.g. ``activity/acme/widgets`` or ``copilot/acme/org/28d``.
+
+    ``kind`` groups snapshots by producer; ``parts`` identify the unit inside it.
+    """
+
+    kind: str
+    parts: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return "/".join((self.kind, *self.parts))
+
+    @classmethod
+    def parse(cls, text: str) -> SnapshotKey:
+        kind, *parts = text.split("/")
+        if not kind:
+            msg = f"snapshot key {text!r} has an empty kind"
+            raise ValueError(msg)
+        return cls(kind, tuple(parts))
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The complete set of series one collection unit owns, replaced atomically in the store.
+
+    ``version`` is assigned by the store on write (monotonic per key); producers leave it 0.
+    ``produced_at`` is the Unix time the producer finished collecting.
+    """
+
+    key: SnapshotKey
+    samples: tuple[Sample, ...]
+    produced_at: float
+    version: int = 0
+    meta: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+
+def format_value(value: float) -> str:
+    """Render a sample value the way both exposition formats accept it.
+
+    Integral floats print without a fraction (``3`` not ``3.0``) so golden files stay stable.
+    """
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)

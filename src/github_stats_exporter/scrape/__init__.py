@@ -1,0 +1,1 @@
+"""Collectors that turn GitHub data into snapshots."""

@@ -1,0 +1,1 @@
+"""A seeded, deterministic GitHub simulator with ground truth, used by the demo, tests and benchmarks."""

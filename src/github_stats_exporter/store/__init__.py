@@ -1,0 +1,1 @@
+"""Snapshot stores: the port (`base`) and its adapters (`memory`, `redis`)."""
