@@ -1,0 +1,491 @@
+"""The GitHub REST client: one aiohttp session per installation, budget-aware, retrying, caching.
+
+`GitHubClient.get` waits for rate-limit budget before every attempt, sends conditional requests
+from an ETag cache, retries transient failures with full-jitter backoff and maps everything else
+to the typed errors in `errors.py`. It only ever talks to the configured API origin (scheme, host,
+port), so credentials cannot leak to another host; it knows no endpoints and parses no payloads
+beyond JSON decoding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from dataclasses import dataclass, field, replace
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+import msgspec
+import structlog
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+import github_stats_exporter
+from github_stats_exporter import metrics
+from github_stats_exporter.github.auth import Auth
+from github_stats_exporter.github.errors import (
+    AuthError,
+    ForeignHostError,
+    GitHubHTTPError,
+    GitHubTransportError,
+    MalformedResponse,
+    RateLimited,
+    http_error_for,
+)
+from github_stats_exporter.github.etag import CachedResponse, ETagCache
+from github_stats_exporter.github.ratelimit import (
+    LimitKind,
+    RateLimitBudget,
+    RateLimitState,
+    Sleep,
+    classify_limit,
+    header,
+    parse_retry_after,
+    resource_for,
+)
+from github_stats_exporter.telemetry import SelfMetrics
+
+log = structlog.get_logger(__name__)
+
+MAX_REDIRECTS = 5
+SECONDARY_LIMIT_MIN_WAIT = 60.0
+"""GitHub asks for at least a minute after a secondary limit that names no Retry-After."""
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_NEXT_LINK = re.compile(r'<([^>]*)>\s*;[^,]*?\brel="?([^",]*\bnext\b[^",]*)"?')
+
+
+def default_user_agent() -> str:
+    """``github-stats-exporter/<installed version>`` (GitHub rejects requests without a User-Agent)."""
+    return f"github-stats-exporter/{github_stats_exporter.__version__}"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOptions:
+    """Tuning of one client; the composition root maps the config file onto it."""
+
+    base_url: str
+    request_timeout: float = 20.0
+    max_attempts: int = 3
+    initial_backoff: float = 1.0
+    max_backoff: float = 30.0
+    jitter: bool = True
+    min_remaining_threshold: int = 100
+    min_reset_buffer: float = 5.0
+    secondary_limit_backoff: float = 60.0
+    max_wait: float = 900.0
+    max_pages: int = 100
+    api_version: str = "2022-11-28"
+    user_agent: str = field(default_factory=default_user_agent)
+    etag_cache_size: int = 10_000
+
+    def __post_init__(self) -> None:
+        base = URL(self.base_url)
+        if base.scheme not in ("http", "https") or not base.host:
+            msg = f"base_url must be an absolute http(s) URL, got {self.base_url!r}"
+            raise ValueError(msg)
+        if self.max_attempts < 1 or self.max_pages < 1:
+            msg = f"max_attempts and max_pages must be >= 1 (got {self.max_attempts}, {self.max_pages})"
+            raise ValueError(msg)
+        if self.request_timeout <= 0:
+            msg = f"request_timeout must be positive, got {self.request_timeout}"
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A decoded answer.
+
+    ``not_modified`` is True when a 304 answered a conditional request; ``status`` is then 200 and
+    ``data``/``headers`` are those of the cached 200 (rate-limit headers refreshed from the 304).
+    ``truncated`` is set on the last page `GitHubClient.paginate` yields when the page cap stopped
+    it while GitHub still offered a next page.
+    """
+
+    status: int
+    data: Any
+    headers: Mapping[str, str]
+    not_modified: bool
+    url: str
+    truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Raw:
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+
+def backoff_delay(attempt: int, options: ClientOptions, rng: random.Random) -> float:
+    """Full jitter: uniform in [0, min(max_backoff, initial_backoff * 2**(attempt-1))]."""
+    ceiling = min(options.max_backoff, options.initial_backoff * 2 ** (attempt - 1))
+    return rng.uniform(0.0, ceiling) if options.jitter else ceiling
+
+
+def next_link(link_header: str | None) -> str | None:
+    """The ``rel="next"`` target of a ``Link`` header, exactly as GitHub wrote it."""
+    if not link_header:
+        return None
+    for match in _NEXT_LINK.finditer(link_header):
+        if "next" in match.group(2).split():
+            return match.group(1).strip()
+    return None
+
+
+def create_session(options: ClientOptions, *, max_connections: int = 16) -> aiohttp.ClientSession:
+    """A session fit for the API: no cookies, no env proxies/netrc credentials, bounded concurrency.
+
+    The connection cap keeps one installation well under GitHub's 100 concurrent requests.
+    """
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=options.request_timeout),
+        connector=aiohttp.TCPConnector(limit=max_connections),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        raise_for_status=False,
+        trust_env=False,
+    )
+
+
+def _status_class(status: int) -> str:
+    return f"{status // 100}xx" if 200 <= status < 600 else "error"
+
+
+def _origin(url: URL) -> tuple[str, str, int | None]:
+    return (url.scheme.lower(), (url.host or "").lower(), url.port)
+
+
+def _error_message(body: bytes) -> str:
+    try:
+        decoded: Any = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return ""
+    if isinstance(decoded, dict) and isinstance(decoded.get("message"), str):
+        return str(decoded["message"])[:300]
+    return ""
+
+
+class GitHubClient:
+    """Rate-limit-aware GitHub REST client for one org / installation.
+
+    Use as ``async with GitHubClient(...) as gh``; it closes the session only if it created it.
+    Pass ``budget`` to share one `RateLimitBudget` between clients of the same installation.
+    """
+
+    def __init__(
+        self,
+        options: ClientOptions,
+        auth: Auth,
+        *,
+        org: str,
+        installation_id: str = "",
+        metrics: SelfMetrics,
+        session: aiohttp.ClientSession | None = None,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        budget: RateLimitBudget | None = None,
+    ) -> None:
+        self._options = options
+        self._auth = auth
+        self._org = org
+        self._installation_id = installation_id
+        self._metrics = metrics
+        self._session = session
+        self._owns_session = session is None
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng if rng is not None else random.Random()
+        self._budget = budget or RateLimitBudget(
+            min_remaining_threshold=options.min_remaining_threshold,
+            min_reset_buffer=options.min_reset_buffer,
+            max_wait=options.max_wait,
+            sleep=sleep,
+            clock=clock,
+        )
+        self._base = URL(options.base_url)
+        self._etags = ETagCache(options.etag_cache_size)
+        self._timeout = aiohttp.ClientTimeout(total=options.request_timeout)
+        self._headers = {
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": options.api_version,
+            "User-Agent": options.user_agent,
+        }
+
+    async def __aenter__(self) -> Self:
+        if self._session is None:
+            self._session = create_session(self._options)
+            self._owns_session = True
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def budget(self) -> RateLimitBudget:
+        return self._budget
+
+    def rate_limit(self, resource: str = "core") -> RateLimitState | None:
+        """The newest known budget of ``resource`` (None before the first response says so)."""
+        return self._budget.state(resource)
+
+    # --- requests ------------------------------------------------------------------------------
+
+    async def get(
+        self,
+        path_or_url: str,
+        *,
+        endpoint: str,
+        params: Mapping[str, str | int] | None = None,
+        accept: Collection[int] = (200,),
+        conditional: bool = True,
+    ) -> Response:
+        """GET a path under the base URL (or an absolute URL on the API origin) and decode the JSON.
+
+        Statuses in ``accept`` are returned; a 304 to a conditional request returns the cached body.
+        Anything else goes through the retry policy and ends in a typed `GitHubError`.
+        """
+        url = self._resolve(path_or_url, params)
+        key = str(url)
+        resource = resource_for(url.path)
+        attempt = 0
+        may_refresh = getattr(self._auth, "refreshable", True)
+        secondary_hits = 0
+        while True:
+            attempt += 1
+            await self._wait_for_budget(resource)
+            cached = self._etags.get(key) if conditional else None
+            try:
+                raw = await self._exchange(url, endpoint, cached.etag if cached else None)
+            except AuthError as exc:
+                if not exc.is_transient or attempt >= self._options.max_attempts:
+                    raise
+                await self._backoff(endpoint, "server_error" if exc.status else "connection", attempt, url)
+                continue
+            except TimeoutError as exc:
+                self._count(endpoint, "error")
+                if attempt >= self._options.max_attempts:
+                    msg = "timed out"
+                    raise GitHubTransportError(msg, endpoint=endpoint, url_path=url.path) from exc
+                await self._backoff(endpoint, "timeout", attempt, url)
+                continue
+            except aiohttp.ClientError as exc:
+                self._count(endpoint, "error")
+                if attempt >= self._options.max_attempts:
+                    detail = f"connection failed ({type(exc).__name__})"
+                    raise GitHubTransportError(detail, endpoint=endpoint, url_path=url.path) from exc
+                await self._backoff(endpoint, "connection", attempt, url)
+                continue
+
+            status = raw.status
+            if status == 304 and cached is not None:
+                self._metrics.inc(metrics.GITHUB_ETAG_HITS, {"org": self._org, "endpoint": endpoint})
+                merged = CIMultiDict(cached.headers)
+                merged.update(raw.headers)
+                return Response(200, cached.data, CIMultiDictProxy(merged), True, key)
+            if status in accept:
+                return self._accept(raw, key, url, endpoint, conditional)
+
+            message = _error_message(raw.body)
+            if status == 401 and may_refresh:
+                # One refresh cures an installation token revoked or expired early; a retry is free.
+                may_refresh = False
+                attempt -= 1
+                self._auth.invalidate()
+                self._retried(endpoint, "unauthorized")
+                continue
+            kind = classify_limit(status, raw.headers, message)
+            if kind is not None:
+                if kind is LimitKind.SECONDARY:
+                    secondary_hits += 1
+                    self._metrics.inc(metrics.GITHUB_SECONDARY_LIMIT_HITS, {"org": self._org})
+                retry_at = self._limit_retry_at(kind, raw, resource, secondary_hits)
+                secondary = kind is LimitKind.SECONDARY
+                log.warning(
+                    "github rate limited",
+                    org=self._org,
+                    endpoint=endpoint,
+                    status=status,
+                    kind=str(kind),
+                    retry_in=round(retry_at - self._clock(), 1),
+                )
+                if attempt >= self._options.max_attempts or retry_at - self._clock() > self._options.max_wait:
+                    raise RateLimited(retry_at, secondary, message)
+                self._retried(endpoint, "secondary_limit" if secondary else "primary_limit")
+                continue  # the next _wait_for_budget takes the pause
+            if status >= 500 and attempt < self._options.max_attempts:
+                retry_after = header(raw.headers, "retry-after")
+                hint = parse_retry_after(retry_after, self._clock()) if retry_after else None
+                await self._backoff(endpoint, "server_error", attempt, url, at_least=hint)
+                continue
+            raise http_error_for(status, message or f"unexpected HTTP {status}", endpoint, url.path)
+
+    async def paginate(
+        self,
+        path: str,
+        *,
+        endpoint: str,
+        params: Mapping[str, str | int] | None = None,
+        max_pages: int | None = None,
+        accept: Collection[int] = (200,),
+    ) -> AsyncIterator[Response]:
+        """Yield every page, following ``Link: rel="next"`` exactly as GitHub wrote it.
+
+        Stops after ``max_pages`` (default ``options.max_pages``); if GitHub still offered a next
+        page, the last yielded `Response` has ``truncated=True``. A next link to another origin
+        raises `ForeignHostError` before anything is sent there.
+        """
+        cap = max_pages if max_pages is not None else self._options.max_pages
+        target: str = path
+        query = params
+        for page in range(1, cap + 1):
+            response = await self.get(target, endpoint=endpoint, params=query, accept=accept)
+            following = next_link(header(response.headers, "link"))
+            if following is None:
+                yield response
+                return
+            if page == cap:
+                log.info("pagination cap reached", org=self._org, endpoint=endpoint, pages=cap)
+                yield replace(response, truncated=True)
+                return
+            yield response
+            target, query = following, None
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _resolve(self, path_or_url: str, params: Mapping[str, str | int] | None) -> URL:
+        if path_or_url.startswith(("http://", "https://")):
+            # Follow server-given URLs byte for byte; re-quoting could change the cursor.
+            url = URL(path_or_url, encoded=True)
+            self._check_origin(url)
+        else:
+            relative = URL(path_or_url)
+            prefix = self._base.path.rstrip("/")
+            url = self._base.with_path(f"{prefix}/{relative.path.lstrip('/')}").with_query(relative.query)
+        if params:
+            url = url.update_query({k: str(v) for k, v in params.items()})
+        return url
+
+    def _check_origin(self, url: URL) -> None:
+        if _origin(url) != _origin(self._base):
+            raise ForeignHostError(str(url.origin()), str(self._base.origin()))
+
+    async def _exchange(self, url: URL, endpoint: str, etag: str | None) -> _Raw:
+        """One attempt: send, follow same-origin redirects, count and account every hop."""
+        if self._session is None:
+            msg = "GitHubClient is not open; use 'async with GitHubClient(...)'"
+            raise RuntimeError(msg)
+        for _hop in range(MAX_REDIRECTS + 1):
+            self._check_origin(url)  # the Authorization header below is for the API origin only
+            headers = {**self._headers, "Authorization": await self._auth.authorization()}
+            if etag:
+                headers["If-None-Match"] = etag
+            async with self._session.get(
+                url, headers=headers, timeout=self._timeout, allow_redirects=False
+            ) as resp:
+                raw = _Raw(resp.status, resp.headers, await resp.read())
+            self._account(endpoint, raw)
+            location = header(raw.headers, "location")
+            if raw.status not in _REDIRECTS or not location:
+                return raw
+            url = url.join(URL(location, encoded=True))
+        msg = f"more than {MAX_REDIRECTS} redirects"
+        raise GitHubHTTPError(raw.status, msg, endpoint, url.path)
+
+    def _accept(self, raw: _Raw, key: str, url: URL, endpoint: str, conditional: bool) -> Response:
+        data: Any = None
+        if raw.status != 204 and raw.body.strip():
+            try:
+                data = msgspec.json.decode(raw.body)
+            except msgspec.DecodeError as exc:
+                msg = f"body is not valid JSON ({len(raw.body)} bytes)"
+                raise MalformedResponse(raw.status, msg, endpoint, url.path) from exc
+        if conditional and raw.status == 200:
+            etag = header(raw.headers, "etag")
+            if etag:
+                self._etags.put(key, CachedResponse(etag, data, raw.headers))
+            else:
+                self._etags.discard(key)
+        return Response(raw.status, data, raw.headers, False, key)
+
+    def _limit_retry_at(self, kind: LimitKind, raw: _Raw, resource: str, hits: int) -> float:
+        """When to try again, in GitHub's documented order: Retry-After, then reset, then >= 1 min."""
+        now = self._clock()
+        retry_after = header(raw.headers, "retry-after")
+        wait = parse_retry_after(retry_after, now) if retry_after else None
+        state = RateLimitState.from_headers(raw.headers)
+        if wait is None and state is not None and state.remaining == 0 and state.reset_at is not None:
+            wait = max(state.reset_at + self._options.min_reset_buffer - now, self._options.min_reset_buffer)
+        if wait is None:
+            # Repeated secondary hits back off exponentially, as GitHub asks.
+            base = max(self._options.secondary_limit_backoff, SECONDARY_LIMIT_MIN_WAIT)
+            wait = base * 2 ** max(0, hits - 1)
+        retry_at = now + wait
+        if kind is LimitKind.SECONDARY:
+            # Secondary limits apply to the whole installation, so every request pauses.
+            self._budget.block_until(retry_at, secondary=True)
+        else:
+            # Block only this resource (a spent search budget must not stop core calls); also covers
+            # a reset in the past (clock skew) or a missing reset header.
+            limit = state.limit if state is not None else None
+            self._budget.update(
+                RateLimitState(limit, 0, None, retry_at - self._options.min_reset_buffer, resource)
+            )
+        return retry_at
+
+    async def _wait_for_budget(self, resource: str) -> None:
+        for pause in await self._budget.wait_for_budget(resource):
+            self._metrics.inc(metrics.GITHUB_RATE_LIMIT_WAITS, {"org": self._org, "reason": pause.reason})
+            self._metrics.inc(metrics.GITHUB_RATE_LIMIT_WAIT_SECONDS, {"org": self._org}, pause.seconds)
+            log.info(
+                "github rate-limit pause", org=self._org, reason=pause.reason, seconds=round(pause.seconds, 1)
+            )
+
+    async def _backoff(
+        self, endpoint: str, reason: str, attempt: int, url: URL, *, at_least: float | None = None
+    ) -> None:
+        delay = backoff_delay(attempt, self._options, self._rng)
+        if at_least is not None:
+            delay = min(max(delay, at_least), self._options.max_wait)
+        self._retried(endpoint, reason)
+        log.debug("github retry", org=self._org, endpoint=endpoint, reason=reason, path=url.path, delay=delay)
+        await self._sleep(delay)
+
+    def _retried(self, endpoint: str, reason: str) -> None:
+        self._metrics.inc(metrics.GITHUB_RETRIES, {"org": self._org, "endpoint": endpoint, "reason": reason})
+
+    def _count(self, endpoint: str, status_class: str) -> None:
+        labels = {"org": self._org, "endpoint": endpoint, "status_class": status_class}
+        self._metrics.inc(metrics.GITHUB_REQUESTS, labels)
+
+    def _account(self, endpoint: str, raw: _Raw) -> None:
+        self._count(endpoint, _status_class(raw.status))
+        parsed = RateLimitState.from_headers(raw.headers)
+        if parsed is None:
+            return
+        state = self._budget.update(parsed)
+        labels = {
+            "org": self._org,
+            "installation_id": self._installation_id,
+            "resource": state.resource or "core",
+        }
+        if state.remaining is not None:
+            self._metrics.set(metrics.GITHUB_RATE_LIMIT_REMAINING, labels, state.remaining)
+            if labels["resource"] == "core":
+                # The Go exporter's alias had no resource label; it always meant the core budget.
+                compat = {"org": self._org, "installation_id": self._installation_id}
+                self._metrics.set(metrics.GITHUB_RATE_LIMIT_REMAINING_COMPAT, compat, state.remaining)
+        if state.limit is not None:
+            self._metrics.set(metrics.GITHUB_RATE_LIMIT_LIMIT, labels, state.limit)
+        if state.reset_at is not None:
+            self._metrics.set(metrics.GITHUB_RATE_LIMIT_RESET, labels, state.reset_at)

@@ -1,0 +1,51 @@
+"""Bounded LRU cache of ETags and parsed bodies, keyed by the exact request URL (query included).
+
+A cached entry lets the client send ``If-None-Match``; a 304 answer (free for the primary rate
+limit) then returns the stored body. Process memory only; it does no I/O and never stores
+request headers (so no credentials end up here).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from multidict import CIMultiDictProxy
+
+
+@dataclass(frozen=True, slots=True)
+class CachedResponse:
+    """What a 304 stands for: the validator and the body and headers of the original 200."""
+
+    etag: str
+    data: Any
+    headers: CIMultiDictProxy[str]
+
+
+class ETagCache:
+    """Least-recently-used map from URL to `CachedResponse`, holding at most ``max_entries``."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._max = max_entries
+        self._entries: OrderedDict[str, CachedResponse] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, url: str) -> CachedResponse | None:
+        entry = self._entries.get(url)
+        if entry is not None:
+            self._entries.move_to_end(url)
+        return entry
+
+    def put(self, url: str, entry: CachedResponse) -> None:
+        if self._max <= 0:
+            return
+        self._entries[url] = entry
+        self._entries.move_to_end(url)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+    def discard(self, url: str) -> None:
+        self._entries.pop(url, None)
