@@ -1,0 +1,66 @@
+"""Configuration: the YAML schema, durations, validation with every problem reported, secret resolution.
+
+This package reads the config file and the secrets it names, nothing else; it never starts anything.
+Use `load_config(path)`; the models are immutable.
+"""
+
+from __future__ import annotations
+
+from github_stats_exporter.config.credentials import AuthMethod
+from github_stats_exporter.config.duration import format_duration, parse_duration
+from github_stats_exporter.config.loader import load_config, parse_config
+from github_stats_exporter.config.problems import ConfigError, ConfigProblem
+from github_stats_exporter.config.schema import (
+    AmqpConfig,
+    BackfillConfig,
+    CopilotConfig,
+    CopilotEnterpriseConfig,
+    GitHubConfig,
+    HealthConfig,
+    LeaderElectionConfig,
+    LocConfig,
+    MetricsConfig,
+    OrgConfig,
+    RateLimitConfig,
+    RetryConfig,
+    ServerConfig,
+    Settings,
+    StoreConfig,
+    TelemetryConfig,
+)
+from github_stats_exporter.config.secrets import (
+    AppCredentials,
+    Credentials,
+    TokenCredentials,
+    UnresolvedSecretError,
+)
+
+__all__ = [
+    "AmqpConfig",
+    "AppCredentials",
+    "AuthMethod",
+    "BackfillConfig",
+    "ConfigError",
+    "ConfigProblem",
+    "CopilotConfig",
+    "CopilotEnterpriseConfig",
+    "Credentials",
+    "GitHubConfig",
+    "HealthConfig",
+    "LeaderElectionConfig",
+    "LocConfig",
+    "MetricsConfig",
+    "OrgConfig",
+    "RateLimitConfig",
+    "RetryConfig",
+    "ServerConfig",
+    "Settings",
+    "StoreConfig",
+    "TelemetryConfig",
+    "TokenCredentials",
+    "UnresolvedSecretError",
+    "format_duration",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+]
