@@ -6,26 +6,25 @@ Use `load_config(path)`; the models are immutable.
 
 from __future__ import annotations
 
+from github_stats_exporter.config.backfill import AmqpConfig, BackfillConfig
+from github_stats_exporter.config.copilot import CopilotConfig, CopilotEnterpriseConfig
 from github_stats_exporter.config.credentials import AuthMethod
 from github_stats_exporter.config.duration import format_duration, parse_duration
-from github_stats_exporter.config.loader import load_config, parse_config
-from github_stats_exporter.config.problems import ConfigError, ConfigProblem
-from github_stats_exporter.config.schema import (
-    AmqpConfig,
-    BackfillConfig,
-    CopilotConfig,
-    CopilotEnterpriseConfig,
+from github_stats_exporter.config.github import (
     GitHubConfig,
-    HealthConfig,
-    LeaderElectionConfig,
     LocConfig,
-    MetricsConfig,
     OrgConfig,
     RateLimitConfig,
     RetryConfig,
+)
+from github_stats_exporter.config.loader import load_config, parse_config
+from github_stats_exporter.config.problems import ConfigError, ConfigProblem
+from github_stats_exporter.config.schema import (
+    HealthConfig,
+    LeaderElectionConfig,
+    MetricsConfig,
     ServerConfig,
     Settings,
-    StoreConfig,
     TelemetryConfig,
 )
 from github_stats_exporter.config.secrets import (
@@ -34,6 +33,7 @@ from github_stats_exporter.config.secrets import (
     TokenCredentials,
     UnresolvedSecretError,
 )
+from github_stats_exporter.config.store import StoreConfig
 
 __all__ = [
     "AmqpConfig",

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Annotated, Self
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -17,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SecretStr,
     StrictBool,
     StrictInt,
     ValidationInfo,
@@ -112,8 +114,24 @@ def _host_port(value: str) -> str:
     return value
 
 
-def _tuple(value: object) -> object:
+def as_tuple(value: object) -> object:
+    """YAML lists become tuples so frozen sections hold immutable sequences."""
     return tuple(value) if isinstance(value, list) else value
+
+
+def check_http_url(value: str, *, example: str) -> str:
+    """Accept an http(s) URL with a host; the message shows `example` as the expected shape."""
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        msg = f"{value!r} is not an http(s) URL; write it like https://{example}"
+        raise ValueError(msg)
+    return value
+
+
+def _secret_text(value: object) -> object:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
 
 
 Text = Annotated[str, BeforeValidator(_scalar_text)]
@@ -121,10 +139,11 @@ EnvName = Annotated[str, BeforeValidator(_scalar_text), AfterValidator(_env_name
 HostPort = Annotated[str, BeforeValidator(_scalar_text), AfterValidator(_host_port)]
 Duration = Annotated[timedelta, BeforeValidator(_duration_validator(positive=False))]
 PositiveDuration = Annotated[timedelta, BeforeValidator(_duration_validator(positive=True))]
+Secret = Annotated[SecretStr, BeforeValidator(_secret_text)]
 Flag = StrictBool
 Count = Annotated[StrictInt, Field(ge=0)]
-TextList = Annotated[tuple[Text, ...], BeforeValidator(_tuple)]
-DurationList = Annotated[tuple[PositiveDuration, ...], BeforeValidator(_tuple)]
+TextList = Annotated[tuple[Text, ...], BeforeValidator(as_tuple)]
+DurationList = Annotated[tuple[PositiveDuration, ...], BeforeValidator(as_tuple)]
 
 
 def duration_text(value: timedelta) -> str:
