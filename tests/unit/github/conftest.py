@@ -157,7 +157,10 @@ def make_token_endpoint(
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         try:
             claims = jwt.decode(
-                token, key.public_key, algorithms=["RS256"], options={"verify_exp": False, "verify_iat": False}
+                token,
+                key.public_key,
+                algorithms=["RS256"],
+                options={"verify_exp": False, "verify_iat": False},
             )
         except jwt.PyJWTError:
             return web.json_response({"message": "A JSON web token could not be decoded"}, status=401)

@@ -1,3 +1,4 @@
+# mypy: allow-untyped-defs, allow-incomplete-defs
 """App JWT minting, installation-token exchange and caching, and fixed-token auth."""
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ def test_unreadable_private_key_is_a_clear_error_without_key_material(pem: str) 
     assert "AAAA" not in str(caught.value)
 
 
-async def test_app_auth_exchanges_jwt_and_caches_the_token(fake_github, app_key, clock, token_endpoint) -> None:
+async def test_app_auth_exchanges_jwt_and_caches_the_token(
+    fake_github, app_key, clock, token_endpoint
+) -> None:
     """The first call exchanges a verified JWT with the API headers; later calls reuse the token."""
     fake_github.on(TOKEN_PATH, token_endpoint(app_key, clock), method="POST")
     async with aiohttp.ClientSession() as session:
@@ -98,7 +101,9 @@ async def test_concurrent_callers_share_one_exchange(fake_github, app_key, clock
     assert len(fake_github.requests_to(TOKEN_PATH)) == 1
 
 
-async def test_ghes_base_url_keeps_its_path_prefix_for_the_exchange(fake_github, app_key, clock, token_endpoint) -> None:
+async def test_ghes_base_url_keeps_its_path_prefix_for_the_exchange(
+    fake_github, app_key, clock, token_endpoint
+) -> None:
     """On GHES the exchange goes to <host>/api/v3/app/installations/{id}/access_tokens, not github.com."""
     fake_github.on("/api/v3" + TOKEN_PATH, token_endpoint(app_key, clock), method="POST")
     async with aiohttp.ClientSession() as session:

@@ -1,3 +1,4 @@
+# mypy: allow-untyped-defs, allow-incomplete-defs
 """Rate-limit headers, Retry-After, limit classification and the pausing budget."""
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from github_stats_exporter.github.ratelimit import (
 NOW = 1_700_000_000.0
 
 
-def state(remaining: int | None, reset_in: float, *, limit: int = 5000, resource: str = "core") -> RateLimitState:
+def state(
+    remaining: int | None, reset_in: float, *, limit: int = 5000, resource: str = "core"
+) -> RateLimitState:
     return RateLimitState(limit, remaining, None, NOW + reset_in, resource)
 
 
@@ -71,7 +74,9 @@ def test_retry_after_accepts_both_forms(value: str, expected: float | None) -> N
 
 
 SECONDARY_TEXT = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
-ABUSE_TEXT = "You have triggered an abuse detection mechanism. Please wait a few minutes before you try again."
+ABUSE_TEXT = (
+    "You have triggered an abuse detection mechanism. Please wait a few minutes before you try again."
+)
 
 
 @pytest.mark.parametrize(
@@ -80,11 +85,21 @@ ABUSE_TEXT = "You have triggered an abuse detection mechanism. Please wait a few
         pytest.param(403, {"x-ratelimit-remaining": "0"}, "", LimitKind.PRIMARY, id="403-remaining-0"),
         pytest.param(429, {"X-RateLimit-Remaining": "0"}, "", LimitKind.PRIMARY, id="429-remaining-0"),
         pytest.param(403, {"Retry-After": "60"}, "", LimitKind.SECONDARY, id="403-retry-after"),
-        pytest.param(403, {"x-ratelimit-remaining": "4000"}, SECONDARY_TEXT, LimitKind.SECONDARY, id="secondary-text"),
+        pytest.param(
+            403, {"x-ratelimit-remaining": "4000"}, SECONDARY_TEXT, LimitKind.SECONDARY, id="secondary-text"
+        ),
         pytest.param(403, {}, ABUSE_TEXT, LimitKind.SECONDARY, id="abuse-detection-text"),
         pytest.param(429, {}, "", LimitKind.SECONDARY, id="bare-429"),
-        pytest.param(403, {}, "API rate limit exceeded for installation ID 42.", LimitKind.PRIMARY, id="primary-text"),
-        pytest.param(403, {"x-ratelimit-remaining": "4000"}, "Resource not accessible by integration", None, id="permission"),
+        pytest.param(
+            403, {}, "API rate limit exceeded for installation ID 42.", LimitKind.PRIMARY, id="primary-text"
+        ),
+        pytest.param(
+            403,
+            {"x-ratelimit-remaining": "4000"},
+            "Resource not accessible by integration",
+            None,
+            id="permission",
+        ),
         pytest.param(404, {"x-ratelimit-remaining": "0"}, "", None, id="not-a-limit-status"),
     ],
 )
@@ -172,10 +187,9 @@ async def test_late_older_answer_does_not_raise_remaining(clock, sleeper) -> Non
     """Within one window remaining only falls; a newer window replaces the state."""
     budget = budget_with(clock, sleeper)
     budget.update(state(50, 100))
-    budget.update(state(60, 100))
-    assert budget.state().remaining == 50
-    budget.update(state(4999, 3700))
-    assert budget.state().remaining == 4999
+    merged = budget.update(state(60, 100))
+    assert merged.remaining == 50
+    assert budget.update(state(4999, 3700)).remaining == 4999
 
 
 async def test_threshold_above_a_small_window_does_not_stall(clock, sleeper) -> None:
