@@ -77,3 +77,18 @@ class WorldSpec:
     @property
     def last_event_time(self) -> float:
         return self.start + self.future_days * DAY
+
+
+def demo_spec(start: float, *, seed: int = 42) -> WorldSpec:
+    """The demo world: "acme-corp" (12 repos) and "globex" (8 repos), every special repo, an enterprise."""
+    return WorldSpec(
+        seed=seed,
+        orgs=(
+            OrgSpec("acme-corp", repos=12, users=18, app_id=1001, installation_id=2001),
+            OrgSpec("globex", repos=8, users=10, app_id=1001, installation_id=2002),
+        ),
+        enterprise=EnterpriseSpec(
+            "acme-enterprise", app_id=1002, installation_id=2003, orgs=("acme-corp", "globex")
+        ),
+        start=start,
+    )
