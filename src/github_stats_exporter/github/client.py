@@ -239,6 +239,28 @@ class GitHubClient:
         """The newest known budget of ``resource`` (None before the first response says so)."""
         return self._budget.state(resource)
 
+    async def fetch_rate_limits(self) -> dict[str, RateLimitState]:
+        """GET /rate_limit (free for the primary limit) and feed every resource into the budget.
+
+        A cheap authenticated liveness probe that also tells the budget about resources not used yet.
+        """
+        response = await self.get("/rate_limit", endpoint="rate_limit", conditional=False)
+        resources = response.data.get("resources") if isinstance(response.data, dict) else None
+        states: dict[str, RateLimitState] = {}
+        for name, entry in (resources or {}).items():
+            if not isinstance(entry, dict):
+                continue
+            reset = entry.get("reset")
+            parsed = RateLimitState(
+                limit=entry.get("limit") if isinstance(entry.get("limit"), int) else None,
+                remaining=entry.get("remaining") if isinstance(entry.get("remaining"), int) else None,
+                used=entry.get("used") if isinstance(entry.get("used"), int) else None,
+                reset_at=float(reset) if isinstance(reset, int | float) else None,
+                resource=str(name),
+            )
+            states[str(name)] = self._budget.update(parsed)
+        return states
+
     # --- requests ------------------------------------------------------------------------------
 
     async def get(

@@ -125,6 +125,9 @@ def resource_for(path: str) -> str:
         return "search"
     if path.endswith("/graphql"):
         return "graphql"
+    if path.endswith("/rate_limit"):
+        # Free for the primary limit, so a spent core budget must not hold it back.
+        return "rate_limit"
     return "core"
 
 

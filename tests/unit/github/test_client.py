@@ -10,6 +10,7 @@ from email.utils import formatdate
 
 import aiohttp
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from github_stats_exporter import metrics
 from github_stats_exporter.github.auth import AppAuth, TokenAuth
@@ -27,6 +28,7 @@ from github_stats_exporter.github.errors import (
     Unauthorized,
     Unprocessable,
 )
+from github_stats_exporter.github.etag import CachedResponse, ETagCache
 from github_stats_exporter.telemetry import SelfMetrics
 
 REPOS = "/orgs/acme/repos"
@@ -649,3 +651,81 @@ async def test_rate_limit_gauges_follow_headers_and_skip_unknowns(
     compat = {"org": "acme", "installation_id": "42"}
     assert self_metrics.value(metrics.GITHUB_RATE_LIMIT_REMAINING_COMPAT, compat) == 4321
     assert client.rate_limit("core").remaining == 4321
+
+
+async def test_transient_token_exchange_failure_is_retried(
+    fake_github, app_key, clock, sleeper, self_metrics, token_endpoint
+) -> None:
+    """A 502 from the token exchange is retried with backoff; the data call then succeeds."""
+    fake_github.on(
+        "/app/installations/42/access_tokens",
+        fake_github.reply(502, {"message": "bad gateway"}),
+        token_endpoint(app_key, clock),
+        method="POST",
+    )
+    fake_github.on(REPOS, fake_github.reply(200, ["ok"]))
+    async with aiohttp.ClientSession() as session:
+        base = fake_github.url()
+        auth = AppAuth(
+            123,
+            42,
+            app_key.private_pem,
+            api_base_url=base,
+            session=session,
+            clock=clock,
+            user_agent="ua",
+            api_version="v",
+        )
+        async with GitHubClient(
+            ClientOptions(base_url=base),
+            auth,
+            org="acme",
+            metrics=self_metrics,
+            session=session,
+            sleep=sleeper,
+            clock=clock,
+        ) as client:
+            response = await client.get(REPOS, endpoint="list_org_repos")
+
+    assert response.data == ["ok"]
+    assert len(sleeper.calls) == 1
+    assert retries(self_metrics, "list_org_repos", "server_error") == 1
+
+
+def test_etag_cache_is_a_bounded_lru() -> None:
+    """The least recently used URL is evicted first once the cache is full."""
+    cache = ETagCache(max_entries=2)
+    headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+    for url in ("a", "b"):
+        cache.put(url, CachedResponse(f'"{url}"', url, headers))
+    assert cache.get("a") is not None  # "a" is now the most recently used
+    cache.put("c", CachedResponse('"c"', "c", headers))
+
+    assert cache.get("b") is None
+    assert cache.get("a") is not None
+    assert cache.get("c") is not None
+    assert len(cache) == 2
+
+
+async def test_rate_limit_endpoint_feeds_the_budget_even_when_core_is_spent(
+    fake_github, make_client, clock, sleeper
+) -> None:
+    """GET /rate_limit is not held back by a spent core budget and updates every resource's state."""
+    reset = clock.now + 600
+    fake_github.on(REPOS, fake_github.reply(200, [], headers=rl(0, reset)))
+    body = {
+        "resources": {
+            "core": {"limit": 5000, "remaining": 0, "used": 5000, "reset": int(reset)},
+            "search": {"limit": 30, "remaining": 30, "used": 0, "reset": int(clock.now + 60)},
+        }
+    }
+    fake_github.on("/rate_limit", fake_github.reply(200, body))
+    client = await make_client()
+    await client.get(REPOS, endpoint="list_org_repos")
+
+    states = await client.fetch_rate_limits()
+
+    assert sleeper.calls == []
+    assert states["search"].remaining == 30
+    assert client.rate_limit("search") == states["search"]
+    assert client.rate_limit("core").remaining == 0

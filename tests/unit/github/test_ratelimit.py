@@ -114,6 +114,7 @@ def test_classify_limit(status, headers, message, expected) -> None:
         pytest.param("/search/issues", "search", id="search"),
         pytest.param("/api/graphql", "graphql", id="graphql"),
         pytest.param("/api/v3/repos/a/b/commits", "core", id="core"),
+        pytest.param("/rate_limit", "rate_limit", id="rate-limit-endpoint-is-free"),
     ],
 )
 def test_resource_for_path(path: str, resource: str) -> None:
