@@ -9,12 +9,7 @@ from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import (
-    Field,
-    PrivateAttr,
-    SecretStr,
-    StrictInt,
-)
+from pydantic import Field, PrivateAttr, SecretStr, StrictInt
 
 from github_stats_exporter.config.problems import ConfigProblem
 from github_stats_exporter.config.secrets import LoadContext, SecretSourceError, UnresolvedSecretError

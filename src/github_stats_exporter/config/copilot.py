@@ -8,22 +8,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import (
-    Field,
-    PrivateAttr,
-)
+from pydantic import Field, PrivateAttr
 
 from github_stats_exporter.config.credentials import CredentialFields
 from github_stats_exporter.config.problems import ConfigProblem
 from github_stats_exporter.config.secrets import LoadContext, SecretSourceError
-from github_stats_exporter.config.section import (
-    Count,
-    EnvName,
-    Flag,
-    PositiveDuration,
-    Section,
-    Text,
-)
+from github_stats_exporter.config.section import Count, EnvName, Flag, PositiveDuration, Section, Text
 
 _MIN_HASH_KEY_BYTES = 16
 

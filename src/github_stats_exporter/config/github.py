@@ -9,12 +9,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import (
-    BeforeValidator,
-    Field,
-    StrictInt,
-    field_validator,
-)
+from pydantic import BeforeValidator, Field, StrictInt, field_validator
 
 from github_stats_exporter.config.credentials import CredentialFields
 from github_stats_exporter.config.problems import ConfigProblem

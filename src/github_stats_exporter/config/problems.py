@@ -25,6 +25,7 @@ REDACTED = "<redacted>"
 SECRET_KEYS = frozenset({"redis_password", "url", "token", "private_key", "password"})
 RULES_ERROR = "config_rules"
 _MAX_SHOWN = 80
+_SHAPE_ERRORS = frozenset({"model_type", "dict_type", "model_attributes_type"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +92,14 @@ def translate(error: ValidationError, root: type[BaseModel]) -> list[ConfigProbl
         value = item["input"]
         if is_secret_path(path):
             value = REDACTED
-        problems.append(
-            ConfigProblem(path, value, _message(item["type"], value, ctx, loc, root, item["msg"]))
-        )
+        message = _message(item["type"], value, ctx, loc, root, item["msg"])
+        if item["type"] == "extra_forbidden":
+            # The value of a mistyped key (redis_pasword) is often a secret; the key name is what matters.
+            value = str(loc[-1]) if loc else value
+        elif item["type"] in _SHAPE_ERRORS:
+            # A mis-shaped section may still carry passwords; keep only its type.
+            value = f"<{type(value).__name__}>"
+        problems.append(ConfigProblem(path, value, message))
     return problems
 
 
@@ -123,7 +129,7 @@ def _message(
         return f"{shown} is not text; quote it"
     if kind in {"list_type", "tuple_type", "iterable_type"}:
         return f"{shown} is not a list; write [a, b] or one '- item' per line"
-    if kind in {"model_type", "dict_type", "model_attributes_type"}:
+    if kind in _SHAPE_ERRORS:
         return _not_a_mapping(value, loc, root)
     if kind in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
         return f"{shown} {_bounds(loc, root, ctx)}"

@@ -12,14 +12,7 @@ from datetime import timedelta
 from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import (
-    BeforeValidator,
-    Field,
-    PrivateAttr,
-    StrictInt,
-    field_validator,
-    model_validator,
-)
+from pydantic import BeforeValidator, Field, PrivateAttr, StrictInt, field_validator, model_validator
 
 from github_stats_exporter.config.backfill import AmqpConfig, BackfillConfig
 from github_stats_exporter.config.copilot import CopilotConfig

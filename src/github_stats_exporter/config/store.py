@@ -8,14 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import (
-    BeforeValidator,
-    Field,
-    PrivateAttr,
-    SecretStr,
-    StrictInt,
-    field_validator,
-)
+from pydantic import BeforeValidator, Field, PrivateAttr, SecretStr, StrictInt, field_validator
 
 from github_stats_exporter.config.problems import ConfigProblem
 from github_stats_exporter.config.secrets import LoadContext, SecretSourceError, UnresolvedSecretError
