@@ -355,24 +355,28 @@ def test_feature_breakdown_adds_up_to_the_totals_and_ide_leaves_out_cli() -> Non
     [pytest.param("org", "beta", id="org"), pytest.param("enterprise", "megacorp", id="ent")],
 )
 def test_active_user_counts_are_distinct_over_trailing_windows(scope: Scope, scope_id: str) -> None:
-    """DAU/WAU/MAU and the chat/agent/review counts are distinct users over 1/7/28 trailing days."""
-    days = _days(END_DAY, 28)
+    """Every day's active-user counts are distinct users over its trailing 1/7/28 days of user rows."""
+    days = _days(END_DAY, 28 + 27)
     rows_by_day = {d: DS.report_rows(scope, scope_id, "users", "1d", d) for d in days}
     [wrapper] = DS.report_rows(scope, scope_id, "aggregate", "28d", END_DAY)
+    periods = {"daily": 1, "weekly": 7, "monthly": 28}
+    for index, record in enumerate(wrapper["day_totals"], start=27):
+        trailing = days[: index + 1]
+
+        def distinct(n: int, flag: str | None = None, trailing: list[date] = trailing) -> set[str]:
+            return {r["user_login"] for d in trailing[-n:] for r in rows_by_day[d] if flag is None or r[flag]}
+
+        for period, n in periods.items():
+            assert record[f"{period}_active_users"] == len(distinct(n)), period
+            active_review = distinct(n, "used_copilot_code_review_active")
+            assert record[f"{period}_active_copilot_code_review_users"] == len(active_review), period
+            passive = distinct(n, "used_copilot_code_review_passive") - active_review
+            assert record[f"{period}_passive_copilot_code_review_users"] == len(passive), period
+            cloud = record[f"{period}_active_copilot_cloud_agent_users"]
+            assert cloud is None or cloud == len(distinct(n, "used_copilot_cloud_agent")), period
+        assert record["monthly_active_chat_users"] == len(distinct(28, "used_chat"))
+        assert record["monthly_active_agent_users"] == len(distinct(28, "used_agent"))
     newest = wrapper["day_totals"][-1]
-
-    def distinct(n: int, flag: str | None = None) -> set[str]:
-        return {r["user_login"] for d in days[-n:] for r in rows_by_day[d] if flag is None or r[flag]}
-
-    assert newest["daily_active_users"] == len(distinct(1))
-    assert newest["weekly_active_users"] == len(distinct(7))
-    assert newest["monthly_active_users"] == len(distinct(28))
-    assert newest["monthly_active_chat_users"] == len(distinct(28, "used_chat"))
-    assert newest["monthly_active_agent_users"] == len(distinct(28, "used_agent"))
-    active_review = distinct(28, "used_copilot_code_review_active")
-    assert newest["monthly_active_copilot_code_review_users"] == len(active_review)
-    passive = distinct(28, "used_copilot_code_review_passive") - active_review
-    assert newest["monthly_passive_copilot_code_review_users"] == len(passive)
     # Users active on several days count once: the monthly count is far below the sum of daily counts.
     assert newest["monthly_active_users"] < sum(d["daily_active_users"] for d in wrapper["day_totals"])
 
