@@ -9,12 +9,17 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import BaseModel
 
 from github_stats_exporter.config import (
     AppCredentials,
     ConfigError,
     ConfigProblem,
+    CopilotEnterpriseConfig,
+    OrgConfig,
     Settings,
+    TokenCredentials,
+    UnresolvedSecretError,
     load_config,
     parse_config,
 )
@@ -97,8 +102,6 @@ def test_go_sample_with_secrets_reports_exactly_the_missing_key_files() -> None:
 
 def test_go_sample_credentials_are_unavailable_when_not_resolved() -> None:
     """Asking for credentials of a config loaded without secrets is an explicit error."""
-    from github_stats_exporter.config import UnresolvedSecretError
-
     settings = load_config(GO_SAMPLE, resolve_secrets=False)
     with pytest.raises(UnresolvedSecretError, match="resolve_secrets=False"):
         _ = settings.github.orgs[0].credentials
@@ -469,3 +472,47 @@ def test_settings_are_immutable() -> None:
     settings = parse_config(_minimal(), environ=ENV)
     with pytest.raises(ValueError, match="frozen"):
         settings.server.listen_addr = ":9"
+
+
+def _section_models() -> list[tuple[str, type[BaseModel]]]:
+    models: list[tuple[str, type[BaseModel]]] = []
+    for name, field in Settings.model_fields.items():
+        assert isinstance(field.annotation, type)
+        models.append((name, field.annotation))
+    models.append(("github.orgs[]", OrgConfig))
+    models.append(("copilot.enterprise", CopilotEnterpriseConfig))
+    return models
+
+
+@pytest.mark.parametrize(("section", "model"), [pytest.param(s, m, id=s) for s, m in _section_models()])
+def test_docs_describe_every_section_and_field(section: str, model: type[BaseModel]) -> None:
+    """docs/configuration.md has a heading for every section and mentions every field in code style."""
+    docs = (ROOT / "docs" / "configuration.md").read_text()
+    assert f"### `{section}`" in docs
+    missing = [name for name in model.model_fields if f"`{name}`" not in docs]
+    assert missing == []
+
+
+def test_load_config_accepts_a_string_path(tmp_path: Path) -> None:
+    """The path may be given as text; relative secret paths still resolve against its folder."""
+    (tmp_path / "tok").write_text("ghp_x\n")
+    config = tmp_path / "c.yaml"
+    config.write_text("github:\n  orgs:\n    - {org: acme, token_file: tok}\n")
+    settings = load_config(str(config), environ={})
+    assert settings.github.orgs[0].credentials == TokenCredentials("ghp_x")
+
+
+def test_problem_keeps_the_raw_value() -> None:
+    """ConfigProblem.value is the value as written, for tools that want more than the message."""
+    with pytest.raises(ConfigError) as info:
+        parse_config(
+            {"github": {"orgs": [{"org": "a", "token_env": "T", "scrape_interval": "5x"}]}},
+            environ={"T": "t"},
+        )
+    assert info.value.problems == [
+        ConfigProblem(
+            "github.orgs[0].scrape_interval",
+            "5x",
+            "'5x' is not a duration; use a number followed by ms, s, m, h, d or w (e.g. 30s, 5m, 7d)",
+        )
+    ]
