@@ -37,7 +37,8 @@ _HOST_PORT = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]*):(?P<port>
 class Section(BaseModel):
     """A strict, immutable config section: unknown keys are errors, rules report all violations."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=False)
+    # hide_input_in_errors: a raw ValidationError (direct construction) must not print a password.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     @model_validator(mode="after")
     def _apply_rules(self, info: ValidationInfo) -> Self:
