@@ -1,0 +1,347 @@
+"""The `/metrics` page cache: re-encodes only snapshots whose version changed and serves ready bytes.
+
+Only `ExpositionCache.refresh` talks to the store; serving a scrape never touches the store and never
+renders more than the small self-metrics part.
+
+Families are owned by one side: a family present in the store's snapshots is rendered from the store
+only, and the process's own samples of that family are dropped, so every family stays contiguous.
+Store families come first (sorted by name), then the self-metric families (sorted by name).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip as gzip_codec
+import time
+from array import array
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from github_stats_exporter.exposition.encoder import EOF, EncodedSnapshot, encode_samples, family_header
+from github_stats_exporter.exposition.negotiation import Format
+from github_stats_exporter.metrics import CACHE_REFRESH_DURATION, FAMILIES, SERIES_LOADED
+from github_stats_exporter.model import Snapshot, SnapshotKey
+from github_stats_exporter.store.base import SnapshotStore
+from github_stats_exporter.telemetry import SelfMetrics
+
+GZIP_LEVEL = 6
+_PRECOMPRESS_BYTES = 256 * 1024
+"""Below this size compressing on the event loop costs less than handing the work to a thread."""
+
+
+class _SeriesIndex:
+    """Series-identity hashes of the whole page, maintained per changed snapshot with set operations in C.
+
+    ``_extra`` only holds hashes seen more than once (duplicates are rare), with their occurrence count.
+    """
+
+    __slots__ = ("_all", "_extra")
+
+    def __init__(self) -> None:
+        self._all: set[int] = set()
+        self._extra: dict[int, int] = {}
+
+    @property
+    def duplicates(self) -> frozenset[int]:
+        return frozenset(self._extra)
+
+    def copy(self) -> _SeriesIndex:
+        clone = _SeriesIndex()
+        clone._all = self._all.copy()
+        clone._extra = self._extra.copy()
+        return clone
+
+    def add(self, hashes: array[int]) -> None:
+        new = set(hashes)
+        counts = Counter(hashes) if len(new) != len(hashes) else None
+        for h in new.intersection(self._all):
+            self._extra[h] = self._extra.get(h, 1) + (counts[h] if counts else 1)
+        if counts:
+            for h, n in counts.items():
+                if n > 1 and h not in self._all:
+                    self._extra[h] = n
+        self._all |= new
+
+    def remove(self, hashes: array[int]) -> None:
+        old = set(hashes)
+        if self._extra:
+            counts = Counter(hashes) if len(old) != len(hashes) else None
+            for h in old.intersection(self._extra):
+                left = self._extra[h] - (counts[h] if counts else 1)
+                if left > 1:
+                    self._extra[h] = left
+                else:
+                    del self._extra[h]
+                if left > 0:
+                    old.discard(h)  # another occurrence still owns it
+        self._all -= old
+
+
+def _drop_seen(fragment: bytes, duplicates: frozenset[int], seen: set[str]) -> tuple[bytes, int]:
+    """Drop lines whose series was already emitted (slow path, only for snapshots holding a duplicate)."""
+    kept: list[str] = []
+    dropped = 0
+    # Split on "\n" only: label values may hold other line separators (\r, U+2028) unescaped.
+    for line in fragment.decode("utf-8").split("\n")[:-1]:
+        prefix = line.rpartition(" ")[0]
+        if hash(prefix) in duplicates:
+            if prefix in seen:
+                dropped += 1
+                continue
+            seen.add(prefix)
+        kept.append(line + "\n")
+    return "".join(kept).encode("utf-8"), dropped
+
+
+def _key_order(key: SnapshotKey) -> tuple[str, tuple[str, ...]]:
+    return key.kind, key.parts
+
+
+@dataclass(slots=True)
+class _Page:
+    """The store part of the page in both formats; replaced as a whole, never edited (except gzip)."""
+
+    bodies: dict[Format, bytes]
+    counts: dict[str, int]
+    duplicates: int
+    gzipped: dict[Format, bytes] = field(default_factory=dict)
+
+    @property
+    def series(self) -> int:
+        return sum(self.counts.values())
+
+
+def _build_page(
+    entries: dict[SnapshotKey, EncodedSnapshot], order: list[SnapshotKey], index: _SeriesIndex
+) -> _Page:
+    duplicates = index.duplicates
+    seen: set[str] = set()
+    by_family: dict[str, list[bytes]] = {}
+    counts: dict[str, int] = {}
+    dropped = 0
+    for key in order:
+        entry = entries[key]
+        involved = bool(duplicates) and not duplicates.isdisjoint(entry.hashes)
+        for name, fragment in entry.fragments.items():
+            count = entry.counts[name]
+            if involved:
+                fragment, gone = _drop_seen(fragment, duplicates, seen)
+                dropped += gone
+                count -= gone
+            by_family.setdefault(name, []).append(fragment)
+            counts[name] = counts.get(name, 0) + count
+    bodies: dict[Format, bytes] = {}
+    for fmt in Format:
+        parts: list[bytes] = []
+        for name in sorted(by_family):
+            parts.append(family_header(FAMILIES[name], fmt))
+            parts += by_family[name]
+        bodies[fmt] = b"".join(parts)
+    return _Page(bodies, counts, dropped)
+
+
+@dataclass(slots=True)
+class _State:
+    """Everything the cache derives from the store; the thread path builds a new one, the loop swaps it in."""
+
+    entries: dict[SnapshotKey, EncodedSnapshot] = field(default_factory=dict)
+    order: list[SnapshotKey] = field(default_factory=list)
+    index: _SeriesIndex = field(default_factory=_SeriesIndex)
+    page: _Page | None = None
+    encoded: int = 0
+    skipped: int = 0
+
+
+def _apply(
+    state: _State,
+    fetched: dict[SnapshotKey, Snapshot],
+    removed: list[SnapshotKey],
+    *,
+    copy: bool,
+    precompress: frozenset[Format] = frozenset(),
+) -> tuple[_State, _Page]:
+    """Re-encode the fetched snapshots, drop the removed ones and rebuild the page bodies.
+
+    With ``copy`` the given state is left untouched (for a worker thread whose result may be discarded).
+    """
+    encoded = {key: encode_samples(snap.samples, snap.version) for key, snap in fetched.items()}
+    entries = dict(state.entries) if copy else state.entries
+    index = state.index.copy() if copy else state.index
+    keys_changed = bool(removed) or any(key not in entries for key in encoded)
+    for key in removed:
+        index.remove(entries.pop(key).hashes)
+    for key, entry in encoded.items():
+        old = entries.get(key)
+        if old is not None:
+            index.remove(old.hashes)
+        index.add(entry.hashes)
+        entries[key] = entry
+    order = sorted(entries, key=_key_order) if keys_changed else state.order
+    page = _build_page(entries, order, index)
+    for fmt in precompress:
+        page.gzipped[fmt] = gzip_codec.compress(page.bodies[fmt], GZIP_LEVEL, mtime=0)
+    skipped = sum(entry.skipped for entry in encoded.values())
+    return _State(entries, order, index, page, state.encoded + len(encoded), state.skipped + skipped), page
+
+
+class CacheNotReady(RuntimeError):
+    """The cache has not completed a refresh yet, so there is no page to serve."""
+
+
+class ExpositionCache:
+    """Pre-rendered `/metrics` bodies, rebuilt from the store only for snapshots whose version changed.
+
+    `refresh` is the only method that talks to the store; `body` serves bytes built earlier plus the
+    small self-metrics part. Work over ``offload_threshold`` samples (or on a page of more than ten
+    times that many series) runs in a worker thread so the event loop keeps serving scrapes.
+    """
+
+    def __init__(
+        self,
+        store: SnapshotStore,
+        self_metrics: SelfMetrics,
+        *,
+        clock: Callable[[], float] = time.time,
+        offload_threshold: int = 20000,
+    ) -> None:
+        self._store = store
+        self._self_metrics = self_metrics
+        self._clock = clock
+        self._offload_threshold = offload_threshold
+        self._lock = asyncio.Lock()
+        self._state = _State()
+        self._generation: int | None = None
+        self._dirty = False
+        self._gzip_wanted: set[Format] = set()
+        self._self_key: tuple[int, frozenset[str]] | None = None
+        self._self_bodies: dict[Format, bytes] = {}
+        self.last_success_unixtime: float | None = None
+
+    @property
+    def ready(self) -> bool:
+        """True once a refresh has succeeded (there is a page to serve)."""
+        return self._state.page is not None
+
+    @property
+    def series_count(self) -> int:
+        """Series in the store part of the page, after dropping duplicates."""
+        page = self._state.page
+        return page.series if page is not None else 0
+
+    @property
+    def duplicate_series(self) -> int:
+        """Series left out of the current page because an earlier snapshot (by key order) has them."""
+        page = self._state.page
+        return page.duplicates if page is not None else 0
+
+    @property
+    def encoded_snapshots(self) -> int:
+        """Snapshots encoded since start; shows that a refresh re-encodes only what changed."""
+        return self._state.encoded
+
+    @property
+    def skipped_samples(self) -> int:
+        """Samples never rendered since start: unknown family, or a negative/NaN counter value."""
+        return self._state.skipped
+
+    async def refresh(self) -> bool:
+        """Bring the page up to date with the store; True when the page changed.
+
+        Store errors propagate after leaving the last good page in place, so a failing store never
+        empties `/metrics`; the caller marks health degraded and retries.
+        """
+        async with self._lock:
+            started = self._clock()
+            generation = await self._store.generation()
+            state = self._state
+            if generation == self._generation and not self._dirty:
+                self.last_success_unixtime = self._clock()
+                return False
+            versions = await self._store.versions()
+            changed = [
+                k for k, v in versions.items() if k not in state.entries or state.entries[k].version != v
+            ]
+            fetched = await self._store.get_many(changed) if changed else {}
+            # Keys listed by versions() but gone by get_many() were deleted in between.
+            removed = [k for k in state.entries if k not in versions or (k in changed and k not in fetched)]
+            if not fetched and not removed and not self._dirty and state.page is not None:
+                self._generation = generation
+                self.last_success_unixtime = self._clock()
+                return False
+            work = sum(len(snap.samples) for snap in fetched.values())
+            page_series = state.page.series if state.page is not None else 0
+            if work >= self._offload_threshold or page_series >= 10 * self._offload_threshold:
+                precompress = frozenset(self._gzip_wanted)
+                state, page = await asyncio.to_thread(
+                    _apply, state, fetched, removed, copy=True, precompress=precompress
+                )
+            else:
+                # In place is safe: nothing awaits between the first change and the swap below, and if
+                # _apply raises half-way the dirty flag forces a rebuild on the next refresh.
+                self._dirty = True
+                state, page = _apply(state, fetched, removed, copy=False)
+            self._commit(state, page, generation, started)
+            await self._precompress(page)
+            return True
+
+    async def _precompress(self, page: _Page) -> None:
+        """Gzip a large new page off the loop for formats scrapers asked gzipped, so they do not wait."""
+        wanted = [f for f in self._gzip_wanted if f not in page.gzipped]
+        if not wanted or len(page.bodies[Format.TEXT]) < _PRECOMPRESS_BYTES:
+            return
+        compressed = await asyncio.to_thread(
+            lambda: {f: gzip_codec.compress(page.bodies[f], GZIP_LEVEL, mtime=0) for f in wanted}
+        )
+        for fmt, data in compressed.items():
+            page.gzipped.setdefault(fmt, data)
+
+    def _commit(self, state: _State, page: _Page, generation: int, started: float) -> None:
+        old_page = self._state.page
+        self._state = state
+        self._generation = generation
+        self._dirty = False
+        for name in (old_page.counts.keys() if old_page is not None else set()) - page.counts.keys():
+            self._self_metrics.remove(SERIES_LOADED, {"metric": name})
+        for name, count in page.counts.items():
+            self._self_metrics.set(SERIES_LOADED, {"metric": name}, float(count))
+        now = self._clock()
+        self._self_metrics.set(CACHE_REFRESH_DURATION, None, max(0.0, now - started))
+        self.last_success_unixtime = now
+
+    def body(self, fmt: Format, gzip: bool = False) -> bytes:
+        """The full page: cached store part, self-metrics part and, for OpenMetrics, ``# EOF``.
+
+        With ``gzip`` the result is two gzip members (cached store part, fresh small tail); RFC 1952
+        readers decode a multi-member stream to the concatenation of the members. The first gzip
+        request after a small refresh compresses on the caller's thread; later refreshes precompress
+        in the worker thread for formats that were asked for gzipped.
+        """
+        page = self._state.page
+        if page is None:
+            msg = "the exposition cache has not completed a refresh yet"
+            raise CacheNotReady(msg)
+        tail = self._self_part(page)[fmt]
+        if not gzip:
+            return b"".join((page.bodies[fmt], tail))
+        head = page.gzipped.get(fmt)
+        if head is None:
+            self._gzip_wanted.add(fmt)
+            head = page.gzipped[fmt] = gzip_codec.compress(page.bodies[fmt], GZIP_LEVEL, mtime=0)
+        return b"".join((head, gzip_codec.compress(tail, GZIP_LEVEL, mtime=0)))
+
+    def _self_part(self, page: _Page) -> dict[Format, bytes]:
+        owned = frozenset(page.counts)
+        key = (self._self_metrics.generation, owned)
+        if key != self._self_key:
+            samples = [s for s in self._self_metrics.samples() if s.name not in owned]
+            part = _build_page({_SELF: encode_samples(samples)}, [_SELF], _SeriesIndex())
+            self._self_bodies = {
+                Format.OPENMETRICS: part.bodies[Format.OPENMETRICS] + EOF,
+                Format.TEXT: part.bodies[Format.TEXT],
+            }
+            self._self_key = key
+        return self._self_bodies
+
+
+_SELF = SnapshotKey("self")
