@@ -65,14 +65,20 @@ class Api:
     def url(self, path: str) -> str:
         return path if path.startswith("http") else self.base + path
 
-    async def get(self, path: str, token: str | None = "", **headers: str) -> tuple[int, Any, CIMultiDict[str]]:
+    async def get(
+        self, path: str, token: str | None = "", **headers: str
+    ) -> tuple[int, Any, CIMultiDict[str]]:
         """GET a path or URL; return (status, parsed JSON or None, headers)."""
         token = self.token if token == "" else token
         if token is not None:
             headers["Authorization"] = f"token {token}"
         async with self.http.get(self.url(path), headers=headers) as resp:
             raw = await resp.read()
-            body = await resp.json(content_type=None) if raw and resp.content_type == "application/json" else None
+            body = (
+                await resp.json(content_type=None)
+                if raw and resp.content_type == "application/json"
+                else None
+            )
             return resp.status, body, CIMultiDict(resp.headers)
 
     async def walk(self, path: str) -> tuple[list[Any], int]:
@@ -93,9 +99,20 @@ class Api:
 
 
 @pytest.fixture
-async def api(sim: Simulator) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession() as session:
-        yield Api(session, sim.api_url)
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
+@pytest.fixture
+def api(sim: Simulator, session: aiohttp.ClientSession) -> Api:
+    return Api(session, sim.api_url)
+
+
+@pytest.fixture
+def api_for(session: aiohttp.ClientSession) -> Callable[[Simulator], Api]:
+    """An :class:`Api` for a simulator the test started itself."""
+    return lambda simulator: Api(session, simulator.api_url)
 
 
 @pytest.fixture

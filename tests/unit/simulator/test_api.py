@@ -26,8 +26,12 @@ def busy_repo(sim: Simulator) -> str:
     return max(infos, key=lambda r: len(sim.world.repo("acme", r.name).commits)).name
 
 
-@pytest.mark.parametrize("per_page", [pytest.param(7, id="7"), pytest.param(100, id="100"), pytest.param(30, id="default")])
-async def test_pagination_walks_every_commit_exactly_once(sim: Simulator, api: Any, clock: SimClock, per_page: int) -> None:
+@pytest.mark.parametrize(
+    "per_page", [pytest.param(7, id="7"), pytest.param(100, id="100"), pytest.param(30, id="default")]
+)
+async def test_pagination_walks_every_commit_exactly_once(
+    sim: Simulator, api: Any, clock: SimClock, per_page: int
+) -> None:
     """Following rel="next" yields each visible commit once, newest first, with absolute API URLs."""
     repo = busy_repo(sim)
     query = "" if per_page == 30 else f"?per_page={per_page}"
@@ -54,14 +58,19 @@ async def test_per_page_is_capped_at_100(sim: Simulator, api: Any) -> None:
     assert len(body) == 100
 
 
-async def test_commits_since_until_filter_on_committer_date(sim: Simulator, api: Any, clock: SimClock) -> None:
+async def test_commits_since_until_filter_on_committer_date(
+    sim: Simulator, api: Any, clock: SimClock
+) -> None:
     """since/until keep commits whose committer date lies in [since, until]."""
     repo = busy_repo(sim)
     lo, hi = clock.now() - 3 * DAY, clock.now() - DAY
     items, _ = await api.walk(f"/repos/acme/{repo}/commits?per_page=100&since={iso(lo)}&until={iso(hi)}")
     dates = [ts(c["commit"]["committer"]["date"]) for c in items]
-    expected = [c for c in sim.world.repo("acme", repo).visible_commits(clock.now()) if lo <= c.committed_at <= hi]
-    assert dates and all(lo <= d <= hi for d in dates)
+    expected = [
+        c for c in sim.world.repo("acme", repo).visible_commits(clock.now()) if lo <= c.committed_at <= hi
+    ]
+    assert dates
+    assert all(lo <= d <= hi for d in dates)
     assert len(items) == len(expected)
 
 
@@ -99,7 +108,9 @@ async def test_commits_in_the_future_are_invisible_until_the_clock_reaches_them(
         pytest.param("&sort=created&direction=asc", "created_at", False, id="created-asc"),
     ],
 )
-async def test_pulls_sort_and_direction_defaults(sim: Simulator, api: Any, query: str, field: str, descending: bool) -> None:
+async def test_pulls_sort_and_direction_defaults(
+    sim: Simulator, api: Any, query: str, field: str, descending: bool
+) -> None:
     """Pulls sort by created (desc by default) or updated (asc by default) with a stable order."""
     items, _ = await api.walk(f"/repos/acme/{busy_repo(sim)}/pulls?state=all&per_page=100{query}")
     keys = [(ts(p[field]), p["number"]) for p in items]
@@ -113,17 +124,23 @@ async def test_pulls_state_filter(sim: Simulator, api: Any) -> None:
     every, _ = await api.walk(f"/repos/acme/{repo}/pulls?state=all&per_page=100")
     opened, _ = await api.walk(f"/repos/acme/{repo}/pulls?per_page=100")
     closed, _ = await api.walk(f"/repos/acme/{repo}/pulls?state=closed&per_page=100")
-    assert {p["state"] for p in opened} == {"open"} and {p["state"] for p in closed} == {"closed"}
+    assert {p["state"] for p in opened} == {"open"}
+    assert {p["state"] for p in closed} == {"closed"}
     assert len(opened) + len(closed) == len(every)
-    assert all(p["closed_at"] for p in closed) and any(p["merged_at"] for p in closed)
+    assert all(p["closed_at"] for p in closed)
+    assert any(p["merged_at"] for p in closed)
 
 
-async def test_reviews_are_chronological_and_pending_ones_have_no_submitted_at(sim: Simulator, api: Any) -> None:
+async def test_reviews_are_chronological_and_pending_ones_have_no_submitted_at(
+    sim: Simulator, api: Any
+) -> None:
     """Reviews come in submission order; PENDING reviews carry submitted_at null."""
     repo = busy_repo(sim)
     data = sim.world.repo("acme", repo)
     now = sim.clock.now()
-    pending = next(n for n, rs in data.reviews.items() if any(r.state == "PENDING" and r.created_at <= now for r in rs))
+    pending = next(
+        n for n, rs in data.reviews.items() if any(r.state == "PENDING" and r.created_at <= now for r in rs)
+    )
     for number in [pending, *sorted(data.reviews, key=lambda n: -len(data.reviews[n]))[:4]]:
         status, reviews, _ = await api.get(f"/repos/acme/{repo}/pulls/{number}/reviews")
         assert status == 200
@@ -141,7 +158,8 @@ async def test_issue_comments_since_filters_on_updated_at(sim: Simulator, api: A
     repo = busy_repo(sim)
     since = clock.now() - 2 * DAY
     items, _ = await api.walk(f"/repos/acme/{repo}/issues/comments?per_page=100&since={iso(since)}")
-    assert items and all(ts(c["updated_at"]) >= since for c in items)
+    assert items
+    assert all(ts(c["updated_at"]) >= since for c in items)
     assert [c["id"] for c in items] == sorted(c["id"] for c in items)
     every, _ = await api.walk(f"/repos/acme/{repo}/issues/comments?per_page=100")
     expected = [c for c in every if ts(c["updated_at"]) >= since]
@@ -157,8 +175,18 @@ async def test_org_repos_sort_by_pushed_desc_and_repo_fields(sim: Simulator, api
     pushed = [ts(r["pushed_at"]) for r in items]
     assert pushed == sorted(pushed, reverse=True)
     flags = {r["name"]: (r["archived"], r["disabled"]) for r in items}
-    assert flags["legacy-archive"] == (True, False) and flags["disabled-mirror"] == (False, True)
-    assert {"id", "full_name", "fork", "private", "default_branch", "owner", "created_at", "updated_at"} <= items[0].keys()
+    assert flags["legacy-archive"] == (True, False)
+    assert flags["disabled-mirror"] == (False, True)
+    assert {
+        "id",
+        "full_name",
+        "fork",
+        "private",
+        "default_branch",
+        "owner",
+        "created_at",
+        "updated_at",
+    } <= items[0].keys()
     names, _ = await api.walk("/orgs/acme/repos?sort=full_name")
     assert [r["full_name"] for r in names] == sorted(r["full_name"] for r in names)
 
@@ -185,9 +213,11 @@ async def test_contributor_stats_warm_up_then_200_then_202_after_new_commits(
     repo = busy_repo(sim)
     path = f"/repos/acme/{repo}/stats/contributors"
     status, body, headers = await api.get(path)
-    assert (status, body) == (202, {}) and "ETag" not in headers
+    assert (status, body) == (202, {})
+    assert "ETag" not in headers
     status, body, _ = await api.get(path)
-    assert status == 200 and body
+    assert status == 200
+    assert body
     assert (await api.get(path))[0] == 200
     clock.advance(DAY)
     assert (await api.get(path))[0] == 202
@@ -229,14 +259,17 @@ async def test_etag_304_costs_no_budget(sim: Simulator, api: Any) -> None:
     path = f"/repos/acme/{busy_repo(sim)}/pulls?state=all"
     status, _, headers = await api.get(path)
     tag, remaining = headers["ETag"], headers["x-ratelimit-remaining"]
-    assert status == 200 and tag.startswith('"')
+    assert status == 200
+    assert tag.startswith('"')
     for header in (tag, f"W/{tag}", f'"nope", {tag}'):
         status, body, h304 = await api.get(path, **{"If-None-Match": header})
         assert (status, body) == (304, None)
-        assert h304["ETag"] == tag and h304["x-ratelimit-remaining"] == remaining
+        assert h304["ETag"] == tag
+        assert h304["x-ratelimit-remaining"] == remaining
     assert sim.stats.rate_limited("acme") == 1
     status, _, headers = await api.get(path, **{"If-None-Match": '"stale"'})
-    assert status == 200 and int(headers["x-ratelimit-remaining"]) == int(remaining) - 1
+    assert status == 200
+    assert int(headers["x-ratelimit-remaining"]) == int(remaining) - 1
 
 
 async def test_installation_repositories_lists_the_installation_org(sim: Simulator, api: Any) -> None:

@@ -39,7 +39,9 @@ def commit_login(item: dict[str, Any]) -> str:
     return "unlinked_git_author" if git["name"] or git["email"] else "unattributed_commit"
 
 
-async def brute_force_activity(api: Any, org: str, repo: str, now: float) -> dict[tuple[str, str, str, str], float]:
+async def brute_force_activity(
+    api: Any, org: str, repo: str, now: float
+) -> dict[tuple[str, str, str, str], float]:
     """Counts of every 24h activity series of one repo, computed only from REST responses."""
     lo = now - DAY
     counts: Counter[tuple[str, str]] = Counter()
@@ -81,7 +83,9 @@ def busiest_repo(sim: Simulator, now: float) -> str:
     return per_repo.most_common(1)[0][0]
 
 
-async def test_activity_truth_matches_brute_force_at_two_times(sim: Simulator, api: Any, clock: SimClock) -> None:
+async def test_activity_truth_matches_brute_force_at_two_times(
+    sim: Simulator, api: Any, clock: SimClock
+) -> None:
     """For the busiest repo, truth equals counts derived from the raw API now and five hours later."""
     repo = busiest_repo(sim, clock.now())
     first = await brute_force_activity(api, "acme", repo, clock.now())
@@ -115,7 +119,9 @@ async def test_loc_truth_matches_contributor_stats(sim: Simulator, api: Any, clo
     assert expected == only(sim.truth(), "acme", repo, loc=True)
 
 
-async def test_huge_repo_truth_is_the_sum_of_commit_details(sim: Simulator, api: Any, clock: SimClock) -> None:
+async def test_huge_repo_truth_is_the_sum_of_commit_details(
+    sim: Simulator, api: Any, clock: SimClock
+) -> None:
     """For the huge repo, LOC truth is what summing commit details of the week's non-merge commits gives."""
     now = clock.now()
     w = loc_week_start(now)
@@ -130,7 +136,9 @@ async def test_huge_repo_truth_is_the_sum_of_commit_details(sim: Simulator, api:
         added[who(c["author"])] += detail["stats"]["additions"]
         removed[who(c["author"])] += detail["stats"]["deletions"]
     expected = {("gh_activity_loc_added_weekly", "acme", "monorepo", u): float(n) for u, n in added.items()}
-    expected.update({("gh_activity_loc_removed_weekly", "acme", "monorepo", u): float(n) for u, n in removed.items()})
+    expected.update(
+        {("gh_activity_loc_removed_weekly", "acme", "monorepo", u): float(n) for u, n in removed.items()}
+    )
     assert expected == only(sim.truth(), "acme", "monorepo", loc=True)
 
 
@@ -158,15 +166,23 @@ def test_idle_and_empty_repos_have_no_commit_series(sim: Simulator) -> None:
     """The idle repo has no 24h series at all; the empty repo has no commit or LOC series."""
     truth = sim.truth()
     assert not [k for k in truth if k[2] == "dormant-tool" and "_loc_" not in k[0]]
-    assert not [k for k in truth if k[2] == "empty-placeholder" and (k[0].endswith("commits_24h") or "_loc_" in k[0])]
+    assert not [
+        k for k in truth if k[2] == "empty-placeholder" and (k[0].endswith("commits_24h") or "_loc_" in k[0])
+    ]
 
 
 @pytest.mark.parametrize(
     ("now", "expected"),
     [
-        pytest.param(datetime(2026, 5, 28, 20, 26, tzinfo=UTC), datetime(2026, 5, 17, tzinfo=UTC), id="thursday"),
-        pytest.param(datetime(2026, 5, 31, 0, 0, tzinfo=UTC), datetime(2026, 5, 24, tzinfo=UTC), id="sunday-midnight"),
-        pytest.param(datetime(2026, 5, 30, 23, 59, tzinfo=UTC), datetime(2026, 5, 17, tzinfo=UTC), id="saturday-night"),
+        pytest.param(
+            datetime(2026, 5, 28, 20, 26, tzinfo=UTC), datetime(2026, 5, 17, tzinfo=UTC), id="thursday"
+        ),
+        pytest.param(
+            datetime(2026, 5, 31, 0, 0, tzinfo=UTC), datetime(2026, 5, 24, tzinfo=UTC), id="sunday-midnight"
+        ),
+        pytest.param(
+            datetime(2026, 5, 30, 23, 59, tzinfo=UTC), datetime(2026, 5, 17, tzinfo=UTC), id="saturday-night"
+        ),
     ],
 )
 def test_loc_week_start_is_latest_complete_sunday_week(now: datetime, expected: datetime) -> None:

@@ -20,7 +20,12 @@ def test_same_seed_builds_identical_data() -> None:
     a, b = World(small_spec()), World(small_spec())
     for info in a.repos("acme"):
         ra, rb = a.repo("acme", info.name), b.repo("acme", info.name)
-        assert (ra.commits, ra.pulls, ra.reviews, ra.comments) == (rb.commits, rb.pulls, rb.reviews, rb.comments)
+        assert (ra.commits, ra.pulls, ra.reviews, ra.comments) == (
+            rb.commits,
+            rb.pulls,
+            rb.reviews,
+            rb.comments,
+        )
 
 
 def test_other_seed_builds_other_data() -> None:
@@ -43,7 +48,9 @@ def test_special_repos_exist_with_their_properties() -> None:
     world = World(small_spec())
     kinds = {r.kind: r for r in world.repos("acme")}
     assert {"archived", "disabled", "empty", "huge", "no_prs", "idle", "normal"} <= kinds.keys()
-    assert kinds["archived"].archived and kinds["disabled"].disabled and kinds["huge"].huge
+    assert kinds["archived"].archived
+    assert kinds["disabled"].disabled
+    assert kinds["huge"].huge
     assert world.repo("acme", kinds["empty"].name).commits == []
     assert world.repo("acme", kinds["no_prs"].name).pulls == {}
     idle = world.repo("acme", kinds["idle"].name)
@@ -69,9 +76,17 @@ def test_world_contains_every_kind_of_author() -> None:
     comment_users = [c.user for d in data for c in d.comments]
     assert GHOST in pr_users + comment_users
     assert None in pr_users + comment_users
-    assert any(pr.user is not None and pr.user.type == "Bot" for pr in (p for d in data for p in d.pulls.values()))
+    assert any(
+        pr.user is not None and pr.user.type == "Bot" for pr in (p for d in data for p in d.pulls.values())
+    )
     reviews = [r for d in data for rs in d.reviews.values() for r in rs]
-    assert {r.state for r in reviews} == {"APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED", "PENDING"}
+    assert {r.state for r in reviews} == {
+        "APPROVED",
+        "CHANGES_REQUESTED",
+        "COMMENTED",
+        "DISMISSED",
+        "PENDING",
+    }
     assert all((r.submitted_at is None) == (r.state == "PENDING") for r in reviews)
     assert any(c.edited_at is not None and c.edited_at > c.created_at for d in data for c in d.comments)
 
@@ -92,7 +107,9 @@ def test_pull_updated_at_is_newest_event_not_after_now() -> None:
 
 def test_one_repo_of_a_big_world_builds_lazily_and_fast() -> None:
     """Touching one repo of a 2x150-repo world builds only that repo, within a generous time bound."""
-    spec = WorldSpec(orgs=(OrgSpec("a", repos=150), OrgSpec("b", repos=150, app_id=2, installation_id=3)), start=START)
+    spec = WorldSpec(
+        orgs=(OrgSpec("a", repos=150), OrgSpec("b", repos=150, app_id=2, installation_id=3)), start=START
+    )
     world = World(spec)
     started = time.perf_counter()
     data = world.repo("b", world.repos("b")[100].name)
@@ -105,4 +122,5 @@ def test_demo_spec_has_two_orgs_and_an_enterprise() -> None:
     """The demo preset names acme-corp (12 repos), globex (8 repos) and the acme-enterprise."""
     spec = demo_spec(START)
     assert [(o.name, o.repos) for o in spec.orgs] == [("acme-corp", 12), ("globex", 8)]
-    assert spec.enterprise is not None and spec.enterprise.slug == "acme-enterprise"
+    assert spec.enterprise is not None
+    assert spec.enterprise.slug == "acme-enterprise"
