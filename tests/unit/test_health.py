@@ -1,0 +1,138 @@
+"""Health: component states, readiness rules, modes, the /healthz document and the dependency gauges."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from github_stats_exporter.health import Health
+from github_stats_exporter.metrics import DEPENDENCY_HEALTH
+from github_stats_exporter.telemetry import SelfMetrics
+
+
+class Flag:
+    def __init__(self, value: bool = True) -> None:
+        self.value = value
+
+    def __call__(self) -> bool:
+        return self.value
+
+
+def make_health(cache_ready: bool = True) -> tuple[Health, Flag, SelfMetrics, list[float]]:
+    now = [100.0]
+    flag = Flag(cache_ready)
+    metrics = SelfMetrics()
+    health = Health(flag, metrics, clock=lambda: now[0])
+    health.register("redis", required_for_ready=True)
+    health.register("amqp", required_for_ready=False)
+    return health, flag, metrics, now
+
+
+def test_components_start_unhealthy_so_a_fresh_process_is_not_ready() -> None:
+    """Before any component reports, a required dependency counts as down."""
+    health, *_ = make_health()
+    assert not health.ready
+    assert health.mode == "unhealthy"
+    assert health.live
+
+
+def test_ready_needs_cache_and_required_components_only() -> None:
+    """Readiness follows the cache and required components; an optional outage only degrades."""
+    health, flag, _, _ = make_health()
+    health.set("redis", True)
+    health.set("amqp", False, "connection refused")
+    verdicts = [(health.ready, health.mode)]
+    health.set("amqp", True)
+    verdicts.append((health.ready, health.mode))
+    flag.value = False
+    verdicts.append((health.ready, health.mode))
+    assert verdicts == [(True, "degraded"), (True, "healthy"), (False, "unhealthy")]
+
+
+def test_required_component_failure_makes_the_replica_unready() -> None:
+    """A required dependency going down removes the replica from service."""
+    health, *_ = make_health()
+    health.set("redis", True)
+    health.set("amqp", True)
+    health.set("redis", False, "timeout")
+    assert not health.ready
+
+
+def test_draining_turns_readiness_off_but_not_liveness() -> None:
+    """During shutdown the replica reports not ready while staying live."""
+    health, *_ = make_health()
+    health.set("redis", True)
+    health.start_draining()
+    assert (health.ready, health.live, health.draining) == (False, True, True)
+
+
+def test_fatal_turns_liveness_off() -> None:
+    """set_fatal makes the process not live (and therefore not ready)."""
+    health, *_ = make_health()
+    health.set("redis", True)
+    health.set_fatal("event loop wedged")
+    assert not health.live
+    assert not health.ready
+    assert health.snapshot()["fatal_reason"] == "event loop wedged"
+
+
+def test_set_records_success_and_failure_times() -> None:
+    """Healthy reports stamp last_success, unhealthy ones last_failure, each keeping the other."""
+    health, _, _, now = make_health()
+    health.set("redis", True)
+    now[0] = 150.0
+    health.set("redis", False, "READONLY")
+    details = health.snapshot()["details"]["redis"]
+    assert details == {
+        "healthy": False,
+        "detail": "READONLY",
+        "last_success_unixtime": 100.0,
+        "last_failure_unixtime": 150.0,
+        "required_for_ready": True,
+    }
+
+
+def test_snapshot_has_the_go_compatible_shape_and_is_json() -> None:
+    """The /healthz document has role, mode, ready and a name → bool components map."""
+    health, *_ = make_health()
+    health.role = "leader"
+    health.set("redis", True)
+    doc = json.loads(json.dumps(health.snapshot()))
+    assert doc["role"] == "leader"
+    assert doc["mode"] == "degraded"
+    assert doc["ready"] is True
+    assert doc["live"] is True
+    assert doc["draining"] is False
+    assert doc["components"] == {"redis": True, "amqp": False, "exporter_cache": True}
+    assert set(doc["details"]) == {"redis", "amqp", "exporter_cache"}
+
+
+def test_dependency_gauges_follow_component_states() -> None:
+    """Each component is exported as gh_exporter_dependency_health 1/0, including the cache."""
+    health, flag, metrics, _ = make_health(cache_ready=False)
+    assert metrics.value(DEPENDENCY_HEALTH, {"dependency": "redis"}) == 0
+    health.set("redis", True)
+    assert metrics.value(DEPENDENCY_HEALTH, {"dependency": "redis"}) == 1
+    health.snapshot()
+    assert metrics.value(DEPENDENCY_HEALTH, {"dependency": "exporter_cache"}) == 0
+    flag.value = True
+    assert health.ready
+    assert metrics.value(DEPENDENCY_HEALTH, {"dependency": "exporter_cache"}) == 1
+
+
+def test_unknown_component_and_bad_role_are_wiring_errors() -> None:
+    """Setting an unregistered component or an unknown role raises instead of being ignored."""
+    health, *_ = make_health()
+    with pytest.raises(KeyError, match="never registered"):
+        health.set("redsi", True)
+    with pytest.raises(ValueError, match="role"):
+        health.role = "boss"  # type: ignore[assignment]
+    with pytest.raises(ValueError, match="exporter_cache"):
+        health.register("exporter_cache", required_for_ready=True)
+
+
+def test_role_starts_as_starting() -> None:
+    """A new process reports the 'starting' role until leadership is decided."""
+    health, *_ = make_health()
+    assert health.snapshot()["role"] == "starting"
