@@ -1,0 +1,292 @@
+"""Composition root: builds every adapter from `Settings`, owns the one task group, handles signals.
+
+Only this module knows concrete classes. It wires; it does not collect, render or decide health rules.
+Lifecycle: resources are entered on one `AsyncExitStack` (closed in reverse order); services run as
+tasks of one `TaskGroup`; SIGTERM/SIGINT → readiness false → services cancelled → exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import platform
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+import github_stats_exporter
+from github_stats_exporter.config import AppCredentials, Settings
+from github_stats_exporter.exposition import ExpositionCache, Format
+from github_stats_exporter.github.auth import AppAuth, Auth, TokenAuth
+from github_stats_exporter.github.client import (
+    ClientOptions,
+    GitHubClient,
+    create_session,
+    default_user_agent,
+)
+from github_stats_exporter.health import Health
+from github_stats_exporter.metrics import BUILD_INFO, IS_LEADER
+from github_stats_exporter.scrape.probe import GitHubProbe, InstallationHealth
+from github_stats_exporter.scrape.scheduler import Job, run_periodic, run_tick
+from github_stats_exporter.server import HttpServer, build_app, parse_listen_addr
+from github_stats_exporter.store.base import SnapshotStore, StoreError
+from github_stats_exporter.store.memory import MemorySnapshotStore
+from github_stats_exporter.telemetry import SelfMetrics
+
+log = structlog.get_logger(__name__)
+
+MEMORY_REFRESH_SECONDS = 1.0
+"""A local store costs nothing to poll, so the page follows new snapshots within a second."""
+
+
+class StartupError(Exception):
+    """The configuration asks for something this process cannot start (a clear message, exit 2)."""
+
+
+class Shutdown(Exception):
+    """Raised inside the task group to stop every service (asyncio.TaskGroup has no cancel())."""
+
+
+@dataclass
+class Runtime:
+    """Everything a running exporter holds; built by `build_runtime`, used by `serve` and `once`."""
+
+    settings: Settings
+    store: SnapshotStore
+    metrics: SelfMetrics
+    health: Health
+    cache: ExpositionCache
+    clients: dict[str, GitHubClient]
+    tracker: InstallationHealth
+    role: str
+    jobs: list[Job] = field(default_factory=list)
+    refresh_interval: float = MEMORY_REFRESH_SECONDS
+
+    @property
+    def is_leader(self) -> bool:
+        return self.role == "leader"
+
+
+def client_options(settings: Settings) -> ClientOptions:
+    gh, rl, retry = settings.github, settings.rate_limit, settings.retry
+    return ClientOptions(
+        base_url=gh.api_base_url,
+        request_timeout=gh.request_timeout.total_seconds(),
+        max_attempts=retry.max_attempts,
+        initial_backoff=retry.initial_backoff.total_seconds(),
+        max_backoff=retry.max_backoff.total_seconds(),
+        jitter=retry.jitter,
+        min_remaining_threshold=rl.min_remaining_threshold,
+        min_reset_buffer=rl.min_reset_buffer.total_seconds(),
+        secondary_limit_backoff=rl.secondary_limit_backoff.total_seconds(),
+        max_wait=rl.max_wait.total_seconds(),
+        max_pages=gh.max_pages,
+        api_version=gh.api_version,
+        user_agent=gh.user_agent or default_user_agent(),
+    )
+
+
+def _initial_role(settings: Settings) -> str:
+    if settings.leader_election.enabled:
+        # Refuse rather than pretend: two replicas that both believe they lead would double the
+        # GitHub budget spend (the Go exporter's silent static-leader fallback, study §1.1 step 7).
+        msg = (
+            "leader_election.enabled: true needs the Kubernetes Lease elector, which this version does "
+            "not include yet; run one replica with leader_election.enabled: false"
+        )
+        raise StartupError(msg)
+    role = os.environ.get("GITHUB_STATS_INITIAL_ROLE", "leader").strip().lower()
+    return "follower" if role == "follower" else "leader"
+
+
+def _build_store(settings: Settings, clock: Callable[[], float]) -> SnapshotStore:
+    if settings.store.backend == "memory":
+        return MemorySnapshotStore(clock=clock, max_series_budget=settings.store.max_series_budget)
+    # Never fall back to memory silently (study §10.3 #26): replicas would serve different data.
+    msg = "store.backend: redis is not available in this version yet; use store.backend: memory"
+    raise StartupError(msg)
+
+
+async def build_runtime(
+    settings: Settings,
+    stack: contextlib.AsyncExitStack,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> Runtime:
+    """Create every adapter; resources are registered on ``stack`` for teardown."""
+    role = _initial_role(settings)
+    store = _build_store(settings, clock)
+    stack.push_async_callback(store.close)
+    metrics = SelfMetrics()
+    metrics.set(
+        BUILD_INFO,
+        {"version": github_stats_exporter.__version__, "python": platform.python_version()},
+        1,
+    )
+    metrics.set(IS_LEADER, None, 1 if role == "leader" else 0)
+    cache = ExpositionCache(store, metrics, clock=clock)
+    health = Health(lambda: cache.ready, metrics, clock=clock)
+    health.role = "leader" if role == "leader" else "follower"
+    health.register("store", required_for_ready=True)
+    health.register("github_api_core", required_for_ready=False)
+
+    options = client_options(settings)
+    clients: dict[str, GitHubClient] = {}
+    for org_cfg in settings.github.orgs:
+        session = create_session(options, max_connections=max(4, org_cfg.per_org_concurrency * 2))
+        stack.push_async_callback(session.close)
+        creds = org_cfg.credentials
+        auth: Auth
+        installation_id = ""
+        if isinstance(creds, AppCredentials):
+            installation_id = str(creds.installation_id)
+            auth = AppAuth(
+                creds.app_id,
+                creds.installation_id,
+                creds.private_key_pem,
+                api_base_url=options.base_url,
+                session=session,
+                clock=clock,
+                user_agent=options.user_agent,
+                api_version=options.api_version,
+                request_timeout=options.request_timeout,
+            )
+        else:
+            auth = TokenAuth(creds.token)
+        clients[org_cfg.org] = GitHubClient(
+            options,
+            auth,
+            org=org_cfg.org,
+            installation_id=installation_id,
+            metrics=metrics,
+            session=session,
+            clock=clock,
+        )
+
+    tracker = InstallationHealth(
+        list(clients),
+        failure_threshold=settings.github.unhealthy_failure_threshold,
+        recover_threshold=settings.health.github_recover_success_threshold,
+        cooldown=settings.github.unhealthy_cooldown.total_seconds(),
+        clock=clock,
+    )
+    runtime = Runtime(settings, store, metrics, health, cache, clients, tracker, role)
+    if settings.store.backend != "memory":
+        runtime.refresh_interval = settings.store.metric_refresh_interval.total_seconds()
+
+    probe = GitHubProbe(clients, tracker)
+
+    async def probe_tick() -> bool:
+        ok = await probe.tick()
+        healthy, detail = tracker.summary()
+        health.set("github_api_core", healthy, detail)
+        return ok
+
+    runtime.jobs.append(
+        Job(
+            "github_probe",
+            settings.health.github_probe_interval.total_seconds(),
+            probe_tick,
+            timeout=settings.github.request_timeout.total_seconds() * 2 * max(1, len(clients)),
+            jitter=0.1,
+        )
+    )
+    return runtime
+
+
+async def refresh_cache(runtime: Runtime) -> bool:
+    """Refresh the exposition cache once; a store failure keeps the last page and marks health."""
+    try:
+        await runtime.cache.refresh()
+    except StoreError as exc:
+        runtime.health.set("store", False, f"{type(exc).__name__}: {exc}")
+        log.warning("exposition_refresh_failed", error=str(exc))
+        return False
+    runtime.health.set("store", True)
+    return True
+
+
+async def _wait_for_signal(stop: asyncio.Event, health: Health) -> None:
+    await stop.wait()
+    log.info("shutdown_requested")
+    health.start_draining()
+    raise Shutdown
+
+
+def install_signal_handlers(stop: asyncio.Event) -> Callable[[], None]:
+    """SIGTERM/SIGINT set ``stop``; returns a function that removes the handlers again."""
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+
+    def remove() -> None:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+    return remove
+
+
+async def serve(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    on_listening: Callable[[int], Awaitable[None] | None] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """Run the exporter until ``stop`` is set (or SIGTERM/SIGINT arrives)."""
+    stop = stop or asyncio.Event()
+    remove_handlers = install_signal_handlers(stop)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            runtime = await build_runtime(settings, stack, clock=clock)
+            for notice in settings.notices:
+                log.info("config_notice", notice=notice)
+            host, port = parse_listen_addr(settings.server.listen_addr)
+            server = HttpServer(build_app(runtime.cache, runtime.health, runtime.metrics), host, port)
+            bound = await server.start()
+            stack.push_async_callback(server.stop)
+            log.info("listening", host=host, port=bound, role=runtime.role, orgs=list(runtime.clients))
+            if on_listening is not None:
+                maybe = on_listening(bound)
+                if maybe is not None:
+                    await maybe
+            await refresh_cache(runtime)
+            refresher = Job("exposition_refresh", runtime.refresh_interval, lambda: refresh_cache(runtime))
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(_wait_for_signal(stop, runtime.health), name="signals")
+                    tg.create_task(run_periodic(refresher), name=refresher.name)
+                    for job in runtime.jobs:
+                        tg.create_task(run_periodic(job), name=job.name)
+            except* Shutdown:
+                log.info("stopped_cleanly")
+    finally:
+        remove_handlers()
+
+
+@dataclass(frozen=True, slots=True)
+class OnceResult:
+    """What `once` produced: the exposition bytes and whether every source succeeded."""
+
+    body: bytes
+    ok: bool
+    failures: tuple[str, ...]
+
+
+async def once(
+    settings: Settings, *, fmt: Format = Format.TEXT, clock: Callable[[], float] = time.time
+) -> OnceResult:
+    """One collection cycle of everything enabled, then render the page once."""
+    async with contextlib.AsyncExitStack() as stack:
+        runtime = await build_runtime(settings, stack, clock=clock)
+        failures = [job.name for job in runtime.jobs if not await run_tick(job)]
+        if not await refresh_cache(runtime):
+            failures.append("exposition_refresh")
+        return OnceResult(runtime.cache.body(fmt), not failures, tuple(failures))

@@ -1,0 +1,214 @@
+"""Command line: ``serve``, ``once``, ``check-config``, ``simulate`` and ``demo``.
+
+Turns argv into calls of `app` and the simulator and maps outcomes to exit codes
+(0 success, 1 a source failed, 2 bad configuration or start-up refusal). No business logic here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from github_stats_exporter import app
+from github_stats_exporter.config import ConfigError, Settings, load_config, parse_config
+from github_stats_exporter.exposition import Format
+from github_stats_exporter.telemetry import configure_logging
+
+EXIT_OK = 0
+EXIT_SOURCE_FAILED = 1
+EXIT_BAD_CONFIG = 2
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text if text.endswith("\n") else text + "\n")
+    sys.stderr.flush()
+
+
+def _report_config_error(path: str, exc: ConfigError) -> int:
+    _err(f"{path}: {len(exc.problems)} configuration problem(s):")
+    for problem in exc.problems:
+        _err(f"  - {problem}")
+    return EXIT_BAD_CONFIG
+
+
+def _load(path: str) -> Settings | int:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        return _report_config_error(path, exc)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        settings = load_config(args.config, resolve_secrets=not args.no_secrets)
+    except ConfigError as exc:
+        return _report_config_error(args.config, exc)
+    for notice in settings.notices:
+        _out(f"notice: {notice}")
+    _out(f"{args.config}: configuration is valid ({len(settings.github.orgs)} org(s))")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if isinstance(settings, int):
+        return settings
+    configure_logging(settings.server.log_level, settings.server.log_format)
+    try:
+        asyncio.run(app.serve(settings))
+    except app.StartupError as exc:
+        _err(f"cannot start: {exc}")
+        return EXIT_BAD_CONFIG
+    return EXIT_OK
+
+
+def cmd_once(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if isinstance(settings, int):
+        return settings
+    configure_logging(settings.server.log_level, settings.server.log_format)
+    fmt = Format.OPENMETRICS if args.format == "openmetrics" else Format.TEXT
+    try:
+        result = asyncio.run(app.once(settings, fmt=fmt))
+    except app.StartupError as exc:
+        _err(f"cannot start: {exc}")
+        return EXIT_BAD_CONFIG
+    sys.stdout.buffer.write(result.body)
+    sys.stdout.flush()
+    if not result.ok:
+        _err(f"sources that failed: {', '.join(result.failures)}")
+        return EXIT_SOURCE_FAILED
+    return EXIT_OK
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    # The simulator is imported only by the commands that run it, so `serve` never loads it.
+    from github_stats_exporter.simulator.server import run_standalone
+    from github_stats_exporter.simulator.spec import demo_spec
+
+    configure_logging("info", "console")
+    key_dir = Path(args.key_dir) if args.key_dir else Path(tempfile.mkdtemp(prefix="gh-sim-keys-"))
+    spec = demo_spec(time.time(), seed=args.seed)
+
+    def announce(text: str) -> None:
+        _out(text)
+        _out("\nPut these values into your config (see docs/configuration.md); Ctrl-C stops the simulator.")
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            run_standalone(spec, args.host, args.port, args.download_port, key_dir, announce=announce)
+        )
+    return EXIT_OK
+
+
+def demo_settings(api_url: str, key_paths: dict[int, Path], port: int) -> Settings:
+    """The shipped demo config with the simulator's address and generated App keys filled in."""
+    text = resources.files("github_stats_exporter").joinpath("demo/demo.yaml").read_text(encoding="utf-8")
+    data: dict[str, Any] = yaml.safe_load(text)
+    data["github"]["api_base_url"] = api_url
+    for org in data["github"]["orgs"]:
+        org["private_key_path"] = str(key_paths[int(org["app_id"])])
+    data["server"]["listen_addr"] = f"127.0.0.1:{port}"
+    return parse_config(data)
+
+
+async def _run_demo(port: int, seed: int) -> None:
+    from github_stats_exporter.simulator.server import Simulator, write_app_keys
+    from github_stats_exporter.simulator.spec import demo_spec
+
+    spec = demo_spec(time.time(), seed=seed)
+    with tempfile.TemporaryDirectory(prefix="gh-demo-keys-") as key_dir:
+        keys = await asyncio.to_thread(write_app_keys, spec, Path(key_dir))
+        async with Simulator(spec) as sim:
+            for app_id, (_, public) in keys.items():
+                sim.add_app(app_id, public)
+            settings = demo_settings(sim.api_url, {a: p for a, (p, _) in keys.items()}, port)
+
+            def listening(bound: int) -> None:
+                _out(
+                    "\n".join(
+                        [
+                            "github-stats-exporter demo is running (Ctrl-C to stop)",
+                            f"  metrics:   http://127.0.0.1:{bound}/metrics",
+                            f"  health:    http://127.0.0.1:{bound}/healthz",
+                            f"  simulator: {sim.api_url} (simulated GitHub, seed {seed})",
+                        ]
+                    )
+                )
+
+            await app.serve(settings, on_listening=listening)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    configure_logging("info", "console")
+    try:
+        asyncio.run(_run_demo(args.port, args.seed))
+    except app.StartupError as exc:
+        _err(f"cannot start: {exc}")
+        return EXIT_BAD_CONFIG
+    except OSError as exc:
+        _err(f"demo could not start: {exc} (is port {args.port} free? try --port)")
+        return EXIT_SOURCE_FAILED
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="github-stats-exporter",
+        description="GitHub organization activity and Copilot usage metrics for Prometheus.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--config", default="config/local.yaml", help="YAML config file (default: %(default)s)"
+        )
+
+    p = sub.add_parser("serve", help="run the exporter until SIGTERM/SIGINT")
+    with_config(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("once", help="one collection cycle; print the exposition; exit 1 if a source failed")
+    with_config(p)
+    p.add_argument("--format", choices=("text", "openmetrics"), default="text")
+    p.set_defaults(func=cmd_once)
+
+    p = sub.add_parser("check-config", help="validate a config file; print every problem; exit 2 if invalid")
+    with_config(p)
+    p.add_argument("--no-secrets", action="store_true", help="check the shape only; do not read keys or env")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("simulate", help="run the GitHub simulator standalone")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=9900)
+    p.add_argument("--download-port", type=int, default=9901)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--key-dir", default="", help="where to write the App private keys (default: a temp dir)")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("demo", help="simulator + exporter with the built-in demo config")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
