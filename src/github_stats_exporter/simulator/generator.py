@@ -122,6 +122,11 @@ _REVIEW_STATES: tuple[ReviewState, ...] = (
     "PENDING",
 )
 _REVIEW_WEIGHTS = (45, 15, 30, 7, 3)
+_NO_IDENTITY = GitIdentity("", "")
+_WEB_FLOW_IDENTITY = GitIdentity("GitHub", "noreply@github.com")
+_Draft = tuple[int, str, str | None, Actor | None, GitIdentity, int, Actor | None, GitIdentity, str, int, int]
+"""A commit before it is linked: (committed_at, sha, second parent, author, git author, authored_at,
+committer, git committer, message, additions, deletions)."""
 _FILES = (
     "src/main.py",
     "src/core.py",
@@ -223,6 +228,7 @@ class _RepoBuilder:
         elif info.kind == "idle":
             end = int(spec.start) - 4 * DAY
         self.t1 = end
+        self.identities: dict[tuple[str, bool], GitIdentity] = {}
 
     def person(self) -> Actor:
         i = bisect_right(self.cum_weights, self.rng.random() * self.cum_weights[-1])
@@ -256,58 +262,61 @@ class _RepoBuilder:
         additions = int(self.rng.lognormvariate(3.0, 1.3))
         return additions, int(additions * self.rng.uniform(0.0, 0.8))
 
-    def direct_commit(self, t: int) -> Commit:
+    def identity(self, actor: Actor, noreply: bool) -> GitIdentity:
+        key = (actor.login, noreply)
+        ident = self.identities.get(key)
+        if ident is None:
+            email = actor.noreply_email if noreply else f"{actor.login}@example.com"
+            ident = self.identities[key] = GitIdentity(actor.name, email)
+        return ident
+
+    def direct_commit(self, t: int) -> _Draft:
         rng = self.rng
         r = rng.random()
         author: Actor | None
         if r < 0.005:
-            author, ident = None, GitIdentity("", "")
+            author, ident = None, _NO_IDENTITY
         elif r < 0.11:
             author, ident = None, rng.choice(self.unlinked)
         elif r < 0.14:
             author = ACTIONS_BOT
-            ident = GitIdentity(author.login, author.noreply_email)
+            ident = self.identity(author, True)
         else:
             author = self.person()
-            ident = GitIdentity(
-                author.name, author.noreply_email if rng.random() < 0.5 else f"{author.login}@example.com"
-            )
+            ident = self.identity(author, rng.random() < 0.5)
         # A rebase or a late push makes the authored date older than the committed date.
         authored = t if rng.random() < 0.7 else t - rng.randint(60, 3 * DAY)
         additions, deletions = self.size()
-        return Commit(
+        message = f"Update {rng.choice(_FILES)}"
+        return (t, self.sha(), None, author, ident, authored, author, ident, message, additions, deletions)
+
+    def merge_commit(self, number: int, title: str, pr_author: Actor | None, merged_at: int) -> _Draft:
+        """The commit a web-UI merge leaves: a two-parent merge by the merger, or a squash by the PR author."""
+        rng = self.rng
+        additions, deletions = self.size()
+        second: str | None
+        if rng.random() < 0.4:
+            author = self.person()
+            second = self.sha()
+            msg = f"Merge pull request #{number}"
+        else:
+            linked = pr_author is not None and pr_author is not GHOST
+            author = pr_author if linked and pr_author is not None else self.person()
+            second = None
+            msg = f"{title} (#{number})"
+        ident = self.identity(author, True)
+        return (
+            merged_at,
             self.sha(),
-            (),
+            second,
             author,
             ident,
-            authored,
-            author,
-            ident,
-            t,
-            f"Update {rng.choice(_FILES)}",
+            merged_at,
+            WEB_FLOW,
+            _WEB_FLOW_IDENTITY,
+            msg,
             additions,
             deletions,
-        )
-
-    def merge_commit(self, pr: PullRequest, merged_at: int) -> Commit:
-        rng = self.rng
-        web = GitIdentity("GitHub", "noreply@github.com")
-        additions, deletions = self.size()
-        if rng.random() < 0.4:
-            merger = self.person()
-            ident = GitIdentity(merger.name, merger.noreply_email)
-            parents: tuple[str, ...] = ("", self.sha())
-            msg = f"Merge pull request #{pr.number}"
-            author: Actor | None = merger
-        else:
-            linked = pr.user is not None and pr.user is not GHOST
-            author = pr.user if linked else self.person()
-            assert author is not None  # noqa: S101 - narrowed by the line above
-            ident = GitIdentity(author.name, author.noreply_email)
-            parents = ()
-            msg = f"{pr.title} (#{pr.number})"
-        return Commit(
-            "", parents, author, ident, merged_at, WEB_FLOW, web, merged_at, msg, additions, deletions
         )
 
     def build(self) -> RepoData:
@@ -318,13 +327,13 @@ class _RepoBuilder:
         pulls: dict[int, PullRequest] = {}
         reviews: dict[int, list[Review]] = {}
         raw_comments: list[tuple[int, int, bool, Actor | None, int | None]] = []
-        merge_commits: list[tuple[int, Commit]] = []
+        drafts: list[_Draft] = []
         raw_reviews: list[tuple[int, int, Actor | None, ReviewState]] = []
         for number, (created, is_pr) in enumerate(threads, start=1):
             duration = max(300, int(rng.lognormvariate(math.log(6 * 3600), 1.2)))
             end = created + duration
             if not is_pr:
-                self.add_comments(raw_comments, number, False, created, end + 2 * DAY)
+                self.add_comments(raw_comments, number, False, created, min(end + 2 * DAY, self.t1))
                 continue
             pr_author = self.social_actor(DEPENDABOT, 0.04)
             outcome = rng.random()
@@ -335,7 +344,8 @@ class _RepoBuilder:
             n_reviews = (
                 min(5, int(rng.expovariate(1.0 / spec.reviews_per_pr))) if spec.reviews_per_pr > 0 else 0
             )
-            review_end = end if closed_at is not None else created + 3 * DAY
+            # Nothing happens after the repo's last active moment (archived and idle repos stop early).
+            review_end = min(end if closed_at is not None else created + 3 * DAY, self.t1)
             review_at = sorted(rng.randint(created, review_end) for _ in range(n_reviews))
             pr_reviews: list[tuple[int, int, Actor | None, ReviewState]] = []
             for t in review_at:
@@ -353,7 +363,13 @@ class _RepoBuilder:
             if closed_at is not None:
                 events.append(closed_at)
             title = f"{rng.choice(('Fix', 'Add', 'Refactor', 'Bump', 'Document'))} {rng.choice(_NOUN)}"
-            pr = PullRequest(
+            merge_sha = None
+            if merged_at is not None:
+                draft = self.merge_commit(number, title, pr_author, merged_at)
+                drafts.append(draft)
+                merge_sha = draft[1]
+            draft_pr = closed_at is None and rng.random() < 0.2
+            pulls[number] = PullRequest(
                 number,
                 self.info.id * 100 + number,
                 pr_author,
@@ -361,20 +377,16 @@ class _RepoBuilder:
                 created,
                 merged_at,
                 closed_at,
-                closed_at is None and rng.random() < 0.2,
-                None,
+                draft_pr,
+                merge_sha,
                 tuple(sorted(events)),
             )
-            if merged_at is not None:
-                merge_commits.append((number, self.merge_commit(pr, merged_at)))
-            pulls[number] = pr
         commits: list[Commit] = []
         if kind != "empty":
             per_day = spec.commits_per_day * (3.0 if kind == "huge" else 1.0)
-            commits = [self.direct_commit(t) for t in self.times(per_day)]
-            commits += [c for _, c in merge_commits]
-            commits.sort(key=lambda c: c.committed_at)
-            commits = self.chain(commits, pulls, merge_commits)
+            drafts += [self.direct_commit(t) for t in self.times(per_day)]
+            drafts.sort(key=lambda d: d[0])
+            commits = self.chain(drafts)
         commit_times = [c.committed_at for c in commits]
         for seq, (t, number, reviewer, state) in enumerate(sorted(raw_reviews, key=lambda r: r[0])):
             i = bisect_right(commit_times, t)
@@ -410,54 +422,22 @@ class _RepoBuilder:
         )
         for _ in range(n):
             t = rng.randint(start, max(start, end))
-            edited = t + rng.randint(60, 2 * DAY) if rng.random() < 0.15 else None
+            edited: int | None = t + rng.randint(60, 2 * DAY) if rng.random() < 0.15 else None
+            if edited is not None and edited > self.t1:
+                edited = None
             out.append((number, t, on_pr, self.social_actor(ACTIONS_BOT, 0.05), edited))
 
-    def chain(
-        self, commits: list[Commit], pulls: dict[int, PullRequest], merges: list[tuple[int, Commit]]
-    ) -> list[Commit]:
-        """Gives every commit its sha and first parent, so the list is one linear default branch."""
+    def chain(self, drafts: list[_Draft]) -> list[Commit]:
+        """Links the time-sorted drafts into one linear default branch (each commit's first parent is the previous)."""
         out: list[Commit] = []
-        new_sha: dict[int, str] = {}
         parent = ""
-        for c in commits:
-            sha = self.sha()
-            rest = c.parents[1:] if c.is_merge else ()
-            if parent:
-                parents: tuple[str, ...] = (parent, *rest)
-            else:
-                parents = (self.sha(), *rest) if c.is_merge else ()
+        for committed, sha, second, author, ident, authored, committer, c_ident, msg, adds, dels in drafts:
+            first = parent or (self.sha() if second else "")
+            parents = tuple(p for p in (first, second) if p)
             out.append(
-                Commit(
-                    sha,
-                    parents,
-                    c.author,
-                    c.git_author,
-                    c.authored_at,
-                    c.committer,
-                    c.git_committer,
-                    c.committed_at,
-                    c.message,
-                    c.additions,
-                    c.deletions,
-                )
+                Commit(sha, parents, author, ident, authored, committer, c_ident, committed, msg, adds, dels)
             )
-            new_sha[id(c)] = sha
             parent = sha
-        for number, c in merges:
-            pr = pulls[number]
-            pulls[number] = PullRequest(
-                pr.number,
-                pr.id,
-                pr.user,
-                pr.title,
-                pr.created_at,
-                pr.merged_at,
-                pr.closed_at,
-                pr.draft,
-                new_sha[id(c)],
-                pr.event_times,
-            )
         return out
 
 

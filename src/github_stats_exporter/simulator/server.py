@@ -10,6 +10,7 @@ import asyncio
 import os
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from email.utils import formatdate
 from pathlib import Path
 from types import TracebackType
 
@@ -55,8 +56,10 @@ class Simulator:
         rate_limit_status: int = 403,
         link_ttl: float = 3600.0,
         stats_warmup_requests: int = 1,
+        prewarm: bool = False,
     ) -> None:
         self.world = World(spec)
+        self._prewarm = prewarm
         self.clock = clock if clock is not None else SimClock.starting_at(spec.start)
         self.faults = FaultInjector(spec.seed)
         self.stats = RequestStats()
@@ -114,8 +117,13 @@ class Simulator:
         t = self.clock.now() if now is None else now
         return activity_truth(self.world, t, include_archived=include_archived)
 
+    async def _stamp_date(self, request: web.Request, response: web.StreamResponse) -> None:
+        # Clients that read Date (clock-skew checks) must see simulated time, not wall time.
+        response.headers["Date"] = formatdate(self.clock.now(), usegmt=True)
+
     def api_app(self) -> web.Application:
         app = web.Application()
+        app.on_response_prepare.append(self._stamp_date)
         app.add_routes(RestApi(self._ctx).routes())
         app.add_routes(CopilotReports(self._ctx, self._downloads, self.copilot).routes())
         app.router.add_route("*", "/{tail:.*}", self._not_found)
@@ -123,6 +131,7 @@ class Simulator:
 
     def download_app(self) -> web.Application:
         app = web.Application()
+        app.on_response_prepare.append(self._stamp_date)
         app.add_routes(self._downloads.routes())
         return app
 
@@ -131,7 +140,10 @@ class Simulator:
         return self._ctx.json_response(404, error_body(404, "Not Found"))
 
     async def start(self) -> None:
+        """Bind both hosts; with ``prewarm`` every repo is generated first so no request pays for it."""
         self._ctx.closing.clear()
+        if self._prewarm:
+            await asyncio.to_thread(self.world.build_all)
         for app, port, attr in (
             (self.api_app(), self._ports[0], "api_url"),
             (self.download_app(), self._ports[1], "download_url"),

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import re
 import stat
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import aiohttp
 import jwt
 
+import github_stats_exporter.simulator as package
 from github_stats_exporter.simulator.clock import SimClock
-from github_stats_exporter.simulator.server import run_standalone
-from github_stats_exporter.simulator.spec import demo_spec
+from github_stats_exporter.simulator.server import Simulator, run_standalone
+from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec, demo_spec
 
 START = 1_780_000_000.0
 
@@ -79,3 +82,31 @@ def test_following_clock_runs_with_the_wall_clock_plus_offset() -> None:
     assert clock.now() == START + 3605
     clock.set(START)
     assert clock.now() == START
+
+
+def test_simulator_imports_no_exporter_code() -> None:
+    """No simulator module imports the exporter's packages, so the two cannot share a bug."""
+    root = Path(package.__file__).parent
+    offenders = []
+    for path in root.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [
+                f"{path.name}: {n}"
+                for n in names
+                if n.startswith("github_stats_exporter")
+                and not n.startswith("github_stats_exporter.simulator")
+            ]
+    assert offenders == []
+
+
+async def test_prewarmed_simulator_stamps_simulated_date(tmp_path: Path) -> None:
+    """prewarm builds every repo before serving, and responses carry the simulated time in Date."""
+    spec = WorldSpec(orgs=(OrgSpec("solo", repos=6, users=3),), start=START, commits_per_day=1, prs_per_day=1)
+    async with Simulator(spec, clock=SimClock(frozen_at=START), prewarm=True) as sim:
+        assert len(sim.world._data) == 6
+        async with aiohttp.ClientSession() as http, http.get(f"{sim.api_url}/rate_limit") as resp:
+            assert resp.status == 401
+            assert parsedate_to_datetime(resp.headers["Date"]).timestamp() == int(START)
