@@ -1,0 +1,146 @@
+"""The HTTP surface: `/metrics`, `/livez`, `/readyz`, `/healthz`, served by aiohttp.
+
+Routes only translate HTTP to calls on the exposition cache and the health state; no rendering, no
+store access and no business logic live here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from github_stats_exporter.exposition import ExpositionCache, accepts_gzip, negotiate
+from github_stats_exporter.health import Health
+from github_stats_exporter.metrics import HTTP_REQUESTS
+from github_stats_exporter.telemetry import SelfMetrics
+
+KNOWN_PATHS = frozenset({"/metrics", "/livez", "/readyz", "/healthz"})
+TEXT_PLAIN = "text/plain; charset=utf-8"
+
+# Request limits: generous for Prometheus and kubelet probes, small enough that a hostile client
+# cannot make the parser buffer much. Oversized lines or headers get a 4xx from aiohttp's parser.
+MAX_LINE_SIZE = 8190
+MAX_FIELD_SIZE = 8190
+MAX_HEADERS = 64
+KEEPALIVE_TIMEOUT_SECONDS = 75.0
+SHUTDOWN_TIMEOUT_SECONDS = 5.0
+
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _text(status: int, body: str) -> web.Response:
+    return web.Response(status=status, body=body.encode(), headers={"Content-Type": TEXT_PLAIN})
+
+
+def build_app(cache: ExpositionCache, health: Health, self_metrics: SelfMetrics) -> web.Application:
+    """The aiohttp application with the four endpoints; every response is counted by path and code."""
+
+    @web.middleware
+    async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+        code = 500
+        try:
+            response = await handler(request)
+            code = response.status
+            return response
+        except web.HTTPException as exc:
+            code = exc.status
+            raise
+        finally:
+            path = request.path if request.path in KNOWN_PATHS else "other"
+            self_metrics.inc(HTTP_REQUESTS, {"path": path, "code": str(code)})
+
+    async def metrics(request: web.Request) -> web.Response:
+        if not cache.ready:
+            return _text(503, "metrics are not rendered yet\n")
+        fmt = negotiate(request.headers.get("Accept"))
+        compress = accepts_gzip(request.headers.get("Accept-Encoding"))
+        headers = {"Content-Type": fmt.content_type, "Vary": "Accept, Accept-Encoding"}
+        if compress:
+            headers["Content-Encoding"] = "gzip"
+        return web.Response(body=cache.body(fmt, gzip=compress), headers=headers)
+
+    async def livez(_: web.Request) -> web.Response:
+        return _text(200, "ok\n") if health.live else _text(503, "not live\n")
+
+    async def readyz(_: web.Request) -> web.Response:
+        return _text(200, "ready\n") if health.ready else _text(503, "not ready\n")
+
+    async def healthz(_: web.Request) -> web.Response:
+        # Always 200 (the Go exporter's contract): the verdict is in the body, probes use /readyz.
+        return web.json_response(health.snapshot())
+
+    app = web.Application(middlewares=[count_requests], client_max_size=64 * 1024)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/livez", livez)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+def parse_listen_addr(text: str) -> tuple[str, int]:
+    """Split a Go-style listen address (``:8080``, ``127.0.0.1:0``, ``[::1]:9000``) into host and port."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit() or not port_text.isascii() or int(port_text) > 65535:
+        msg = f"listen address {text!r} must look like ':8080', 'host:port' or '[ipv6]:port'"
+        raise ValueError(msg)
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            msg = f"listen address {text!r} has an invalid IPv6 host"
+            raise ValueError(msg) from None
+    elif not host:
+        host = "0.0.0.0"
+    elif not _HOSTNAME.match(host):
+        msg = f"listen address {text!r} has an invalid host {host!r} (IPv6 hosts need brackets)"
+        raise ValueError(msg)
+    return host, int(port_text)
+
+
+class HttpServer:
+    """Runs an aiohttp application on one TCP listener with hardened request limits."""
+
+    def __init__(self, app: web.Application, host: str, port: int, *, access_log: bool = False) -> None:
+        self._app = app
+        self._host = host
+        self._port = port
+        self._access_log = access_log
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> int:
+        """Bind and serve; returns the bound port (useful with port 0)."""
+        # access_log=None switches aiohttp's per-request log off; structured logs cover errors.
+        log_options: dict[str, Any] = {} if self._access_log else {"access_log": None}
+        runner = web.AppRunner(
+            self._app,
+            handle_signals=False,
+            shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
+            max_line_size=MAX_LINE_SIZE,
+            max_field_size=MAX_FIELD_SIZE,
+            max_headers=MAX_HEADERS,
+            keepalive_timeout=KEEPALIVE_TIMEOUT_SECONDS,
+            **log_options,
+        )
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self._host, self._port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        return int(runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        """Stop listening and wait (bounded) for in-flight requests."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()

@@ -1,0 +1,301 @@
+"""HTTP server: endpoints over a real listener on 127.0.0.1:0, request counting, hostile clients."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+import pytest
+
+from github_stats_exporter.exposition import ExpositionCache, Format
+from github_stats_exporter.health import Health
+from github_stats_exporter.metrics import ACTIVITY_COMMITS, HTTP_REQUESTS
+from github_stats_exporter.model import Snapshot, SnapshotKey
+from github_stats_exporter.server import HttpServer, build_app, parse_listen_addr
+from github_stats_exporter.store.memory import MemorySnapshotStore
+from github_stats_exporter.telemetry import SelfMetrics
+
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+
+
+@dataclass
+class Served:
+    url: str
+    port: int
+    cache: ExpositionCache
+    health: Health
+    self_metrics: SelfMetrics
+    session: aiohttp.ClientSession
+
+    def requests(self, path: str, code: int) -> float:
+        return self.self_metrics.value(HTTP_REQUESTS, {"path": path, "code": str(code)})
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[Served]:
+    store = MemorySnapshotStore()
+    labels = {"org": "acme", "repo": "widgets", "user": "alice"}
+    await store.put(
+        Snapshot(SnapshotKey("activity", ("acme", "widgets")), (ACTIVITY_COMMITS.sample(3, labels),), 1)
+    )
+    self_metrics = SelfMetrics()
+    cache = ExpositionCache(store, self_metrics)
+    health = Health(lambda: cache.ready, self_metrics)
+    health.register("redis", required_for_ready=True)
+    server = HttpServer(build_app(cache, health, self_metrics), "127.0.0.1", 0)
+    port = await server.start()
+    try:
+        async with aiohttp.ClientSession(auto_decompress=False) as session:
+            yield Served(f"http://127.0.0.1:{port}", port, cache, health, self_metrics, session)
+    finally:
+        await server.stop()
+
+
+async def test_metrics_is_503_until_the_cache_has_rendered(served: Served) -> None:
+    """Before the first refresh /metrics answers 503 with a short text, never an empty page."""
+    async with served.session.get(served.url + "/metrics") as resp:
+        assert resp.status == 503
+        assert "not rendered" in await resp.text()
+
+
+async def test_metrics_serves_gzipped_openmetrics_to_prometheus(served: Served) -> None:
+    """Prometheus' Accept and Accept-Encoding get gzip-compressed OpenMetrics with the right headers."""
+    await served.cache.refresh()
+    headers = {"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}
+    async with served.session.get(served.url + "/metrics", headers=headers) as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"] == Format.OPENMETRICS.content_type
+        assert resp.headers["Content-Encoding"] == "gzip"
+        assert resp.headers["Vary"] == "Accept, Accept-Encoding"
+        body = gzip.decompress(await resp.read())
+    assert b'gh_activity_commits_24h{org="acme",repo="widgets",user="alice"} 3\n' in body
+    assert body.endswith(b"# EOF\n")
+
+
+async def test_metrics_serves_plain_text_without_compression_by_default(served: Served) -> None:
+    """A client without preferences gets uncompressed Prometheus text 0.0.4."""
+    await served.cache.refresh()
+    async with served.session.get(served.url + "/metrics", headers={"Accept-Encoding": "identity"}) as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"] == Format.TEXT.content_type
+        assert "Content-Encoding" not in resp.headers
+        body = await resp.read()
+    assert body.startswith(b"# HELP gh_activity_commits_24h ")
+    assert b"# EOF" not in body
+
+
+async def test_head_metrics_sends_headers_without_a_body(served: Served) -> None:
+    """HEAD /metrics answers like GET but without a body."""
+    await served.cache.refresh()
+    async with served.session.head(served.url + "/metrics") as resp:
+        assert resp.status == 200
+        assert int(resp.headers["Content-Length"]) > 0
+        assert await resp.read() == b""
+
+
+async def test_livez_follows_the_fatal_flag(served: Served) -> None:
+    """/livez is 200 'ok' until something marks the process fatal, then 503."""
+    async with served.session.get(served.url + "/livez") as resp:
+        assert (resp.status, await resp.text()) == (200, "ok\n")
+    served.health.set_fatal("wedged")
+    async with served.session.get(served.url + "/livez") as resp:
+        assert resp.status == 503
+
+
+async def test_readyz_needs_a_rendered_cache_and_required_components(served: Served) -> None:
+    """/readyz turns 200 'ready' only once the cache has rendered and required components are healthy."""
+    async with served.session.get(served.url + "/readyz") as resp:
+        assert (resp.status, await resp.text()) == (503, "not ready\n")
+    await served.cache.refresh()
+    served.health.set("redis", True)
+    async with served.session.get(served.url + "/readyz") as resp:
+        assert (resp.status, await resp.text()) == (200, "ready\n")
+
+
+@pytest.mark.parametrize("query", [pytest.param("", id="plain"), pytest.param("?verbose", id="verbose")])
+async def test_healthz_returns_the_health_document(served: Served, query: str) -> None:
+    """/healthz is always 200 with the JSON health document; query strings change nothing."""
+    served.health.role = "follower"
+    async with served.session.get(served.url + "/healthz" + query) as resp:
+        assert resp.status == 200
+        doc = await resp.json()
+    assert doc["role"] == "follower"
+    assert doc["mode"] == "unhealthy"
+    assert doc["components"] == {"redis": False, "exporter_cache": False}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "label"),
+    [
+        pytest.param("GET", "/nope", 404, "other", id="unknown-path"),
+        pytest.param("GET", "/metrics/extra", 404, "other", id="sub-path"),
+        pytest.param("POST", "/metrics", 405, "/metrics", id="post-metrics"),
+        pytest.param("DELETE", "/healthz", 405, "/healthz", id="delete-healthz"),
+    ],
+)
+async def test_other_paths_and_methods_are_refused_and_counted(
+    served: Served, method: str, path: str, status: int, label: str
+) -> None:
+    """Unknown paths get 404, wrong methods 405, and both are counted with a bounded path label."""
+    async with served.session.request(method, served.url + path, data=b"x" * 10) as resp:
+        assert resp.status == status
+        if status == 405:
+            assert "GET" in resp.headers["Allow"]
+    assert served.requests(label, status) == 1
+
+
+async def test_every_response_is_counted_by_known_path_and_code(served: Served) -> None:
+    """Responses are counted per known path and status; random paths all share the 'other' label."""
+    for path in ("/livez", "/livez", "/readyz", "/a", "/b?c=d", "/%2e%2e/etc"):
+        async with served.session.get(served.url + path) as resp:
+            await resp.read()
+    assert served.requests("/livez", 200) == 2
+    assert served.requests("/readyz", 503) == 1
+    assert served.requests("other", 404) == 3
+    labels = {dict(s.labels)["path"] for s in served.self_metrics.samples() if s.name == HTTP_REQUESTS.name}
+    assert labels == {"/livez", "/readyz", "other"}
+
+
+async def test_handler_failure_is_a_500_and_the_server_keeps_serving(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected error while building a response becomes a counted 500, not a dead server."""
+    await served.cache.refresh()
+
+    def broken_body(fmt: Format, gzip: bool = False) -> bytes:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(served.cache, "body", broken_body)
+    async with served.session.get(served.url + "/metrics") as resp:
+        assert resp.status == 500
+    assert served.requests("/metrics", 500) == 1
+    async with served.session.get(served.url + "/livez") as resp:
+        assert resp.status == 200
+
+
+async def raw_exchange(port: int, payload: bytes, *, half_close: bool = False) -> bytes:
+    """Send raw bytes and return whatever the server answers before it closes the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(payload)
+        if half_close:
+            writer.write_eof()
+        await writer.drain()
+        chunks = []
+        async with asyncio.timeout(2):
+            while chunk := await reader.read(65536):
+                chunks.append(chunk)
+        return b"".join(chunks)
+    except ConnectionResetError:
+        return b""
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionResetError):
+            await writer.wait_closed()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(b"\x00\x01\x02\xff garbage \r\n\r\n", id="binary-garbage"),
+        pytest.param(b"G@T /metrics HTTP/1.1\r\nHost: x\r\n\r\n", id="invalid-method"),
+        pytest.param(b"GET http://[::1 HTTP/1.1\r\nHost: x\r\n\r\n", id="invalid-url"),
+        pytest.param(b"GET /metrics HTTP/9.9\r\nHost: x\r\n\r\n", id="bad-version"),
+        pytest.param(b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", id="huge-request-line"),
+        pytest.param(b"GET /metrics HTTP/1.1\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n", id="huge-header"),
+        pytest.param(
+            b"GET /metrics HTTP/1.1\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(500)) + b"\r\n",
+            id="too-many-headers",
+        ),
+        pytest.param(b"GET /metrics HTTP/1.1\r\nHost x no colon\r\n\r\n", id="malformed-header"),
+        pytest.param(
+            b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            id="smuggling-headers",
+        ),
+    ],
+)
+async def test_malformed_requests_get_a_4xx_and_the_server_keeps_serving(
+    served: Served, payload: bytes
+) -> None:
+    """Hostile or broken requests are refused with a 400-class answer and the next request still works."""
+    answer = await raw_exchange(served.port, payload)
+    status_line = answer.split(b"\r\n", 1)[0]
+    assert status_line[:9] in (b"HTTP/1.0 ", b"HTTP/1.1 "), answer[:200]
+    assert status_line[9:10] == b"4", status_line
+    async with served.session.get(served.url + "/livez") as resp:
+        assert resp.status == 200
+
+
+async def test_truncated_request_is_dropped_when_the_client_stops_sending(served: Served) -> None:
+    """A request cut off mid-headers gets no answer once the client half-closes, and nothing breaks."""
+    answer = await raw_exchange(served.port, b"GET /livez HTTP/1.1\r\nHost: x\r\n", half_close=True)
+    assert not answer.startswith(b"HTTP/1.1 200")
+    async with served.session.get(served.url + "/livez") as resp:
+        assert resp.status == 200
+
+
+async def test_client_disconnecting_mid_request_does_not_hurt_the_server(served: Served) -> None:
+    """A client that connects and vanishes leaves the server serving."""
+    for _ in range(5):
+        _, writer = await asyncio.open_connection("127.0.0.1", served.port)
+        writer.write(b"GET /metr")
+        writer.close()
+    async with served.session.get(served.url + "/livez") as resp:
+        assert resp.status == 200
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        pytest.param(":8080", ("0.0.0.0", 8080), id="all-interfaces"),
+        pytest.param("127.0.0.1:0", ("127.0.0.1", 0), id="ephemeral"),
+        pytest.param("[::1]:9000", ("::1", 9000), id="ipv6"),
+        pytest.param("[::]:9100", ("::", 9100), id="ipv6-any"),
+        pytest.param("localhost:9100", ("localhost", 9100), id="hostname"),
+        pytest.param("exporter.monitoring.svc:65535", ("exporter.monitoring.svc", 65535), id="fqdn-max-port"),
+    ],
+)
+def test_parse_listen_addr(text: str, want: tuple[str, int]) -> None:
+    """Go-style listen addresses split into host and port."""
+    assert parse_listen_addr(text) == want
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("8080", id="no-colon"),
+        pytest.param("host:", id="no-port"),
+        pytest.param(":65536", id="port-too-big"),
+        pytest.param(":-1", id="negative-port"),
+        pytest.param(":80a", id="port-not-digits"),
+        pytest.param(":٣", id="non-ascii-digit"),
+        pytest.param("::1:9000", id="unbracketed-ipv6"),
+        pytest.param("[::1", id="unclosed-bracket"),
+        pytest.param("[nope]:80", id="bad-ipv6"),
+        pytest.param("bad host:80", id="space-in-host"),
+        pytest.param("http://x:80", id="url"),
+    ],
+)
+def test_parse_listen_addr_rejects_garbage(text: str) -> None:
+    """Anything that is not host:port raises ValueError naming the address."""
+    with pytest.raises(ValueError, match="listen address"):
+        parse_listen_addr(text)
+
+
+async def test_start_reports_the_bound_port_and_stop_closes_the_listener() -> None:
+    """start() returns the real port when asked for port 0; after stop() nothing listens there."""
+    cache = ExpositionCache(MemorySnapshotStore(), SelfMetrics())
+    server = HttpServer(build_app(cache, Health(lambda: True), SelfMetrics()), "127.0.0.1", 0)
+    port = await server.start()
+    assert port > 0
+    await server.stop()
+    with pytest.raises(OSError):
+        await asyncio.open_connection("127.0.0.1", port)
