@@ -147,7 +147,7 @@ class SimContext:
                 return web.Response(status=304, headers=headers)
         if budget:
             headers.update(self.limiter.consume(principal.budget_key, now).headers())
-            self.stats.record_budget(reply.org)
+            self.stats.record_budget(reply.org or self._org_of(request))
         if reply.body is None:
             return web.Response(status=reply.status, headers=headers)
         payload = post_fault(fault, payload)
@@ -201,6 +201,16 @@ class SimContext:
             "documentation_url": PRIMARY_DOCS,
         }
         return self.json_response(self.rate_limit_status, body, state.headers())
+
+    def _org_of(self, request: web.Request) -> str:
+        """The org a request is about (for booking errors such as 404s), in the world's spelling."""
+        name = (
+            request.match_info.get("owner")
+            or request.match_info.get("org")
+            or request.match_info.get("scope_id")
+        )
+        spec = self.world.org_spec(name) if name else None
+        return spec.name if spec is not None else (name or "")
 
     def _principal_or_none(self, request: web.Request) -> Principal | None:
         try:

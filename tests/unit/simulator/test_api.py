@@ -196,6 +196,8 @@ async def test_other_org_and_unknown_repo_are_404(sim: Simulator, api: Any) -> N
     for path in ("/orgs/globex/repos", "/repos/globex/monorepo/commits", "/repos/acme/nope/pulls"):
         status, body, _ = await api.get(path)
         assert (status, body["message"]) == (404, "Not Found")
+    # Errors still spend budget, booked under the org the path names.
+    assert (sim.stats.rate_limited("globex"), sim.stats.rate_limited("acme")) == (2, 1)
 
 
 async def test_empty_repo_answers_409_for_commits_and_204_for_stats(sim: Simulator, api: Any) -> None:

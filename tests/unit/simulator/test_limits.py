@@ -35,6 +35,8 @@ async def test_rate_limit_endpoint_is_free(sim: Simulator, api: Any) -> None:
         assert body["resources"]["core"]["remaining"] == 4999
     assert sim.stats.rate_limited() == 1
     assert sim.stats.requests["rate_limit", 200] == 3
+    sim.stats.reset()
+    assert (sim.stats.rate_limited(), sim.stats.total()) == (0, 0)
 
 
 @pytest.mark.parametrize("status", [pytest.param(403, id="403"), pytest.param(429, id="429")])
