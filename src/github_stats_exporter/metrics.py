@@ -211,6 +211,15 @@ LEADER_CYCLE_LAST_RUN = _gauge(
 )
 
 
+# --- Activity / LOC collector self-metrics (issue 3 adds its specs here) -------------------------
+
+# --- Copilot collector self-metrics (issue 4 adds its specs here) --------------------------------
+
+# --- Store self-metrics (issue 5 adds its specs here) --------------------------------------------
+
+# --- Backfill self-metrics (issue 6 adds its specs here) -----------------------------------------
+
+
 FAMILIES: dict[str, MetricSpec] = {
     spec.name: spec for spec in list(globals().values()) if isinstance(spec, MetricSpec)
 }

@@ -80,3 +80,25 @@ def format_value(value: float) -> str:
     if value.is_integer() and abs(value) < 1e15:
         return str(int(value))
     return repr(value)
+
+
+@dataclass(frozen=True, slots=True)
+class MissedWindow:
+    """Work a collector could not finish after retries, recorded for backfill.
+
+    ``scope`` is ``"org"`` or ``"enterprise"``; ``scope_id`` the org login or enterprise slug;
+    ``target`` the repository name for activity/LOC work or the report type (``organization`` /
+    ``users`` / ``enterprise``) for Copilot work. ``start``/``end`` are Unix times for activity
+    windows; Copilot windows use ``start_day``/``end_day`` (``YYYY-MM-DD``, inclusive) instead.
+    ``reason`` is one of the documented backfill reasons (e.g. ``activity_pulls_failed``,
+    ``copilot_report_download_error``).
+    """
+
+    scope: str
+    scope_id: str
+    target: str
+    reason: str
+    start: float = 0.0
+    end: float = 0.0
+    start_day: str = ""
+    end_day: str = ""
