@@ -1,0 +1,241 @@
+"""The whole service against the simulator: CLI exit codes, `once`, `serve` lifecycle and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import yaml
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+from github_stats_exporter import app, cli
+from github_stats_exporter.config import Settings, parse_config
+from github_stats_exporter.exposition import Format
+from github_stats_exporter.simulator.keys import generate_key_pair
+from github_stats_exporter.simulator.server import Simulator
+from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def small_spec() -> WorldSpec:
+    return WorldSpec(
+        seed=3,
+        orgs=(
+            OrgSpec("acme", repos=7, users=4, app_id=11, installation_id=21),
+            OrgSpec("globex", repos=6, users=3, app_id=11, installation_id=22),
+        ),
+        start=time.time(),
+    )
+
+
+@pytest.fixture(scope="module")
+def keys() -> tuple[str, str]:
+    return generate_key_pair()
+
+
+@pytest.fixture
+async def sim(keys: tuple[str, str]) -> AsyncIterator[Simulator]:
+    async with Simulator(small_spec()) as simulator:
+        simulator.add_app(11, keys[1])
+        yield simulator
+
+
+def config_dict(sim: Simulator, key_path: Path, port: int = 0) -> dict[str, object]:
+    return {
+        "server": {"listen_addr": f"127.0.0.1:{port}", "log_level": "warning"},
+        "github": {
+            "api_base_url": sim.api_url,
+            "orgs": [
+                {"org": "acme", "app_id": 11, "installation_id": 21, "private_key_path": str(key_path)},
+                {"org": "globex", "app_id": 11, "installation_id": 22, "private_key_path": str(key_path)},
+            ],
+        },
+        "retry": {"max_attempts": 2, "initial_backoff": "10ms", "max_backoff": "20ms"},
+        "health": {"github_probe_interval": "1h"},
+    }
+
+
+@pytest.fixture
+def key_path(tmp_path: Path, keys: tuple[str, str]) -> Path:
+    path = tmp_path / "app.pem"
+    path.write_text(keys[0])
+    return path
+
+
+def settings_for(sim: Simulator, key_path: Path, port: int = 0) -> Settings:
+    return parse_config(config_dict(sim, key_path, port))
+
+
+def test_check_config_reports_every_problem_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """check-config lists each problem with its field path and exits 2."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        yaml.safe_dump(
+            {
+                "github": {"orgs": [{"org": "a", "token_env": "NOPE_NOT_SET", "scrape_interval": "5x"}]},
+                "store": {"backend": "cassandra"},
+                "colour": "blue",
+            }
+        )
+    )
+    assert cli.main(["check-config", "--config", str(bad)]) == cli.EXIT_BAD_CONFIG
+    err = capsys.readouterr().err
+    assert "github.orgs[0].scrape_interval" in err
+    assert "store.backend" in err
+    assert "colour" in err
+
+
+def test_check_config_accepts_the_go_sample_without_secrets(capsys: pytest.CaptureFixture[str]):
+    """The Go exporter's sample config validates (shape only, its key files do not exist here)."""
+    sample = ROOT / "tests" / "fixtures" / "go_local.yaml"
+    assert cli.main(["check-config", "--no-secrets", "--config", str(sample)]) == cli.EXIT_OK
+    assert "valid" in capsys.readouterr().out
+
+
+def test_check_config_accepts_the_shipped_sample(capsys: pytest.CaptureFixture[str]):
+    """config/local.yaml is a valid config in shape."""
+    assert cli.main(["check-config", "--no-secrets", "--config", str(ROOT / "config/local.yaml")]) == 0
+
+
+async def test_once_prints_a_valid_page_and_succeeds(sim: Simulator, key_path: Path):
+    """`once` runs every source once and returns a page the strict OpenMetrics parser accepts."""
+    result = await app.once(settings_for(sim, key_path), fmt=Format.OPENMETRICS)
+    assert result.ok, result.failures
+    parsed = text_string_to_metric_families(result.body.decode())  # type: ignore[no-untyped-call]
+    families = {f.name: f for f in parsed}
+    remaining = families["gh_exporter_github_rate_limit_remaining"]
+    assert {s.labels["org"] for s in remaining.samples} == {"acme", "globex"}
+    assert families["gh_exporter_github_requests"].type == "counter"
+
+
+async def test_once_reports_a_failing_source(
+    sim: Simulator, key_path: Path, tmp_path: Path, keys: tuple[str, str]
+):
+    """A source that cannot authenticate makes `once` fail, naming the job, while the page still renders."""
+    wrong = tmp_path / "wrong.pem"
+    wrong.write_text(generate_key_pair()[0])
+    data = config_dict(sim, key_path)
+    data["github"]["orgs"][1]["private_key_path"] = str(wrong)  # type: ignore[index]
+    result = await app.once(parse_config(data))
+    assert not result.ok
+    assert "github_probe" in result.failures
+    assert b"gh_exporter_build_info" in result.body
+
+
+def test_once_cli_exit_code_1_when_a_source_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """The CLI maps a failed source to exit code 1 (an unreachable API here)."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "github": {
+                    "api_base_url": f"http://127.0.0.1:{free_port()}",
+                    "orgs": [{"org": "a", "token_env": "GSE_TEST_TOKEN"}],
+                },
+                "retry": {"max_attempts": 1},
+                "server": {"log_level": "error"},
+            }
+        )
+    )
+    os.environ["GSE_TEST_TOKEN"] = "ghp_x"
+    try:
+        assert cli.main(["once", "--config", str(cfg)]) == cli.EXIT_SOURCE_FAILED
+    finally:
+        del os.environ["GSE_TEST_TOKEN"]
+    out = capsys.readouterr()
+    assert "gh_exporter_build_info" in out.out
+    assert "github_probe" in out.err
+
+
+async def test_serve_is_ready_then_drains_on_stop(sim: Simulator, key_path: Path):
+    """serve answers /readyz 200 while running; after stop, readiness turns false and serve returns."""
+    stop = asyncio.Event()
+    bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(
+        app.serve(settings_for(sim, key_path), stop=stop, on_listening=bound.set_result)
+    )
+    port = await asyncio.wait_for(bound, 10)
+    async with aiohttp.ClientSession() as http:
+        for _ in range(50):
+            async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                if resp.status == 200:
+                    break
+            await asyncio.sleep(0.05)
+        assert resp.status == 200
+        async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+            health = await resp.json()
+        assert health["role"] == "leader"
+        assert health["components"]["store"] is True
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert task.exception() is None
+
+
+async def test_serve_refuses_leader_election_it_cannot_do(sim: Simulator, key_path: Path):
+    """leader_election.enabled without an elector is refused with a clear message (no silent static leader)."""
+    data = config_dict(sim, key_path)
+    data["leader_election"] = {"enabled": True, "namespace": "gse"}
+    with pytest.raises(app.StartupError, match="leader_election"):
+        await app.serve(parse_config(data), stop=asyncio.Event())
+
+
+def _wait_for_http(url: str, timeout: float) -> str:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback only
+                text: str = resp.read().decode()
+                return text
+        except OSError as exc:
+            last = exc
+            time.sleep(0.2)
+    msg = f"{url} did not answer within {timeout}s: {last}"
+    raise AssertionError(msg)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
+def test_demo_serves_metrics_and_exits_0_on_signal(sig: signal.Signals):
+    """`demo` serves gh_* series within seconds and exits 0 on SIGTERM/SIGINT."""
+    port = free_port()
+    proc = subprocess.Popen(  # noqa: S603 - our own entry point
+        [sys.executable, "-m", "github_stats_exporter", "demo", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        body = _wait_for_http(f"http://127.0.0.1:{port}/metrics", 30)
+        deadline = time.monotonic() + 20
+        while "gh_exporter_github_rate_limit_remaining" not in body and time.monotonic() < deadline:
+            time.sleep(0.3)
+            body = _wait_for_http(f"http://127.0.0.1:{port}/metrics", 5)
+        assert 'gh_exporter_github_rate_limit_remaining{org="acme-corp"' in body
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out.decode(errors="replace")
+    assert b"metrics:   http://127.0.0.1:" in out
