@@ -1,0 +1,127 @@
+"""A real Prometheus (Debian's 2.42) scrapes the exporter: negotiation, parsing and counter types hold."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from github_stats_exporter import app
+from github_stats_exporter.config import parse_config
+from github_stats_exporter.simulator.keys import generate_key_pair
+from github_stats_exporter.simulator.server import Simulator
+from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
+
+pytestmark = pytest.mark.integration
+
+PROMETHEUS = shutil.which("prometheus")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def exporter_port(tmp_path: Path) -> AsyncIterator[int]:
+    private, public = generate_key_pair()
+    key = tmp_path / "app.pem"
+    key.write_text(private)
+    spec = WorldSpec(
+        seed=5, orgs=(OrgSpec("acme", repos=6, users=3, app_id=11, installation_id=21),), start=time.time()
+    )
+    async with Simulator(spec) as sim:
+        sim.add_app(11, public)
+        settings = parse_config(
+            {
+                "server": {"listen_addr": "127.0.0.1:0", "log_level": "warning"},
+                "github": {
+                    "api_base_url": sim.api_url,
+                    "orgs": [
+                        {"org": "acme", "app_id": 11, "installation_id": 21, "private_key_path": str(key)}
+                    ],
+                },
+                "health": {"github_probe_interval": "1s"},
+            }
+        )
+        stop = asyncio.Event()
+        bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(app.serve(settings, stop=stop, on_listening=bound.set_result))
+        port = await asyncio.wait_for(bound, 10)
+        yield port
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def query(http: aiohttp.ClientSession, base: str, promql: str) -> list[dict[str, Any]]:
+    async with http.get(f"{base}/api/v1/query", params={"query": promql}) as resp:
+        payload = await resp.json()
+    assert payload["status"] == "success", payload
+    result: list[dict[str, Any]] = payload["data"]["result"]
+    return result
+
+
+@pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not installed (make test installs it)")
+async def test_prometheus_scrapes_openmetrics_and_sees_counters(exporter_port: int, tmp_path: Path):
+    """Prometheus scrapes /metrics (up=1), ingests the self-metrics and keeps counter types intact."""
+    prom_port = free_port()
+    (tmp_path / "prometheus.yml").write_text(
+        "global:\n  scrape_interval: 1s\n"
+        "scrape_configs:\n"
+        "  - job_name: gse\n"
+        f"    static_configs: [{{targets: ['127.0.0.1:{exporter_port}']}}]\n"
+    )
+    assert PROMETHEUS is not None
+    proc = await asyncio.create_subprocess_exec(
+        *[
+            PROMETHEUS,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{prom_port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            deadline = time.monotonic() + 40
+            up: list[dict[str, Any]] = []
+            requests: list[dict[str, Any]] = []
+            while time.monotonic() < deadline:
+                try:
+                    up = await query(http, base, 'up{job="gse"}')
+                    requests = await query(http, base, "gh_exporter_github_requests_total")
+                except aiohttp.ClientError:
+                    pass
+                if up and up[0]["value"][1] == "1" and requests:
+                    break
+                await asyncio.sleep(0.5)
+            assert up, "Prometheus never reported the target"
+            assert up[0]["value"][1] == "1", up
+            assert any(r["metric"].get("endpoint") == "rate_limit" for r in requests)
+            build = await query(http, base, "gh_exporter_build_info")
+            assert build
+            assert build[0]["value"][1] == "1"
+            async with http.get(f"{base}/api/v1/targets") as resp:
+                targets = (await resp.json())["data"]["activeTargets"]
+            assert targets[0]["health"] == "up", targets[0].get("lastError")
+            async with http.get(
+                f"{base}/api/v1/metadata", params={"metric": "gh_exporter_github_requests"}
+            ) as resp:
+                meta = (await resp.json())["data"]
+            # OpenMetrics was negotiated: Prometheus records the family (without _total) as a counter.
+            assert meta.get("gh_exporter_github_requests", [{}])[0].get("type") == "counter", meta
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 10)
