@@ -212,6 +212,44 @@ LEADER_CYCLE_LAST_RUN = _gauge(
 
 
 # --- Activity / LOC collector self-metrics (issue 3 adds its specs here) -------------------------
+# Weekly LOC (issue 3 part B). The first three are Go-compatible names; the two per-repo gauges live
+# in the LOC snapshots (shared store), so every replica serves the same values.
+LOC_SOURCE_MODE = _gauge(
+    "gh_exporter_loc_source_mode",
+    "1 for the source of the repository's weekly LOC values (stats_contributors or sampled_commit_stats), else 0.",
+    ("org", "repo", "mode"),
+)
+LOC_FALLBACK_INCOMPLETE = _gauge(
+    "gh_exporter_loc_fallback_incomplete",
+    "1 when the repository's weekly LOC values are partial (commit sampling cut short by its caps), else 0.",
+    ("org", "repo"),
+)
+LOC_FALLBACK_BUDGET_EXHAUSTED = _counter(
+    "gh_exporter_loc_fallback_budget_exhausted",
+    "Commit-sampling refreshes cut short by the org's hourly commit-detail budget.",
+    ("org",),
+)
+LOC_REFRESHES = _counter(
+    "gh_exporter_loc_refreshes",
+    "Weekly LOC refresh attempts per repository by result (stats_contributors, sampled_commit_stats, "
+    "unchanged_idle, held_zeroed, warming, empty, failed).",
+    ("org", "result"),
+)
+LOC_REPOS_WARMING = _gauge(
+    "gh_exporter_loc_repos_warming",
+    "Repositories whose contributor statistics GitHub was still computing (202) after the org's last LOC pass.",
+    ("org",),
+)
+LOC_REPOS_FAILED = _gauge(
+    "gh_exporter_loc_repos_failed",
+    "Repositories whose last LOC refresh failed after retries (they keep their previous values).",
+    ("org",),
+)
+LOC_MALFORMED_ITEMS = _counter(
+    "gh_exporter_loc_malformed_items",
+    "Malformed items in stats/contributors, commit listings or commit details that were skipped.",
+    ("org", "endpoint"),
+)
 
 # --- Copilot collector self-metrics (issue 4 adds its specs here) --------------------------------
 
