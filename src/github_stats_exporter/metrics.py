@@ -212,6 +212,31 @@ LEADER_CYCLE_LAST_RUN = _gauge(
 
 
 # --- Activity / LOC collector self-metrics (issue 3 adds its specs here) -------------------------
+ACTIVITY_REPOS = _gauge(
+    "gh_exporter_activity_repos",
+    "Repositories selected for activity collection in the org's last listing (allowlist, archived rule).",
+    ("org",),
+)
+ACTIVITY_REPOS_FAILING = _gauge(
+    "gh_exporter_activity_repos_failing",
+    "Repositories whose last activity collection failed after retries (their previous snapshot is kept).",
+    ("org",),
+)
+ACTIVITY_REPO_FAILURES = _counter(
+    "gh_exporter_activity_repo_failures",
+    "Activity fetches of a repository that failed after retries, by stream; each records a missed window.",
+    ("org", "stream"),
+)
+ACTIVITY_LEDGER_EVENTS = _gauge(
+    "gh_exporter_activity_ledger_events",
+    "Events held in the org's per-repo activity ledgers (last 24h plus a margin).",
+    ("org",),
+)
+GITHUB_MALFORMED_ITEMS = _counter(
+    "gh_exporter_github_malformed_items",
+    "Items of GitHub responses that could not be parsed and were skipped.",
+    ("org", "endpoint"),
+)
 # Weekly LOC (issue 3 part B). The first three are Go-compatible names; the two per-repo gauges live
 # in the LOC snapshots (shared store), so every replica serves the same values.
 LOC_SOURCE_MODE = _gauge(

@@ -8,14 +8,15 @@ endpoints and payload shapes, not attribution rules, windows or storage.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
-from github_stats_exporter.github.client import GitHubClient
-from github_stats_exporter.github.errors import NotFound
+from github_stats_exporter.github.client import GitHubClient, next_link
+from github_stats_exporter.github.errors import Conflict, NotFound
+from github_stats_exporter.github.ratelimit import header
 
 T = TypeVar("T")
 
@@ -143,3 +144,237 @@ async def list_org_repos(client: GitHubClient, org: str) -> Listing[RepoItem]:
         wanted = org.lower()
         own = tuple(r for r in listing.items if r.owner.lower() == wanted)
         return Listing(own, listing.skipped, listing.not_modified, listing.truncated, listing.requests)
+
+
+def iso_utc(t: float) -> str:
+    """Whole-second ISO 8601 in UTC with ``Z``, the form GitHub documents for ``since``/``until``."""
+    return datetime.fromtimestamp(int(t), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _repo_path(owner: str, repo: str, tail: str) -> str:
+    return f"/repos/{quote(owner, safe='')}/{quote(repo, safe='')}/{tail}"
+
+
+async def _walk(
+    client: GitHubClient,
+    path: str,
+    *,
+    endpoint: str,
+    params: Mapping[str, str | int],
+    parse: Callable[[object], T | None],
+    parse_unchanged: bool,
+    stop: Callable[[T], bool] | None = None,
+    max_pages: int = 100,
+) -> Listing[T]:
+    """Walk a listing page by page, parsing items; stops at the first item for which ``stop`` is True.
+
+    When the first page is a 304 and ``parse_unchanged`` is False the walk ends there, returning no
+    items and ``not_modified=True``: for listings ordered newest-first an unchanged first page means an
+    unchanged listing.
+    """
+    items: list[T] = []
+    skipped = 0
+    requests = 0
+    all_cached = True
+    target: str = path
+    query: Mapping[str, str | int] | None = params
+    for page in range(1, max_pages + 1):
+        response = await client.get(target, endpoint=endpoint, params=query)
+        requests += 1
+        all_cached = all_cached and response.not_modified
+        if page == 1 and response.not_modified and not parse_unchanged:
+            return Listing((), 0, True, False, requests)
+        data = response.data
+        if not isinstance(data, list):
+            return Listing(tuple(items), skipped + 1, False, False, requests)
+        for raw in data:
+            parsed = parse(raw)
+            if parsed is None:
+                skipped += 1
+                continue
+            if stop is not None and stop(parsed):
+                return Listing(tuple(items), skipped, all_cached, False, requests)
+            items.append(parsed)
+        following = next_link(header(response.headers, "link"))
+        if following is None:
+            return Listing(tuple(items), skipped, all_cached, False, requests)
+        target, query = following, None
+    return Listing(tuple(items), skipped, all_cached, True, requests)
+
+
+# --- commits --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CommitItem:
+    """A commit of the default branch: who wrote it and when it was committed."""
+
+    sha: str
+    committed_at: float
+    author_login: str | None
+    author_name: str
+    author_email: str
+
+
+def parse_commit(raw: object) -> CommitItem | None:
+    if not isinstance(raw, dict):
+        return None
+    sha = raw.get("sha")
+    git = raw.get("commit")
+    if not isinstance(sha, str) or not sha or not isinstance(git, dict):
+        return None
+    committer = git.get("committer")
+    committed_at = parse_time(committer.get("date")) if isinstance(committer, dict) else None
+    if committed_at is None:
+        return None
+    git_author = git.get("author")
+    name = _str(git_author, "name") if isinstance(git_author, dict) else ""
+    email = _str(git_author, "email") if isinstance(git_author, dict) else ""
+    login, _ = _login(raw.get("author"))
+    return CommitItem(sha, committed_at, login, name, email)
+
+
+async def list_commits(
+    client: GitHubClient,
+    owner: str,
+    repo: str,
+    *,
+    since: float,
+    until: float | None = None,
+    parse_unchanged: bool = False,
+) -> Listing[CommitItem]:
+    """Default-branch commits committed in ``[since, until]`` (newest first); an empty repo (409) has none."""
+    params: dict[str, str | int] = {"per_page": PER_PAGE, "since": iso_utc(since)}
+    if until is not None:
+        params["until"] = iso_utc(until)
+    try:
+        return await _walk(
+            client,
+            _repo_path(owner, repo, "commits"),
+            endpoint="list_commits",
+            params=params,
+            parse=parse_commit,
+            parse_unchanged=parse_unchanged,
+        )
+    except Conflict:
+        # GitHub answers 409 "Git Repository is empty": a normal state, not a failure.
+        return Listing((), requests=1)
+
+
+# --- pull requests --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PullItem:
+    """A pull request as the list shows it."""
+
+    number: int
+    user_login: str | None
+    created_at: float
+    updated_at: float
+    merged_at: float | None
+
+
+def parse_pull(raw: object) -> PullItem | None:
+    if not isinstance(raw, dict):
+        return None
+    number = raw.get("number")
+    created = parse_time(raw.get("created_at"))
+    updated = parse_time(raw.get("updated_at"))
+    if not isinstance(number, int) or isinstance(number, bool) or created is None or updated is None:
+        return None
+    login, _ = _login(raw.get("user"))
+    return PullItem(number, login, created, updated, parse_time(raw.get("merged_at")))
+
+
+async def list_pulls_updated_since(
+    client: GitHubClient, owner: str, repo: str, *, since: float, parse_unchanged: bool = False
+) -> Listing[PullItem]:
+    """Pull requests (any state) updated at or after ``since``, newest update first.
+
+    GitHub has no ``since`` here, so the list is sorted by ``updated`` descending and the walk stops
+    at the first PR updated before ``since``: history is never re-walked.
+    """
+    return await _walk(
+        client,
+        _repo_path(owner, repo, "pulls"),
+        endpoint="list_pulls",
+        params={"state": "all", "sort": "updated", "direction": "desc", "per_page": PER_PAGE},
+        parse=parse_pull,
+        parse_unchanged=parse_unchanged,
+        stop=lambda pr: pr.updated_at < since,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewItem:
+    """A review of a pull request; ``submitted_at`` is None while it is pending."""
+
+    id: str
+    user_login: str | None
+    state: str
+    submitted_at: float | None
+
+
+def parse_review(raw: object) -> ReviewItem | None:
+    if not isinstance(raw, dict):
+        return None
+    review_id = raw.get("id")
+    if not isinstance(review_id, int | str) or isinstance(review_id, bool) or review_id == "":
+        return None
+    login, _ = _login(raw.get("user"))
+    return ReviewItem(str(review_id), login, _str(raw, "state").upper(), parse_time(raw.get("submitted_at")))
+
+
+async def list_reviews(client: GitHubClient, owner: str, repo: str, number: int) -> Listing[ReviewItem]:
+    """Every review of one pull request (conditional, so an unchanged list is a free 304)."""
+    try:
+        return await _walk(
+            client,
+            _repo_path(owner, repo, f"pulls/{number}/reviews"),
+            endpoint="list_reviews",
+            params={"per_page": PER_PAGE},
+            parse=parse_review,
+            parse_unchanged=True,
+        )
+    except NotFound:
+        return Listing((), requests=1)  # the PR vanished (deleted or transferred) between two calls
+
+
+# --- issue comments -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CommentItem:
+    """An issue or pull-request conversation comment."""
+
+    id: str
+    user_login: str | None
+    created_at: float
+    updated_at: float
+
+
+def parse_comment(raw: object) -> CommentItem | None:
+    if not isinstance(raw, dict):
+        return None
+    comment_id = raw.get("id")
+    created = parse_time(raw.get("created_at"))
+    if not isinstance(comment_id, int | str) or isinstance(comment_id, bool) or created is None:
+        return None
+    updated = parse_time(raw.get("updated_at"))
+    login, _ = _login(raw.get("user"))
+    return CommentItem(str(comment_id), login, created, updated if updated is not None else created)
+
+
+async def list_issue_comments(
+    client: GitHubClient, owner: str, repo: str, *, since: float, parse_unchanged: bool = False
+) -> Listing[CommentItem]:
+    """Issue and PR conversation comments updated at or after ``since``, newest update first."""
+    return await _walk(
+        client,
+        _repo_path(owner, repo, "issues/comments"),
+        endpoint="list_issue_comments",
+        params={"sort": "updated", "direction": "desc", "per_page": PER_PAGE, "since": iso_utc(since)},
+        parse=parse_comment,
+        parse_unchanged=parse_unchanged,
+    )
