@@ -279,6 +279,20 @@ LOC_MALFORMED_ITEMS = _counter(
 # --- Copilot collector self-metrics (issue 4 adds its specs here) --------------------------------
 
 # --- Store self-metrics (issue 5 adds its specs here) --------------------------------------------
+STORE_SERIES = _gauge(
+    "gh_exporter_store_series",
+    "Series held by all snapshots in the store (the number store.max_series_budget limits).",
+)
+STORE_SERIES_REFUSED = _counter(
+    "gh_exporter_store_series_refused",
+    "New series refused because they would exceed store.max_series_budget, by snapshot kind.",
+    ("kind",),
+)
+STORE_COUNTER_FLUSHES = _counter(
+    "gh_exporter_store_counter_flushes",
+    "Attempts to add this process's counter increments to the shared totals, by result.",
+    ("result",),
+)
 
 # --- Backfill self-metrics (issue 6 adds its specs here) -----------------------------------------
 
