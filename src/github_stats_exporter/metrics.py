@@ -295,6 +295,37 @@ STORE_COUNTER_FLUSHES = _counter(
 )
 
 # --- Backfill self-metrics (issue 6 adds its specs here) -----------------------------------------
+BACKFILL_ENQUEUED = _counter(
+    "gh_exporter_backfill_jobs_enqueued",
+    "Backfill jobs published to the queue (broker-confirmed), by missed-window reason.",
+    ("org", "reason"),
+)
+BACKFILL_DEDUPED = _counter(
+    "gh_exporter_backfill_jobs_deduped",
+    "Backfill jobs not published because the same window was enqueued within backfill.dedup_ttl.",
+    ("org", "reason"),
+)
+BACKFILL_DROPPED = _counter(
+    "gh_exporter_backfill_enqueues_dropped",
+    "Backfill enqueues held back or given up: org_rate_cap (retried next sweep), expired, "
+    "pending_overflow, future_window.",
+    ("org", "reason"),
+)
+BACKFILL_PROCESSED = _counter(
+    "gh_exporter_backfill_jobs_processed",
+    "Backfill messages handled by this replica's workers, by job kind and result.",
+    ("org", "kind", "result"),
+)
+QUEUE_DEPTH = _gauge("gh_exporter_queue_depth", "Messages waiting in the queue (ready, not in flight).", ("queue",))
+QUEUE_OLDEST_AGE = _gauge(
+    "gh_exporter_queue_oldest_message_age_seconds",
+    "Age of the oldest message waiting in the work queue (0 when empty).",
+    ("queue",),
+    unit="seconds",
+)
+QUEUE_DLQ_DEPTH = _gauge(
+    "gh_exporter_queue_dlq_depth", "Messages in the dead-letter queue (jobs that cannot succeed).", ("queue",)
+)
 
 
 FAMILIES: dict[str, MetricSpec] = {
