@@ -316,7 +316,9 @@ BACKFILL_PROCESSED = _counter(
     "Backfill messages handled by this replica's workers, by job kind and result.",
     ("org", "kind", "result"),
 )
-QUEUE_DEPTH = _gauge("gh_exporter_queue_depth", "Messages waiting in the queue (ready, not in flight).", ("queue",))
+QUEUE_DEPTH = _gauge(
+    "gh_exporter_queue_depth", "Messages waiting in the queue (ready, not in flight).", ("queue",)
+)
 QUEUE_OLDEST_AGE = _gauge(
     "gh_exporter_queue_oldest_message_age_seconds",
     "Age of the oldest message waiting in the work queue (0 when empty).",
