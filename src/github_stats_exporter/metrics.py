@@ -277,6 +277,70 @@ LOC_MALFORMED_ITEMS = _counter(
 )
 
 # --- Copilot collector self-metrics (issue 4 adds its specs here) --------------------------------
+# Business families beyond the Go exporter's eleven (aggregate reports; additive ones also per user).
+COPILOT_PRS_MERGED = _copilot(
+    "gh_copilot_usage_pull_requests_total_merged", "Pull requests merged (aggregate reports)."
+)
+COPILOT_PRS_MERGED_CREATED_BY_COPILOT = _copilot(
+    "gh_copilot_usage_pull_requests_total_merged_created_by_copilot",
+    "Pull requests created by Copilot that were merged (aggregate reports).",
+)
+COPILOT_CLI_SESSIONS = _copilot("gh_copilot_usage_cli_session_count", "Copilot CLI sessions.")
+COPILOT_CLI_REQUESTS = _copilot(
+    "gh_copilot_usage_cli_request_count", "Copilot CLI requests, including automated agent follow-ups."
+)
+COPILOT_CLI_PROMPTS = _copilot("gh_copilot_usage_cli_prompt_count", "Prompts users sent in the Copilot CLI.")
+COPILOT_DAILY_ACTIVE_USERS = _copilot(
+    "gh_copilot_usage_daily_active_users", "Distinct Copilot users on the newest day of the report."
+)
+COPILOT_WEEKLY_ACTIVE_USERS = _copilot(
+    "gh_copilot_usage_weekly_active_users", "Distinct Copilot users in the 7 days ending on the newest day."
+)
+COPILOT_MONTHLY_ACTIVE_USERS = _copilot(
+    "gh_copilot_usage_monthly_active_users", "Distinct Copilot users in the 28 days ending on the newest day."
+)
+COPILOT_MONTHLY_ACTIVE_CHAT_USERS = _copilot(
+    "gh_copilot_usage_monthly_active_chat_users",
+    "Distinct Copilot Chat users in the 28 days ending on the newest day.",
+)
+COPILOT_MONTHLY_ACTIVE_AGENT_USERS = _copilot(
+    "gh_copilot_usage_monthly_active_agent_users",
+    "Distinct IDE agent-mode users in the 28 days ending on the newest day.",
+)
+COPILOT_DAILY_ACTIVE_CLI_USERS = _copilot(
+    "gh_copilot_usage_daily_active_cli_users", "Distinct Copilot CLI users on the newest day of the report."
+)
+COPILOT_SCRAPE_RUNS = _counter(
+    "gh_exporter_copilot_scrape_runs",
+    "Copilot report collections by outcome (success, partial, skipped_*, *_error).",
+    ("org", "scope", "result"),
+)
+COPILOT_REPORT_DOWNLOADS = _counter(
+    "gh_exporter_copilot_report_download",
+    "Signed report-file downloads by outcome (success, failure, expired).",
+    ("org", "scope", "result"),
+)
+COPILOT_RECORDS_PARSED = _counter(
+    "gh_exporter_copilot_records_parsed",
+    "Report records decoded (user rows and aggregate days).",
+    ("org", "scope"),
+)
+COPILOT_RECORDS_DROPPED = _counter(
+    "gh_exporter_copilot_records_dropped",
+    "Report records not exported, by reason (max_records_per_report, max_users_per_report, parse_error).",
+    ("org", "scope", "reason"),
+)
+COPILOT_LAST_SUCCESS = _gauge(
+    "gh_exporter_copilot_last_success_unixtime",
+    "Unix time of the last complete collection of the report.",
+    ("org", "scope"),
+)
+COPILOT_REPORT_STALENESS = _gauge(
+    "gh_exporter_copilot_report_staleness_seconds",
+    "Seconds between now and the start (00:00 UTC) of the newest day of the last collected report.",
+    ("org", "scope"),
+    unit="seconds",
+)
 
 # --- Store self-metrics (issue 5 adds its specs here) --------------------------------------------
 STORE_SERIES = _gauge(
