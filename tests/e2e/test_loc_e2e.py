@@ -30,7 +30,8 @@ from github_stats_exporter.simulator.faults import FaultRule
 from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
-from github_stats_exporter.simulator.truth import LOC_ADDED, LOC_REMOVED, WEEK_SECONDS as TRUTH_WEEK
+from github_stats_exporter.simulator.truth import LOC_ADDED, LOC_REMOVED
+from github_stats_exporter.simulator.truth import WEEK_SECONDS as TRUTH_WEEK
 from github_stats_exporter.store.memory import MemorySnapshotStore
 from github_stats_exporter.telemetry import SelfMetrics
 
