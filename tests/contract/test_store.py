@@ -250,8 +250,8 @@ async def test_memory_gc_drops_only_expired_records() -> None:
     assert await store.try_lock("old-lock", 10)
     assert await store.try_lock("new-lock", 100)
     now[0] += 50
-    assert store.gc() == 2
-    assert store.gc() == 0
+    assert await store.gc(now[0]) == 2
+    assert await store.gc(now[0]) == 0
     assert await store.get_checkpoint("new") is not None
     assert await store.get_checkpoint("forever") is not None
     assert not await store.try_lock("new-lock", 1)

@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Protocol, runtime_checkable
 
-from github_stats_exporter.model import Snapshot, SnapshotKey
+from github_stats_exporter.model import Labels, Snapshot, SnapshotKey
+
+CounterKey = tuple[str, Labels]
+"""A counter series in the cluster-wide totals: family name and labels (the sample's identity)."""
 
 
 class StoreError(Exception):
@@ -45,6 +48,12 @@ class SnapshotStore(Protocol):
     Snapshot semantics: `put` replaces the whole previous snapshot of the same key atomically and
     returns the new version (strictly greater than any earlier version of that key). `generation`
     increases on every put or delete anywhere, so an unchanged generation means nothing to re-read.
+
+    Retention: a snapshot not re-written within the store's retention expires; `get_many` stops
+    returning it at once, `versions` and the series count forget it at the next `gc` (run by the leader).
+
+    Counters: `add_counters` adds every replica's self-metric increments to shared totals, so each
+    replica can serve the same monotonic `_total` values; refused budget writes are counted there too.
     """
 
     async def put(self, snapshot: Snapshot) -> int:
@@ -83,6 +92,25 @@ class SnapshotStore(Protocol):
 
     async def release_lock(self, name: str) -> None:
         """Drop a lock early (after a failed publish, for example)."""
+        ...
+
+    async def add_counters(self, deltas: Mapping[CounterKey, float], batch_id: str = "") -> None:
+        """Add non-negative increments to the cluster-wide counter totals, all or nothing.
+
+        A non-empty ``batch_id`` makes the call idempotent: a retried batch is applied once.
+        """
+        ...
+
+    async def counters(self) -> dict[CounterKey, float]:
+        """Cluster-wide counter totals (every replica's flushed increments plus store-side counts)."""
+        ...
+
+    async def series_total(self) -> int:
+        """Series held by all snapshots together (the number ``store.max_series_budget`` limits)."""
+        ...
+
+    async def gc(self, now: float) -> int:
+        """Forget expired snapshots (and whatever else expired); returns how many records went away."""
         ...
 
     async def ping(self) -> None:

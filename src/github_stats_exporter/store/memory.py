@@ -10,8 +10,12 @@ import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping
 
+from github_stats_exporter.metrics import STORE_SERIES_REFUSED
 from github_stats_exporter.model import Snapshot, SnapshotKey
-from github_stats_exporter.store.base import SeriesBudgetExceeded, StoreUnavailable
+from github_stats_exporter.store.base import CounterKey, SeriesBudgetExceeded, StoreUnavailable
+
+_BATCH_ID_TTL_SECONDS = 3600.0
+"""How long an applied counter batch id is remembered (a retry comes within seconds)."""
 
 
 def _check_ttl(ttl_seconds: float) -> None:
@@ -25,15 +29,27 @@ class MemorySnapshotStore:
 
     Versions come from one store-wide counter, so a key that is deleted and written again still gets a
     version above every earlier one (a reader comparing versions never mistakes the new data for the old).
+    With ``retention_seconds`` a snapshot expires that long after its last write, as in Redis.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.time, max_series_budget: int = 0) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        max_series_budget: int = 0,
+        retention_seconds: float | None = None,
+    ) -> None:
         if max_series_budget < 0:
             msg = f"max_series_budget must be >= 0 (0 disables it), got {max_series_budget}"
             raise ValueError(msg)
+        if retention_seconds is not None:
+            _check_ttl(retention_seconds)
         self._clock = clock
         self._budget = max_series_budget
+        self._retention = retention_seconds
         self._snapshots: dict[SnapshotKey, Snapshot] = {}
+        self._expires: dict[SnapshotKey, float] = {}
+        self._counters: dict[CounterKey, float] = {}
+        self._batches: dict[str, float] = {}
         self._series = 0
         self._generation = 0
         self._checkpoints: dict[str, tuple[dict[str, str], float | None]] = {}
@@ -52,16 +68,21 @@ class MemorySnapshotStore:
         new_len = len(snapshot.samples)
         added = new_len - old_len
         if self._budget and added > 0 and self._series + added > self._budget:
+            refused = (STORE_SERIES_REFUSED.name, (("kind", snapshot.key.kind),))
+            self._counters[refused] = self._counters.get(refused, 0.0) + added
             raise SeriesBudgetExceeded(snapshot.key, added, self._budget)
         self._generation += 1
         stored = dataclasses.replace(snapshot, version=self._generation, meta=dict(snapshot.meta))
         self._snapshots[snapshot.key] = stored
+        if self._retention is not None:
+            self._expires[snapshot.key] = self._clock() + self._retention
         self._series += added
         return stored.version
 
     async def delete(self, key: SnapshotKey) -> None:
         self._check_open()
         old = self._snapshots.pop(key, None)
+        self._expires.pop(key, None)
         if old is not None:
             self._series -= len(old.samples)
             self._generation += 1
@@ -77,9 +98,10 @@ class MemorySnapshotStore:
     async def get_many(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, Snapshot]:
         self._check_open()
         found: dict[SnapshotKey, Snapshot] = {}
+        now = self._clock()
         for key in keys:
             snap = self._snapshots.get(key)
-            if snap is not None:
+            if snap is not None and self._expires.get(key, now + 1) > now:
                 found[key] = snap
         return found
 
@@ -118,6 +140,28 @@ class MemorySnapshotStore:
         self._check_open()
         self._locks.pop(name, None)
 
+    async def add_counters(self, deltas: Mapping[CounterKey, float], batch_id: str = "") -> None:
+        self._check_open()
+        for key, amount in deltas.items():
+            if not amount >= 0:
+                msg = f"counter increments must be >= 0, got {amount!r} for {key[0]}"
+                raise ValueError(msg)
+        now = self._clock()
+        if batch_id:
+            if self._batches.get(batch_id, now) > now:
+                return
+            self._batches[batch_id] = now + _BATCH_ID_TTL_SECONDS
+        for key, amount in deltas.items():
+            self._counters[key] = self._counters.get(key, 0.0) + amount
+
+    async def counters(self) -> dict[CounterKey, float]:
+        self._check_open()
+        return dict(self._counters)
+
+    async def series_total(self) -> int:
+        self._check_open()
+        return self._series
+
     async def ping(self) -> None:
         self._check_open()
 
@@ -130,9 +174,17 @@ class MemorySnapshotStore:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    def gc(self) -> int:
-        """Drop expired checkpoints and locks; returns how many records went away."""
-        now = self._clock()
+    async def gc(self, now: float) -> int:
+        """Drop expired snapshots, checkpoints, locks and batch ids; returns how many went away."""
+        self._check_open()
+        expired_snapshots = [key for key, expires_at in self._expires.items() if expires_at <= now]
+        for key in expired_snapshots:
+            del self._expires[key]
+            self._series -= len(self._snapshots.pop(key).samples)
+        if expired_snapshots:
+            self._generation += 1
+        for batch_id in [b for b, expires_at in self._batches.items() if expires_at <= now]:
+            del self._batches[batch_id]
         expired_checkpoints = [
             name
             for name, (_, expires_at) in self._checkpoints.items()
@@ -143,7 +195,7 @@ class MemorySnapshotStore:
             del self._checkpoints[name]
         for name in expired_locks:
             del self._locks[name]
-        return len(expired_checkpoints) + len(expired_locks)
+        return len(expired_snapshots) + len(expired_checkpoints) + len(expired_locks)
 
     def _check_open(self) -> None:
         # A closed Redis client fails the same way, so callers exercise their StoreUnavailable path.

@@ -1,0 +1,331 @@
+"""Redis snapshot store (standalone or Sentinel) on redis-py asyncio: the store every replica shares.
+
+Every write is one Lua script (atomic, one round trip); reads are one command or one pipeline. It must
+not fall back to anything when Redis is unreachable: every failure surfaces as `StoreUnavailable`.
+
+Key model under the prefix ``P`` (the scripts touch keys they compute, so this needs standalone or
+Sentinel Redis, not Redis Cluster):
+
+* ``P:gen``            string, the store-wide generation; every snapshot version is a value of it
+* ``P:index``          hash, snapshot field -> version (what ``versions()`` returns in one HGETALL)
+* ``P:nseries``        hash, snapshot field -> series count (the budget's per-snapshot part)
+* ``P:series``         string, total series (the O(1) budget counter)
+* ``P:snap:<field>``   hash ``v`` version, ``n`` series, ``d`` msgpack payload; PEXPIRE = retention
+* ``P:cp:<name>``      string, JSON checkpoint; ``P:lock:<name>`` string, SET NX PX
+* ``P:counters``       hash, JSON (name, labels) -> float cluster-wide counter totals
+* ``P:batch:<id>``     string, marks an applied counter batch (idempotent flushes)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError
+
+from github_stats_exporter.metrics import STORE_SERIES_REFUSED
+from github_stats_exporter.model import Labels, Sample, Snapshot, SnapshotKey
+from github_stats_exporter.store.base import (
+    CounterKey,
+    SeriesBudgetExceeded,
+    StoreError,
+    StoreUnavailable,
+)
+
+DECODE_OFFLOAD_BYTES = 1 << 20
+"""Payloads above this size are decoded in a worker thread so the event loop keeps serving scrapes."""
+_BATCH_ID_TTL_MS = 3_600_000
+_SOCKET_TIMEOUT_SECONDS = 5.0
+_CONNECT_TIMEOUT_SECONDS = 2.0
+
+_PUT = """
+local field, n, budget, ttl = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local added = n - tonumber(redis.call('HGET', KEYS[3], field) or '0')
+if budget > 0 and added > 0 and tonumber(redis.call('GET', KEYS[5]) or '0') + added > budget then
+  redis.call('HINCRBYFLOAT', KEYS[6], ARGV[6], added)
+  return {-1, added}
+end
+local v = redis.call('INCR', KEYS[4])
+redis.call('HSET', KEYS[1], 'v', v, 'n', n, 'd', ARGV[2])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KEYS[1]) end
+redis.call('HSET', KEYS[2], field, v)
+redis.call('HSET', KEYS[3], field, n)
+redis.call('INCRBY', KEYS[5], added)
+return {v, 0}
+"""
+
+_DELETE = """
+if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return 0 end
+local n = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0')
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('DECRBY', KEYS[5], n)
+redis.call('DEL', KEYS[1])
+redis.call('INCR', KEYS[4])
+return 1
+"""
+
+# Index entries whose data key expired are dropped; EXISTS inside a script sees expiry as of its start.
+_GC = """
+local removed = 0
+local fields = redis.call('HKEYS', KEYS[1])
+for _, field in ipairs(fields) do
+  if redis.call('EXISTS', ARGV[1] .. field) == 0 then
+    local n = tonumber(redis.call('HGET', KEYS[2], field) or '0')
+    redis.call('HDEL', KEYS[1], field)
+    redis.call('HDEL', KEYS[2], field)
+    redis.call('DECRBY', KEYS[4], n)
+    removed = removed + 1
+  end
+end
+if removed > 0 then redis.call('INCR', KEYS[3]) end
+return removed
+"""
+
+_ADD_COUNTERS = """
+if ARGV[1] ~= '' and not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then return 0 end
+for i = 3, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+"""
+
+_Payload = tuple[float, dict[str, str], tuple[Sample, ...]]
+_payload_decoder = msgspec.msgpack.Decoder(_Payload)
+_key_decoder = msgspec.json.Decoder(tuple[str, ...])
+_counter_decoder = msgspec.json.Decoder(tuple[str, tuple[tuple[str, str], ...]])
+_checkpoint_decoder = msgspec.json.Decoder(dict[str, str])
+
+
+def _ttl_ms(seconds: float) -> int:
+    if not seconds > 0:
+        msg = f"ttl_seconds must be positive, got {seconds!r}"
+        raise ValueError(msg)
+    return max(1, round(seconds * 1000))
+
+
+def _key_field(key: SnapshotKey) -> str:
+    # JSON keeps keys lossless even when a part contains "/" (str(key) would not parse back).
+    return msgspec.json.encode((key.kind, *key.parts)).decode()
+
+
+def _field_key(field: bytes) -> SnapshotKey:
+    kind, *parts = _key_decoder.decode(field)
+    return SnapshotKey(kind, tuple(parts))
+
+
+def _counter_field(key: CounterKey) -> bytes:
+    return msgspec.json.encode(key)
+
+
+def _decode_payloads(raw: list[tuple[SnapshotKey, bytes, bytes]]) -> dict[SnapshotKey, Snapshot]:
+    found: dict[SnapshotKey, Snapshot] = {}
+    for key, version, payload in raw:
+        produced_at, meta, samples = _payload_decoder.decode(payload)
+        found[key] = Snapshot(key, samples, produced_at, int(version), meta)
+    return found
+
+
+class RedisSnapshotStore:
+    """The `SnapshotStore` port on Redis; construction never connects, the first command does.
+
+    Build it with `standalone` or `sentinel`; pass an existing client only in tests.
+    """
+
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        key_prefix: str = "gse",
+        retention_seconds: float | None = None,
+        max_series_budget: int = 0,
+        sentinel: Sentinel | None = None,
+    ) -> None:
+        if max_series_budget < 0:
+            msg = f"max_series_budget must be >= 0 (0 disables it), got {max_series_budget}"
+            raise ValueError(msg)
+        if not key_prefix:
+            msg = "key_prefix must not be empty"
+            raise ValueError(msg)
+        self._redis = client
+        self._sentinel = sentinel
+        self._prefix = key_prefix
+        self._ttl_ms = 0 if retention_seconds is None else _ttl_ms(retention_seconds)
+        self._budget = max_series_budget
+        self._gen = f"{key_prefix}:gen"
+        self._index = f"{key_prefix}:index"
+        self._nseries = f"{key_prefix}:nseries"
+        self._series = f"{key_prefix}:series"
+        self._counters = f"{key_prefix}:counters"
+        self._put_script = client.register_script(_PUT)
+        self._delete_script = client.register_script(_DELETE)
+        self._gc_script = client.register_script(_GC)
+        self._counters_script = client.register_script(_ADD_COUNTERS)
+
+    @classmethod
+    def standalone(
+        cls, host: str, port: int, *, password: str = "", db: int = 0, **options: Any
+    ) -> RedisSnapshotStore:
+        """A store on one Redis server (no connection is made until the first call)."""
+        return cls(Redis(host=host, port=port, **_client_options(password, db)), **options)
+
+    @classmethod
+    def sentinel(
+        cls,
+        sentinels: Sequence[tuple[str, int]],
+        master_set: str,
+        *,
+        password: str = "",
+        db: int = 0,
+        **options: Any,
+    ) -> RedisSnapshotStore:
+        """A store on the master Sentinel names for ``master_set``; follows failovers by itself."""
+        client_options = _client_options(password, db)
+        sentinel_options = {
+            "socket_timeout": _SOCKET_TIMEOUT_SECONDS,
+            "socket_connect_timeout": _CONNECT_TIMEOUT_SECONDS,
+        }
+        watcher = Sentinel(  # type: ignore[no-untyped-call]
+            list(sentinels), sentinel_kwargs=sentinel_options, **client_options
+        )
+        return cls(watcher.master_for(master_set), sentinel=watcher, **options)
+
+    def _snap_key(self, field: str | bytes) -> str:
+        text = field.decode() if isinstance(field, bytes) else field
+        return f"{self._prefix}:snap:{text}"
+
+    async def put(self, snapshot: Snapshot) -> int:
+        field = _key_field(snapshot.key)
+        payload = msgspec.msgpack.encode((snapshot.produced_at, snapshot.meta, snapshot.samples))
+        refused = _counter_field((STORE_SERIES_REFUSED.name, (("kind", snapshot.key.kind),)))
+        keys = [self._snap_key(field), self._index, self._nseries, self._gen, self._series, self._counters]
+        args: list[str | bytes | int] = [
+            field,
+            payload,
+            len(snapshot.samples),
+            self._budget,
+            self._ttl_ms,
+            refused,
+        ]
+        version, added = await self._call(self._put_script(keys=keys, args=args))
+        if version < 0:
+            raise SeriesBudgetExceeded(snapshot.key, int(added), self._budget)
+        return int(version)
+
+    async def delete(self, key: SnapshotKey) -> None:
+        field = _key_field(key)
+        keys = [self._snap_key(field), self._index, self._nseries, self._gen, self._series]
+        await self._call(self._delete_script(keys=keys, args=[field]))
+
+    async def generation(self) -> int:
+        return int(await self._call(self._redis.get(self._gen)) or 0)
+
+    async def versions(self) -> dict[SnapshotKey, int]:
+        index = await self._call(self._redis.hgetall(self._index))
+        return {_field_key(field): int(version) for field, version in index.items()}
+
+    async def get_many(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, Snapshot]:
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in wanted:
+                pipe.hmget(self._snap_key(_key_field(key)), "v", "d")
+            rows = await self._call(pipe.execute())
+        raw = [(key, v, d) for key, (v, d) in zip(wanted, rows, strict=True) if v is not None and d]
+        try:
+            if sum(len(d) for _, _, d in raw) > DECODE_OFFLOAD_BYTES:
+                return await asyncio.to_thread(_decode_payloads, raw)
+            return _decode_payloads(raw)
+        except msgspec.DecodeError as exc:
+            msg = f"undecodable snapshot payload in Redis: {exc}"
+            raise StoreError(msg) from exc
+
+    async def get_checkpoint(self, name: str) -> Mapping[str, str] | None:
+        raw = await self._call(self._redis.get(f"{self._prefix}:cp:{name}"))
+        return None if raw is None else _checkpoint_decoder.decode(raw)
+
+    async def set_checkpoint(
+        self, name: str, value: Mapping[str, str], ttl_seconds: float | None = None
+    ) -> None:
+        px = None if ttl_seconds is None else _ttl_ms(ttl_seconds)
+        payload = msgspec.json.encode(dict(value))
+        await self._call(self._redis.set(f"{self._prefix}:cp:{name}", payload, px=px))
+
+    async def try_lock(self, name: str, ttl_seconds: float) -> bool:
+        px = _ttl_ms(ttl_seconds)
+        return bool(await self._call(self._redis.set(f"{self._prefix}:lock:{name}", b"1", nx=True, px=px)))
+
+    async def release_lock(self, name: str) -> None:
+        await self._call(self._redis.delete(f"{self._prefix}:lock:{name}"))
+
+    async def add_counters(self, deltas: Mapping[CounterKey, float], batch_id: str = "") -> None:
+        args: list[str | bytes | int] = [batch_id, _BATCH_ID_TTL_MS]
+        for key, amount in deltas.items():
+            if not amount >= 0:
+                msg = f"counter increments must be >= 0, got {amount!r} for {key[0]}"
+                raise ValueError(msg)
+            args += (_counter_field(key), repr(float(amount)))
+        if not deltas:
+            return
+        keys = [self._counters, f"{self._prefix}:batch:{batch_id}"]
+        await self._call(self._counters_script(keys=keys, args=args))
+
+    async def counters(self) -> dict[CounterKey, float]:
+        raw = await self._call(self._redis.hgetall(self._counters))
+        totals: dict[CounterKey, float] = {}
+        for field, value in raw.items():
+            name, labels = _counter_decoder.decode(field)
+            key: tuple[str, Labels] = (name, labels)
+            totals[key] = float(value)
+        return totals
+
+    async def series_total(self) -> int:
+        return int(await self._call(self._redis.get(self._series)) or 0)
+
+    async def gc(self, now: float) -> int:
+        del now  # Redis expires keys on its own clock; gc only forgets index entries of expired data
+        keys = [self._index, self._nseries, self._gen, self._series]
+        return int(await self._call(self._gc_script(keys=keys, args=[f"{self._prefix}:snap:"])))
+
+    async def ping(self) -> None:
+        await self._call(self._redis.ping())
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+        if self._sentinel is not None:
+            for client in self._sentinel.sentinels:
+                await client.aclose()
+
+    async def __aenter__(self) -> RedisSnapshotStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @staticmethod
+    async def _call(awaitable: Any) -> Any:
+        try:
+            return await awaitable
+        except RedisError as exc:
+            msg = f"redis: {type(exc).__name__}: {exc}"
+            raise StoreUnavailable(msg) from exc
+        except OSError as exc:
+            msg = f"redis connection: {exc}"
+            raise StoreUnavailable(msg) from exc
+
+
+def _client_options(password: str, db: int) -> dict[str, Any]:
+    # One quick retry absorbs a dropped idle connection; longer outages surface as StoreUnavailable
+    # at once so the caller keeps its last good state and retries on its own schedule.
+    return {
+        "password": password or None,
+        "db": db,
+        "socket_timeout": _SOCKET_TIMEOUT_SECONDS,
+        "socket_connect_timeout": _CONNECT_TIMEOUT_SECONDS,
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
+        "health_check_interval": 30,
+    }
