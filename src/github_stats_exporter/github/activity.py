@@ -29,7 +29,8 @@ class Listing(Generic[T]):
 
     ``skipped`` counts malformed items that were dropped; ``not_modified`` is True when every page
     was answered 304 (free); ``truncated`` when the page cap stopped the walk early; ``requests`` is
-    how many pages were asked for (304s included).
+    how many pages were asked for (304s included); ``empty_repo`` when GitHub said the repository has
+    no commits at all (409).
     """
 
     items: tuple[T, ...]
@@ -37,6 +38,7 @@ class Listing(Generic[T]):
     not_modified: bool = False
     truncated: bool = False
     requests: int = 0
+    empty_repo: bool = False
 
 
 def parse_time(value: object) -> float | None:
@@ -258,7 +260,7 @@ async def list_commits(
         )
     except Conflict:
         # GitHub answers 409 "Git Repository is empty": a normal state, not a failure.
-        return Listing((), requests=1)
+        return Listing((), requests=1, empty_repo=True)
 
 
 # --- pull requests --------------------------------------------------------------------------------

@@ -28,8 +28,6 @@ MARGIN_SECONDS = 3600.0
 """Events are kept this long past the window (clock skew, backfill windows that end a bit early)."""
 OVERLAP_SECONDS = 120.0
 """A stream's ``since`` trails its newest seen event by this much (clock skew, eventual consistency)."""
-ADVANCE_STEP_SECONDS = 3600.0
-"""``since`` only moves when it would move by more than this, so its URL (and ETag) stays stable."""
 FORMAT_VERSION = 1
 
 STREAMS = ("commits", "pulls", "comments")
@@ -168,17 +166,20 @@ class Ledger:
             return floor
         return checkpoint.since
 
-    def advance(self, stream: str, since: int, newest: float | None, fetched_at: float) -> bool:
+    def advance(
+        self, stream: str, since: int, newest: float | None, fetched_at: float, *, pages: int = 1
+    ) -> bool:
         """Record a successful fetch that started at ``fetched_at`` with ``since``; True when ``since`` moved.
 
-        ``since`` moves to ``newest - overlap`` only when that is more than `ADVANCE_STEP_SECONDS` ahead,
-        which bounds response sizes while keeping URLs (and their ETags) stable between changes.
+        ``since`` is part of the request URL, and a new URL costs a full request even when nothing
+        changed, so it moves (to ``newest - overlap``) only when a response brought data (``newest`` set)
+        and either needed more than one page or ``since`` fell behind the window: responses stay about
+        one page long while an idle repo keeps asking the same URL and gets free 304s.
         """
         target = since
-        if newest is not None:
-            candidate = int(newest - OVERLAP_SECONDS)
-            if candidate - since > ADVANCE_STEP_SECONDS:
-                target = candidate
+        floor = fetched_at - WINDOW_SECONDS - MARGIN_SECONDS
+        if newest is not None and (pages > 1 or since < floor):
+            target = max(since, int(newest - OVERLAP_SECONDS))
         previous = self.streams.get(stream)
         self.streams[stream] = StreamCheckpoint(target, fetched_at)
         return previous is None or previous.since != target

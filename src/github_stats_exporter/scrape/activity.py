@@ -1,0 +1,484 @@
+"""The activity collector: per-repo incremental fetches into an event ledger, rolling-24h snapshots out.
+
+One `ActivityCollector` serves one org. Each cycle it lists the org's repos (conditional, usually
+free), then for every repo fetches only what changed since the repo's checkpoints (commits since,
+pulls sorted by update with an early stop, reviews of PRs that changed, comments since), merges the
+events into the repo's ledger and writes the repo's complete snapshot recomputed from the ledger.
+Ledgers and checkpoints live in the store so a new leader continues where the old one stopped.
+
+A repo whose fetch fails after the client's retries keeps its previous snapshot and records a
+`MissedWindow`; `backfill` re-runs the same fetch code for that window. This module never decides
+scheduling or leadership, and never writes window-scoped values into the live gauges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+
+from github_stats_exporter import metrics
+from github_stats_exporter.github.activity import (
+    list_commits,
+    list_issue_comments,
+    list_pulls_updated_since,
+    list_reviews,
+)
+from github_stats_exporter.github.client import GitHubClient
+from github_stats_exporter.github.errors import GitHubError, NotFound
+from github_stats_exporter.model import MissedWindow, Sample, Snapshot, SnapshotKey
+from github_stats_exporter.scrape.ledger import (
+    MARGIN_SECONDS,
+    WINDOW_SECONDS,
+    EventKind,
+    Ledger,
+    LedgerFormatError,
+    commit_user,
+    user_label,
+)
+from github_stats_exporter.scrape.repos import Repo, RepoDirectory
+from github_stats_exporter.store.base import SnapshotStore, StoreError
+from github_stats_exporter.telemetry import SelfMetrics
+
+log = structlog.get_logger(__name__)
+
+SNAPSHOT_KIND = "activity"
+LEDGER_TTL_SECONDS = 3 * 86400.0
+"""A ledger nobody refreshes for this long (repo gone, exporter removed) expires from the store."""
+PERSIST_FETCHED_AT_EVERY = MARGIN_SECONDS / 2
+"""An idle repo's ledger is rewritten only this often (to keep ``fetched_at`` fresh for a new leader)."""
+
+REASONS = {
+    "commits": "activity_commits_failed",
+    "pulls": "activity_pulls_failed",
+    "reviews": "activity_reviews_failed",
+    "issue_comments": "activity_issue_comments_failed",
+}
+"""Backfill reason per stream (documented in docs/metrics.md)."""
+
+Report = Callable[[bool, str], None]
+
+
+def snapshot_key(org: str, repo: str) -> SnapshotKey:
+    return SnapshotKey(SNAPSHOT_KIND, (org, repo))
+
+
+def ledger_name(org: str, repo: str) -> str:
+    return f"{SNAPSHOT_KIND}/ledger/{org}/{repo}"
+
+
+@dataclass(slots=True)
+class _RepoState:
+    """What this process remembers about one repo between cycles."""
+
+    ledger: Ledger
+    rev: str | None
+    reparse: bool
+    """True until one full pass parsed every stream: a reloaded ledger must not trust 304s alone."""
+    persisted_at: float = 0.0
+    samples: tuple[Sample, ...] | None = None
+    empty_at_push: float | None = None
+    """The repo's ``pushed_at`` when commits last answered 409 (empty): until it changes, skip commits."""
+
+
+@dataclass(slots=True)
+class _Failure:
+    stream: str
+    start: float
+    error: GitHubError
+
+    @property
+    def backfill(self) -> bool:
+        """A vanished repo (404) is not worth a backfill: the next listing drops it."""
+        return not isinstance(self.error, NotFound)
+
+
+class _Pass:
+    """Working state of one fetch pass over one repo (a cycle's or a backfill's)."""
+
+    __slots__ = ("changed", "failures", "floor", "hi", "lo", "now", "pushed_at")
+
+    def __init__(
+        self, now: float, lo: float | None = None, hi: float | None = None, pushed_at: float | None = None
+    ) -> None:
+        self.now = now
+        self.pushed_at = pushed_at
+        self.floor = now - WINDOW_SECONDS - MARGIN_SECONDS
+        self.lo = self.floor if lo is None else max(lo, self.floor)
+        self.hi = hi
+        self.changed = False
+        self.failures: list[_Failure] = []
+
+    def keeps(self, ts: float) -> bool:
+        return ts >= self.lo and (self.hi is None or ts <= self.hi)
+
+
+class ActivityCollector:
+    """Rolling-24h activity of every selected repo of one org (see the module docstring)."""
+
+    def __init__(
+        self,
+        client: GitHubClient,
+        directory: RepoDirectory,
+        store: SnapshotStore,
+        *,
+        org: str,
+        concurrency: int,
+        metrics: SelfMetrics,
+        missed: Callable[[MissedWindow], Awaitable[None]],
+        clock: Callable[[], float] = time.time,
+        report: Report | None = None,
+    ) -> None:
+        if concurrency < 1:
+            msg = f"concurrency must be >= 1, got {concurrency}"
+            raise ValueError(msg)
+        self._client = client
+        self._directory = directory
+        self._store = store
+        self._org = org
+        self._concurrency = concurrency
+        self._metrics = metrics
+        self._missed = missed
+        self._clock = clock
+        self._report = report
+        self._states: dict[str, _RepoState] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._known: set[str] | None = None
+        self._failing: dict[str, str] = {}
+
+    @property
+    def org(self) -> str:
+        return self._org
+
+    @property
+    def failing_repos(self) -> dict[str, str]:
+        """Repos whose last collection failed, with a short reason (for health details)."""
+        return dict(self._failing)
+
+    # --- the cycle ---------------------------------------------------------------------------------
+
+    async def tick(self) -> bool:
+        """One cycle over the org; True when the listing and every repo succeeded."""
+        started = time.perf_counter()
+        labels = {"org": self._org}
+        try:
+            repos = await self._directory.repos()
+        except GitHubError as exc:
+            log.warning("activity repo listing failed", org=self._org, error=str(exc))
+            self._finish("failure", started, f"repository listing failed: {exc}")
+            return False
+        self._metrics.set(metrics.ACTIVITY_REPOS, labels, len(repos))
+        if self._directory.skipped_items:
+            self._metrics.inc(
+                metrics.GITHUB_MALFORMED_ITEMS,
+                {"org": self._org, "endpoint": "list_org_repos"},
+                self._directory.skipped_items,
+            )
+        await self._forget_missing({r.name for r in repos})
+        now = self._clock()
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def one(repo: Repo) -> bool:
+            async with gate:
+                return await self._collect(repo, now)
+
+        results = await asyncio.gather(*(one(r) for r in repos))
+        failed = results.count(False)
+        self._metrics.set(metrics.ACTIVITY_REPOS_FAILING, labels, len(self._failing))
+        self._metrics.set(
+            metrics.ACTIVITY_LEDGER_EVENTS, labels, sum(len(s.ledger) for s in self._states.values())
+        )
+        if failed == 0:
+            self._finish("success", started, "")
+            return True
+        result = "failure" if failed == len(results) else "partial"
+        shown = ", ".join(sorted(self._failing)[:5])
+        self._finish(result, started, f"{failed} of {len(results)} repositories failed ({shown})")
+        return False
+
+    async def backfill(self, repo: str, start: float, end: float) -> None:
+        """Re-fetch ``[start, end]`` of one repo into its ledger, then rewrite its snapshot from the ledger.
+
+        Raises the first `GitHubError` (or a `StoreError`) on failure so the queue retries. A repo that is no longer
+        selected (deleted, archived, outside the allowlist) is left alone.
+        """
+        repos = await self._directory.repos()
+        match = next((r.name for r in repos if r.name.lower() == repo.lower()), None)
+        if match is None:
+            log.info("activity backfill for an unselected repo skipped", org=self._org, repo=repo)
+            return
+        async with self._lock(match):
+            now = self._clock()
+            state = await self._load(match, strict=True)
+            run = _Pass(now, lo=start, hi=end)
+            if run.hi is None or run.hi >= run.lo:
+                await self._fetch(match, state, run, backfill=True)
+            if run.failures:
+                await self._persist(match, state, now, force=True)
+                raise run.failures[0].error
+            await self._persist(match, state, now, force=run.changed)
+            await self._write_snapshot(match, state, now)
+            self._failing.pop(match, None)
+
+    # --- one repo ----------------------------------------------------------------------------------
+
+    async def _collect(self, selected: Repo, now: float) -> bool:
+        repo = selected.name
+        async with self._lock(repo):
+            try:
+                state = await self._load(repo, strict=False)
+            except StoreError as exc:
+                self._failing[repo] = f"store: {exc}"
+                log.warning("activity ledger unavailable", org=self._org, repo=repo, error=str(exc))
+                return False
+            run = _Pass(now, pushed_at=selected.pushed_at)
+            try:
+                await self._fetch(repo, state, run, backfill=False)
+            except Exception:
+                # A bug in one repo's data must not stop the other repos; the previous snapshot stays.
+                log.exception("activity collection crashed", org=self._org, repo=repo)
+                self._failing[repo] = "internal error"
+                return False
+            try:
+                await self._persist(repo, state, now, force=run.changed)
+            except StoreError as exc:
+                log.warning("activity ledger not saved", org=self._org, repo=repo, error=str(exc))
+            if run.failures:
+                await self._record_failures(repo, run)
+                return False
+            state.reparse = False
+            try:
+                await self._write_snapshot(repo, state, now)
+            except StoreError as exc:
+                self._failing[repo] = f"store: {exc}"
+                log.warning("activity snapshot not written", org=self._org, repo=repo, error=str(exc))
+                return False
+            self._failing.pop(repo, None)
+            return True
+
+    async def _fetch(self, repo: str, state: _RepoState, run: _Pass, *, backfill: bool) -> None:
+        """Fetch every stream of one repo into its ledger; failures are collected in ``run.failures``."""
+        await self._fetch_commits(repo, state, run, backfill=backfill)
+        await self._fetch_pulls(repo, state, run, backfill=backfill)
+        await self._fetch_comments(repo, state, run, backfill=backfill)
+        state.ledger.trim(run.floor)
+
+    async def _fetch_commits(self, repo: str, state: _RepoState, run: _Pass, *, backfill: bool) -> None:
+        ledger = state.ledger
+        since = run.lo if backfill else ledger.since_for("commits", run.now)
+        if not backfill and run.pushed_at is not None and state.empty_at_push == run.pushed_at:
+            # Still the empty repository of last time (no push since): a 409 would cost budget for nothing.
+            ledger.advance("commits", int(since), None, run.now)
+            return
+        try:
+            listing = await list_commits(
+                self._client,
+                self._org,
+                repo,
+                since=since,
+                until=run.hi,
+                parse_unchanged=backfill or state.reparse,
+            )
+        except GitHubError as exc:
+            run.failures.append(_Failure("commits", since, exc))
+            return
+        self._count_skipped("list_commits", listing.skipped)
+        state.empty_at_push = run.pushed_at if listing.empty_repo else None
+        newest: float | None = None
+        for c in listing.items:
+            newest = c.committed_at if newest is None else max(newest, c.committed_at)
+            if run.keeps(c.committed_at):
+                user = commit_user(c.author_login, c.author_email, c.author_name)
+                run.changed |= ledger.add(EventKind.COMMIT, c.sha, c.committed_at, user)
+        if not backfill:
+            run.changed |= ledger.advance("commits", int(since), newest, run.now, pages=listing.requests)
+
+    async def _fetch_pulls(self, repo: str, state: _RepoState, run: _Pass, *, backfill: bool) -> None:
+        ledger = state.ledger
+        since = run.lo if backfill else ledger.since_for("pulls", run.now)
+        try:
+            listing = await list_pulls_updated_since(
+                self._client, self._org, repo, since=since, parse_unchanged=backfill or state.reparse
+            )
+        except GitHubError as exc:
+            run.failures.append(_Failure("pulls", since, exc))
+            return
+        self._count_skipped("list_pulls", listing.skipped)
+        newest: float | None = None
+        review_error: GitHubError | None = None
+        for pr in listing.items:
+            newest = pr.updated_at if newest is None else max(newest, pr.updated_at)
+            user = user_label(pr.user_login)
+            number = str(pr.number)
+            if run.keeps(pr.created_at):
+                run.changed |= ledger.add(EventKind.PR_OPENED, number, pr.created_at, user)
+            if pr.merged_at is not None and run.keeps(pr.merged_at):
+                run.changed |= ledger.add(EventKind.PR_MERGED, number, pr.merged_at, user)
+            # Submitting a review bumps the PR's updated_at: a PR unchanged since its reviews were
+            # last read, or last updated before the window, cannot hold a review we still need.
+            if pr.updated_at < run.lo:
+                continue
+            if not backfill and ledger.pr_reviewed.get(pr.number, -1.0) >= pr.updated_at:
+                continue
+            try:
+                reviews = await list_reviews(self._client, self._org, repo, pr.number)
+            except GitHubError as exc:
+                review_error = exc
+                continue
+            self._count_skipped("list_reviews", reviews.skipped)
+            for r in reviews.items:
+                if r.state == "PENDING" or r.submitted_at is None or not run.keeps(r.submitted_at):
+                    continue
+                user = user_label(r.user_login)
+                run.changed |= ledger.add(EventKind.REVIEW, r.id, r.submitted_at, user)
+            if not backfill:
+                ledger.pr_reviewed[pr.number] = pr.updated_at
+        if review_error is not None:
+            # The pulls checkpoint stays, so the next cycle asks for the missing reviews again.
+            run.failures.append(_Failure("reviews", since, review_error))
+            return
+        if not backfill:
+            run.changed |= ledger.advance("pulls", int(since), newest, run.now, pages=listing.requests)
+
+    async def _fetch_comments(self, repo: str, state: _RepoState, run: _Pass, *, backfill: bool) -> None:
+        ledger = state.ledger
+        since = run.lo if backfill else ledger.since_for("comments", run.now)
+        try:
+            listing = await list_issue_comments(
+                self._client, self._org, repo, since=since, parse_unchanged=backfill or state.reparse
+            )
+        except GitHubError as exc:
+            run.failures.append(_Failure("issue_comments", since, exc))
+            return
+        self._count_skipped("list_issue_comments", listing.skipped)
+        newest: float | None = None
+        for cm in listing.items:
+            newest = cm.updated_at if newest is None else max(newest, cm.updated_at)
+            if run.keeps(cm.created_at):
+                run.changed |= ledger.add(EventKind.COMMENT, cm.id, cm.created_at, user_label(cm.user_login))
+        if not backfill:
+            run.changed |= ledger.advance("comments", int(since), newest, run.now, pages=listing.requests)
+
+    # --- store -------------------------------------------------------------------------------------
+
+    async def _load(self, repo: str, *, strict: bool) -> _RepoState:
+        """The repo's state; re-read from the store when another process wrote a newer ledger."""
+        state = self._states.get(repo)
+        record = await self._store.get_checkpoint(ledger_name(self._org, repo))
+        rev = record.get("rev") if record else None
+        if state is not None and (not record or rev == state.rev):
+            return state
+        ledger: Ledger | None = None
+        if record:
+            try:
+                ledger = Ledger.from_record(record)
+            except LedgerFormatError as exc:
+                if strict:
+                    raise
+                log.warning("activity ledger discarded", org=self._org, repo=repo, error=str(exc))
+        fresh = _RepoState(ledger or Ledger(), rev, reparse=True)
+        if state is not None:
+            fresh.samples = state.samples
+        self._states[repo] = fresh
+        return fresh
+
+    async def _persist(self, repo: str, state: _RepoState, now: float, *, force: bool) -> None:
+        if not force and now - state.persisted_at < PERSIST_FETCHED_AT_EVERY:
+            return
+        rev = uuid.uuid4().hex
+        await self._store.set_checkpoint(
+            ledger_name(self._org, repo), state.ledger.to_record(rev), ttl_seconds=LEDGER_TTL_SECONDS
+        )
+        state.rev = rev
+        state.persisted_at = now
+
+    async def _write_snapshot(self, repo: str, state: _RepoState, now: float) -> None:
+        if state.samples is not None and state.ledger.unchanged_since_samples(now):
+            return
+        samples = state.ledger.samples(self._org, repo, now)
+        if samples == state.samples:
+            return
+        await self._store.put(Snapshot(snapshot_key(self._org, repo), samples, produced_at=now))
+        state.samples = samples
+
+    async def _forget_missing(self, current: set[str]) -> None:
+        """Delete the snapshot and ledger of repos that left the selection (deleted, archived, allowlist)."""
+        if self._known is None:
+            try:
+                versions = await self._store.versions()
+            except StoreError as exc:
+                log.warning("activity snapshot inventory unavailable", org=self._org, error=str(exc))
+                return
+            self._known = {
+                k.parts[1]
+                for k in versions
+                if k.kind == SNAPSHOT_KIND and len(k.parts) == 2 and k.parts[0] == self._org
+            }
+        gone = self._known - current
+        for repo in sorted(gone):
+            try:
+                await self._store.delete(snapshot_key(self._org, repo))
+                # The store port has no checkpoint delete; an empty record that expires at once does it.
+                await self._store.set_checkpoint(ledger_name(self._org, repo), {}, ttl_seconds=1.0)
+            except StoreError as exc:
+                log.warning(
+                    "activity snapshot of a removed repo kept", org=self._org, repo=repo, error=str(exc)
+                )
+                continue
+            self._states.pop(repo, None)
+            self._failing.pop(repo, None)
+            log.info("activity repo no longer selected; series removed", org=self._org, repo=repo)
+        self._known = set(current) | (gone & self._known)  # keep retrying deletes that failed
+
+    # --- reporting ---------------------------------------------------------------------------------
+
+    async def _record_failures(self, repo: str, run: _Pass) -> None:
+        self._failing[repo] = ", ".join(f"{f.stream}: {f.error}"[:200] for f in run.failures)
+        for failure in run.failures:
+            self._metrics.inc(metrics.ACTIVITY_REPO_FAILURES, {"org": self._org, "stream": failure.stream})
+            log.warning(
+                "activity fetch failed",
+                org=self._org,
+                repo=repo,
+                stream=failure.stream,
+                error=str(failure.error),
+            )
+            if not failure.backfill:
+                continue
+            window = MissedWindow(
+                scope="org",
+                scope_id=self._org,
+                target=repo,
+                reason=REASONS[failure.stream],
+                start=max(failure.start, run.floor),
+                end=run.now,
+            )
+            try:
+                await self._missed(window)
+            except Exception:
+                # The backfill queue being down must not fail collection; the next cycle retries anyway.
+                log.exception("missed window not recorded", org=self._org, repo=repo, reason=window.reason)
+
+    def _count_skipped(self, endpoint: str, skipped: int) -> None:
+        if skipped:
+            self._metrics.inc(
+                metrics.GITHUB_MALFORMED_ITEMS, {"org": self._org, "endpoint": endpoint}, skipped
+            )
+            log.warning("malformed items skipped", org=self._org, endpoint=endpoint, skipped=skipped)
+
+    def _finish(self, result: str, started: float, detail: str) -> None:
+        self._metrics.inc(metrics.SCRAPE_RUNS, {"org": self._org, "result": result})
+        self._metrics.set(metrics.SCRAPE_DURATION, {"org": self._org}, time.perf_counter() - started)
+        self._metrics.set(metrics.LEADER_CYCLE_LAST_RUN, None, self._clock())
+        if self._report is not None:
+            self._report(result == "success", detail)
+
+    def _lock(self, repo: str) -> asyncio.Lock:
+        lock = self._locks.get(repo)
+        if lock is None:
+            lock = self._locks[repo] = asyncio.Lock()
+        return lock
