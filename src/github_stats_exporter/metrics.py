@@ -352,10 +352,9 @@ STORE_SERIES_REFUSED = _counter(
     "New series refused because they would exceed store.max_series_budget, by snapshot kind.",
     ("kind",),
 )
-STORE_COUNTER_FLUSHES = _counter(
-    "gh_exporter_store_counter_flushes",
-    "Attempts to add this process's counter increments to the shared totals, by result.",
-    ("result",),
+STORE_FLUSH_FAILURES = _counter(
+    "gh_exporter_store_flush_failures",
+    "Failed attempts to add this process's counter increments to the store's shared totals.",
 )
 
 # --- Backfill self-metrics (issue 6 adds its specs here) -----------------------------------------

@@ -1,7 +1,9 @@
 """Process-local self-metrics and structured logging setup.
 
 `SelfMetrics` keeps counters and gauges declared in `metrics.py` and hands them to the renderer as
-samples. It never talks to the store or the network, and it never stores secrets in labels.
+samples, and hands counter increments out in batches so the exposition cache can add them to the
+store's cluster-wide totals. It never talks to the store or the network, and it never stores secrets
+in labels.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ import logging
 import re
 import sys
 import threading
+import uuid
 from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -18,16 +22,36 @@ import structlog
 from github_stats_exporter.metrics import MetricSpec, MetricType
 from github_stats_exporter.model import Labels, Sample
 
+SeriesKey = tuple[str, Labels]
+
+
+@dataclass(frozen=True, slots=True)
+class CounterBatch:
+    """Counter increments not yet in the shared totals; ``id`` makes a retried flush idempotent."""
+
+    id: str
+    deltas: Mapping[SeriesKey, float]
+
 
 class SelfMetrics:
     """Counters and gauges of this process, keyed by (family, labels).
 
     Counters only ever go up; `set` on a counter is refused so a `_total` series stays monotonic.
     Thread-safe because the renderer may read from a worker thread while the loop writes.
+
+    Flushing counters: `take_counter_batch` returns the increments since the last confirmed batch and
+    keeps returning that same batch (same id) until `confirm_counter_batch`, so a flush whose outcome
+    is unknown is retried as-is and the store applies it once. `unflushed_counters` is what is not
+    confirmed yet; served totals are the store's totals plus that part.
     """
 
     def __init__(self) -> None:
-        self._values: dict[tuple[str, Labels], float] = {}
+        self._values: dict[SeriesKey, float] = {}
+        self._counter_keys: set[SeriesKey] = set()
+        self._flushed: dict[SeriesKey, float] = {}
+        self._pending: CounterBatch | None = None
+        self._batch_prefix = uuid.uuid4().hex
+        self._batch_seq = 0
         self._lock = threading.Lock()
         self._generation = 0
 
@@ -43,6 +67,7 @@ class SelfMetrics:
         key = self._key(spec, labels)
         with self._lock:
             self._values[key] = self._values.get(key, 0.0) + amount
+            self._counter_keys.add(key)
             self._generation += 1
 
     def set(self, spec: MetricSpec, labels: Mapping[str, str] | None = None, value: float = 0.0) -> None:
@@ -60,6 +85,8 @@ class SelfMetrics:
         with self._lock:
             if self._values.pop(key, None) is not None:
                 self._generation += 1
+            self._counter_keys.discard(key)
+            self._flushed.pop(key, None)
 
     def value(self, spec: MetricSpec, labels: Mapping[str, str] | None = None) -> float:
         """Current value (0 when never touched); mainly for tests and health decisions."""
@@ -70,8 +97,50 @@ class SelfMetrics:
         with self._lock:
             return tuple(Sample(name, labels, value) for (name, labels), value in self._values.items())
 
+    def gauge_samples(self) -> tuple[Sample, ...]:
+        """Samples of everything that is not a counter (per-process values such as health, build info)."""
+        with self._lock:
+            return tuple(
+                Sample(name, labels, value)
+                for (name, labels), value in self._values.items()
+                if (name, labels) not in self._counter_keys
+            )
+
+    def unflushed_counters(self) -> dict[SeriesKey, float]:
+        """Every counter's increments not yet confirmed as stored (0 for fully flushed ones)."""
+        with self._lock:
+            return {key: self._values[key] - self._flushed.get(key, 0.0) for key in self._counter_keys}
+
+    def take_counter_batch(self) -> CounterBatch | None:
+        """The batch to flush now: the unconfirmed one again, else the new increments (None: nothing)."""
+        with self._lock:
+            if self._pending is not None:
+                return self._pending
+            deltas = {
+                key: delta
+                for key in self._counter_keys
+                if (delta := self._values[key] - self._flushed.get(key, 0.0)) > 0
+            }
+            if not deltas:
+                return None
+            self._batch_seq += 1
+            self._pending = CounterBatch(f"{self._batch_prefix}-{self._batch_seq}", deltas)
+            return self._pending
+
+    def confirm_counter_batch(self, batch: CounterBatch) -> None:
+        """Record that the store holds ``batch``; its increments stop counting as unflushed."""
+        with self._lock:
+            if batch is not self._pending:
+                msg = f"counter batch {batch.id} is not the pending batch"
+                raise ValueError(msg)
+            for key, delta in batch.deltas.items():
+                if key in self._counter_keys:  # a counter removed meanwhile starts from zero again
+                    self._flushed[key] = self._flushed.get(key, 0.0) + delta
+            self._pending = None
+            self._generation += 1
+
     @staticmethod
-    def _key(spec: MetricSpec, labels: Mapping[str, str] | None) -> tuple[str, Labels]:
+    def _key(spec: MetricSpec, labels: Mapping[str, str] | None) -> SeriesKey:
         sample = spec.sample(0.0, labels)  # validates the label set against the contract
         return sample.name, sample.labels
 

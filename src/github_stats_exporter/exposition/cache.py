@@ -6,6 +6,10 @@ renders more than the small self-metrics part.
 Families are owned by one side: a family present in the store's snapshots is rendered from the store
 only, and the process's own samples of that family are dropped, so every family stays contiguous.
 Store families come first (sorted by name), then the self-metric families (sorted by name).
+
+Self-metric counters are cluster-wide: each refresh adds this process's new increments to the store's
+shared totals and reads the totals back; a counter is served as the latest totals plus the increments
+not flushed yet, so it never goes down on this replica. Gauges stay per process.
 """
 
 from __future__ import annotations
@@ -20,9 +24,15 @@ from dataclasses import dataclass, field
 
 from github_stats_exporter.exposition.encoder import EOF, EncodedSnapshot, encode_samples, family_header
 from github_stats_exporter.exposition.negotiation import Format
-from github_stats_exporter.metrics import CACHE_REFRESH_DURATION, FAMILIES, SERIES_LOADED
-from github_stats_exporter.model import Snapshot, SnapshotKey
-from github_stats_exporter.store.base import SnapshotStore
+from github_stats_exporter.metrics import (
+    CACHE_REFRESH_DURATION,
+    FAMILIES,
+    SERIES_LOADED,
+    STORE_FLUSH_FAILURES,
+    STORE_SERIES,
+)
+from github_stats_exporter.model import Sample, Snapshot, SnapshotKey
+from github_stats_exporter.store.base import CounterKey, SnapshotStore, StoreError
 from github_stats_exporter.telemetry import SelfMetrics
 
 GZIP_LEVEL = 6
@@ -214,8 +224,10 @@ class ExpositionCache:
         self._generation: int | None = None
         self._dirty = False
         self._gzip_wanted: set[Format] = set()
-        self._self_key: tuple[int, frozenset[str]] | None = None
+        self._self_key: tuple[int, int, frozenset[str]] | None = None
         self._self_bodies: dict[Format, bytes] = {}
+        self._cluster: dict[CounterKey, float] = {}
+        self._cluster_generation = 0
         self.last_success_unixtime: float | None = None
 
     @property
@@ -249,15 +261,18 @@ class ExpositionCache:
         """Bring the page up to date with the store; True when the page changed.
 
         Store errors propagate after leaving the last good page in place, so a failing store never
-        empties `/metrics`; the caller marks health degraded and retries.
+        empties `/metrics`; the caller marks health degraded and retries. With nothing changed a
+        refresh costs a fixed number of store calls: generation, the counter flush and the totals read.
         """
         async with self._lock:
             started = self._clock()
             generation = await self._store.generation()
+            await self._sync_counters()
             state = self._state
             if generation == self._generation and not self._dirty:
                 self.last_success_unixtime = self._clock()
                 return False
+            self._self_metrics.set(STORE_SERIES, None, float(await self._store.series_total()))
             versions = await self._store.versions()
             changed = [
                 k for k, v in versions.items() if k not in state.entries or state.entries[k].version != v
@@ -284,6 +299,30 @@ class ExpositionCache:
             self._commit(state, page, generation, started)
             await self._precompress(page)
             return True
+
+    async def _sync_counters(self) -> None:
+        """Add this process's new counter increments to the shared totals, then read the totals back."""
+        batch = self._self_metrics.take_counter_batch()
+        if batch is not None:
+            try:
+                await self._store.add_counters(batch.deltas, batch.id)
+            except StoreError:
+                # The batch stays pending and is retried with the same id, so it is applied once.
+                self._self_metrics.inc(STORE_FLUSH_FAILURES)
+                raise
+            # No await between confirming and folding the batch into the view: a scrape in between
+            # would see the increments neither as flushed nor as unflushed.
+            self._self_metrics.confirm_counter_batch(batch)
+            cluster = dict(self._cluster)
+            for key, delta in batch.deltas.items():
+                cluster[key] = cluster.get(key, 0.0) + delta
+            self._set_cluster(cluster)
+        self._set_cluster(await self._store.counters())
+
+    def _set_cluster(self, totals: dict[CounterKey, float]) -> None:
+        if totals != self._cluster:
+            self._cluster = totals
+            self._cluster_generation += 1
 
     async def _precompress(self, page: _Page) -> None:
         """Gzip a large new page off the loop for formats scrapers asked gzipped, so they do not wait."""
@@ -332,9 +371,13 @@ class ExpositionCache:
 
     def _self_part(self, page: _Page) -> dict[Format, bytes]:
         owned = frozenset(page.counts)
-        key = (self._self_metrics.generation, owned)
+        key = (self._self_metrics.generation, self._cluster_generation, owned)
         if key != self._self_key:
-            samples = [s for s in self._self_metrics.samples() if s.name not in owned]
+            samples = [s for s in self._self_metrics.gauge_samples() if s.name not in owned]
+            totals = dict(self._cluster)
+            for series, unflushed in self._self_metrics.unflushed_counters().items():
+                totals[series] = totals.get(series, 0.0) + unflushed
+            samples += [Sample(name, labels, v) for (name, labels), v in totals.items() if name not in owned]
             part = _build_page({_SELF: encode_samples(samples)}, [_SELF], _SeriesIndex())
             self._self_bodies = {
                 Format.OPENMETRICS: part.bodies[Format.OPENMETRICS] + EOF,
