@@ -1,0 +1,105 @@
+"""The in-process queue: FIFO with manual ack, redelivery, bounded depth, delayed retries, DLQ replay."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from github_stats_exporter.backfill.base import JobQueue, QueueUnavailable
+from github_stats_exporter.backfill.jobs import JobKind, decode_job, encode_job, new_job
+from github_stats_exporter.backfill.memory import MemoryJobQueue
+
+from .conftest import T0, Clock
+
+
+def _job(target: str = "widgets"):
+    return new_job(
+        kind=JobKind.ACTIVITY,
+        scope="org",
+        scope_id="acme",
+        target=target,
+        reason="activity_commits_failed",
+        created_at=T0,
+        start=T0 - 60,
+        end=T0,
+    )
+
+
+def test_memory_queue_implements_the_port():
+    """The in-process queue satisfies the JobQueue protocol the worker and dispatcher use."""
+    queue: JobQueue = MemoryJobQueue()
+    assert isinstance(queue, JobQueue)
+
+
+async def test_messages_come_out_in_order_and_unacked_ones_come_back_first(queue):
+    """A consumer that stops without settling returns its message to the front of the queue."""
+    first, second = _job("a"), _job("b")
+    await queue.publish(first)
+    await queue.publish(second)
+    async with contextlib.aclosing(queue.deliveries()) as deliveries:
+        delivery = await anext(deliveries)
+        assert decode_job(delivery.body) == first
+    async with contextlib.aclosing(queue.deliveries()) as deliveries:
+        again = await anext(deliveries)
+        assert decode_job(again.body) == first
+        await again.ack()
+        assert decode_job((await anext(deliveries)).body) == second
+
+
+async def test_headers_and_timestamp_describe_the_job(queue, clock: Clock):
+    """Each message carries id, attempt and created_at headers and its publish time."""
+    job = _job().next_attempt()
+    await queue.publish(job)
+    async with contextlib.aclosing(queue.deliveries()) as deliveries:
+        delivery = await anext(deliveries)
+        assert delivery.headers == {"id": job.job_id, "attempt": "2", "created_at": repr(T0)}
+        assert delivery.timestamp == clock.now
+        await delivery.ack()
+
+
+async def test_a_full_queue_refuses_publishes(clock):
+    """Beyond max_depth a publish fails, so the dispatcher keeps the window pending."""
+    queue = MemoryJobQueue(max_depth=1, clock=clock)
+    await queue.publish(_job())
+    with pytest.raises(QueueUnavailable):
+        await queue.publish(_job())
+    await queue.close()
+    with pytest.raises(QueueUnavailable):
+        await queue.publish(_job())
+
+
+async def test_delayed_retries_wait_in_their_own_queue(queue):
+    """A retry is invisible on the work queue until its delay has passed, and counted under its delay."""
+    await queue.publish_retry(_job(), 0.05)
+    stats = await queue.stats()
+    assert (stats.depth, stats.retry_depths) == (0, {"gh.backfill.jobs.retry.50ms": 1})
+    await asyncio.sleep(0.08)
+    assert (await queue.stats()).depth == 1
+
+
+async def test_replay_sends_valid_dead_jobs_back_as_fresh_jobs_and_keeps_malformed_ones(queue, clock):
+    """A DLQ replay restarts valid jobs at attempt 1 with a new creation time; garbage stays."""
+    job = _job().next_attempt().next_attempt()
+    await queue.publish_dead(b"garbage", {"x-gse-dead-reason": "malformed:not_json"})
+    await queue.publish_dead(encode_job(job), {"x-gse-dead-reason": "attempts_exhausted"})
+    result = await queue.replay_dead(10, now=T0 + 5)
+    assert (result.replayed, result.kept) == (1, 1)
+    async with contextlib.aclosing(queue.deliveries()) as deliveries:
+        replayed = decode_job((await anext(deliveries)).body)
+    assert (replayed.job_id, replayed.attempt, replayed.created_at) == (job.job_id, 1, T0 + 5)
+    assert queue.dead[0][0] == b"garbage"
+
+
+async def test_close_ends_consumers(queue):
+    """Closing the queue ends every waiting consumer instead of leaving it blocked."""
+
+    async def consume() -> int:
+        return len([d async for d in queue.deliveries()])
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0)
+    await queue.close()
+    assert await asyncio.wait_for(task, 1) == 0
+    assert not await queue.healthy()
