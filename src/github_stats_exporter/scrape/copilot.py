@@ -1,0 +1,493 @@
+"""The Copilot usage collector of one org (or the enterprise): links → downloads → parse → map → snapshots.
+
+`CopilotCollector.tick` runs one interval-gated pass over the enabled 28-day reports and publishes two
+snapshots per report (the 28-day sums and the newest day alone); `backfill` recovers one day through the
+1-day endpoint. Failures after retries become `MissedWindow` records for the backfill queue; they never
+raise out of `tick`. This module must not know config files, queues or the HTTP server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
+
+import structlog
+
+from github_stats_exporter import metrics
+from github_stats_exporter.github.client import GitHubClient
+from github_stats_exporter.github.copilot import (
+    CopilotReportsApi,
+    DownloadError,
+    LinkExpired,
+    ReportDownloader,
+    ReportLinks,
+    ReportRef,
+    ReportType,
+    Scope,
+    Window,
+    check_day,
+)
+from github_stats_exporter.github.errors import GitHubError
+from github_stats_exporter.model import MissedWindow, Sample, Snapshot, SnapshotKey
+from github_stats_exporter.scrape.copilot_map import (
+    DROP_PARSE_ERROR,
+    MapOptions,
+    ReportLabels,
+    ReportMapper,
+)
+from github_stats_exporter.scrape.copilot_parse import ReportParser
+from github_stats_exporter.store.base import SnapshotStore, StoreError
+from github_stats_exporter.telemetry import SelfMetrics
+
+log = structlog.get_logger(__name__)
+
+REASON_FETCH = "copilot_report_fetch_error"
+REASON_DOWNLOAD = "copilot_report_download_error"
+REASON_PARSE = "copilot_report_parse_error"
+WINDOW_DAYS = 28
+REPORT_LAG_DAYS = 2
+"""GitHub publishes a day's report about two days after it ends; older days are "complete"."""
+SNAPSHOT_KIND = "copilot"
+DOWNLOAD_COMPONENT = "github_copilot_report_download"
+REPORT_COMPONENTS: dict[tuple[str, str], str] = {
+    ("org", "organization"): "github_api_copilot_org_reports",
+    ("org", "users"): "github_api_copilot_org_user_reports",
+    ("enterprise", "enterprise"): "github_api_copilot_enterprise_reports",
+    ("enterprise", "users"): "github_api_copilot_enterprise_user_reports",
+}
+FAILURE_RETRY_SECONDS = 900.0
+"""After a failed pass the report is tried again this soon (or after the interval, if shorter)."""
+
+RecordMissed = Callable[[MissedWindow], Awaitable[None]]
+SetHealth = Callable[[str, bool, str], None]
+
+
+class CopilotCollectError(Exception):
+    """A report could not be collected completely; ``reason`` is one of the three backfill reasons."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class CopilotOptions:
+    """Everything one collector needs besides its adapters (the composition root maps the config here).
+
+    ``reports`` are the 28-day reports `tick` collects; ``download_attempts`` bounds retries of a
+    report whose download failed transiently (fresh links each time); an expired link is refetched
+    once on top of that.
+    """
+
+    scope: Scope
+    scope_id: str
+    reports: tuple[ReportType, ...]
+    interval_seconds: float
+    mapping: MapOptions = field(default_factory=MapOptions)
+    refresh_if_unchanged: bool = False
+    download_attempts: int = 3
+    backoff_seconds: float = 1.0
+    checkpoint_ttl_seconds: float = 60 * 86400.0
+
+    def __post_init__(self) -> None:
+        for report_type in self.reports:
+            ReportRef(self.scope, self.scope_id, report_type)  # validates the pair
+        if self.interval_seconds <= 0 or self.download_attempts < 1:
+            msg = "interval_seconds must be positive and download_attempts >= 1"
+            raise ValueError(msg)
+
+    @property
+    def poll_seconds(self) -> float:
+        """How often to call `tick`: the gate decides when a report is due, this bounds the delay."""
+        return min(self.interval_seconds, 300.0)
+
+
+class CopilotHealth:
+    """Folds the per-org states of a health component into one verdict (all orgs fine → healthy).
+
+    One instance is shared by every collector; ``set_health`` is `Health.set`.
+    """
+
+    def __init__(self, set_health: SetHealth) -> None:
+        self._set = set_health
+        self._states: dict[str, dict[str, tuple[bool, str]]] = {}
+
+    def report(self, component: str, member: str, healthy: bool, detail: str = "") -> None:
+        members = self._states.setdefault(component, {})
+        members[member] = (healthy, detail)
+        failing = [f"{name}: {text}" for name, (ok, text) in sorted(members.items()) if not ok]
+        self._set(component, not failing, "; ".join(failing)[:500])
+
+
+def components_for(scope: Scope, reports: tuple[ReportType, ...]) -> list[str]:
+    """Health components a collector reports on (register them with ``required_for_ready=False``)."""
+    return [REPORT_COMPONENTS[scope, r] for r in reports] + [DOWNLOAD_COMPONENT]
+
+
+@dataclass(slots=True)
+class _Collected:
+    mapper: ReportMapper
+    links: ReportLinks
+    parse_dropped: int = 0
+
+
+def _day_start(day: str) -> float:
+    return datetime.combine(date.fromisoformat(day), datetime.min.time(), UTC).timestamp()
+
+
+def _shift(day: str, days: int) -> str:
+    return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
+
+
+class CopilotCollector:
+    """Copilot reports of one org or one enterprise.
+
+    ``client`` is the authenticated client of that org (or the enterprise's own App installation);
+    ``downloader`` may be shared by all collectors. Checkpoints live in the store, so the interval
+    and unchanged gates survive a leader change.
+    """
+
+    def __init__(
+        self,
+        client: GitHubClient,
+        downloader: ReportDownloader,
+        store: SnapshotStore,
+        self_metrics: SelfMetrics,
+        options: CopilotOptions,
+        *,
+        record_missed: RecordMissed | None = None,
+        health: CopilotHealth | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        self._api = CopilotReportsApi(client)
+        self._downloader = downloader
+        self._store = store
+        self._metrics = self_metrics
+        self.options = options
+        self._record_missed = record_missed
+        self._health = health
+        self._clock = clock
+        self._sleep = sleep
+
+    # --- public API ------------------------------------------------------------------------------
+
+    async def tick(self) -> bool:
+        """One pass over the enabled 28-day reports; True when none failed (skips count as fine)."""
+        ok = True
+        for report_type in self.options.reports:
+            ref = ReportRef(self.options.scope, self.options.scope_id, report_type)
+            ok = await self._collect_latest(ref) and ok
+        return ok
+
+    async def backfill(self, scope: str, scope_id: str, report_type: str, day: str) -> None:
+        """Collect the 1-day report of ``day``; a 204 (no report) is success. Raises `CopilotCollectError`."""
+        ref = self._ref_for(scope, scope_id, report_type)
+        check_day(day)
+        labels = self._labels(ref)
+        emit_day = self.options.mapping.labels.emit_day_label
+        key = self._key(ref, "1d", day if emit_day else None)
+        if not emit_day and await self._newer_day_stored(key, day):
+            log.info("copilot_backfill_superseded", report=str(ref), day=day)
+            return
+        try:
+            links = await self._api.fetch_links(ref, "1d", day)
+        except GitHubError as exc:
+            self._report_health(ref, healthy=False, detail=f"1-day link: {exc}")
+            raise CopilotCollectError(REASON_FETCH, f"{ref} {day}: {exc}") from exc
+        if links is None:
+            log.info("copilot_backfill_no_report", report=str(ref), day=day)
+            return
+        collected = await self._collect(ref, links, lambda ln: {"1d": None})
+        samples = collected.mapper.samples("1d")
+        await self._put_day_view(key, samples, day, meta={"day": day, "source": "1d"})
+        self._count_drops(labels, collected)
+        if collected.parse_dropped:
+            msg = f"{ref} {day}: {collected.parse_dropped} malformed line(s) skipped"
+            raise CopilotCollectError(REASON_PARSE, msg)
+
+    # --- the scheduled pass ----------------------------------------------------------------------
+
+    async def _collect_latest(self, ref: ReportRef) -> bool:
+        labels = self._labels(ref)
+        name = self._checkpoint_name(ref)
+        now = self._clock()
+        checkpoint = dict(await self._store.get_checkpoint(name) or {})
+        end_day = checkpoint.get("report_end_day")
+        self._set_staleness(labels, end_day, now)
+        if not self._due(checkpoint, now):
+            self._run(labels, "skipped_interval")
+            return True
+        checkpoint.update({"last_attempt": repr(now), "last_result": "failed"})
+        await self._store.set_checkpoint(name, checkpoint, self.options.checkpoint_ttl_seconds)
+        try:
+            links = await self._api.fetch_links(ref, "28d")
+        except GitHubError as exc:
+            expected_end = (
+                datetime.fromtimestamp(now, UTC).date() - timedelta(days=REPORT_LAG_DAYS)
+            ).isoformat()
+            await self._fail(ref, REASON_FETCH, "fetch_error", str(exc), end_day, expected_end, None)
+            return False
+        if links is None:  # pragma: no cover (the 28-day endpoints never answer 204)
+            return True
+        if (
+            end_day
+            and links.end_day <= end_day
+            and not self.options.refresh_if_unchanged
+            and await self._has(ref)
+        ):
+            checkpoint["last_result"] = "ok"
+            await self._store.set_checkpoint(name, checkpoint, self.options.checkpoint_ttl_seconds)
+            self._report_health(ref, healthy=True)
+            self._run(labels, "skipped_unchanged")
+            return True
+        try:
+            collected = await self._collect(ref, links, lambda ln: {"28d": None, "1d": ln.end_day})
+        except CopilotCollectError as exc:
+            result = "fetch_error" if exc.reason == REASON_FETCH else "download_error"
+            await self._fail(ref, exc.reason, result, str(exc), end_day, links.end_day, links.start_day)
+            return False
+        links = collected.links  # a refetch after an expired link may have moved the window
+        try:
+            await self._publish(ref, collected)
+        except StoreError as exc:
+            self._run(labels, "store_error")
+            log.warning("copilot_store_failed", report=str(ref), error=str(exc))
+            return False
+        self._count_drops(labels, collected)
+        if collected.parse_dropped:
+            # Published as far as it goes, but the checkpoint stays: the next pass downloads it again.
+            detail = f"{collected.parse_dropped} malformed line(s) skipped"
+            await self._fail(ref, REASON_PARSE, "partial", detail, end_day, links.end_day, links.start_day)
+            return False
+        checkpoint.update(
+            {
+                "report_start_day": links.start_day,
+                "report_end_day": links.end_day,
+                "last_result": "ok",
+                "last_success": repr(now),
+            }
+        )
+        await self._store.set_checkpoint(name, checkpoint, self.options.checkpoint_ttl_seconds)
+        self._metrics.set(metrics.COPILOT_LAST_SUCCESS, self._self_labels(labels), self._clock())
+        self._set_staleness(labels, links.end_day, self._clock())
+        self._report_health(ref, healthy=True)
+        self._run(labels, "success")
+        return True
+
+    async def _has(self, ref: ReportRef) -> bool:
+        """Whether the 28-day snapshot is still stored (a store flushed under us must not look unchanged)."""
+        key = self._key(ref, "28d")
+        return key in await self._store.get_many([key])
+
+    def _due(self, checkpoint: Mapping[str, str], now: float) -> bool:
+        try:
+            last = float(checkpoint.get("last_attempt", "0"))
+        except ValueError:
+            return True
+        wait = self.options.interval_seconds
+        if checkpoint.get("last_result") == "failed":
+            wait = min(wait, FAILURE_RETRY_SECONDS)
+        # A little slack so a scheduler tick a few ms early does not skip a whole interval.
+        return now >= last + wait - min(60.0, wait * 0.05)
+
+    async def _fail(
+        self,
+        ref: ReportRef,
+        reason: str,
+        result: str,
+        detail: str,
+        checkpoint_end: str | None,
+        end_day: str,
+        start_day: str | None,
+    ) -> None:
+        labels = self._labels(ref)
+        self._run(labels, result)
+        log.warning("copilot_report_failed", report=str(ref), reason=reason, error=detail)
+        if reason != REASON_DOWNLOAD:  # download failures are the download component's business
+            self._report_health(ref, healthy=False, detail=detail)
+        # Only the days not already covered by a complete report need the 1-day endpoints.
+        first = _shift(end_day, -(WINDOW_DAYS - 1))
+        if start_day is not None and start_day > first:
+            first = start_day
+        if checkpoint_end and reason != REASON_PARSE:
+            first = max(first, _shift(checkpoint_end, 1))
+        if first > end_day:
+            return
+        missed = MissedWindow(
+            scope=ref.scope,
+            scope_id=ref.scope_id,
+            target=ref.report_type,
+            reason=reason,
+            start_day=first,
+            end_day=end_day,
+        )
+        if self._record_missed is not None:
+            await self._record_missed(missed)
+
+    async def _publish(self, ref: ReportRef, collected: _Collected) -> None:
+        mapper, links = collected.mapper, collected.links
+        now = self._clock()
+        meta = {
+            "report_start_day": links.start_day,
+            "report_end_day": links.end_day,
+            "records": str(mapper.records),
+        }
+        await self._store.put(Snapshot(self._key(ref, "28d"), tuple(mapper.samples("28d")), now, meta=meta))
+        emit_day = self.options.mapping.labels.emit_day_label
+        day_key = self._key(ref, "1d", links.end_day if emit_day else None)
+        await self._put_day_view(
+            day_key, mapper.samples("1d"), links.end_day, meta={"day": links.end_day, "source": "28d"}
+        )
+        if emit_day:
+            await self._prune_days(ref, _shift(links.end_day, -(WINDOW_DAYS - 1)))
+
+    async def _put_day_view(
+        self, key: SnapshotKey, samples: list[Sample], day: str, meta: dict[str, str]
+    ) -> None:
+        # Scheduled passes and backfill jobs race; the single 1-day view must only move forward.
+        if await self._newer_day_stored(key, day):
+            return
+        await self._store.put(Snapshot(key, tuple(samples), self._clock(), meta=meta))
+
+    async def _newer_day_stored(self, key: SnapshotKey, day: str) -> bool:
+        current = (await self._store.get_many([key])).get(key)
+        return current is not None and current.meta.get("day", "") > day
+
+    async def _prune_days(self, ref: ReportRef, oldest: str) -> None:
+        prefix = self._key(ref, "1d")
+        for key in await self._store.versions():
+            if key.kind == SNAPSHOT_KIND and key.parts[:-1] == prefix.parts and key.parts[-1] < oldest:
+                await self._store.delete(key)
+
+    # --- downloading ------------------------------------------------------------------------------
+
+    async def _collect(
+        self, ref: ReportRef, links: ReportLinks, windows: Callable[[ReportLinks], dict[str, str | None]]
+    ) -> _Collected:
+        """Download and map every link; transient failures retry with fresh links, an expired link once more."""
+        labels = self._labels(ref)
+        refetched = False
+        attempt = 0
+        while True:
+            attempt += 1
+            mapper = ReportMapper(labels, self.options.mapping, windows(links))
+            try:
+                dropped = await self._download_all(labels, links, mapper)
+            except LinkExpired as exc:
+                if refetched:
+                    self._download_health(ref, healthy=False, detail=str(exc))
+                    raise CopilotCollectError(
+                        REASON_DOWNLOAD, f"{ref}: fresh links expired too ({exc})"
+                    ) from exc
+                refetched = True
+                links = await self._refetch(ref, links)
+                continue
+            except DownloadError as exc:
+                if exc.transient and attempt < self.options.download_attempts:
+                    await self._sleep(self.options.backoff_seconds * 2 ** (attempt - 1))
+                    links = await self._refetch(ref, links)
+                    continue
+                self._download_health(ref, healthy=False, detail=str(exc))
+                raise CopilotCollectError(REASON_DOWNLOAD, f"{ref}: {exc}") from exc
+            self._download_health(ref, healthy=True)
+            return _Collected(mapper, links, dropped)
+
+    async def _refetch(self, ref: ReportRef, links: ReportLinks) -> ReportLinks:
+        day = links.end_day if links.window == "1d" else None
+        try:
+            fresh = await self._api.fetch_links(ref, links.window, day)
+        except GitHubError as exc:
+            raise CopilotCollectError(REASON_FETCH, f"{ref}: refetching links failed: {exc}") from exc
+        if fresh is None:
+            raise CopilotCollectError(REASON_FETCH, f"{ref}: the report vanished while refetching its links")
+        return fresh
+
+    async def _download_all(self, labels: ReportLabels, links: ReportLinks, mapper: ReportMapper) -> int:
+        self_labels = self._self_labels(labels)
+        breakdowns = bool(self.options.mapping.breakdowns)
+        dropped = 0
+        for link in links.download_links:
+            parser = ReportParser(breakdowns=breakdowns)
+            before = mapper.records
+
+            def consume(chunk: bytes, parser: ReportParser = parser) -> None:
+                mapper.add_all(parser.feed(chunk))
+
+            try:
+                await self._downloader.fetch(link, consume)
+                mapper.add_all(parser.finish())
+            except LinkExpired:
+                self._metrics.inc(metrics.COPILOT_REPORT_DOWNLOADS, {**self_labels, "result": "expired"})
+                raise
+            except DownloadError:
+                self._metrics.inc(metrics.COPILOT_REPORT_DOWNLOADS, {**self_labels, "result": "failure"})
+                raise
+            finally:
+                self._metrics.inc(metrics.COPILOT_RECORDS_PARSED, self_labels, mapper.records - before)
+            if parser.truncated:
+                self._metrics.inc(metrics.COPILOT_REPORT_DOWNLOADS, {**self_labels, "result": "failure"})
+                msg = "report file ended inside a record (truncated download)"
+                raise DownloadError(msg, transient=True)
+            self._metrics.inc(metrics.COPILOT_REPORT_DOWNLOADS, {**self_labels, "result": "success"})
+            dropped += parser.dropped
+        return dropped
+
+    # --- labels, keys, self-metrics ----------------------------------------------------------------
+
+    def _ref_for(self, scope: str, scope_id: str, report_type: str) -> ReportRef:
+        own = self.options
+        if scope != own.scope or scope_id.lower() != own.scope_id.lower():
+            msg = f"this collector serves {own.scope}/{own.scope_id}, not {scope}/{scope_id}"
+            raise ValueError(msg)
+        if report_type not in ("organization", "enterprise", "users"):
+            msg = f"unknown Copilot report type {report_type!r}"
+            raise ValueError(msg)
+        return ReportRef(own.scope, own.scope_id, report_type)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _labels(ref: ReportRef) -> ReportLabels:
+        scope: Literal["org", "enterprise", "users"] = "users" if ref.report_type == "users" else ref.scope
+        return ReportLabels(org=ref.scope_id, scope=scope)
+
+    @staticmethod
+    def _self_labels(labels: ReportLabels) -> dict[str, str]:
+        return {"org": labels.org, "scope": labels.scope}
+
+    @staticmethod
+    def _key(ref: ReportRef, window: Window, day: str | None = None) -> SnapshotKey:
+        parts = (ref.scope, ref.scope_id, ref.report_type, window)
+        return SnapshotKey(SNAPSHOT_KIND, parts + ((day,) if day else ()))
+
+    @staticmethod
+    def _checkpoint_name(ref: ReportRef) -> str:
+        return f"copilot/{ref.scope}/{ref.scope_id}/{ref.report_type}"
+
+    def _run(self, labels: ReportLabels, result: str) -> None:
+        self._metrics.inc(metrics.COPILOT_SCRAPE_RUNS, {**self._self_labels(labels), "result": result})
+
+    def _count_drops(self, labels: ReportLabels, collected: _Collected) -> None:
+        base = self._self_labels(labels)
+        drops = dict(collected.mapper.dropped)
+        if collected.parse_dropped:
+            drops[DROP_PARSE_ERROR] = collected.parse_dropped
+        for reason, count in drops.items():
+            self._metrics.inc(metrics.COPILOT_RECORDS_DROPPED, {**base, "reason": reason}, count)
+
+    def _set_staleness(self, labels: ReportLabels, end_day: str | None, now: float) -> None:
+        if end_day:
+            age = max(0.0, now - _day_start(end_day))
+            self._metrics.set(metrics.COPILOT_REPORT_STALENESS, self._self_labels(labels), age)
+
+    def _report_health(self, ref: ReportRef, *, healthy: bool, detail: str = "") -> None:
+        if self._health is not None:
+            self._health.report(REPORT_COMPONENTS[ref.scope, ref.report_type], ref.scope_id, healthy, detail)
+
+    def _download_health(self, ref: ReportRef, *, healthy: bool, detail: str = "") -> None:
+        if self._health is not None:
+            member = f"{ref.scope}/{ref.scope_id}/{ref.report_type}"
+            self._health.report(DOWNLOAD_COMPONENT, member, healthy, detail)

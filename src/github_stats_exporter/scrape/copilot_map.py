@@ -1,0 +1,341 @@
+"""Copilot report records → metric samples: label policy, window sums, breakdowns, caps.
+
+Pure and synchronous: records go in one at a time (``ReportMapper.add``) and only running sums are
+kept, so memory grows with the number of *series*, never with the number of records. The mapper
+decides labels and values; it does no I/O and never sees a download link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Literal
+
+from github_stats_exporter import metrics
+from github_stats_exporter.metrics import MetricSpec
+from github_stats_exporter.model import Sample
+from github_stats_exporter.scrape.copilot_parse import COUNTER_FIELDS, AnyRecord, Breakdown, Number
+
+UserLabelMode = Literal["login", "id", "hashed", "none"]
+Dimension = Literal["ide", "feature", "language", "model"]
+DIMENSIONS: tuple[Dimension, ...] = ("ide", "feature", "language", "model")
+REDACTED_USER = "redacted"
+UNKNOWN_USER = "unknown"
+AGGREGATE_USER = "all"
+HASH_LABEL_CHARS = 16
+DROP_MAX_RECORDS = "max_records_per_report"
+DROP_MAX_USERS = "max_users_per_report"
+DROP_PARSE_ERROR = "parse_error"
+
+# Additive families in the order of the value vector `_values` reads from a record.
+COUNTER_SPECS: tuple[MetricSpec, ...] = (
+    metrics.COPILOT_INTERACTIONS,
+    metrics.COPILOT_CODE_GENERATION,
+    metrics.COPILOT_CODE_ACCEPTANCE,
+    metrics.COPILOT_LOC_SUGGESTED_ADD,
+    metrics.COPILOT_LOC_SUGGESTED_DELETE,
+    metrics.COPILOT_LOC_ADDED,
+    metrics.COPILOT_LOC_DELETED,
+)
+PR_FIELDS = (
+    "total_created",
+    "total_reviewed",
+    "total_created_by_copilot",
+    "total_reviewed_by_copilot",
+    "total_merged",
+    "total_merged_created_by_copilot",
+)
+PR_SPECS: tuple[MetricSpec, ...] = (
+    metrics.COPILOT_PRS_CREATED,
+    metrics.COPILOT_PRS_REVIEWED,
+    metrics.COPILOT_PRS_CREATED_BY_COPILOT,
+    metrics.COPILOT_PRS_REVIEWED_BY_COPILOT,
+    metrics.COPILOT_PRS_MERGED,
+    metrics.COPILOT_PRS_MERGED_CREATED_BY_COPILOT,
+)
+CLI_FIELDS = ("session_count", "request_count", "prompt_count")
+CLI_SPECS: tuple[MetricSpec, ...] = (
+    metrics.COPILOT_CLI_SESSIONS,
+    metrics.COPILOT_CLI_REQUESTS,
+    metrics.COPILOT_CLI_PROMPTS,
+)
+ADDITIVE_SPECS = COUNTER_SPECS + PR_SPECS + CLI_SPECS
+# Distinct-user counts: taken from the newest day only, never summed over days.
+GAUGE_FIELDS = (
+    "daily_active_users",
+    "weekly_active_users",
+    "monthly_active_users",
+    "monthly_active_chat_users",
+    "monthly_active_agent_users",
+    "daily_active_cli_users",
+)
+GAUGE_SPECS: tuple[MetricSpec, ...] = (
+    metrics.COPILOT_DAILY_ACTIVE_USERS,
+    metrics.COPILOT_WEEKLY_ACTIVE_USERS,
+    metrics.COPILOT_MONTHLY_ACTIVE_USERS,
+    metrics.COPILOT_MONTHLY_ACTIVE_CHAT_USERS,
+    metrics.COPILOT_MONTHLY_ACTIVE_AGENT_USERS,
+    metrics.COPILOT_DAILY_ACTIVE_CLI_USERS,
+)
+_CLI_USERS_INDEX = GAUGE_FIELDS.index("daily_active_cli_users")
+
+_counters = attrgetter(*COUNTER_FIELDS)
+_prs = attrgetter(*PR_FIELDS)
+_cli = attrgetter(*CLI_FIELDS)
+_gauges = attrgetter(*GAUGE_FIELDS)
+_N_COUNTERS = len(COUNTER_FIELDS)
+_NO_PRS: tuple[None, ...] = (None,) * len(PR_FIELDS)
+_NO_CLI: tuple[None, ...] = (None,) * len(CLI_FIELDS)
+_CHAT_MODE = re.compile(r"chat_panel_(.+)_mode")
+# Which array feeds each breakdown label; language and model arrays are summed over features.
+_ARRAYS: dict[str, str] = {
+    "ide": "totals_by_ide",
+    "feature": "totals_by_feature",
+    "language": "totals_by_language_feature",
+    "model": "totals_by_model_feature",
+}
+
+Vector = list[Number | None]
+
+
+@dataclass(frozen=True, slots=True)
+class LabelPolicy:
+    """How the ``user`` and ``day`` labels are written (``copilot.user_label_mode``, ``emit_day_label``)."""
+
+    mode: UserLabelMode = "login"
+    hash_key: bytes | None = field(default=None, repr=False)
+    emit_day_label: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("login", "id", "hashed", "none"):
+            msg = f"user_label_mode must be login, id, hashed or none, got {self.mode!r}"
+            raise ValueError(msg)
+        if self.mode == "hashed" and not self.hash_key:
+            msg = "user_label_mode 'hashed' needs a secret hash key"
+            raise ValueError(msg)
+
+    def user(self, login: str | None, user_id: int | str | None) -> str:
+        """The ``user`` label of a per-user row."""
+        ident = str(user_id) if user_id is not None and user_id != "" else None
+        login = login or None
+        if self.mode == "none":
+            return REDACTED_USER
+        if self.mode == "id":
+            return ident or login or UNKNOWN_USER
+        if self.mode == "hashed":
+            subject = login or ident
+            if subject is None or self.hash_key is None:
+                return UNKNOWN_USER
+            digest = hmac.new(self.hash_key, subject.encode(), hashlib.sha256).hexdigest()
+            return digest[:HASH_LABEL_CHARS]
+        return login or ident or UNKNOWN_USER
+
+
+@dataclass(frozen=True, slots=True)
+class MapOptions:
+    """What to export from a report and the hard caps (0 = unbounded)."""
+
+    labels: LabelPolicy = field(default_factory=LabelPolicy)
+    breakdowns: frozenset[Dimension] = frozenset()
+    include_pull_requests: bool = True
+    max_records: int = 0
+    max_users: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = set(self.breakdowns) - set(DIMENSIONS)
+        if unknown:
+            msg = f"unknown breakdown dimensions {sorted(unknown)}; allowed: {DIMENSIONS}"
+            raise ValueError(msg)
+        if self.max_records < 0 or self.max_users < 0:
+            msg = "max_records and max_users must be >= 0 (0 = unbounded)"
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportLabels:
+    """The labels every series of one report shares: ``org`` (org login or enterprise slug) and ``scope``."""
+
+    org: str
+    scope: Literal["org", "enterprise", "users"]
+
+    @property
+    def is_users(self) -> bool:
+        return self.scope == "users"
+
+
+class _Window:
+    """Running sums of one window view (28-day sums, or the single newest day) of one report."""
+
+    __slots__ = ("day", "gauge_day", "gauges", "parts", "sums")
+
+    def __init__(self, day: str | None) -> None:
+        self.day = day  # only records of this day count (None: every record)
+        self.sums: dict[tuple[str, str], Vector] = {}
+        self.parts: dict[tuple[str, str, str, str], Vector] = {}
+        self.gauges: dict[str, tuple[Number | None, ...]] = {}
+        self.gauge_day: dict[str, str] = {}
+
+
+class ReportMapper:
+    """Accumulates one report's records into the series of its window views.
+
+    ``windows`` maps a window label to the day it is restricted to: ``{"28d": None, "1d": end_day}``
+    for a 28-day report (sums over every day, plus the newest day alone), ``{"1d": None}`` for a 1-day
+    report. Caps count records (user rows, aggregate days) and distinct users in arrival order.
+    """
+
+    def __init__(self, report: ReportLabels, options: MapOptions, windows: dict[str, str | None]) -> None:
+        if not windows:
+            msg = "a report needs at least one window view"
+            raise ValueError(msg)
+        self.report = report
+        self.options = options
+        self._windows = {label: _Window(day) for label, day in windows.items()}
+        self._users: set[int | str] = set()
+        self.records = 0
+        """Day records seen (kept or dropped)."""
+        self.kept = 0
+        self.dropped: dict[str, int] = {}
+
+    def add_all(self, records: Iterable[AnyRecord]) -> None:
+        for record in records:
+            self.add(record)
+
+    def add(self, record: AnyRecord) -> None:
+        """One decoded top-level record (a 28-day aggregate wrapper contributes each of its days)."""
+        days = record.day_totals
+        if days is not None:
+            for day in days:
+                self._add_day(day)
+        else:
+            self._add_day(record)
+
+    def _add_day(self, record: AnyRecord) -> None:
+        self.records += 1
+        options = self.options
+        if options.max_records and self.kept >= options.max_records:
+            self._drop(DROP_MAX_RECORDS)
+            return
+        if self.report.is_users:
+            if options.max_users:
+                ident = record.user_id if record.user_id is not None else record.user_login
+                if ident is not None and ident not in self._users:
+                    if len(self._users) >= options.max_users:
+                        self._drop(DROP_MAX_USERS)
+                        return
+                    self._users.add(ident)
+            user = options.labels.user(record.user_login, record.user_id)
+        else:
+            user = AGGREGATE_USER
+        self.kept += 1
+        day = record.day or ""
+        day_key = day if options.labels.emit_day_label else ""
+        values = _values(record, options.include_pull_requests)
+        for window in self._windows.values():
+            if window.day is not None and day != window.day:
+                continue
+            key = (user, day_key)
+            acc = window.sums.get(key)
+            if acc is None:
+                window.sums[key] = list(values)
+            else:
+                _accumulate(acc, values)
+            if not self.report.is_users:
+                self._take_gauges(window, record, day, day_key)
+            if options.breakdowns:
+                self._take_breakdowns(window, record, user, day_key)
+
+    def _drop(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+    @staticmethod
+    def _take_gauges(window: _Window, record: AnyRecord, day: str, day_key: str) -> None:
+        newest = window.gauge_day.get(day_key)
+        # Distinct-user counts: the newest day wins (first record of that day), nothing is summed.
+        if newest is not None and day <= newest:
+            return
+        window.gauge_day[day_key] = day
+        window.gauges[day_key] = _gauges(record)
+
+    def _take_breakdowns(self, window: _Window, record: AnyRecord, user: str, day_key: str) -> None:
+        for dimension in self.options.breakdowns:
+            elements: list[Breakdown] | None = getattr(record, _ARRAYS[dimension], None)
+            if not elements:
+                continue
+            for element in elements:
+                value = getattr(element, dimension)
+                if value is None:
+                    continue
+                _add_part(window.parts, (user, day_key, dimension, value), element)
+                if dimension == "feature":
+                    mode = _CHAT_MODE.fullmatch(value)
+                    if mode is not None:
+                        _add_part(window.parts, (user, day_key, "chat_mode", mode.group(1)), element)
+
+    def samples(self, window: str) -> list[Sample]:
+        """Every series of one window view, labels in the order the metric contract declares."""
+        view = self._windows[window]
+        org, scope = self.report.org, self.report.scope
+        emit_day = self.options.labels.emit_day_label
+        out: list[Sample] = []
+
+        def base(user: str, day: str) -> tuple[tuple[str, str], ...]:
+            return (("org", org), ("repo", "*"), ("user", user), ("scope", scope), ("window", window))
+
+        for (user, day), vector in view.sums.items():
+            labels = base(user, day)
+            tail = (("day", day),) if emit_day and day else ()
+            for spec, value in zip(ADDITIVE_SPECS, vector, strict=True):
+                if value is not None:
+                    out.append(Sample(spec.name, labels + tail, float(value)))
+        for (user, day, dimension, value_label), vector in view.parts.items():
+            labels = (*base(user, day), (dimension, value_label))
+            tail = (("day", day),) if emit_day and day else ()
+            for spec, value in zip(COUNTER_SPECS, vector, strict=True):
+                if value is not None:
+                    out.append(Sample(spec.name, labels + tail, float(value)))
+        for day, gauges in view.gauges.items():
+            labels = base(AGGREGATE_USER, day) + ((("day", day),) if emit_day and day else ())
+            for index, (spec, value) in enumerate(zip(GAUGE_SPECS, gauges, strict=True)):
+                if value is None and index == _CLI_USERS_INDEX:
+                    value = 0  # GitHub omits daily_active_cli_users on days without CLI use
+                if value is not None:
+                    out.append(Sample(spec.name, labels, float(value)))
+        return out
+
+    def newest_day(self, window: str) -> str | None:
+        """The newest day seen by an aggregate window view (None for users reports or no data)."""
+        days = self._windows[window].gauge_day.values()
+        return max(days) if days else None
+
+
+def _values(record: AnyRecord, include_prs: bool) -> tuple[Number | None, ...]:
+    prs = record.pull_requests
+    cli = record.totals_by_cli
+    return (
+        _counters(record)
+        + (_prs(prs) if include_prs and prs is not None else _NO_PRS)
+        + (_cli(cli) if cli is not None else _NO_CLI)
+    )
+
+
+def _accumulate(acc: Vector, values: tuple[Number | None, ...]) -> None:
+    for index, value in enumerate(values):
+        if value is not None:
+            current = acc[index]
+            acc[index] = value if current is None else current + value
+
+
+def _add_part(
+    parts: dict[tuple[str, str, str, str], Vector], key: tuple[str, str, str, str], element: Breakdown
+) -> None:
+    values = _counters(element)
+    acc = parts.get(key)
+    if acc is None:
+        parts[key] = list(values)
+    else:
+        _accumulate(acc, values)

@@ -1,0 +1,205 @@
+"""Streaming parser for Copilot report files: NDJSON (one record per line) or a JSON array, chunk by chunk.
+
+Records are decoded with msgspec into typed structs holding only the fields the exporter maps; unknown
+keys are skipped, absent keys take defaults, and a line that does not decode is counted (``dropped``)
+and skipped, never raised. Memory stays bounded by one line plus one chunk; the JSON-array form (seen
+only in documentation examples) is the exception and is buffered whole. No I/O, no metrics here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import msgspec
+
+Number = int | float
+
+
+class Counters(msgspec.Struct, kw_only=True):
+    """The seven activity counters every user row, aggregate day and breakdown element carries."""
+
+    user_initiated_interaction_count: Number | None = None
+    code_generation_activity_count: Number | None = None
+    code_acceptance_activity_count: Number | None = None
+    loc_suggested_to_add_sum: Number | None = None
+    loc_suggested_to_delete_sum: Number | None = None
+    loc_added_sum: Number | None = None
+    loc_deleted_sum: Number | None = None
+
+
+COUNTER_FIELDS = tuple(Counters.__struct_fields__)
+
+
+class Breakdown(Counters, kw_only=True):
+    """One element of a ``totals_by_*`` array; only the dimensions of its array are set."""
+
+    ide: str | None = None
+    feature: str | None = None
+    language: str | None = None
+    model: str | None = None
+
+
+class PullRequests(msgspec.Struct, kw_only=True):
+    """The additive part of an aggregate day's ``pull_requests`` object (medians are not summable)."""
+
+    total_created: Number | None = None
+    total_reviewed: Number | None = None
+    total_created_by_copilot: Number | None = None
+    total_reviewed_by_copilot: Number | None = None
+    total_merged: Number | None = None
+    total_merged_created_by_copilot: Number | None = None
+
+
+class CliTotals(msgspec.Struct, kw_only=True):
+    """The additive part of ``totals_by_cli``."""
+
+    session_count: Number | None = None
+    request_count: Number | None = None
+    prompt_count: Number | None = None
+
+
+class Record(Counters, kw_only=True):
+    """A user row, an aggregate day record, or a 28-day aggregate wrapper (then ``day_totals`` is set)."""
+
+    day: str | None = None
+    user_id: int | str | None = None
+    user_login: str | None = None
+    report_start_day: str | None = None
+    report_end_day: str | None = None
+    daily_active_users: Number | None = None
+    weekly_active_users: Number | None = None
+    monthly_active_users: Number | None = None
+    monthly_active_chat_users: Number | None = None
+    monthly_active_agent_users: Number | None = None
+    daily_active_cli_users: Number | None = None
+    pull_requests: PullRequests | None = None
+    totals_by_cli: CliTotals | None = None
+    totals_by_ide: list[Breakdown] | None = None
+    totals_by_feature: list[Breakdown] | None = None
+    totals_by_language_feature: list[Breakdown] | None = None
+    totals_by_model_feature: list[Breakdown] | None = None
+    day_totals: list[Record] | None = None
+
+
+class SlimRecord(Counters, kw_only=True):
+    """`Record` without the breakdown arrays: msgspec skips them unparsed when no breakdown is wanted."""
+
+    day: str | None = None
+    user_id: int | str | None = None
+    user_login: str | None = None
+    report_start_day: str | None = None
+    report_end_day: str | None = None
+    daily_active_users: Number | None = None
+    weekly_active_users: Number | None = None
+    monthly_active_users: Number | None = None
+    monthly_active_chat_users: Number | None = None
+    monthly_active_agent_users: Number | None = None
+    daily_active_cli_users: Number | None = None
+    pull_requests: PullRequests | None = None
+    totals_by_cli: CliTotals | None = None
+    day_totals: list[SlimRecord] | None = None
+
+
+AnyRecord = Record | SlimRecord
+
+_WHITESPACE = b" \t\r\n\x0b\x0c"
+
+
+class ReportParser:
+    """Incremental parser: ``feed`` chunks as they arrive, then ``finish``; both yield decoded records.
+
+    ``records`` counts decoded top-level records, ``dropped`` lines (or array elements) that did not
+    decode as a record, ``truncated`` is set when the body ended inside a record (a cut download).
+    With ``breakdowns=False`` the ``totals_by_*`` arrays are skipped while decoding (faster).
+    """
+
+    def __init__(self, *, breakdowns: bool = True) -> None:
+        record_type: type[AnyRecord] = Record if breakdowns else SlimRecord
+        self._decoder: msgspec.json.Decoder[AnyRecord] = msgspec.json.Decoder(record_type)
+        self._pending = b""
+        self._mode: str | None = None  # None until the first non-blank byte: "lines" or "array"
+        self._array_parts: list[bytes] = []
+        self.records = 0
+        self.dropped = 0
+        self.truncated = False
+
+    def feed(self, chunk: bytes) -> Iterator[AnyRecord]:
+        """Records completed by ``chunk``."""
+        if not chunk:
+            return
+        if self._mode is None:
+            head = (self._pending + chunk).lstrip(_WHITESPACE)
+            if not head:
+                self._pending = b""
+                return
+            self._mode = "array" if head[:1] == b"[" else "lines"
+        if self._mode == "array":
+            self._array_parts.append(chunk)
+            return
+        data = self._pending + chunk if self._pending else chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            self._pending = data
+            return
+        self._pending = data[cut + 1 :]
+        yield from self._lines(data[:cut])
+
+    def finish(self) -> Iterator[AnyRecord]:
+        """Records left at the end of the body (a last line without newline, or the whole array)."""
+        if self._mode == "array":
+            yield from self._array(b"".join(self._array_parts))
+            self._array_parts = []
+            return
+        tail, self._pending = self._pending, b""
+        if not tail.strip(_WHITESPACE):
+            return
+        try:
+            record = self._decoder.decode(tail)
+        except msgspec.DecodeError:
+            # A last line without its newline that does not decode is a cut-off download.
+            self.dropped += 1
+            self.truncated = True
+            return
+        self.records += 1
+        yield record
+
+    def _lines(self, block: bytes) -> Iterator[AnyRecord]:
+        decode = self._decoder.decode
+        for line in block.split(b"\n"):
+            if not line or line.isspace():
+                continue
+            try:
+                record = decode(line)
+            except msgspec.DecodeError:
+                self.dropped += 1
+                continue
+            self.records += 1
+            yield record
+
+    def _array(self, body: bytes) -> Iterator[AnyRecord]:
+        try:
+            elements = msgspec.json.decode(body, type=list[msgspec.Raw])
+        except msgspec.DecodeError:
+            self.dropped += 1
+            self.truncated = True
+            return
+        for element in elements:
+            try:
+                record = self._decoder.decode(element)
+            except msgspec.DecodeError:
+                self.dropped += 1
+                continue
+            self.records += 1
+            yield record
+
+
+def parse_body(
+    body: bytes, *, breakdowns: bool = True, chunk_size: int = 65536
+) -> tuple[list[AnyRecord], ReportParser]:
+    """Parse a whole body in chunks (tests and tools); returns the records and the parser with its counts."""
+    parser = ReportParser(breakdowns=breakdowns)
+    out: list[AnyRecord] = []
+    for start in range(0, len(body), chunk_size):
+        out.extend(parser.feed(body[start : start + chunk_size]))
+    out.extend(parser.finish())
+    return out, parser

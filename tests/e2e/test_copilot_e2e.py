@@ -1,0 +1,658 @@
+"""Copilot usage end to end: real client, downloader and collector against the simulator's ground truth.
+
+Every enabled report must produce exactly `copilot_truth` / `copilot_breakdown_truth`; faults on the link
+endpoint or the download host must become backfill work that the 1-day endpoints then recover.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from github_stats_exporter import app, metrics
+from github_stats_exporter.config import AppCredentials, CopilotConfig, Settings, parse_config
+from github_stats_exporter.exposition import Format
+from github_stats_exporter.github.auth import AppAuth
+from github_stats_exporter.github.client import ClientOptions, GitHubClient
+from github_stats_exporter.github.copilot import ReportDownloader, download_hosts_for
+from github_stats_exporter.model import MissedWindow, Sample, SnapshotKey
+from github_stats_exporter.scrape.copilot import (
+    REASON_DOWNLOAD,
+    REASON_FETCH,
+    REASON_PARSE,
+    CopilotCollector,
+    CopilotHealth,
+    CopilotOptions,
+)
+from github_stats_exporter.scrape.copilot_map import LabelPolicy, MapOptions
+from github_stats_exporter.simulator.clock import SimClock
+from github_stats_exporter.simulator.copilot_truth import copilot_breakdown_truth, copilot_truth
+from github_stats_exporter.simulator.faults import FaultRule
+from github_stats_exporter.simulator.keys import generate_key_pair
+from github_stats_exporter.simulator.server import Simulator
+from github_stats_exporter.simulator.spec import EnterpriseSpec, OrgSpec, WorldSpec
+from github_stats_exporter.store.memory import MemorySnapshotStore
+from github_stats_exporter.telemetry import SelfMetrics
+
+pytestmark = pytest.mark.e2e
+
+START = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC
+END_DAY = date(2026, 5, 26)  # newest complete report day (two days of lag)
+ORG_APP, ENT_APP = 11, 13
+ENTERPRISE = "ent"
+DIMENSIONS = ("ide", "feature", "language", "model")
+BREAKDOWN_LABELS = frozenset({*DIMENSIONS, "chat_mode"})
+TRUTH_FAMILIES = frozenset(
+    spec.name
+    for spec in (
+        metrics.COPILOT_INTERACTIONS,
+        metrics.COPILOT_CODE_GENERATION,
+        metrics.COPILOT_CODE_ACCEPTANCE,
+        metrics.COPILOT_LOC_SUGGESTED_ADD,
+        metrics.COPILOT_LOC_SUGGESTED_DELETE,
+        metrics.COPILOT_LOC_ADDED,
+        metrics.COPILOT_LOC_DELETED,
+        metrics.COPILOT_PRS_CREATED,
+        metrics.COPILOT_PRS_REVIEWED,
+        metrics.COPILOT_PRS_CREATED_BY_COPILOT,
+        metrics.COPILOT_PRS_REVIEWED_BY_COPILOT,
+        metrics.COPILOT_DAILY_ACTIVE_USERS,
+        metrics.COPILOT_WEEKLY_ACTIVE_USERS,
+        metrics.COPILOT_MONTHLY_ACTIVE_USERS,
+        metrics.COPILOT_MONTHLY_ACTIVE_CHAT_USERS,
+        metrics.COPILOT_MONTHLY_ACTIVE_AGENT_USERS,
+    )
+)
+TruthKey = tuple[str, tuple[tuple[str, str], ...]]
+SIM_REPORT = {"organization": "aggregate", "enterprise": "aggregate", "users": "users"}
+
+
+def world() -> WorldSpec:
+    return WorldSpec(
+        seed=7,
+        orgs=(
+            OrgSpec("acme", repos=1, users=8, app_id=ORG_APP, installation_id=21, special_repos=False),
+            OrgSpec("globex", repos=1, users=5, app_id=ORG_APP, installation_id=22, special_repos=False),
+        ),
+        enterprise=EnterpriseSpec(ENTERPRISE, app_id=ENT_APP, installation_id=23, orgs=("acme", "globex")),
+        start=START,
+        commits_per_day=1.0,
+        prs_per_day=1.0,
+    )
+
+
+@pytest.fixture(scope="module")
+def org_keys() -> tuple[str, str]:
+    return generate_key_pair()
+
+
+@pytest.fixture(scope="module")
+def ent_keys() -> tuple[str, str]:
+    return generate_key_pair()
+
+
+def options_from_config(
+    cfg: CopilotConfig, scope: str, scope_id: str, *, attempts: int = 2, backoff: float = 0.0
+) -> CopilotOptions:
+    """The mapping the composition root does from `copilot.*` to one collector's options."""
+    breakdowns = frozenset(d for d in DIMENSIONS if getattr(cfg, f"include_breakdown_{d}"))
+    if scope == "org":
+        reports = tuple(
+            r for r, on in (("organization", cfg.include_org_28d), ("users", cfg.include_org_users_28d)) if on
+        )
+    else:
+        reports = tuple(
+            r
+            for r, on in (
+                ("enterprise", cfg.include_enterprise_28d),
+                ("users", cfg.include_enterprise_users_28d),
+            )
+            if on
+        )
+    return CopilotOptions(
+        scope=scope,  # type: ignore[arg-type]
+        scope_id=scope_id,
+        reports=reports,  # type: ignore[arg-type]
+        interval_seconds=cfg.scrape_interval.total_seconds(),
+        mapping=MapOptions(
+            labels=LabelPolicy(cfg.user_label_mode, cfg.hash_key, cfg.emit_day_label),
+            breakdowns=breakdowns,  # type: ignore[arg-type]
+            include_pull_requests=cfg.include_pull_request_activity,
+            max_records=cfg.max_records_per_report,
+            max_users=cfg.max_users_per_report,
+        ),
+        refresh_if_unchanged=cfg.refresh_if_report_unchanged,
+        download_attempts=attempts,
+        backoff_seconds=backoff,
+    )
+
+
+@dataclass
+class Env:
+    sim: Simulator
+    clock: SimClock
+    store: MemorySnapshotStore
+    metrics: SelfMetrics
+    session: aiohttp.ClientSession
+    keys: dict[str, tuple[int, int, str]]
+    downloader: ReportDownloader
+    clients: dict[str, GitHubClient] = field(default_factory=dict)
+    missed: list[MissedWindow] = field(default_factory=list)
+    health: dict[str, tuple[bool, str]] = field(default_factory=dict)
+
+    def client(self, name: str) -> GitHubClient:
+        # Built on first use: loading an RSA key costs ~90 ms, and most tests need one installation.
+        if name not in self.clients:
+            app_id, installation, pem = self.keys[name]
+            auth = AppAuth(
+                app_id,
+                installation,
+                pem,
+                api_base_url=self.sim.api_url,
+                session=self.session,
+                clock=self.clock.now,
+                user_agent="copilot-e2e",
+                api_version="2022-11-28",
+            )
+            options = ClientOptions(
+                base_url=self.sim.api_url, max_attempts=2, initial_backoff=0.001, jitter=False
+            )
+            self.clients[name] = GitHubClient(
+                options,
+                auth,
+                org=name,
+                metrics=self.metrics,
+                session=self.session,
+                clock=self.clock.now,
+                sleep=_no_sleep,
+            )
+        return self.clients[name]
+
+    def collector(self, scope: str, scope_id: str, **copilot: Any) -> CopilotCollector:
+        cfg = CopilotConfig.model_validate({"enabled": True, **copilot})
+        client = self.client(ENTERPRISE if scope == "enterprise" else scope_id)
+
+        async def record(window: MissedWindow) -> None:
+            self.missed.append(window)
+
+        def set_health(name: str, healthy: bool, detail: str) -> None:
+            self.health[name] = (healthy, detail)
+
+        return CopilotCollector(
+            client,
+            self.downloader,
+            self.store,
+            self.metrics,
+            options_from_config(cfg, scope, scope_id),
+            record_missed=record,
+            health=CopilotHealth(set_health),
+            clock=self.clock.now,
+            sleep=_no_sleep,
+        )
+
+    async def samples(self, *parts: str) -> list[Sample]:
+        key = SnapshotKey("copilot", parts)
+        snapshot = (await self.store.get_many([key])).get(key)
+        assert snapshot is not None, f"no snapshot {key}"
+        return list(snapshot.samples)
+
+    async def has(self, *parts: str) -> bool:
+        key = SnapshotKey("copilot", parts)
+        return key in await self.store.get_many([key])
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+@pytest.fixture
+async def env(org_keys: tuple[str, str], ent_keys: tuple[str, str]) -> AsyncIterator[Env]:
+    clock = SimClock(frozen_at=START)
+    async with Simulator(world(), clock=clock) as sim, aiohttp.ClientSession() as session:
+        sim.add_app(ORG_APP, org_keys[1])
+        sim.add_app(ENT_APP, ent_keys[1])
+        keys = {
+            "acme": (ORG_APP, 21, org_keys[0]),
+            "globex": (ORG_APP, 22, org_keys[0]),
+            ENTERPRISE: (ENT_APP, 23, ent_keys[0]),
+        }
+        async with ReportDownloader(
+            timeout=10.0, allowed_hosts=download_hosts_for(sim.api_url)
+        ) as downloader:
+            yield Env(
+                sim, clock, MemorySnapshotStore(clock=clock.now), SelfMetrics(), session, keys, downloader
+            )
+
+
+def as_truth(samples: Iterable[Sample], *, dimension: str | None = None) -> dict[TruthKey, float]:
+    """Our samples keyed like the truth: only the truth's families, with or without one breakdown label."""
+    out: dict[TruthKey, float] = {}
+    for sample in samples:
+        names = {k for k, _ in sample.labels}
+        if sample.name not in TRUTH_FAMILIES:
+            continue
+        if dimension is None and names & BREAKDOWN_LABELS:
+            continue
+        if dimension is not None and dimension not in names:
+            continue
+        out[sample.name, tuple(sorted(sample.labels))] = sample.value
+    return out
+
+
+def truth(
+    env: Env, scope: str, scope_id: str, report_type: str, window: str, day: date, **kw: Any
+) -> dict[TruthKey, float]:
+    return copilot_truth(env.sim.copilot, scope, scope_id, SIM_REPORT[report_type], window, day, **kw)  # type: ignore[arg-type]
+
+
+REPORTS = [
+    pytest.param("org", "acme", "organization", {"include_org_28d": True}, id="org-aggregate"),
+    pytest.param(
+        "org", "acme", "users", {"include_org_28d": False, "include_org_users_28d": True}, id="org-users"
+    ),
+    pytest.param(
+        "enterprise",
+        ENTERPRISE,
+        "enterprise",
+        {"include_org_28d": False, "include_enterprise_28d": True},
+        id="enterprise-aggregate",
+    ),
+    pytest.param(
+        "enterprise",
+        ENTERPRISE,
+        "users",
+        {"include_org_28d": False, "include_enterprise_users_28d": True},
+        id="enterprise-users",
+    ),
+]
+ENTERPRISE_ON = {"enterprise": {"enabled": True, "slug": ENTERPRISE, "token_env": "UNUSED"}}
+
+
+def report_config(scope: str, flags: dict[str, Any]) -> dict[str, Any]:
+    # Secrets are not resolved by model_validate without a load context that asks for it; the enterprise
+    # block only has to be "enabled" so the include_enterprise_* flags are not coerced to false.
+    return {**flags, **(ENTERPRISE_ON if scope == "enterprise" else {})}
+
+
+@pytest.mark.parametrize(("scope", "scope_id", "report_type", "flags"), REPORTS)
+async def test_every_report_equals_the_ground_truth_for_both_windows(
+    env: Env,
+    monkeypatch: pytest.MonkeyPatch,
+    scope: str,
+    scope_id: str,
+    report_type: str,
+    flags: dict[str, Any],
+) -> None:
+    """Each of the four 28-day reports gives exactly copilot_truth for window 28d and for its newest day (1d)."""
+    monkeypatch.setenv("UNUSED", "ghp_unused_token_value")
+    collector = env.collector(scope, scope_id, **report_config(scope, flags))
+    assert await collector.tick()
+    for window in ("28d", "1d"):
+        ours = as_truth(await env.samples(scope, scope_id, report_type, window))
+        assert ours == truth(env, scope, scope_id, report_type, window, END_DAY)
+    assert env.missed == []
+    assert (
+        env.metrics.value(
+            metrics.COPILOT_SCRAPE_RUNS,
+            {"org": scope_id, "scope": "users" if report_type == "users" else scope, "result": "success"},
+        )
+        == 1
+    )
+
+
+@pytest.mark.parametrize("user_mode", ["id", "none"])
+async def test_user_label_modes_match_the_truth(env: Env, user_mode: str) -> None:
+    """user_label_mode id and none (all users summed into "redacted") give the truth for those modes."""
+    collector = env.collector(
+        "org", "acme", include_org_28d=False, include_org_users_28d=True, user_label_mode=user_mode
+    )
+    assert await collector.tick()
+    ours = as_truth(await env.samples("org", "acme", "users", "28d"))
+    assert ours == truth(env, "org", "acme", "users", "28d", END_DAY, user_mode=user_mode)
+
+
+async def test_without_pull_request_activity_there_are_no_pull_request_series(env: Env) -> None:
+    """include_pull_request_activity: false drops every gh_copilot_usage_pull_requests_* series."""
+    collector = env.collector("org", "acme", include_pull_request_activity=False)
+    assert await collector.tick()
+    samples = await env.samples("org", "acme", "organization", "28d")
+    assert as_truth(samples) == truth(env, "org", "acme", "organization", "28d", END_DAY, include_pr=False)
+    assert not [s for s in samples if "pull_requests" in s.name]
+
+
+@pytest.mark.parametrize(
+    ("scope", "scope_id", "report_type", "flags"),
+    [REPORTS[0], REPORTS[1], REPORTS[3]],
+)
+async def test_breakdowns_equal_the_breakdown_truth_one_dimension_per_series(
+    env: Env,
+    monkeypatch: pytest.MonkeyPatch,
+    scope: str,
+    scope_id: str,
+    report_type: str,
+    flags: dict[str, Any],
+) -> None:
+    """With every include_breakdown_* on, each dimension's series equal copilot_breakdown_truth exactly."""
+    monkeypatch.setenv("UNUSED", "ghp_unused_token_value")
+    on = {f"include_breakdown_{d}": True for d in DIMENSIONS}
+    collector = env.collector(scope, scope_id, **report_config(scope, flags), **on)
+    assert await collector.tick()
+    samples = await env.samples(scope, scope_id, report_type, "28d")
+    for dimension in DIMENSIONS:
+        expected = copilot_breakdown_truth(
+            env.sim.copilot,
+            scope,  # type: ignore[arg-type]
+            scope_id,
+            SIM_REPORT[report_type],  # type: ignore[arg-type]
+            "28d",
+            END_DAY,
+            dimension=dimension,  # type: ignore[arg-type]
+        )
+        assert as_truth(samples, dimension=dimension) == expected, dimension
+    # Never a cross product: at most one breakdown label per series.
+    assert all(len({k for k, _ in s.labels} & BREAKDOWN_LABELS) <= 1 for s in samples)
+    # The plain series are unchanged by the breakdowns.
+    assert as_truth(samples) == truth(env, scope, scope_id, report_type, "28d", END_DAY)
+    chat_modes = {s.label("chat_mode") for s in samples if s.label("chat_mode")}
+    assert chat_modes
+    assert chat_modes <= {"ask", "edit", "agent", "plan", "custom", "unknown"}
+
+
+async def test_day_labels_split_the_window_into_days_that_equal_each_days_report(env: Env) -> None:
+    """emit_day_label: every day of the 28-day report is its own series and equals that day's 1-day truth."""
+    collector = env.collector("org", "acme", emit_day_label=True)
+    assert await collector.tick()
+    samples = await env.samples("org", "acme", "organization", "28d")
+    by_day: dict[str, list[Sample]] = {}
+    for sample in samples:
+        day = sample.label("day")
+        assert day is not None
+        by_day.setdefault(day, []).append(sample)
+    assert len(by_day) == 28
+    for day_text in (END_DAY.isoformat(), (END_DAY - timedelta(days=9)).isoformat()):
+        relabelled = [
+            Sample(
+                s.name, tuple((k, "1d" if k == "window" else v) for k, v in s.labels if k != "day"), s.value
+            )
+            for s in by_day[day_text]
+        ]
+        assert as_truth(relabelled) == truth(
+            env, "org", "acme", "organization", "1d", date.fromisoformat(day_text)
+        )
+    assert await env.has("org", "acme", "organization", "1d", END_DAY.isoformat())
+
+
+async def test_downloads_never_carry_authorization_and_every_link_is_fetched(env: Env) -> None:
+    """Multi-link reports are downloaded link by link, and the download host never saw an Authorization header."""
+    collector = env.collector("org", "acme", include_org_users_28d=True)
+    assert await collector.tick()
+    stats = env.sim.stats.requests
+    links = stats["copilot_report_link", 200]
+    assert links == 2
+    assert stats["copilot_report_download", 200] >= 3  # the users report is sharded over several files
+    assert stats["copilot_report_download", 400] == 0  # 400 = "only one auth mechanism allowed"
+    assert env.sim.stats.downloads == stats["copilot_report_download", 200]
+
+
+async def test_interval_and_unchanged_gates_save_requests(env: Env) -> None:
+    """Within the interval nothing is requested; after it an unchanged report costs one link call and no download."""
+    collector = env.collector("org", "acme", scrape_interval="1h")
+    assert await collector.tick()
+    assert await collector.tick()
+    assert env.sim.stats.total("copilot_report_link") == 1
+    labels = {"org": "acme", "scope": "org"}
+    assert env.metrics.value(metrics.COPILOT_SCRAPE_RUNS, {**labels, "result": "skipped_interval"}) == 1
+    env.clock.advance(3 * 3600)  # still the same report day
+    downloads = env.sim.stats.downloads
+    assert await collector.tick()
+    assert env.sim.stats.total("copilot_report_link") == 2
+    assert env.sim.stats.downloads == downloads
+    assert env.metrics.value(metrics.COPILOT_SCRAPE_RUNS, {**labels, "result": "skipped_unchanged"}) == 1
+    env.clock.advance(86400)  # a new day: the report rolls forward
+    assert await collector.tick()
+    assert env.sim.stats.downloads > downloads
+    new_end = END_DAY + timedelta(days=1)
+    ours = as_truth(await env.samples("org", "acme", "organization", "28d"))
+    assert ours == truth(env, "org", "acme", "organization", "28d", new_end)
+    staleness = env.metrics.value(metrics.COPILOT_REPORT_STALENESS, labels)
+    day_start = datetime.combine(new_end, datetime.min.time(), UTC).timestamp()
+    assert staleness == env.clock.now() - day_start
+
+
+async def backfill_window(env: Env, collector: CopilotCollector, window: MissedWindow) -> None:
+    day = date.fromisoformat(window.start_day)
+    while day <= date.fromisoformat(window.end_day):
+        await collector.backfill(window.scope, window.scope_id, window.target, day.isoformat())
+        day += timedelta(days=1)
+
+
+async def test_failed_link_fetch_records_backfill_work_and_backfill_restores_the_day(env: Env) -> None:
+    """500 on the link endpoint beyond the retries → fetch_error MissedWindow for the window; backfill restores 1d."""
+    env.sim.faults.add(FaultRule(endpoint="copilot_report_link", kind="status", status=500, times=2))
+    collector = env.collector("org", "acme")
+    assert not await collector.tick()
+    assert env.missed == [
+        MissedWindow(
+            scope="org",
+            scope_id="acme",
+            target="organization",
+            reason=REASON_FETCH,
+            start_day=(END_DAY - timedelta(days=27)).isoformat(),
+            end_day=END_DAY.isoformat(),
+        )
+    ]
+    assert not await env.has("org", "acme", "organization", "28d")
+    assert env.health["github_api_copilot_org_reports"][0] is False
+    assert (
+        env.metrics.value(
+            metrics.COPILOT_SCRAPE_RUNS, {"org": "acme", "scope": "org", "result": "fetch_error"}
+        )
+        == 1
+    )
+    await backfill_window(env, collector, env.missed[0])
+    ours = as_truth(await env.samples("org", "acme", "organization", "1d"))
+    assert ours == truth(env, "org", "acme", "organization", "1d", END_DAY)
+    # The next scheduled pass (15 minutes later after a failure) rolls the 28-day view forward.
+    env.clock.advance(900)
+    assert await collector.tick()
+    assert env.health["github_api_copilot_org_reports"] == (True, "")
+    ours = as_truth(await env.samples("org", "acme", "organization", "28d"))
+    assert ours == truth(env, "org", "acme", "organization", "28d", END_DAY)
+
+
+async def test_truncated_download_records_download_error_and_keeps_the_checkpoint(env: Env) -> None:
+    """Every attempt truncated → download_error for the report's days, no snapshot, no checkpoint; backfill restores."""
+    env.sim.faults.add(FaultRule(endpoint="copilot_report_download", kind="truncate"))
+    collector = env.collector("org", "acme", include_org_28d=False, include_org_users_28d=True)
+    assert not await collector.tick()
+    assert [(w.reason, w.target, w.start_day, w.end_day) for w in env.missed] == [
+        (REASON_DOWNLOAD, "users", (END_DAY - timedelta(days=27)).isoformat(), END_DAY.isoformat())
+    ]
+    assert not await env.has("org", "acme", "users", "28d")
+    assert await env.store.get_checkpoint("copilot/org/acme/users") is not None
+    assert "report_end_day" not in (await env.store.get_checkpoint("copilot/org/acme/users") or {})
+    assert env.health["github_copilot_report_download"][0] is False
+    env.sim.faults.clear()
+    await collector.backfill("org", "acme", "users", END_DAY.isoformat())
+    ours = as_truth(await env.samples("org", "acme", "users", "1d"))
+    assert ours == truth(env, "org", "acme", "users", "1d", END_DAY)
+    assert env.health["github_copilot_report_download"] == (True, "")
+
+
+async def test_malformed_lines_are_counted_published_and_sent_to_backfill(env: Env) -> None:
+    """Malformed lines are skipped and counted; the rest is published; parse_error work is recorded; no checkpoint."""
+    env.sim.faults.add(FaultRule(endpoint="copilot_report_download", kind="malformed", times=1))
+    collector = env.collector("org", "acme", include_org_28d=False, include_org_users_28d=True)
+    assert not await collector.tick()
+    ours = as_truth(await env.samples("org", "acme", "users", "28d"))
+    assert ours == truth(env, "org", "acme", "users", "28d", END_DAY)
+    labels = {"org": "acme", "scope": "users"}
+    assert env.metrics.value(metrics.COPILOT_RECORDS_DROPPED, {**labels, "reason": "parse_error"}) == 2
+    assert env.metrics.value(metrics.COPILOT_SCRAPE_RUNS, {**labels, "result": "partial"}) == 1
+    assert [(w.reason, w.start_day, w.end_day) for w in env.missed] == [
+        (REASON_PARSE, (END_DAY - timedelta(days=27)).isoformat(), END_DAY.isoformat())
+    ]
+    assert "report_end_day" not in (await env.store.get_checkpoint("copilot/org/acme/users") or {})
+    # The unchanged gate does not hide a partial report: the next pass downloads it again and completes.
+    env.clock.advance(900)
+    downloads = env.sim.stats.downloads
+    assert await collector.tick()
+    assert env.sim.stats.downloads > downloads
+    checkpoint = await env.store.get_checkpoint("copilot/org/acme/users")
+    assert checkpoint is not None
+    assert checkpoint["report_end_day"] == END_DAY.isoformat()
+
+
+async def test_a_malformed_one_day_report_raises_after_publishing(env: Env) -> None:
+    """backfill() publishes what parsed and raises a parse_error so the job is retried."""
+    from github_stats_exporter.scrape.copilot import CopilotCollectError
+
+    env.sim.faults.add(FaultRule(endpoint="copilot_report_download", kind="malformed", times=1))
+    collector = env.collector("org", "acme")
+    with pytest.raises(CopilotCollectError) as caught:
+        await collector.backfill("org", "acme", "organization", END_DAY.isoformat())
+    assert caught.value.reason == REASON_PARSE
+    assert await env.has("org", "acme", "organization", "1d")
+
+
+async def test_expired_links_are_refetched_once(env: Env) -> None:
+    """An expired link is replaced by fresh links once; the report then equals the truth and nothing is missed."""
+    env.sim.faults.add(FaultRule(endpoint="copilot_report_link", kind="expired_link", times=1))
+    collector = env.collector("org", "acme")
+    assert await collector.tick()
+    assert env.sim.stats.total("copilot_report_link") == 2
+    assert (
+        env.metrics.value(
+            metrics.COPILOT_REPORT_DOWNLOADS, {"org": "acme", "scope": "org", "result": "expired"}
+        )
+        == 1
+    )
+    ours = as_truth(await env.samples("org", "acme", "organization", "28d"))
+    assert ours == truth(env, "org", "acme", "organization", "28d", END_DAY)
+    assert env.missed == []
+
+
+async def test_links_that_keep_expiring_become_download_errors(env: Env) -> None:
+    """When the fresh links are refused too, the report fails with a download_error backfill record."""
+    env.sim.faults.add(FaultRule(endpoint="copilot_report_download", kind="expired_link"))
+    collector = env.collector("org", "acme")
+    assert not await collector.tick()
+    assert [w.reason for w in env.missed] == [REASON_DOWNLOAD]
+    assert env.sim.stats.total("copilot_report_link") == 2
+
+
+async def test_backfill_of_a_day_without_report_is_a_no_op(env: Env) -> None:
+    """A day GitHub has not processed yet answers 204: backfill returns without writing anything."""
+    collector = env.collector("org", "acme")
+    yesterday = (END_DAY + timedelta(days=1)).isoformat()
+    await collector.backfill("org", "acme", "organization", yesterday)
+    assert env.sim.stats.requests["copilot_report_link", 204] == 1
+    assert await env.store.versions() == {}
+
+
+async def test_backfill_never_moves_the_one_day_view_backwards(env: Env) -> None:
+    """After the newest day is stored, backfilling an older day neither requests it nor replaces the view."""
+    collector = env.collector("org", "acme")
+    assert await collector.tick()
+    before = await env.samples("org", "acme", "organization", "1d")
+    links = env.sim.stats.total("copilot_report_link")
+    await collector.backfill("org", "acme", "organization", (END_DAY - timedelta(days=3)).isoformat())
+    assert env.sim.stats.total("copilot_report_link") == links
+    assert await env.samples("org", "acme", "organization", "1d") == before
+
+
+async def test_enterprise_users_and_org_users_stay_apart(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Org users and enterprise users share scope="users" but differ in the org label and never overwrite."""
+    monkeypatch.setenv("UNUSED", "ghp_unused_token_value")
+    org = env.collector("org", "globex", include_org_28d=False, include_org_users_28d=True)
+    ent = env.collector(
+        "enterprise", ENTERPRISE, include_org_28d=False, include_enterprise_users_28d=True, **ENTERPRISE_ON
+    )
+    assert await org.tick()
+    assert await ent.tick()
+    globex = as_truth(await env.samples("org", "globex", "users", "28d"))
+    whole = as_truth(await env.samples("enterprise", ENTERPRISE, "users", "28d"))
+    assert globex == truth(env, "org", "globex", "users", "28d", END_DAY)
+    assert whole == truth(env, "enterprise", ENTERPRISE, "users", "28d", END_DAY)
+    assert (
+        env.metrics.value(
+            metrics.COPILOT_SCRAPE_RUNS, {"org": "globex", "scope": "users", "result": "success"}
+        )
+        == 1
+    )
+    assert (
+        env.metrics.value(
+            metrics.COPILOT_SCRAPE_RUNS, {"org": ENTERPRISE, "scope": "users", "result": "success"}
+        )
+        == 1
+    )
+
+
+async def test_max_users_cap_drops_and_counts(env: Env) -> None:
+    """max_users_per_report keeps the first N users and counts every dropped record."""
+    collector = env.collector(
+        "org", "acme", include_org_28d=False, include_org_users_28d=True, max_users_per_report=3
+    )
+    assert await collector.tick()
+    samples = await env.samples("org", "acme", "users", "28d")
+    assert len({s.label("user") for s in samples}) == 3
+    dropped = env.metrics.value(
+        metrics.COPILOT_RECORDS_DROPPED, {"org": "acme", "scope": "users", "reason": "max_users_per_report"}
+    )
+    assert dropped > 0
+
+
+def service_config(sim: Simulator, key_path: Path, copilot: dict[str, Any]) -> Settings:
+    return parse_config(
+        {
+            "server": {"listen_addr": "127.0.0.1:0", "log_level": "warning"},
+            "github": {
+                "api_base_url": sim.api_url,
+                "orgs": [
+                    {
+                        "org": "acme",
+                        "app_id": ORG_APP,
+                        "installation_id": 21,
+                        "private_key_path": str(key_path),
+                    }
+                ],
+            },
+            "retry": {"max_attempts": 2, "initial_backoff": "10ms", "max_backoff": "20ms"},
+            "health": {"github_probe_interval": "1h"},
+            "copilot": copilot,
+        }
+    )
+
+
+async def test_disabled_copilot_serves_no_copilot_series_and_asks_nothing(
+    org_keys: tuple[str, str], tmp_path: Path
+) -> None:
+    """copilot.enabled: false → the whole service exposes no gh_copilot_usage_ series and never calls the report API."""
+    key_path = tmp_path / "app.pem"
+    key_path.write_text(org_keys[0])
+    clock = SimClock(frozen_at=START)
+    async with Simulator(world(), clock=clock) as sim:
+        sim.add_app(ORG_APP, org_keys[1])
+        settings = service_config(sim, key_path, {"enabled": False, "include_org_users_28d": True})
+        assert isinstance(settings.github.orgs[0].credentials, AppCredentials)
+        result = await app.once(settings, fmt=Format.TEXT, clock=clock.now)
+    assert b"gh_copilot_usage_" not in result.body
+    assert sim.stats.total("copilot_report_link") == 0
+    assert sim.stats.total("copilot_report_download") == 0
+
+
+def test_local_sample_config_copilot_block_loads() -> None:
+    """config/local.yaml's copilot block is valid and maps onto collector options."""
+    root = Path(__file__).resolve().parents[2]
+    data = yaml.safe_load((root / "config" / "local.yaml").read_text())
+    cfg = CopilotConfig.model_validate(data["copilot"])
+    options = options_from_config(cfg, "org", "acme")
+    assert options.reports == (("organization",) if cfg.include_org_28d else ())
+    assert options.interval_seconds == cfg.scrape_interval.total_seconds()
