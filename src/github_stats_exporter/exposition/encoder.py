@@ -6,10 +6,15 @@ Sample lines are identical in OpenMetrics 1.0 and Prometheus text 0.0.4, so they
 
 from __future__ import annotations
 
+import bisect
 import functools
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
+from operator import attrgetter
+
+import msgspec
 
 from github_stats_exporter.exposition.negotiation import Format
 from github_stats_exporter.metrics import FAMILIES, MetricSpec, MetricType
@@ -17,6 +22,11 @@ from github_stats_exporter.model import Labels, Sample, format_value
 
 EOF = b"# EOF\n"
 _VALUE_CACHE_SIZE = 4096
+_FAST_PATH_MIN_SAMPLES = 64
+"""Below this many samples the per-sample loop is as fast and the bulk path's set-up is not worth it."""
+_name_of = attrgetter("name")
+_labels_of = attrgetter("labels")
+_value_of = attrgetter("value")
 
 
 def _escape_label_value(value: str) -> str:
@@ -74,6 +84,104 @@ def encode_samples(samples: Iterable[Sample], version: int = 0) -> EncodedSnapsh
     Samples of an unknown family, with a non-numeric value, or with a negative/NaN counter value are
     skipped and counted, so one bad sample never fails a page.
     """
+    items = samples if isinstance(samples, list | tuple) else list(samples)
+    if len(items) >= _FAST_PATH_MIN_SAMPLES:
+        fast = _encode_bulk(items, version)
+        if fast is not None:
+            return fast
+    return _encode_each(items, version)
+
+
+def _value_tails(values: list[object]) -> tuple[dict[object, str], set[object]] | None:
+    """ " value\n" text per distinct value, and the values a counter must not carry (negative, NaN)."""
+    tails: dict[object, str] = {}
+    bad_for_counter: set[object] = set()
+    for value in set(values):
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None
+        tails[value] = f" {format_value(number)}\n"
+        if not number >= 0.0:
+            bad_for_counter.add(value)
+    return tails, bad_for_counter
+
+
+def _encode_bulk(samples: Sequence[Sample], version: int) -> EncodedSnapshot | None:
+    """The whole snapshot through C-level calls: labels become text via one JSON encode and a few replaces.
+
+    Returns None (use the per-sample path) unless every sample has a known family, at least one label,
+    a valid value, and label values without characters that need escaping or that could be mistaken
+    for JSON structure (``\\``, ``"``, newlines and control characters, ``[``, ``]``, ``,``). Without
+    those, the JSON text of ``[[["k","v"],...],...]`` maps one to one onto ``k="v",...`` label text.
+    """
+    names = list(map(_name_of, samples))
+    families = dict.fromkeys(names)
+    if not all(name in FAMILIES for name in families):
+        return None
+    if len(families) > 1:
+        order = sorted(range(len(names)), key=names.__getitem__)  # stable: keeps order inside a family
+        samples = list(map(samples.__getitem__, order))
+        names = list(map(names.__getitem__, order))
+    labels = list(map(_labels_of, samples))
+    values = list(map(_value_of, samples))
+    if not all(labels):
+        return None
+    value_info = _value_tails(values)
+    if value_info is None:
+        return None
+    tails, bad_for_counter = value_info
+    fragments: dict[str, bytes] = {}
+    counts: dict[str, int] = {}
+    prefixes: list[str] = []
+    start = 0
+    for name in sorted(families) if len(families) > 1 else families:
+        spec = FAMILIES[name]
+        end = bisect.bisect_right(names, name, start) if len(families) > 1 else len(names)
+        family_values = values[start:end]
+        if spec.type is MetricType.COUNTER and not bad_for_counter.isdisjoint(family_values):
+            return None
+        family_prefixes = _label_prefixes(spec.sample_name, labels[start:end])
+        if family_prefixes is None:
+            return None
+        lines = chain.from_iterable(zip(family_prefixes, map(tails.__getitem__, family_values), strict=True))
+        fragments[name] = "".join(lines).encode()
+        counts[name] = end - start
+        prefixes += family_prefixes
+        start = end
+    return EncodedSnapshot(version, fragments, counts, array("q", map(hash, prefixes)), 0)
+
+
+def _label_prefixes(sample_name: str, labels: list[Labels]) -> list[str] | None:
+    """``name{k="v",...}`` for every label set, or None when a value needs the careful path."""
+    try:
+        raw = msgspec.json.encode(labels)
+    except (msgspec.EncodeError, UnicodeEncodeError, TypeError):
+        return None
+    pairs = sum(map(len, labels))
+    brackets = 1 + len(labels) + pairs
+    if (
+        b"\\" in raw
+        or raw.count(b"[") != brackets
+        or raw.count(b"]") != brackets
+        or raw.count(b",") != 2 * pairs - 1
+    ):
+        return None
+    # Only structural quotes are left, so each token below has exactly one meaning. NUL cannot occur
+    # in the text (JSON escapes control characters, and any backslash sent us to the careful path).
+    head = sample_name + "{"
+    text = (
+        raw[4:-4]
+        .decode("utf-8")
+        .replace('"],["', '",')
+        .replace('","', '="')
+        .replace('"]],[["', '"}\x00' + head)
+    )
+    return (head + text + '"}').split("\x00")
+
+
+def _encode_each(samples: Iterable[Sample], version: int) -> EncodedSnapshot:
+    """Sample by sample, with full escaping; handles everything the bulk path declines."""
     families: dict[str, tuple[list[str], str, dict[object, str]]] = {}  # lines, sample name, value texts
     label_texts: dict[Labels, str] = {}
     gauge_values: dict[object, str] = {}
