@@ -35,7 +35,7 @@ from github_stats_exporter.telemetry import SelfMetrics
 
 START = 1_780_000_000.0
 INTERVAL = 300.0
-TOKEN = "ghp_benchmark"
+TOKEN = "ghp_benchmark"  # noqa: S105 - a simulator-only token
 ORGS = ("acme-corp", "globex")
 REPOS_PER_ORG = 150
 CONCURRENCY = 8
