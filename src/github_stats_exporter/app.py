@@ -104,11 +104,40 @@ def _initial_role(settings: Settings) -> str:
 
 
 def _build_store(settings: Settings, clock: Callable[[], float]) -> SnapshotStore:
-    if settings.store.backend == "memory":
-        return MemorySnapshotStore(clock=clock, max_series_budget=settings.store.max_series_budget)
-    # Never fall back to memory silently (study §10.3 #26): replicas would serve different data.
-    msg = "store.backend: redis is not available in this version yet; use store.backend: memory"
-    raise StartupError(msg)
+    cfg = settings.store
+    if cfg.backend == "memory":
+        return MemorySnapshotStore(clock=clock, max_series_budget=cfg.max_series_budget)
+    # Imported here so a memory-only run never imports redis. Building the store does not connect:
+    # with Redis down the process starts not-ready and the refresh job retries; it never falls back to
+    # memory (study §10.3 #26: replicas would serve different data).
+    from github_stats_exporter.store.redis import RedisSnapshotStore
+
+    def host_port(addr: str) -> tuple[str, int]:
+        host, _, port = addr.rpartition(":")
+        return host.strip("[]") or "127.0.0.1", int(port)
+
+    password, db = cfg.resolved_redis_password, cfg.redis_db
+    retention = cfg.retention.total_seconds()
+    if cfg.redis_mode == "sentinel":
+        return RedisSnapshotStore.sentinel(
+            [host_port(addr) for addr in cfg.redis_sentinel_addrs],
+            cfg.redis_master_set,
+            password=password,
+            db=db,
+            key_prefix=cfg.key_prefix,
+            retention_seconds=retention,
+            max_series_budget=cfg.max_series_budget,
+        )
+    host, port = host_port(cfg.redis_addr)
+    return RedisSnapshotStore.standalone(
+        host,
+        port,
+        password=password,
+        db=db,
+        key_prefix=cfg.key_prefix,
+        retention_seconds=retention,
+        max_series_budget=cfg.max_series_budget,
+    )
 
 
 async def build_runtime(
