@@ -107,26 +107,16 @@ def parse_repo(raw: object) -> RepoItem | None:
 async def _collect_repos(
     client: GitHubClient, path: str, endpoint: str, *, wrapped: bool
 ) -> Listing[RepoItem]:
-    items: list[RepoItem] = []
-    skipped = 0
-    requests = 0
-    all_cached = True
-    truncated = False
-    async for page in client.paginate(path, endpoint=endpoint, params={"per_page": PER_PAGE, "type": "all"}):
-        requests += 1
-        all_cached = all_cached and page.not_modified
-        truncated = truncated or page.truncated
-        data = page.data.get("repositories") if wrapped and isinstance(page.data, dict) else page.data
-        if not isinstance(data, list):
-            skipped += 1
-            continue
-        for raw in data:
-            parsed = parse_repo(raw)
-            if parsed is None:
-                skipped += 1
-            else:
-                items.append(parsed)
-    return Listing(tuple(items), skipped, all_cached and requests > 0, truncated, requests)
+    # Every page is read (and parsed, 304 or not): a change on a later page does not show on page 1.
+    return await _walk(
+        client,
+        path,
+        endpoint=endpoint,
+        params={"per_page": PER_PAGE, "type": "all"},
+        parse=parse_repo,
+        parse_unchanged=True,
+        unwrap="repositories" if wrapped else None,
+    )
 
 
 async def list_org_repos(client: GitHubClient, org: str) -> Listing[RepoItem]:
@@ -167,6 +157,7 @@ async def _walk(
     parse_unchanged: bool,
     stop: Callable[[T], bool] | None = None,
     max_pages: int = 100,
+    unwrap: str | None = None,
 ) -> Listing[T]:
     """Walk a listing page by page, parsing items; stops at the first item for which ``stop`` is True.
 
@@ -187,6 +178,8 @@ async def _walk(
         if page == 1 and response.not_modified and not parse_unchanged:
             return Listing((), 0, True, False, requests)
         data = response.data
+        if unwrap is not None and isinstance(data, dict):
+            data = data.get(unwrap)
         if not isinstance(data, list):
             return Listing(tuple(items), skipped + 1, False, False, requests)
         for raw in data:
