@@ -187,6 +187,7 @@ class RedisSnapshotStore:
         sentinel_options = {
             "socket_timeout": _SOCKET_TIMEOUT_SECONDS,
             "socket_connect_timeout": _CONNECT_TIMEOUT_SECONDS,
+            "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
         }
         watcher = Sentinel(  # type: ignore[no-untyped-call]
             list(sentinels), sentinel_kwargs=sentinel_options, **client_options
