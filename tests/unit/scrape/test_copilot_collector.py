@@ -1,0 +1,358 @@
+"""The Copilot collector's decisions with scripted links and files: gates, checkpoints, backfill records, health."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import pytest
+import structlog
+
+from github_stats_exporter import metrics
+from github_stats_exporter.github.client import GitHubClient
+from github_stats_exporter.github.copilot import (
+    DownloadError,
+    LinkExpired,
+    ReportDownloader,
+    ReportLinks,
+    ReportRef,
+)
+from github_stats_exporter.github.errors import ServerError
+from github_stats_exporter.model import MissedWindow, SnapshotKey
+from github_stats_exporter.scrape.copilot import (
+    REASON_DOWNLOAD,
+    REASON_FETCH,
+    CopilotCollectError,
+    CopilotCollector,
+    CopilotHealth,
+    CopilotOptions,
+    components_for,
+)
+from github_stats_exporter.scrape.copilot_map import LabelPolicy, MapOptions
+from github_stats_exporter.store.memory import MemorySnapshotStore
+from github_stats_exporter.telemetry import SelfMetrics
+
+NOW = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC
+SIGNED = "https://copilot-reports.github.com/r/part-0.json?sig=TOPSECRET"
+
+
+def aggregate(end_day: str) -> bytes:
+    return (
+        json.dumps({"day_totals": [{"day": end_day, "loc_added_sum": 5, "daily_active_users": 2}]}).encode()
+        + b"\n"
+    )
+
+
+@dataclass
+class FakeApi:
+    """Scripted report links: each call pops the next answer (an exception is raised)."""
+
+    answers: list[Any]
+    calls: list[tuple[str, str, str | None]] = field(default_factory=list)
+
+    async def fetch_links(self, ref: ReportRef, window: str, day: str | None = None) -> ReportLinks | None:
+        self.calls.append((ref.report_type, window, day))
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        if answer is None:
+            return None
+        start, end = answer
+        return ReportLinks(ref, window, (SIGNED,), start, end)  # type: ignore[arg-type]
+
+
+@dataclass
+class FakeDownloader:
+    """Scripted files: each fetch pops the next body (bytes) or failure (exception)."""
+
+    answers: list[bytes | Exception]
+    fetched: int = 0
+
+    async def fetch(self, link: str, consume: Callable[[bytes], object]) -> int:
+        self.fetched += 1
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        consume(answer)
+        return len(answer)
+
+
+@dataclass
+class Rig:
+    store: MemorySnapshotStore
+    metrics: SelfMetrics
+    missed: list[MissedWindow]
+    health: dict[str, tuple[bool, str]]
+    clock: list[float]
+
+    def collector(self, api: FakeApi, downloader: FakeDownloader, **options: Any) -> CopilotCollector:
+        async def record(window: MissedWindow) -> None:
+            self.missed.append(window)
+
+        def set_health(name: str, healthy: bool, detail: str) -> None:
+            self.health[name] = (healthy, detail)
+
+        async def no_sleep(_: float) -> None:
+            return None
+
+        settings: dict[str, Any] = {
+            "scope": "org",
+            "scope_id": "acme",
+            "reports": ("organization",),
+            "interval_seconds": 6 * 3600.0,
+        }
+        settings.update(options)
+        collector = CopilotCollector(
+            cast(GitHubClient, object()),
+            cast(ReportDownloader, downloader),
+            self.store,
+            self.metrics,
+            CopilotOptions(**settings),
+            record_missed=record,
+            health=CopilotHealth(set_health),
+            clock=lambda: self.clock[0],
+            sleep=no_sleep,
+        )
+        collector._api = api  # type: ignore[assignment]
+        return collector
+
+    def runs(self, result: str, org: str = "acme", scope: str = "org") -> float:
+        return self.metrics.value(metrics.COPILOT_SCRAPE_RUNS, {"org": org, "scope": scope, "result": result})
+
+
+@pytest.fixture
+def rig() -> Rig:
+    clock = [NOW]
+    return Rig(MemorySnapshotStore(clock=lambda: clock[0]), SelfMetrics(), [], {}, clock)
+
+
+async def test_success_publishes_both_views_and_advances_the_checkpoint(rig: Rig) -> None:
+    """A complete report writes the 28d and 1d snapshots and checkpoints report_end_day."""
+    collector = rig.collector(
+        FakeApi([("2026-04-29", "2026-05-26")]), FakeDownloader([aggregate("2026-05-26")])
+    )
+    assert await collector.tick()
+    versions = await rig.store.versions()
+    assert set(versions) == {
+        SnapshotKey("copilot", ("org", "acme", "organization", "28d")),
+        SnapshotKey("copilot", ("org", "acme", "organization", "1d")),
+    }
+    checkpoint = await rig.store.get_checkpoint("copilot/org/acme/organization")
+    assert checkpoint is not None
+    assert checkpoint["report_end_day"] == "2026-05-26"
+    assert rig.metrics.value(metrics.COPILOT_LAST_SUCCESS, {"org": "acme", "scope": "org"}) == NOW
+    assert rig.health == {
+        "github_copilot_report_download": (True, ""),
+        "github_api_copilot_org_reports": (True, ""),
+    }
+
+
+@pytest.mark.parametrize(
+    ("advance", "first_ok", "due"),
+    [
+        pytest.param(60.0, True, False, id="right-after-success"),
+        pytest.param(6 * 3600.0 - 30.0, True, True, id="interval-with-slack"),
+        pytest.param(900.0, False, True, id="failure-retries-after-15m"),
+        pytest.param(600.0, False, False, id="failure-not-before-15m"),
+    ],
+)
+async def test_interval_gate(rig: Rig, advance: float, first_ok: bool, due: bool) -> None:
+    """A report is due after the interval (minus a little slack), or 15 minutes after a failed pass."""
+    first: Any = ("2026-04-29", "2026-05-26") if first_ok else ServerError(500, "down", "x", "/p")
+    api = FakeApi([first, ("2026-04-30", "2026-05-27")])
+    collector = rig.collector(api, FakeDownloader([aggregate("2026-05-26")]))
+    assert await collector.tick() is first_ok
+    rig.clock[0] += advance
+    await collector.tick()
+    assert len(api.calls) == (2 if due else 1)
+    assert rig.runs("skipped_interval") == (0 if due else 1)
+
+
+async def test_fetch_error_after_a_checkpoint_asks_only_for_the_new_days(rig: Rig) -> None:
+    """With a complete report up to day E, a failed fetch records work for E+1 .. today-2 only."""
+    api = FakeApi([("2026-04-27", "2026-05-24"), ServerError(500, "down", "x", "/p")])
+    collector = rig.collector(api, FakeDownloader([aggregate("2026-05-24")]))
+    assert await collector.tick()
+    rig.clock[0] += 6 * 3600
+    assert not await collector.tick()
+    assert rig.missed == [
+        MissedWindow(
+            "org", "acme", "organization", REASON_FETCH, start_day="2026-05-25", end_day="2026-05-27"
+        )
+    ]
+    assert rig.runs("fetch_error") == 1
+    assert rig.health["github_api_copilot_org_reports"][0] is False
+
+
+async def test_fetch_error_with_everything_covered_records_nothing(rig: Rig) -> None:
+    """If the checkpoint already reaches the expected newest day there is nothing to backfill."""
+    api = FakeApi([("2026-04-29", "2026-05-26"), ServerError(500, "down", "x", "/p")])
+    collector = rig.collector(api, FakeDownloader([aggregate("2026-05-26")]), interval_seconds=3600.0)
+    assert await collector.tick()
+    rig.clock[0] += 2 * 3600  # 2026-05-28 22:26: the newest expected day is still 2026-05-26
+    assert not await collector.tick()
+    assert rig.missed == []
+    assert rig.runs("fetch_error") == 1
+
+
+async def test_transient_download_errors_retry_with_fresh_links(rig: Rig) -> None:
+    """A 5xx/timeout/truncation is retried (download_attempts) with fresh links each time."""
+    api = FakeApi([("2026-04-29", "2026-05-26")])
+    files = FakeDownloader([DownloadError("boom", status=503, transient=True), aggregate("2026-05-26")])
+    collector = rig.collector(api, files, download_attempts=2)
+    assert await collector.tick()
+    assert files.fetched == 2
+    assert len(api.calls) == 2
+    assert rig.missed == []
+
+
+async def test_permanent_download_errors_are_not_retried(rig: Rig) -> None:
+    """A non-transient failure ends the report at once and records download_error work."""
+    api = FakeApi([("2026-04-29", "2026-05-26")])
+    files = FakeDownloader([DownloadError("bad request", status=400)])
+    collector = rig.collector(api, files, download_attempts=3)
+    assert not await collector.tick()
+    assert files.fetched == 1
+    assert [w.reason for w in rig.missed] == [REASON_DOWNLOAD]
+    assert rig.health["github_copilot_report_download"][0] is False
+    assert (
+        rig.metrics.value(
+            metrics.COPILOT_REPORT_DOWNLOADS, {"org": "acme", "scope": "org", "result": "failure"}
+        )
+        == 1
+    )
+
+
+async def test_expired_links_are_refetched_exactly_once(rig: Rig) -> None:
+    """One expiry → fresh links; a second expiry → download_error (no endless refetch loop)."""
+    api = FakeApi([("2026-04-29", "2026-05-26")])
+    files = FakeDownloader([LinkExpired("expired", status=403)])
+    collector = rig.collector(api, files)
+    assert not await collector.tick()
+    assert len(api.calls) == 2
+    assert files.fetched == 2
+    assert [w.reason for w in rig.missed] == [REASON_DOWNLOAD]
+
+
+async def test_signed_urls_never_reach_the_logs(rig: Rig) -> None:
+    """Failure logs name the report and the error, never the signed link."""
+    api = FakeApi([("2026-04-29", "2026-05-26")])
+    files = FakeDownloader([DownloadError(f"failed for {SIGNED.split('?')[0]}", status=400)])
+    collector = rig.collector(api, files)
+    with structlog.testing.capture_logs() as logs:
+        assert not await collector.tick()
+    assert logs
+    assert "TOPSECRET" not in repr(logs)
+
+
+async def test_backfill_refuses_other_scopes(rig: Rig) -> None:
+    """A collector only backfills its own org/enterprise and real report types."""
+    collector = rig.collector(FakeApi([None]), FakeDownloader([b""]))
+    with pytest.raises(ValueError, match="serves org/acme"):
+        await collector.backfill("org", "globex", "organization", "2026-05-20")
+    with pytest.raises(ValueError, match="no Copilot report"):
+        await collector.backfill("org", "acme", "enterprise", "2026-05-20")
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        await collector.backfill("org", "ACME", "organization", "20.05.2026")
+
+
+async def test_backfill_raises_fetch_errors(rig: Rig) -> None:
+    """A failing 1-day link call raises CopilotCollectError(fetch) so the job is retried."""
+    collector = rig.collector(FakeApi([ServerError(500, "down", "x", "/p")]), FakeDownloader([b""]))
+    with pytest.raises(CopilotCollectError) as caught:
+        await collector.backfill("org", "acme", "organization", "2026-05-20")
+    assert caught.value.reason == REASON_FETCH
+
+
+async def test_backfill_with_day_labels_writes_one_snapshot_per_day(rig: Rig) -> None:
+    """emit_day_label: each backfilled day is its own snapshot with a day label; none replaces another."""
+    mapping = MapOptions(labels=LabelPolicy(emit_day_label=True))
+    api = FakeApi([("2026-05-20", "2026-05-20"), ("2026-05-21", "2026-05-21")])
+    files = FakeDownloader([aggregate("2026-05-20"), aggregate("2026-05-21")])
+    collector = rig.collector(api, files, mapping=mapping)
+    await collector.backfill("org", "acme", "organization", "2026-05-20")
+    await collector.backfill("org", "acme", "organization", "2026-05-21")
+    keys = set(await rig.store.versions())
+    assert keys == {
+        SnapshotKey("copilot", ("org", "acme", "organization", "1d", "2026-05-20")),
+        SnapshotKey("copilot", ("org", "acme", "organization", "1d", "2026-05-21")),
+    }
+    snapshot = (await rig.store.get_many(keys))[
+        SnapshotKey("copilot", ("org", "acme", "organization", "1d", "2026-05-21"))
+    ]
+    assert {s.label("day") for s in snapshot.samples} == {"2026-05-21"}
+    assert {s.label("window") for s in snapshot.samples} == {"1d"}
+
+
+async def test_day_snapshots_older_than_the_window_are_pruned(rig: Rig) -> None:
+    """With day labels, per-day 1d snapshots that fell out of the 28-day window are deleted by the next pass."""
+    mapping = MapOptions(labels=LabelPolicy(emit_day_label=True))
+    api = FakeApi([("2026-03-01", "2026-03-01"), ("2026-04-29", "2026-05-26")])
+    files = FakeDownloader([aggregate("2026-03-01"), aggregate("2026-05-26")])
+    collector = rig.collector(api, files, mapping=mapping)
+    await collector.backfill("org", "acme", "organization", "2026-03-01")
+    assert await collector.tick()
+    days = {k.parts[-1] for k in await rig.store.versions() if len(k.parts) == 5}
+    assert days == {"2026-05-26"}
+
+
+def test_health_folds_members_of_a_component() -> None:
+    """One failing org makes the component unhealthy until it recovers; others do not mask it."""
+    states: dict[str, tuple[bool, str]] = {}
+    health = CopilotHealth(lambda name, ok, detail: states.__setitem__(name, (ok, detail)))
+    health.report("c", "acme", healthy=False, detail="HTTP 500")
+    health.report("c", "globex", healthy=True)
+    assert states["c"] == (False, "acme: HTTP 500")
+    health.report("c", "acme", healthy=True)
+    assert states["c"] == (True, "")
+
+
+@pytest.mark.parametrize(
+    ("scope", "reports", "expected"),
+    [
+        pytest.param("org", ("organization",), ["github_api_copilot_org_reports"], id="org"),
+        pytest.param(
+            "org",
+            ("organization", "users"),
+            ["github_api_copilot_org_reports", "github_api_copilot_org_user_reports"],
+            id="org-users",
+        ),
+        pytest.param(
+            "enterprise",
+            ("enterprise", "users"),
+            ["github_api_copilot_enterprise_reports", "github_api_copilot_enterprise_user_reports"],
+            id="enterprise",
+        ),
+    ],
+)
+def test_health_components_per_collector(scope: str, reports: tuple[str, ...], expected: list[str]) -> None:
+    """components_for names the report components plus the shared download component."""
+    assert components_for(scope, reports) == [*expected, "github_copilot_report_download"]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        pytest.param({"reports": ("enterprise",)}, id="enterprise-report-for-org"),
+        pytest.param({"interval_seconds": 0.0}, id="zero-interval"),
+        pytest.param({"download_attempts": 0}, id="no-attempts"),
+    ],
+)
+def test_options_are_validated(kwargs: dict[str, Any]) -> None:
+    """Impossible collector options are refused when built."""
+    base: dict[str, Any] = {
+        "scope": "org",
+        "scope_id": "acme",
+        "reports": ("organization",),
+        "interval_seconds": 60.0,
+    }
+    with pytest.raises(ValueError, match=r"scope|interval|attempts|report"):
+        CopilotOptions(**{**base, **kwargs})
+
+
+def test_poll_interval_is_bounded() -> None:
+    """The scheduler polls at most every 5 minutes, or at the interval when it is shorter."""
+    assert CopilotOptions("org", "a", ("organization",), 6 * 3600.0).poll_seconds == 300.0
+    assert CopilotOptions("org", "a", ("organization",), 60.0).poll_seconds == 60.0
