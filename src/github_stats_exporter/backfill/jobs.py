@@ -117,7 +117,11 @@ def new_job(
     end: float = 0.0,
     day: str = "",
 ) -> BackfillJob:
-    """A fresh job (attempt 1) with a unique id and its dedup key."""
+    """A fresh job (attempt 1) with a unique id and its dedup key.
+
+    Times are rounded to the microsecond the wire format keeps, so a decoded job equals the original.
+    """
+    created_at, start, end = _on_wire(created_at), _on_wire(start), _on_wire(end)
     key = dedup_key(kind, scope, scope_id, target, start, end, day)
     return BackfillJob(
         job_id=uuid.uuid4().hex,
@@ -132,6 +136,10 @@ def new_job(
         end=end,
         day=day,
     )
+
+
+def _on_wire(ts: float) -> float:
+    return datetime.fromtimestamp(ts, UTC).timestamp()
 
 
 def _rfc3339(ts: float) -> str:
