@@ -314,6 +314,43 @@ async def test_persistent_fault_records_missed_window_and_backfill_restores(
     assert repo not in collector.failing_repos
 
 
+def repo_with_new_reviews(env: Env, since: float) -> str:
+    """A repo with a review submitted after ``since`` (so its PR shows up as updated)."""
+    now = env.clock.now()
+    for info in env.sim.world.repos(ORG):
+        data = env.sim.world.repo(ORG, info.name)
+        if info.kind == "normal" and any(
+            r.submitted_at is not None and since < r.submitted_at < now
+            for rs in data.reviews.values()
+            for r in rs
+        ):
+            return info.name
+    raise AssertionError("the world has no new review to fail")
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        pytest.param("commits", id="commits"),
+        pytest.param(r"pulls/\d+/reviews", id="reviews"),
+        pytest.param("issues/comments", id="comments"),
+    ],
+)
+async def test_next_cycle_heals_a_failed_stream_without_backfill(env: Env, route: str) -> None:
+    """A failed stream's checkpoint does not move, so the next good cycle fetches what was missed."""
+    collector = env.collector()
+    assert await collector.tick()
+    before = env.clock.now()
+    env.clock.advance(3 * 3600.0)
+    repo = repo_with_new_reviews(env, before)
+    env.sim.faults.add(FaultRule(rf"/repos/{ORG}/{repo}/{route}(\?|$)", status=500))
+    assert not await collector.tick()
+    env.sim.faults.clear()
+    env.clock.advance(300)
+    assert await collector.tick()
+    assert await env.exported() == env.truth()
+
+
 async def test_new_leader_continues_from_the_store(env: Env, keys: tuple[str, str]) -> None:
     """A second collector (fresh process state, same store) continues from the stored ledgers exactly."""
     first = env.collector()

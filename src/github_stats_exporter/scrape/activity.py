@@ -248,6 +248,9 @@ class ActivityCollector:
             except StoreError as exc:
                 log.warning("activity ledger not saved", org=self._org, repo=repo, error=str(exc))
             if run.failures:
+                # A page answered 304 next time must still be read: it may hold what failed (e.g. a PR
+                # whose reviews were not fetched).
+                state.reparse = True
                 await self._record_failures(repo, run)
                 return False
             state.reparse = False
