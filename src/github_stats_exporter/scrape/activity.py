@@ -213,7 +213,7 @@ class ActivityCollector:
             return
         async with self._lock(match):
             now = self._clock()
-            state = await self._load(match, strict=True)
+            state = await self._load(match, strict=False)
             run = _Pass(now, lo=start, hi=end)
             if run.hi is None or run.hi >= run.lo:
                 await self._fetch(match, state, run, backfill=True)
