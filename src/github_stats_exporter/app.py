@@ -29,8 +29,12 @@ from github_stats_exporter.github.client import (
     default_user_agent,
 )
 from github_stats_exporter.health import Health
-from github_stats_exporter.metrics import BUILD_INFO, IS_LEADER
+from github_stats_exporter.metrics import BUILD_INFO, IS_LEADER, SCRAPE_RUNS
+from github_stats_exporter.model import MissedWindow
+from github_stats_exporter.scrape.activity import ActivityCollector
+from github_stats_exporter.scrape.loc import LocCollector
 from github_stats_exporter.scrape.probe import GitHubProbe, InstallationHealth
+from github_stats_exporter.scrape.repos import RepoDirectory
 from github_stats_exporter.scrape.scheduler import Job, run_periodic, run_tick
 from github_stats_exporter.server import HttpServer, build_app, parse_listen_addr
 from github_stats_exporter.store.base import SnapshotStore, StoreError
@@ -41,6 +45,10 @@ log = structlog.get_logger(__name__)
 
 MEMORY_REFRESH_SECONDS = 1.0
 """A local store costs nothing to poll, so the page follows new snapshots within a second."""
+
+
+ONCE_SETTLE_SECONDS = 120.0
+"""How long `once` waits for contributor statistics that GitHub is still computing."""
 
 
 class StartupError(Exception):
@@ -65,6 +73,8 @@ class Runtime:
     role: str
     jobs: list[Job] = field(default_factory=list)
     refresh_interval: float = MEMORY_REFRESH_SECONDS
+    activity: dict[str, ActivityCollector] = field(default_factory=dict)
+    loc: dict[str, LocCollector] = field(default_factory=dict)
 
     @property
     def is_leader(self) -> bool:
@@ -224,7 +234,89 @@ async def build_runtime(
             jitter=0.1,
         )
     )
+    _add_org_collectors(runtime, clock)
     return runtime
+
+
+async def log_missed(missed: MissedWindow) -> None:
+    """Placeholder sink until a backfill queue is configured: the window is logged, not lost silently."""
+    log.warning(
+        "missed_window",
+        scope=missed.scope,
+        scope_id=missed.scope_id,
+        target=missed.target,
+        reason=missed.reason,
+    )
+
+
+def _add_org_collectors(runtime: Runtime, clock: Callable[[], float]) -> None:
+    """Per org: repo discovery shared by the activity and LOC collectors, and one leader-only cycle job."""
+    settings, health = runtime.settings, runtime.health
+    for org_cfg in settings.github.orgs:
+        org = org_cfg.org
+        client = runtime.clients[org]
+        directory = RepoDirectory(
+            client, org, allowlist=org_cfg.repo_allowlist, include_archived=org_cfg.include_archived
+        )
+        activity_component, loc_component = f"activity:{org}", f"loc:{org}"
+        health.register(activity_component, required_for_ready=False)
+        health.register(loc_component, required_for_ready=False)
+
+        def report(ok: bool, detail: str, name: str = activity_component) -> None:
+            health.set(name, ok, detail)
+
+        activity = ActivityCollector(
+            client,
+            directory,
+            runtime.store,
+            org=org,
+            concurrency=org_cfg.per_org_concurrency,
+            metrics=runtime.metrics,
+            missed=log_missed,
+            clock=clock,
+            report=report,
+        )
+        loc = LocCollector(
+            client,
+            directory,
+            runtime.store,
+            org=org,
+            settings=settings.loc,
+            concurrency=org_cfg.per_org_concurrency,
+            metrics=runtime.metrics,
+            missed=log_missed,
+            clock=clock,
+        )
+        runtime.activity[org], runtime.loc[org] = activity, loc
+        interval = org_cfg.scrape_interval.total_seconds()
+        runtime.jobs.append(
+            Job(
+                f"org_cycle:{org}",
+                interval,
+                _org_cycle(runtime, org, activity, loc, loc_component),
+                # The LOC tick re-polls 202s inside the tick (2+4+8 s), so leave room beyond one interval.
+                timeout=max(interval * 3, 120.0),
+                jitter=0.05,
+                gate=lambda: runtime.is_leader,
+            )
+        )
+
+
+def _org_cycle(
+    runtime: Runtime, org: str, activity: ActivityCollector, loc: LocCollector, loc_component: str
+) -> Callable[[], Awaitable[bool]]:
+    async def tick() -> bool:
+        if runtime.tracker.in_cooldown(org):
+            # Nothing is lost by skipping: the ledgers continue from their checkpoints next cycle.
+            runtime.metrics.inc(SCRAPE_RUNS, {"org": org, "result": "skipped_unhealthy"})
+            return False
+        activity_ok = await activity.tick()
+        loc_ok = await loc.tick()
+        failed = sorted(loc.failed)
+        runtime.health.set(loc_component, not failed, f"failed: {', '.join(failed)}" if failed else "")
+        return activity_ok and loc_ok
+
+    return tick
 
 
 async def refresh_cache(runtime: Runtime) -> bool:
@@ -316,6 +408,10 @@ async def once(
     async with contextlib.AsyncExitStack() as stack:
         runtime = await build_runtime(settings, stack, clock=clock)
         failures = [job.name for job in runtime.jobs if not await run_tick(job)]
+        for org, loc in runtime.loc.items():
+            # A single run should yield complete LOC: wait (bounded) for GitHub's 202 "computing" answers.
+            if not await loc.settle(ONCE_SETTLE_SECONDS):
+                failures.append(f"loc_settle:{org}")
         if not await refresh_cache(runtime):
             failures.append("exposition_refresh")
         return OnceResult(runtime.cache.body(fmt), not failures, tuple(failures))
