@@ -20,9 +20,11 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from github_stats_exporter import app, cli
 from github_stats_exporter.config import Settings, parse_config
 from github_stats_exporter.exposition import Format
+from github_stats_exporter.simulator.clock import SimClock
 from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
+from github_stats_exporter.simulator.truth import activity_truth
 
 pytestmark = pytest.mark.e2e
 
@@ -239,3 +241,38 @@ def test_demo_serves_metrics_and_exits_0_on_signal(sig: signal.Signals):
             proc.wait()
     assert proc.returncode == 0, out.decode(errors="replace")
     assert b"metrics:   http://127.0.0.1:" in out
+
+
+async def test_once_exports_exactly_the_ground_truth(key_path: Path, keys: tuple[str, str]):
+    """Through the whole service, one `once` run exports activity and LOC equal to the simulator's truth."""
+    start = 1_780_000_000.0
+    spec = WorldSpec(
+        seed=9,
+        orgs=(
+            OrgSpec("acme", repos=8, users=5, app_id=11, installation_id=21),
+            OrgSpec("globex", repos=7, users=4, app_id=11, installation_id=22),
+        ),
+        start=start,
+    )
+    clock = SimClock(frozen_at=start)
+    async with Simulator(spec, clock=clock) as sim:
+        sim.add_app(11, keys[1])
+        data = config_dict(sim, key_path)
+        data["loc"] = {
+            "fallback_enabled": True,
+            "large_repo_zero_detection_windows": 1,
+            "fallback_max_commits_per_repo_per_week": 5000,
+            "fallback_max_commit_detail_calls_per_org_per_hour": 5000,
+        }
+        result = await app.once(parse_config(data), fmt=Format.OPENMETRICS, clock=clock.now)
+        assert result.ok, result.failures
+        parsed = text_string_to_metric_families(result.body.decode())  # type: ignore[no-untyped-call]
+        exported = {
+            (s.name, s.labels["org"], s.labels["repo"], s.labels["user"]): s.value
+            for family in parsed
+            if family.name.startswith("gh_activity_")
+            for s in family.samples
+        }
+        truth = activity_truth(sim.world, clock.now())
+    assert truth, "the world should have activity"
+    assert exported == truth
