@@ -12,7 +12,7 @@ import hmac
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from operator import attrgetter
+from operator import add, attrgetter
 from typing import Literal
 
 from github_stats_exporter import metrics
@@ -64,6 +64,7 @@ CLI_SPECS: tuple[MetricSpec, ...] = (
     metrics.COPILOT_CLI_PROMPTS,
 )
 ADDITIVE_SPECS = COUNTER_SPECS + PR_SPECS + CLI_SPECS
+_GROUP_SPECS = (COUNTER_SPECS, PR_SPECS, CLI_SPECS)
 # Distinct-user counts: taken from the newest day only, never summed over days.
 GAUGE_FIELDS = (
     "daily_active_users",
@@ -87,9 +88,6 @@ _counters = attrgetter(*COUNTER_FIELDS)
 _prs = attrgetter(*PR_FIELDS)
 _cli = attrgetter(*CLI_FIELDS)
 _gauges = attrgetter(*GAUGE_FIELDS)
-_N_COUNTERS = len(COUNTER_FIELDS)
-_NO_PRS: tuple[None, ...] = (None,) * len(PR_FIELDS)
-_NO_CLI: tuple[None, ...] = (None,) * len(CLI_FIELDS)
 _CHAT_MODE = re.compile(r"chat_panel_(.+)_mode")
 # Which array feeds each breakdown label; language and model arrays are summed over features.
 _ARRAYS: dict[str, str] = {
@@ -99,7 +97,8 @@ _ARRAYS: dict[str, str] = {
     "model": "totals_by_model_feature",
 }
 
-Vector = list[Number | None]
+Group = tuple[Number | None, ...] | None
+"""A group of additive values (counters, pull requests, CLI) summed together; None when absent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +173,8 @@ class _Window:
 
     def __init__(self, day: str | None) -> None:
         self.day = day  # only records of this day count (None: every record)
-        self.sums: dict[tuple[str, str], Vector] = {}
-        self.parts: dict[tuple[str, str, str, str], Vector] = {}
+        self.sums: dict[tuple[str, str], list[Group]] = {}
+        self.parts: dict[tuple[str, str, str, str], Group] = {}
         self.gauges: dict[str, tuple[Number | None, ...]] = {}
         self.gauge_day: dict[str, str] = {}
 
@@ -195,15 +194,29 @@ class ReportMapper:
         self.report = report
         self.options = options
         self._windows = {label: _Window(day) for label, day in windows.items()}
+        self._views = tuple(self._windows.values())
         self._users: set[int | str] = set()
+        self._user_labels: dict[tuple[str | None, int | str | None], str] = {}
+        self._is_users = report.is_users
+        self._max_records = options.max_records
+        self._max_users = options.max_users
+        self._emit_day = options.labels.emit_day_label
+        self._include_prs = options.include_pull_requests
+        self._breakdowns = bool(options.breakdowns)
         self.records = 0
         """Day records seen (kept or dropped)."""
         self.kept = 0
         self.dropped: dict[str, int] = {}
 
     def add_all(self, records: Iterable[AnyRecord]) -> None:
+        add_day = self._add_day
         for record in records:
-            self.add(record)
+            days = record.day_totals
+            if days is None:
+                add_day(record)
+            else:
+                for day in days:
+                    add_day(day)
 
     def add(self, record: AnyRecord) -> None:
         """One decoded top-level record (a 28-day aggregate wrapper contributes each of its days)."""
@@ -215,39 +228,58 @@ class ReportMapper:
             self._add_day(record)
 
     def _add_day(self, record: AnyRecord) -> None:
+        # The hot path (once per user-day of a report): flags are read from plain attributes set in
+        # __init__, and the three value groups are merged inline.
         self.records += 1
-        options = self.options
-        if options.max_records and self.kept >= options.max_records:
+        if self._max_records and self.kept >= self._max_records:
             self._drop(DROP_MAX_RECORDS)
             return
-        if self.report.is_users:
-            if options.max_users:
-                ident = record.user_id if record.user_id is not None else record.user_login
-                if ident is not None and ident not in self._users:
-                    if len(self._users) >= options.max_users:
-                        self._drop(DROP_MAX_USERS)
-                        return
-                    self._users.add(ident)
-            user = options.labels.user(record.user_login, record.user_id)
+        if self._is_users:
+            ident_pair = (record.user_login, record.user_id)
+            if self._max_users and not self._admit(ident_pair):
+                self._drop(DROP_MAX_USERS)
+                return
+            user = self._user_labels.get(ident_pair)
+            if user is None:
+                # Cached: a 28-day users report repeats each user up to 28 times (and HMAC is not free).
+                user = self._user_labels[ident_pair] = self.options.labels.user(*ident_pair)
         else:
             user = AGGREGATE_USER
         self.kept += 1
         day = record.day or ""
-        day_key = day if options.labels.emit_day_label else ""
-        values = _values(record, options.include_pull_requests)
-        for window in self._windows.values():
+        day_key = day if self._emit_day else ""
+        prs = record.pull_requests
+        cli = record.totals_by_cli
+        counters = _counters(record)
+        pr_values = _prs(prs) if prs is not None and self._include_prs else None
+        cli_values = _cli(cli) if cli is not None else None
+        key = (user, day_key)
+        for window in self._views:
             if window.day is not None and day != window.day:
                 continue
-            key = (user, day_key)
             acc = window.sums.get(key)
             if acc is None:
-                window.sums[key] = list(values)
+                window.sums[key] = [counters, pr_values, cli_values]
             else:
-                _accumulate(acc, values)
-            if not self.report.is_users:
+                acc[0] = _merge(acc[0], counters)
+                if pr_values is not None:
+                    acc[1] = _merge(acc[1], pr_values)
+                if cli_values is not None:
+                    acc[2] = _merge(acc[2], cli_values)
+            if not self._is_users:
                 self._take_gauges(window, record, day, day_key)
-            if options.breakdowns:
+            if self._breakdowns:
                 self._take_breakdowns(window, record, user, day_key)
+
+    def _admit(self, ident_pair: tuple[str | None, int | str | None]) -> bool:
+        """max_users: whether this row's user is among the first N distinct users (id, else login)."""
+        ident = ident_pair[1] if ident_pair[1] is not None else ident_pair[0]
+        if ident is None or ident in self._users:
+            return True
+        if len(self._users) >= self._max_users:
+            return False
+        self._users.add(ident)
+        return True
 
     def _drop(self, reason: str) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
@@ -286,18 +318,26 @@ class ReportMapper:
         def base(user: str, day: str) -> tuple[tuple[str, str], ...]:
             return (("org", org), ("repo", "*"), ("user", user), ("scope", scope), ("window", window))
 
-        for (user, day), vector in view.sums.items():
-            labels = base(user, day)
-            tail = (("day", day),) if emit_day and day else ()
-            for spec, value in zip(ADDITIVE_SPECS, vector, strict=True):
-                if value is not None:
-                    out.append(Sample(spec.name, labels + tail, float(value)))
-        for (user, day, dimension, value_label), vector in view.parts.items():
-            labels = (*base(user, day), (dimension, value_label))
-            tail = (("day", day),) if emit_day and day else ()
-            for spec, value in zip(COUNTER_SPECS, vector, strict=True):
-                if value is not None:
-                    out.append(Sample(spec.name, labels + tail, float(value)))
+        for (user, day), groups in view.sums.items():
+            labels = base(user, day) + ((("day", day),) if emit_day and day else ())
+            for specs, group in zip(_GROUP_SPECS, groups, strict=True):
+                if group is not None:
+                    out += [
+                        Sample(spec.name, labels, float(v))
+                        for spec, v in zip(specs, group, strict=True)
+                        if v is not None
+                    ]
+        for (user, day, dimension, value_label), group in view.parts.items():
+            if group is None:
+                continue
+            labels = (*base(user, day), (dimension, value_label)) + (
+                (("day", day),) if emit_day and day else ()
+            )
+            out += [
+                Sample(spec.name, labels, float(v))
+                for spec, v in zip(COUNTER_SPECS, group, strict=True)
+                if v is not None
+            ]
         for day, gauges in view.gauges.items():
             labels = base(AGGREGATE_USER, day) + ((("day", day),) if emit_day and day else ())
             for index, (spec, value) in enumerate(zip(GAUGE_SPECS, gauges, strict=True)):
@@ -313,29 +353,17 @@ class ReportMapper:
         return max(days) if days else None
 
 
-def _values(record: AnyRecord, include_prs: bool) -> tuple[Number | None, ...]:
-    prs = record.pull_requests
-    cli = record.totals_by_cli
-    return (
-        _counters(record)
-        + (_prs(prs) if include_prs and prs is not None else _NO_PRS)
-        + (_cli(cli) if cli is not None else _NO_CLI)
-    )
-
-
-def _accumulate(acc: Vector, values: tuple[Number | None, ...]) -> None:
-    for index, value in enumerate(values):
-        if value is not None:
-            current = acc[index]
-            acc[index] = value if current is None else current + value
+def _merge(acc: Group, values: Group) -> Group:
+    if values is None:
+        return acc
+    if acc is None:
+        return values
+    if None in acc or None in values:
+        return tuple(v if a is None else a if v is None else a + v for a, v in zip(acc, values, strict=True))
+    return tuple(map(add, acc, values))
 
 
 def _add_part(
-    parts: dict[tuple[str, str, str, str], Vector], key: tuple[str, str, str, str], element: Breakdown
+    parts: dict[tuple[str, str, str, str], Group], key: tuple[str, str, str, str], element: Breakdown
 ) -> None:
-    values = _counters(element)
-    acc = parts.get(key)
-    if acc is None:
-        parts[key] = list(values)
-    else:
-        _accumulate(acc, values)
+    parts[key] = _merge(parts.get(key), _counters(element))

@@ -1,0 +1,126 @@
+"""Copilot report parse path: records/s and peak memory of stream-parse + map on large users reports.
+
+Run: ``.venv/bin/python -m benchmarks copilot_parse`` (or ``python -m benchmarks.copilot_parse``). The
+report files are generated with the simulator's `CopilotDataset` and written to a temporary directory
+before anything is timed; the timed part reads them in 256 KiB chunks, as a download delivers them.
+Throughput is CPU time (best of three) without tracemalloc (it slows Python down); peak memory is taken in
+a further pass under tracemalloc.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+from github_stats_exporter.scrape.copilot_map import LabelPolicy, MapOptions, ReportLabels, ReportMapper
+from github_stats_exporter.scrape.copilot_parse import ReportParser
+from github_stats_exporter.simulator.copilot_data import CopilotDataset
+
+CHUNK = 256 * 1024
+END_DAY = date(2026, 5, 26)
+SIZES = (2_000, 8_000)
+ALL_BREAKDOWNS = MapOptions(breakdowns=frozenset({"ide", "feature", "language", "model"}))
+
+
+def write_report(users: int, directory: Path) -> tuple[Path, int]:
+    """A users-28-day report of ``users`` members as one NDJSON file; returns (path, rows)."""
+    members = [f"user{i:05d}" for i in range(users)]
+    dataset = CopilotDataset(11, {"bench": members}, None, date(2026, 1, 1))
+    path = directory / f"users-{users}.ndjson"
+    rows = 0
+    with path.open("wb") as fh:
+        for row in dataset.iter_report_rows("org", "bench", "users", "28d", END_DAY):
+            fh.write(json.dumps(row, separators=(",", ":")).encode() + b"\n")
+            rows += 1
+    return path, rows
+
+
+def parse_only(path: Path, repeat: int) -> int:
+    parser = ReportParser(breakdowns=False)
+    count = 0
+    for _ in range(repeat):
+        with path.open("rb") as fh:
+            while chunk := fh.read(CHUNK):
+                for _record in parser.feed(chunk):
+                    count += 1
+        count += sum(1 for _ in parser.finish())
+    return count
+
+
+def parse_and_map(path: Path, repeat: int, options: MapOptions) -> int:
+    mapper = ReportMapper(ReportLabels("bench", "users"), options, {"28d": None, "1d": END_DAY.isoformat()})
+    parser = ReportParser(breakdowns=bool(options.breakdowns))
+    for _ in range(repeat):
+        with path.open("rb") as fh:
+            while chunk := fh.read(CHUNK):
+                mapper.add_all(parser.feed(chunk))
+        mapper.add_all(parser.finish())
+    samples = len(mapper.samples("28d")) + len(mapper.samples("1d"))
+    assert parser.dropped == 0
+    return samples
+
+
+def measure(run: Callable[[], int]) -> tuple[float, int, float]:
+    """(CPU seconds, result, peak MiB): timed without tracemalloc, then once more under it for the peak.
+
+    CPU time of this process, best of three, so other load on a shared machine does not distort the rate.
+    """
+    gc.collect()
+    timings = []
+    for _ in range(3):
+        started = time.process_time()
+        result = run()
+        timings.append(time.process_time() - started)
+    seconds = min(timings)
+    gc.collect()
+    tracemalloc.start()
+    run()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return seconds, result, peak / 2**20
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="copilot-bench-") as tmp:
+        files = []
+        for users in SIZES:
+            started = time.perf_counter()
+            path, rows = write_report(users, Path(tmp))
+            size = path.stat().st_size / 2**20
+            print(
+                f"generated {users} users: {rows} rows, {size:.1f} MiB in {time.perf_counter() - started:.1f}s"
+            )
+            files.append((users, path, rows, size))
+        print()
+        print("| users | records | file MiB | pass | records/CPU-s | MB/CPU-s | peak MiB | series |")
+        print("|---|---|---|---|---|---|---|---|")
+        for users, path, rows, size in files:
+            for label, repeat, run in (
+                ("parse only", 1, lambda p=path: parse_only(p, 1)),
+                ("parse only, file twice", 2, lambda p=path: parse_only(p, 2)),
+                ("parse + map", 1, lambda p=path: parse_and_map(p, 1, MapOptions())),
+                ("parse + map, file twice", 2, lambda p=path: parse_and_map(p, 2, MapOptions())),
+                (
+                    "parse + map, hashed labels",
+                    1,
+                    lambda p=path: parse_and_map(p, 1, MapOptions(labels=LabelPolicy("hashed", b"k" * 32))),
+                ),
+                ("parse + map, all breakdowns", 1, lambda p=path: parse_and_map(p, 1, ALL_BREAKDOWNS)),
+            ):
+                seconds, result, peak = measure(run)
+                records = rows * repeat
+                series = "" if label.startswith("parse only") else str(result)
+                print(
+                    f"| {users} | {records} | {size * repeat:.1f} | {label} | {records / seconds:,.0f} | "
+                    f"{size * repeat / seconds:.0f} | {peak:.1f} | {series} |"
+                )
+
+
+if __name__ == "__main__":
+    main()
