@@ -181,7 +181,13 @@ class CopilotCollector:
         ok = True
         for report_type in self.options.reports:
             ref = ReportRef(self.options.scope, self.options.scope_id, report_type)
-            ok = await self._collect_latest(ref) and ok
+            try:
+                ok = await self._collect_latest(ref) and ok
+            except StoreError as exc:
+                # Checkpoints unreadable: nothing is known to be missing, so no backfill; the next poll retries.
+                self._run(self._labels(ref), "store_error")
+                log.warning("copilot_store_failed", report=str(ref), error=str(exc))
+                ok = False
         return ok
 
     async def backfill(self, scope: str, scope_id: str, report_type: str, day: str) -> None:

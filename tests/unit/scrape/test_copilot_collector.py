@@ -356,3 +356,14 @@ def test_poll_interval_is_bounded() -> None:
     """The scheduler polls at most every 5 minutes, or at the interval when it is shorter."""
     assert CopilotOptions("org", "a", ("organization",), 6 * 3600.0).poll_seconds == 300.0
     assert CopilotOptions("org", "a", ("organization",), 60.0).poll_seconds == 60.0
+
+
+async def test_a_store_outage_is_counted_not_raised(rig: Rig) -> None:
+    """When checkpoints cannot be read the pass reports store_error and returns False; nothing is recorded."""
+    collector = rig.collector(
+        FakeApi([("2026-04-29", "2026-05-26")]), FakeDownloader([aggregate("2026-05-26")])
+    )
+    await rig.store.close()
+    assert not await collector.tick()
+    assert rig.runs("store_error") == 1
+    assert rig.missed == []
