@@ -389,10 +389,12 @@ class RabbitMQJobQueue:
         dlq = await self._inspect_channel.declare_queue(self.dlq_name, passive=True, robust=False)
         held: list[AbstractIncomingMessage] = []
         replayed = 0
+        drained = False
         try:
             while replayed < limit:
                 message = await dlq.get(no_ack=False, fail=False, timeout=self._timeout)
                 if message is None:
+                    drained = True
                     break
                 try:
                     job = decode_job(message.body)
@@ -403,8 +405,9 @@ class RabbitMQJobQueue:
                 await self._publish(_job_message(fresh, now), self.queue_name)
                 await message.ack()
                 replayed += 1
+            # Held messages are unacked, so the ready count is what was not looked at.
+            kept = len(held) + (0 if drained else await self._depth(self.dlq_name))
         finally:
             for message in held:
                 await message.nack(requeue=True)
-        kept = await self._depth(self.dlq_name)
         return ReplayResult(replayed=replayed, kept=kept)
