@@ -13,9 +13,11 @@ from collections.abc import Iterator
 import msgspec
 
 Number = int | float
+# gc=False on every struct: decoded records never form reference cycles, and leaving them out of the
+# cyclic collector's bookkeeping makes the hot decode path measurably faster.
 
 
-class Counters(msgspec.Struct, kw_only=True):
+class Counters(msgspec.Struct, kw_only=True, gc=False):
     """The seven activity counters every user row, aggregate day and breakdown element carries."""
 
     user_initiated_interaction_count: Number | None = None
@@ -30,7 +32,7 @@ class Counters(msgspec.Struct, kw_only=True):
 COUNTER_FIELDS = tuple(Counters.__struct_fields__)
 
 
-class Breakdown(Counters, kw_only=True):
+class Breakdown(Counters, kw_only=True, gc=False):
     """One element of a ``totals_by_*`` array; only the dimensions of its array are set."""
 
     ide: str | None = None
@@ -39,7 +41,7 @@ class Breakdown(Counters, kw_only=True):
     model: str | None = None
 
 
-class PullRequests(msgspec.Struct, kw_only=True):
+class PullRequests(msgspec.Struct, kw_only=True, gc=False):
     """The additive part of an aggregate day's ``pull_requests`` object (medians are not summable)."""
 
     total_created: Number | None = None
@@ -50,7 +52,7 @@ class PullRequests(msgspec.Struct, kw_only=True):
     total_merged_created_by_copilot: Number | None = None
 
 
-class CliTotals(msgspec.Struct, kw_only=True):
+class CliTotals(msgspec.Struct, kw_only=True, gc=False):
     """The additive part of ``totals_by_cli``."""
 
     session_count: Number | None = None
@@ -58,7 +60,7 @@ class CliTotals(msgspec.Struct, kw_only=True):
     prompt_count: Number | None = None
 
 
-class Record(Counters, kw_only=True):
+class Record(Counters, kw_only=True, gc=False):
     """A user row, an aggregate day record, or a 28-day aggregate wrapper (then ``day_totals`` is set)."""
 
     day: str | None = None
@@ -81,7 +83,7 @@ class Record(Counters, kw_only=True):
     day_totals: list[Record] | None = None
 
 
-class SlimRecord(Counters, kw_only=True):
+class SlimRecord(Counters, kw_only=True, gc=False):
     """`Record` without the breakdown arrays: msgspec skips them unparsed when no breakdown is wanted."""
 
     day: str | None = None
@@ -123,26 +125,26 @@ class ReportParser:
         self.dropped = 0
         self.truncated = False
 
-    def feed(self, chunk: bytes) -> Iterator[AnyRecord]:
-        """Records completed by ``chunk``."""
+    def feed(self, chunk: bytes) -> list[AnyRecord]:
+        """Records completed by ``chunk`` (a list: at most one chunk's worth is held at a time)."""
         if not chunk:
-            return
+            return []
         if self._mode is None:
             head = (self._pending + chunk).lstrip(_WHITESPACE)
             if not head:
                 self._pending = b""
-                return
+                return []
             self._mode = "array" if head[:1] == b"[" else "lines"
         if self._mode == "array":
             self._array_parts.append(chunk)
-            return
+            return []
         data = self._pending + chunk if self._pending else chunk
         cut = data.rfind(b"\n")
         if cut < 0:
             self._pending = data
-            return
+            return []
         self._pending = data[cut + 1 :]
-        yield from self._lines(data[:cut])
+        return self._lines(data[:cut])
 
     def finish(self) -> Iterator[AnyRecord]:
         """Records left at the end of the body (a last line without newline, or the whole array)."""
@@ -163,18 +165,19 @@ class ReportParser:
         self.records += 1
         yield record
 
-    def _lines(self, block: bytes) -> Iterator[AnyRecord]:
+    def _lines(self, block: bytes) -> list[AnyRecord]:
         decode = self._decoder.decode
+        out: list[AnyRecord] = []
+        append = out.append
         for line in block.split(b"\n"):
             if not line or line.isspace():
                 continue
             try:
-                record = decode(line)
+                append(decode(line))
             except msgspec.DecodeError:
                 self.dropped += 1
-                continue
-            self.records += 1
-            yield record
+        self.records += len(out)
+        return out
 
     def _array(self, body: bytes) -> Iterator[AnyRecord]:
         try:
