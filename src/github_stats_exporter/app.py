@@ -113,10 +113,29 @@ def _initial_role(settings: Settings) -> str:
     return "follower" if role == "follower" else "leader"
 
 
+def snapshot_retention(settings: Settings) -> float:
+    """Seconds a snapshot lives after its last write.
+
+    Collectors rewrite a snapshot only when its content changes (an unchanged LOC week or Copilot
+    report is not rewritten), so a retention shorter than the slowest refresh would expire live
+    data. The configured ``store.retention`` is therefore raised to cover two refreshes of every
+    source, and to two days when Copilot is on (reports appear once a day, sometimes late).
+    """
+    floor = 2 * settings.loc.refresh_interval.total_seconds()
+    floor = max(floor, *(3 * o.scrape_interval.total_seconds() for o in settings.github.orgs))
+    if settings.copilot.enabled:
+        floor = max(floor, 2 * settings.copilot.scrape_interval.total_seconds(), 2 * 86400.0)
+    return max(settings.store.retention.total_seconds(), floor)
+
+
 def _build_store(settings: Settings, clock: Callable[[], float]) -> SnapshotStore:
     cfg = settings.store
     if cfg.backend == "memory":
-        return MemorySnapshotStore(clock=clock, max_series_budget=cfg.max_series_budget)
+        return MemorySnapshotStore(
+            clock=clock,
+            max_series_budget=cfg.max_series_budget,
+            retention_seconds=cfg.retention.total_seconds(),
+        )
     # Imported here so a memory-only run never imports redis. Building the store does not connect:
     # with Redis down the process starts not-ready and the refresh job retries; it never falls back to
     # memory (study §10.3 #26: replicas would serve different data).
@@ -127,7 +146,7 @@ def _build_store(settings: Settings, clock: Callable[[], float]) -> SnapshotStor
         return host.strip("[]") or "127.0.0.1", int(port)
 
     password, db = cfg.resolved_redis_password, cfg.redis_db
-    retention = cfg.retention.total_seconds()
+    retention = snapshot_retention(settings)
     if cfg.redis_mode == "sentinel":
         return RedisSnapshotStore.sentinel(
             [host_port(addr) for addr in cfg.redis_sentinel_addrs],
@@ -170,7 +189,9 @@ async def build_runtime(
     cache = ExpositionCache(store, metrics, clock=clock)
     health = Health(lambda: cache.ready, metrics, clock=clock)
     health.role = "leader" if role == "leader" else "follower"
-    health.register("store", required_for_ready=True)
+    # Readiness already needs one rendered page; after that a store outage degrades health while the
+    # replica keeps serving its last good page (a Redis blink must not empty the Service).
+    health.register("store", required_for_ready=False)
     health.register("github_api_core", required_for_ready=False)
 
     options = client_options(settings)
@@ -235,6 +256,28 @@ async def build_runtime(
         )
     )
     _add_org_collectors(runtime, clock)
+    retention = snapshot_retention(settings)
+    if retention > settings.store.retention.total_seconds():
+        log.info(
+            "retention_raised", configured_seconds=settings.store.retention.total_seconds(), seconds=retention
+        )
+
+    async def gc_tick() -> bool:
+        removed = await store.gc(clock())
+        if removed:
+            log.info("store_gc", removed=removed)
+        return True
+
+    # Retention/GC is the leader's job only, so replicas never race each other over expiry.
+    runtime.jobs.append(
+        Job(
+            "store_gc",
+            min(max(retention / 4, 60.0), 3600.0),
+            gc_tick,
+            jitter=0.1,
+            gate=lambda: runtime.is_leader,
+        )
+    )
     return runtime
 
 

@@ -123,6 +123,9 @@ def demo_settings(api_url: str, key_paths: dict[int, Path], port: int) -> Settin
     data["github"]["api_base_url"] = api_url
     for org in data["github"]["orgs"]:
         org["private_key_path"] = str(key_paths[int(org["app_id"])])
+    enterprise = data.get("copilot", {}).get("enterprise", {})
+    if enterprise.get("enabled"):
+        enterprise["private_key_path"] = str(key_paths[int(enterprise["app_id"])])
     data["server"]["listen_addr"] = f"127.0.0.1:{port}"
     return parse_config(data)
 
