@@ -13,12 +13,18 @@ import os
 import platform
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
 import github_stats_exporter
+from github_stats_exporter.backfill.base import JobQueue
+from github_stats_exporter.backfill.dispatcher import Dispatcher
+from github_stats_exporter.backfill.handlers import CollectorHandlers
+from github_stats_exporter.backfill.memory import MemoryJobQueue
+from github_stats_exporter.backfill.worker import BackfillWorker, QueueMonitor
 from github_stats_exporter.config import AppCredentials, Settings
 from github_stats_exporter.exposition import ExpositionCache, Format
 from github_stats_exporter.github.auth import AppAuth, Auth, TokenAuth
@@ -75,6 +81,10 @@ class Runtime:
     refresh_interval: float = MEMORY_REFRESH_SECONDS
     activity: dict[str, ActivityCollector] = field(default_factory=dict)
     loc: dict[str, LocCollector] = field(default_factory=dict)
+    directories: dict[str, RepoDirectory] = field(default_factory=dict)
+    missed: Callable[[MissedWindow], Awaitable[None]] | None = None
+    services: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
+    """Long-running loops started by `serve` on every replica (queue connection, backfill workers)."""
 
     @property
     def is_leader(self) -> bool:
@@ -255,7 +265,10 @@ async def build_runtime(
             jitter=0.1,
         )
     )
+    queue = await _add_backfill(runtime, stack, clock)
     _add_org_collectors(runtime, clock)
+    if queue is not None:
+        _add_backfill_workers(runtime, queue, clock)
     retention = snapshot_retention(settings)
     if retention > settings.store.retention.total_seconds():
         log.info(
@@ -315,7 +328,7 @@ def _add_org_collectors(runtime: Runtime, clock: Callable[[], float]) -> None:
             org=org,
             concurrency=org_cfg.per_org_concurrency,
             metrics=runtime.metrics,
-            missed=log_missed,
+            missed=runtime.missed or log_missed,
             clock=clock,
             report=report,
         )
@@ -327,10 +340,11 @@ def _add_org_collectors(runtime: Runtime, clock: Callable[[], float]) -> None:
             settings=settings.loc,
             concurrency=org_cfg.per_org_concurrency,
             metrics=runtime.metrics,
-            missed=log_missed,
+            missed=runtime.missed or log_missed,
             clock=clock,
         )
         runtime.activity[org], runtime.loc[org] = activity, loc
+        runtime.directories[org] = directory
         interval = org_cfg.scrape_interval.total_seconds()
         runtime.jobs.append(
             Job(
@@ -360,6 +374,84 @@ def _org_cycle(
         return activity_ok and loc_ok
 
     return tick
+
+
+async def _add_backfill(
+    runtime: Runtime, stack: contextlib.AsyncExitStack, clock: Callable[[], float]
+) -> JobQueue | None:
+    """The queue (memory or RabbitMQ), the dispatcher as the collectors' missed-window sink, its jobs."""
+    bf, amqp = runtime.settings.backfill, runtime.settings.amqp
+    if not bf.enabled:
+        return None
+    delays = tuple(d.total_seconds() for d in bf.requeue_delays)
+    queue: JobQueue
+    if amqp.enabled:
+        # Imported only when configured, so a memory-only run never loads aio-pika.
+        from github_stats_exporter.backfill.rabbitmq import RabbitMQJobQueue
+
+        rabbit = RabbitMQJobQueue(
+            amqp.resolved_url,
+            exchange=amqp.exchange,
+            queue=amqp.queue,
+            dlq=amqp.dlq,
+            requeue_delays=delays,
+            prefetch=1,
+        )
+        # Connects (and reconnects) in the background: a broker outage never blocks serving /metrics.
+        runtime.services["amqp_connection"] = rabbit.run
+        queue = rabbit
+    else:
+        queue = MemoryJobQueue(queue=amqp.queue, dlq=amqp.dlq, clock=clock)
+    stack.push_async_callback(queue.close)
+    dispatcher = Dispatcher(
+        queue,
+        runtime.store,
+        runtime.metrics,
+        coalesce_window=bf.coalesce_window.total_seconds(),
+        dedup_ttl=bf.dedup_ttl.total_seconds(),
+        max_per_org_per_minute=bf.max_enqueues_per_org_per_minute,
+        max_message_age=bf.max_message_age.total_seconds(),
+        clock=clock,
+    )
+    runtime.missed = dispatcher.record
+    runtime.jobs.append(
+        Job("backfill_sweep", 15.0, dispatcher.sweep, timeout=60.0, gate=lambda: runtime.is_leader)
+    )
+    runtime.health.register("amqp" if amqp.enabled else "backfill_queue", required_for_ready=False)
+    component = "amqp" if amqp.enabled else "backfill_queue"
+    monitor = QueueMonitor(
+        queue, runtime.metrics, lambda ok, detail: runtime.health.set(component, ok, detail)
+    )
+    runtime.jobs.append(Job("backfill_queue_monitor", 30.0, monitor.tick, timeout=15.0))
+    return queue
+
+
+def _add_backfill_workers(runtime: Runtime, queue: JobQueue, clock: Callable[[], float]) -> None:
+    """Route jobs to the collectors (built on every replica) and run consumer_count consumers everywhere."""
+
+    def lister(directory: RepoDirectory) -> Callable[[], Awaitable[list[str]]]:
+        async def names() -> list[str]:
+            return [repo.name for repo in await directory.repos()]
+
+        return names
+
+    bf = runtime.settings.backfill
+    handlers = CollectorHandlers(
+        activity=runtime.activity,
+        loc=runtime.loc,
+        repos={org: lister(d) for org, d in runtime.directories.items()},
+    )
+    worker = BackfillWorker(
+        queue,
+        handlers.registry(),
+        runtime.store,
+        runtime.metrics,
+        requeue_delays=tuple(d.total_seconds() for d in bf.requeue_delays),
+        max_message_age=bf.max_message_age.total_seconds(),
+        clock=clock,
+    )
+    for i in range(runtime.settings.backfill.consumer_count):
+        runtime.services[f"backfill_worker_{i}"] = worker.run
 
 
 async def refresh_cache(runtime: Runtime) -> bool:
@@ -429,6 +521,8 @@ async def serve(
                     tg.create_task(run_periodic(refresher), name=refresher.name)
                     for job in runtime.jobs:
                         tg.create_task(run_periodic(job), name=job.name)
+                    for name, service in runtime.services.items():
+                        tg.create_task(service(), name=name)
             except* Shutdown:
                 log.info("stopped_cleanly")
     finally:
