@@ -18,6 +18,10 @@ from github_stats_exporter.health import Health
 from github_stats_exporter.metrics import HTTP_REQUESTS
 from github_stats_exporter.telemetry import SelfMetrics
 
+STREAM_THRESHOLD = 1 << 20
+"""Pages larger than this (bytes) are streamed in slices instead of being joined per request."""
+STREAM_CHUNK = 1 << 20
+
 KNOWN_PATHS = frozenset({"/metrics", "/livez", "/readyz", "/healthz"})
 TEXT_PLAIN = "text/plain; charset=utf-8"
 
@@ -57,7 +61,7 @@ def build_app(cache: ExpositionCache, health: Health, self_metrics: SelfMetrics)
             path = request.path if request.path in KNOWN_PATHS else "other"
             self_metrics.inc(HTTP_REQUESTS, {"path": path, "code": str(code)})
 
-    async def metrics(request: web.Request) -> web.Response:
+    async def metrics(request: web.Request) -> web.StreamResponse:
         if not cache.ready:
             return _text(503, "metrics are not rendered yet\n")
         fmt = negotiate(request.headers.get("Accept"))
@@ -65,7 +69,20 @@ def build_app(cache: ExpositionCache, health: Health, self_metrics: SelfMetrics)
         headers = {"Content-Type": fmt.content_type, "Vary": "Accept, Accept-Encoding"}
         if compress:
             headers["Content-Encoding"] = "gzip"
-        return web.Response(body=cache.body(fmt, gzip=compress), headers=headers)
+        head, tail = cache.parts(fmt, gzip=compress)
+        if request.method == "HEAD" or len(head) < STREAM_THRESHOLD:
+            return web.Response(body=head + tail, headers=headers)
+        # A large page goes out as slices of the cached bytes: no per-request copy of the whole page,
+        # and the transport buffers at most one slice when the client reads slowly.
+        response = web.StreamResponse(headers=headers)
+        response.content_length = len(head) + len(tail)
+        await response.prepare(request)
+        view = memoryview(head)
+        for start in range(0, len(view), STREAM_CHUNK):
+            await response.write(view[start : start + STREAM_CHUNK])
+        await response.write(tail)
+        await response.write_eof()
+        return response
 
     async def livez(_: web.Request) -> web.Response:
         return _text(200, "ok\n") if health.live else _text(503, "not live\n")

@@ -356,18 +356,22 @@ class ExpositionCache:
         request after a small refresh compresses on the caller's thread; later refreshes precompress
         in the worker thread for formats that were asked for gzipped.
         """
+        return b"".join(self.parts(fmt, gzip))
+
+    def parts(self, fmt: Format, gzip: bool = False) -> tuple[bytes, bytes]:
+        """The page as (cached store part, small fresh tail), so a server can send it without a join."""
         page = self._state.page
         if page is None:
             msg = "the exposition cache has not completed a refresh yet"
             raise CacheNotReady(msg)
         tail = self._self_part(page)[fmt]
         if not gzip:
-            return b"".join((page.bodies[fmt], tail))
+            return page.bodies[fmt], tail
         head = page.gzipped.get(fmt)
         if head is None:
             self._gzip_wanted.add(fmt)
             head = page.gzipped[fmt] = gzip_codec.compress(page.bodies[fmt], GZIP_LEVEL, mtime=0)
-        return b"".join((head, gzip_codec.compress(tail, GZIP_LEVEL, mtime=0)))
+        return head, gzip_codec.compress(tail, GZIP_LEVEL, mtime=0)
 
     def _self_part(self, page: _Page) -> dict[Format, bytes]:
         owned = frozenset(page.counts)
