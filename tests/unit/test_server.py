@@ -169,10 +169,10 @@ async def test_handler_failure_is_a_500_and_the_server_keeps_serving(
     """An unexpected error while building a response becomes a counted 500, not a dead server."""
     await served.cache.refresh()
 
-    def broken_body(fmt: Format, gzip: bool = False) -> bytes:
+    def broken_parts(fmt: Format, gzip: bool = False) -> tuple[bytes, bytes]:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(served.cache, "body", broken_body)
+    monkeypatch.setattr(served.cache, "parts", broken_parts)
     async with served.session.get(served.url + "/metrics") as resp:
         assert resp.status == 500
     assert served.requests("/metrics", 500) == 1
@@ -299,3 +299,28 @@ async def test_start_reports_the_bound_port_and_stop_closes_the_listener() -> No
     await server.stop()
     with pytest.raises(OSError):
         await asyncio.open_connection("127.0.0.1", port)
+
+
+async def test_large_pages_stream_the_same_bytes(served: Served) -> None:
+    """A page above the streaming threshold arrives byte-identical to the cached body, plain and gzip."""
+    from github_stats_exporter import server as server_module
+
+    await served.cache.refresh()
+    original = server_module.STREAM_THRESHOLD
+    server_module.STREAM_THRESHOLD = 1  # force the streaming path for the small test page
+    try:
+        for encoding, gz in (("identity", False), ("gzip", True)):
+            async with served.session.get(
+                served.url + "/metrics", headers={"Accept-Encoding": encoding}, auto_decompress=False
+            ) as resp:
+                assert resp.status == 200
+                payload = await resp.read()
+                assert resp.content_length == len(payload)
+            # The store part is the cached bytes; the small tail carries live self-metrics (the request
+            # counter moves between requests), so compare the page up to the tail.
+            head, _ = served.cache.parts(Format.TEXT)
+            text = gzip.decompress(payload) if gz else payload
+            assert text.startswith(head)
+            assert text.endswith(b"\n")
+    finally:
+        server_module.STREAM_THRESHOLD = original
