@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import platform
 import signal
@@ -17,6 +18,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import structlog
 
 import github_stats_exporter
@@ -25,7 +27,7 @@ from github_stats_exporter.backfill.dispatcher import Dispatcher
 from github_stats_exporter.backfill.handlers import CollectorHandlers
 from github_stats_exporter.backfill.memory import MemoryJobQueue
 from github_stats_exporter.backfill.worker import BackfillWorker, QueueMonitor
-from github_stats_exporter.config import AppCredentials, Settings
+from github_stats_exporter.config import AppCredentials, Credentials, Settings
 from github_stats_exporter.exposition import ExpositionCache, Format
 from github_stats_exporter.github.auth import AppAuth, Auth, TokenAuth
 from github_stats_exporter.github.client import (
@@ -34,10 +36,18 @@ from github_stats_exporter.github.client import (
     create_session,
     default_user_agent,
 )
+from github_stats_exporter.github.copilot import ReportDownloader, ReportType, Scope, download_hosts_for
 from github_stats_exporter.health import Health
 from github_stats_exporter.metrics import BUILD_INFO, IS_LEADER, SCRAPE_RUNS
 from github_stats_exporter.model import MissedWindow
 from github_stats_exporter.scrape.activity import ActivityCollector
+from github_stats_exporter.scrape.copilot import (
+    CopilotCollector,
+    CopilotHealth,
+    CopilotOptions,
+    components_for,
+)
+from github_stats_exporter.scrape.copilot_map import Dimension, LabelPolicy, MapOptions
 from github_stats_exporter.scrape.loc import LocCollector
 from github_stats_exporter.scrape.probe import GitHubProbe, InstallationHealth
 from github_stats_exporter.scrape.repos import RepoDirectory
@@ -82,6 +92,9 @@ class Runtime:
     activity: dict[str, ActivityCollector] = field(default_factory=dict)
     loc: dict[str, LocCollector] = field(default_factory=dict)
     directories: dict[str, RepoDirectory] = field(default_factory=dict)
+    copilot: dict[tuple[str, str], CopilotCollector] = field(default_factory=dict)
+    auths: dict[str, Auth] = field(default_factory=dict)
+    sessions: dict[str, aiohttp.ClientSession] = field(default_factory=dict)
     missed: Callable[[MissedWindow], Awaitable[None]] | None = None
     services: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
     """Long-running loops started by `serve` on every replica (queue connection, backfill workers)."""
@@ -108,6 +121,25 @@ def client_options(settings: Settings) -> ClientOptions:
         api_version=gh.api_version,
         user_agent=gh.user_agent or default_user_agent(),
     )
+
+
+def make_auth(
+    creds: Credentials, options: ClientOptions, session: aiohttp.ClientSession, clock: Callable[[], float]
+) -> Auth:
+    """An installation token source for App credentials, or the static token."""
+    if isinstance(creds, AppCredentials):
+        return AppAuth(
+            creds.app_id,
+            creds.installation_id,
+            creds.private_key_pem,
+            api_base_url=options.base_url,
+            session=session,
+            clock=clock,
+            user_agent=options.user_agent,
+            api_version=options.api_version,
+            request_timeout=options.request_timeout,
+        )
+    return TokenAuth(creds.token)
 
 
 def _initial_role(settings: Settings) -> str:
@@ -206,27 +238,15 @@ async def build_runtime(
 
     options = client_options(settings)
     clients: dict[str, GitHubClient] = {}
+    auths: dict[str, Auth] = {}
+    sessions: dict[str, aiohttp.ClientSession] = {}
     for org_cfg in settings.github.orgs:
         session = create_session(options, max_connections=max(4, org_cfg.per_org_concurrency * 2))
         stack.push_async_callback(session.close)
         creds = org_cfg.credentials
-        auth: Auth
-        installation_id = ""
-        if isinstance(creds, AppCredentials):
-            installation_id = str(creds.installation_id)
-            auth = AppAuth(
-                creds.app_id,
-                creds.installation_id,
-                creds.private_key_pem,
-                api_base_url=options.base_url,
-                session=session,
-                clock=clock,
-                user_agent=options.user_agent,
-                api_version=options.api_version,
-                request_timeout=options.request_timeout,
-            )
-        else:
-            auth = TokenAuth(creds.token)
+        auth = make_auth(creds, options, session, clock)
+        installation_id = str(creds.installation_id) if isinstance(creds, AppCredentials) else ""
+        auths[org_cfg.org], sessions[org_cfg.org] = auth, session
         clients[org_cfg.org] = GitHubClient(
             options,
             auth,
@@ -245,6 +265,7 @@ async def build_runtime(
         clock=clock,
     )
     runtime = Runtime(settings, store, metrics, health, cache, clients, tracker, role)
+    runtime.auths, runtime.sessions = auths, sessions
     if settings.store.backend != "memory":
         runtime.refresh_interval = settings.store.metric_refresh_interval.total_seconds()
 
@@ -267,6 +288,8 @@ async def build_runtime(
     )
     queue = await _add_backfill(runtime, stack, clock)
     _add_org_collectors(runtime, clock)
+    if settings.copilot.enabled:
+        await _add_copilot(runtime, stack, clock)
     if queue is not None:
         _add_backfill_workers(runtime, queue, clock)
     retention = snapshot_retention(settings)
@@ -376,6 +399,109 @@ def _org_cycle(
     return tick
 
 
+async def _add_copilot(
+    runtime: Runtime, stack: contextlib.AsyncExitStack, clock: Callable[[], float]
+) -> None:
+    """Copilot report collectors: one per org with org reports enabled, one for the enterprise."""
+    settings = runtime.settings
+    cp, options = settings.copilot, client_options(settings)
+    downloader = await stack.enter_async_context(
+        ReportDownloader(
+            timeout=cp.download_timeout.total_seconds(),
+            allowed_hosts=download_hosts_for(options.base_url),
+            user_agent=options.user_agent,
+        )
+    )
+    # Link calls get copilot.request_timeout (the Go exporter capped them at github.request_timeout).
+    link_options = dataclasses.replace(options, request_timeout=cp.request_timeout.total_seconds())
+    breakdowns: tuple[Dimension, ...] = ("ide", "feature", "language", "model")
+    mapping = MapOptions(
+        labels=LabelPolicy(cp.user_label_mode, cp.hash_key, cp.emit_day_label),
+        breakdowns=frozenset(d for d in breakdowns if getattr(cp, f"include_breakdown_{d}")),
+        include_pull_requests=cp.include_pull_request_activity,
+        max_records=cp.max_records_per_report,
+        max_users=cp.max_users_per_report,
+    )
+    copilot_health = CopilotHealth(runtime.health.set)
+    registered: set[str] = set()
+
+    def add(scope: Scope, scope_id: str, reports: tuple[ReportType, ...], client: GitHubClient) -> None:
+        opts = CopilotOptions(
+            scope,
+            scope_id,
+            reports,
+            cp.scrape_interval.total_seconds(),
+            mapping,
+            refresh_if_unchanged=cp.refresh_if_report_unchanged,
+            download_attempts=settings.retry.max_attempts,
+            backoff_seconds=settings.retry.initial_backoff.total_seconds(),
+        )
+        for name in components_for(opts.scope, opts.reports):
+            if name not in registered:  # registering twice would reset a component's state
+                runtime.health.register(name, required_for_ready=False)
+                registered.add(name)
+        collector = CopilotCollector(
+            client,
+            downloader,
+            runtime.store,
+            runtime.metrics,
+            opts,
+            record_missed=runtime.missed or log_missed,
+            health=copilot_health,
+            clock=clock,
+        )
+        runtime.copilot[scope, scope_id] = collector
+        runtime.jobs.append(
+            Job(
+                f"copilot:{scope}:{scope_id}",
+                opts.poll_seconds,
+                collector.tick,
+                timeout=3600.0,
+                jitter=0.05,
+                gate=lambda: runtime.is_leader,
+            )
+        )
+
+    org_reports = tuple(
+        r for r, on in (("organization", cp.include_org_28d), ("users", cp.include_org_users_28d)) if on
+    )
+    if org_reports:
+        for org_cfg in settings.github.orgs:
+            org = org_cfg.org
+            creds = org_cfg.credentials
+            client = GitHubClient(
+                link_options,
+                runtime.auths[org],  # shares the org's token cache
+                org=org,
+                installation_id=str(creds.installation_id) if isinstance(creds, AppCredentials) else "",
+                metrics=runtime.metrics,
+                session=runtime.sessions[org],
+                clock=clock,
+                budget=runtime.clients[org].budget,
+            )
+            add("org", org, org_reports, client)
+    ent = cp.enterprise
+    ent_reports = tuple(
+        r
+        for r, on in (("enterprise", cp.include_enterprise_28d), ("users", cp.include_enterprise_users_28d))
+        if on
+    )
+    if ent.enabled and ent_reports:
+        session = create_session(link_options)
+        stack.push_async_callback(session.close)
+        creds = ent.credentials
+        client = GitHubClient(
+            link_options,
+            make_auth(creds, link_options, session, clock),
+            org=ent.slug,
+            installation_id=str(creds.installation_id) if isinstance(creds, AppCredentials) else "",
+            metrics=runtime.metrics,
+            session=session,
+            clock=clock,
+        )
+        add("enterprise", ent.slug, ent_reports, client)
+
+
 async def _add_backfill(
     runtime: Runtime, stack: contextlib.AsyncExitStack, clock: Callable[[], float]
 ) -> JobQueue | None:
@@ -439,6 +565,7 @@ def _add_backfill_workers(runtime: Runtime, queue: JobQueue, clock: Callable[[],
     handlers = CollectorHandlers(
         activity=runtime.activity,
         loc=runtime.loc,
+        copilot=runtime.copilot,
         repos={org: lister(d) for org, d in runtime.directories.items()},
     )
     worker = BackfillWorker(
