@@ -462,7 +462,7 @@ async def _add_copilot(
             )
         )
 
-    org_reports = tuple(
+    org_reports: tuple[ReportType, ...] = tuple(
         r for r, on in (("organization", cp.include_org_28d), ("users", cp.include_org_users_28d)) if on
     )
     if org_reports:
@@ -481,7 +481,7 @@ async def _add_copilot(
             )
             add("org", org, org_reports, client)
     ent = cp.enterprise
-    ent_reports = tuple(
+    ent_reports: tuple[ReportType, ...] = tuple(
         r
         for r, on in (("enterprise", cp.include_enterprise_28d), ("users", cp.include_enterprise_users_28d))
         if on
