@@ -462,9 +462,11 @@ async def _add_copilot(
             )
         )
 
-    org_reports: tuple[ReportType, ...] = tuple(
-        r for r, on in (("organization", cp.include_org_28d), ("users", cp.include_org_users_28d)) if on
-    )
+    org_choice: list[tuple[ReportType, bool]] = [
+        ("organization", cp.include_org_28d),
+        ("users", cp.include_org_users_28d),
+    ]
+    org_reports = tuple(r for r, on in org_choice if on)
     if org_reports:
         for org_cfg in settings.github.orgs:
             org = org_cfg.org
@@ -481,11 +483,11 @@ async def _add_copilot(
             )
             add("org", org, org_reports, client)
     ent = cp.enterprise
-    ent_reports: tuple[ReportType, ...] = tuple(
-        r
-        for r, on in (("enterprise", cp.include_enterprise_28d), ("users", cp.include_enterprise_users_28d))
-        if on
-    )
+    ent_choice: list[tuple[ReportType, bool]] = [
+        ("enterprise", cp.include_enterprise_28d),
+        ("users", cp.include_enterprise_users_28d),
+    ]
+    ent_reports = tuple(r for r, on in ent_choice if on)
     if ent.enabled and ent_reports:
         session = create_session(link_options)
         stack.push_async_callback(session.close)
