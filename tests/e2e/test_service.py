@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -21,6 +22,7 @@ from github_stats_exporter import app, cli
 from github_stats_exporter.config import Settings, parse_config
 from github_stats_exporter.exposition import Format
 from github_stats_exporter.simulator.clock import SimClock
+from github_stats_exporter.simulator.copilot_truth import copilot_truth
 from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
@@ -275,4 +277,36 @@ async def test_once_exports_exactly_the_ground_truth(key_path: Path, keys: tuple
         }
         truth = activity_truth(sim.world, clock.now())
     assert truth, "the world should have activity"
+    assert exported == truth
+
+
+async def test_once_exports_copilot_reports_exactly(key_path: Path, keys: tuple[str, str]):
+    """With Copilot on, one `once` run exports the org and users reports equal to the simulator's truth."""
+    start = 1_780_000_000.0
+    spec = WorldSpec(
+        seed=4, orgs=(OrgSpec("acme", repos=6, users=6, app_id=11, installation_id=21),), start=start
+    )
+    clock = SimClock(frozen_at=start)
+    async with Simulator(spec, clock=clock) as sim:
+        sim.add_app(11, keys[1])
+        data = config_dict(sim, key_path)
+        data["github"]["orgs"] = data["github"]["orgs"][:1]  # type: ignore[index]
+        data["copilot"] = {"enabled": True, "include_org_28d": True, "include_org_users_28d": True}
+        result = await app.once(parse_config(data), fmt=Format.OPENMETRICS, clock=clock.now)
+        assert result.ok, result.failures
+        dataset = sim.copilot
+        end = dataset.latest_complete_day(datetime.fromtimestamp(start, UTC).date())
+        truth: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        for report in ("aggregate", "users"):
+            for window in ("1d", "28d"):
+                truth.update(copilot_truth(dataset, "org", "acme", report, window, end))
+    parsed = text_string_to_metric_families(result.body.decode())  # type: ignore[no-untyped-call]
+    names = {name for name, _ in truth}
+    exported = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in parsed
+        for s in family.samples
+        if s.name in names
+    }
+    assert truth
     assert exported == truth
