@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 
 import pytest
 import structlog
@@ -65,18 +64,6 @@ def test_redact_removes_secrets(raw: str, leaked: str):
     assert leaked not in redact(raw)
 
 
-@pytest.fixture
-def restore_logging():
-    """configure_logging binds structlog to the captured stderr; undo it so later tests log safely."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    structlog.reset_defaults()
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-@pytest.mark.usefixtures("restore_logging")
 def test_json_logs_redact_secret_fields(capsys: pytest.CaptureFixture[str]):
     """A JSON log line hides secret-named fields and secret-looking values."""
     configure_logging("info", "json")
