@@ -60,8 +60,8 @@ class CliTotals(msgspec.Struct, kw_only=True, gc=False):
     prompt_count: Number | None = None
 
 
-class Record(Counters, kw_only=True, gc=False):
-    """A user row, an aggregate day record, or a 28-day aggregate wrapper (then ``day_totals`` is set)."""
+class _RecordFields(Counters, kw_only=True, gc=False):
+    """Fields every record shape shares (user rows, aggregate days, 28-day wrappers)."""
 
     day: str | None = None
     user_id: int | str | None = None
@@ -76,6 +76,11 @@ class Record(Counters, kw_only=True, gc=False):
     daily_active_cli_users: Number | None = None
     pull_requests: PullRequests | None = None
     totals_by_cli: CliTotals | None = None
+
+
+class Record(_RecordFields, kw_only=True, gc=False):
+    """A user row, an aggregate day record, or a 28-day aggregate wrapper (then ``day_totals`` is set)."""
+
     totals_by_ide: list[Breakdown] | None = None
     totals_by_feature: list[Breakdown] | None = None
     totals_by_language_feature: list[Breakdown] | None = None
@@ -83,22 +88,9 @@ class Record(Counters, kw_only=True, gc=False):
     day_totals: list[Record] | None = None
 
 
-class SlimRecord(Counters, kw_only=True, gc=False):
+class SlimRecord(_RecordFields, kw_only=True, gc=False):
     """`Record` without the breakdown arrays: msgspec skips them unparsed when no breakdown is wanted."""
 
-    day: str | None = None
-    user_id: int | str | None = None
-    user_login: str | None = None
-    report_start_day: str | None = None
-    report_end_day: str | None = None
-    daily_active_users: Number | None = None
-    weekly_active_users: Number | None = None
-    monthly_active_users: Number | None = None
-    monthly_active_chat_users: Number | None = None
-    monthly_active_agent_users: Number | None = None
-    daily_active_cli_users: Number | None = None
-    pull_requests: PullRequests | None = None
-    totals_by_cli: CliTotals | None = None
     day_totals: list[SlimRecord] | None = None
 
 
