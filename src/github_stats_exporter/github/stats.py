@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
+from github_stats_exporter.github.activity import parse_time
 from github_stats_exporter.github.client import GitHubClient
 
 PER_PAGE = 100
@@ -88,16 +89,6 @@ class CommitStats:
 def iso_z(t: float) -> str:
     """Unix time as GitHub's query timestamp format ``YYYY-MM-DDTHH:MM:SSZ``."""
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_time(value: object) -> float | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.timestamp() if parsed.tzinfo is not None else None
 
 
 def _login(value: object) -> str | None:
@@ -182,7 +173,7 @@ def parse_commit_ref(raw: object) -> CommitRef | None:
     if not isinstance(sha, str) or not sha or not isinstance(commit, dict) or not isinstance(parents, list):
         return None
     git_author = commit.get("author")
-    authored = _parse_time(git_author.get("date")) if isinstance(git_author, dict) else None
+    authored = parse_time(git_author.get("date")) if isinstance(git_author, dict) else None
     if authored is None:
         return None
     return CommitRef(sha, _login(raw.get("author")), authored, len(parents))
