@@ -392,6 +392,17 @@ QUEUE_DLQ_DEPTH = _gauge(
     "gh_exporter_queue_dlq_depth", "Messages in the dead-letter queue (jobs that cannot succeed).", ("queue",)
 )
 
+# --- Leader election self-metrics ---------------------------------------------------------------
+LEADER_TRANSITIONS = _counter(
+    "gh_exporter_leader_transitions",
+    "Times this replica became the leader (acquired the lease).",
+)
+LEADER_ELECTION_ERRORS = _counter(
+    "gh_exporter_leader_election_errors",
+    "Failed lease attempts, by reason; the elector retries on leader_election.retry_period.",
+    ("reason",),
+)
+
 
 FAMILIES: dict[str, MetricSpec] = {
     spec.name: spec for spec in list(globals().values()) if isinstance(spec, MetricSpec)

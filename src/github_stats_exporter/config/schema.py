@@ -57,24 +57,38 @@ class MetricsConfig(Section):
 
 
 class LeaderElectionConfig(Section):
-    """Kubernetes Lease based leader election (off: this process is always the leader)."""
+    """Leader election among replicas: a Kubernetes Lease or a Redis lease (off: role from the environment)."""
 
     enabled: Flag = False
+    backend: Literal["kubernetes", "redis"] = "kubernetes"
+    identity: Text = ""
     namespace: Text = ""
     lease_name: Text = "github-stats-exporter-leader"
     lease_duration: PositiveDuration = timedelta(seconds=30)
     renew_deadline: PositiveDuration = timedelta(seconds=20)
     retry_period: PositiveDuration = timedelta(seconds=5)
 
+    @field_validator("identity")
+    @classmethod
+    def _identity(cls, value: str) -> str:
+        if value != value.strip() or any(not ch.isprintable() for ch in value):
+            msg = f"{value!r} is not an identity; use printable text without surrounding spaces (e.g. the pod name)"
+            raise ValueError(msg)
+        return value
+
     def _check(self, ctx: LoadContext) -> list[ConfigProblem]:
         if not self.enabled:
             return []
         problems: list[ConfigProblem] = []
-        if not self.namespace:
+        if self.backend == "kubernetes" and not self.namespace:
             problems.append(
-                ConfigProblem("namespace", "", "is required when leader_election.enabled is true")
+                ConfigProblem(
+                    "namespace",
+                    "",
+                    "is required when leader_election.enabled is true and backend is kubernetes",
+                )
             )
-        elif not _DNS_LABEL.fullmatch(self.namespace):
+        elif self.backend == "kubernetes" and not _DNS_LABEL.fullmatch(self.namespace):
             problems.append(
                 ConfigProblem(
                     "namespace", self.namespace, f"{self.namespace!r} is not a Kubernetes namespace name"
@@ -206,6 +220,21 @@ class Settings(Section):
     def notices(self) -> list[str]:
         """Values the loader changed (coercions), for the CLI to print."""
         return list(self._notices)
+
+    def _check(self, ctx: LoadContext) -> list[ConfigProblem]:
+        # Across sections: the Redis lease lives in the store's Redis and reuses its connection settings.
+        election = self.leader_election
+        if election.enabled and election.backend == "redis" and self.store.backend != "redis":
+            return [
+                ConfigProblem(
+                    "leader_election.backend",
+                    election.backend,
+                    f"'redis' needs store.backend: redis (the lease uses the store's store.redis_* "
+                    f"connection settings), but store.backend is {self.store.backend!r}; set store.backend: "
+                    "redis or use backend: kubernetes",
+                )
+            ]
+        return []
 
     @model_validator(mode="before")
     @classmethod
