@@ -318,7 +318,7 @@ async def build_runtime(
 
 
 async def log_missed(missed: MissedWindow) -> None:
-    """Placeholder sink until a backfill queue is configured: the window is logged, not lost silently."""
+    """The sink when backfill is disabled: the window is logged (never dropped silently)."""
     log.warning(
         "missed_window",
         scope=missed.scope,
