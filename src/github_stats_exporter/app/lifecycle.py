@@ -1,0 +1,134 @@
+"""`serve` and `once`: the one task group, signals and graceful shutdown.
+
+SIGTERM/SIGINT → readiness false → services cancelled (rate-limit pauses are cancellable) → the exit
+stack closes sessions, the store and the listener → return (exit 0)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+
+from github_stats_exporter.app.assembly import build_runtime
+from github_stats_exporter.app.runtime import Runtime
+from github_stats_exporter.config import Settings
+from github_stats_exporter.exposition import Format
+from github_stats_exporter.health import Health
+from github_stats_exporter.scrape.scheduler import Job, run_periodic, run_tick
+from github_stats_exporter.server import HttpServer, build_app, parse_listen_addr
+from github_stats_exporter.store.base import StoreError
+
+log = structlog.get_logger(__name__)
+
+
+ONCE_SETTLE_SECONDS = 120.0
+"""How long `once` waits for contributor statistics that GitHub is still computing."""
+
+
+class Shutdown(Exception):
+    """Raised inside the task group to stop every service (asyncio.TaskGroup has no cancel())."""
+
+
+async def refresh_cache(runtime: Runtime) -> bool:
+    """Refresh the exposition cache once; a store failure keeps the last page and marks health."""
+    try:
+        await runtime.cache.refresh()
+    except StoreError as exc:
+        runtime.health.set("store", False, f"{type(exc).__name__}: {exc}")
+        log.warning("exposition_refresh_failed", error=str(exc))
+        return False
+    runtime.health.set("store", True)
+    return True
+
+
+async def _wait_for_signal(stop: asyncio.Event, health: Health) -> None:
+    await stop.wait()
+    log.info("shutdown_requested")
+    health.start_draining()
+    raise Shutdown
+
+
+def install_signal_handlers(stop: asyncio.Event) -> Callable[[], None]:
+    """SIGTERM/SIGINT set ``stop``; returns a function that removes the handlers again."""
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+
+    def remove() -> None:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+    return remove
+
+
+async def serve(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    on_listening: Callable[[int], Awaitable[None] | None] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """Run the exporter until ``stop`` is set (or SIGTERM/SIGINT arrives)."""
+    stop = stop or asyncio.Event()
+    remove_handlers = install_signal_handlers(stop)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            runtime = await build_runtime(settings, stack, clock=clock)
+            for notice in settings.notices:
+                log.info("config_notice", notice=notice)
+            host, port = parse_listen_addr(settings.server.listen_addr)
+            server = HttpServer(build_app(runtime.cache, runtime.health, runtime.metrics), host, port)
+            bound = await server.start()
+            stack.push_async_callback(server.stop)
+            log.info("listening", host=host, port=bound, role=runtime.role, orgs=list(runtime.clients))
+            if on_listening is not None:
+                maybe = on_listening(bound)
+                if maybe is not None:
+                    await maybe
+            await refresh_cache(runtime)
+            refresher = Job("exposition_refresh", runtime.refresh_interval, lambda: refresh_cache(runtime))
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(_wait_for_signal(stop, runtime.health), name="signals")
+                    tg.create_task(run_periodic(refresher), name=refresher.name)
+                    for job in runtime.jobs:
+                        tg.create_task(run_periodic(job), name=job.name)
+                    for name, service in runtime.services.items():
+                        tg.create_task(service(), name=name)
+            except* Shutdown:
+                log.info("stopped_cleanly")
+    finally:
+        remove_handlers()
+
+
+@dataclass(frozen=True, slots=True)
+class OnceResult:
+    """What `once` produced: the exposition bytes and whether every source succeeded."""
+
+    body: bytes
+    ok: bool
+    failures: tuple[str, ...]
+
+
+async def once(
+    settings: Settings, *, fmt: Format = Format.TEXT, clock: Callable[[], float] = time.time
+) -> OnceResult:
+    """One collection cycle of everything enabled, then render the page once."""
+    async with contextlib.AsyncExitStack() as stack:
+        runtime = await build_runtime(settings, stack, clock=clock)
+        failures = [job.name for job in runtime.jobs if not await run_tick(job)]
+        for org, loc in runtime.loc.items():
+            # A single run should yield complete LOC: wait (bounded) for GitHub's 202 "computing" answers.
+            if not await loc.settle(ONCE_SETTLE_SECONDS):
+                failures.append(f"loc_settle:{org}")
+        if not await refresh_cache(runtime):
+            failures.append("exposition_refresh")
+        return OnceResult(runtime.cache.body(fmt), not failures, tuple(failures))
