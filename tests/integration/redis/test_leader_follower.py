@@ -1,0 +1,135 @@
+"""A leader and a follower process on one Redis, collecting from the simulator, serve the same series.
+
+The leader collects activity, LOC and Copilot reports; the follower never talks to GitHub for data,
+yet serves byte-identical business series (seed §10: leader/follower convergence includes Copilot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import yaml
+
+from github_stats_exporter.simulator.keys import generate_key_pair
+from github_stats_exporter.simulator.server import Simulator
+from github_stats_exporter.simulator.spec import EnterpriseSpec, OrgSpec, WorldSpec
+from github_stats_exporter.store.redis_server import RedisProcess, free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+BUSINESS = (b"gh_activity_", b"gh_copilot_")
+
+
+@pytest.fixture
+async def sim(tmp_path: Path) -> AsyncIterator[tuple[Simulator, Path]]:
+    private, public = generate_key_pair()
+    key = tmp_path / "app.pem"
+    key.write_text(private)
+    spec = WorldSpec(
+        seed=12,
+        orgs=(OrgSpec("acme", repos=7, users=5, app_id=11, installation_id=21),),
+        enterprise=EnterpriseSpec("ent", app_id=11, installation_id=23, orgs=("acme",)),
+        start=time.time(),
+    )
+    async with Simulator(spec) as simulator:
+        simulator.add_app(11, public)
+        yield simulator, key
+
+
+def write_config(path: Path, port: int, redis_port: int, prefix: str, api: str, key: Path) -> Path:
+    config = {
+        "server": {"listen_addr": f"127.0.0.1:{port}", "log_level": "warning"},
+        "github": {
+            "api_base_url": api,
+            "orgs": [{"org": "acme", "app_id": 11, "installation_id": 21, "private_key_path": str(key)}],
+        },
+        "copilot": {
+            "enabled": True,
+            "include_org_users_28d": True,
+            "include_enterprise_28d": True,
+            "enterprise": {
+                "enabled": True,
+                "slug": "ent",
+                "app_id": 11,
+                "installation_id": 23,
+                "private_key_path": str(key),
+            },
+        },
+        "store": {
+            "backend": "redis",
+            "redis_addr": f"127.0.0.1:{redis_port}",
+            "key_prefix": prefix,
+            "metric_refresh_interval": "200ms",
+        },
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+async def business_lines(session: aiohttp.ClientSession, port: int) -> list[bytes]:
+    async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+        body = await response.read()
+    return sorted(line for line in body.splitlines() if line.startswith(BUSINESS))
+
+
+async def test_follower_serves_what_the_leader_collected(
+    redis_server: RedisProcess, key_prefix: str, tmp_path: Path, sim: tuple[Simulator, Path]
+) -> None:
+    """Leader and follower pages agree line for line, and include activity, LOC and Copilot series."""
+    simulator, key = sim
+    ports = [free_port(), free_port()]
+    procs = []
+    for n, (port, role) in enumerate(zip(ports, ("leader", "follower"), strict=True)):
+        config = write_config(
+            tmp_path / f"c{n}.yaml", port, redis_server.port, key_prefix, simulator.api_url, key
+        )
+        with (tmp_path / f"{role}.log").open("wb") as log:
+            procs.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "github_stats_exporter",
+                    "serve",
+                    "--config",
+                    str(config),
+                    env={**os.environ, "GITHUB_STATS_INITIAL_ROLE": role},
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                )
+            )
+    leader: list[bytes] = []
+    follower: list[bytes] = []
+    try:
+        async with aiohttp.ClientSession() as session:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    leader = await business_lines(session, ports[0])
+                    follower = await business_lines(session, ports[1])
+                except aiohttp.ClientError:
+                    leader, follower = [], []
+                families = {line.split(b"{")[0] for line in leader}
+                complete = {b"gh_activity_commits_24h", b"gh_activity_loc_added_weekly"} <= families and any(
+                    f.startswith(b"gh_copilot_") for f in families
+                )
+                if complete and leader == follower:
+                    break
+                await asyncio.sleep(0.3)
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        codes = [await asyncio.wait_for(proc.wait(), 30) for proc in procs]
+    assert leader, (tmp_path / "leader.log").read_text()[-2000:]
+    assert leader == follower
+    assert any(b'scope="enterprise"' in line for line in leader)
+    assert any(b'scope="users"' in line for line in leader)
+    assert codes == [0, 0]
