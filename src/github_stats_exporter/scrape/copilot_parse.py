@@ -158,6 +158,15 @@ class ReportParser:
         yield record
 
     def _lines(self, block: bytes) -> list[AnyRecord]:
+        try:
+            # One C-level call for the whole block; blank lines are skipped by msgspec itself.
+            out = self._decoder.decode_lines(block)
+        except msgspec.DecodeError:
+            return self._lines_one_by_one(block)  # a bad line somewhere: find and count it
+        self.records += len(out)
+        return out
+
+    def _lines_one_by_one(self, block: bytes) -> list[AnyRecord]:
         decode = self._decoder.decode
         out: list[AnyRecord] = []
         append = out.append
