@@ -112,6 +112,7 @@ class LeaseElector:
         try:
             while not self._stopped:
                 await self.step()
+                _reraise_pending_cancel()
                 await self._sleep(self.next_delay())
             await asyncio.Event().wait()
         finally:
@@ -212,3 +213,11 @@ class LeaseElector:
             log.warning("leader_lost", identity=self._identity, reason=why)
         if self._on_change is not None:
             self._on_change(leader)
+
+
+def _reraise_pending_cancel() -> None:
+    # A client library may turn a cancellation that lands mid-request into an ordinary error (seen with
+    # redis-py while Redis restarts); the task still counts it as cancelling, so honour it here.
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

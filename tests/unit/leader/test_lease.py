@@ -249,3 +249,24 @@ async def test_release_failure_is_counted_not_raised(
 
     assert not elector.is_leader
     assert _errors(elector, reason) == 1
+
+
+async def test_run_honours_a_cancellation_a_client_library_swallowed() -> None:
+    """If the lock eats the CancelledError (seen with redis-py mid-reconnect), run() still stops."""
+    entered = asyncio.Event()
+
+    class SwallowingLock(ScriptedLock):
+        async def try_acquire_or_renew(self, now: float, leading: bool) -> bool:
+            entered.set()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                return False
+            return True
+
+    elector = _elector(SwallowingLock(False), Clock(), sleep=lambda _: asyncio.sleep(0))
+    task = asyncio.create_task(elector.run(lambda _: None))
+    await asyncio.wait_for(entered.wait(), 1.0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 1.0)
