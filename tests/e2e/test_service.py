@@ -194,11 +194,14 @@ async def test_serve_is_ready_then_drains_on_stop(sim: Simulator, key_path: Path
     assert task.exception() is None
 
 
-async def test_serve_refuses_leader_election_it_cannot_do(sim: Simulator, key_path: Path):
-    """leader_election.enabled without an elector is refused with a clear message (no silent static leader)."""
+async def test_serve_refuses_kubernetes_leader_election_outside_a_pod(
+    sim: Simulator, key_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The Kubernetes elector outside a pod is refused with a clear message (no silent static leader)."""
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     data = config_dict(sim, key_path)
     data["leader_election"] = {"enabled": True, "namespace": "gse"}
-    with pytest.raises(app.StartupError, match="leader_election"):
+    with pytest.raises(app.StartupError, match="KUBERNETES_SERVICE_HOST"):
         await app.serve(parse_config(data), stop=asyncio.Event())
 
 

@@ -152,6 +152,8 @@ DEFAULTS = [
     ("leader_election.enabled", False),
     ("leader_election.namespace", ""),
     ("leader_election.lease_name", "github-stats-exporter-leader"),
+    ("leader_election.backend", "kubernetes"),
+    ("leader_election.identity", ""),
     ("leader_election.lease_duration", timedelta(seconds=30)),
     ("leader_election.renew_deadline", timedelta(seconds=20)),
     ("leader_election.retry_period", timedelta(seconds=5)),

@@ -137,7 +137,7 @@ async def build_runtime(
             min(max(retention / 4, 60.0), 3600.0),
             gc_tick,
             jitter=0.1,
-            gate=lambda: runtime.is_leader,
+            leader_only=True,
         )
     )
     return runtime

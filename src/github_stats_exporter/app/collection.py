@@ -82,7 +82,7 @@ def add_org_collectors(runtime: Runtime, clock: Callable[[], float]) -> None:
                 # The LOC tick re-polls 202s inside the tick (2+4+8 s), so leave room beyond one interval.
                 timeout=max(interval * 3, 120.0),
                 jitter=0.05,
-                gate=lambda: runtime.is_leader,
+                leader_only=True,
             )
         )
 
@@ -161,7 +161,7 @@ async def add_copilot(runtime: Runtime, stack: contextlib.AsyncExitStack, clock:
                 collector.tick,
                 timeout=3600.0,
                 jitter=0.05,
-                gate=lambda: runtime.is_leader,
+                leader_only=True,
             )
         )
 

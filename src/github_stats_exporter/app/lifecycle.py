@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import structlog
 
 from github_stats_exporter.app.assembly import build_runtime
-from github_stats_exporter.app.runtime import Runtime
+from github_stats_exporter.app.runtime import Runtime, build_elector
 from github_stats_exporter.config import Settings
 from github_stats_exporter.exposition import Format
 from github_stats_exporter.health import Health
@@ -82,6 +82,8 @@ async def serve(
     try:
         async with contextlib.AsyncExitStack() as stack:
             runtime = await build_runtime(settings, stack, clock=clock)
+            elector = build_elector(settings, runtime.metrics)
+            stack.push_async_callback(elector.close)
             for notice in settings.notices:
                 log.info("config_notice", notice=notice)
             host, port = parse_listen_addr(settings.server.listen_addr)
@@ -95,16 +97,31 @@ async def serve(
                     await maybe
             await refresh_cache(runtime)
             refresher = Job("exposition_refresh", runtime.refresh_interval, lambda: refresh_cache(runtime))
+
+            def on_change(leader: bool) -> None:
+                if runtime.is_leader != leader:
+                    log.info(
+                        "role_changed", role="leader" if leader else "follower", identity=elector.identity
+                    )
+                runtime.set_role(leader)
+
             try:
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(_wait_for_signal(stop, runtime.health), name="signals")
+                    tg.create_task(elector.run(on_change), name="leader_election")
                     tg.create_task(run_periodic(refresher), name=refresher.name)
                     for job in runtime.jobs:
-                        tg.create_task(run_periodic(job), name=job.name)
+                        scheduled = runtime.leader_job(job) if job.leader_only else job
+                        tg.create_task(run_periodic(scheduled), name=job.name)
                     for name, service in runtime.services.items():
                         tg.create_task(service(), name=name)
             except* Shutdown:
                 log.info("stopped_cleanly")
+            finally:
+                # Hand the lease over now instead of making the next leader wait for it to expire.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(settings.leader_election.renew_deadline.total_seconds() + 1):
+                        await elector.release()
     finally:
         remove_handlers()
 

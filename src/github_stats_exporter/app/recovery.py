@@ -59,9 +59,7 @@ async def add_backfill(
         clock=clock,
     )
     runtime.missed = dispatcher.record
-    runtime.jobs.append(
-        Job("backfill_sweep", 15.0, dispatcher.sweep, timeout=60.0, gate=lambda: runtime.is_leader)
-    )
+    runtime.jobs.append(Job("backfill_sweep", 15.0, dispatcher.sweep, timeout=60.0, leader_only=True))
     runtime.health.register("amqp" if amqp.enabled else "backfill_queue", required_for_ready=False)
     component = "amqp" if amqp.enabled else "backfill_queue"
     monitor = QueueMonitor(

@@ -4,7 +4,8 @@ No I/O at build time (stores connect lazily); no scheduling (see `lifecycle`).""
 
 from __future__ import annotations
 
-import os
+import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,11 @@ from github_stats_exporter.github.client import (
     default_user_agent,
 )
 from github_stats_exporter.health import Health
+from github_stats_exporter.leader.base import Elector
+from github_stats_exporter.leader.identity import default_identity
+from github_stats_exporter.leader.lease import LeaseTimings
+from github_stats_exporter.leader.static import StaticElector, role_from_environment
+from github_stats_exporter.metrics import IS_LEADER
 from github_stats_exporter.model import MissedWindow
 from github_stats_exporter.scrape.activity import ActivityCollector
 from github_stats_exporter.scrape.copilot import (
@@ -69,9 +75,39 @@ class Runtime:
     services: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
     """Long-running loops started by `serve` on every replica (queue connection, backfill workers)."""
 
+    leader_ticks: set[asyncio.Timeout] = field(default_factory=set)
+    """Scopes of leader-only ticks in flight, ended at once when leadership is lost."""
+
     @property
     def is_leader(self) -> bool:
         return self.role == "leader"
+
+    def leader_job(self, job: Job) -> Job:
+        """``job`` gated on leadership, its tick cancellable by `step_down`."""
+        tick = job.tick
+
+        async def guarded() -> bool:
+            async with asyncio.timeout(None) as scope:
+                self.leader_ticks.add(scope)
+                try:
+                    return await tick()
+                finally:
+                    self.leader_ticks.discard(scope)
+
+        return dataclasses.replace(job, tick=guarded, gate=lambda: self.is_leader)
+
+    def set_role(self, leader: bool) -> None:
+        """Apply a role change: gates, health, the leader gauge; a lost leadership ends running ticks."""
+        self.role = "leader" if leader else "follower"
+        self.health.role = "leader" if leader else "follower"
+        self.metrics.set(IS_LEADER, None, 1 if leader else 0)
+        if not leader:
+            # A tick paused in a rate-limit wait must not keep collecting after another replica took
+            # over (Go study §10.3 #29); it ends as a timeout and the next leader continues from the
+            # checkpoints in the store.
+            now = asyncio.get_running_loop().time()
+            for scope in list(self.leader_ticks):
+                scope.reschedule(now)
 
 
 def client_options(settings: Settings) -> ClientOptions:
@@ -113,16 +149,72 @@ def make_auth(
 
 
 def initial_role(settings: Settings) -> str:
+    """The role before the elector speaks: follower under leader election, else the static role."""
     if settings.leader_election.enabled:
-        # Refuse rather than pretend: two replicas that both believe they lead would double the
-        # GitHub budget spend (the Go exporter's silent static-leader fallback, study §1.1 step 7).
-        msg = (
-            "leader_election.enabled: true needs the Kubernetes Lease elector, which this version does "
-            "not include yet; run one replica with leader_election.enabled: false"
+        return "follower"
+    return "leader" if role_from_environment() else "follower"
+
+
+def host_port(addr: str) -> tuple[str, int]:
+    """``host:port`` (IPv6 in brackets allowed) as a pair; the config already validated the shape."""
+    host, _, port = addr.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def build_elector(settings: Settings, metrics: SelfMetrics) -> Elector:
+    """Static role without leader election; a Kubernetes Lease or a Redis lease elector with it."""
+    cfg = settings.leader_election
+    identity = default_identity(cfg.identity)
+    if not cfg.enabled:
+        return StaticElector(role_from_environment(), identity=identity, metrics=metrics)
+    timings = LeaseTimings(
+        cfg.lease_duration.total_seconds(),
+        cfg.renew_deadline.total_seconds(),
+        cfg.retry_period.total_seconds(),
+    )
+    if cfg.backend == "kubernetes":
+        from github_stats_exporter.leader.kubernetes import ElectorSetupError, KubernetesElector
+
+        try:
+            return KubernetesElector(
+                namespace=cfg.namespace,
+                lease_name=cfg.lease_name,
+                identity=identity,
+                timings=timings,
+                metrics=metrics,
+            )
+        except ElectorSetupError as exc:
+            # Refuse rather than lead statically: two replicas that both believe they lead double the
+            # GitHub budget spend (the Go exporter's silent static-leader fallback, study §1.1 step 7).
+            raise StartupError(str(exc)) from exc
+    # Imported only when chosen, so a memory-only run never loads redis.
+    from github_stats_exporter.leader.redis import RedisElector
+
+    st = settings.store
+    if st.redis_mode == "sentinel":
+        return RedisElector.sentinel(
+            [host_port(a) for a in st.redis_sentinel_addrs],
+            st.redis_master_set,
+            password=st.resolved_redis_password,
+            db=st.redis_db,
+            key_prefix=st.key_prefix,
+            lease_name=cfg.lease_name,
+            identity=identity,
+            timings=timings,
+            metrics=metrics,
         )
-        raise StartupError(msg)
-    role = os.environ.get("GITHUB_STATS_INITIAL_ROLE", "leader").strip().lower()
-    return "follower" if role == "follower" else "leader"
+    host, port = host_port(st.redis_addr)
+    return RedisElector.standalone(
+        host,
+        port,
+        password=st.resolved_redis_password,
+        db=st.redis_db,
+        key_prefix=st.key_prefix,
+        lease_name=cfg.lease_name,
+        identity=identity,
+        timings=timings,
+        metrics=metrics,
+    )
 
 
 def snapshot_retention(settings: Settings) -> float:
@@ -152,10 +244,6 @@ def build_store(settings: Settings, clock: Callable[[], float]) -> SnapshotStore
     # with Redis down the process starts not-ready and the refresh job retries; it never falls back to
     # memory (study §10.3 #26: replicas would serve different data).
     from github_stats_exporter.store.redis import RedisSnapshotStore
-
-    def host_port(addr: str) -> tuple[str, int]:
-        host, _, port = addr.rpartition(":")
-        return host.strip("[]") or "127.0.0.1", int(port)
 
     password, db = cfg.resolved_redis_password, cfg.redis_db
     retention = snapshot_retention(settings)

@@ -31,6 +31,8 @@ class Job:
 
     ``timeout`` bounds one tick (None: unbounded); ``jitter`` spreads replicas/orgs apart (fraction of
     the interval added at random to each sleep); ``gate`` is checked before each tick.
+    ``leader_only`` marks scheduled collection: the composition root gates it on leadership and
+    cancels a running tick when leadership is lost.
     """
 
     name: str
@@ -39,6 +41,7 @@ class Job:
     timeout: float | None = None
     jitter: float = 0.0
     gate: Callable[[], bool] = field(default=_always)
+    leader_only: bool = False
 
 
 async def run_periodic(
