@@ -54,7 +54,11 @@ async def build_runtime(
         1,
     )
     metrics.set(IS_LEADER, None, 1 if role == "leader" else 0)
-    cache = ExpositionCache(store, metrics, clock=clock)
+    # With a shared store several replicas may answer scrapes: serve counters sealed per refresh
+    # interval so every replica shows the same, never-decreasing totals.
+    shared = settings.store.backend != "memory"
+    epoch = settings.store.metric_refresh_interval.total_seconds() if shared else None
+    cache = ExpositionCache(store, metrics, clock=clock, counter_epoch_seconds=epoch)
     health = Health(lambda: cache.ready, metrics, clock=clock)
     health.role = "leader" if role == "leader" else "follower"
     # Readiness already needs one rendered page; after that a store outage degrades health while the

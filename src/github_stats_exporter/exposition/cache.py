@@ -8,18 +8,24 @@ only, and the process's own samples of that family are dropped, so every family 
 Store families come first (sorted by name), then the self-metric families (sorted by name).
 
 Self-metric counters are cluster-wide: each refresh adds this process's new increments to the store's
-shared totals and reads the totals back; a counter is served as the latest totals plus the increments
-not flushed yet, so it never goes down on this replica. Gauges stay per process.
+shared totals. With one replica a counter is served as the latest totals plus the increments not
+flushed yet. With several replicas (``counter_epoch_seconds`` set) every replica serves the totals
+*sealed* at the same epoch boundary: the first replica to refresh after a boundary copies the totals
+into a sealed record, every replica fetches it on its next refreshes, and all of them switch to it
+at the same wall-clock moment, two refresh intervals later. Whichever replica Prometheus reaches,
+the value is the same and never goes down (up to clock skew between replicas at the switch moment);
+the price is that counters trail by two to three refresh intervals. Gauges stay per process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gzip as gzip_codec
+import json
 import time
 from array import array
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from github_stats_exporter.exposition.encoder import EOF, EncodedSnapshot, encode_samples, family_header
@@ -214,8 +220,11 @@ class ExpositionCache:
         *,
         clock: Callable[[], float] = time.time,
         offload_threshold: int = 20000,
+        counter_epoch_seconds: float | None = None,
     ) -> None:
         self._store = store
+        self._epoch = counter_epoch_seconds
+        self._sealed: dict[int, dict[CounterKey, float]] = {}
         self._self_metrics = self_metrics
         self._clock = clock
         self._offload_threshold = offload_threshold
@@ -313,11 +322,42 @@ class ExpositionCache:
             # No await between confirming and folding the batch into the view: a scrape in between
             # would see the increments neither as flushed nor as unflushed.
             self._self_metrics.confirm_counter_batch(batch)
-            cluster = dict(self._cluster)
-            for key, delta in batch.deltas.items():
-                cluster[key] = cluster.get(key, 0.0) + delta
-            self._set_cluster(cluster)
-        self._set_cluster(await self._store.counters())
+            if self._epoch is None:
+                cluster = dict(self._cluster)
+                for key, delta in batch.deltas.items():
+                    cluster[key] = cluster.get(key, 0.0) + delta
+                self._set_cluster(cluster)
+        if self._epoch is None:
+            self._set_cluster(await self._store.counters())
+        else:
+            await self._sync_sealed(self._epoch)
+
+    async def _sync_sealed(self, epoch_seconds: float) -> None:
+        """Fetch sealed totals of recent epochs; seal the current one if nobody has yet."""
+        current = int(self._clock() // epoch_seconds)
+        ttl = epoch_seconds * (_SEALED_EPOCHS_KEPT + 2)
+        for epoch in range(current - _SEALED_EPOCHS_KEPT + 1, current + 1):
+            if epoch in self._sealed:
+                continue
+            record = await self._store.get_checkpoint(f"{_SEALED_PREFIX}{epoch}")
+            if record is not None:
+                self._sealed[epoch] = _decode_totals(record)
+            elif epoch == current and await self._store.try_lock(f"{_SEAL_LOCK_PREFIX}{epoch}", ttl):
+                totals = await self._store.counters()
+                await self._store.set_checkpoint(f"{_SEALED_PREFIX}{epoch}", _encode_totals(totals), ttl)
+                self._sealed[epoch] = totals
+        for old in [e for e in self._sealed if e <= current - _SEALED_EPOCHS_KEPT]:
+            del self._sealed[old]
+        self._serve_sealed()
+
+    def _serve_sealed(self) -> None:
+        """Point the served totals at the epoch every replica serves now (or the newest one before it)."""
+        if self._epoch is None:
+            return
+        served = int((self._clock() - _SEAL_DELAY_EPOCHS * self._epoch) // self._epoch)
+        usable = [e for e in self._sealed if e <= served]
+        if usable:
+            self._set_cluster(self._sealed[max(usable)])
 
     def _set_cluster(self, totals: dict[CounterKey, float]) -> None:
         if totals != self._cluster:
@@ -375,12 +415,15 @@ class ExpositionCache:
 
     def _self_part(self, page: _Page) -> dict[Format, bytes]:
         owned = frozenset(page.counts)
+        self._serve_sealed()  # the switch to a newer epoch happens at a wall-clock moment, not a refresh
         key = (self._self_metrics.generation, self._cluster_generation, owned)
         if key != self._self_key:
             samples = [s for s in self._self_metrics.gauge_samples() if s.name not in owned]
             totals = dict(self._cluster)
-            for series, unflushed in self._self_metrics.unflushed_counters().items():
-                totals[series] = totals.get(series, 0.0) + unflushed
+            if self._epoch is None:
+                # One replica: its own increments not flushed yet keep the counter current.
+                for series, unflushed in self._self_metrics.unflushed_counters().items():
+                    totals[series] = totals.get(series, 0.0) + unflushed
             samples += [Sample(name, labels, v) for (name, labels), v in totals.items() if name not in owned]
             part = _build_page({_SELF: encode_samples(samples)}, [_SELF], _SeriesIndex())
             self._self_bodies = {
@@ -392,3 +435,28 @@ class ExpositionCache:
 
 
 _SELF = SnapshotKey("self")
+
+_SEALED_PREFIX = "counters/sealed/"
+_SEAL_LOCK_PREFIX = "counters/seal-lock/"
+_SEALED_EPOCHS_KEPT = 6
+_SEAL_DELAY_EPOCHS = 2.5
+"""Serve epoch e from e + 2.5 epochs on: sealed within one refresh after its boundary, fetched by
+every replica within the next refresh, plus half an epoch of margin for slow refreshes and skew."""
+
+
+def _encode_totals(totals: dict[CounterKey, float]) -> dict[str, str]:
+    return {
+        json.dumps([name, [list(pair) for pair in labels]]): repr(value)
+        for (name, labels), value in totals.items()
+    }
+
+
+def _decode_totals(record: Mapping[str, str]) -> dict[CounterKey, float]:
+    totals: dict[CounterKey, float] = {}
+    for key, value in record.items():
+        try:
+            name, labels = json.loads(key)
+            totals[(str(name), tuple((str(k), str(v)) for k, v in labels))] = float(value)
+        except (ValueError, TypeError):
+            continue  # a record written by a future version: skip what we cannot read
+    return totals
