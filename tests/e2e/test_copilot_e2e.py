@@ -71,6 +71,12 @@ TRUTH_FAMILIES = frozenset(
     )
 )
 TruthKey = tuple[str, tuple[tuple[str, str], ...]]
+SCOPE_LABEL = {
+    ("org", "organization"): "org",
+    ("org", "users"): "users",
+    ("enterprise", "enterprise"): "enterprise",
+    ("enterprise", "users"): "enterprise_users",
+}
 SIM_REPORT = {"organization": "aggregate", "enterprise": "aggregate", "users": "users"}
 
 
@@ -301,7 +307,7 @@ async def test_every_report_equals_the_ground_truth_for_both_windows(
     assert (
         env.metrics.value(
             metrics.COPILOT_SCRAPE_RUNS,
-            {"org": scope_id, "scope": "users" if report_type == "users" else scope, "result": "success"},
+            {"org": scope_id, "scope": SCOPE_LABEL[scope, report_type], "result": "success"},
         )
         == 1
     )
@@ -569,7 +575,7 @@ async def test_backfill_never_moves_the_one_day_view_backwards(env: Env) -> None
 
 
 async def test_enterprise_users_and_org_users_stay_apart(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Org users and enterprise users share scope="users" but differ in the org label and never overwrite."""
+    """Org users (scope="users") and enterprise users (scope="enterprise_users") never overwrite each other."""
     monkeypatch.setenv("UNUSED", "ghp_unused_token_value")
     org = env.collector("org", "globex", include_org_28d=False, include_org_users_28d=True)
     ent = env.collector(
@@ -589,7 +595,7 @@ async def test_enterprise_users_and_org_users_stay_apart(env: Env, monkeypatch: 
     )
     assert (
         env.metrics.value(
-            metrics.COPILOT_SCRAPE_RUNS, {"org": ENTERPRISE, "scope": "users", "result": "success"}
+            metrics.COPILOT_SCRAPE_RUNS, {"org": ENTERPRISE, "scope": "enterprise_users", "result": "success"}
         )
         == 1
     )
@@ -656,3 +662,16 @@ def test_local_sample_config_copilot_block_loads() -> None:
     options = options_from_config(cfg, "org", "acme")
     assert options.reports == (("organization",) if cfg.include_org_28d else ())
     assert options.interval_seconds == cfg.scrape_interval.total_seconds()
+
+
+def test_enterprise_users_differ_from_org_users_even_when_slug_equals_org() -> None:
+    """An enterprise slug equal to an org login still yields distinct label sets (no silent collision)."""
+    from github_stats_exporter.github.copilot import ReportRef
+    from github_stats_exporter.scrape.copilot import CopilotCollector
+
+    org_users = CopilotCollector._labels(ReportRef("org", "acme", "users"))
+    ent_users = CopilotCollector._labels(ReportRef("enterprise", "acme", "users"))
+    assert org_users.org == ent_users.org == "acme"
+    assert (org_users.scope, ent_users.scope) == ("users", "enterprise_users")
+    assert org_users.is_users
+    assert ent_users.is_users

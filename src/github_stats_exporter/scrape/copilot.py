@@ -457,7 +457,13 @@ class CopilotCollector:
 
     @staticmethod
     def _labels(ref: ReportRef) -> ReportLabels:
-        scope: Literal["org", "enterprise", "users"] = "users" if ref.report_type == "users" else ref.scope
+        # Enterprise users get their own scope value: an enterprise slug often equals an org login,
+        # and with one value the org-users and enterprise-users series would collide.
+        scope: Literal["org", "enterprise", "users", "enterprise_users"]
+        if ref.report_type == "users":
+            scope = "enterprise_users" if ref.scope == "enterprise" else "users"
+        else:
+            scope = ref.scope
         return ReportLabels(org=ref.scope_id, scope=scope)
 
     @staticmethod

@@ -159,11 +159,11 @@ class ReportLabels:
     """The labels every series of one report shares: ``org`` (org login or enterprise slug) and ``scope``."""
 
     org: str
-    scope: Literal["org", "enterprise", "users"]
+    scope: Literal["org", "enterprise", "users", "enterprise_users"]
 
     @property
     def is_users(self) -> bool:
-        return self.scope == "users"
+        return self.scope in ("users", "enterprise_users")
 
 
 class _Window:

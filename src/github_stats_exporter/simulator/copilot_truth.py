@@ -70,7 +70,7 @@ def _base_labels(scope: Scope, scope_id: str, report: Report, window: Window, us
         "org": scope_id,
         "repo": "*",
         "user": user,
-        "scope": "users" if report == "users" else scope,
+        "scope": ("enterprise_users" if scope == "enterprise" else "users") if report == "users" else scope,
         "window": window,
     }
 
