@@ -23,7 +23,7 @@ MAX_BODY_BYTES = 64 * 1024
 """A job is a few hundred bytes; anything far larger is not ours."""
 
 SCOPES = frozenset({"org", "enterprise"})
-COPILOT_REPORT_TYPES = frozenset({"organization", "users", "enterprise", "enterprise_users"})
+COPILOT_REPORT_TYPES = frozenset({"organization", "users", "enterprise"})
 
 # Reasons produced by the LOC collector (`stats/contributors` and its commit-sampling fallback).
 LOC_REASONS = frozenset(
@@ -162,6 +162,10 @@ def encode_job(job: BackfillJob) -> bytes:
     }
     if job.kind is JobKind.COPILOT:
         body["day"] = job.day
+        # The seed plan's payload names (§6.2): one job covers one day, fetched from a 1-day endpoint.
+        body["report_type"] = job.target
+        body["window_start_day"] = job.day
+        body["window_end_day"] = job.day
     else:
         body["window_start"] = _rfc3339(job.start)
         body["window_end"] = _rfc3339(job.end)
@@ -241,6 +245,12 @@ def decode_job(raw: bytes) -> BackfillJob:
         day = _day(body)
         if job.target not in COPILOT_REPORT_TYPES:
             raise MalformedJob(reason="bad_field:target")
+        # The seed-plan names are optional (older bodies lack them) but must agree when present.
+        if body.get("report_type", job.target) != job.target:
+            raise MalformedJob(reason="bad_field:report_type")
+        for name in ("window_start_day", "window_end_day"):
+            if body.get(name, day) != day:
+                raise MalformedJob(reason=f"bad_field:{name}")
         return replace(job, day=day)
     start, end = _time(body, "window_start"), _time(body, "window_end")
     if end < start:

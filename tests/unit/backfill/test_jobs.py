@@ -60,7 +60,40 @@ def test_copilot_job_round_trips_with_its_day():
     body = _body(job)
     assert body["day"] == "2024-05-30"
     assert "window_start" not in body
+    # The seed plan's payload fields are on the wire too.
+    assert (body["scope"], body["scope_id"], body["report_type"], body["reason"]) == (
+        "enterprise",
+        "bigco",
+        "users",
+        "copilot_report_download_error",
+    )
+    assert body["window_start_day"] == body["window_end_day"] == "2024-05-30"
     assert decode_job(encode_job(job)) == job
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        pytest.param("report_type", "organization", id="report-type-disagrees"),
+        pytest.param("window_start_day", "2024-05-29", id="start-day-disagrees"),
+        pytest.param("window_end_day", "2024-05-31", id="end-day-disagrees"),
+    ],
+)
+def test_copilot_job_with_inconsistent_seed_fields_is_malformed(field: str, value: str):
+    """A body whose seed-plan fields contradict its target/day is refused, naming the field."""
+    job = new_job(
+        kind=JobKind.COPILOT,
+        scope="org",
+        scope_id="acme",
+        target="users",
+        reason="copilot_report_fetch_error",
+        created_at=T0,
+        day="2024-05-30",
+    )
+    body = _body(job)
+    body[field] = value
+    with pytest.raises(MalformedJob, match=field):
+        decode_job(json.dumps(body).encode())
 
 
 def test_body_is_versioned_and_readable():
