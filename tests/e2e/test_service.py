@@ -233,11 +233,21 @@ def test_demo_serves_metrics_and_exits_0_on_signal(sig: signal.Signals):
     )
     try:
         body = _wait_for_http(f"http://127.0.0.1:{port}/metrics", 30)
-        deadline = time.monotonic() + 20
-        while "gh_exporter_github_rate_limit_remaining" not in body and time.monotonic() < deadline:
+        wanted = (
+            "gh_exporter_github_rate_limit_remaining",
+            "gh_activity_commits_24h",
+            "gh_activity_loc_added_weekly",
+            "gh_copilot_usage_",
+        )
+        deadline = time.monotonic() + 30
+        while not all(name in body for name in wanted) and time.monotonic() < deadline:
             time.sleep(0.3)
             body = _wait_for_http(f"http://127.0.0.1:{port}/metrics", 5)
+        # The demo shows every source: self-metrics, activity and LOC, Copilot reports.
         assert 'gh_exporter_github_rate_limit_remaining{org="acme-corp"' in body
+        assert 'gh_activity_commits_24h{org="acme-corp"' in body
+        assert "gh_activity_loc_added_weekly{" in body
+        assert 'gh_copilot_usage_code_acceptance_activity_count{org="acme-enterprise"' in body
         proc.send_signal(sig)
         out, _ = proc.communicate(timeout=20)
     finally:
