@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -323,3 +324,19 @@ async def test_once_exports_copilot_reports_exactly(key_path: Path, keys: tuple[
     }
     assert truth
     assert exported == truth
+
+
+async def test_readiness_policy_can_require_components(sim: Simulator, key_path: Path):
+    """health.readiness_requires makes /readyz wait for those components; unknown ones refuse to start."""
+    data = config_dict(sim, key_path)
+    data["health"] = {"github_probe_interval": "1h", "readiness_requires": ["github_api_core"]}
+    async with contextlib.AsyncExitStack() as stack:
+        runtime = await app.build_runtime(parse_config(data), stack)
+        await runtime.cache.refresh()
+        before = runtime.health.ready  # the page exists, but GitHub was never probed
+        runtime.health.set("github_api_core", True)
+        assert (before, runtime.health.ready) == (False, True)
+    data["health"] = {"readiness_requires": ["amqp"]}  # no RabbitMQ configured
+    async with contextlib.AsyncExitStack() as stack:
+        with pytest.raises(app.StartupError, match="amqp"):
+            await app.build_runtime(parse_config(data), stack)

@@ -153,6 +153,7 @@ DEFAULTS = [
     ("leader_election.namespace", ""),
     ("leader_election.lease_name", "github-stats-exporter-leader"),
     ("leader_election.backend", "kubernetes"),
+    ("health.readiness_requires", ()),
     ("leader_election.identity", ""),
     ("leader_election.lease_duration", timedelta(seconds=30)),
     ("leader_election.renew_deadline", timedelta(seconds=20)),

@@ -15,6 +15,7 @@ from github_stats_exporter.app.collection import add_copilot, add_org_collectors
 from github_stats_exporter.app.recovery import add_backfill, add_backfill_workers
 from github_stats_exporter.app.runtime import (
     Runtime,
+    StartupError,
     build_store,
     client_options,
     initial_role,
@@ -144,4 +145,9 @@ async def build_runtime(
             leader_only=True,
         )
     )
+    for name in settings.health.readiness_requires:
+        if name not in runtime.health.snapshot()["components"]:
+            msg = f"health.readiness_requires: {name!r} is not a component of this configuration"
+            raise StartupError(msg)
+        runtime.health.register(name, required_for_ready=True)
     return runtime

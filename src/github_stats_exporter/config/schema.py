@@ -119,11 +119,26 @@ class LeaderElectionConfig(Section):
         return problems
 
 
+ReadinessComponent = Literal[
+    "store",
+    "github_api_core",
+    "amqp",
+    "backfill_queue",
+    "github_api_copilot_org_reports",
+    "github_api_copilot_org_user_reports",
+    "github_api_copilot_enterprise_reports",
+    "github_api_copilot_enterprise_user_reports",
+    "github_copilot_report_download",
+]
+
+
 class HealthConfig(Section):
     """Probing GitHub and when to call it healthy again."""
 
     github_probe_interval: PositiveDuration = timedelta(seconds=30)
     github_recover_success_threshold: Annotated[StrictInt, Field(ge=1)] = 1
+    readiness_requires: tuple[ReadinessComponent, ...] = ()
+    """Components that must be healthy for /readyz, on top of a rendered page (stricter policy)."""
 
 
 def _ratio(value: object) -> object:
