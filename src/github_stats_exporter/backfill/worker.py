@@ -103,6 +103,10 @@ class BackfillWorker:
         async with contextlib.aclosing(self._queue.deliveries()) as deliveries:
             async for delivery in deliveries:
                 await self.process(delivery)
+                # A cancellation swallowed inside a store call must still end the consumer.
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError
 
     async def process(self, delivery: Delivery) -> Result:
         """Handle one delivery end to end and settle it; returns what happened (also counted)."""

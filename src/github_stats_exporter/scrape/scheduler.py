@@ -62,10 +62,23 @@ async def run_periodic(
         started = monotonic()
         if job.gate():
             await run_tick(job)
+            raise_if_cancelling()
         delay = job.interval - (monotonic() - started)
         if job.jitter:
             delay += rng.uniform(0, job.jitter * job.interval)
         await sleep(max(0.0, delay))
+
+
+def raise_if_cancelling() -> None:
+    """Re-raise a cancellation that a library swallowed.
+
+    redis-py can return normally from a command whose task was cancelled (seen while Redis restarts);
+    the task's pending cancel request stays visible in ``cancelling()``. Without this check a loop
+    would keep running after shutdown asked it to stop, and the process would never exit.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 async def run_tick(job: Job) -> bool:
