@@ -6,8 +6,13 @@ on every write), as a production setup would, so a restart in the middle of a te
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import subprocess
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -39,3 +44,44 @@ def sentinel_setup(tmp_path: Path) -> Iterator[tuple[RedisProcess, RedisProcess]
 @pytest.fixture
 def key_prefix() -> str:
     return f"it{uuid.uuid4().hex[:10]}"
+
+
+class ExporterProcesses:
+    """Real `github-stats-exporter serve` processes of one test; stopped with SIGTERM like a pod."""
+
+    def __init__(self) -> None:
+        self.procs: list[asyncio.subprocess.Process] = []
+
+    async def start(self, config: Path, log: Path, env: Mapping[str, str]) -> asyncio.subprocess.Process:
+        with log.open("wb") as stream:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "github_stats_exporter",
+                "serve",
+                "--config",
+                str(config),
+                env={**os.environ, **env},
+                stdout=subprocess.DEVNULL,
+                stderr=stream,
+            )
+        self.procs.append(proc)
+        return proc
+
+    async def stop(self, grace_seconds: float = 20.0) -> list[int | None]:
+        """SIGTERM every process still running; the exit codes of all, in start order."""
+        for proc in self.procs:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+        return [await asyncio.wait_for(proc.wait(), grace_seconds) for proc in self.procs]
+
+
+@pytest.fixture
+async def exporters() -> AsyncIterator[ExporterProcesses]:
+    """Starts exporter processes; any still running at teardown are killed."""
+    processes = ExporterProcesses()
+    yield processes
+    for proc in processes.procs:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

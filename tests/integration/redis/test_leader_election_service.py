@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -69,28 +66,14 @@ async def wait_for(predicate: Callable[[], Awaitable[bool]], within: float) -> b
 
 
 async def test_one_leader_and_a_clean_handover(
-    redis_server: RedisProcess, key_prefix: str, tmp_path: Path
+    redis_server: RedisProcess, key_prefix: str, tmp_path: Path, exporters
 ) -> None:
     """One replica leads, the other follows; SIGTERM on the leader releases the lease to the follower."""
     ports = [free_port(), free_port()]
-    env = {**os.environ, "GH_T": "ghp_test_token_value"}
     procs = []
     for n, port in enumerate(ports):
         config = write_config(tmp_path / f"c{n}.yaml", port, redis_server.port, key_prefix)
-        with (tmp_path / f"e{n}.log").open("wb") as log:
-            procs.append(
-                await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    "github_stats_exporter",
-                    "serve",
-                    "--config",
-                    str(config),
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=log,
-                )
-            )
+        procs.append(await exporters.start(config, tmp_path / f"e{n}.log", {"GH_T": "ghp_test_token_value"}))
     roles: list[int | None] = [None, None]
     try:
         async with aiohttp.ClientSession() as session:
@@ -114,9 +97,6 @@ async def test_one_leader_and_a_clean_handover(
             assert await wait_for(follower_leads, 5)
             handover = time.monotonic() - started
     finally:
-        for proc in procs:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-        codes = [await asyncio.wait_for(proc.wait(), 20) for proc in procs]
+        codes = await exporters.stop()
     assert codes == [0, 0]
     assert handover < 2.5

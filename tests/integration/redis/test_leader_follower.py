@@ -7,10 +7,6 @@ yet serves byte-identical business series (seed §10: leader/follower convergenc
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -82,30 +78,16 @@ async def business_lines(session: aiohttp.ClientSession, port: int) -> list[byte
 
 
 async def test_follower_serves_what_the_leader_collected(
-    redis_server: RedisProcess, key_prefix: str, tmp_path: Path, sim: tuple[Simulator, Path]
+    redis_server: RedisProcess, key_prefix: str, tmp_path: Path, sim: tuple[Simulator, Path], exporters
 ) -> None:
     """Leader and follower pages agree line for line, and include activity, LOC and Copilot series."""
     simulator, key = sim
     ports = [free_port(), free_port()]
-    procs = []
     for n, (port, role) in enumerate(zip(ports, ("leader", "follower"), strict=True)):
         config = write_config(
             tmp_path / f"c{n}.yaml", port, redis_server.port, key_prefix, simulator.api_url, key
         )
-        with (tmp_path / f"{role}.log").open("wb") as log:
-            procs.append(
-                await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    "github_stats_exporter",
-                    "serve",
-                    "--config",
-                    str(config),
-                    env={**os.environ, "GITHUB_STATS_INITIAL_ROLE": role},
-                    stdout=subprocess.DEVNULL,
-                    stderr=log,
-                )
-            )
+        await exporters.start(config, tmp_path / f"{role}.log", {"GITHUB_STATS_INITIAL_ROLE": role})
     leader: list[bytes] = []
     follower: list[bytes] = []
     try:
@@ -125,9 +107,7 @@ async def test_follower_serves_what_the_leader_collected(
                     break
                 await asyncio.sleep(0.3)
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        codes = [await asyncio.wait_for(proc.wait(), 30) for proc in procs]
+        codes = await exporters.stop(30.0)
     assert leader, (tmp_path / "leader.log").read_text()[-2000:]
     assert leader == follower
     assert any(b'scope="enterprise"' in line for line in leader)

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -60,7 +56,7 @@ async def business_lines(session: aiohttp.ClientSession, port: int, want: int) -
 
 
 async def test_two_exporter_processes_serve_identical_business_series(
-    redis_server: RedisProcess, key_prefix: str, tmp_path: Path
+    redis_server: RedisProcess, key_prefix: str, tmp_path: Path, exporters
 ) -> None:
     """Both processes, refreshing from the same Redis, serve exactly the same gh_activity_/gh_copilot_ lines."""
     async with RedisSnapshotStore.standalone("127.0.0.1", redis_server.port, key_prefix=key_prefix) as store:
@@ -72,33 +68,16 @@ async def test_two_exporter_processes_serve_identical_business_series(
             7, {"org": "acme", "repo": "*", "user": "all", "window": "28d"}
         )
         await store.put(Snapshot(SnapshotKey("copilot", ("acme", "org", "28d")), (copilot,), 1.0))
-    env = {**os.environ, "GH_T": "ghp_test_token_value"}
     ports = [free_port(), free_port()]
     logs = [tmp_path / f"e{n}.log" for n in range(2)]
-    procs = []
     for n, port in enumerate(ports):
         config = write_config(tmp_path / f"c{n}.yaml", port, redis_server.port, key_prefix)
-        with logs[n].open("wb") as log:
-            procs.append(
-                await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-m",
-                    "github_stats_exporter",
-                    "serve",
-                    "--config",
-                    str(config),
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=log,
-                )
-            )
+        await exporters.start(config, logs[n], {"GH_T": "ghp_test_token_value"})
     try:
         async with aiohttp.ClientSession() as session:
             first, second = [await business_lines(session, port, 41) for port in ports]
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        codes = [await asyncio.wait_for(proc.wait(), 20) for proc in procs]
+        codes = await exporters.stop()
     assert len(first) == 41, logs[0].read_text()[-2000:]
     assert first == second
     assert codes == [0, 0]
