@@ -4,8 +4,12 @@
 FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY requirements ./requirements
 COPY src ./src
-RUN python -m pip install --no-cache-dir --prefix=/install '.[redis,rabbitmq]'
+# Dependencies from the hashed lock only; the package itself resolves nothing.
+RUN python -m pip install --no-cache-dir --require-hashes --no-deps -r requirements/runtime.lock \
+ && python -m pip install --no-cache-dir --require-hashes --no-deps --prefix=/install -r requirements/runtime.lock \
+ && python -m pip install --no-cache-dir --no-deps --no-build-isolation --prefix=/install .
 
 FROM python:3.11-slim-bookworm
 LABEL org.opencontainers.image.title="github-stats-exporter" \

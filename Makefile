@@ -1,6 +1,7 @@
 # Two entry points do all the set-up on a fresh Debian 12 machine:
 #   make demo   - simulator + exporter (memory store) on the shipped demo config
 #   make test   - system packages, virtualenv, lint, type check and the whole test suite
+#   make lock   - refresh requirements/*.lock after a change to pyproject.toml
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -9,12 +10,26 @@ STAMP  := $(VENV)/.installed-stamp
 # benchmarks/ appears with the first benchmark; lint whatever of these exists.
 LINT_PATHS := $(wildcard src tests benchmarks)
 
-.PHONY: demo test lint typecheck unit system-deps bench clean
+.PHONY: demo test lint typecheck unit system-deps bench clean lock
 
-$(STAMP): pyproject.toml
+LOCK_DEV     := requirements/dev.lock
+LOCK_RUNTIME := requirements/runtime.lock
+UV_COMPILE    = $(BIN)/uv pip compile -q --universal --python-version 3.11 --generate-hashes \
+                pyproject.toml requirements/build.in
+
+# Every package comes from the hashed lock; the project itself is installed without resolving anything.
+$(STAMP): pyproject.toml $(LOCK_DEV)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --require-hashes --no-deps -r $(LOCK_DEV)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
+
+# Re-resolve both lock files after pyproject.toml changed, keeping every pin that still fits;
+# `make lock UPGRADE=--upgrade` moves every package to the newest version its range allows.
+lock: $(STAMP)
+	$(UV_COMPILE) $(UPGRADE) --extra dev -o $(LOCK_DEV)
+	$(UV_COMPILE) $(UPGRADE) --extra redis --extra rabbitmq -o $(LOCK_RUNTIME)
 
 demo: $(STAMP)
 	$(BIN)/github-stats-exporter demo

@@ -25,16 +25,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from github_stats_exporter.leader.base import LeaseError
 from github_stats_exporter.leader.lease import LeaseElector, LeaseTimings
+from github_stats_exporter.store.connection import RedisTuning, sentinel_client, standalone_client
 from github_stats_exporter.telemetry import SelfMetrics
 
-_SOCKET_TIMEOUT_SECONDS = 2.0
+_TUNING = RedisTuning(socket_timeout=2.0, connect_timeout=2.0)
+"""No client-side retries: the elector retries on its own schedule and must see failures at once."""
 
 # Returns {1, epoch} when this identity now holds a new term, {0, 0} when another one holds the lease,
 # {-1, 0} during the quiet period after the epoch was found missing.
@@ -63,17 +63,6 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-
-
-def _client_options(password: str, db: int) -> dict[str, Any]:
-    # No client-side retries: the elector retries on its own schedule and must see failures at once.
-    return {
-        "password": password or None,
-        "db": db,
-        "socket_timeout": _SOCKET_TIMEOUT_SECONDS,
-        "socket_connect_timeout": _SOCKET_TIMEOUT_SECONDS,
-        "retry": Retry(NoBackoff(), retries=0),
-    }
 
 
 class RedisLease:
@@ -177,7 +166,7 @@ class RedisElector(LeaseElector):
         cls, host: str, port: int, *, password: str = "", db: int = 0, **options: Any
     ) -> RedisElector:
         """An elector on one Redis server (connects on the first attempt)."""
-        return cls(Redis(host=host, port=port, **_client_options(password, db)), **options)
+        return cls(standalone_client(host, port, _TUNING, password=password, db=db), **options)
 
     @classmethod
     def sentinel(
@@ -190,12 +179,5 @@ class RedisElector(LeaseElector):
         **options: Any,
     ) -> RedisElector:
         """An elector on the master that Sentinel names for ``master_set``."""
-        client_options = _client_options(password, db)
-        sentinel_options = {
-            "socket_timeout": _SOCKET_TIMEOUT_SECONDS,
-            "socket_connect_timeout": _SOCKET_TIMEOUT_SECONDS,
-        }
-        watcher = Sentinel(  # type: ignore[no-untyped-call]
-            list(sentinels), sentinel_kwargs=sentinel_options, **client_options
-        )
-        return cls(watcher.master_for(master_set), sentinel=watcher, **options)
+        client, watcher = sentinel_client(sentinels, master_set, _TUNING, password=password, db=db)
+        return cls(client, sentinel=watcher, **options)

@@ -25,9 +25,7 @@ from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
-from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from github_stats_exporter.metrics import STORE_SERIES_REFUSED
@@ -38,14 +36,16 @@ from github_stats_exporter.store.base import (
     StoreError,
     StoreUnavailable,
 )
+from github_stats_exporter.store.connection import RedisTuning, sentinel_client, standalone_client
 
 DECODE_OFFLOAD_BYTES = 1 << 20
 """Payloads above this size are decoded in a worker thread so the event loop keeps serving scrapes."""
 _BATCH_ID_TTL_MS = 3_600_000
 _MAX_IN_FLIGHT = 32
 """Concurrent commands per store; more callers wait here instead of failing on an exhausted pool."""
-_SOCKET_TIMEOUT_SECONDS = 5.0
-_CONNECT_TIMEOUT_SECONDS = 2.0
+_TUNING = RedisTuning(socket_timeout=5.0, connect_timeout=2.0, retries=1, health_check_interval=30)
+"""One quick retry absorbs a dropped idle connection; longer outages surface as StoreUnavailable at
+once so the caller keeps its last good state and retries on its own schedule."""
 
 _PUT = """
 local field, n, budget, ttl = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -183,7 +183,7 @@ class RedisSnapshotStore:
         cls, host: str, port: int, *, password: str = "", db: int = 0, **options: Any
     ) -> RedisSnapshotStore:
         """A store on one Redis server (no connection is made until the first call)."""
-        return cls(Redis(host=host, port=port, **_client_options(password, db)), **options)
+        return cls(standalone_client(host, port, _TUNING, password=password, db=db), **options)
 
     @classmethod
     def sentinel(
@@ -196,16 +196,8 @@ class RedisSnapshotStore:
         **options: Any,
     ) -> RedisSnapshotStore:
         """A store on the master Sentinel names for ``master_set``; follows failovers by itself."""
-        client_options = _client_options(password, db)
-        sentinel_options = {
-            "socket_timeout": _SOCKET_TIMEOUT_SECONDS,
-            "socket_connect_timeout": _CONNECT_TIMEOUT_SECONDS,
-            "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
-        }
-        watcher = Sentinel(  # type: ignore[no-untyped-call]
-            list(sentinels), sentinel_kwargs=sentinel_options, **client_options
-        )
-        return cls(watcher.master_for(master_set), sentinel=watcher, **options)
+        client, watcher = sentinel_client(sentinels, master_set, _TUNING, password=password, db=db)
+        return cls(client, sentinel=watcher, **options)
 
     def _snap_key(self, field: str | bytes) -> str:
         text = field.decode() if isinstance(field, bytes) else field
@@ -330,16 +322,3 @@ class RedisSnapshotStore:
         except OSError as exc:
             msg = f"redis connection: {exc}"
             raise StoreUnavailable(msg) from exc
-
-
-def _client_options(password: str, db: int) -> dict[str, Any]:
-    # One quick retry absorbs a dropped idle connection; longer outages surface as StoreUnavailable
-    # at once so the caller keeps its last good state and retries on its own schedule.
-    return {
-        "password": password or None,
-        "db": db,
-        "socket_timeout": _SOCKET_TIMEOUT_SECONDS,
-        "socket_connect_timeout": _CONNECT_TIMEOUT_SECONDS,
-        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
-        "health_check_interval": 30,
-    }
