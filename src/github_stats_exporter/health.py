@@ -3,17 +3,29 @@
 Readiness means "this replica can serve `/metrics`": the page cache has rendered and every component
 registered as required is healthy. Dependencies that only affect collection (the queue, GitHub) are
 registered as not required, so their outage shows as ``degraded`` in `/healthz` without taking the
-replica out of the Service. This module keeps state only; it never probes anything itself.
+replica out of the Service.
+
+Two kinds of component (docs/metrics.md, "Cluster state and per-process series"):
+
+* process components (store, queue, GitHub probe): this process's own connections, reported as set;
+* collection components (``activity:<org>``, ``loc:<org>``, the Copilot reports): set by the collectors
+  on the leader, published through the store (`cluster_state`), and reported on every replica from
+  that published view, so a follower shows the cluster's collection health instead of ``false`` for
+  work it does not run.
+
+Liveness fails when `set_fatal` was called or a watched loop stopped beating for longer than it is
+allowed to (a wedged process is restarted by the orchestrator). This module keeps state only; it never
+probes anything itself.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from github_stats_exporter.metrics import DEPENDENCY_HEALTH
+from github_stats_exporter.metrics import COLLECTION_HEALTH, DEPENDENCY_HEALTH
 from github_stats_exporter.telemetry import SelfMetrics
 
 Role = Literal["starting", "leader", "follower"]
@@ -25,6 +37,7 @@ CACHE_COMPONENT = "exporter_cache"
 @dataclass(slots=True)
 class _Component:
     required_for_ready: bool
+    collection: bool = False
     healthy: bool = False
     detail: str = "not checked yet"
     last_success_unixtime: float | None = None
@@ -48,6 +61,10 @@ class Health:
         self._role: Role = "starting"
         self._draining = False
         self._fatal: str | None = None
+        self._view: dict[str, dict[str, Any]] = {}
+        self._view_meta: dict[str, Any] = {}
+        self._watched: dict[str, float] = {}
+        self._beats: dict[str, float] = {}
 
     @property
     def role(self) -> Role:
@@ -60,13 +77,29 @@ class Health:
             raise ValueError(msg)
         self._role = value
 
-    def register(self, name: str, *, required_for_ready: bool) -> None:
-        """Declare a component; it starts unhealthy until the first `set`."""
+    def register(self, name: str, *, required_for_ready: bool, collection: bool = False) -> None:
+        """Declare a component; it starts unhealthy until the first `set`.
+
+        ``collection`` marks a component of the cluster's collection (see the module docstring).
+        """
         if name == CACHE_COMPONENT:
             msg = f"{CACHE_COMPONENT!r} is reported by the exposition cache itself"
             raise ValueError(msg)
-        self._components[name] = _Component(required_for_ready)
+        self._components[name] = _Component(required_for_ready, collection)
         self._export(name, healthy=False)
+
+    def require(self, name: str) -> None:
+        """Make a registered component a condition of readiness (``health.readiness_requires``)."""
+        try:
+            self._components[name].required_for_ready = True
+        except KeyError:
+            msg = f"health component {name!r} was never registered"
+            raise KeyError(msg) from None
+
+    @property
+    def names(self) -> frozenset[str]:
+        """Every registered component, plus the page cache's."""
+        return frozenset(self._components) | {CACHE_COMPONENT}
 
     def set(self, name: str, healthy: bool, detail: str = "") -> None:
         """Record a component's latest state; unknown names are a wiring bug and raise KeyError."""
@@ -83,6 +116,85 @@ class Health:
             component.last_failure_unixtime = self._clock()
         self._export(name, healthy=healthy)
 
+    # --- collection components: published by the leader, read back by every replica ----------------
+
+    def collection_state(self) -> dict[str, dict[str, Any]]:
+        """This process's collection components as set here (what the leader publishes)."""
+        return {
+            name: {
+                "healthy": c.healthy,
+                "detail": c.detail,
+                "last_success_unixtime": c.last_success_unixtime,
+                "last_failure_unixtime": c.last_failure_unixtime,
+            }
+            for name, c in self._components.items()
+            if c.collection
+        }
+
+    def adopt_collection_state(self, published: Mapping[str, Mapping[str, Any]]) -> None:
+        """Continue from the published states (a new leader takes over its predecessor's verdicts)."""
+        for name, state in published.items():
+            component = self._components.get(name)
+            if component is None or not component.collection:
+                continue
+            component.healthy = bool(state.get("healthy", False))
+            component.detail = str(state.get("detail", ""))
+            component.last_success_unixtime = _optional_float(state.get("last_success_unixtime"))
+            component.last_failure_unixtime = _optional_float(state.get("last_failure_unixtime"))
+            self._export(name, healthy=component.healthy)
+
+    def set_collection_view(
+        self, published: Mapping[str, Mapping[str, Any]], meta: Mapping[str, Any] | None = None
+    ) -> None:
+        """Replace what the store says about collection (read on every replica at each page refresh)."""
+        self._view = {name: dict(state) for name, state in published.items()}
+        self._view_meta = dict(meta or {})
+
+    def _collection_verdicts(self) -> dict[str, dict[str, Any]]:
+        """Collection components as the cluster reports them; registered ones not published yet are down."""
+        verdicts: dict[str, dict[str, Any]] = {
+            name: {
+                "healthy": False,
+                "detail": "not published by a leader yet",
+                "last_success_unixtime": None,
+                "last_failure_unixtime": None,
+            }
+            for name, c in self._components.items()
+            if c.collection
+        }
+        for name, state in self._view.items():
+            verdicts[name] = {
+                "healthy": bool(state.get("healthy", False)),
+                "detail": str(state.get("detail", "")),
+                "last_success_unixtime": _optional_float(state.get("last_success_unixtime")),
+                "last_failure_unixtime": _optional_float(state.get("last_failure_unixtime")),
+            }
+        return verdicts
+
+    # --- liveness -------------------------------------------------------------------------------
+
+    def watch(self, loop: str, max_silence_seconds: float) -> None:
+        """Expect ``loop`` to `beat` at least every ``max_silence_seconds`` (from now on)."""
+        self._watched[loop] = max_silence_seconds
+        self._beats[loop] = self._clock()
+
+    def beat(self, loop: str) -> None:
+        """``loop`` completed an iteration."""
+        self._beats[loop] = self._clock()
+
+    def _check_stalls(self) -> None:
+        if self._fatal is not None:
+            return
+        now = self._clock()
+        for loop, allowed in self._watched.items():
+            silent = now - self._beats[loop]
+            if silent > allowed:
+                # Latched: a loop that wedged once is not trusted again; the orchestrator restarts us.
+                self._fatal = (
+                    f"loop {loop!r} has not completed an iteration for {silent:.0f}s (allowed {allowed:.0f}s)"
+                )
+                return
+
     def start_draining(self) -> None:
         """Report not-ready from now on so the load balancer stops sending scrapes before shutdown."""
         self._draining = True
@@ -97,6 +209,7 @@ class Health:
 
     @property
     def live(self) -> bool:
+        self._check_stalls()
         return self._fatal is None
 
     @property
@@ -105,7 +218,16 @@ class Health:
         self._export(CACHE_COMPONENT, healthy=cache_ready)
         if self._draining or not self.live or not cache_ready:
             return False
-        return all(c.healthy for c in self._components.values() if c.required_for_ready)
+        return self._required_healthy(self._collection_verdicts())
+
+    def _required_healthy(self, collection: Mapping[str, Mapping[str, Any]]) -> bool:
+        for name, c in self._components.items():
+            if not c.required_for_ready:
+                continue
+            healthy = collection[name]["healthy"] if c.collection else c.healthy
+            if not healthy:
+                return False
+        return True
 
     @property
     def mode(self) -> Mode:
@@ -115,7 +237,9 @@ class Health:
     def _mode(self, ready: bool) -> Mode:
         if not ready:
             return "unhealthy"
-        if any(not c.healthy for c in self._components.values()):
+        if any(not c.healthy for c in self._components.values() if not c.collection):
+            return "degraded"
+        if any(not state["healthy"] for state in self._collection_verdicts().values()):
             return "degraded"
         return "healthy"
 
@@ -123,8 +247,6 @@ class Health:
         """The `/healthz` document; ``components`` keeps the Go exporter's name → bool shape."""
         ready = self.ready
         cache_ready = self._cache_ready()
-        components = {name: c.healthy for name, c in self._components.items()}
-        components[CACHE_COMPONENT] = cache_ready
         details: dict[str, dict[str, Any]] = {
             name: {
                 "healthy": c.healthy,
@@ -132,15 +254,27 @@ class Health:
                 "last_success_unixtime": c.last_success_unixtime,
                 "last_failure_unixtime": c.last_failure_unixtime,
                 "required_for_ready": c.required_for_ready,
+                "source": "process",
             }
             for name, c in self._components.items()
+            if not c.collection
         }
+        for name, state in self._collection_verdicts().items():
+            registered = self._components.get(name)
+            details[name] = {
+                **state,
+                "required_for_ready": registered is not None and registered.required_for_ready,
+                "source": "cluster",
+            }
+        components = {name: bool(d["healthy"]) for name, d in details.items()}
+        components[CACHE_COMPONENT] = cache_ready
         details[CACHE_COMPONENT] = {
             "healthy": cache_ready,
             "detail": "" if cache_ready else "no page rendered yet",
             "last_success_unixtime": None,
             "last_failure_unixtime": None,
             "required_for_ready": True,
+            "source": "process",
         }
         return {
             "role": self._role,
@@ -151,8 +285,20 @@ class Health:
             "fatal_reason": self._fatal,
             "components": components,
             "details": details,
+            "collection_published": self._view_meta,
         }
 
     def _export(self, name: str, *, healthy: bool) -> None:
-        if self._self_metrics is not None:
+        if self._self_metrics is None:
+            return
+        component = self._components.get(name)
+        if component is not None and component.collection:
+            self._self_metrics.set(COLLECTION_HEALTH, {"component": name}, 1.0 if healthy else 0.0)
+        else:
             self._self_metrics.set(DEPENDENCY_HEALTH, {"dependency": name}, 1.0 if healthy else 0.0)
+
+
+def _optional_float(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)

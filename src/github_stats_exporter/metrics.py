@@ -25,6 +25,9 @@ class MetricSpec:
 
     ``name`` is the family name. For counters the exposed sample name is ``name + "_total"``.
     ``labels`` are required on every sample, in this order; ``optional_labels`` may be present.
+    ``cluster_state`` marks a self-metric gauge that describes collection (the collectors' state, not
+    this process): the leader publishes it through the store and every replica serves the stored
+    value, never its own (docs/metrics.md, "Cluster state and per-process series").
     """
 
     name: str
@@ -33,6 +36,7 @@ class MetricSpec:
     labels: tuple[str, ...] = ()
     optional_labels: tuple[str, ...] = ()
     unit: str = ""
+    cluster_state: bool = False
 
     @property
     def sample_name(self) -> str:
@@ -160,24 +164,28 @@ GITHUB_RATE_LIMIT_REMAINING = _gauge(
     "Requests left in the current rate-limit window, from the newest response headers.",
     ("org", "installation_id"),
     optional_labels=("resource",),
+    cluster_state=True,
 )
 GITHUB_RATE_LIMIT_REMAINING_COMPAT = _gauge(
     "gh_app_rate_limit_remaining",
     "Deprecated alias of gh_exporter_github_rate_limit_remaining (Go exporter compatibility).",
     ("org", "installation_id"),
     optional_labels=("resource",),
+    cluster_state=True,
 )
 GITHUB_RATE_LIMIT_LIMIT = _gauge(
     "gh_exporter_github_rate_limit_limit",
     "Size of the rate-limit window (requests per hour).",
     ("org", "installation_id"),
     optional_labels=("resource",),
+    cluster_state=True,
 )
 GITHUB_RATE_LIMIT_RESET = _gauge(
     "gh_exporter_github_rate_limit_reset_unixtime",
     "Unix time the current rate-limit window resets.",
     ("org", "installation_id"),
     optional_labels=("resource",),
+    cluster_state=True,
 )
 GITHUB_ETAG_HITS = _counter(
     "gh_exporter_github_conditional_hits",
@@ -188,7 +196,16 @@ HTTP_REQUESTS = _counter(
     "gh_exporter_http_requests", "Requests served by this process's HTTP server.", ("path", "code")
 )
 DEPENDENCY_HEALTH = _gauge(
-    "gh_exporter_dependency_health", "1 when the dependency is healthy, else 0.", ("dependency",)
+    "gh_exporter_dependency_health",
+    "1 when a dependency of this process (store, queue, GitHub probe, page cache) is healthy, else 0.",
+    ("dependency",),
+)
+COLLECTION_HEALTH = _gauge(
+    "gh_exporter_collection_health",
+    "1 when the cluster's last collection of the component (activity:<org>, loc:<org>, Copilot reports) "
+    "succeeded, else 0; published by the leader, served by every replica.",
+    ("component",),
+    cluster_state=True,
 )
 IS_LEADER = _gauge("gh_exporter_leader", "1 on the replica that currently runs scheduled collection.")
 SERIES_LOADED = _gauge(
@@ -205,9 +222,12 @@ SCRAPE_DURATION = _gauge(
     "Duration of the org's last collection cycle.",
     ("org",),
     unit="seconds",
+    cluster_state=True,
 )
 LEADER_CYCLE_LAST_RUN = _gauge(
-    "gh_exporter_leader_cycle_last_run_unixtime", "Unix time the leader last finished a collection cycle."
+    "gh_exporter_leader_cycle_last_run_unixtime",
+    "Unix time the leader last finished a collection cycle.",
+    cluster_state=True,
 )
 
 
@@ -216,11 +236,13 @@ ACTIVITY_REPOS = _gauge(
     "gh_exporter_activity_repos",
     "Repositories selected for activity collection in the org's last listing (allowlist, archived rule).",
     ("org",),
+    cluster_state=True,
 )
 ACTIVITY_REPOS_FAILING = _gauge(
     "gh_exporter_activity_repos_failing",
     "Repositories whose last activity collection failed after retries (their previous snapshot is kept).",
     ("org",),
+    cluster_state=True,
 )
 ACTIVITY_REPO_FAILURES = _counter(
     "gh_exporter_activity_repo_failures",
@@ -231,6 +253,7 @@ ACTIVITY_LEDGER_EVENTS = _gauge(
     "gh_exporter_activity_ledger_events",
     "Events held in the org's per-repo activity ledgers (last 24h plus a margin).",
     ("org",),
+    cluster_state=True,
 )
 GITHUB_MALFORMED_ITEMS = _counter(
     "gh_exporter_github_malformed_items",
@@ -264,11 +287,13 @@ LOC_REPOS_WARMING = _gauge(
     "gh_exporter_loc_repos_warming",
     "Repositories whose contributor statistics GitHub was still computing (202) after the org's last LOC pass.",
     ("org",),
+    cluster_state=True,
 )
 LOC_REPOS_FAILED = _gauge(
     "gh_exporter_loc_repos_failed",
     "Repositories whose last LOC refresh failed after retries (they keep their previous values).",
     ("org",),
+    cluster_state=True,
 )
 LOC_MALFORMED_ITEMS = _counter(
     "gh_exporter_loc_malformed_items",
@@ -334,12 +359,14 @@ COPILOT_LAST_SUCCESS = _gauge(
     "gh_exporter_copilot_last_success_unixtime",
     "Unix time of the last complete collection of the report.",
     ("org", "scope"),
+    cluster_state=True,
 )
 COPILOT_REPORT_STALENESS = _gauge(
     "gh_exporter_copilot_report_staleness_seconds",
     "Seconds between now and the start (00:00 UTC) of the newest day of the last collected report.",
     ("org", "scope"),
     unit="seconds",
+    cluster_state=True,
 )
 
 # --- Store self-metrics (issue 5 adds its specs here) --------------------------------------------
@@ -380,16 +407,23 @@ BACKFILL_PROCESSED = _counter(
     ("org", "kind", "result"),
 )
 QUEUE_DEPTH = _gauge(
-    "gh_exporter_queue_depth", "Messages waiting in the queue (ready, not in flight).", ("queue",)
+    "gh_exporter_queue_depth",
+    "Messages waiting in the queue (ready, not in flight).",
+    ("queue",),
+    cluster_state=True,
 )
 QUEUE_OLDEST_AGE = _gauge(
     "gh_exporter_queue_oldest_message_age_seconds",
     "Age of the oldest message waiting in the work queue (0 when empty).",
     ("queue",),
     unit="seconds",
+    cluster_state=True,
 )
 QUEUE_DLQ_DEPTH = _gauge(
-    "gh_exporter_queue_dlq_depth", "Messages in the dead-letter queue (jobs that cannot succeed).", ("queue",)
+    "gh_exporter_queue_dlq_depth",
+    "Messages in the dead-letter queue (jobs that cannot succeed).",
+    ("queue",),
+    cluster_state=True,
 )
 
 # --- Leader election self-metrics ---------------------------------------------------------------
@@ -403,6 +437,12 @@ LEADER_ELECTION_ERRORS = _counter(
     ("reason",),
 )
 
+
+PER_PROCESS: frozenset[str] = frozenset(
+    {BUILD_INFO.name, IS_LEADER.name, DEPENDENCY_HEALTH.name, CACHE_REFRESH_DURATION.name}
+)
+"""Families whose values legitimately differ between replicas: facts about the answering process.
+Everything else on the page is the same on every replica of a cluster (docs/metrics.md)."""
 
 FAMILIES: dict[str, MetricSpec] = {
     spec.name: spec for spec in list(globals().values()) if isinstance(spec, MetricSpec)

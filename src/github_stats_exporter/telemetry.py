@@ -2,7 +2,8 @@
 
 `SelfMetrics` keeps counters and gauges declared in `metrics.py` and hands them to the renderer as
 samples, and hands counter increments out in batches so the exposition cache can add them to the
-store's cluster-wide totals. It never talks to the store or the network, and it never stores secrets
+store's cluster-wide totals. Gauges of ``cluster_state`` families are kept apart: the renderer never
+serves them from here; `cluster_state.ClusterState` publishes the leader's values through the store. It never talks to the store or the network, and it never stores secrets
 in labels.
 """
 
@@ -13,13 +14,13 @@ import re
 import sys
 import threading
 import uuid
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
-from github_stats_exporter.metrics import MetricSpec, MetricType
+from github_stats_exporter.metrics import FAMILIES, MetricSpec, MetricType
 from github_stats_exporter.model import Labels, Sample
 
 SeriesKey = tuple[str, Labels]
@@ -48,6 +49,7 @@ class SelfMetrics:
     def __init__(self) -> None:
         self._values: dict[SeriesKey, float] = {}
         self._counter_keys: set[SeriesKey] = set()
+        self._cluster_keys: set[SeriesKey] = set()
         self._flushed: dict[SeriesKey, float] = {}
         self._pending: CounterBatch | None = None
         self._batch_prefix = uuid.uuid4().hex
@@ -76,9 +78,37 @@ class SelfMetrics:
             raise TypeError(msg)
         key = self._key(spec, labels)
         with self._lock:
+            if spec.cluster_state:
+                self._cluster_keys.add(key)
             if self._values.get(key) != value:
                 self._values[key] = value
                 self._generation += 1
+
+    def adopt_cluster_state(self, samples: Iterable[Sample]) -> None:
+        """Take over published collector state (a new leader continues from its predecessor's values).
+
+        Samples of families that are not ``cluster_state`` gauges are ignored: a stored record written
+        by another version must not inject per-process or unknown series.
+        """
+        with self._lock:
+            for sample in samples:
+                spec = FAMILIES.get(sample.name)
+                if spec is None or not spec.cluster_state:
+                    continue
+                key = (sample.name, sample.labels)
+                self._cluster_keys.add(key)
+                if self._values.get(key) != sample.value:
+                    self._values[key] = sample.value
+                    self._generation += 1
+
+    def cluster_state_samples(self) -> tuple[Sample, ...]:
+        """This process's values of the ``cluster_state`` gauges, in a stable order (for publishing)."""
+        with self._lock:
+            return tuple(
+                Sample(name, labels, self._values[(name, labels)])
+                for name, labels in sorted(self._cluster_keys)
+                if (name, labels) in self._values
+            )
 
     def remove(self, spec: MetricSpec, labels: Mapping[str, str] | None = None) -> None:
         key = self._key(spec, labels)
@@ -86,6 +116,7 @@ class SelfMetrics:
             if self._values.pop(key, None) is not None:
                 self._generation += 1
             self._counter_keys.discard(key)
+            self._cluster_keys.discard(key)
             self._flushed.pop(key, None)
 
     def value(self, spec: MetricSpec, labels: Mapping[str, str] | None = None) -> float:
@@ -98,12 +129,13 @@ class SelfMetrics:
             return tuple(Sample(name, labels, value) for (name, labels), value in self._values.items())
 
     def gauge_samples(self) -> tuple[Sample, ...]:
-        """Samples of everything that is not a counter (per-process values such as health, build info)."""
+        """Per-process gauges (health of this process's dependencies, build info, role): what this
+        process serves from itself. Counters and ``cluster_state`` gauges are left out."""
         with self._lock:
             return tuple(
                 Sample(name, labels, value)
                 for (name, labels), value in self._values.items()
-                if (name, labels) not in self._counter_keys
+                if (name, labels) not in self._counter_keys and (name, labels) not in self._cluster_keys
             )
 
     def unflushed_counters(self) -> dict[SeriesKey, float]:

@@ -154,6 +154,7 @@ DEFAULTS = [
     ("leader_election.lease_name", "github-stats-exporter-leader"),
     ("leader_election.backend", "kubernetes"),
     ("health.readiness_requires", ()),
+    ("health.liveness_stall_intervals", 10),
     ("leader_election.identity", ""),
     ("leader_election.lease_duration", timedelta(seconds=30)),
     ("leader_election.renew_deadline", timedelta(seconds=20)),

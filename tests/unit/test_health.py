@@ -90,6 +90,7 @@ def test_set_records_success_and_failure_times() -> None:
         "last_success_unixtime": 100.0,
         "last_failure_unixtime": 150.0,
         "required_for_ready": True,
+        "source": "process",
     }
 
 

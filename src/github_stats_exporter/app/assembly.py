@@ -22,6 +22,7 @@ from github_stats_exporter.app.runtime import (
     make_auth,
     snapshot_retention,
 )
+from github_stats_exporter.cluster_state import ClusterState
 from github_stats_exporter.config import AppCredentials, Settings
 from github_stats_exporter.exposition import ExpositionCache
 from github_stats_exporter.github.auth import Auth
@@ -30,6 +31,7 @@ from github_stats_exporter.github.client import (
     create_session,
 )
 from github_stats_exporter.health import Health
+from github_stats_exporter.leader.identity import default_identity
 from github_stats_exporter.metrics import BUILD_INFO, IS_LEADER
 from github_stats_exporter.scrape.probe import GitHubProbe, InstallationHealth
 from github_stats_exporter.scrape.scheduler import Job
@@ -146,8 +148,17 @@ async def build_runtime(
         )
     )
     for name in settings.health.readiness_requires:
-        if name not in runtime.health.snapshot()["components"]:
+        if name not in runtime.health.names:
             msg = f"health.readiness_requires: {name!r} is not a component of this configuration"
             raise StartupError(msg)
-        runtime.health.register(name, required_for_ready=True)
+        runtime.health.require(name)
+    runtime.cluster_state = ClusterState(
+        store,
+        metrics,
+        health,
+        identity=default_identity(settings.leader_election.identity),
+        # Rewritten at least this often so the snapshot never expires while a leader lives.
+        rewrite_after_seconds=max(retention / 4, runtime.refresh_interval),
+        clock=clock,
+    )
     return runtime

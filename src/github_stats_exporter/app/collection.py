@@ -43,8 +43,8 @@ def add_org_collectors(runtime: Runtime, clock: Callable[[], float]) -> None:
             client, org, allowlist=org_cfg.repo_allowlist, include_archived=org_cfg.include_archived
         )
         activity_component, loc_component = f"activity:{org}", f"loc:{org}"
-        health.register(activity_component, required_for_ready=False)
-        health.register(loc_component, required_for_ready=False)
+        health.register(activity_component, required_for_ready=False, collection=True)
+        health.register(loc_component, required_for_ready=False, collection=True)
 
         def report(ok: bool, detail: str, name: str = activity_component) -> None:
             health.set(name, ok, detail)
@@ -141,7 +141,7 @@ async def add_copilot(runtime: Runtime, stack: contextlib.AsyncExitStack, clock:
         )
         for name in components_for(opts.scope, opts.reports):
             if name not in registered:  # registering twice would reset a component's state
-                runtime.health.register(name, required_for_ready=False)
+                runtime.health.register(name, required_for_ready=False, collection=True)
                 registered.add(name)
         collector = CopilotCollector(
             client,

@@ -26,6 +26,9 @@ from github_stats_exporter.store.base import StoreError
 log = structlog.get_logger(__name__)
 
 
+LIVENESS_MIN_SILENCE_SECONDS = 60.0
+"""No loop is declared wedged sooner than this, whatever its interval (a slow store call is not a hang)."""
+
 ONCE_SETTLE_SECONDS = 120.0
 """How long `once` waits for contributor statistics that GitHub is still computing."""
 
@@ -34,9 +37,16 @@ class Shutdown(Exception):
     """Raised inside the task group to stop every service (asyncio.TaskGroup has no cancel())."""
 
 
-async def refresh_cache(runtime: Runtime) -> bool:
-    """Refresh the exposition cache once; a store failure keeps the last page and marks health."""
+async def refresh_cache(runtime: Runtime, *, publish: bool | None = None) -> bool:
+    """Publish the leader's collector state, then refresh the page and the published health view.
+
+    ``publish`` defaults to "this replica leads". A store failure keeps the last page and marks health.
+    """
     try:
+        if runtime.cluster_state is not None:
+            if runtime.is_leader if publish is None else publish:
+                await runtime.cluster_state.publish()
+            await runtime.cluster_state.load()
         await runtime.cache.refresh()
     except StoreError as exc:
         runtime.health.set("store", False, f"{type(exc).__name__}: {exc}")
@@ -109,10 +119,9 @@ async def serve(
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(_wait_for_signal(stop, runtime.health), name="signals")
                     tg.create_task(elector.run(on_change), name="leader_election")
-                    tg.create_task(run_periodic(refresher), name=refresher.name)
+                    tg.create_task(_watched(runtime, refresher), name=refresher.name)
                     for job in runtime.jobs:
-                        scheduled = runtime.leader_job(job) if job.leader_only else job
-                        tg.create_task(run_periodic(scheduled), name=job.name)
+                        tg.create_task(_watched(runtime, job), name=job.name)
                     for name, service in runtime.services.items():
                         tg.create_task(service(), name=name)
             except* Shutdown:
@@ -124,6 +133,19 @@ async def serve(
                         await elector.release()
     finally:
         remove_handlers()
+
+
+async def _watched(runtime: Runtime, job: Job) -> None:
+    """Run a periodic job under the liveness watchdog; leader jobs wake when leadership is gained."""
+    stall = runtime.settings.health.liveness_stall_intervals
+    allowed = stall * job.interval * (1 + job.jitter) + (job.timeout or 0.0)
+    runtime.health.watch(job.name, max(LIVENESS_MIN_SILENCE_SECONDS, allowed))
+    if job.leader_only:
+        await run_periodic(
+            runtime.leader_job(job), sleep=runtime.leader_sleep, beat=lambda: runtime.health.beat(job.name)
+        )
+    else:
+        await run_periodic(job, beat=lambda: runtime.health.beat(job.name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +168,7 @@ async def once(
             # A single run should yield complete LOC: wait (bounded) for GitHub's 202 "computing" answers.
             if not await loc.settle(ONCE_SETTLE_SECONDS):
                 failures.append(f"loc_settle:{org}")
-        if not await refresh_cache(runtime):
+        # `once` collected everything itself, so it publishes its collector state whatever its role.
+        if not await refresh_cache(runtime, publish=True):
             failures.append("exposition_refresh")
         return OnceResult(runtime.cache.body(fmt), not failures, tuple(failures))

@@ -5,6 +5,7 @@ No I/O at build time (stores connect lazily); no scheduling (see `lifecycle`).""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any
 import aiohttp
 import structlog
 
+from github_stats_exporter.cluster_state import ClusterState
 from github_stats_exporter.config import AppCredentials, Credentials, Settings
 from github_stats_exporter.exposition import ExpositionCache
 from github_stats_exporter.github.auth import AppAuth, Auth, TokenAuth
@@ -77,6 +79,9 @@ class Runtime:
 
     leader_ticks: set[asyncio.Timeout] = field(default_factory=set)
     """Scopes of leader-only ticks in flight, ended at once when leadership is lost."""
+    cluster_state: ClusterState | None = None
+    """Publishes the leader's collector state through the store; every replica reads it back."""
+    _gained: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def is_leader(self) -> bool:
@@ -96,8 +101,21 @@ class Runtime:
 
         return dataclasses.replace(job, tick=guarded, gate=lambda: self.is_leader)
 
+    async def leader_sleep(self, seconds: float) -> None:
+        """Sleep between leader-job iterations, cut short when this replica gains leadership.
+
+        A new leader then starts every collection job at once instead of waiting for schedules that
+        count from process start (docs/leader_election.md, "Takeover").
+        """
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._gained.wait()
+
     def set_role(self, leader: bool) -> None:
         """Apply a role change: gates, health, the leader gauge; a lost leadership ends running ticks."""
+        gained = leader and not self.is_leader
+        if leader != self.is_leader and self.cluster_state is not None:
+            self.cluster_state.leadership_changed()
         self.role = "leader" if leader else "follower"
         self.health.role = "leader" if leader else "follower"
         self.metrics.set(IS_LEADER, None, 1 if leader else 0)
@@ -108,6 +126,10 @@ class Runtime:
             now = asyncio.get_running_loop().time()
             for scope in list(self.leader_ticks):
                 scope.reschedule(now)
+        if gained:
+            # Waiters of the set event all wake; later sleeps wait on a fresh one.
+            self._gained.set()
+            self._gained = asyncio.Event()
 
 
 def client_options(settings: Settings) -> ClientOptions:

@@ -139,6 +139,9 @@ class HealthConfig(Section):
     github_recover_success_threshold: Annotated[StrictInt, Field(ge=1)] = 1
     readiness_requires: tuple[ReadinessComponent, ...] = ()
     """Components that must be healthy for /readyz, on top of a rendered page (stricter policy)."""
+    liveness_stall_intervals: Annotated[StrictInt, Field(ge=2)] = 10
+    """/livez fails once a periodic loop has not completed an iteration for this many of its
+    intervals (plus its tick timeout, and never sooner than a minute)."""
 
 
 def _ratio(value: object) -> object:

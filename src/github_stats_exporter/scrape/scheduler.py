@@ -50,12 +50,15 @@ async def run_periodic(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     monotonic: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
+    beat: Callable[[], None] | None = None,
 ) -> None:
     """Run ``job`` forever: tick, then sleep until the next deadline (measured from the tick's start).
 
     A tick slower than the interval is followed immediately by the next one (no overlap, no burst).
     Exceptions other than cancellation are logged and the loop continues: one bad tick must not end
-    the service; the tick itself reports its failures through health and self-metrics.
+    the service; the tick itself reports its failures through health and self-metrics. ``beat`` is
+    called after every iteration, gated or not (the liveness watchdog listens to it); a ``sleep`` that
+    returns early starts the next iteration early (a replica that just became leader ticks at once).
     """
     rng = rng or random.Random()
     while True:
@@ -63,6 +66,8 @@ async def run_periodic(
         if job.gate():
             await run_tick(job)
             raise_if_cancelling()
+        if beat is not None:
+            beat()
         delay = job.interval - (monotonic() - started)
         if job.jitter:
             delay += rng.uniform(0, job.jitter * job.interval)
