@@ -4,8 +4,8 @@ The leader's collectors set ``cluster_state`` gauges (rate-limit budget, reposit
 cycle times, Copilot freshness, queue depth) and collection health in their process. `ClusterState`
 publishes those values as one snapshot (``exporter_state``) on the leader, and reads it back on every
 replica: the gauges are rendered from the store like business series, and collection health feeds
-`/healthz`. A replica that becomes leader first adopts the published values, so nothing disappears
-while its first cycles run. Per-process facts (its own connections, role, page cache) never go
+`/healthz`. A replica that becomes leader adopts the published values it has not measured itself yet, so
+nothing disappears while its first cycles run. Per-process facts (its own connections, role, page cache) never go
 through here (docs/metrics.md, "Cluster state and per-process series").
 
 This module does not schedule anything; the page refresh calls `publish` and `load`.
@@ -56,7 +56,13 @@ class ClusterState:
         self._published_at = float("-inf")
 
     def leadership_changed(self) -> None:
-        """A new term (or its end): adopt what is published before publishing again."""
+        """A term begins or ends: forget the earlier term's state, adopt what is published first.
+
+        Synchronous on purpose: it runs in the role change, before any collection tick of the new
+        term can set a value that adoption must not override.
+        """
+        self._metrics.clear_cluster_state()
+        self._health.clear_collection_state()
         self._adopted = False
 
     async def publish(self) -> bool:

@@ -38,6 +38,8 @@ CACHE_COMPONENT = "exporter_cache"
 class _Component:
     required_for_ready: bool
     collection: bool = False
+    measured: bool = False
+    """Set in this process (this leadership term for collection components); adoption never overrides it."""
     healthy: bool = False
     detail: str = "not checked yet"
     last_success_unixtime: float | None = None
@@ -110,6 +112,7 @@ class Health:
             raise KeyError(msg) from None
         component.healthy = healthy
         component.detail = detail
+        component.measured = True
         if healthy:
             component.last_success_unixtime = self._clock()
         else:
@@ -131,11 +134,17 @@ class Health:
             if c.collection
         }
 
+    def clear_collection_state(self) -> None:
+        """A leadership term begins: collection verdicts of an earlier term are not this term's."""
+        for name, component in self._components.items():
+            if component.collection:
+                self._components[name] = _Component(component.required_for_ready, collection=True)
+
     def adopt_collection_state(self, published: Mapping[str, Mapping[str, Any]]) -> None:
-        """Continue from the published states (a new leader takes over its predecessor's verdicts)."""
+        """Take the published verdicts for components this term has not measured yet."""
         for name, state in published.items():
             component = self._components.get(name)
-            if component is None or not component.collection:
+            if component is None or not component.collection or component.measured:
                 continue
             component.healthy = bool(state.get("healthy", False))
             component.detail = str(state.get("detail", ""))

@@ -84,11 +84,21 @@ class SelfMetrics:
                 self._values[key] = value
                 self._generation += 1
 
-    def adopt_cluster_state(self, samples: Iterable[Sample]) -> None:
-        """Take over published collector state (a new leader continues from its predecessor's values).
+    def clear_cluster_state(self) -> None:
+        """Forget every ``cluster_state`` value (a term begins: only what it measures, or adopts, counts)."""
+        with self._lock:
+            for key in self._cluster_keys:
+                if self._values.pop(key, None) is not None:
+                    self._generation += 1
+            self._cluster_keys.clear()
 
-        Samples of families that are not ``cluster_state`` gauges are ignored: a stored record written
-        by another version must not inject per-process or unknown series.
+    def adopt_cluster_state(self, samples: Iterable[Sample]) -> None:
+        """Fill in published collector state this process has not measured itself yet.
+
+        A new leader continues from its predecessor's values until its own collectors replace them;
+        a value it already set in this term is newer and stays. Samples of families that are not
+        ``cluster_state`` gauges are ignored: a stored record written by another version must not
+        inject per-process or unknown series.
         """
         with self._lock:
             for sample in samples:
@@ -96,10 +106,11 @@ class SelfMetrics:
                 if spec is None or not spec.cluster_state:
                     continue
                 key = (sample.name, sample.labels)
+                if key in self._values:
+                    continue
                 self._cluster_keys.add(key)
-                if self._values.get(key) != sample.value:
-                    self._values[key] = sample.value
-                    self._generation += 1
+                self._values[key] = sample.value
+                self._generation += 1
 
     def cluster_state_samples(self) -> tuple[Sample, ...]:
         """This process's values of the ``cluster_state`` gauges, in a stable order (for publishing)."""

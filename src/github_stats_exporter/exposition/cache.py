@@ -425,6 +425,9 @@ class ExpositionCache:
                 for series, unflushed in self._self_metrics.unflushed_counters().items():
                     totals[series] = totals.get(series, 0.0) + unflushed
             samples += [Sample(name, labels, v) for (name, labels), v in totals.items() if name not in owned]
+            # Series in a fixed order: replicas hold the same totals in different dict orders, and
+            # every replica must serve the same bytes (docs/metrics.md).
+            samples.sort(key=lambda s: (s.name, s.labels))
             part = _build_page({_SELF: encode_samples(samples)}, [_SELF], _SeriesIndex())
             self._self_bodies = {
                 Format.OPENMETRICS: part.bodies[Format.OPENMETRICS] + EOF,

@@ -11,12 +11,16 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
+from github_stats_exporter.simulator.keys import generate_key_pair
+from github_stats_exporter.simulator.server import Simulator
+from github_stats_exporter.simulator.spec import EnterpriseSpec, OrgSpec, WorldSpec
 from github_stats_exporter.store.redis_server import RedisProcess, start_sentinel_setup
 
 MASTER_SET = "gse-test"
@@ -85,3 +89,20 @@ async def exporters() -> AsyncIterator[ExporterProcesses]:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+@pytest.fixture
+async def sim(tmp_path: Path) -> AsyncIterator[tuple[Simulator, Path]]:
+    """A small simulated GitHub (one org, an enterprise with Copilot) and the App key to reach it."""
+    private, public = generate_key_pair()
+    key = tmp_path / "app.pem"
+    key.write_text(private)
+    spec = WorldSpec(
+        seed=12,
+        orgs=(OrgSpec("acme", repos=7, users=5, app_id=11, installation_id=21),),
+        enterprise=EnterpriseSpec("ent", app_id=11, installation_id=23, orgs=("acme",)),
+        start=time.time(),
+    )
+    async with Simulator(spec) as simulator:
+        simulator.add_app(11, public)
+        yield simulator, key

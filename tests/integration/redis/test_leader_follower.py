@@ -8,37 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 import yaml
 
-from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator
-from github_stats_exporter.simulator.spec import EnterpriseSpec, OrgSpec, WorldSpec
 from github_stats_exporter.store.redis_server import RedisProcess, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 BUSINESS = (b"gh_activity_", b"gh_copilot_")
-
-
-@pytest.fixture
-async def sim(tmp_path: Path) -> AsyncIterator[tuple[Simulator, Path]]:
-    private, public = generate_key_pair()
-    key = tmp_path / "app.pem"
-    key.write_text(private)
-    spec = WorldSpec(
-        seed=12,
-        orgs=(OrgSpec("acme", repos=7, users=5, app_id=11, installation_id=21),),
-        enterprise=EnterpriseSpec("ent", app_id=11, installation_id=23, orgs=("acme",)),
-        start=time.time(),
-    )
-    async with Simulator(spec) as simulator:
-        simulator.add_app(11, public)
-        yield simulator, key
 
 
 def write_config(path: Path, port: int, redis_port: int, prefix: str, api: str, key: Path) -> Path:
