@@ -1,11 +1,12 @@
-"""The HTTP surface: `/metrics`, `/livez`, `/readyz`, `/healthz`, served by aiohttp.
+"""The HTTP surface: `/metrics`, `/livez`, `/readyz`, `/healthz` and a landing page at `/`, served by aiohttp.
 
-Routes only translate HTTP to calls on the exposition cache and the health state; no rendering, no
-store access and no business logic live here.
+Routes only translate HTTP to calls on the exposition cache and the health state; no metric
+rendering, no store access and no business logic live here.
 """
 
 from __future__ import annotations
 
+import html
 import ipaddress
 import re
 from collections.abc import Awaitable, Callable
@@ -13,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+import github_stats_exporter
 from github_stats_exporter.exposition import ExpositionCache, accepts_gzip, negotiate
 from github_stats_exporter.health import Health
 from github_stats_exporter.metrics import HTTP_REQUESTS
@@ -22,8 +24,15 @@ STREAM_THRESHOLD = 1 << 20
 """Pages larger than this (bytes) are streamed in slices instead of being joined per request."""
 STREAM_CHUNK = 1 << 20
 
-KNOWN_PATHS = frozenset({"/metrics", "/livez", "/readyz", "/healthz"})
+KNOWN_PATHS = frozenset({"/", "/metrics", "/livez", "/readyz", "/healthz"})
 TEXT_PLAIN = "text/plain; charset=utf-8"
+EXPORTER_NAME = "GitHub Stats Exporter"
+LANDING_LINKS = (
+    ("/metrics", "Metrics"),
+    ("/healthz", "Health document (JSON)"),
+    ("/readyz", "Readiness"),
+    ("/livez", "Liveness"),
+)
 
 # Request limits: generous for Prometheus and kubelet probes, small enough that a hostile client
 # cannot make the parser buffer much. Oversized lines or headers get a 4xx from aiohttp's parser.
@@ -44,8 +53,30 @@ def _text(status: int, body: str) -> web.Response:
     return web.Response(status=status, body=body.encode(), headers={"Content-Type": TEXT_PLAIN})
 
 
+def landing_page(version: str, role: str) -> str:
+    """The HTML of ``/``: name, version, role and links, like other Prometheus exporters show."""
+    links = "\n".join(
+        f'<li><a href="{html.escape(path)}">{html.escape(path)}</a> {html.escape(text)}</li>'
+        for path, text in LANDING_LINKS
+    )
+    name = html.escape(EXPORTER_NAME)
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n'
+        f'<head><meta charset="utf-8"><title>{name}</title></head>\n'
+        "<body>\n"
+        f"<h1>{name}</h1>\n"
+        f"<p>Version: {html.escape(version)}</p>\n"
+        f"<p>Role: {html.escape(role)}</p>\n"
+        f"<ul>\n{links}\n</ul>\n"
+        "</body>\n"
+        "</html>\n"
+    )
+
+
 def build_app(cache: ExpositionCache, health: Health, self_metrics: SelfMetrics) -> web.Application:
-    """The aiohttp application with the four endpoints; every response is counted by path and code."""
+    """The aiohttp application with the endpoints; every response is counted by path and code."""
+    version = github_stats_exporter.__version__
 
     @web.middleware
     async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -94,7 +125,17 @@ def build_app(cache: ExpositionCache, health: Health, self_metrics: SelfMetrics)
         # Always 200 (the Go exporter's contract): the verdict is in the body, probes use /readyz.
         return web.json_response(health.snapshot())
 
+    async def landing(_: web.Request) -> web.Response:
+        # The role changes with leadership, so the page is built per request (it is tiny).
+        return web.Response(
+            text=landing_page(version, health.role),
+            content_type="text/html",
+            charset="utf-8",
+            headers={"Cache-Control": "no-cache"},
+        )
+
     app = web.Application(middlewares=[count_requests], client_max_size=64 * 1024)
+    app.router.add_get("/", landing)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/livez", livez)
     app.router.add_get("/readyz", readyz)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Literal
 
 import aiohttp
 import pytest
@@ -122,7 +123,9 @@ async def env(keys: tuple[str, str]) -> AsyncIterator[Env]:
         yield Env(sim, clock, MemorySnapshotStore(clock=clock.now), client, self_metrics, sleeps=sleeps)
 
 
-def make_client(sim, session, private_pem, clock, self_metrics, sleep) -> GitHubClient:
+def make_client(
+    sim, session, private_pem, clock, self_metrics, sleep, *, max_attempts: int = 3
+) -> GitHubClient:
     auth = AppAuth(
         APP_ID,
         21,
@@ -133,7 +136,9 @@ def make_client(sim, session, private_pem, clock, self_metrics, sleep) -> GitHub
         user_agent="test",
         api_version="2022-11-28",
     )
-    options = ClientOptions(base_url=sim.api_url, max_attempts=3, initial_backoff=0.01, jitter=False)
+    options = ClientOptions(
+        base_url=sim.api_url, max_attempts=max_attempts, initial_backoff=0.01, jitter=False
+    )
     return GitHubClient(
         options, auth, org=ORG, metrics=self_metrics, session=session, sleep=sleep, clock=clock.now
     )
@@ -255,6 +260,68 @@ async def test_transient_faults_are_retried_and_values_converge(env: Env, rule: 
     assert await env.exported() == env.truth()
     assert env.missed == []
     assert env.sleeps  # the injected sleep took the backoff / Retry-After pauses
+
+
+def invalid_body_retries(env: Env) -> dict[str, float]:
+    """The client's ``reason="invalid_body"`` retries, by endpoint."""
+    return {
+        s.label("endpoint") or "": s.value
+        for s in env.metrics.samples()
+        if s.name == metrics.GITHUB_RETRIES.name and s.label("reason") == "invalid_body"
+    }
+
+
+BODY_FAULT_RATE = 0.2
+
+
+@pytest.mark.parametrize(
+    "kind", [pytest.param("truncate", id="cut"), pytest.param("malformed", id="garbled")]
+)
+async def test_a_fifth_of_bodies_broken_is_retried_to_the_truth_in_one_pass(
+    env: Env, keys: tuple[str, str], kind: Literal["truncate", "malformed"]
+) -> None:
+    """With one body in five cut or garbled on every route (seeded), one cycle equals the truth.
+
+    Five attempts make a request fail only with 0.2**5 odds, so the fixed seed gives a clean pass.
+    """
+    env.sim.faults.add(FaultRule(kind=kind, probability=BODY_FAULT_RATE))
+    async with aiohttp.ClientSession() as session:
+        client = make_client(env.sim, session, keys[0], env.clock, env.metrics, _no_sleep, max_attempts=5)
+        collector = env.collector(client=client)
+
+        assert await collector.tick()
+
+    assert await env.exported() == env.truth()
+    assert env.missed == []
+    assert collector.failing_repos == {}
+    retried = invalid_body_retries(env)
+    assert {"list_org_repos", "list_commits", "list_pulls", "list_issue_comments", "list_reviews"} <= set(
+        retried
+    )
+    served = sum(n for (route, status), n in env.sim.stats.requests.items() if status == 200)
+    assert sum(retried.values()) == pytest.approx(BODY_FAULT_RATE * served, rel=0.5)
+
+
+async def test_bodies_broken_past_the_retries_heal_in_the_next_cycle(env: Env) -> None:
+    """With the default three attempts a rare stream stays broken: its window is recorded, the next cycle heals it."""
+    env.sim.faults.add(FaultRule(kind="truncate", probability=BODY_FAULT_RATE))
+    collector = env.collector()
+
+    assert not await collector.tick()  # this seed breaks one stream three times in a row
+    assert env.missed
+    assert {w.reason for w in env.missed} <= {
+        "activity_commits_failed",
+        "activity_pulls_failed",
+        "activity_reviews_failed",
+        "activity_issue_comments_failed",
+    }
+    assert invalid_body_retries(env)
+    for _ in range(3):
+        env.clock.advance(300)
+        if await collector.tick():
+            break
+    assert await env.exported() == env.truth()
+    assert collector.failing_repos == {}
 
 
 @pytest.mark.parametrize(

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 
+import github_stats_exporter
 from github_stats_exporter.exposition import ExpositionCache, Format
-from github_stats_exporter.health import Health
+from github_stats_exporter.health import ROLES, Health, Role
 from github_stats_exporter.metrics import ACTIVITY_COMMITS, HTTP_REQUESTS
 from github_stats_exporter.model import Snapshot, SnapshotKey
-from github_stats_exporter.server import HttpServer, build_app, parse_listen_addr
+from github_stats_exporter.server import HttpServer, build_app, landing_page, parse_listen_addr
 from github_stats_exporter.store.memory import MemorySnapshotStore
 from github_stats_exporter.telemetry import SelfMetrics
 
@@ -131,6 +132,40 @@ async def test_healthz_returns_the_health_document(served: Served, query: str) -
     assert doc["components"] == {"redis": False, "exporter_cache": False}
 
 
+@pytest.mark.parametrize("role", ROLES)
+async def test_landing_page_names_version_role_and_links(served: Served, role: Role) -> None:
+    """GET / is a small UTF-8 HTML page with the version, the current role and links to every endpoint."""
+    served.health.role = role
+    async with served.session.get(served.url + "/") as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"] == "text/html; charset=utf-8"
+        body = await resp.text()
+    assert body.startswith("<!DOCTYPE html>")
+    assert "GitHub Stats Exporter" in body
+    assert f"Version: {github_stats_exporter.__version__}" in body
+    assert f"Role: {role}" in body
+    for path in ("/metrics", "/healthz", "/readyz", "/livez"):
+        assert f'<a href="{path}">' in body
+    assert served.requests("/", 200) == 1
+
+
+async def test_landing_page_answers_head_without_a_body(served: Served) -> None:
+    """HEAD / answers like GET (same status and type) but sends no body."""
+    async with served.session.head(served.url + "/") as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert await resp.read() == b""
+
+
+def test_landing_page_escapes_dynamic_text() -> None:
+    """Version and role are HTML-escaped, so odd build metadata cannot inject markup."""
+    page = landing_page('1.0+<script>alert("x")</script>', "lead&er")
+
+    assert "<script>" not in page
+    assert "1.0+&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert "Role: lead&amp;er" in page
+
+
 @pytest.mark.parametrize(
     ("method", "path", "status", "label"),
     [
@@ -138,6 +173,8 @@ async def test_healthz_returns_the_health_document(served: Served, query: str) -
         pytest.param("GET", "/metrics/extra", 404, "other", id="sub-path"),
         pytest.param("POST", "/metrics", 405, "/metrics", id="post-metrics"),
         pytest.param("DELETE", "/healthz", 405, "/healthz", id="delete-healthz"),
+        pytest.param("POST", "/", 405, "/", id="post-landing"),
+        pytest.param("GET", "/index.html", 404, "other", id="not-the-landing-page"),
     ],
 )
 async def test_other_paths_and_methods_are_refused_and_counted(
@@ -153,14 +190,15 @@ async def test_other_paths_and_methods_are_refused_and_counted(
 
 async def test_every_response_is_counted_by_known_path_and_code(served: Served) -> None:
     """Responses are counted per known path and status; random paths all share the 'other' label."""
-    for path in ("/livez", "/livez", "/readyz", "/a", "/b?c=d", "/%2e%2e/etc"):
+    for path in ("/", "/livez", "/livez", "/readyz", "/a", "/b?c=d", "/%2e%2e/etc", "/?x=<b>"):
         async with served.session.get(served.url + path) as resp:
             await resp.read()
+    assert served.requests("/", 200) == 2
     assert served.requests("/livez", 200) == 2
     assert served.requests("/readyz", 503) == 1
     assert served.requests("other", 404) == 3
     labels = {dict(s.labels)["path"] for s in served.self_metrics.samples() if s.name == HTTP_REQUESTS.name}
-    assert labels == {"/livez", "/readyz", "other"}
+    assert labels == {"/", "/livez", "/readyz", "other"}
 
 
 async def test_handler_failure_is_a_500_and_the_server_keeps_serving(

@@ -193,8 +193,15 @@ class AppAuth:
             raise AuthError(status, _error_message(body))
         try:
             grant = msgspec.json.decode(body, type=_TokenGrant)
+        except msgspec.ValidationError as exc:
+            raise AuthError(status, "token response lacks a valid token/expires_at") from exc
+        except msgspec.DecodeError as exc:
+            # Not JSON at all (cut short, garbled on the way): asking again usually cures it.
+            msg = f"token response is not valid JSON ({len(body)} bytes)"
+            raise AuthError(status, msg, invalid_body=True) from exc
+        try:
             expires_at = datetime.fromisoformat(grant.expires_at).timestamp()
-        except (msgspec.DecodeError, ValueError) as exc:
+        except ValueError as exc:
             raise AuthError(status, "token response lacks a valid token/expires_at") from exc
         return grant.token, expires_at
 

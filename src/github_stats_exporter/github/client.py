@@ -158,6 +158,23 @@ def _origin(url: URL) -> tuple[str, str, int | None]:
     return (url.scheme.lower(), (url.host or "").lower(), url.port)
 
 
+def _decode(raw: _Raw, endpoint: str, url: URL) -> Any:
+    """The JSON body of an accepted answer (None when it has none); `MalformedResponse` if it does not parse."""
+    if raw.status == 204 or not raw.body.strip():
+        return None
+    try:
+        return msgspec.json.decode(raw.body)
+    except msgspec.DecodeError as exc:
+        msg = f"body is not valid JSON ({len(raw.body)} bytes)"
+        raise MalformedResponse(raw.status, msg, endpoint, url.path) from exc
+
+
+def _auth_retry_reason(exc: AuthError) -> str:
+    if exc.invalid_body:
+        return "invalid_body"
+    return "server_error" if exc.status else "connection"
+
+
 def _error_message(body: bytes) -> str:
     try:
         decoded: Any = msgspec.json.decode(body)
@@ -275,6 +292,8 @@ class GitHubClient:
         """GET a path under the base URL (or an absolute URL on the API origin) and decode the JSON.
 
         Statuses in ``accept`` are returned; a 304 to a conditional request returns the cached body.
+        An accepted answer whose body is not valid JSON (truncated, garbled) is retried like a 5xx and
+        raises `MalformedResponse` once the attempts are spent; it is never put in the ETag cache.
         Anything else goes through the retry policy and ends in a typed `GitHubError`.
         """
         url = self._resolve(path_or_url, params)
@@ -292,7 +311,7 @@ class GitHubClient:
             except AuthError as exc:
                 if not exc.is_transient or attempt >= self._options.max_attempts:
                     raise
-                await self._backoff(endpoint, "server_error" if exc.status else "connection", attempt, url)
+                await self._backoff(endpoint, _auth_retry_reason(exc), attempt, url)
                 continue
             except TimeoutError as exc:
                 self._count(endpoint, "error")
@@ -316,7 +335,16 @@ class GitHubClient:
                 merged.update(raw.headers)
                 return Response(200, cached.data, CIMultiDictProxy(merged), True, key)
             if status in accept:
-                return self._accept(raw, key, url, endpoint, conditional)
+                try:
+                    data = _decode(raw, endpoint, url)
+                except MalformedResponse:
+                    # A body cut short or garbled on the way (proxy, reset stream) is a transient fault:
+                    # asking again usually gets the whole document. Nothing was cached from it.
+                    if attempt >= self._options.max_attempts:
+                        raise
+                    await self._backoff(endpoint, "invalid_body", attempt, url)
+                    continue
+                return self._accept(raw, data, key, conditional)
 
             message = _error_message(raw.body)
             if status == 401 and may_refresh:
@@ -424,14 +452,8 @@ class GitHubClient:
         msg = f"more than {MAX_REDIRECTS} redirects"
         raise GitHubHTTPError(raw.status, msg, endpoint, url.path)
 
-    def _accept(self, raw: _Raw, key: str, url: URL, endpoint: str, conditional: bool) -> Response:
-        data: Any = None
-        if raw.status != 204 and raw.body.strip():
-            try:
-                data = msgspec.json.decode(raw.body)
-            except msgspec.DecodeError as exc:
-                msg = f"body is not valid JSON ({len(raw.body)} bytes)"
-                raise MalformedResponse(raw.status, msg, endpoint, url.path) from exc
+    def _accept(self, raw: _Raw, data: Any, key: str, conditional: bool) -> Response:
+        """The response for an accepted status whose body decoded; remembers its ETag."""
         if conditional and raw.status == 200:
             etag = header(raw.headers, "etag")
             if etag:

@@ -12,7 +12,7 @@ query strings (callers get ``url_path`` without the query).
     - Conflict               409 (e.g. an empty repository)
     - Unprocessable          422 validation failed
     - ServerError            5xx, still failing after the retries
-    - MalformedResponse      a 2xx whose body is not the JSON it should be
+    - MalformedResponse      an accepted status whose body is not JSON, still so after the retries
   + RateLimited              primary or secondary limit whose wait exceeds ``max_wait`` or the attempts
   + AuthError                installation-token exchange failed (``status`` is None on transport failure)
   + ForeignHostError         refused to send credentials to a host other than the configured API host
@@ -70,7 +70,7 @@ class ServerError(GitHubHTTPError):
 
 
 class MalformedResponse(GitHubHTTPError):
-    """A successful status whose body could not be decoded as JSON."""
+    """A successful status whose body could not be decoded as JSON on any of the attempts."""
 
 
 class RateLimited(GitHubError):
@@ -92,18 +92,20 @@ class AuthError(GitHubError):
     """Exchanging the App JWT for an installation token failed.
 
     ``status`` is the HTTP status of the exchange, or None when no answer arrived (transport failure).
-    A None or 5xx status is transient; 401/403/404 mean wrong app id, key or installation id.
+    A None or 5xx status is transient, and so is a success whose body did not parse (``invalid_body``,
+    e.g. cut short on the way); 401/403/404 mean wrong app id, key or installation id.
     """
 
-    def __init__(self, status: int | None, message: str) -> None:
+    def __init__(self, status: int | None, message: str, *, invalid_body: bool = False) -> None:
         self.status = status
         self.message = message
+        self.invalid_body = invalid_body
         shown = "no response" if status is None else f"HTTP {status}"
         super().__init__(f"installation token exchange failed ({shown}): {message}")
 
     @property
     def is_transient(self) -> bool:
-        return self.status is None or self.status >= 500 or self.status == 429
+        return self.invalid_body or self.status is None or self.status >= 500 or self.status == 429
 
 
 class ForeignHostError(GitHubError):

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from github_stats_exporter.simulator import payloads
 from github_stats_exporter.simulator.auth import AuthError, Principal
-from github_stats_exporter.simulator.context import ApiError, Reply, SimContext, error_body
+from github_stats_exporter.simulator.context import ApiError, Reply, SimContext, dump, error_body, post_fault
 from github_stats_exporter.simulator.entities import PullView, RepoData
 from github_stats_exporter.simulator.faults import FaultRule
 
@@ -105,7 +105,13 @@ class RestApi:
             try:
                 inst = int(request.match_info["installation_id"])
                 body = ctx.auth.exchange(inst, request.headers.get("Authorization"))
-                response = ctx.json_response(201, body)
+                # Body faults cut or garble the grant like any other JSON reply; the token is still issued.
+                response = web.Response(
+                    status=201,
+                    body=post_fault(fault, dump(body)),
+                    content_type="application/json",
+                    charset="utf-8",
+                )
             except ValueError:
                 response = ctx.json_response(404, error_body(404, "Not Found"))
             except AuthError as exc:

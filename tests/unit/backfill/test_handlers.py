@@ -6,7 +6,7 @@ import pytest
 
 from github_stats_exporter.backfill.handlers import CollectorHandlers
 from github_stats_exporter.backfill.jobs import JobKind, PermanentJobError, new_job
-from github_stats_exporter.github.errors import Forbidden, NotFound, ServerError
+from github_stats_exporter.github.errors import AuthError, Forbidden, MalformedResponse, NotFound, ServerError
 
 from .conftest import T0
 
@@ -70,6 +70,12 @@ async def test_whole_org_jobs_fan_out_over_the_listed_repositories():
     [
         pytest.param(ServerError(502, "bad gateway", "list_pulls", "/x"), False, id="5xx-retries"),
         pytest.param(Forbidden(403, "no access", "list_pulls", "/x"), True, id="403-permanent"),
+        pytest.param(
+            MalformedResponse(200, "body is not valid JSON", "list_pulls", "/x"),
+            False,
+            id="invalid-body-retries",
+        ),
+        pytest.param(AuthError(201, "not JSON", invalid_body=True), False, id="invalid-token-body-retries"),
         pytest.param(RuntimeError("wrapped"), False, id="other-retries"),
     ],
 )

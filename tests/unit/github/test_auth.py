@@ -157,12 +157,38 @@ async def test_unreachable_exchange_is_a_transient_auth_error(app_key, clock) ->
 
 
 async def test_malformed_token_response_is_an_auth_error(fake_github, app_key, clock) -> None:
-    """A 201 without token/expires_at is refused rather than cached."""
+    """A 201 without token/expires_at is refused rather than cached, and asking again would not help."""
     fake_github.on(TOKEN_PATH, fake_github.reply(201, {"token": "ghs_x"}), method="POST")
     async with aiohttp.ClientSession() as session:
         auth = make_auth(fake_github, app_key, clock, session)
-        with pytest.raises(AuthError, match="expires_at"):
+        with pytest.raises(AuthError, match="expires_at") as caught:
             await auth.authorization()
+
+    assert not caught.value.invalid_body
+    assert not caught.value.is_transient
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b'{"token": "ghs_x", "expires_at": "2030-', id="cut-in-the-middle"),
+        pytest.param(b"<html>oops</html>", id="not-json"),
+    ],
+)
+async def test_undecodable_token_response_is_a_transient_auth_error(
+    fake_github, app_key, clock, body
+) -> None:
+    """A 201 whose body is not JSON at all (cut or garbled on the way) is transient, and no token is kept."""
+    fake_github.on(TOKEN_PATH, fake_github.reply(201, body=body), method="POST")
+    async with aiohttp.ClientSession() as session:
+        auth = make_auth(fake_github, app_key, clock, session)
+        with pytest.raises(AuthError, match="not valid JSON") as caught:
+            await auth.authorization()
+
+    assert caught.value.status == 201
+    assert caught.value.invalid_body
+    assert caught.value.is_transient
+    assert auth.valid_until == 0.0
 
 
 async def test_token_auth_sends_bearer_and_hides_the_token() -> None:

@@ -138,14 +138,19 @@ async def test_app_auth_on_ghes_exchanges_and_calls_under_the_prefix(
 # --- pagination ---------------------------------------------------------------------------------
 
 
-def script_pages(fake, path: str, pages: int) -> None:
-    """Pages 1..n; each Link points at the next page with an opaque cursor that must be kept verbatim."""
+def script_pages(fake, path: str, pages: int, *, broken: tuple[int, ...] = ()) -> None:
+    """Pages 1..n; each Link points at the next page with an opaque cursor that must be kept verbatim.
+
+    Each page in ``broken`` is first answered once with its headers but a body cut in the middle.
+    """
     replies = []
     for page in range(1, pages + 1):
         headers = {}
         if page < pages:
             following = fake.url(f"{path}?per_page=2&after=Y3Vyc29y{page}%3D%3D")
             headers["Link"] = f'<{following}>; rel="next", <{fake.url(path)}?page=9>; rel="last"'
+        if page in broken:
+            replies.append(fake.reply(200, body=b'[{"page": ', headers=headers))
         replies.append(fake.reply(200, [{"page": page}], headers=headers))
     fake.on(path, *replies)
 
@@ -577,15 +582,112 @@ async def test_accepted_statuses_are_returned(fake_github, make_client) -> None:
     assert statuses == [202, 204, 409]
 
 
-async def test_invalid_json_is_a_malformed_response(fake_github, make_client) -> None:
-    """A 200 whose body is not JSON raises MalformedResponse, not a raw decoder exception."""
-    fake_github.on(REPOS, fake_github.reply(200, body=b"<html>oops", headers={"Content-Type": "text/html"}))
-    client = await make_client()
+# --- bodies that do not decode ------------------------------------------------------------------
+
+JSON = {"Content-Type": "application/json; charset=utf-8"}
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        pytest.param(b'[{"name": "widg', JSON, id="cut-in-the-middle"),
+        pytest.param(b'{"message": <html>oops[{"name"', JSON, id="garbled"),
+        pytest.param(b"<html>Bad gateway</html>", {"Content-Type": "text/html"}, id="html-page"),
+    ],
+)
+async def test_a_body_broken_once_is_retried(
+    fake_github, make_client, sleeper, self_metrics, body, headers
+) -> None:
+    """A 200 whose body does not decode is retried with the jittered backoff; the next whole body wins."""
+    fake_github.on(
+        REPOS,
+        fake_github.reply(200, body=body, headers={**headers, "ETag": '"broken"'}),
+        fake_github.reply(200, [{"name": "widgets"}], headers={"ETag": '"whole"'}),
+    )
+    client = await make_client(initial_backoff=1.0, rng=random.Random(7))
+
+    response = await client.get(REPOS, endpoint="list_org_repos")
+    await client.get(REPOS, endpoint="list_org_repos")
+
+    assert response.data == [{"name": "widgets"}]
+    assert retries(self_metrics, "list_org_repos", "invalid_body") == 1
+    assert sleeper.calls == [random.Random(7).uniform(0, 1.0)]
+    assert requests_total(self_metrics, "list_org_repos", "2xx") == 3
+    # Only the whole body's ETag was remembered.
+    assert "If-None-Match" not in fake_github.seen[1].headers
+    assert fake_github.seen[2].headers["If-None-Match"] == '"whole"'
+
+
+async def test_a_body_broken_on_every_attempt_raises_and_caches_nothing(
+    fake_github, make_client, sleeper, self_metrics
+) -> None:
+    """After max_attempts broken bodies the call raises MalformedResponse (200); no ETag of them is reused."""
+    fake_github.on(REPOS, fake_github.reply(200, body=b'[{"name": "wi', headers={**JSON, "ETag": '"broken"'}))
+    client = await make_client(max_attempts=3, jitter=False, initial_backoff=1.0, max_backoff=30.0)
 
     with pytest.raises(MalformedResponse) as caught:
         await client.get(REPOS, endpoint="list_org_repos")
 
     assert caught.value.status == 200
+    assert caught.value.endpoint == "list_org_repos"
+    assert len(fake_github.seen) == 3
+    assert sleeper.calls == [1.0, 2.0]
+    assert retries(self_metrics, "list_org_repos", "invalid_body") == 2
+    fake_github.on(REPOS, fake_github.reply(200, [{"name": "widgets"}], headers={"ETag": '"whole"'}))
+    response = await client.get(REPOS, endpoint="list_org_repos")
+    assert response.data == [{"name": "widgets"}]
+    assert not response.not_modified
+    assert all("If-None-Match" not in seen.headers for seen in fake_github.seen)
+
+
+async def test_a_broken_body_does_not_replace_a_cached_one(fake_github, make_client, self_metrics) -> None:
+    """A cached 200 stays the validator while a newer answer keeps arriving broken; its 304 still serves it."""
+    fake_github.on(
+        REPOS,
+        fake_github.reply(200, [{"name": "widgets"}], headers={"ETag": '"v1"'}),
+        fake_github.reply(200, body=b'[{"na', headers={**JSON, "ETag": '"v2"'}),
+        fake_github.reply(200, body=b'[{"na', headers={**JSON, "ETag": '"v2"'}),
+        fake_github.reply(304, headers={"ETag": '"v1"'}),
+    )
+    client = await make_client(max_attempts=2)
+
+    await client.get(REPOS, endpoint="list_org_repos")
+    with pytest.raises(MalformedResponse):
+        await client.get(REPOS, endpoint="list_org_repos")
+    response = await client.get(REPOS, endpoint="list_org_repos")
+
+    assert [seen.headers.get("If-None-Match") for seen in fake_github.seen] == [None, '"v1"', '"v1"', '"v1"']
+    assert (response.data, response.not_modified) == ([{"name": "widgets"}], True)
+
+
+async def test_a_broken_accepted_non_200_is_retried(fake_github, make_client, self_metrics) -> None:
+    """Every accepted status decodes its body, so a cut 202 from the stats endpoint is retried as well."""
+    stats = "/repos/acme/w/stats/contributors"
+    fake_github.on(
+        stats, fake_github.reply(202, body=b'{"mess', headers=JSON), fake_github.reply(200, [{"total": 3}])
+    )
+    client = await make_client()
+
+    response = await client.get(stats, endpoint="get_contributor_stats", accept=(200, 202, 204))
+
+    assert (response.status, response.data) == (200, [{"total": 3}])
+    assert retries(self_metrics, "get_contributor_stats", "invalid_body") == 1
+
+
+async def test_paginate_retries_a_broken_page_and_keeps_its_place(
+    fake_github, make_client, self_metrics
+) -> None:
+    """A page cut short is fetched again from the same cursor; every page arrives once, in order."""
+    script_pages(fake_github, REPOS, 3, broken=(2,))
+    client = await make_client()
+
+    pages = [page async for page in client.paginate(REPOS, endpoint="list_org_repos", params={"per_page": 2})]
+
+    assert [page.data for page in pages] == [[{"page": 1}], [{"page": 2}], [{"page": 3}]]
+    assert [seen.raw_path for seen in fake_github.seen][1:3] == [
+        f"{REPOS}?per_page=2&after=Y3Vyc29y1%3D%3D"
+    ] * 2
+    assert retries(self_metrics, "list_org_repos", "invalid_body") == 1
 
 
 async def test_cancellation_during_a_rate_limit_wait_is_prompt(fake_github, make_client, clock) -> None:
@@ -690,6 +792,47 @@ async def test_transient_token_exchange_failure_is_retried(
     assert response.data == ["ok"]
     assert len(sleeper.calls) == 1
     assert retries(self_metrics, "list_org_repos", "server_error") == 1
+
+
+async def test_a_broken_token_grant_is_retried_as_invalid_body(
+    fake_github, app_key, clock, sleeper, self_metrics, token_endpoint
+) -> None:
+    """A 201 token grant cut in the middle is exchanged again after a backoff; the data call then succeeds."""
+    fake_github.on(
+        "/app/installations/42/access_tokens",
+        fake_github.reply(201, body=b'{"token": "ghs_half', headers=JSON),
+        token_endpoint(app_key, clock),
+        method="POST",
+    )
+    fake_github.on(REPOS, fake_github.reply(200, ["ok"]))
+    async with aiohttp.ClientSession() as session:
+        base = fake_github.url()
+        auth = AppAuth(
+            123,
+            42,
+            app_key.private_pem,
+            api_base_url=base,
+            session=session,
+            clock=clock,
+            user_agent="ua",
+            api_version="v",
+        )
+        async with GitHubClient(
+            ClientOptions(base_url=base),
+            auth,
+            org="acme",
+            metrics=self_metrics,
+            session=session,
+            sleep=sleeper,
+            clock=clock,
+        ) as client:
+            response = await client.get(REPOS, endpoint="list_org_repos")
+
+    assert response.data == ["ok"]
+    assert auth.exchanges == 2
+    assert len(sleeper.calls) == 1
+    assert retries(self_metrics, "list_org_repos", "invalid_body") == 1
+    assert fake_github.requests_to(REPOS)[0].headers["Authorization"] == "Bearer ghs_1"
 
 
 def test_etag_cache_is_a_bounded_lru() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,6 +10,7 @@ import jwt
 import pytest
 
 from github_stats_exporter.simulator.clock import SimClock
+from github_stats_exporter.simulator.faults import FaultRule
 from github_stats_exporter.simulator.server import Simulator
 
 
@@ -133,3 +135,24 @@ async def test_access_token_requests_are_counted_and_free(
     assert sim.stats.requests["access_token", 201] == 1
     assert sim.stats.requests["access_token", 401] == 1
     assert sim.stats.rate_limited() == 0
+
+
+@pytest.mark.parametrize(
+    "kind", [pytest.param("truncate", id="truncate"), pytest.param("malformed", id="malformed")]
+)
+async def test_body_faults_garble_the_token_grant(
+    sim: Simulator, api: Any, registered: str, clock: SimClock, kind: Any
+) -> None:
+    """A body fault on the token exchange answers 201 with a grant that does not parse; the next one is whole."""
+    sim.faults.add(FaultRule("access_token", kind, times=1))
+    token = app_jwt(registered, clock.now())
+    async with api.http.post(
+        f"{api.base}/app/installations/21/access_tokens", headers={"Authorization": f"Bearer {token}"}
+    ) as resp:
+        raw = await resp.read()
+    assert resp.status == 201
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(raw)
+    status, body = await exchange(api, 21, token)
+    assert status == 201
+    assert body["token"].startswith("ghs_")

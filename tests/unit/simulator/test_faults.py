@@ -107,13 +107,16 @@ async def test_short_timeout_fault_answers_504(sim: Simulator, api: Any) -> None
     "kind", [pytest.param("truncate", id="truncate"), pytest.param("malformed", id="malformed")]
 )
 async def test_body_faults_make_json_unparseable(sim: Simulator, api: Any, kind: Any) -> None:
-    """Truncated or malformed API bodies arrive with status 200 but do not parse."""
+    """Truncated or malformed API bodies arrive with status 200 and consistent headers but do not parse."""
     sim.faults.add(FaultRule("list_pulls", kind, times=1))
     async with api.http.get(
         f"{sim.api_url}/repos/acme/monorepo/pulls", headers={"Authorization": f"token {api.token}"}
     ) as resp:
         raw = await resp.read()
     assert resp.status == 200
+    assert resp.headers["Content-Length"] == str(len(raw))  # cut on the way, not a broken transfer
+    assert resp.headers["Content-Type"].startswith("application/json")
+    assert "ETag" in resp.headers
     with pytest.raises(json.JSONDecodeError):
         json.loads(raw)
 
