@@ -294,8 +294,21 @@ async def test_once_exports_exactly_the_ground_truth(key_path: Path, keys: tuple
     assert exported == truth
 
 
+def copilot_page(body: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every gh_copilot_* sample of an OpenMetrics page, keyed like the Copilot truth."""
+    parsed = text_string_to_metric_families(body.decode())  # type: ignore[no-untyped-call]
+    out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for family in parsed:
+        for s in family.samples:
+            if s.name.startswith("gh_copilot_"):
+                key = (s.name, tuple(sorted(s.labels.items())))
+                assert key not in out, f"duplicate series {key}"
+                out[key] = s.value
+    return out
+
+
 async def test_once_exports_copilot_reports_exactly(key_path: Path, keys: tuple[str, str]):
-    """With Copilot on, one `once` run exports the org and users reports equal to the simulator's truth."""
+    """With Copilot on, one `once` run's gh_copilot_* series are exactly the org and users reports' truth."""
     start = 1_780_000_000.0
     spec = WorldSpec(
         seed=4, orgs=(OrgSpec("acme", repos=6, users=6, app_id=11, installation_id=21),), start=start
@@ -314,16 +327,8 @@ async def test_once_exports_copilot_reports_exactly(key_path: Path, keys: tuple[
         for report in ("aggregate", "users"):
             for window in ("1d", "28d"):
                 truth.update(copilot_truth(dataset, "org", "acme", report, window, end))
-    parsed = text_string_to_metric_families(result.body.decode())  # type: ignore[no-untyped-call]
-    names = {name for name, _ in truth}
-    exported = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in parsed
-        for s in family.samples
-        if s.name in names
-    }
     assert truth
-    assert exported == truth
+    assert copilot_page(result.body) == truth
 
 
 async def test_readiness_policy_can_require_components(sim: Simulator, key_path: Path):
