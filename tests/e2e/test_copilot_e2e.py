@@ -34,7 +34,7 @@ from github_stats_exporter.scrape.copilot import (
 )
 from github_stats_exporter.scrape.copilot_map import LabelPolicy, MapOptions
 from github_stats_exporter.simulator.clock import SimClock
-from github_stats_exporter.simulator.copilot_truth import copilot_truth
+from github_stats_exporter.simulator.copilot_truth import copilot_record_count, copilot_truth
 from github_stats_exporter.simulator.faults import FaultRule
 from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator
@@ -300,13 +300,23 @@ async def test_every_report_equals_the_ground_truth_for_both_windows(
     families = {name for name, _ in truth(env, scope, scope_id, report_type, "28d", END_DAY)}
     assert families == (AGGREGATE_FAMILIES if report_type != "users" else USERS_FAMILIES)
     assert env.missed == []
-    assert (
-        env.metrics.value(
-            metrics.COPILOT_SCRAPE_RUNS,
-            {"org": scope_id, "scope": SCOPE_LABEL[scope, report_type], "result": "success"},
-        )
-        == 1
+    labels = {"org": scope_id, "scope": SCOPE_LABEL[scope, report_type]}
+    assert env.metrics.value(metrics.COPILOT_SCRAPE_RUNS, {**labels, "result": "success"}) == 1
+    # The collector's self-metrics with exact expected values.
+    records = copilot_record_count(
+        env.sim.copilot,
+        scope,  # type: ignore[arg-type]
+        scope_id,
+        SIM_REPORT[report_type],  # type: ignore[arg-type]
+        "28d",
+        END_DAY,
     )
+    assert env.metrics.value(metrics.COPILOT_RECORDS_PARSED, labels) == records > 0
+    assert env.metrics.value(metrics.COPILOT_LAST_SUCCESS, labels) == START
+    day_start = datetime.combine(END_DAY, datetime.min.time(), UTC).timestamp()
+    assert env.metrics.value(metrics.COPILOT_REPORT_STALENESS, labels) == START - day_start
+    dropped = [s for s in env.metrics.samples() if s.name == metrics.COPILOT_RECORDS_DROPPED.name]
+    assert dropped == []
 
 
 @pytest.mark.parametrize("user_mode", ["id", "hashed", "none"])

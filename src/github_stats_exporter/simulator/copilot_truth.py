@@ -206,6 +206,17 @@ def copilot_truth(
     return out
 
 
+def copilot_record_count(
+    dataset: CopilotDataset, scope: Scope, scope_id: str, report: Report, window: Window, day: date
+) -> int:
+    """Day records in the report (user rows, or aggregate days: a 28-day wrapper holds one per day).
+
+    What gh_exporter_copilot_records_parsed_total grows by when the report is collected once.
+    """
+    scope_id = dataset.canonical_scope_id(scope, scope_id)
+    return len(_records(dataset, scope, scope_id, report, window, day))
+
+
 def copilot_breakdown_truth(
     dataset: CopilotDataset,
     scope: Scope,

@@ -15,6 +15,7 @@ from github_stats_exporter.simulator.copilot_truth import (
     Dimension,
     TruthKey,
     copilot_breakdown_truth,
+    copilot_record_count,
     copilot_truth,
 )
 from github_stats_exporter.simulator.server import copilot_dataset
@@ -338,6 +339,22 @@ def test_day_labels_keep_each_day_apart_with_its_own_gauges() -> None:
     assert (
         copilot_truth(HAND, "org", "acme", "aggregate", "28d", D2, emit_day=True, breakdowns=ide) == expected
     )
+
+
+@pytest.mark.parametrize(
+    ("report", "window", "expected"),
+    [
+        pytest.param("users", "28d", 3, id="users-28d"),
+        pytest.param("users", "1d", 1, id="users-1d"),
+        pytest.param("aggregate", "28d", 2, id="aggregate-28d-counts-days"),
+        pytest.param("aggregate", "1d", 1, id="aggregate-1d"),
+    ],
+)
+def test_record_count_counts_user_rows_and_aggregate_days(
+    report: Report, window: Window, expected: int
+) -> None:
+    """Records parsed: one per user row, one per aggregate day (the 28-day wrapper itself is not one)."""
+    assert copilot_record_count(HAND, "org", "acme", report, window, D2) == expected
 
 
 def demo_world_truth() -> dict[TruthKey, float]:
