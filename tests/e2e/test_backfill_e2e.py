@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -286,14 +286,9 @@ def copilot_collector(env: Env) -> CopilotCollector:
     )
 
 
-def without_day(samples: list[Sample]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-    for s in samples:
-        labels = tuple(sorted((k, v) for k, v in s.labels if k != "day"))
-        if any(k in {"ide", "feature", "language", "model", "chat_mode"} for k, _ in labels):
-            continue
-        out[s.name, labels] = s.value
-    return out
+def keyed(samples: Iterable[Sample]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Samples keyed like the Copilot truth (name, sorted labels)."""
+    return {(s.name, tuple(sorted(s.labels))): s.value for s in samples}
 
 
 async def test_every_missed_copilot_day_is_recovered_from_the_one_day_reports(env: Env) -> None:
@@ -321,9 +316,8 @@ async def test_every_missed_copilot_day_is_recovered_from_the_one_day_reports(en
             assert snapshot is None, day
             continue
         assert snapshot is not None, day
-        truth = copilot_truth(env.sim.copilot, "org", ORG, "aggregate", "1d", day)
-        families = {name for name, _ in truth}  # the truth covers these families; others are extras
-        ours = {k: v for k, v in without_day(list(snapshot.samples)).items() if k[0] in families}
-        assert ours == truth, day
+        # Every series of the day's snapshot, day label included, and nothing more.
+        truth = copilot_truth(env.sim.copilot, "org", ORG, "aggregate", "1d", day, emit_day=True)
+        assert keyed(snapshot.samples) == truth, day
         recovered += 1
     assert recovered == (END_DAY - first_day).days + 1 >= 5

@@ -1,7 +1,8 @@
 """Copilot usage end to end: real client, downloader and collector against the simulator's ground truth.
 
-Every enabled report must produce exactly `copilot_truth` / `copilot_breakdown_truth`; faults on the link
-endpoint or the download host must become backfill work that the 1-day endpoints then recover.
+Every enabled report must produce exactly `copilot_truth`: every gh_copilot_* series with its value, and
+nothing more; faults on the link endpoint or the download host must become backfill work that the 1-day
+endpoints then recover.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from github_stats_exporter.scrape.copilot import (
 )
 from github_stats_exporter.scrape.copilot_map import LabelPolicy, MapOptions
 from github_stats_exporter.simulator.clock import SimClock
-from github_stats_exporter.simulator.copilot_truth import copilot_breakdown_truth, copilot_truth
+from github_stats_exporter.simulator.copilot_truth import copilot_record_count, copilot_truth
 from github_stats_exporter.simulator.faults import FaultRule
 from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator
@@ -49,7 +50,10 @@ ORG_APP, ENT_APP = 11, 13
 ENTERPRISE = "ent"
 DIMENSIONS = ("ide", "feature", "language", "model")
 BREAKDOWN_LABELS = frozenset({*DIMENSIONS, "chat_mode"})
-TRUTH_FAMILIES = frozenset(
+HASH_KEY = b"e2e-copilot-hash-key"
+# The contract's Copilot families: aggregate reports have all of them, users reports the additive per-user ones.
+AGGREGATE_FAMILIES = frozenset(name for name in metrics.FAMILIES if name.startswith("gh_copilot_"))
+USERS_FAMILIES = frozenset(
     spec.name
     for spec in (
         metrics.COPILOT_INTERACTIONS,
@@ -59,15 +63,9 @@ TRUTH_FAMILIES = frozenset(
         metrics.COPILOT_LOC_SUGGESTED_DELETE,
         metrics.COPILOT_LOC_ADDED,
         metrics.COPILOT_LOC_DELETED,
-        metrics.COPILOT_PRS_CREATED,
-        metrics.COPILOT_PRS_REVIEWED,
-        metrics.COPILOT_PRS_CREATED_BY_COPILOT,
-        metrics.COPILOT_PRS_REVIEWED_BY_COPILOT,
-        metrics.COPILOT_DAILY_ACTIVE_USERS,
-        metrics.COPILOT_WEEKLY_ACTIVE_USERS,
-        metrics.COPILOT_MONTHLY_ACTIVE_USERS,
-        metrics.COPILOT_MONTHLY_ACTIVE_CHAT_USERS,
-        metrics.COPILOT_MONTHLY_ACTIVE_AGENT_USERS,
+        metrics.COPILOT_CLI_SESSIONS,
+        metrics.COPILOT_CLI_REQUESTS,
+        metrics.COPILOT_CLI_PROMPTS,
     )
 )
 TruthKey = tuple[str, tuple[tuple[str, str], ...]]
@@ -237,18 +235,13 @@ async def env(org_keys: tuple[str, str], ent_keys: tuple[str, str]) -> AsyncIter
             )
 
 
-def as_truth(samples: Iterable[Sample], *, dimension: str | None = None) -> dict[TruthKey, float]:
-    """Our samples keyed like the truth: only the truth's families, with or without one breakdown label."""
+def as_truth(samples: Iterable[Sample]) -> dict[TruthKey, float]:
+    """Every sample keyed like the truth; a non-Copilot sample in a Copilot snapshot would be an extra key."""
     out: dict[TruthKey, float] = {}
     for sample in samples:
-        names = {k for k, _ in sample.labels}
-        if sample.name not in TRUTH_FAMILIES:
-            continue
-        if dimension is None and names & BREAKDOWN_LABELS:
-            continue
-        if dimension is not None and dimension not in names:
-            continue
-        out[sample.name, tuple(sorted(sample.labels))] = sample.value
+        key = (sample.name, tuple(sorted(sample.labels)))
+        assert key not in out, f"duplicate series {key}"
+        out[key] = sample.value
     return out
 
 
@@ -296,32 +289,56 @@ async def test_every_report_equals_the_ground_truth_for_both_windows(
     report_type: str,
     flags: dict[str, Any],
 ) -> None:
-    """Each of the four 28-day reports gives exactly copilot_truth for window 28d and for its newest day (1d)."""
+    """Each of the four 28-day reports gives exactly copilot_truth (every family) for 28d and its newest day (1d)."""
     monkeypatch.setenv("UNUSED", "ghp_unused_token_value")
     collector = env.collector(scope, scope_id, **report_config(scope, flags))
     assert await collector.tick()
     for window in ("28d", "1d"):
         ours = as_truth(await env.samples(scope, scope_id, report_type, window))
         assert ours == truth(env, scope, scope_id, report_type, window, END_DAY)
+    # Not vacuous: this world's 28-day report has every family a report of its type can have.
+    families = {name for name, _ in truth(env, scope, scope_id, report_type, "28d", END_DAY)}
+    assert families == (AGGREGATE_FAMILIES if report_type != "users" else USERS_FAMILIES)
     assert env.missed == []
-    assert (
-        env.metrics.value(
-            metrics.COPILOT_SCRAPE_RUNS,
-            {"org": scope_id, "scope": SCOPE_LABEL[scope, report_type], "result": "success"},
-        )
-        == 1
+    labels = {"org": scope_id, "scope": SCOPE_LABEL[scope, report_type]}
+    assert env.metrics.value(metrics.COPILOT_SCRAPE_RUNS, {**labels, "result": "success"}) == 1
+    # The collector's self-metrics with exact expected values.
+    records = copilot_record_count(
+        env.sim.copilot,
+        scope,  # type: ignore[arg-type]
+        scope_id,
+        SIM_REPORT[report_type],  # type: ignore[arg-type]
+        "28d",
+        END_DAY,
     )
+    assert env.metrics.value(metrics.COPILOT_RECORDS_PARSED, labels) == records > 0
+    assert env.metrics.value(metrics.COPILOT_LAST_SUCCESS, labels) == START
+    day_start = datetime.combine(END_DAY, datetime.min.time(), UTC).timestamp()
+    assert env.metrics.value(metrics.COPILOT_REPORT_STALENESS, labels) == START - day_start
+    dropped = [s for s in env.metrics.samples() if s.name == metrics.COPILOT_RECORDS_DROPPED.name]
+    assert dropped == []
 
 
-@pytest.mark.parametrize("user_mode", ["id", "none"])
-async def test_user_label_modes_match_the_truth(env: Env, user_mode: str) -> None:
-    """user_label_mode id and none (all users summed into "redacted") give the truth for those modes."""
+@pytest.mark.parametrize("user_mode", ["id", "hashed", "none"])
+async def test_user_label_modes_match_the_truth(
+    env: Env, monkeypatch: pytest.MonkeyPatch, user_mode: str
+) -> None:
+    """user_label_mode id, hashed and none (all users summed into "redacted") give the truth for those modes."""
+    monkeypatch.setenv("COPILOT_HASH_KEY", HASH_KEY.decode())
     collector = env.collector(
-        "org", "acme", include_org_28d=False, include_org_users_28d=True, user_label_mode=user_mode
+        "org",
+        "acme",
+        include_org_28d=False,
+        include_org_users_28d=True,
+        user_label_mode=user_mode,
+        user_label_hash_key_env="COPILOT_HASH_KEY" if user_mode == "hashed" else "",
     )
     assert await collector.tick()
-    ours = as_truth(await env.samples("org", "acme", "users", "28d"))
-    assert ours == truth(env, "org", "acme", "users", "28d", END_DAY, user_mode=user_mode)
+    for window in ("28d", "1d"):
+        ours = as_truth(await env.samples("org", "acme", "users", window))
+        assert ours == truth(
+            env, "org", "acme", "users", window, END_DAY, user_mode=user_mode, hash_key=HASH_KEY
+        )
 
 
 async def test_without_pull_request_activity_there_are_no_pull_request_series(env: Env) -> None:
@@ -333,10 +350,7 @@ async def test_without_pull_request_activity_there_are_no_pull_request_series(en
     assert not [s for s in samples if "pull_requests" in s.name]
 
 
-@pytest.mark.parametrize(
-    ("scope", "scope_id", "report_type", "flags"),
-    [REPORTS[0], REPORTS[1], REPORTS[3]],
-)
+@pytest.mark.parametrize(("scope", "scope_id", "report_type", "flags"), REPORTS)
 async def test_breakdowns_equal_the_breakdown_truth_one_dimension_per_series(
     env: Env,
     monkeypatch: pytest.MonkeyPatch,
@@ -345,37 +359,32 @@ async def test_breakdowns_equal_the_breakdown_truth_one_dimension_per_series(
     report_type: str,
     flags: dict[str, Any],
 ) -> None:
-    """With every include_breakdown_* on, each dimension's series equal copilot_breakdown_truth exactly."""
+    """With every include_breakdown_* on, both windows equal the truth with all breakdowns (and chat_mode)."""
     monkeypatch.setenv("UNUSED", "ghp_unused_token_value")
     on = {f"include_breakdown_{d}": True for d in DIMENSIONS}
     collector = env.collector(scope, scope_id, **report_config(scope, flags), **on)
     assert await collector.tick()
+    for window in ("28d", "1d"):
+        samples = await env.samples(scope, scope_id, report_type, window)
+        expected = truth(env, scope, scope_id, report_type, window, END_DAY, breakdowns=DIMENSIONS)
+        assert as_truth(samples) == expected, window
+        # Never a cross product: at most one breakdown label per series.
+        assert all(len({k for k, _ in s.labels} & BREAKDOWN_LABELS) <= 1 for s in samples)
     samples = await env.samples(scope, scope_id, report_type, "28d")
-    for dimension in DIMENSIONS:
-        expected = copilot_breakdown_truth(
-            env.sim.copilot,
-            scope,  # type: ignore[arg-type]
-            scope_id,
-            SIM_REPORT[report_type],  # type: ignore[arg-type]
-            "28d",
-            END_DAY,
-            dimension=dimension,  # type: ignore[arg-type]
-        )
-        assert as_truth(samples, dimension=dimension) == expected, dimension
-    # Never a cross product: at most one breakdown label per series.
-    assert all(len({k for k, _ in s.labels} & BREAKDOWN_LABELS) <= 1 for s in samples)
-    # The plain series are unchanged by the breakdowns.
-    assert as_truth(samples) == truth(env, scope, scope_id, report_type, "28d", END_DAY)
+    assert {label for s in samples for label, _ in s.labels} >= BREAKDOWN_LABELS
     chat_modes = {s.label("chat_mode") for s in samples if s.label("chat_mode")}
     assert chat_modes
     assert chat_modes <= {"ask", "edit", "agent", "plan", "custom", "unknown"}
 
 
 async def test_day_labels_split_the_window_into_days_that_equal_each_days_report(env: Env) -> None:
-    """emit_day_label: every day of the 28-day report is its own series and equals that day's 1-day truth."""
+    """emit_day_label: both views equal the day-labelled truth, and each day of the window its 1-day report."""
     collector = env.collector("org", "acme", emit_day_label=True)
     assert await collector.tick()
     samples = await env.samples("org", "acme", "organization", "28d")
+    assert as_truth(samples) == truth(env, "org", "acme", "organization", "28d", END_DAY, emit_day=True)
+    newest = await env.samples("org", "acme", "organization", "1d", END_DAY.isoformat())
+    assert as_truth(newest) == truth(env, "org", "acme", "organization", "1d", END_DAY, emit_day=True)
     by_day: dict[str, list[Sample]] = {}
     for sample in samples:
         day = sample.label("day")
@@ -392,7 +401,6 @@ async def test_day_labels_split_the_window_into_days_that_equal_each_days_report
         assert as_truth(relabelled) == truth(
             env, "org", "acme", "organization", "1d", date.fromisoformat(day_text)
         )
-    assert await env.has("org", "acme", "organization", "1d", END_DAY.isoformat())
 
 
 async def test_downloads_never_carry_authorization_and_every_link_is_fetched(env: Env) -> None:

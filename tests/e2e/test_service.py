@@ -19,14 +19,14 @@ import pytest
 import yaml
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from github_stats_exporter import app, cli
+from github_stats_exporter import app, cli, metrics
 from github_stats_exporter.config import Settings, parse_config
 from github_stats_exporter.exposition import Format
 from github_stats_exporter.simulator.clock import SimClock
 from github_stats_exporter.simulator.copilot_truth import copilot_truth
 from github_stats_exporter.simulator.keys import generate_key_pair
-from github_stats_exporter.simulator.server import Simulator
-from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
+from github_stats_exporter.simulator.server import Simulator, write_app_keys
+from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec, demo_spec
 from github_stats_exporter.simulator.truth import activity_truth
 
 pytestmark = pytest.mark.e2e
@@ -294,36 +294,61 @@ async def test_once_exports_exactly_the_ground_truth(key_path: Path, keys: tuple
     assert exported == truth
 
 
-async def test_once_exports_copilot_reports_exactly(key_path: Path, keys: tuple[str, str]):
-    """With Copilot on, one `once` run exports the org and users reports equal to the simulator's truth."""
+def copilot_page(body: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every gh_copilot_* sample of an OpenMetrics page, keyed like the Copilot truth."""
+    parsed = text_string_to_metric_families(body.decode())  # type: ignore[no-untyped-call]
+    out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for family in parsed:
+        for s in family.samples:
+            if s.name.startswith("gh_copilot_"):
+                key = (s.name, tuple(sorted(s.labels.items())))
+                assert key not in out, f"duplicate series {key}"
+                out[key] = s.value
+    return out
+
+
+async def test_once_with_the_demo_config_exports_every_copilot_series_exactly(tmp_path: Path):
+    """The shipped demo config over the demo world: every gh_copilot_* series of the page (four report types,
+    both windows, its ide breakdown) equals the truth, and the page has every Copilot family of the contract."""
     start = 1_780_000_000.0
-    spec = WorldSpec(
-        seed=4, orgs=(OrgSpec("acme", repos=6, users=6, app_id=11, installation_id=21),), start=start
-    )
+    spec = demo_spec(start)
+    keys = write_app_keys(spec, tmp_path)
     clock = SimClock(frozen_at=start)
     async with Simulator(spec, clock=clock) as sim:
-        sim.add_app(11, keys[1])
-        data = config_dict(sim, key_path)
-        data["github"]["orgs"] = data["github"]["orgs"][:1]  # type: ignore[index]
-        data["copilot"] = {"enabled": True, "include_org_28d": True, "include_org_users_28d": True}
-        result = await app.once(parse_config(data), fmt=Format.OPENMETRICS, clock=clock.now)
+        for app_id, (_, public) in keys.items():
+            sim.add_app(app_id, public)
+        settings = cli.demo_settings(sim.api_url, {a: p for a, (p, _) in keys.items()}, 0)
+        result = await app.once(settings, fmt=Format.OPENMETRICS, clock=clock.now)
         assert result.ok, result.failures
+        cfg = settings.copilot
+        breakdowns = [
+            d for d in ("ide", "feature", "language", "model") if getattr(cfg, f"include_breakdown_{d}")
+        ]
+        assert cfg.include_org_28d
+        assert cfg.include_org_users_28d
+        assert cfg.include_enterprise_28d
+        assert cfg.include_enterprise_users_28d
         dataset = sim.copilot
         end = dataset.latest_complete_day(datetime.fromtimestamp(start, UTC).date())
+        scopes = [("org", org.org) for org in settings.github.orgs] + [("enterprise", cfg.enterprise.slug)]
         truth: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-        for report in ("aggregate", "users"):
-            for window in ("1d", "28d"):
-                truth.update(copilot_truth(dataset, "org", "acme", report, window, end))
-    parsed = text_string_to_metric_families(result.body.decode())  # type: ignore[no-untyped-call]
-    names = {name for name, _ in truth}
-    exported = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in parsed
-        for s in family.samples
-        if s.name in names
-    }
-    assert truth
-    assert exported == truth
+        for scope, scope_id in scopes:
+            for report in ("aggregate", "users"):
+                for window in ("1d", "28d"):
+                    truth.update(
+                        copilot_truth(
+                            dataset,
+                            scope,  # type: ignore[arg-type]
+                            scope_id,
+                            report,
+                            window,
+                            end,
+                            breakdowns=breakdowns,  # type: ignore[arg-type]
+                        )
+                    )
+    assert copilot_page(result.body) == truth
+    contract = {name for name in metrics.FAMILIES if name.startswith("gh_copilot_")}
+    assert {name for name, _ in truth} == contract
 
 
 async def test_readiness_policy_can_require_components(sim: Simulator, key_path: Path):

@@ -1,12 +1,17 @@
-"""Ground truth for Copilot reports: the series a correct exporter derives from one simulated report.
+"""Ground truth for Copilot reports: every gh_copilot_usage_* series a correct exporter derives from a report.
 
-Computed from the simulator's own rows with stdlib only; it must not import exporter code, so a bug in
-the exporter's mapping can never also appear here and cancel out in a test.
+Computed from the simulator's own rows with stdlib only, following docs/metrics.md ("Copilot usage");
+it must not import exporter code, so a bug in the exporter's mapping can never also appear here and
+cancel out in a test. It covers every family the exporter emits for the four report types, both
+windows, the breakdowns (with the chat_mode view of the feature breakdown), the user label modes and
+the day label.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+import hmac
+from collections.abc import Collection, Iterable
 from datetime import date
 from typing import Any, Literal
 
@@ -18,40 +23,73 @@ from github_stats_exporter.simulator.copilot_data import (
     Window,
 )
 
-UserMode = Literal["login", "id", "none"]
+UserMode = Literal["login", "id", "hashed", "none"]
 Dimension = Literal["ide", "feature", "language", "model"]
+BreakdownLabel = Literal["ide", "feature", "language", "model", "chat_mode"]
 TruthKey = tuple[str, tuple[tuple[str, str], ...]]
 """(metric name, label pairs sorted by label name)."""
 
 PREFIX = "gh_copilot_usage_"
-PR_FIELDS = ("total_created", "total_reviewed", "total_created_by_copilot", "total_reviewed_by_copilot")
+DIMENSIONS: tuple[Dimension, ...] = ("ide", "feature", "language", "model")
+CLI_FIELDS = ("session_count", "request_count", "prompt_count")
+"""Additive fields of ``totals_by_cli``, exported as gh_copilot_usage_cli_<field> (users and aggregates)."""
+PR_FIELDS = (
+    "total_created",
+    "total_reviewed",
+    "total_created_by_copilot",
+    "total_reviewed_by_copilot",
+    "total_merged",
+    "total_merged_created_by_copilot",
+)
+"""Additive fields of an aggregate day's ``pull_requests``, exported as gh_copilot_usage_pull_requests_<field>."""
 ACTIVE_USER_GAUGES = (
     "daily_active_users",
     "weekly_active_users",
     "monthly_active_users",
     "monthly_active_chat_users",
     "monthly_active_agent_users",
+    "daily_active_cli_users",
 )
+"""Distinct-user counts of aggregate days: the newest day's value, never summed."""
+ZERO_WHEN_ABSENT = frozenset({"daily_active_cli_users"})
+"""Gauges GitHub omits on days without that activity; the exporter then reports 0."""
 REDACTED_USER = "redacted"
+HASH_CHARS = 16
 
-# Which totals_by_* array feeds each breakdown label, and the dimension summed away (features).
+COPILOT_FAMILIES: tuple[str, ...] = (
+    *(PREFIX + counter for counter in COUNTERS),
+    *(f"{PREFIX}cli_{field}" for field in CLI_FIELDS),
+    *(f"{PREFIX}pull_requests_{field}" for field in PR_FIELDS),
+    *(PREFIX + gauge for gauge in ACTIVE_USER_GAUGES),
+)
+"""Every family this truth can produce."""
+
+# Which totals_by_* array feeds each breakdown label (language and model are summed over features).
 _DIMENSION_ARRAYS: dict[str, str] = {
     "ide": "totals_by_ide",
     "feature": "totals_by_feature",
     "language": "totals_by_language_feature",
     "model": "totals_by_model_feature",
+    "chat_mode": "totals_by_feature",
 }
+_CHAT_PANEL, _MODE = "chat_panel_", "_mode"
 
 
 def _labels(**labels: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(labels.items()))
 
 
-def _user_label(row: dict[str, Any], user_mode: UserMode) -> str:
+def _user_label(row: dict[str, Any], user_mode: UserMode, hash_key: bytes | None) -> str:
     if user_mode == "login":
         return str(row["user_login"])
     if user_mode == "id":
         return str(row["user_id"])
+    if user_mode == "hashed":
+        if not hash_key:
+            msg = "user_mode 'hashed' needs a hash_key"
+            raise ValueError(msg)
+        # docs/metrics.md: HMAC-SHA-256 of the login, 16 hex characters.
+        return hmac.new(hash_key, str(row["user_login"]).encode(), hashlib.sha256).hexdigest()[:HASH_CHARS]
     return REDACTED_USER
 
 
@@ -65,20 +103,33 @@ def _records(
     return rows
 
 
-def _base_labels(scope: Scope, scope_id: str, report: Report, window: Window, user: str) -> dict[str, str]:
-    return {
+def _base_labels(
+    scope: Scope, scope_id: str, report: Report, window: Window, user: str, day: str | None
+) -> dict[str, str]:
+    labels = {
         "org": scope_id,
         "repo": "*",
         "user": user,
         "scope": ("enterprise_users" if scope == "enterprise" else "users") if report == "users" else scope,
         "window": window,
     }
+    if day is not None:
+        labels["day"] = day
+    return labels
 
 
 def _add(out: dict[TruthKey, float], key: TruthKey, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return
     out[key] = out.get(key, 0.0) + float(value)
+
+
+def _chat_mode(feature: str) -> str | None:
+    """``chat_panel_<mode>_mode`` → ``<mode>`` (the Go exporter's chat_mode label); None for other features."""
+    if feature.startswith(_CHAT_PANEL) and feature.endswith(_MODE):
+        mode = feature[len(_CHAT_PANEL) : -len(_MODE)]
+        return mode or None
+    return None
 
 
 def copilot_truth(
@@ -91,29 +142,79 @@ def copilot_truth(
     *,
     include_pr: bool = True,
     user_mode: UserMode = "login",
+    hash_key: bytes | None = None,
+    breakdowns: Collection[Dimension] = (),
+    emit_day: bool = False,
 ) -> dict[TruthKey, float]:
-    """Series without breakdown or day labels: counters summed over the window, gauges from its newest day."""
+    """Every series of one report window: what the exporter's snapshot of it must hold, nothing more.
+
+    Additive values (the seven counters, ``totals_by_cli``, aggregate ``pull_requests`` when
+    ``include_pr``) are summed over the window per user (``all`` for aggregates); active-user gauges
+    come from the newest aggregate day only. ``breakdowns`` adds `copilot_breakdown_truth` for each
+    dimension (``feature`` also brings its ``chat_mode`` view). With ``emit_day`` each day is its own
+    series (a ``day`` label) and nothing is summed across days.
+    """
     scope_id = dataset.canonical_scope_id(scope, scope_id)
     records = _records(dataset, scope, scope_id, report, window, day)
     out: dict[TruthKey, float] = {}
+    newest: dict[str | None, dict[str, Any]] = {}
     for record in records:
-        user = _user_label(record, user_mode) if report == "users" else "all"
-        labels = _labels(**_base_labels(scope, scope_id, report, window, user))
+        user = _user_label(record, user_mode, hash_key) if report == "users" else "all"
+        day_label = str(record["day"]) if emit_day else None
+        labels = _labels(**_base_labels(scope, scope_id, report, window, user, day_label))
         for counter in COUNTERS:
             _add(out, (PREFIX + counter, labels), record.get(counter))
-        if report == "aggregate" and include_pr:
-            prs = record.get("pull_requests") or {}
-            for field in PR_FIELDS:
-                _add(out, (f"{PREFIX}pull_requests_{field}", labels), prs.get(field))
-    if report == "aggregate" and records:
-        # Active-user counts are distinct counts: summing them over days would be meaningless.
-        newest = max(records, key=lambda r: str(r["day"]))
-        labels = _labels(**_base_labels(scope, scope_id, report, window, "all"))
+        cli = record.get("totals_by_cli") or {}
+        for field in CLI_FIELDS:
+            _add(out, (f"{PREFIX}cli_{field}", labels), cli.get(field))
+        if report == "aggregate":
+            if include_pr:
+                prs = record.get("pull_requests") or {}
+                for field in PR_FIELDS:
+                    _add(out, (f"{PREFIX}pull_requests_{field}", labels), prs.get(field))
+            current = newest.get(day_label)
+            if current is None or str(record["day"]) > str(current["day"]):
+                newest[day_label] = record
+    # Active-user counts are distinct counts: summing them over days would be meaningless.
+    for day_label, record in newest.items():
+        labels = _labels(**_base_labels(scope, scope_id, report, window, "all", day_label))
         for gauge in ACTIVE_USER_GAUGES:
-            value = newest.get(gauge)
+            value = record.get(gauge)
+            if value is None and gauge in ZERO_WHEN_ABSENT:
+                value = 0
             if value is not None:
                 out[(PREFIX + gauge, labels)] = float(value)
+    for dimension in breakdowns:
+        views: tuple[BreakdownLabel, ...] = (
+            (dimension, "chat_mode") if dimension == "feature" else (dimension,)
+        )
+        for view in views:
+            out.update(
+                copilot_breakdown_truth(
+                    dataset,
+                    scope,
+                    scope_id,
+                    report,
+                    window,
+                    day,
+                    dimension=view,
+                    user_mode=user_mode,
+                    hash_key=hash_key,
+                    emit_day=emit_day,
+                )
+            )
     return out
+
+
+def copilot_record_count(
+    dataset: CopilotDataset, scope: Scope, scope_id: str, report: Report, window: Window, day: date
+) -> int:
+    """Day records in the report (user rows, or aggregate days: a 28-day wrapper holds one per day).
+
+    What gh_exporter_copilot_records_parsed_total grows by when the report is collected once.
+    """
+    scope_id = dataset.canonical_scope_id(scope, scope_id)
+    return len(_records(dataset, scope, scope_id, report, window, day))
 
 
 def copilot_breakdown_truth(
@@ -124,22 +225,33 @@ def copilot_breakdown_truth(
     window: Window,
     day: date,
     *,
-    dimension: Dimension,
+    dimension: BreakdownLabel,
     user_mode: UserMode = "login",
+    hash_key: bytes | None = None,
+    emit_day: bool = False,
 ) -> dict[TruthKey, float]:
-    """The counters per breakdown value (label named after ``dimension``), summed over the window.
+    """The seven counters per breakdown value (label named after ``dimension``), summed over the window.
 
     ``language`` and ``model`` come from the language-by-feature and model-by-feature arrays summed over
     features, so language series have no user_initiated_interaction_count (the array lacks it).
+    ``chat_mode`` is the feature array's ``chat_panel_<mode>_mode`` elements relabelled ``<mode>``.
     """
     scope_id = dataset.canonical_scope_id(scope, scope_id)
     array = _DIMENSION_ARRAYS[dimension]
+    source = "feature" if dimension == "chat_mode" else dimension
     out: dict[TruthKey, float] = {}
     for record in _records(dataset, scope, scope_id, report, window, day):
-        user = _user_label(record, user_mode) if report == "users" else "all"
-        base = _base_labels(scope, scope_id, report, window, user)
+        user = _user_label(record, user_mode, hash_key) if report == "users" else "all"
+        day_label = str(record["day"]) if emit_day else None
+        base = _base_labels(scope, scope_id, report, window, user, day_label)
         for element in _elements(record, array):
-            labels = _labels(**base, **{dimension: str(element[dimension])})
+            value = element.get(source)
+            if value is None:
+                continue
+            label = _chat_mode(str(value)) if dimension == "chat_mode" else str(value)
+            if label is None:
+                continue
+            labels = _labels(**base, **{dimension: label})
             for counter in COUNTERS:
                 _add(out, (PREFIX + counter, labels), element.get(counter))
     return out

@@ -20,6 +20,7 @@ from github_stats_exporter.simulator.copilot_data import (
 )
 from github_stats_exporter.simulator.copilot_truth import (
     ACTIVE_USER_GAUGES,
+    CLI_FIELDS,
     PR_FIELDS,
     Dimension,
     copilot_breakdown_truth,
@@ -532,14 +533,14 @@ def test_truth_labels_and_pr_metrics_follow_the_spec() -> None:
 
 @pytest.mark.parametrize("window", ["1d", "28d"])
 def test_user_modes_relabel_users_and_redaction_sums_to_the_aggregate(window: Window) -> None:
-    """user_mode=id uses user ids; user_mode=none collapses users into one series equal to the aggregate."""
+    """user_mode=id uses user ids; user_mode=none collapses users into one series equal to the aggregate (CLI too)."""
     by_id = copilot_truth(DS, "org", "acme", "users", window, END_DAY, user_mode="id")
     ids = {str(DS.user_ids[login]) for login in ACME}
     assert {dict(lbl)["user"] for _, lbl in by_id} <= ids
     redacted = copilot_truth(DS, "org", "acme", "users", window, END_DAY, user_mode="none")
     aggregate = copilot_truth(DS, "org", "acme", "aggregate", window, END_DAY)
     assert {dict(lbl)["user"] for _, lbl in redacted} == {"redacted"}
-    for counter in COUNTERS:
+    for counter in (*COUNTERS, *(f"cli_{field}" for field in CLI_FIELDS)):
         name = f"gh_copilot_usage_{counter}"
         [red] = [v for (n, _), v in redacted.items() if n == name]
         [agg] = [v for (n, _), v in aggregate.items() if n == name]
@@ -563,3 +564,13 @@ def test_breakdown_truth_sums_the_matching_array(dimension: Dimension) -> None:
         else:
             assert total <= base_value, name
     assert len({dict(lbl)[dimension] for _, lbl in truth}) > 1
+
+
+@pytest.mark.parametrize(("scope", "scope_id"), [("org", "acme"), ("enterprise", "megacorp")])
+def test_cli_users_gauge_counts_the_newest_days_cli_users(scope: Scope, scope_id: str) -> None:
+    """daily_active_cli_users of a window is the number of users with used_cli on its newest day (0 if none)."""
+    for end in _days(END_DAY, 10):
+        truth = copilot_truth(DS, scope, scope_id, "aggregate", "28d", end)
+        [value] = [v for (name, _), v in truth.items() if name == "gh_copilot_usage_daily_active_cli_users"]
+        rows = DS.report_rows(scope, scope_id, "users", "1d", end)
+        assert value == sum(1 for row in rows if row["used_cli"]), end
