@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from github_stats_exporter import app
-from github_stats_exporter.config import ConfigError, Settings, load_config, parse_config
+from github_stats_exporter.config import ConfigError, Settings, config_warnings, load_config, parse_config
 from github_stats_exporter.exposition import Format
 from github_stats_exporter.telemetry import configure_logging
 
@@ -60,6 +60,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         return _report_config_error(args.config, exc)
     for notice in settings.notices:
         _out(f"notice: {notice}")
+    # Accepted but without effect: worth a warning, not a failure (the exit code stays 0).
+    for warning in config_warnings(settings):
+        _out(f"warning: {warning}")
     _out(f"{args.config}: configuration is valid ({len(settings.github.orgs)} org(s))")
     return EXIT_OK
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +20,6 @@ from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
 
 pytestmark = pytest.mark.integration
-
-PROMETHEUS = shutil.which("prometheus")
 
 
 def free_port() -> int:
@@ -72,12 +68,16 @@ async def query(http: aiohttp.ClientSession, base: str, promql: str) -> list[dic
     return result
 
 
-# Under CI (CI=true) a missing binary fails the test instead of skipping it.
-@pytest.mark.skipif(
-    PROMETHEUS is None and not os.environ.get("CI"),
-    reason="prometheus is not installed (make test installs it)",
-)
-async def test_prometheus_scrapes_openmetrics_and_sees_counters(exporter_port: int, tmp_path: Path):
+@pytest.fixture
+def prometheus(tool: Callable[..., str]) -> str:
+    """The prometheus binary; skipped locally / failed under CI=true when it is missing."""
+    return tool("prometheus")
+
+
+# `prometheus` comes first so a missing binary is reported before the exporter starts.
+async def test_prometheus_scrapes_openmetrics_and_sees_counters(
+    prometheus: str, exporter_port: int, tmp_path: Path
+):
     """Prometheus scrapes /metrics (up=1), ingests the self-metrics and keeps counter types intact."""
     prom_port = free_port()
     (tmp_path / "prometheus.yml").write_text(
@@ -86,10 +86,9 @@ async def test_prometheus_scrapes_openmetrics_and_sees_counters(exporter_port: i
         "  - job_name: gse\n"
         f"    static_configs: [{{targets: ['127.0.0.1:{exporter_port}']}}]\n"
     )
-    assert PROMETHEUS is not None
     proc = await asyncio.create_subprocess_exec(
         *[
-            PROMETHEUS,
+            prometheus,
             f"--config.file={tmp_path / 'prometheus.yml'}",
             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{prom_port}",

@@ -455,15 +455,7 @@ RULES = [
         "the minimum is 0",
         id="enqueue-cap-not-negative",
     ),
-    pytest.param(
-        {"amqp": {"url": "amqp://u:p@h/"}},
-        "amqp.exchange",
-        "url (or url_env) and exchange must be set together",
-        id="url-needs-exchange",
-    ),
-    pytest.param(
-        {"amqp": {"exchange": "gh"}}, "amqp.exchange", "must be set together", id="exchange-needs-url"
-    ),
+    # A half-set url/exchange pair is accepted (in-process queue, as in Go): tests/unit/test_config_inert.py.
     pytest.param(
         {"amqp": {"url_env": "AMQP_URL", "url": "amqp://h/", "exchange": "gh"}},
         "amqp.url_env",

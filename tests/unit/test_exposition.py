@@ -7,10 +7,9 @@ import gzip
 import io
 import math
 import os
-import shutil
 import subprocess
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -35,7 +34,6 @@ from github_stats_exporter.store.memory import MemorySnapshotStore
 from github_stats_exporter.telemetry import SelfMetrics
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
-PROMTOOL = shutil.which("promtool") or ("/usr/bin/promtool" if Path("/usr/bin/promtool").exists() else None)
 
 WIDGETS = SnapshotKey("activity", ("acme", "widgets"))
 GADGETS = SnapshotKey("activity", ("acme", "gadgets"))
@@ -148,24 +146,28 @@ async def test_text_metadata_lines() -> None:
     assert "# EOF" not in page
 
 
-def promtool_check(page: bytes) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([PROMTOOL or "", "check", "metrics"], input=page, capture_output=True, check=False)  # noqa: S603
+@pytest.fixture
+def promtool_check(tool: Callable[..., str]) -> Callable[[bytes], subprocess.CompletedProcess[bytes]]:
+    """Runs `promtool check metrics` on a page; skipped locally / failed under CI=true without promtool."""
+    promtool = tool("promtool", Path("/usr/bin/promtool"))
+
+    def check(page: bytes) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([promtool, "check", "metrics"], input=page, capture_output=True, check=False)  # noqa: S603
+
+    return check
 
 
-# Skipping is allowed on a developer machine only: under CI (CI=true) a missing tool fails the test.
-@pytest.mark.skipif(
-    PROMTOOL is None and not os.environ.get("CI"), reason="promtool is not installed (make test installs it)"
-)
-def test_text_page_passes_promtool_check_metrics() -> None:
+def test_text_page_passes_promtool_check_metrics(
+    promtool_check: Callable[[bytes], subprocess.CompletedProcess[bytes]],
+) -> None:
     """promtool accepts the golden text page (checked byte-equal to the renderer above) without findings."""
     result = promtool_check((GOLDEN / "exposition.prom").read_bytes())
     assert result.returncode == 0, result.stderr.decode()
 
 
-@pytest.mark.skipif(
-    PROMTOOL is None and not os.environ.get("CI"), reason="promtool is not installed (make test installs it)"
-)
-def test_every_contract_family_parses_in_promtool() -> None:
+def test_every_contract_family_parses_in_promtool(
+    promtool_check: Callable[[bytes], subprocess.CompletedProcess[bytes]],
+) -> None:
     """A page with every family of the contract parses; lint findings are limited to inherited Go names."""
     samples = [spec.sample(1, dict.fromkeys(spec.labels, "x")) for spec in m.FAMILIES.values()]
     result = promtool_check(render(samples, Format.TEXT))

@@ -16,7 +16,7 @@ import structlog
 
 from github_stats_exporter.app.assembly import build_runtime
 from github_stats_exporter.app.runtime import Runtime, build_elector
-from github_stats_exporter.config import Settings
+from github_stats_exporter.config import Settings, config_warnings
 from github_stats_exporter.exposition import Format
 from github_stats_exporter.health import Health
 from github_stats_exporter.scrape.scheduler import Job, run_periodic, run_tick
@@ -35,6 +35,14 @@ ONCE_SETTLE_SECONDS = 120.0
 
 class Shutdown(Exception):
     """Raised inside the task group to stop every service (asyncio.TaskGroup has no cancel())."""
+
+
+def log_config_findings(settings: Settings) -> None:
+    """Once at start (serve, once, demo): the loader's coercions and every value accepted without effect."""
+    for notice in settings.notices:
+        log.info("config_notice", notice=notice)
+    for warning in config_warnings(settings):
+        log.warning("config_warning", key=warning.key, message=warning.message)
 
 
 async def refresh_cache(runtime: Runtime, *, publish: bool | None = None) -> bool:
@@ -88,14 +96,13 @@ async def serve(
 ) -> None:
     """Run the exporter until ``stop`` is set (or SIGTERM/SIGINT arrives)."""
     stop = stop or asyncio.Event()
+    log_config_findings(settings)
     remove_handlers = install_signal_handlers(stop)
     try:
         async with contextlib.AsyncExitStack() as stack:
             runtime = await build_runtime(settings, stack, clock=clock)
             elector = build_elector(settings, runtime.metrics)
             stack.push_async_callback(elector.close)
-            for notice in settings.notices:
-                log.info("config_notice", notice=notice)
             host, port = parse_listen_addr(settings.server.listen_addr)
             server = HttpServer(build_app(runtime.cache, runtime.health, runtime.metrics), host, port)
             bound = await server.start()
@@ -161,6 +168,7 @@ async def once(
     settings: Settings, *, fmt: Format = Format.TEXT, clock: Callable[[], float] = time.time
 ) -> OnceResult:
     """One collection cycle of everything enabled, then render the page once."""
+    log_config_findings(settings)
     async with contextlib.AsyncExitStack() as stack:
         runtime = await build_runtime(settings, stack, clock=clock)
         failures = [job.name for job in runtime.jobs if not await run_tick(job)]

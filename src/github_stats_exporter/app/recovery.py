@@ -30,6 +30,8 @@ async def add_backfill(
         return None
     delays = tuple(d.total_seconds() for d in bf.requeue_delays)
     queue: JobQueue
+    # RabbitMQ needs url and exchange (Go's rule); a half-set pair was accepted by the config and is
+    # logged once at start as a config_warning (`config.inert`), so here it simply means memory.
     if amqp.enabled:
         # Imported only when configured, so a memory-only run never loads aio-pika.
         from github_stats_exporter.backfill.rabbitmq import RabbitMQJobQueue

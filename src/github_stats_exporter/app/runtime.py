@@ -255,12 +255,14 @@ def snapshot_retention(settings: Settings) -> float:
 
 
 def build_store(settings: Settings, clock: Callable[[], float]) -> SnapshotStore:
+    """The configured store; both backends keep snapshots for the same `snapshot_retention`."""
     cfg = settings.store
+    retention = snapshot_retention(settings)
     if cfg.backend == "memory":
         return MemorySnapshotStore(
             clock=clock,
             max_series_budget=cfg.max_series_budget,
-            retention_seconds=cfg.retention.total_seconds(),
+            retention_seconds=retention,
         )
     # Imported here so a memory-only run never imports redis. Building the store does not connect:
     # with Redis down the process starts not-ready and the refresh job retries; it never falls back to
@@ -268,7 +270,6 @@ def build_store(settings: Settings, clock: Callable[[], float]) -> SnapshotStore
     from github_stats_exporter.store.redis import RedisSnapshotStore
 
     password, db = cfg.resolved_redis_password, cfg.redis_db
-    retention = snapshot_retention(settings)
     if cfg.redis_mode == "sentinel":
         return RedisSnapshotStore.sentinel(
             [host_port(addr) for addr in cfg.redis_sentinel_addrs],

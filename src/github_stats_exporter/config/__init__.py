@@ -1,7 +1,8 @@
 """Configuration: the YAML schema, durations, validation with every problem reported, secret resolution.
 
 This package reads the config file and the secrets it names, nothing else; it never starts anything.
-Use `load_config(path)`; the models are immutable.
+Use `load_config(path)`; the models are immutable. `config_warnings(settings)` lists values that are
+accepted without effect (see `inert.py`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from github_stats_exporter.config.github import (
     RateLimitConfig,
     RetryConfig,
 )
+from github_stats_exporter.config.inert import INERT_KEYS, ConfigWarning, InertKey, config_warnings
 from github_stats_exporter.config.loader import load_config, parse_config
 from github_stats_exporter.config.problems import ConfigError, ConfigProblem
 from github_stats_exporter.config.schema import (
@@ -36,17 +38,20 @@ from github_stats_exporter.config.secrets import (
 from github_stats_exporter.config.store import StoreConfig
 
 __all__ = [
+    "INERT_KEYS",
     "AmqpConfig",
     "AppCredentials",
     "AuthMethod",
     "BackfillConfig",
     "ConfigError",
     "ConfigProblem",
+    "ConfigWarning",
     "CopilotConfig",
     "CopilotEnterpriseConfig",
     "Credentials",
     "GitHubConfig",
     "HealthConfig",
+    "InertKey",
     "LeaderElectionConfig",
     "LocConfig",
     "MetricsConfig",
@@ -59,6 +64,7 @@ __all__ = [
     "TelemetryConfig",
     "TokenCredentials",
     "UnresolvedSecretError",
+    "config_warnings",
     "format_duration",
     "load_config",
     "parse_config",

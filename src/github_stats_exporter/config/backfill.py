@@ -70,7 +70,11 @@ class BackfillConfig(Section):
 
 
 class AmqpConfig(Section):
-    """RabbitMQ for backfill jobs; with url and exchange empty an in-process queue is used."""
+    """RabbitMQ for backfill jobs, used only when url (or url_env) and exchange are both set.
+
+    Otherwise the in-process queue is used, as in the Go exporter (study §6.3); a half-set pair is
+    accepted and reported as a config warning (`config.inert`), and the unused URL is not read.
+    """
 
     url: Secret = SecretStr("")
     url_env: EnvName = ""
@@ -86,8 +90,15 @@ class AmqpConfig(Section):
         return bool(self.exchange and (self.url.get_secret_value() or self.url_env))
 
     @property
+    def ignored(self) -> bool:
+        """True when only half of RabbitMQ is configured (url without exchange or the reverse)."""
+        return not self.enabled and bool(self.exchange or self.url.get_secret_value() or self.url_env)
+
+    @property
     def resolved_url(self) -> str:
-        """The broker URL including credentials; "" when RabbitMQ is not configured."""
+        """The broker URL including credentials; "" when RabbitMQ is not used."""
+        if not self.enabled:
+            return ""
         if self.url.get_secret_value():
             return self.url.get_secret_value()
         if not self.url_env:
@@ -102,17 +113,13 @@ class AmqpConfig(Section):
         problems: list[ConfigProblem] = []
         if inline and self.url_env:
             problems.append(ConfigProblem("url_env", self.url_env, "set url or url_env, not both"))
+        if not self.enabled:
+            # Go uses RabbitMQ only with both url and exchange; a half-set pair means the in-process
+            # queue there too, so it is accepted (and warned about) rather than refused.
+            return problems
         if inline:
             problems += _amqp_url_problems("url", inline, "amqp.url")
-        if bool(inline or self.url_env) != bool(self.exchange):
-            problems.append(
-                ConfigProblem(
-                    "exchange",
-                    self.exchange,
-                    "url (or url_env) and exchange must be set together; leave both empty for the in-process queue",
-                )
-            )
-        if self.exchange and not self.queue:
+        if not self.queue:
             problems.append(ConfigProblem("queue", "", "is required when RabbitMQ is configured"))
         if problems or not self.url_env or not ctx.resolve_secrets:
             return problems

@@ -1,0 +1,110 @@
+"""Config values that are accepted but have no effect, and the warnings that say so.
+
+One list (`INERT_KEYS`) names every key this exporter validates and then never reads, with the
+reason it is still accepted; `config_warnings(settings)` turns the ones the user set into warnings
+for `check-config` (printed) and for start-up (logged once). A half-configured `amqp` section is
+reported here too: it is accepted like in the Go exporter, but RabbitMQ is not used.
+
+A key counts as set when it is present in the file with a value other than its default, so a Go
+config that spells out the defaults stays quiet; the tracing details (mode, endpoint, ratio) count
+only while `telemetry.otel_enabled` is true, since Go ignores them too when it is false (the Go
+sample's `otel_trace_mode: "off"` is no request for anything). Nothing here reads files or logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from github_stats_exporter.config.problems import show
+from github_stats_exporter.config.schema import Settings
+
+_GO_ONLY = "kept for Go exporter compatibility; this exporter does not use it"
+_TRACING = "tracing is not implemented yet (logs and self-metrics are always on); kept for Go compatibility"
+
+
+def _tracing_on(settings: Settings) -> bool:
+    return settings.telemetry.otel_enabled
+
+
+@dataclass(frozen=True, slots=True)
+class InertKey:
+    """A config key that is validated and then ignored, and why it is still accepted.
+
+    ``only_if`` narrows the warning to settings where the key would matter in the Go exporter
+    (the other tracing keys do nothing there either while ``otel_enabled`` is false).
+    """
+
+    path: str
+    reason: str
+    only_if: Callable[[Settings], bool] | None = None
+
+
+INERT_KEYS: tuple[InertKey, ...] = (
+    InertKey("metrics.topology", f"{_GO_ONLY} (one topology exists)"),
+    InertKey("metrics.scrape_service_dns", f"{_GO_ONLY} (informational in Go too)"),
+    InertKey("loc.source", f"{_GO_ONLY} (contributor statistics are the only source)"),
+    InertKey("store.index_shards", f"{_GO_ONLY} (the Redis store keeps one index hash, not shards)"),
+    InertKey(
+        "store.export_cache_mode",
+        f"{_GO_ONLY} (the page cache always re-renders only the changed snapshots)",
+    ),
+    InertKey("telemetry.otel_enabled", _TRACING),
+    InertKey("telemetry.otel_exporter_otlp_endpoint", _TRACING, only_if=_tracing_on),
+    InertKey("telemetry.otel_trace_mode", _TRACING, only_if=_tracing_on),
+    InertKey("telemetry.otel_trace_sample_ratio", _TRACING, only_if=_tracing_on),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigWarning:
+    """A value that is accepted but does not do what its name suggests; `key` is the dotted path."""
+
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}"
+
+
+def _set_value(settings: Settings, path: str) -> tuple[bool, object]:
+    """Whether the key at `path` was given in the file with a non-default value, and that value."""
+    model: BaseModel = settings
+    *sections, name = path.split(".")
+    for section in sections:
+        if section not in model.model_fields_set:
+            return False, None
+        model = getattr(model, section)
+    if name not in model.model_fields_set:
+        return False, None
+    value = getattr(model, name)
+    default = type(model).model_fields[name].get_default(call_default_factory=True)
+    return value != default, value
+
+
+def _amqp_warning(settings: Settings) -> ConfigWarning | None:
+    amqp = settings.amqp
+    if not amqp.ignored:
+        return None
+    given = "amqp.exchange is set" if amqp.exchange else "amqp.url (or url_env) is set"
+    missing = "amqp.url and url_env are empty" if amqp.exchange else "amqp.exchange is empty"
+    return ConfigWarning(
+        "amqp",
+        f"{given} but {missing}: RabbitMQ needs both (as in the Go exporter), so backfill uses the "
+        "in-process queue",
+    )
+
+
+def config_warnings(settings: Settings) -> list[ConfigWarning]:
+    """One warning per inert key set in the file, plus a half-configured amqp section, in list order."""
+    warnings: list[ConfigWarning] = []
+    for key in INERT_KEYS:
+        is_set, value = _set_value(settings, key.path)
+        if is_set and (key.only_if is None or key.only_if(settings)):
+            warnings.append(ConfigWarning(key.path, f"{show(value)} has no effect: {key.reason}"))
+    amqp = _amqp_warning(settings)
+    if amqp is not None:
+        warnings.append(amqp)
+    return warnings
