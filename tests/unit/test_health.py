@@ -137,3 +137,37 @@ def test_role_starts_as_starting() -> None:
     """A new process reports the 'starting' role until leadership is decided."""
     health, *_ = make_health()
     assert health.snapshot()["role"] == "starting"
+
+
+def test_a_loop_that_stops_beating_fails_liveness_and_stays_failed():
+    """A watched loop silent for longer than allowed makes /livez fail; a late beat does not revive it."""
+    health, _, _, now = make_health()
+    health.watch("org_cycle:acme", 600.0)
+    verdicts = []
+    now[0] += 500
+    health.beat("org_cycle:acme")
+    verdicts.append(health.live)
+    now[0] += 599
+    verdicts.append(health.live)
+    now[0] += 2
+    verdicts.append(health.live)
+    health.beat("org_cycle:acme")
+    verdicts.append(health.live)
+    assert verdicts == [True, True, False, False]
+    assert "org_cycle:acme" in health.snapshot()["fatal_reason"]
+    assert health.ready is False
+
+
+def test_collection_components_do_not_count_locally_and_show_as_unpublished():
+    """A follower's own view of a collection component is ignored until a leader publishes one."""
+    health, _, metrics, _ = make_health()
+    health.register("activity:acme", required_for_ready=False, collection=True)
+    health.set("redis", True)
+    health.set("amqp", True)
+    health.set("activity:acme", True)  # e.g. a backfill job on this follower
+    snapshot = health.snapshot()
+    assert snapshot["components"]["activity:acme"] is False
+    assert snapshot["details"]["activity:acme"]["detail"] == "not published by a leader yet"
+    assert snapshot["mode"] == "degraded"
+    exported = {(s.name, s.labels) for s in metrics.samples()}
+    assert (DEPENDENCY_HEALTH.name, (("dependency", "activity:acme"),)) not in exported

@@ -9,7 +9,7 @@ from github_stats_exporter.app.runtime import Runtime
 from github_stats_exporter.config import parse_config
 from github_stats_exporter.health import Health
 from github_stats_exporter.metrics import IS_LEADER
-from github_stats_exporter.scrape.scheduler import Job, run_tick
+from github_stats_exporter.scrape.scheduler import Job, run_periodic, run_tick
 from github_stats_exporter.store.memory import MemorySnapshotStore
 from github_stats_exporter.telemetry import SelfMetrics
 
@@ -52,3 +52,49 @@ async def test_regaining_leadership_opens_the_gate_again():
     assert job.gate() is True
     assert await run_tick(job) is True
     assert rt.metrics.value(IS_LEADER) == 1
+
+
+async def test_gaining_leadership_wakes_every_sleeping_leader_job_at_once():
+    """Leader jobs asleep for an hour-long interval tick right after the replica becomes leader."""
+    rt = runtime()
+    rt.set_role(False)
+    ticks: list[str] = []
+
+    def tick_of(name: str):
+        async def tick() -> bool:
+            ticks.append(name)
+            return True
+
+        return tick
+
+    loops = [
+        asyncio.create_task(
+            run_periodic(
+                rt.leader_job(Job(name, 3600.0, tick_of(name), leader_only=True)), sleep=rt.leader_sleep
+            )
+        )
+        for name in ("activity", "copilot")
+    ]
+    await asyncio.sleep(0.05)
+    assert ticks == []  # gated while following, asleep for the interval
+    rt.set_role(True)
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+        if len(ticks) == 2:
+            break
+    assert sorted(ticks) == ["activity", "copilot"]
+    rt.set_role(True)  # staying leader is no new term: nobody wakes again
+    await asyncio.sleep(0.05)
+    assert len(ticks) == 2
+    for loop in loops:
+        loop.cancel()
+    await asyncio.gather(*loops, return_exceptions=True)
+
+
+async def test_leader_sleep_sleeps_the_full_time_without_a_role_change():
+    """Without a new term the leader sleep is an ordinary sleep."""
+    rt = runtime()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await rt.leader_sleep(0.05)
+    assert loop.time() - started >= 0.05

@@ -58,3 +58,31 @@ async def test_run_tick_reports_timeouts_as_failures():
         return True
 
     assert await run_tick(Job("t", 1.0, slow, timeout=0.05)) is False
+
+
+async def test_every_iteration_beats_even_while_the_gate_is_closed():
+    """A follower's gated leader loop still proves it is alive; a ticking loop beats after each tick."""
+    beats: list[bool] = []
+    ticks = 0
+    gate_open = False
+
+    async def tick() -> bool:
+        nonlocal ticks
+        ticks += 1
+        return True
+
+    async def no_sleep(_: float) -> None:
+        await asyncio.sleep(0)
+        if len(beats) >= 4:
+            raise asyncio.CancelledError
+
+    def beat() -> None:
+        nonlocal gate_open
+        beats.append(gate_open)
+        gate_open = len(beats) >= 2  # closed for two iterations, then open
+
+    job = Job("collect", 60.0, tick, gate=lambda: gate_open)
+    with pytest.raises(asyncio.CancelledError):
+        await run_periodic(job, sleep=no_sleep, beat=beat)
+    assert beats == [False, False, True, True]
+    assert ticks == 2
