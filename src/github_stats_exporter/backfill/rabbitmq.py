@@ -309,6 +309,14 @@ class RabbitMQJobQueue:
         current: RabbitDelivery | None,
         buffer: asyncio.Queue[AbstractIncomingMessage],
     ) -> None:
+        # Cancel first: a message requeued while this consumer still exists can be handed straight
+        # back to it and sit unacknowledged until the channel closes. After the broker confirms the
+        # cancel nothing more arrives, so the buffer drained below is complete.
+        if self._work is not None and not self._closed:
+            try:
+                await self._work.cancel(tag)
+            except _FAILURES as exc:
+                log.debug("amqp_cancel_failed", error=str(exc))
         # Unsettled messages go back now rather than when the channel closes at shutdown.
         pending = [RabbitDelivery(buffer.get_nowait()) for _ in range(buffer.qsize())]
         if current is not None and not current.settled:
@@ -317,11 +325,6 @@ class RabbitMQJobQueue:
             # A dead channel raises here; the broker has requeued that message itself.
             with contextlib.suppress(QueueUnavailable):
                 await delivery.requeue()
-        if self._work is not None and not self._closed:
-            try:
-                await self._work.cancel(tag)
-            except _FAILURES as exc:
-                log.debug("amqp_cancel_failed", error=str(exc))
 
     def _note_delivery(self, message: AbstractIncomingMessage) -> None:
         if message.timestamp is None:

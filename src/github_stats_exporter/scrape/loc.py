@@ -22,6 +22,7 @@ from github_stats_exporter import metrics
 from github_stats_exporter.config import LocConfig
 from github_stats_exporter.github.client import GitHubClient
 from github_stats_exporter.github.errors import (
+    AuthError,
     GitHubError,
     GitHubTransportError,
     MalformedResponse,
@@ -409,7 +410,9 @@ class LocCollector:
     ) -> Outcome:
         log.warning("loc refresh failed", org=self._org, repo=name, reason=reason, error=str(exc))
         await self._save_state(name, replace(state, warming=False, failed=True))
-        if record_missed and isinstance(exc, _RETRIABLE):
+        # A token exchange that failed transiently (5xx, broken body) is as curable as a failed call.
+        curable = isinstance(exc, _RETRIABLE) or (isinstance(exc, AuthError) and exc.is_transient)
+        if record_missed and curable:
             window = MissedWindow(
                 scope="org",
                 scope_id=self._org,

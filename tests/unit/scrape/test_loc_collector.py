@@ -16,8 +16,9 @@ from aiohttp.test_utils import TestServer
 
 from github_stats_exporter import metrics
 from github_stats_exporter.config import LocConfig
-from github_stats_exporter.github.auth import TokenAuth
+from github_stats_exporter.github.auth import Auth, TokenAuth
 from github_stats_exporter.github.client import ClientOptions, GitHubClient
+from github_stats_exporter.github.errors import AuthError
 from github_stats_exporter.model import MissedWindow, SnapshotKey
 from github_stats_exporter.scrape.loc import LocCollectionError, LocCollector
 from github_stats_exporter.scrape.locstate import FALLBACK, WEEK_SECONDS, LocState, loc_week
@@ -159,7 +160,12 @@ async def rig() -> AsyncIterator[RigFactory]:
     async with AsyncExitStack() as stack:
 
         async def factory(
-            repos: list[str], *, concurrency: int = 4, pushed_at: float | None = None, **loc: Any
+            repos: list[str],
+            *,
+            concurrency: int = 4,
+            pushed_at: float | None = None,
+            auth: Auth | None = None,
+            **loc: Any,
         ) -> Rig:
             gh = ScriptedGitHub()
             url = await gh.start()
@@ -173,7 +179,7 @@ async def rig() -> AsyncIterator[RigFactory]:
 
             client = GitHubClient(
                 ClientOptions(base_url=url, max_attempts=2, initial_backoff=0.001, jitter=False),
-                TokenAuth("ghp_unit"),
+                auth or TokenAuth("ghp_unit"),
                 org=ORG,
                 metrics=self_metrics,
                 sleep=sleep,
@@ -408,3 +414,33 @@ async def test_backfill_raises_on_failure_without_recording_again(rig: RigFactor
     await r.collector.backfill("web")
     assert await r.values("web") == EXPECTED
     assert r.collector.failed == frozenset()
+
+
+class FailingExchange:
+    """An App whose installation-token exchange fails with the given status."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+    async def authorization(self) -> str:
+        raise AuthError(self.status, "token exchange failed")
+
+    def invalidate(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("status", "missed"),
+    [
+        pytest.param(502, ["contributor_stats_failed"], id="transient-exchange-recorded"),
+        pytest.param(401, [], id="bad-credentials-not-recorded"),
+    ],
+)
+async def test_a_transient_token_exchange_failure_is_recorded_for_backfill(
+    rig: RigFactory, status: int, missed: list[str]
+) -> None:
+    """A 5xx from the token exchange is curable like a 5xx from the API; a refused App key is not."""
+    r = await rig(["web"], auth=FailingExchange(status))
+    r.gh.stats("web", (200, PAYLOAD))
+    assert await r.collector.tick() is False
+    assert [m.reason for m in r.missed] == missed
