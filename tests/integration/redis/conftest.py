@@ -15,8 +15,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
+import yaml
 
 from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator
@@ -106,3 +108,64 @@ async def sim(tmp_path: Path) -> AsyncIterator[tuple[Simulator, Path]]:
     async with Simulator(spec) as simulator:
         simulator.add_app(11, public)
         yield simulator, key
+
+
+class SimulatorConfig(Protocol):
+    def __call__(
+        self, path: Path, port: int, redis: RedisProcess, prefix: str, sim: Simulator, key: Path, **extra: Any
+    ) -> Path: ...
+
+
+@pytest.fixture
+def sim_config() -> SimulatorConfig:
+    """Writes a config collecting from the `sim` fixture's world into Redis (extra top-level sections)."""
+    return write_config
+
+
+def write_config(
+    path: Path,
+    port: int,
+    redis: RedisProcess,
+    prefix: str,
+    sim: Simulator,
+    key: Path,
+    refresh: str = "1s",
+    **extra: Any,
+) -> Path:
+    config: dict[str, Any] = {
+        "server": {"listen_addr": f"127.0.0.1:{port}", "log_level": "warning"},
+        "github": {
+            "api_base_url": sim.api_url,
+            "orgs": [
+                {
+                    "org": "acme",
+                    "app_id": 11,
+                    "installation_id": 21,
+                    "private_key_path": str(key),
+                    "scrape_interval": "10m",
+                }
+            ],
+        },
+        "health": {"github_probe_interval": "1h"},
+        "copilot": {
+            "enabled": True,
+            "include_org_users_28d": True,
+            "include_enterprise_28d": True,
+            "enterprise": {
+                "enabled": True,
+                "slug": "ent",
+                "app_id": 11,
+                "installation_id": 23,
+                "private_key_path": str(key),
+            },
+        },
+        "store": {
+            "backend": "redis",
+            "redis_addr": f"127.0.0.1:{redis.port}",
+            "key_prefix": prefix,
+            "metric_refresh_interval": refresh,
+        },
+        **extra,
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path

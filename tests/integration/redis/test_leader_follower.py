@@ -12,7 +12,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-import yaml
 
 from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.store.redis_server import RedisProcess, free_port
@@ -22,36 +21,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 BUSINESS = (b"gh_activity_", b"gh_copilot_")
 
 
-def write_config(path: Path, port: int, redis_port: int, prefix: str, api: str, key: Path) -> Path:
-    config = {
-        "server": {"listen_addr": f"127.0.0.1:{port}", "log_level": "warning"},
-        "github": {
-            "api_base_url": api,
-            "orgs": [{"org": "acme", "app_id": 11, "installation_id": 21, "private_key_path": str(key)}],
-        },
-        "copilot": {
-            "enabled": True,
-            "include_org_users_28d": True,
-            "include_enterprise_28d": True,
-            "enterprise": {
-                "enabled": True,
-                "slug": "ent",
-                "app_id": 11,
-                "installation_id": 23,
-                "private_key_path": str(key),
-            },
-        },
-        "store": {
-            "backend": "redis",
-            "redis_addr": f"127.0.0.1:{redis_port}",
-            "key_prefix": prefix,
-            "metric_refresh_interval": "200ms",
-        },
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
 async def business_lines(session: aiohttp.ClientSession, port: int) -> list[bytes]:
     async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
         body = await response.read()
@@ -59,14 +28,19 @@ async def business_lines(session: aiohttp.ClientSession, port: int) -> list[byte
 
 
 async def test_follower_serves_what_the_leader_collected(
-    redis_server: RedisProcess, key_prefix: str, tmp_path: Path, sim: tuple[Simulator, Path], exporters
+    redis_server: RedisProcess,
+    key_prefix: str,
+    tmp_path: Path,
+    sim: tuple[Simulator, Path],
+    exporters,
+    sim_config,
 ) -> None:
     """Leader and follower pages agree line for line, and include activity, LOC and Copilot series."""
     simulator, key = sim
     ports = [free_port(), free_port()]
     for n, (port, role) in enumerate(zip(ports, ("leader", "follower"), strict=True)):
-        config = write_config(
-            tmp_path / f"c{n}.yaml", port, redis_server.port, key_prefix, simulator.api_url, key
+        config = sim_config(
+            tmp_path / f"c{n}.yaml", port, redis_server, key_prefix, simulator, key, refresh="200ms"
         )
         await exporters.start(config, tmp_path / f"{role}.log", {"GITHUB_STATS_INITIAL_ROLE": role})
     leader: list[bytes] = []

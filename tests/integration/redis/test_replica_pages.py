@@ -19,7 +19,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-import yaml
 
 from github_stats_exporter.metrics import FAMILIES, PER_PROCESS
 from github_stats_exporter.simulator.server import Simulator
@@ -29,48 +28,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 LEASE_SECONDS = 4.0
-
-
-def write_config(
-    path: Path, port: int, redis: RedisProcess, prefix: str, sim: Simulator, key: Path, **extra: Any
-) -> Path:
-    config: dict[str, Any] = {
-        "server": {"listen_addr": f"127.0.0.1:{port}", "log_level": "warning"},
-        "github": {
-            "api_base_url": sim.api_url,
-            "orgs": [
-                {
-                    "org": "acme",
-                    "app_id": 11,
-                    "installation_id": 21,
-                    "private_key_path": str(key),
-                    "scrape_interval": "10m",
-                }
-            ],
-        },
-        "health": {"github_probe_interval": "1h"},
-        "copilot": {
-            "enabled": True,
-            "include_org_users_28d": True,
-            "include_enterprise_28d": True,
-            "enterprise": {
-                "enabled": True,
-                "slug": "ent",
-                "app_id": 11,
-                "installation_id": 23,
-                "private_key_path": str(key),
-            },
-        },
-        "store": {
-            "backend": "redis",
-            "redis_addr": f"127.0.0.1:{redis.port}",
-            "key_prefix": prefix,
-            "metric_refresh_interval": "1s",
-        },
-        **extra,
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def without_per_process(page: bytes) -> bytes:
@@ -116,13 +73,18 @@ COMPLETE = (
 
 
 async def test_leader_and_follower_pages_are_byte_identical_but_for_per_process_families(
-    redis_server: RedisProcess, key_prefix: str, tmp_path: Path, sim: tuple[Simulator, Path], exporters
+    redis_server: RedisProcess,
+    key_prefix: str,
+    tmp_path: Path,
+    sim: tuple[Simulator, Path],
+    exporters,
+    sim_config,
 ) -> None:
     """Every family but the four per-process ones is served identically by both replicas."""
     simulator, key = sim
     ports = [free_port(), free_port()]
     for n, role in enumerate(("leader", "follower")):
-        config = write_config(tmp_path / f"c{n}.yaml", ports[n], redis_server, key_prefix, simulator, key)
+        config = sim_config(tmp_path / f"c{n}.yaml", ports[n], redis_server, key_prefix, simulator, key)
         await exporters.start(config, tmp_path / f"{role}.log", {"GITHUB_STATS_INITIAL_ROLE": role})
     compared: list[tuple[bytes, bytes]] = []
     health: dict[str, Any] = {}
@@ -182,7 +144,12 @@ def copilot_staleness(page: bytes) -> float:
 
 
 async def test_a_new_leader_collects_at_once_after_the_old_one_is_killed(
-    redis_server: RedisProcess, key_prefix: str, tmp_path: Path, sim: tuple[Simulator, Path], exporters
+    redis_server: RedisProcess,
+    key_prefix: str,
+    tmp_path: Path,
+    sim: tuple[Simulator, Path],
+    exporters,
+    sim_config,
 ) -> None:
     """Fresh start and kill -9 takeover both finish a full cycle within lease duration plus one cycle."""
     simulator, key = sim
@@ -197,7 +164,7 @@ async def test_a_new_leader_collects_at_once_after_the_old_one_is_killed(
     procs = []
     started = time.time()
     for n in range(2):
-        config = write_config(
+        config = sim_config(
             tmp_path / f"c{n}.yaml",
             ports[n],
             redis_server,

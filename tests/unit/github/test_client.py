@@ -7,6 +7,7 @@ import asyncio
 import random
 import time
 from email.utils import formatdate
+from typing import Any
 
 import aiohttp
 import pytest
@@ -755,17 +756,10 @@ async def test_rate_limit_gauges_follow_headers_and_skip_unknowns(
     assert client.rate_limit("core").remaining == 4321
 
 
-async def test_transient_token_exchange_failure_is_retried(
-    fake_github, app_key, clock, sleeper, self_metrics, token_endpoint
-) -> None:
-    """A 502 from the token exchange is retried with backoff; the data call then succeeds."""
-    fake_github.on(
-        "/app/installations/42/access_tokens",
-        fake_github.reply(502, {"message": "bad gateway"}),
-        token_endpoint(app_key, clock),
-        method="POST",
-    )
-    fake_github.on(REPOS, fake_github.reply(200, ["ok"]))
+async def get_repos_as_app(
+    fake_github: Any, app_key: Any, clock: Any, sleeper: Any, self_metrics: SelfMetrics
+) -> tuple[AppAuth, Any]:
+    """One repo listing through an App installation token: the auth (to count exchanges) and the answer."""
     async with aiohttp.ClientSession() as session:
         base = fake_github.url()
         auth = AppAuth(
@@ -778,16 +772,25 @@ async def test_transient_token_exchange_failure_is_retried(
             user_agent="ua",
             api_version="v",
         )
+        options = ClientOptions(base_url=base)
         async with GitHubClient(
-            ClientOptions(base_url=base),
-            auth,
-            org="acme",
-            metrics=self_metrics,
-            session=session,
-            sleep=sleeper,
-            clock=clock,
+            options, auth, org="acme", metrics=self_metrics, session=session, sleep=sleeper, clock=clock
         ) as client:
-            response = await client.get(REPOS, endpoint="list_org_repos")
+            return auth, await client.get(REPOS, endpoint="list_org_repos")
+
+
+async def test_transient_token_exchange_failure_is_retried(
+    fake_github, app_key, clock, sleeper, self_metrics, token_endpoint
+) -> None:
+    """A 502 from the token exchange is retried with backoff; the data call then succeeds."""
+    fake_github.on(
+        "/app/installations/42/access_tokens",
+        fake_github.reply(502, {"message": "bad gateway"}),
+        token_endpoint(app_key, clock),
+        method="POST",
+    )
+    fake_github.on(REPOS, fake_github.reply(200, ["ok"]))
+    _, response = await get_repos_as_app(fake_github, app_key, clock, sleeper, self_metrics)
 
     assert response.data == ["ok"]
     assert len(sleeper.calls) == 1
@@ -805,28 +808,7 @@ async def test_a_broken_token_grant_is_retried_as_invalid_body(
         method="POST",
     )
     fake_github.on(REPOS, fake_github.reply(200, ["ok"]))
-    async with aiohttp.ClientSession() as session:
-        base = fake_github.url()
-        auth = AppAuth(
-            123,
-            42,
-            app_key.private_pem,
-            api_base_url=base,
-            session=session,
-            clock=clock,
-            user_agent="ua",
-            api_version="v",
-        )
-        async with GitHubClient(
-            ClientOptions(base_url=base),
-            auth,
-            org="acme",
-            metrics=self_metrics,
-            session=session,
-            sleep=sleeper,
-            clock=clock,
-        ) as client:
-            response = await client.get(REPOS, endpoint="list_org_repos")
+    auth, response = await get_repos_as_app(fake_github, app_key, clock, sleeper, self_metrics)
 
     assert response.data == ["ok"]
     assert auth.exchanges == 2
