@@ -26,11 +26,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from github_stats_exporter.metrics import COLLECTION_HEALTH, DEPENDENCY_HEALTH
+from github_stats_exporter.model import Role
 from github_stats_exporter.telemetry import SelfMetrics
 
-Role = Literal["starting", "leader", "follower"]
 Mode = Literal["healthy", "degraded", "unhealthy"]
-ROLES: tuple[Role, ...] = ("starting", "leader", "follower")
 CACHE_COMPONENT = "exporter_cache"
 
 
@@ -60,7 +59,7 @@ class Health:
         self._self_metrics = self_metrics
         self._clock = clock
         self._components: dict[str, _Component] = {}
-        self._role: Role = "starting"
+        self._role = Role.STARTING
         self._draining = False
         self._fatal: str | None = None
         self._view: dict[str, dict[str, Any]] = {}
@@ -74,10 +73,11 @@ class Health:
 
     @role.setter
     def role(self, value: Role) -> None:
-        if value not in ROLES:
-            msg = f"role must be one of {ROLES}, got {value!r}"
-            raise ValueError(msg)
-        self._role = value
+        try:
+            self._role = Role(value)
+        except ValueError:
+            msg = f"role must be one of {[r.value for r in Role]}, got {value!r}"
+            raise ValueError(msg) from None
 
     def register(self, name: str, *, required_for_ready: bool, collection: bool = False) -> None:
         """Declare a component; it starts unhealthy until the first `set`.
@@ -286,7 +286,7 @@ class Health:
             "source": "process",
         }
         return {
-            "role": self._role,
+            "role": self._role.value,
             "mode": self._mode(ready),
             "ready": ready,
             "live": self.live,

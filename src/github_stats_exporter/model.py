@@ -7,6 +7,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """What a replica does: ``leader`` runs scheduled collection, ``follower`` serves and backfills;
+    ``starting`` until the first role decision."""
+
+    STARTING = "starting"
+    LEADER = "leader"
+    FOLLOWER = "follower"
+
 
 Labels = tuple[tuple[str, str], ...]
 """Label pairs in the order the metric contract declares them (not sorted alphabetically)."""

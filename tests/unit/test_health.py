@@ -8,6 +8,7 @@ import pytest
 
 from github_stats_exporter.health import Health
 from github_stats_exporter.metrics import DEPENDENCY_HEALTH
+from github_stats_exporter.model import Role
 from github_stats_exporter.telemetry import SelfMetrics
 
 
@@ -97,7 +98,7 @@ def test_set_records_success_and_failure_times() -> None:
 def test_snapshot_has_the_go_compatible_shape_and_is_json() -> None:
     """The /healthz document has role, mode, ready and a name → bool components map."""
     health, *_ = make_health()
-    health.role = "leader"
+    health.role = Role.LEADER
     health.set("redis", True)
     doc = json.loads(json.dumps(health.snapshot()))
     assert doc["role"] == "leader"

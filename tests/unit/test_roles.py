@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
 
-from github_stats_exporter.app.runtime import Runtime
-from github_stats_exporter.config import parse_config
+from github_stats_exporter.app.leadership import Leadership
+from github_stats_exporter.cluster_state import ClusterState
 from github_stats_exporter.health import Health
 from github_stats_exporter.metrics import IS_LEADER
+from github_stats_exporter.model import Role
 from github_stats_exporter.scrape.scheduler import Job, run_periodic, run_tick
 from github_stats_exporter.store.memory import MemorySnapshotStore
 from github_stats_exporter.telemetry import SelfMetrics
 
 
-def runtime() -> Runtime:
-    settings = parse_config({"github": {"orgs": [{"org": "a", "token_env": "T"}]}}, resolve_secrets=False)
-    metrics = SelfMetrics()
-    health = Health(lambda: True, metrics)
-    none = cast(Any, None)  # collaborators these tests never touch
-    return Runtime(settings, MemorySnapshotStore(), metrics, health, none, {}, none, "leader")
+class Rt:
+    """A leadership with the parts it updates (the rest of a runtime is not involved)."""
+
+    def __init__(self) -> None:
+        self.metrics = SelfMetrics()
+        self.health = Health(lambda: True, self.metrics)
+        store = MemorySnapshotStore()
+        state = ClusterState(store, self.metrics, self.health, identity="t", rewrite_after_seconds=60.0)
+        self.leadership = Leadership(Role.LEADER, self.health, self.metrics, state)
+        self.set_role = self.leadership.set
+        self.leader_job = self.leadership.guard
+        self.leader_sleep = self.leadership.sleep
+
+
+def runtime() -> Rt:
+    return Rt()
 
 
 async def test_losing_leadership_ends_a_running_leader_tick():

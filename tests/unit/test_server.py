@@ -13,9 +13,9 @@ import pytest
 
 import github_stats_exporter
 from github_stats_exporter.exposition import ExpositionCache, Format
-from github_stats_exporter.health import ROLES, Health, Role
+from github_stats_exporter.health import Health
 from github_stats_exporter.metrics import ACTIVITY_COMMITS, HTTP_REQUESTS
-from github_stats_exporter.model import Snapshot, SnapshotKey
+from github_stats_exporter.model import Role, Snapshot, SnapshotKey
 from github_stats_exporter.server import HttpServer, build_app, landing_page, parse_listen_addr
 from github_stats_exporter.store.memory import MemorySnapshotStore
 from github_stats_exporter.telemetry import SelfMetrics
@@ -123,7 +123,7 @@ async def test_readyz_needs_a_rendered_cache_and_required_components(served: Ser
 @pytest.mark.parametrize("query", [pytest.param("", id="plain"), pytest.param("?verbose", id="verbose")])
 async def test_healthz_returns_the_health_document(served: Served, query: str) -> None:
     """/healthz is always 200 with the JSON health document; query strings change nothing."""
-    served.health.role = "follower"
+    served.health.role = Role.FOLLOWER
     async with served.session.get(served.url + "/healthz" + query) as resp:
         assert resp.status == 200
         doc = await resp.json()
@@ -132,7 +132,7 @@ async def test_healthz_returns_the_health_document(served: Served, query: str) -
     assert doc["components"] == {"redis": False, "exporter_cache": False}
 
 
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("role", list(Role))
 async def test_landing_page_names_version_role_and_links(served: Served, role: Role) -> None:
     """GET / is a small UTF-8 HTML page with the version, the current role and links to every endpoint."""
     served.health.role = role

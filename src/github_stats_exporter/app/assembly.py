@@ -1,4 +1,8 @@
-"""Builds a `Runtime` from `Settings`: every adapter, collector and job, registered for teardown."""
+"""Builds a `Runtime` from `Settings`: every adapter, collector and job, registered for teardown.
+
+Each `build_*` function takes the parts it needs and returns a frozen part, so the order of
+construction is forced by the signatures (collectors need the backfill sink; workers need the
+collectors)."""
 
 from __future__ import annotations
 
@@ -11,9 +15,13 @@ import aiohttp
 import structlog
 
 import github_stats_exporter
-from github_stats_exporter.app.collection import add_copilot, add_org_collectors
-from github_stats_exporter.app.recovery import add_backfill, add_backfill_workers
+from github_stats_exporter.app.collection import build_collectors
+from github_stats_exporter.app.leadership import Leadership
+from github_stats_exporter.app.recovery import build_recovery, build_workers
 from github_stats_exporter.app.runtime import (
+    MEMORY_REFRESH_SECONDS,
+    Core,
+    GitHubAccess,
     Runtime,
     StartupError,
     build_store,
@@ -32,7 +40,7 @@ from github_stats_exporter.github.client import (
 )
 from github_stats_exporter.health import Health
 from github_stats_exporter.leader.identity import default_identity
-from github_stats_exporter.metrics import BUILD_INFO, IS_LEADER
+from github_stats_exporter.metrics import BUILD_INFO
 from github_stats_exporter.scrape.probe import GitHubProbe, InstallationHealth
 from github_stats_exporter.scrape.scheduler import Job
 from github_stats_exporter.telemetry import SelfMetrics
@@ -46,8 +54,25 @@ async def build_runtime(
     *,
     clock: Callable[[], float] = time.time,
 ) -> Runtime:
-    """Create every adapter; resources are registered on ``stack`` for teardown."""
-    role = initial_role(settings)
+    """Create every part in dependency order; resources are registered on ``stack`` for teardown."""
+    core = build_core(settings, stack, clock)
+    github = build_github(core, stack)
+    recovery = await build_recovery(core, stack)
+    collectors = await build_collectors(core, github, recovery.missed, stack)
+    workers = build_workers(core, recovery, collectors)
+    leadership = Leadership(initial_role(settings), core.health, core.metrics, core.cluster_state)
+    for name in settings.health.readiness_requires:
+        if name not in core.health.names:
+            msg = f"health.readiness_requires: {name!r} is not a component of this configuration"
+            raise StartupError(msg)
+        core.health.require(name)
+    jobs = (github.probe_job, *recovery.jobs, *collectors.jobs, gc_job(core))
+    services = {**recovery.services, **workers}
+    return Runtime(core, github, recovery, collectors, leadership, jobs, services)
+
+
+def build_core(settings: Settings, stack: contextlib.AsyncExitStack, clock: Callable[[], float]) -> Core:
+    """Store, self-metrics, health, the page cache and the cluster-state publisher."""
     store = build_store(settings, clock)
     stack.push_async_callback(store.close)
     metrics = SelfMetrics()
@@ -56,19 +81,35 @@ async def build_runtime(
         {"version": github_stats_exporter.__version__, "python": platform.python_version()},
         1,
     )
-    metrics.set(IS_LEADER, None, 1 if role == "leader" else 0)
     # With a shared store several replicas may answer scrapes: serve counters sealed per refresh
     # interval so every replica shows the same, never-decreasing totals.
     shared = settings.store.backend != "memory"
-    epoch = settings.store.metric_refresh_interval.total_seconds() if shared else None
-    cache = ExpositionCache(store, metrics, clock=clock, counter_epoch_seconds=epoch)
+    refresh = settings.store.metric_refresh_interval.total_seconds() if shared else MEMORY_REFRESH_SECONDS
+    cache = ExpositionCache(store, metrics, clock=clock, counter_epoch_seconds=refresh if shared else None)
     health = Health(lambda: cache.ready, metrics, clock=clock)
-    health.role = "leader" if role == "leader" else "follower"
     # Readiness already needs one rendered page; after that a store outage degrades health while the
     # replica keeps serving its last good page (a Redis blink must not empty the Service).
     health.register("store", required_for_ready=False)
-    health.register("github_api_core", required_for_ready=False)
+    retention = snapshot_retention(settings)
+    if retention > settings.store.retention.total_seconds():
+        log.info(
+            "retention_raised", configured_seconds=settings.store.retention.total_seconds(), seconds=retention
+        )
+    cluster_state = ClusterState(
+        store,
+        metrics,
+        health,
+        identity=default_identity(settings.leader_election.identity),
+        # Rewritten at least this often so the snapshot never expires while a leader lives.
+        rewrite_after_seconds=max(retention / 4, refresh),
+        clock=clock,
+    )
+    return Core(settings, clock, store, metrics, health, cache, cluster_state, refresh)
 
+
+def build_github(core: Core, stack: contextlib.AsyncExitStack) -> GitHubAccess:
+    """One session, token source and client per org, the installations' health and the probe job."""
+    settings, clock = core.settings, core.clock
     options = client_options(settings)
     clients: dict[str, GitHubClient] = {}
     auths: dict[str, Auth] = {}
@@ -85,11 +126,10 @@ async def build_runtime(
             auth,
             org=org_cfg.org,
             installation_id=installation_id,
-            metrics=metrics,
+            metrics=core.metrics,
             session=session,
             clock=clock,
         )
-
     tracker = InstallationHealth(
         list(clients),
         failure_threshold=settings.github.unhealthy_failure_threshold,
@@ -97,68 +137,33 @@ async def build_runtime(
         cooldown=settings.github.unhealthy_cooldown.total_seconds(),
         clock=clock,
     )
-    runtime = Runtime(settings, store, metrics, health, cache, clients, tracker, role)
-    runtime.auths, runtime.sessions = auths, sessions
-    if settings.store.backend != "memory":
-        runtime.refresh_interval = settings.store.metric_refresh_interval.total_seconds()
-
+    core.health.register("github_api_core", required_for_ready=False)
     probe = GitHubProbe(clients, tracker)
 
     async def probe_tick() -> bool:
         ok = await probe.tick()
         healthy, detail = tracker.summary()
-        health.set("github_api_core", healthy, detail)
+        core.health.set("github_api_core", healthy, detail)
         return ok
 
-    runtime.jobs.append(
-        Job(
-            "github_probe",
-            settings.health.github_probe_interval.total_seconds(),
-            probe_tick,
-            timeout=settings.github.request_timeout.total_seconds() * 2 * max(1, len(clients)),
-            jitter=0.1,
-        )
+    probe_job = Job(
+        "github_probe",
+        settings.health.github_probe_interval.total_seconds(),
+        probe_tick,
+        timeout=settings.github.request_timeout.total_seconds() * 2 * max(1, len(clients)),
+        jitter=0.1,
     )
-    queue = await add_backfill(runtime, stack, clock)
-    add_org_collectors(runtime, clock)
-    if settings.copilot.enabled:
-        await add_copilot(runtime, stack, clock)
-    if queue is not None:
-        add_backfill_workers(runtime, queue, clock)
-    retention = snapshot_retention(settings)
-    if retention > settings.store.retention.total_seconds():
-        log.info(
-            "retention_raised", configured_seconds=settings.store.retention.total_seconds(), seconds=retention
-        )
+    return GitHubAccess(clients, auths, sessions, tracker, probe_job)
+
+
+def gc_job(core: Core) -> Job:
+    """Retention/GC is the leader's job only, so replicas never race each other over expiry."""
+    retention = snapshot_retention(core.settings)
 
     async def gc_tick() -> bool:
-        removed = await store.gc(clock())
+        removed = await core.store.gc(core.clock())
         if removed:
             log.info("store_gc", removed=removed)
         return True
 
-    # Retention/GC is the leader's job only, so replicas never race each other over expiry.
-    runtime.jobs.append(
-        Job(
-            "store_gc",
-            min(max(retention / 4, 60.0), 3600.0),
-            gc_tick,
-            jitter=0.1,
-            leader_only=True,
-        )
-    )
-    for name in settings.health.readiness_requires:
-        if name not in runtime.health.names:
-            msg = f"health.readiness_requires: {name!r} is not a component of this configuration"
-            raise StartupError(msg)
-        runtime.health.require(name)
-    runtime.cluster_state = ClusterState(
-        store,
-        metrics,
-        health,
-        identity=default_identity(settings.leader_election.identity),
-        # Rewritten at least this often so the snapshot never expires while a leader lives.
-        rewrite_after_seconds=max(retention / 4, runtime.refresh_interval),
-        clock=clock,
-    )
-    return runtime
+    return Job("store_gc", min(max(retention / 4, 60.0), 3600.0), gc_tick, jitter=0.1, leader_only=True)

@@ -1,6 +1,7 @@
-"""Wires the collectors: per org repo discovery, activity and LOC cycles, Copilot report collectors.
+"""Builds the collectors: per org repo discovery, activity and LOC cycles, Copilot report collectors.
 
-Every replica builds them (backfill workers call them); only their ticks are gated on leadership."""
+Every replica builds them (backfill workers call them); only their ticks are gated on leadership.
+`build_collectors` takes the missed-work sink, so backfill is always wired before any collector."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from github_stats_exporter.app.runtime import Runtime, client_options, log_missed, make_auth
+from github_stats_exporter.app.runtime import (
+    Collectors,
+    Core,
+    GitHubAccess,
+    MissedSink,
+    client_options,
+    make_auth,
+)
 from github_stats_exporter.config import AppCredentials
 from github_stats_exporter.github.client import (
     GitHubClient,
@@ -27,18 +35,37 @@ from github_stats_exporter.scrape.copilot import (
 )
 from github_stats_exporter.scrape.copilot_map import Dimension, LabelPolicy, MapOptions
 from github_stats_exporter.scrape.loc import LocCollector
+from github_stats_exporter.scrape.probe import InstallationHealth
 from github_stats_exporter.scrape.repos import RepoDirectory
 from github_stats_exporter.scrape.scheduler import Job
 
 log = structlog.get_logger(__name__)
 
 
-def add_org_collectors(runtime: Runtime, clock: Callable[[], float]) -> None:
+async def build_collectors(
+    core: Core, github: GitHubAccess, missed: MissedSink, stack: contextlib.AsyncExitStack
+) -> Collectors:
+    """Activity and LOC per org, Copilot when enabled, each with its leader-only job."""
+    activity, loc, directories, jobs = _org_collectors(core, github, missed)
+    copilot: dict[tuple[str, str], CopilotCollector] = {}
+    if core.settings.copilot.enabled:
+        copilot_jobs = await _copilot_collectors(core, github, missed, stack, copilot)
+        jobs += copilot_jobs
+    return Collectors(activity, loc, directories, copilot, tuple(jobs))
+
+
+def _org_collectors(
+    core: Core, github: GitHubAccess, missed: MissedSink
+) -> tuple[dict[str, ActivityCollector], dict[str, LocCollector], dict[str, RepoDirectory], list[Job]]:
     """Per org: repo discovery shared by the activity and LOC collectors, and one leader-only cycle job."""
-    settings, health = runtime.settings, runtime.health
+    settings, health, clock = core.settings, core.health, core.clock
+    activities: dict[str, ActivityCollector] = {}
+    locs: dict[str, LocCollector] = {}
+    directories: dict[str, RepoDirectory] = {}
+    jobs: list[Job] = []
     for org_cfg in settings.github.orgs:
         org = org_cfg.org
-        client = runtime.clients[org]
+        client = github.clients[org]
         directory = RepoDirectory(
             client, org, allowlist=org_cfg.repo_allowlist, include_archived=org_cfg.include_archived
         )
@@ -52,62 +79,74 @@ def add_org_collectors(runtime: Runtime, clock: Callable[[], float]) -> None:
         activity = ActivityCollector(
             client,
             directory,
-            runtime.store,
+            core.store,
             org=org,
             concurrency=org_cfg.per_org_concurrency,
-            metrics=runtime.metrics,
-            missed=runtime.missed or log_missed,
+            metrics=core.metrics,
+            missed=missed,
             clock=clock,
             report=report,
         )
         loc = LocCollector(
             client,
             directory,
-            runtime.store,
+            core.store,
             org=org,
             settings=settings.loc,
             concurrency=org_cfg.per_org_concurrency,
-            metrics=runtime.metrics,
-            missed=runtime.missed or log_missed,
+            metrics=core.metrics,
+            missed=missed,
             clock=clock,
         )
-        runtime.activity[org], runtime.loc[org] = activity, loc
-        runtime.directories[org] = directory
+        activities[org], locs[org], directories[org] = activity, loc, directory
         interval = org_cfg.scrape_interval.total_seconds()
-        runtime.jobs.append(
+        jobs.append(
             Job(
                 f"org_cycle:{org}",
                 interval,
-                org_cycle(runtime, org, activity, loc, loc_component),
+                org_cycle(core, github.tracker, org, activity, loc, loc_component),
                 # The LOC tick re-polls 202s inside the tick (2+4+8 s), so leave room beyond one interval.
                 timeout=max(interval * 3, 120.0),
                 jitter=0.05,
                 leader_only=True,
             )
         )
+    return activities, locs, directories, jobs
 
 
 def org_cycle(
-    runtime: Runtime, org: str, activity: ActivityCollector, loc: LocCollector, loc_component: str
+    core: Core,
+    tracker: InstallationHealth,
+    org: str,
+    activity: ActivityCollector,
+    loc: LocCollector,
+    loc_component: str,
 ) -> Callable[[], Awaitable[bool]]:
     async def tick() -> bool:
-        if runtime.tracker.in_cooldown(org):
+        if tracker.in_cooldown(org):
             # Nothing is lost by skipping: the ledgers continue from their checkpoints next cycle.
-            runtime.metrics.inc(SCRAPE_RUNS, {"org": org, "result": "skipped_unhealthy"})
+            core.metrics.inc(SCRAPE_RUNS, {"org": org, "result": "skipped_unhealthy"})
             return False
         activity_ok = await activity.tick()
         loc_ok = await loc.tick()
         failed = sorted(loc.failed)
-        runtime.health.set(loc_component, not failed, f"failed: {', '.join(failed)}" if failed else "")
+        core.health.set(loc_component, not failed, f"failed: {', '.join(failed)}" if failed else "")
         return activity_ok and loc_ok
 
     return tick
 
 
-async def add_copilot(runtime: Runtime, stack: contextlib.AsyncExitStack, clock: Callable[[], float]) -> None:
+async def _copilot_collectors(
+    core: Core,
+    github: GitHubAccess,
+    missed: MissedSink,
+    stack: contextlib.AsyncExitStack,
+    collectors: dict[tuple[str, str], CopilotCollector],
+) -> list[Job]:
     """Copilot report collectors: one per org with org reports enabled, one for the enterprise."""
-    settings = runtime.settings
+    settings, clock = core.settings, core.clock
     cp, options = settings.copilot, client_options(settings)
+    jobs: list[Job] = []
     downloader = await stack.enter_async_context(
         ReportDownloader(
             timeout=cp.download_timeout.total_seconds(),
@@ -125,7 +164,7 @@ async def add_copilot(runtime: Runtime, stack: contextlib.AsyncExitStack, clock:
         max_records=cp.max_records_per_report,
         max_users=cp.max_users_per_report,
     )
-    copilot_health = CopilotHealth(runtime.health.set)
+    copilot_health = CopilotHealth(core.health.set)
     registered: set[str] = set()
 
     def add(scope: Scope, scope_id: str, reports: tuple[ReportType, ...], client: GitHubClient) -> None:
@@ -141,20 +180,20 @@ async def add_copilot(runtime: Runtime, stack: contextlib.AsyncExitStack, clock:
         )
         for name in components_for(opts.scope, opts.reports):
             if name not in registered:  # registering twice would reset a component's state
-                runtime.health.register(name, required_for_ready=False, collection=True)
+                core.health.register(name, required_for_ready=False, collection=True)
                 registered.add(name)
         collector = CopilotCollector(
             client,
             downloader,
-            runtime.store,
-            runtime.metrics,
+            core.store,
+            core.metrics,
             opts,
-            record_missed=runtime.missed or log_missed,
+            record_missed=missed,
             health=copilot_health,
             clock=clock,
         )
-        runtime.copilot[scope, scope_id] = collector
-        runtime.jobs.append(
+        collectors[scope, scope_id] = collector
+        jobs.append(
             Job(
                 f"copilot:{scope}:{scope_id}",
                 opts.poll_seconds,
@@ -176,13 +215,13 @@ async def add_copilot(runtime: Runtime, stack: contextlib.AsyncExitStack, clock:
             creds = org_cfg.credentials
             client = GitHubClient(
                 link_options,
-                runtime.auths[org],  # shares the org's token cache
+                github.auths[org],  # shares the org's token cache
                 org=org,
                 installation_id=str(creds.installation_id) if isinstance(creds, AppCredentials) else "",
-                metrics=runtime.metrics,
-                session=runtime.sessions[org],
+                metrics=core.metrics,
+                session=github.sessions[org],
                 clock=clock,
-                budget=runtime.clients[org].budget,
+                budget=github.clients[org].budget,
             )
             add("org", org, org_reports, client)
     ent = cp.enterprise
@@ -200,8 +239,9 @@ async def add_copilot(runtime: Runtime, stack: contextlib.AsyncExitStack, clock:
             make_auth(creds, link_options, session, clock),
             org=ent.slug,
             installation_id=str(creds.installation_id) if isinstance(creds, AppCredentials) else "",
-            metrics=runtime.metrics,
+            metrics=core.metrics,
             session=session,
             clock=clock,
         )
         add("enterprise", ent.slug, ent_reports, client)
+    return jobs

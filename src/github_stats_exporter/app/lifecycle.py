@@ -50,11 +50,11 @@ async def refresh_cache(runtime: Runtime, *, publish: bool | None = None) -> boo
 
     ``publish`` defaults to "this replica leads". A store failure keeps the last page and marks health.
     """
+    cluster_state = runtime.core.cluster_state
     try:
-        if runtime.cluster_state is not None:
-            if runtime.is_leader if publish is None else publish:
-                await runtime.cluster_state.publish()
-            await runtime.cluster_state.load()
+        if runtime.is_leader if publish is None else publish:
+            await cluster_state.publish()
+        await cluster_state.load()
         await runtime.cache.refresh()
     except StoreError as exc:
         runtime.health.set("store", False, f"{type(exc).__name__}: {exc}")
@@ -107,20 +107,22 @@ async def serve(
             server = HttpServer(build_app(runtime.cache, runtime.health, runtime.metrics), host, port)
             bound = await server.start()
             stack.push_async_callback(server.stop)
-            log.info("listening", host=host, port=bound, role=runtime.role, orgs=list(runtime.clients))
+            log.info("listening", host=host, port=bound, role=runtime.role, orgs=list(runtime.github.clients))
             if on_listening is not None:
                 maybe = on_listening(bound)
                 if maybe is not None:
                     await maybe
             await refresh_cache(runtime)
-            refresher = Job("exposition_refresh", runtime.refresh_interval, lambda: refresh_cache(runtime))
+            refresher = Job(
+                "exposition_refresh", runtime.core.refresh_interval, lambda: refresh_cache(runtime)
+            )
 
             def on_change(leader: bool) -> None:
                 if runtime.is_leader != leader:
                     log.info(
                         "role_changed", role="leader" if leader else "follower", identity=elector.identity
                     )
-                runtime.set_role(leader)
+                runtime.leadership.set(leader)
 
             try:
                 async with asyncio.TaskGroup() as tg:
@@ -149,7 +151,9 @@ async def _watched(runtime: Runtime, job: Job) -> None:
     runtime.health.watch(job.name, max(LIVENESS_MIN_SILENCE_SECONDS, allowed))
     if job.leader_only:
         await run_periodic(
-            runtime.leader_job(job), sleep=runtime.leader_sleep, beat=lambda: runtime.health.beat(job.name)
+            runtime.leadership.guard(job),
+            sleep=runtime.leadership.sleep,
+            beat=lambda: runtime.health.beat(job.name),
         )
     else:
         await run_periodic(job, beat=lambda: runtime.health.beat(job.name))
@@ -172,7 +176,7 @@ async def once(
     async with contextlib.AsyncExitStack() as stack:
         runtime = await build_runtime(settings, stack, clock=clock)
         failures = [job.name for job in runtime.jobs if not await run_tick(job)]
-        for org, loc in runtime.loc.items():
+        for org, loc in runtime.collectors.loc.items():
             # A single run should yield complete LOC: wait (bounded) for GitHub's 202 "computing" answers.
             if not await loc.settle(ONCE_SETTLE_SECONDS):
                 failures.append(f"loc_settle:{org}")

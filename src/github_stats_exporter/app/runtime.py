@@ -1,19 +1,19 @@
-"""What a running exporter holds (`Runtime`) and the small builders: store, auth, client options.
+"""What a running exporter holds (`Runtime` and its frozen parts) and the small builders: store, auth,
+client options, elector.
 
 No I/O at build time (stores connect lazily); no scheduling (see `lifecycle`)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import dataclasses
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import structlog
 
+from github_stats_exporter.app.leadership import Leadership
+from github_stats_exporter.backfill.base import JobQueue
 from github_stats_exporter.cluster_state import ClusterState
 from github_stats_exporter.config import AppCredentials, Credentials, Settings
 from github_stats_exporter.exposition import ExpositionCache
@@ -28,8 +28,7 @@ from github_stats_exporter.leader.base import Elector
 from github_stats_exporter.leader.identity import default_identity
 from github_stats_exporter.leader.lease import LeaseTimings
 from github_stats_exporter.leader.static import StaticElector, role_from_environment
-from github_stats_exporter.metrics import IS_LEADER
-from github_stats_exporter.model import MissedWindow
+from github_stats_exporter.model import MissedWindow, Role
 from github_stats_exporter.scrape.activity import ActivityCollector
 from github_stats_exporter.scrape.copilot import (
     CopilotCollector,
@@ -53,83 +52,102 @@ class StartupError(Exception):
     """The configuration asks for something this process cannot start (a clear message, exit 2)."""
 
 
-@dataclass
-class Runtime:
-    """Everything a running exporter holds; built by `build_runtime`, used by `serve` and `once`."""
+Service = Callable[[], Coroutine[Any, Any, None]]
+"""A long-running loop started by `serve` on every replica (queue connection, backfill workers)."""
+
+MissedSink = Callable[[MissedWindow], Awaitable[None]]
+"""Where collectors record work they could not finish: the backfill dispatcher, or a log line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Core:
+    """What every other part needs: settings, clock, the store and what serves `/metrics`."""
 
     settings: Settings
+    clock: Callable[[], float]
     store: SnapshotStore
     metrics: SelfMetrics
     health: Health
     cache: ExpositionCache
-    clients: dict[str, GitHubClient]
-    tracker: InstallationHealth
-    role: str
-    jobs: list[Job] = field(default_factory=list)
-    refresh_interval: float = MEMORY_REFRESH_SECONDS
-    activity: dict[str, ActivityCollector] = field(default_factory=dict)
-    loc: dict[str, LocCollector] = field(default_factory=dict)
-    directories: dict[str, RepoDirectory] = field(default_factory=dict)
-    copilot: dict[tuple[str, str], CopilotCollector] = field(default_factory=dict)
-    auths: dict[str, Auth] = field(default_factory=dict)
-    sessions: dict[str, aiohttp.ClientSession] = field(default_factory=dict)
-    missed: Callable[[MissedWindow], Awaitable[None]] | None = None
-    services: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
-    """Long-running loops started by `serve` on every replica (queue connection, backfill workers)."""
+    cluster_state: ClusterState
+    refresh_interval: float
 
-    leader_ticks: set[asyncio.Timeout] = field(default_factory=set)
-    """Scopes of leader-only ticks in flight, ended at once when leadership is lost."""
-    cluster_state: ClusterState | None = None
-    """Publishes the leader's collector state through the store; every replica reads it back."""
-    _gained: asyncio.Event = field(default_factory=asyncio.Event)
+
+@dataclass(frozen=True, slots=True)
+class GitHubAccess:
+    """One client per org (sharing that org's token cache and session), and the installations' health."""
+
+    clients: Mapping[str, GitHubClient]
+    auths: Mapping[str, Auth]
+    sessions: Mapping[str, aiohttp.ClientSession]
+    tracker: InstallationHealth
+    probe_job: Job
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """Backfill: where missed work goes and what runs it. Without backfill, ``queue`` is None."""
+
+    missed: MissedSink
+    queue: JobQueue | None = None
+    jobs: tuple[Job, ...] = ()
+    services: Mapping[str, Service] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Collectors:
+    """Every collector by its scope (built on every replica: backfill workers call them) and their jobs."""
+
+    activity: Mapping[str, ActivityCollector]
+    loc: Mapping[str, LocCollector]
+    directories: Mapping[str, RepoDirectory]
+    copilot: Mapping[tuple[str, str], CopilotCollector]
+    jobs: tuple[Job, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """A built exporter: its immutable parts, every periodic job and service, and its `Leadership`.
+
+    Built by `assembly.build_runtime`, whose signatures force the order: collectors need the
+    `Recovery` sink, backfill workers need the `Collectors`.
+    """
+
+    core: Core
+    github: GitHubAccess
+    recovery: Recovery
+    collectors: Collectors
+    leadership: Leadership
+    jobs: tuple[Job, ...]
+    services: Mapping[str, Service]
+
+    @property
+    def settings(self) -> Settings:
+        return self.core.settings
+
+    @property
+    def store(self) -> SnapshotStore:
+        return self.core.store
+
+    @property
+    def metrics(self) -> SelfMetrics:
+        return self.core.metrics
+
+    @property
+    def health(self) -> Health:
+        return self.core.health
+
+    @property
+    def cache(self) -> ExpositionCache:
+        return self.core.cache
+
+    @property
+    def role(self) -> Role:
+        return self.leadership.role
 
     @property
     def is_leader(self) -> bool:
-        return self.role == "leader"
-
-    def leader_job(self, job: Job) -> Job:
-        """``job`` gated on leadership, its tick cancellable by `step_down`."""
-        tick = job.tick
-
-        async def guarded() -> bool:
-            async with asyncio.timeout(None) as scope:
-                self.leader_ticks.add(scope)
-                try:
-                    return await tick()
-                finally:
-                    self.leader_ticks.discard(scope)
-
-        return dataclasses.replace(job, tick=guarded, gate=lambda: self.is_leader)
-
-    async def leader_sleep(self, seconds: float) -> None:
-        """Sleep between leader-job iterations, cut short when this replica gains leadership.
-
-        A new leader then starts every collection job at once instead of waiting for schedules that
-        count from process start (docs/leader_election.md, "Takeover").
-        """
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._gained.wait()
-
-    def set_role(self, leader: bool) -> None:
-        """Apply a role change: gates, health, the leader gauge; a lost leadership ends running ticks."""
-        gained = leader and not self.is_leader
-        if leader != self.is_leader and self.cluster_state is not None:
-            self.cluster_state.leadership_changed()
-        self.role = "leader" if leader else "follower"
-        self.health.role = "leader" if leader else "follower"
-        self.metrics.set(IS_LEADER, None, 1 if leader else 0)
-        if not leader:
-            # A tick paused in a rate-limit wait must not keep collecting after another replica took
-            # over (Go study §10.3 #29); it ends as a timeout and the next leader continues from the
-            # checkpoints in the store.
-            now = asyncio.get_running_loop().time()
-            for scope in list(self.leader_ticks):
-                scope.reschedule(now)
-        if gained:
-            # Waiters of the set event all wake; later sleeps wait on a fresh one.
-            self._gained.set()
-            self._gained = asyncio.Event()
+        return self.leadership.is_leader
 
 
 def client_options(settings: Settings) -> ClientOptions:
@@ -170,11 +188,11 @@ def make_auth(
     return TokenAuth(creds.token)
 
 
-def initial_role(settings: Settings) -> str:
+def initial_role(settings: Settings) -> Role:
     """The role before the elector speaks: follower under leader election, else the static role."""
     if settings.leader_election.enabled:
-        return "follower"
-    return "leader" if role_from_environment() else "follower"
+        return Role.FOLLOWER
+    return Role.LEADER if role_from_environment() else Role.FOLLOWER
 
 
 def host_port(addr: str) -> tuple[str, int]:
@@ -289,15 +307,4 @@ def build_store(settings: Settings, clock: Callable[[], float]) -> SnapshotStore
         key_prefix=cfg.key_prefix,
         retention_seconds=retention,
         max_series_budget=cfg.max_series_budget,
-    )
-
-
-async def log_missed(missed: MissedWindow) -> None:
-    """The sink when backfill is disabled: the window is logged (never dropped silently)."""
-    log.warning(
-        "missed_window",
-        scope=missed.scope,
-        scope_id=missed.scope_id,
-        target=missed.target,
-        reason=missed.reason,
     )
