@@ -27,11 +27,11 @@ from github_stats_exporter.github.ratelimit import header
 from github_stats_exporter.model import MissedWindow
 from github_stats_exporter.scrape.activity import ActivityCollector
 from github_stats_exporter.scrape.repos import RepoDirectory
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.simulator.clock import SimClock
 from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
 from github_stats_exporter.store.memory import MemorySnapshotStore
-from github_stats_exporter.telemetry import SelfMetrics
 
 START = 1_780_000_000.0
 INTERVAL = 300.0

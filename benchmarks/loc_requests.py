@@ -22,11 +22,11 @@ from github_stats_exporter.github.client import ClientOptions, GitHubClient
 from github_stats_exporter.model import MissedWindow
 from github_stats_exporter.scrape.loc import LocCollector
 from github_stats_exporter.scrape.repos import RepoDirectory
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.simulator.clock import SimClock
 from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
 from github_stats_exporter.store.memory import MemorySnapshotStore
-from github_stats_exporter.telemetry import SelfMetrics
 
 ORG = "bench-org"
 REPOS = 300

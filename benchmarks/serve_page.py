@@ -18,9 +18,9 @@ from github_stats_exporter.exposition.encoder import encode_samples
 from github_stats_exporter.health import Health
 from github_stats_exporter.metrics import ACTIVITY_COMMITS
 from github_stats_exporter.model import Sample, Snapshot, SnapshotKey
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.server import HttpServer, build_app
 from github_stats_exporter.store.memory import MemorySnapshotStore
-from github_stats_exporter.telemetry import SelfMetrics
 
 REPOS, USERS = 500, 1000
 

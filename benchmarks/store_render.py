@@ -21,11 +21,11 @@ from github_stats_exporter import metrics as m
 from github_stats_exporter.exposition import ExpositionCache
 from github_stats_exporter.health import Health
 from github_stats_exporter.model import Sample, Snapshot, SnapshotKey
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.server import HttpServer, build_app
 from github_stats_exporter.store.memory import MemorySnapshotStore
 from github_stats_exporter.store.redis import RedisSnapshotStore
 from github_stats_exporter.store.redis_server import RedisProcess, send_command
-from github_stats_exporter.telemetry import SelfMetrics
 
 WRITE_SERIES = 100_000
 RENDER_SERIES = 500_000

@@ -22,7 +22,7 @@ import yaml
 from github_stats_exporter import app
 from github_stats_exporter.config import ConfigError, Settings, config_warnings, load_config, parse_config
 from github_stats_exporter.exposition import Format
-from github_stats_exporter.telemetry import configure_logging
+from github_stats_exporter.logs import configure_logging
 
 EXIT_OK = 0
 EXIT_SOURCE_FAILED = 1

@@ -22,8 +22,8 @@ import structlog
 
 from github_stats_exporter.health import Health
 from github_stats_exporter.model import Snapshot, SnapshotKey
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import SnapshotStore
-from github_stats_exporter.telemetry import SelfMetrics
 
 log = structlog.get_logger(__name__)
 

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from github_stats_exporter.metrics import COLLECTION_HEALTH, DEPENDENCY_HEALTH
 from github_stats_exporter.model import Role
-from github_stats_exporter.telemetry import SelfMetrics
+from github_stats_exporter.selfmetrics import SelfMetrics
 
 Mode = Literal["healthy", "degraded", "unhealthy"]
 CACHE_COMPONENT = "exporter_cache"

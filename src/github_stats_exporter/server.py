@@ -18,7 +18,7 @@ import github_stats_exporter
 from github_stats_exporter.exposition import ExpositionCache, accepts_gzip, negotiate
 from github_stats_exporter.health import Health
 from github_stats_exporter.metrics import HTTP_REQUESTS
-from github_stats_exporter.telemetry import SelfMetrics
+from github_stats_exporter.selfmetrics import SelfMetrics
 
 STREAM_THRESHOLD = 1 << 20
 """Pages larger than this (bytes) are streamed in slices instead of being joined per request."""

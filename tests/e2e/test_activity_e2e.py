@@ -19,6 +19,7 @@ from github_stats_exporter.github.client import ClientOptions, GitHubClient
 from github_stats_exporter.model import MissedWindow
 from github_stats_exporter.scrape.activity import ActivityCollector, ledger_name
 from github_stats_exporter.scrape.repos import RepoDirectory
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.simulator.clock import SimClock
 from github_stats_exporter.simulator.faults import FaultRule
 from github_stats_exporter.simulator.keys import generate_key_pair
@@ -26,7 +27,6 @@ from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
 from github_stats_exporter.simulator.truth import activity_truth
 from github_stats_exporter.store.memory import MemorySnapshotStore
-from github_stats_exporter.telemetry import SelfMetrics
 
 pytestmark = pytest.mark.e2e
 

@@ -34,6 +34,7 @@ from github_stats_exporter.scrape.activity import ActivityCollector
 from github_stats_exporter.scrape.copilot import CopilotCollector, CopilotOptions
 from github_stats_exporter.scrape.copilot_map import LabelPolicy, MapOptions
 from github_stats_exporter.scrape.repos import RepoDirectory
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.simulator.clock import SimClock
 from github_stats_exporter.simulator.copilot_truth import copilot_truth
 from github_stats_exporter.simulator.faults import FaultRule
@@ -42,7 +43,6 @@ from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
 from github_stats_exporter.simulator.truth import activity_truth
 from github_stats_exporter.store.memory import MemorySnapshotStore
-from github_stats_exporter.telemetry import SelfMetrics
 
 pytestmark = pytest.mark.e2e
 

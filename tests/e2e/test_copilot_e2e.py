@@ -33,6 +33,7 @@ from github_stats_exporter.scrape.copilot import (
     CopilotOptions,
 )
 from github_stats_exporter.scrape.copilot_map import LabelPolicy, MapOptions
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.simulator.clock import SimClock
 from github_stats_exporter.simulator.copilot_truth import copilot_record_count, copilot_truth
 from github_stats_exporter.simulator.faults import FaultRule
@@ -40,7 +41,6 @@ from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.simulator.spec import EnterpriseSpec, OrgSpec, WorldSpec
 from github_stats_exporter.store.memory import MemorySnapshotStore
-from github_stats_exporter.telemetry import SelfMetrics
 
 pytestmark = pytest.mark.e2e
 

@@ -25,6 +25,7 @@ from github_stats_exporter.model import MissedWindow, SnapshotKey
 from github_stats_exporter.scrape.loc import LocCollector
 from github_stats_exporter.scrape.locstate import WEEK_SECONDS, loc_week
 from github_stats_exporter.scrape.repos import RepoDirectory
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.simulator.clock import SimClock
 from github_stats_exporter.simulator.faults import FaultRule
 from github_stats_exporter.simulator.keys import generate_key_pair
@@ -33,7 +34,6 @@ from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
 from github_stats_exporter.simulator.truth import LOC_ADDED, LOC_REMOVED
 from github_stats_exporter.simulator.truth import WEEK_SECONDS as TRUTH_WEEK
 from github_stats_exporter.store.memory import MemorySnapshotStore
-from github_stats_exporter.telemetry import SelfMetrics
 
 ORG = "acme"
 APP_ID = 31

@@ -15,8 +15,8 @@ from github_stats_exporter.metrics import (
     IS_LEADER,
 )
 from github_stats_exporter.model import Sample, Snapshot
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.memory import MemorySnapshotStore
-from github_stats_exporter.telemetry import SelfMetrics
 
 
 class Replica:

@@ -6,8 +6,8 @@ import random
 
 from github_stats_exporter.exposition import ExpositionCache, Format
 from github_stats_exporter.metrics import GITHUB_REQUESTS
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.memory import MemorySnapshotStore
-from github_stats_exporter.telemetry import SelfMetrics
 
 LABELS = {"org": "acme", "endpoint": "list_commits", "status_class": "2xx"}
 EPOCH = 10.0

@@ -29,9 +29,9 @@ from github_stats_exporter.exposition import (
     render,
 )
 from github_stats_exporter.model import Sample, Snapshot, SnapshotKey
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import SnapshotStore, StoreUnavailable
 from github_stats_exporter.store.memory import MemorySnapshotStore
-from github_stats_exporter.telemetry import SelfMetrics
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 

@@ -9,9 +9,9 @@ import pytest
 from github_stats_exporter import metrics as m
 from github_stats_exporter.exposition import ExpositionCache, Format
 from github_stats_exporter.model import Snapshot, SnapshotKey
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import CounterKey, StoreUnavailable
 from github_stats_exporter.store.memory import MemorySnapshotStore
-from github_stats_exporter.telemetry import SelfMetrics
 
 METRICS_200 = {"path": "/metrics", "code": "200"}
 LINE_PREFIX = b'gh_exporter_http_requests_total{path="/metrics",code="200"} '

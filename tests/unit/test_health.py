@@ -9,7 +9,7 @@ import pytest
 from github_stats_exporter.health import Health
 from github_stats_exporter.metrics import DEPENDENCY_HEALTH
 from github_stats_exporter.model import Role
-from github_stats_exporter.telemetry import SelfMetrics
+from github_stats_exporter.selfmetrics import SelfMetrics
 
 
 class Flag:

@@ -10,8 +10,8 @@ from github_stats_exporter.health import Health
 from github_stats_exporter.metrics import IS_LEADER
 from github_stats_exporter.model import Role
 from github_stats_exporter.scrape.scheduler import Job, run_periodic, run_tick
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.memory import MemorySnapshotStore
-from github_stats_exporter.telemetry import SelfMetrics
 
 
 class Rt:

@@ -16,9 +16,9 @@ from github_stats_exporter.exposition import ExpositionCache, Format
 from github_stats_exporter.health import Health
 from github_stats_exporter.metrics import ACTIVITY_COMMITS, HTTP_REQUESTS
 from github_stats_exporter.model import Role, Snapshot, SnapshotKey
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.server import HttpServer, build_app, landing_page, parse_listen_addr
 from github_stats_exporter.store.memory import MemorySnapshotStore
-from github_stats_exporter.telemetry import SelfMetrics
 
 PROMETHEUS_ACCEPT = (
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"

@@ -43,7 +43,7 @@ from github_stats_exporter.leader.identity import default_identity
 from github_stats_exporter.metrics import BUILD_INFO
 from github_stats_exporter.scrape.probe import GitHubProbe, InstallationHealth
 from github_stats_exporter.scrape.scheduler import Job
-from github_stats_exporter.telemetry import SelfMetrics
+from github_stats_exporter.selfmetrics import SelfMetrics
 
 log = structlog.get_logger(__name__)
 

@@ -17,7 +17,7 @@ from github_stats_exporter.health import Health
 from github_stats_exporter.metrics import IS_LEADER
 from github_stats_exporter.model import Role
 from github_stats_exporter.scrape.scheduler import Job
-from github_stats_exporter.telemetry import SelfMetrics
+from github_stats_exporter.selfmetrics import SelfMetrics
 
 
 class Leadership:

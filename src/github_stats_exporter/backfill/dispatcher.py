@@ -20,8 +20,8 @@ from github_stats_exporter.backfill.base import JobQueue, QueueError
 from github_stats_exporter.backfill.jobs import BackfillJob, JobKind, job_kinds, new_job
 from github_stats_exporter.metrics import BACKFILL_DEDUPED, BACKFILL_DROPPED, BACKFILL_ENQUEUED
 from github_stats_exporter.model import MissedWindow
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import SnapshotStore, StoreError
-from github_stats_exporter.telemetry import SelfMetrics
 
 log = structlog.get_logger(__name__)
 

@@ -33,14 +33,15 @@ from github_stats_exporter.backfill.jobs import (
     PermanentJobError,
     decode_job,
 )
+from github_stats_exporter.logs import redact
 from github_stats_exporter.metrics import (
     BACKFILL_PROCESSED,
     QUEUE_DEPTH,
     QUEUE_DLQ_DEPTH,
     QUEUE_OLDEST_AGE,
 )
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import SnapshotStore, StoreError
-from github_stats_exporter.telemetry import SelfMetrics, redact
 
 log = structlog.get_logger(__name__)
 

@@ -38,8 +38,8 @@ from github_stats_exporter.metrics import (
     STORE_SERIES,
 )
 from github_stats_exporter.model import Sample, Snapshot, SnapshotKey
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import CounterKey, SnapshotStore, StoreError
-from github_stats_exporter.telemetry import SelfMetrics
 
 GZIP_LEVEL = 6
 _PRECOMPRESS_BYTES = 256 * 1024

@@ -47,7 +47,7 @@ from github_stats_exporter.github.ratelimit import (
     parse_retry_after,
     resource_for,
 )
-from github_stats_exporter.telemetry import SelfMetrics
+from github_stats_exporter.selfmetrics import SelfMetrics
 
 log = structlog.get_logger(__name__)
 

@@ -30,7 +30,7 @@ import aiohttp
 
 from github_stats_exporter.leader.base import LeaseError
 from github_stats_exporter.leader.lease import LeaseElector, LeaseTimings
-from github_stats_exporter.telemetry import SelfMetrics
+from github_stats_exporter.selfmetrics import SelfMetrics
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 LEASE_API = "/apis/coordination.k8s.io/v1"

@@ -25,7 +25,7 @@ import structlog
 
 from github_stats_exporter.leader.base import LeaseError, LeaseLock
 from github_stats_exporter.metrics import LEADER_ELECTION_ERRORS, LEADER_TRANSITIONS
-from github_stats_exporter.telemetry import SelfMetrics
+from github_stats_exporter.selfmetrics import SelfMetrics
 
 log = structlog.get_logger(__name__)
 

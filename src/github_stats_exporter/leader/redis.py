@@ -30,8 +30,8 @@ from redis.exceptions import RedisError
 
 from github_stats_exporter.leader.base import LeaseError
 from github_stats_exporter.leader.lease import LeaseElector, LeaseTimings
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.connection import RedisTuning, sentinel_client, standalone_client
-from github_stats_exporter.telemetry import SelfMetrics
 
 _TUNING = RedisTuning(socket_timeout=2.0, connect_timeout=2.0)
 """No client-side retries: the elector retries on its own schedule and must see failures at once."""

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 
 from github_stats_exporter.leader.identity import default_identity
 from github_stats_exporter.metrics import LEADER_TRANSITIONS
-from github_stats_exporter.telemetry import SelfMetrics
+from github_stats_exporter.selfmetrics import SelfMetrics
 
 ROLE_ENV = "GITHUB_STATS_INITIAL_ROLE"
 

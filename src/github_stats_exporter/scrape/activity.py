@@ -41,8 +41,8 @@ from github_stats_exporter.scrape.ledger import (
     user_label,
 )
 from github_stats_exporter.scrape.repos import Repo, RepoDirectory
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import SnapshotStore, StoreError
-from github_stats_exporter.telemetry import SelfMetrics
 
 log = structlog.get_logger(__name__)
 

@@ -40,8 +40,8 @@ from github_stats_exporter.scrape.copilot_map import (
     ReportMapper,
 )
 from github_stats_exporter.scrape.copilot_parse import ReportParser
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import SnapshotStore, StoreError
-from github_stats_exporter.telemetry import SelfMetrics
 
 log = structlog.get_logger(__name__)
 

@@ -61,8 +61,8 @@ from github_stats_exporter.scrape.locstate import (
     week_commits,
     week_totals,
 )
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import SnapshotStore, StoreError
-from github_stats_exporter.telemetry import SelfMetrics
 
 log = structlog.get_logger(__name__)
 

@@ -13,8 +13,8 @@ from redis.asyncio import Redis
 from github_stats_exporter.leader.lease import LeaseTimings
 from github_stats_exporter.leader.redis import RedisElector
 from github_stats_exporter.metrics import LEADER_ELECTION_ERRORS
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.redis_server import RedisProcess
-from github_stats_exporter.telemetry import SelfMetrics
 
 pytestmark = pytest.mark.integration
 

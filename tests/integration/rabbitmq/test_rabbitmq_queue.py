@@ -18,8 +18,8 @@ from github_stats_exporter.backfill.rabbitmq import RabbitMQJobQueue
 from github_stats_exporter.backfill.worker import BackfillWorker, QueueMonitor, Result
 from github_stats_exporter.metrics import BACKFILL_PROCESSED, QUEUE_DEPTH, QUEUE_DLQ_DEPTH
 from github_stats_exporter.model import MissedWindow
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.memory import MemorySnapshotStore
-from github_stats_exporter.telemetry import SelfMetrics
 
 from .conftest import RabbitNode
 

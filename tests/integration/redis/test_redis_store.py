@@ -9,10 +9,10 @@ import pytest
 from github_stats_exporter import metrics as m
 from github_stats_exporter.exposition import ExpositionCache, Format
 from github_stats_exporter.model import Snapshot, SnapshotKey
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import StoreUnavailable
 from github_stats_exporter.store.redis import RedisSnapshotStore
 from github_stats_exporter.store.redis_server import RedisProcess, free_port, send_command
-from github_stats_exporter.telemetry import SelfMetrics
 
 pytestmark = pytest.mark.integration
 

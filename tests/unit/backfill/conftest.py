@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from github_stats_exporter.backfill.memory import MemoryJobQueue
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.memory import MemorySnapshotStore
-from github_stats_exporter.telemetry import SelfMetrics
 
 T0 = 1_717_243_200.0  # 2024-06-01T12:00:00Z
 

@@ -12,9 +12,9 @@ from github_stats_exporter.backfill.jobs import BackfillJob, JobKind
 from github_stats_exporter.backfill.memory import MemoryJobQueue
 from github_stats_exporter.metrics import BACKFILL_DEDUPED, BACKFILL_DROPPED, BACKFILL_ENQUEUED
 from github_stats_exporter.model import MissedWindow
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import StoreUnavailable
 from github_stats_exporter.store.memory import MemorySnapshotStore
-from github_stats_exporter.telemetry import SelfMetrics
 
 from .conftest import T0, Clock
 

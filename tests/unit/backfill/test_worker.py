@@ -24,9 +24,9 @@ from github_stats_exporter.backfill.worker import (
     Result,
 )
 from github_stats_exporter.metrics import BACKFILL_PROCESSED, QUEUE_DEPTH, QUEUE_DLQ_DEPTH, QUEUE_OLDEST_AGE
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import StoreUnavailable
 from github_stats_exporter.store.memory import MemorySnapshotStore
-from github_stats_exporter.telemetry import SelfMetrics
 
 from .conftest import T0, Clock
 

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from github_stats_exporter.github.auth import Auth, TokenAuth
 from github_stats_exporter.github.client import ClientOptions, GitHubClient
-from github_stats_exporter.telemetry import SelfMetrics
+from github_stats_exporter.selfmetrics import SelfMetrics
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 START = 1_700_000_000.0

@@ -30,7 +30,7 @@ from github_stats_exporter.github.errors import (
     Unprocessable,
 )
 from github_stats_exporter.github.etag import CachedResponse, ETagCache
-from github_stats_exporter.telemetry import SelfMetrics
+from github_stats_exporter.selfmetrics import SelfMetrics
 
 REPOS = "/orgs/acme/repos"
 SECONDARY_TEXT = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."

@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestServer
 
 from github_stats_exporter.leader.kubernetes import ApiServer, KubernetesElector
 from github_stats_exporter.leader.lease import LeaseTimings
-from github_stats_exporter.telemetry import SelfMetrics
+from github_stats_exporter.selfmetrics import SelfMetrics
 
 MICRO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 LEASE_PATH = re.compile(

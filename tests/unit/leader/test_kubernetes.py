@@ -17,7 +17,7 @@ from github_stats_exporter.leader.kubernetes import (
 )
 from github_stats_exporter.leader.lease import LeaseTimings
 from github_stats_exporter.metrics import LEADER_ELECTION_ERRORS, LEADER_TRANSITIONS
-from github_stats_exporter.telemetry import SelfMetrics
+from github_stats_exporter.selfmetrics import SelfMetrics
 
 MICRO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"
 LEASE_URL_PART = "/apis/coordination.k8s.io/v1/namespaces/monitoring/leases"

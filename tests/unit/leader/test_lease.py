@@ -10,7 +10,7 @@ import pytest
 from github_stats_exporter.leader.base import LeaseError
 from github_stats_exporter.leader.lease import JITTER, LeaseElector, LeaseTimings
 from github_stats_exporter.metrics import LEADER_ELECTION_ERRORS, LEADER_TRANSITIONS
-from github_stats_exporter.telemetry import SelfMetrics
+from github_stats_exporter.selfmetrics import SelfMetrics
 
 TIMINGS = LeaseTimings(lease_duration=10.0, renew_deadline=6.0, retry_period=2.0)
 Outcome = bool | LeaseError | Callable[[], object]

@@ -12,7 +12,7 @@ from github_stats_exporter.config import ConfigError, Settings, parse_config
 from github_stats_exporter.leader.identity import default_identity
 from github_stats_exporter.leader.static import StaticElector, role_from_environment
 from github_stats_exporter.metrics import LEADER_TRANSITIONS
-from github_stats_exporter.telemetry import SelfMetrics
+from github_stats_exporter.selfmetrics import SelfMetrics
 
 ENV = {"GH_TOKEN": "ghp_exampletoken"}
 

@@ -21,8 +21,8 @@ from github_stats_exporter.github.errors import NotFound, http_error_for
 from github_stats_exporter.model import MissedWindow, SnapshotKey
 from github_stats_exporter.scrape.activity import ActivityCollector
 from github_stats_exporter.scrape.repos import RepoDirectory
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.memory import MemorySnapshotStore
-from github_stats_exporter.telemetry import SelfMetrics
 
 NOW = 1_780_000_000.0
 T = "2026-05-28T20:00:00Z"

@@ -31,8 +31,8 @@ from github_stats_exporter.scrape.copilot import (
     components_for,
 )
 from github_stats_exporter.scrape.copilot_map import LabelPolicy, MapOptions
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.memory import MemorySnapshotStore
-from github_stats_exporter.telemetry import SelfMetrics
 
 NOW = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC
 SIGNED = "https://copilot-reports.github.com/r/part-0.json?sig=TOPSECRET"

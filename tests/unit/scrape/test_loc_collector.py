@@ -23,8 +23,8 @@ from github_stats_exporter.model import MissedWindow, SnapshotKey
 from github_stats_exporter.scrape.loc import LocCollectionError, LocCollector
 from github_stats_exporter.scrape.locstate import FALLBACK, WEEK_SECONDS, LocState, loc_week
 from github_stats_exporter.scrape.repos import Repo
+from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.memory import MemorySnapshotStore
-from github_stats_exporter.telemetry import SelfMetrics
 
 ORG = "acme"
 NOW = datetime(2026, 5, 27, 10, 30, tzinfo=UTC).timestamp()  # a Wednesday

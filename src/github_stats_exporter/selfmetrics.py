@@ -1,24 +1,19 @@
-"""Process-local self-metrics and structured logging setup.
+"""This process's own counters and gauges (self-metrics), handed to the renderer as samples.
 
-`SelfMetrics` keeps counters and gauges declared in `metrics.py` and hands them to the renderer as
-samples, and hands counter increments out in batches so the exposition cache can add them to the
-store's cluster-wide totals. Gauges of ``cluster_state`` families are kept apart: the renderer never
-serves them from here; `cluster_state.ClusterState` publishes the leader's values through the store. It never talks to the store or the network, and it never stores secrets
-in labels.
+`SelfMetrics` keeps counters and gauges declared in `metrics.py`, and hands counter increments out in
+batches (`CounterBatch`) so `cluster_counters.ClusterCounters` can add them to the store's
+cluster-wide totals. Gauges of ``cluster_state`` families are kept apart: the renderer never serves
+them from here; `cluster_state.ClusterState` publishes the leader's values through the store.
+
+This module never talks to the store or the network, and never puts secrets in labels.
 """
 
 from __future__ import annotations
 
-import logging
-import re
-import sys
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import structlog
 
 from github_stats_exporter.metrics import FAMILIES, MetricSpec, MetricType
 from github_stats_exporter.model import Labels, Sample
@@ -186,66 +181,3 @@ class SelfMetrics:
     def _key(spec: MetricSpec, labels: Mapping[str, str] | None) -> SeriesKey:
         sample = spec.sample(0.0, labels)  # validates the label set against the contract
         return sample.name, sample.labels
-
-
-# --- logging ------------------------------------------------------------------------------------
-
-_SECRET_KEYS = re.compile(r"(token|secret|password|authorization|private_key|signature|jwt)", re.IGNORECASE)
-_SECRET_VALUES = re.compile(r"(gh[pousr]_[A-Za-z0-9_]{10,}|eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_.-]+)")
-_QUERY = re.compile(r"(https?://[^\s?\"']+)\?[^\s\"']*")
-
-
-def redact(value: Any) -> Any:
-    """Strip secrets from a log value: tokens, JWTs and URL query strings (signed URLs)."""
-    if isinstance(value, str):
-        return _QUERY.sub(r"\1?<redacted>", _SECRET_VALUES.sub("<redacted>", value))
-    return value
-
-
-def _redact_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    for key in list(event):
-        if _SECRET_KEYS.search(key) and key != "event":
-            event[key] = "<redacted>"
-        else:
-            event[key] = redact(event[key])
-    return event
-
-
-class _CurrentStderr:
-    """Writes to whatever ``sys.stderr`` is at write time (test runners and daemons swap it)."""
-
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
-
-
-def configure_logging(level: str = "info", fmt: str = "json") -> None:
-    """Route structlog and the stdlib root logger to stderr as JSON (or console) lines."""
-    numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
-    )
-    shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        _redact_event,
-    ]
-    structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
-        cache_logger_on_first_use=False,
-    )
-    handler = logging.StreamHandler(_CurrentStderr())
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
-            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
-        )
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(max(numeric, logging.INFO) if numeric < logging.INFO else numeric)
