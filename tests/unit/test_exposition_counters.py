@@ -1,28 +1,26 @@
-"""Cluster-wide self-metric counters in the exposition cache: flushed to the store, served as shared totals."""
+"""The page cache renders the cluster-wide counters it is given, flushes them on refresh, keeps gauges local."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-import pytest
-
 from github_stats_exporter import metrics as m
+from github_stats_exporter.cluster_counters import ClusterCounters
 from github_stats_exporter.exposition import ExpositionCache, Format
 from github_stats_exporter.model import Snapshot, SnapshotKey
 from github_stats_exporter.selfmetrics import SelfMetrics
-from github_stats_exporter.store.base import CounterKey, StoreUnavailable
+from github_stats_exporter.store.base import CounterKey
 from github_stats_exporter.store.memory import MemorySnapshotStore
 
 METRICS_200 = {"path": "/metrics", "code": "200"}
 LINE_PREFIX = b'gh_exporter_http_requests_total{path="/metrics",code="200"} '
+EPOCH = 10.0
+START = 1_000_000.0
 
 
-class FlakyCounterStore(MemorySnapshotStore):
-    """Memory store whose counter flush can fail before or after applying (an unknown outcome)."""
+class CallRecordingStore(MemorySnapshotStore):
+    """Memory store that records the calls a refresh makes."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.fail: str | None = None  # "before" or "after"
         self.calls: list[str] = []
 
     async def generation(self) -> int:
@@ -33,16 +31,6 @@ class FlakyCounterStore(MemorySnapshotStore):
         self.calls.append("counters")
         return await super().counters()
 
-    async def add_counters(self, deltas: Mapping[CounterKey, float], batch_id: str = "") -> None:
-        self.calls.append("add_counters")
-        if self.fail == "before":
-            msg = "redis down"
-            raise StoreUnavailable(msg)
-        await super().add_counters(deltas, batch_id)
-        if self.fail == "after":
-            msg = "connection lost before the reply"
-            raise StoreUnavailable(msg)
-
 
 def served(cache: ExpositionCache) -> float:
     for line in cache.body(Format.TEXT).splitlines(keepends=True):
@@ -52,7 +40,7 @@ def served(cache: ExpositionCache) -> float:
 
 
 async def test_replicas_serve_the_same_cluster_total() -> None:
-    """Two processes on one store both serve the sum of their increments once both have refreshed."""
+    """Two caches on one store both render the sum of their processes' increments once both have refreshed."""
     store = MemorySnapshotStore()
     metrics_a, metrics_b = SelfMetrics(), SelfMetrics()
     cache_a, cache_b = ExpositionCache(store, metrics_a), ExpositionCache(store, metrics_b)
@@ -77,50 +65,25 @@ async def test_gauges_stay_per_process() -> None:
     assert b"gh_exporter_dependency_health{" not in cache_b.body(Format.TEXT)
 
 
-async def test_served_counter_never_goes_down_across_flushes_and_failures() -> None:
-    """Local increments show at once and the served value only grows through flushes, failures and retries."""
-    store = FlakyCounterStore()
-    self_metrics = SelfMetrics()
-    cache = ExpositionCache(store, self_metrics)
+async def test_a_scrape_between_refreshes_shows_the_epoch_switch() -> None:
+    """With sealed epochs the page switches to the newer totals at the wall-clock moment, not at a refresh."""
+    store = MemorySnapshotStore()
+    now = [START]
+    metrics = SelfMetrics()
+    counters = ClusterCounters(store, metrics, epoch_seconds=EPOCH, clock=lambda: now[0])
+    cache = ExpositionCache(store, metrics, counters=counters, clock=lambda: now[0])
+    metrics.inc(m.HTTP_REQUESTS, METRICS_200, 3)
     await cache.refresh()
-    seen = [served(cache)]
-    for step in ("ok", "before", "after", "ok", "ok"):
-        self_metrics.inc(m.HTTP_REQUESTS, METRICS_200, 2)
-        seen.append(served(cache))
-        store.fail = None if step == "ok" else step
-        if step == "ok":
-            await cache.refresh()
-        else:
-            with pytest.raises(StoreUnavailable):
-                await cache.refresh()
-        seen.append(served(cache))
-    assert seen == sorted(seen)
-    assert seen[-1] == 10
-    assert (await store.counters())[(m.HTTP_REQUESTS.name, tuple(METRICS_200.items()))] == 10
-
-
-async def test_a_flush_with_an_unknown_outcome_is_retried_once() -> None:
-    """A flush that landed but lost its reply is retried with the same batch id and counted once."""
-    store = FlakyCounterStore()
-    self_metrics = SelfMetrics()
-    cache = ExpositionCache(store, self_metrics)
-    self_metrics.inc(m.HTTP_REQUESTS, METRICS_200, 5)
-    store.fail = "after"
-    with pytest.raises(StoreUnavailable):
-        await cache.refresh()
-    assert self_metrics.value(m.STORE_FLUSH_FAILURES) == 1
-    store.fail = None
-    await cache.refresh()  # retries the batch (already applied) ...
-    await cache.refresh()  # ... then flushes the failure counter itself
-    totals = await store.counters()
-    assert totals[(m.HTTP_REQUESTS.name, tuple(METRICS_200.items()))] == 5
-    assert totals[(m.STORE_FLUSH_FAILURES.name, ())] == 1
-    assert served(cache) == 5
+    now[0] = (START // EPOCH + 2.5) * EPOCH - 0.001
+    assert served(cache) == 0
+    metrics.inc(m.HTTP_REQUESTS, METRICS_200, 1)  # not sealed yet: not served by any replica
+    now[0] += 0.001
+    assert served(cache) == 3
 
 
 async def test_idle_refresh_costs_a_fixed_number_of_store_calls() -> None:
     """With no snapshot change and no new increments a refresh reads the generation and the totals only."""
-    store = FlakyCounterStore()
+    store = CallRecordingStore()
     cache = ExpositionCache(store, SelfMetrics())
     await cache.refresh()
     store.calls.clear()

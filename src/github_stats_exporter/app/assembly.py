@@ -30,6 +30,7 @@ from github_stats_exporter.app.runtime import (
     make_auth,
     snapshot_retention,
 )
+from github_stats_exporter.cluster_counters import ClusterCounters
 from github_stats_exporter.cluster_state import ClusterState
 from github_stats_exporter.config import AppCredentials, Settings
 from github_stats_exporter.exposition import ExpositionCache
@@ -85,7 +86,8 @@ def build_core(settings: Settings, stack: contextlib.AsyncExitStack, clock: Call
     # interval so every replica shows the same, never-decreasing totals.
     shared = settings.store.backend != "memory"
     refresh = settings.store.metric_refresh_interval.total_seconds() if shared else MEMORY_REFRESH_SECONDS
-    cache = ExpositionCache(store, metrics, clock=clock, counter_epoch_seconds=refresh if shared else None)
+    counters = ClusterCounters(store, metrics, epoch_seconds=refresh if shared else None, clock=clock)
+    cache = ExpositionCache(store, metrics, counters=counters, clock=clock)
     health = Health(lambda: cache.ready, metrics, clock=clock)
     # Readiness already needs one rendered page; after that a store outage degrades health while the
     # replica keeps serving its last good page (a Redis blink must not empty the Service).

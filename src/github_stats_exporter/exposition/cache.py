@@ -7,39 +7,33 @@ Families are owned by one side: a family present in the store's snapshots is ren
 only, and the process's own samples of that family are dropped, so every family stays contiguous.
 Store families come first (sorted by name), then the self-metric families (sorted by name).
 
-Self-metric counters are cluster-wide: each refresh adds this process's new increments to the store's
-shared totals. With one replica a counter is served as the latest totals plus the increments not
-flushed yet. With several replicas (``counter_epoch_seconds`` set) every replica serves the totals
-*sealed* at the same epoch boundary: the first replica to refresh after a boundary copies the totals
-into a sealed record, every replica fetches it on its next refreshes, and all of them switch to it
-at the same wall-clock moment, two refresh intervals later. Whichever replica Prometheus reaches,
-the value is the same and never goes down (up to clock skew between replicas at the switch moment);
-the price is that counters trail by two to three refresh intervals. Gauges stay per process.
+Self-metric counters are cluster-wide: each refresh lets `cluster_counters.ClusterCounters` flush this
+process's increments and fetch the totals to serve; every scrape renders what it serves at that moment.
+The cache takes part in no counter protocol itself. Gauges stay per process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gzip as gzip_codec
-import json
 import time
 from array import array
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from github_stats_exporter.cluster_counters import ClusterCounters
 from github_stats_exporter.exposition.encoder import EOF, EncodedSnapshot, encode_samples, family_header
 from github_stats_exporter.exposition.negotiation import Format
 from github_stats_exporter.metrics import (
     CACHE_REFRESH_DURATION,
     FAMILIES,
     SERIES_LOADED,
-    STORE_FLUSH_FAILURES,
     STORE_SERIES,
 )
 from github_stats_exporter.model import Sample, Snapshot, SnapshotKey
 from github_stats_exporter.selfmetrics import SelfMetrics
-from github_stats_exporter.store.base import CounterKey, SnapshotStore, StoreError
+from github_stats_exporter.store.base import SnapshotStore
 
 GZIP_LEVEL = 6
 _PRECOMPRESS_BYTES = 256 * 1024
@@ -211,6 +205,9 @@ class ExpositionCache:
     `refresh` is the only method that talks to the store; `body` serves bytes built earlier plus the
     small self-metrics part. Work over ``offload_threshold`` samples (or on a page of more than ten
     times that many series) runs in a worker thread so the event loop keeps serving scrapes.
+
+    ``counters`` supplies the cluster-wide counter totals; without it the cache serves the store's
+    latest totals as for one replica (`ClusterCounters` without epochs).
     """
 
     def __init__(
@@ -218,13 +215,14 @@ class ExpositionCache:
         store: SnapshotStore,
         self_metrics: SelfMetrics,
         *,
+        counters: ClusterCounters | None = None,
         clock: Callable[[], float] = time.time,
         offload_threshold: int = 20000,
-        counter_epoch_seconds: float | None = None,
     ) -> None:
         self._store = store
-        self._epoch = counter_epoch_seconds
-        self._sealed: dict[int, dict[CounterKey, float]] = {}
+        self._counters = (
+            counters if counters is not None else ClusterCounters(store, self_metrics, clock=clock)
+        )
         self._self_metrics = self_metrics
         self._clock = clock
         self._offload_threshold = offload_threshold
@@ -233,10 +231,8 @@ class ExpositionCache:
         self._generation: int | None = None
         self._dirty = False
         self._gzip_wanted: set[Format] = set()
-        self._self_key: tuple[int, int, frozenset[str]] | None = None
+        self._self_key: tuple[int, tuple[int, int], frozenset[str]] | None = None
         self._self_bodies: dict[Format, bytes] = {}
-        self._cluster: dict[CounterKey, float] = {}
-        self._cluster_generation = 0
         self.last_success_unixtime: float | None = None
 
     @property
@@ -271,12 +267,13 @@ class ExpositionCache:
 
         Store errors propagate after leaving the last good page in place, so a failing store never
         empties `/metrics`; the caller marks health degraded and retries. With nothing changed a
-        refresh costs a fixed number of store calls: generation, the counter flush and the totals read.
+        refresh costs a fixed number of store calls: the generation plus what `ClusterCounters.sync` needs
+        (the totals read with one replica).
         """
         async with self._lock:
             started = self._clock()
             generation = await self._store.generation()
-            await self._sync_counters()
+            await self._counters.sync()
             state = self._state
             if generation == self._generation and not self._dirty:
                 self.last_success_unixtime = self._clock()
@@ -308,61 +305,6 @@ class ExpositionCache:
             self._commit(state, page, generation, started)
             await self._precompress(page)
             return True
-
-    async def _sync_counters(self) -> None:
-        """Add this process's new counter increments to the shared totals, then read the totals back."""
-        batch = self._self_metrics.take_counter_batch()
-        if batch is not None:
-            try:
-                await self._store.add_counters(batch.deltas, batch.id)
-            except StoreError:
-                # The batch stays pending and is retried with the same id, so it is applied once.
-                self._self_metrics.inc(STORE_FLUSH_FAILURES)
-                raise
-            # No await between confirming and folding the batch into the view: a scrape in between
-            # would see the increments neither as flushed nor as unflushed.
-            self._self_metrics.confirm_counter_batch(batch)
-            if self._epoch is None:
-                cluster = dict(self._cluster)
-                for key, delta in batch.deltas.items():
-                    cluster[key] = cluster.get(key, 0.0) + delta
-                self._set_cluster(cluster)
-        if self._epoch is None:
-            self._set_cluster(await self._store.counters())
-        else:
-            await self._sync_sealed(self._epoch)
-
-    async def _sync_sealed(self, epoch_seconds: float) -> None:
-        """Fetch sealed totals of recent epochs; seal the current one if nobody has yet."""
-        current = int(self._clock() // epoch_seconds)
-        ttl = epoch_seconds * (_SEALED_EPOCHS_KEPT + 2)
-        for epoch in range(current - _SEALED_EPOCHS_KEPT + 1, current + 1):
-            if epoch in self._sealed:
-                continue
-            record = await self._store.get_checkpoint(f"{_SEALED_PREFIX}{epoch}")
-            if record is not None:
-                self._sealed[epoch] = _decode_totals(record)
-            elif epoch == current and await self._store.try_lock(f"{_SEAL_LOCK_PREFIX}{epoch}", ttl):
-                totals = await self._store.counters()
-                await self._store.set_checkpoint(f"{_SEALED_PREFIX}{epoch}", _encode_totals(totals), ttl)
-                self._sealed[epoch] = totals
-        for old in [e for e in self._sealed if e <= current - _SEALED_EPOCHS_KEPT]:
-            del self._sealed[old]
-        self._serve_sealed()
-
-    def _serve_sealed(self) -> None:
-        """Point the served totals at the epoch every replica serves now (or the newest one before it)."""
-        if self._epoch is None:
-            return
-        served = int((self._clock() - _SEAL_DELAY_EPOCHS * self._epoch) // self._epoch)
-        usable = [e for e in self._sealed if e <= served]
-        if usable:
-            self._set_cluster(self._sealed[max(usable)])
-
-    def _set_cluster(self, totals: dict[CounterKey, float]) -> None:
-        if totals != self._cluster:
-            self._cluster = totals
-            self._cluster_generation += 1
 
     async def _precompress(self, page: _Page) -> None:
         """Gzip a large new page off the loop for formats scrapers asked gzipped, so they do not wait."""
@@ -415,15 +357,11 @@ class ExpositionCache:
 
     def _self_part(self, page: _Page) -> dict[Format, bytes]:
         owned = frozenset(page.counts)
-        self._serve_sealed()  # the switch to a newer epoch happens at a wall-clock moment, not a refresh
-        key = (self._self_metrics.generation, self._cluster_generation, owned)
+        # Asked at every scrape: with epochs the served totals switch at a wall-clock moment, not a refresh.
+        key = (self._self_metrics.generation, self._counters.served_version(), owned)
         if key != self._self_key:
             samples = [s for s in self._self_metrics.gauge_samples() if s.name not in owned]
-            totals = dict(self._cluster)
-            if self._epoch is None:
-                # One replica: its own increments not flushed yet keep the counter current.
-                for series, unflushed in self._self_metrics.unflushed_counters().items():
-                    totals[series] = totals.get(series, 0.0) + unflushed
+            totals = self._counters.served_totals()
             samples += [Sample(name, labels, v) for (name, labels), v in totals.items() if name not in owned]
             # Series in a fixed order: replicas hold the same totals in different dict orders, and
             # every replica must serve the same bytes (docs/metrics.md).
@@ -438,28 +376,3 @@ class ExpositionCache:
 
 
 _SELF = SnapshotKey("self")
-
-_SEALED_PREFIX = "counters/sealed/"
-_SEAL_LOCK_PREFIX = "counters/seal-lock/"
-_SEALED_EPOCHS_KEPT = 6
-_SEAL_DELAY_EPOCHS = 2.5
-"""Serve epoch e from e + 2.5 epochs on: sealed within one refresh after its boundary, fetched by
-every replica within the next refresh, plus half an epoch of margin for slow refreshes and skew."""
-
-
-def _encode_totals(totals: dict[CounterKey, float]) -> dict[str, str]:
-    return {
-        json.dumps([name, [list(pair) for pair in labels]]): repr(value)
-        for (name, labels), value in totals.items()
-    }
-
-
-def _decode_totals(record: Mapping[str, str]) -> dict[CounterKey, float]:
-    totals: dict[CounterKey, float] = {}
-    for key, value in record.items():
-        try:
-            name, labels = json.loads(key)
-            totals[(str(name), tuple((str(k), str(v)) for k, v in labels))] = float(value)
-        except (ValueError, TypeError):
-            continue  # a record written by a future version: skip what we cannot read
-    return totals
