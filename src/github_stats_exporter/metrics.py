@@ -1,8 +1,10 @@
 """The metric contract: every family the exporter can expose, with type, help, unit and labels.
 
 This is the single place where names and label sets are declared; producers build samples
-through `MetricSpec.sample`, which rejects label sets the contract does not allow. Nothing here
-does I/O or knows where values come from.
+through `MetricSpec.sample`, which rejects label sets the contract does not allow. Families are
+grouped by domain: activity, weekly LOC, Copilot usage, the GitHub client, collection state,
+serving, the store, backfill and leader election. Nothing here does I/O or knows where values
+come from.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def _counter(name: str, help_: str, labels: tuple[str, ...] = ()) -> MetricSpec:
 
 ORU = ("org", "repo", "user")
 
-# --- Activity (names and labels are the Go exporter's public contract) -----------------------
+# --- Activity: business gauges (names and labels are the Go exporter's public contract) ---------------------
 ACTIVITY_COMMITS = _gauge(
     "gh_activity_commits_24h", "Commits on the default branch in the rolling [now-24h, now) window.", ORU
 )
@@ -83,6 +85,42 @@ ACTIVITY_ISSUE_COMMENTS = _gauge(
     "Issue and pull request conversation comments in the rolling 24h window.",
     ORU,
 )
+ACTIVITY_LAST_EVENT = _gauge(
+    "gh_activity_last_event_unixtime", "Unix time of the user's newest counted event in the 24h window.", ORU
+)
+
+# --- Activity: collector self-metrics -----------------------------------------------------------------------
+ACTIVITY_REPOS = _gauge(
+    "gh_exporter_activity_repos",
+    "Repositories selected for activity collection in the org's last listing (allowlist, archived rule).",
+    ("org",),
+    cluster_state=True,
+)
+ACTIVITY_REPOS_FAILING = _gauge(
+    "gh_exporter_activity_repos_failing",
+    "Repositories whose last activity collection failed after retries (their previous snapshot is kept).",
+    ("org",),
+    cluster_state=True,
+)
+ACTIVITY_REPO_FAILURES = _counter(
+    "gh_exporter_activity_repo_failures",
+    "Activity fetches of a repository that failed after retries, by stream; each records a missed window.",
+    ("org", "stream"),
+)
+ACTIVITY_LEDGER_EVENTS = _gauge(
+    "gh_exporter_activity_ledger_events",
+    "Events held in the org's per-repo activity ledgers (last 24h plus a margin).",
+    ("org",),
+    cluster_state=True,
+)
+# Named after GitHub responses, but counted by the activity collector for the items it skips.
+GITHUB_MALFORMED_ITEMS = _counter(
+    "gh_exporter_github_malformed_items",
+    "Items of GitHub responses that could not be parsed and were skipped.",
+    ("org", "endpoint"),
+)
+
+# --- Weekly LOC: business gauges (Go exporter's public contract) --------------------------------------------
 ACTIVITY_LOC_ADDED = _gauge(
     "gh_activity_loc_added_weekly", "Lines added in the latest complete week (Sunday 00:00 UTC start).", ORU
 )
@@ -91,11 +129,50 @@ ACTIVITY_LOC_REMOVED = _gauge(
     "Lines removed in the latest complete week (Sunday 00:00 UTC start).",
     ORU,
 )
-ACTIVITY_LAST_EVENT = _gauge(
-    "gh_activity_last_event_unixtime", "Unix time of the user's newest counted event in the 24h window.", ORU
+
+# --- Weekly LOC: collector self-metrics ---------------------------------------------------------------------
+# The first three are Go-compatible names; the two per-repo gauges live in the LOC snapshots (shared
+# store), so every replica serves the same values.
+LOC_SOURCE_MODE = _gauge(
+    "gh_exporter_loc_source_mode",
+    "1 for the source of the repository's weekly LOC values (stats_contributors or sampled_commit_stats), else 0.",
+    ("org", "repo", "mode"),
+)
+LOC_FALLBACK_INCOMPLETE = _gauge(
+    "gh_exporter_loc_fallback_incomplete",
+    "1 when the repository's weekly LOC values are partial (commit sampling cut short by its caps), else 0.",
+    ("org", "repo"),
+)
+LOC_FALLBACK_BUDGET_EXHAUSTED = _counter(
+    "gh_exporter_loc_fallback_budget_exhausted",
+    "Commit-sampling refreshes cut short by the org's hourly commit-detail budget.",
+    ("org",),
+)
+LOC_REFRESHES = _counter(
+    "gh_exporter_loc_refreshes",
+    "Weekly LOC refresh attempts per repository by result (stats_contributors, sampled_commit_stats, "
+    "unchanged_idle, held_zeroed, warming, empty, failed).",
+    ("org", "result"),
+)
+LOC_REPOS_WARMING = _gauge(
+    "gh_exporter_loc_repos_warming",
+    "Repositories whose contributor statistics GitHub was still computing (202) after the org's last LOC pass.",
+    ("org",),
+    cluster_state=True,
+)
+LOC_REPOS_FAILED = _gauge(
+    "gh_exporter_loc_repos_failed",
+    "Repositories whose last LOC refresh failed after retries (they keep their previous values).",
+    ("org",),
+    cluster_state=True,
+)
+LOC_MALFORMED_ITEMS = _counter(
+    "gh_exporter_loc_malformed_items",
+    "Malformed items in stats/contributors, commit listings or commit details that were skipped.",
+    ("org", "endpoint"),
 )
 
-# --- Copilot usage (gauges: report values are window totals, not local counters) -------------
+# --- Copilot usage: business gauges (report values are window totals, not local counters) -------------------
 COPILOT_LABELS = ORU
 COPILOT_OPTIONAL = ("scope", "window", "feature", "ide", "language", "model", "chat_mode", "day")
 
@@ -134,12 +211,77 @@ COPILOT_PRS_REVIEWED_BY_COPILOT = _copilot(
     "gh_copilot_usage_pull_requests_total_reviewed_by_copilot", "Pull requests reviewed by Copilot."
 )
 
-# --- Self-metrics ------------------------------------------------------------------------------
-BUILD_INFO = _gauge(
-    "gh_exporter_build_info",
-    "Always 1; labels carry the exporter and Python versions.",
-    ("version", "python"),
+# --- Copilot usage: business gauges beyond the Go exporter's eleven -----------------------------------------
+# Aggregate reports; the additive ones also per user.
+COPILOT_PRS_MERGED = _copilot(
+    "gh_copilot_usage_pull_requests_total_merged", "Pull requests merged (aggregate reports)."
 )
+COPILOT_PRS_MERGED_CREATED_BY_COPILOT = _copilot(
+    "gh_copilot_usage_pull_requests_total_merged_created_by_copilot",
+    "Pull requests created by Copilot that were merged (aggregate reports).",
+)
+COPILOT_CLI_SESSIONS = _copilot("gh_copilot_usage_cli_session_count", "Copilot CLI sessions.")
+COPILOT_CLI_REQUESTS = _copilot(
+    "gh_copilot_usage_cli_request_count", "Copilot CLI requests, including automated agent follow-ups."
+)
+COPILOT_CLI_PROMPTS = _copilot("gh_copilot_usage_cli_prompt_count", "Prompts users sent in the Copilot CLI.")
+COPILOT_DAILY_ACTIVE_USERS = _copilot(
+    "gh_copilot_usage_daily_active_users", "Distinct Copilot users on the newest day of the report."
+)
+COPILOT_WEEKLY_ACTIVE_USERS = _copilot(
+    "gh_copilot_usage_weekly_active_users", "Distinct Copilot users in the 7 days ending on the newest day."
+)
+COPILOT_MONTHLY_ACTIVE_USERS = _copilot(
+    "gh_copilot_usage_monthly_active_users", "Distinct Copilot users in the 28 days ending on the newest day."
+)
+COPILOT_MONTHLY_ACTIVE_CHAT_USERS = _copilot(
+    "gh_copilot_usage_monthly_active_chat_users",
+    "Distinct Copilot Chat users in the 28 days ending on the newest day.",
+)
+COPILOT_MONTHLY_ACTIVE_AGENT_USERS = _copilot(
+    "gh_copilot_usage_monthly_active_agent_users",
+    "Distinct IDE agent-mode users in the 28 days ending on the newest day.",
+)
+COPILOT_DAILY_ACTIVE_CLI_USERS = _copilot(
+    "gh_copilot_usage_daily_active_cli_users", "Distinct Copilot CLI users on the newest day of the report."
+)
+
+# --- Copilot usage: collector self-metrics ------------------------------------------------------------------
+COPILOT_SCRAPE_RUNS = _counter(
+    "gh_exporter_copilot_scrape_runs",
+    "Copilot report collections by outcome (success, partial, skipped_*, *_error).",
+    ("org", "scope", "result"),
+)
+COPILOT_REPORT_DOWNLOADS = _counter(
+    "gh_exporter_copilot_report_download",
+    "Signed report-file downloads by outcome (success, failure, expired).",
+    ("org", "scope", "result"),
+)
+COPILOT_RECORDS_PARSED = _counter(
+    "gh_exporter_copilot_records_parsed",
+    "Report records decoded (user rows and aggregate days).",
+    ("org", "scope"),
+)
+COPILOT_RECORDS_DROPPED = _counter(
+    "gh_exporter_copilot_records_dropped",
+    "Report records not exported, by reason (max_records_per_report, max_users_per_report, parse_error).",
+    ("org", "scope", "reason"),
+)
+COPILOT_LAST_SUCCESS = _gauge(
+    "gh_exporter_copilot_last_success_unixtime",
+    "Unix time of the last complete collection of the report.",
+    ("org", "scope"),
+    cluster_state=True,
+)
+COPILOT_REPORT_STALENESS = _gauge(
+    "gh_exporter_copilot_report_staleness_seconds",
+    "Seconds between now and the start (00:00 UTC) of the newest day of the last collected report.",
+    ("org", "scope"),
+    unit="seconds",
+    cluster_state=True,
+)
+
+# --- GitHub client: requests, retries and the rate-limit budget ---------------------------------------------
 GITHUB_REQUESTS = _counter(
     "gh_exporter_github_requests",
     "HTTP requests sent to GitHub (every attempt and page), by logical endpoint and status class.",
@@ -192,30 +334,8 @@ GITHUB_ETAG_HITS = _counter(
     "Conditional requests answered 304 (free for the primary limit).",
     ("org", "endpoint"),
 )
-HTTP_REQUESTS = _counter(
-    "gh_exporter_http_requests", "Requests served by this process's HTTP server.", ("path", "code")
-)
-DEPENDENCY_HEALTH = _gauge(
-    "gh_exporter_dependency_health",
-    "1 when a dependency of this process (store, queue, GitHub probe, page cache) is healthy, else 0.",
-    ("dependency",),
-)
-COLLECTION_HEALTH = _gauge(
-    "gh_exporter_collection_health",
-    "1 when the cluster's last collection of the component (activity:<org>, loc:<org>, Copilot reports) "
-    "succeeded, else 0; published by the leader, served by every replica.",
-    ("component",),
-    cluster_state=True,
-)
-IS_LEADER = _gauge("gh_exporter_leader", "1 on the replica that currently runs scheduled collection.")
-SERIES_LOADED = _gauge(
-    "gh_exporter_metrics_series_loaded", "Series in the rendered exposition, per metric family.", ("metric",)
-)
-CACHE_REFRESH_DURATION = _gauge(
-    "gh_exporter_metrics_cache_refresh_duration_seconds",
-    "Duration of the last exposition cache refresh.",
-    unit="seconds",
-)
+
+# --- Collection state: cycles and their health --------------------------------------------------------------
 SCRAPE_RUNS = _counter("gh_exporter_scrape_runs", "Collection cycles per org by result.", ("org", "result"))
 SCRAPE_DURATION = _gauge(
     "gh_exporter_scrape_duration_seconds",
@@ -229,147 +349,38 @@ LEADER_CYCLE_LAST_RUN = _gauge(
     "Unix time the leader last finished a collection cycle.",
     cluster_state=True,
 )
-
-
-# --- Activity / LOC collector self-metrics (issue 3 adds its specs here) -------------------------
-ACTIVITY_REPOS = _gauge(
-    "gh_exporter_activity_repos",
-    "Repositories selected for activity collection in the org's last listing (allowlist, archived rule).",
-    ("org",),
+COLLECTION_HEALTH = _gauge(
+    "gh_exporter_collection_health",
+    "1 when the cluster's last collection of the component (activity:<org>, loc:<org>, Copilot reports) "
+    "succeeded, else 0; published by the leader, served by every replica.",
+    ("component",),
     cluster_state=True,
-)
-ACTIVITY_REPOS_FAILING = _gauge(
-    "gh_exporter_activity_repos_failing",
-    "Repositories whose last activity collection failed after retries (their previous snapshot is kept).",
-    ("org",),
-    cluster_state=True,
-)
-ACTIVITY_REPO_FAILURES = _counter(
-    "gh_exporter_activity_repo_failures",
-    "Activity fetches of a repository that failed after retries, by stream; each records a missed window.",
-    ("org", "stream"),
-)
-ACTIVITY_LEDGER_EVENTS = _gauge(
-    "gh_exporter_activity_ledger_events",
-    "Events held in the org's per-repo activity ledgers (last 24h plus a margin).",
-    ("org",),
-    cluster_state=True,
-)
-GITHUB_MALFORMED_ITEMS = _counter(
-    "gh_exporter_github_malformed_items",
-    "Items of GitHub responses that could not be parsed and were skipped.",
-    ("org", "endpoint"),
-)
-# Weekly LOC (issue 3 part B). The first three are Go-compatible names; the two per-repo gauges live
-# in the LOC snapshots (shared store), so every replica serves the same values.
-LOC_SOURCE_MODE = _gauge(
-    "gh_exporter_loc_source_mode",
-    "1 for the source of the repository's weekly LOC values (stats_contributors or sampled_commit_stats), else 0.",
-    ("org", "repo", "mode"),
-)
-LOC_FALLBACK_INCOMPLETE = _gauge(
-    "gh_exporter_loc_fallback_incomplete",
-    "1 when the repository's weekly LOC values are partial (commit sampling cut short by its caps), else 0.",
-    ("org", "repo"),
-)
-LOC_FALLBACK_BUDGET_EXHAUSTED = _counter(
-    "gh_exporter_loc_fallback_budget_exhausted",
-    "Commit-sampling refreshes cut short by the org's hourly commit-detail budget.",
-    ("org",),
-)
-LOC_REFRESHES = _counter(
-    "gh_exporter_loc_refreshes",
-    "Weekly LOC refresh attempts per repository by result (stats_contributors, sampled_commit_stats, "
-    "unchanged_idle, held_zeroed, warming, empty, failed).",
-    ("org", "result"),
-)
-LOC_REPOS_WARMING = _gauge(
-    "gh_exporter_loc_repos_warming",
-    "Repositories whose contributor statistics GitHub was still computing (202) after the org's last LOC pass.",
-    ("org",),
-    cluster_state=True,
-)
-LOC_REPOS_FAILED = _gauge(
-    "gh_exporter_loc_repos_failed",
-    "Repositories whose last LOC refresh failed after retries (they keep their previous values).",
-    ("org",),
-    cluster_state=True,
-)
-LOC_MALFORMED_ITEMS = _counter(
-    "gh_exporter_loc_malformed_items",
-    "Malformed items in stats/contributors, commit listings or commit details that were skipped.",
-    ("org", "endpoint"),
 )
 
-# --- Copilot collector self-metrics (issue 4 adds its specs here) --------------------------------
-# Business families beyond the Go exporter's eleven (aggregate reports; additive ones also per user).
-COPILOT_PRS_MERGED = _copilot(
-    "gh_copilot_usage_pull_requests_total_merged", "Pull requests merged (aggregate reports)."
+# --- Serving: build, HTTP, health and the page cache --------------------------------------------------------
+BUILD_INFO = _gauge(
+    "gh_exporter_build_info",
+    "Always 1; labels carry the exporter and Python versions.",
+    ("version", "python"),
 )
-COPILOT_PRS_MERGED_CREATED_BY_COPILOT = _copilot(
-    "gh_copilot_usage_pull_requests_total_merged_created_by_copilot",
-    "Pull requests created by Copilot that were merged (aggregate reports).",
+HTTP_REQUESTS = _counter(
+    "gh_exporter_http_requests", "Requests served by this process's HTTP server.", ("path", "code")
 )
-COPILOT_CLI_SESSIONS = _copilot("gh_copilot_usage_cli_session_count", "Copilot CLI sessions.")
-COPILOT_CLI_REQUESTS = _copilot(
-    "gh_copilot_usage_cli_request_count", "Copilot CLI requests, including automated agent follow-ups."
+DEPENDENCY_HEALTH = _gauge(
+    "gh_exporter_dependency_health",
+    "1 when a dependency of this process (store, queue, GitHub probe, page cache) is healthy, else 0.",
+    ("dependency",),
 )
-COPILOT_CLI_PROMPTS = _copilot("gh_copilot_usage_cli_prompt_count", "Prompts users sent in the Copilot CLI.")
-COPILOT_DAILY_ACTIVE_USERS = _copilot(
-    "gh_copilot_usage_daily_active_users", "Distinct Copilot users on the newest day of the report."
+SERIES_LOADED = _gauge(
+    "gh_exporter_metrics_series_loaded", "Series in the rendered exposition, per metric family.", ("metric",)
 )
-COPILOT_WEEKLY_ACTIVE_USERS = _copilot(
-    "gh_copilot_usage_weekly_active_users", "Distinct Copilot users in the 7 days ending on the newest day."
-)
-COPILOT_MONTHLY_ACTIVE_USERS = _copilot(
-    "gh_copilot_usage_monthly_active_users", "Distinct Copilot users in the 28 days ending on the newest day."
-)
-COPILOT_MONTHLY_ACTIVE_CHAT_USERS = _copilot(
-    "gh_copilot_usage_monthly_active_chat_users",
-    "Distinct Copilot Chat users in the 28 days ending on the newest day.",
-)
-COPILOT_MONTHLY_ACTIVE_AGENT_USERS = _copilot(
-    "gh_copilot_usage_monthly_active_agent_users",
-    "Distinct IDE agent-mode users in the 28 days ending on the newest day.",
-)
-COPILOT_DAILY_ACTIVE_CLI_USERS = _copilot(
-    "gh_copilot_usage_daily_active_cli_users", "Distinct Copilot CLI users on the newest day of the report."
-)
-COPILOT_SCRAPE_RUNS = _counter(
-    "gh_exporter_copilot_scrape_runs",
-    "Copilot report collections by outcome (success, partial, skipped_*, *_error).",
-    ("org", "scope", "result"),
-)
-COPILOT_REPORT_DOWNLOADS = _counter(
-    "gh_exporter_copilot_report_download",
-    "Signed report-file downloads by outcome (success, failure, expired).",
-    ("org", "scope", "result"),
-)
-COPILOT_RECORDS_PARSED = _counter(
-    "gh_exporter_copilot_records_parsed",
-    "Report records decoded (user rows and aggregate days).",
-    ("org", "scope"),
-)
-COPILOT_RECORDS_DROPPED = _counter(
-    "gh_exporter_copilot_records_dropped",
-    "Report records not exported, by reason (max_records_per_report, max_users_per_report, parse_error).",
-    ("org", "scope", "reason"),
-)
-COPILOT_LAST_SUCCESS = _gauge(
-    "gh_exporter_copilot_last_success_unixtime",
-    "Unix time of the last complete collection of the report.",
-    ("org", "scope"),
-    cluster_state=True,
-)
-COPILOT_REPORT_STALENESS = _gauge(
-    "gh_exporter_copilot_report_staleness_seconds",
-    "Seconds between now and the start (00:00 UTC) of the newest day of the last collected report.",
-    ("org", "scope"),
+CACHE_REFRESH_DURATION = _gauge(
+    "gh_exporter_metrics_cache_refresh_duration_seconds",
+    "Duration of the last exposition cache refresh.",
     unit="seconds",
-    cluster_state=True,
 )
 
-# --- Store self-metrics (issue 5 adds its specs here) --------------------------------------------
+# --- Store --------------------------------------------------------------------------------------------------
 STORE_SERIES = _gauge(
     "gh_exporter_store_series",
     "Series held by all snapshots in the store (the number store.max_series_budget limits).",
@@ -384,7 +395,7 @@ STORE_FLUSH_FAILURES = _counter(
     "Failed attempts to add this process's counter increments to the store's shared totals.",
 )
 
-# --- Backfill self-metrics (issue 6 adds its specs here) -----------------------------------------
+# --- Backfill and its queue ---------------------------------------------------------------------------------
 BACKFILL_ENQUEUED = _counter(
     "gh_exporter_backfill_jobs_enqueued",
     "Backfill jobs published to the queue (broker-confirmed), by missed-window reason.",
@@ -426,7 +437,8 @@ QUEUE_DLQ_DEPTH = _gauge(
     cluster_state=True,
 )
 
-# --- Leader election self-metrics ---------------------------------------------------------------
+# --- Leader election ----------------------------------------------------------------------------------------
+IS_LEADER = _gauge("gh_exporter_leader", "1 on the replica that currently runs scheduled collection.")
 LEADER_TRANSITIONS = _counter(
     "gh_exporter_leader_transitions",
     "Times this replica became the leader (acquired the lease).",
