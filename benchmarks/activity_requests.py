@@ -4,7 +4,7 @@ The reference workload: 2 orgs x 150 repos on the simulator, ~90 days of history
 repo), realistic daily activity, a 5-minute scrape interval. Both strategies run a warm-up cycle and
 then steady-state cycles at the same simulated instants; the simulator counts every request that
 consumed primary rate-limit budget (304s are free). The naive strategy is what the Go exporter does
-(study §2.1): walk every PR page, one reviews call per PR touched in the window, issue comments and
+(docs/benchmarks.md): walk every PR page, one reviews call per PR touched in the window, issue comments and
 commits since now-24h, stats/contributors every cycle, no conditional requests.
 
 Run: ``python -m benchmarks activity_requests`` (about a minute).

@@ -1,6 +1,6 @@
 """Values accepted without effect: the inert-key list, check-config warnings, start-up log lines, amqp halves.
 
-The Go exporter uses RabbitMQ only when amqp.url and amqp.exchange are both set (study §6.3); a
+The Go exporter uses RabbitMQ only when amqp.url and amqp.exchange are both set (docs/configuration.md); a
 half-set pair is accepted, runs on the in-process queue and is reported like an inert key.
 """
 

@@ -225,7 +225,7 @@ def build_elector(settings: Settings, metrics: SelfMetrics) -> Elector:
             )
         except ElectorSetupError as exc:
             # Refuse rather than lead statically: two replicas that both believe they lead double the
-            # GitHub budget spend (the Go exporter's silent static-leader fallback, study §1.1 step 7).
+            # GitHub budget spend (the Go exporter's silent static-leader fallback, docs/leader_election.md).
             raise StartupError(str(exc)) from exc
     # Imported only when chosen, so a memory-only run never loads redis.
     from github_stats_exporter.leader.redis import RedisElector
@@ -284,7 +284,7 @@ def build_store(settings: Settings, clock: Callable[[], float]) -> SnapshotStore
         )
     # Imported here so a memory-only run never imports redis. Building the store does not connect:
     # with Redis down the process starts not-ready and the refresh job retries; it never falls back to
-    # memory (study §10.3 #26: replicas would serve different data).
+    # memory (replicas would serve different data).
     from github_stats_exporter.store.redis import RedisSnapshotStore
 
     password, db = cfg.resolved_redis_password, cfg.redis_db

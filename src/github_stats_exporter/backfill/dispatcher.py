@@ -229,7 +229,7 @@ class Dispatcher:
         self._published_this_minute[job.org] = self._published_this_minute.get(job.org, 0) + 1
         self._metrics.inc(BACKFILL_ENQUEUED, labels)
         # The marker is written only after the broker confirmed the job, so a failed publish never
-        # suppresses a window (the Go exporter locked first and lost it, study §10 #12). A crash right
+        # suppresses a window (the Go exporter locked first and lost it, docs/backfill.md). A crash right
         # here can publish a window twice, which the idempotent handlers absorb.
         if self._dedup_ttl <= 0:
             return True

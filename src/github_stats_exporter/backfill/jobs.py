@@ -162,7 +162,7 @@ def encode_job(job: BackfillJob) -> bytes:
     }
     if job.kind is JobKind.COPILOT:
         body["day"] = job.day
-        # The seed plan's payload names (§6.2): one job covers one day, fetched from a 1-day endpoint.
+        # Copilot payload names (docs/backfill.md): one job covers one day, fetched from a 1-day endpoint.
         body["report_type"] = job.target
         body["window_start_day"] = job.day
         body["window_end_day"] = job.day

@@ -72,7 +72,7 @@ class BackfillConfig(Section):
 class AmqpConfig(Section):
     """RabbitMQ for backfill jobs, used only when url (or url_env) and exchange are both set.
 
-    Otherwise the in-process queue is used, as in the Go exporter (study §6.3); a half-set pair is
+    Otherwise the in-process queue is used, as in the Go exporter (docs/configuration.md); a half-set pair is
     accepted and reported as a config warning (`config.inert`), and the unused URL is not read.
     """
 

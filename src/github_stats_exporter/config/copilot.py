@@ -1,4 +1,4 @@
-"""Config section for Copilot usage reports (seed plan §4) and its enterprise credentials.
+"""Config section for Copilot usage reports and its enterprise credentials (docs/configuration.md).
 
 Rules apply only when `copilot.enabled` is true; the hashed-label key is read here when asked to.
 """
@@ -26,7 +26,7 @@ class CopilotEnterpriseConfig(CredentialFields):
 
 
 class CopilotConfig(Section):
-    """Copilot usage reports (seed plan §4)."""
+    """Copilot usage reports: which reports to collect, how often, and how users are labelled."""
 
     enabled: Flag = False
     scrape_interval: PositiveDuration = timedelta(hours=6)

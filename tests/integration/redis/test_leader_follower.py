@@ -1,7 +1,7 @@
 """A leader and a follower process on one Redis, collecting from the simulator, serve the same series.
 
 The leader collects activity, LOC and Copilot reports; the follower never talks to GitHub for data,
-yet serves byte-identical business series (seed §10: leader/follower convergence includes Copilot).
+yet serves byte-identical business series, Copilot included (docs/metrics.md, cluster state).
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ def test_copilot_job_round_trips_with_its_day():
     body = _body(job)
     assert body["day"] == "2024-05-30"
     assert "window_start" not in body
-    # The seed plan's payload fields are on the wire too.
+    # The Copilot payload fields documented in docs/backfill.md are on the wire too.
     assert (body["scope"], body["scope_id"], body["report_type"], body["reason"]) == (
         "enterprise",
         "bigco",
