@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 import aiohttp
 import pytest
@@ -16,7 +16,7 @@ import pytest
 from github_stats_exporter import metrics
 from github_stats_exporter.github.auth import AppAuth
 from github_stats_exporter.github.client import ClientOptions, GitHubClient
-from github_stats_exporter.model import MissedWindow
+from github_stats_exporter.model import MissedWindow, TimeWindow
 from github_stats_exporter.scrape.activity import ActivityCollector, ledger_name
 from github_stats_exporter.scrape.repos import RepoDirectory
 from github_stats_exporter.selfmetrics import SelfMetrics
@@ -365,8 +365,8 @@ async def test_persistent_fault_records_missed_window_and_backfill_restores(
     }
     others = {k: v for k, v in env.truth().items() if k[2] != repo}
     assert {k: v for k, v in exported.items() if k[2] != repo} == others
-    assert [(w.target, w.reason, w.end) for w in env.missed] == [(repo, reason, now)]
-    window = env.missed[0]
+    assert [(w.target, w.reason, cast(TimeWindow, w.window).end) for w in env.missed] == [(repo, reason, now)]
+    window = cast(TimeWindow, env.missed[0].window)
     assert now - 86400 - 3600 <= window.start < window.end
     assert repo in collector.failing_repos
     assert env.metrics.value(metrics.SCRAPE_RUNS, {"org": ORG, "result": "partial"}) == 1
@@ -374,9 +374,9 @@ async def test_persistent_fault_records_missed_window_and_backfill_restores(
     assert env.metrics.value(metrics.ACTIVITY_REPO_FAILURES, {"org": ORG, "stream": stream}) == 1
 
     with pytest.raises(Exception):  # noqa: B017 - any GitHubError: the queue retries
-        await collector.backfill(repo, window.start, window.end)
+        await collector.backfill(repo, window)
     env.sim.faults.clear()
-    await collector.backfill(repo, window.start, window.end)
+    await collector.backfill(repo, window)
     assert await env.exported() == env.truth()
     assert repo not in collector.failing_repos
 

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import pytest
@@ -29,7 +29,15 @@ from github_stats_exporter.config import CopilotConfig
 from github_stats_exporter.github.auth import AppAuth
 from github_stats_exporter.github.client import ClientOptions, GitHubClient
 from github_stats_exporter.github.copilot import ReportDownloader, download_hosts_for
-from github_stats_exporter.model import MissedWindow, Sample, SnapshotKey
+from github_stats_exporter.model import (
+    ActivityReason,
+    DayWindow,
+    JobKind,
+    MissedWindow,
+    Sample,
+    SnapshotKey,
+    TimeWindow,
+)
 from github_stats_exporter.scrape.activity import ActivityCollector
 from github_stats_exporter.scrape.copilot import CopilotCollector, CopilotOptions
 from github_stats_exporter.scrape.copilot_map import LabelPolicy, MapOptions
@@ -236,7 +244,14 @@ async def test_activity_windows_missed_under_faults_are_recovered_through_the_qu
 
     # A window for an org this exporter does not collect can never succeed: it must end in the DLQ.
     await env.dispatcher.record(
-        MissedWindow("org", "initech", "tps", "activity_commits_failed", START, START + 60)
+        MissedWindow(
+            JobKind.ACTIVITY,
+            "org",
+            "initech",
+            "tps",
+            ActivityReason.COMMITS_FAILED,
+            TimeWindow(START, START + 60),
+        )
     )
     assert await env.dispatcher.sweep()
     # The faults outlive two job attempts (two client requests each), so every job goes through the
@@ -251,7 +266,7 @@ async def test_activity_windows_missed_under_faults_are_recovered_through_the_qu
     assert env.processed("activity", "retried") == 6
     assert env.processed("activity", "dead_lettered") == 0
     ((body, headers),) = env.queue.dead
-    assert decode_job(body).scope_id == "initech"
+    assert decode_job(body).missed.scope_id == "initech"
     assert headers[DLQ_REASON_HEADER] == "permanent"
     assert env.dispatcher.pending == ()
 
@@ -296,7 +311,7 @@ async def test_every_missed_copilot_day_is_recovered_from_the_one_day_reports(en
     env.sim.faults.add(FaultRule(endpoint="copilot_report_link", kind="status", status=500, times=2))
     collector = copilot_collector(env)
     assert not await collector.tick()
-    days = sorted({w.day for w in env.dispatcher.pending})
+    days = sorted({cast(DayWindow, w.window).first.isoformat() for w in env.dispatcher.pending})
     assert days == [(END_DAY - timedelta(days=n)).isoformat() for n in range(27, -1, -1)]
     assert await env.dispatcher.sweep()
     # The 1-day endpoint fails a few more times: those jobs retry instead of giving up.

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import pytest
@@ -22,12 +22,9 @@ from github_stats_exporter.config import AppCredentials, CopilotConfig, Settings
 from github_stats_exporter.exposition import Format
 from github_stats_exporter.github.auth import AppAuth
 from github_stats_exporter.github.client import ClientOptions, GitHubClient
-from github_stats_exporter.github.copilot import ReportDownloader, download_hosts_for
-from github_stats_exporter.model import MissedWindow, Sample, SnapshotKey
+from github_stats_exporter.github.copilot import ReportDownloader, ReportRef, ReportType, download_hosts_for
+from github_stats_exporter.model import CopilotReason, DayWindow, JobKind, MissedWindow, Sample, SnapshotKey
 from github_stats_exporter.scrape.copilot import (
-    REASON_DOWNLOAD,
-    REASON_FETCH,
-    REASON_PARSE,
     CopilotCollector,
     CopilotHealth,
     CopilotOptions,
@@ -46,6 +43,7 @@ pytestmark = pytest.mark.e2e
 
 START = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC
 END_DAY = date(2026, 5, 26)  # newest complete report day (two days of lag)
+ORG_REPORT = ReportRef("org", "acme", "organization")
 ORG_APP, ENT_APP = 11, 13
 ENTERPRISE = "ent"
 DIMENSIONS = ("ide", "feature", "language", "model")
@@ -441,10 +439,9 @@ async def test_interval_and_unchanged_gates_save_requests(env: Env) -> None:
 
 
 async def backfill_window(env: Env, collector: CopilotCollector, window: MissedWindow) -> None:
-    day = date.fromisoformat(window.start_day)
-    while day <= date.fromisoformat(window.end_day):
-        await collector.backfill(window.scope, window.scope_id, window.target, day.isoformat())
-        day += timedelta(days=1)
+    ref = ReportRef(window.scope, window.scope_id, cast(ReportType, window.target))
+    for day in cast(DayWindow, window.window).days:
+        await collector.backfill(ref, day)
 
 
 async def test_failed_link_fetch_records_backfill_work_and_backfill_restores_the_day(env: Env) -> None:
@@ -454,12 +451,12 @@ async def test_failed_link_fetch_records_backfill_work_and_backfill_restores_the
     assert not await collector.tick()
     assert env.missed == [
         MissedWindow(
+            kind=JobKind.COPILOT,
             scope="org",
             scope_id="acme",
             target="organization",
-            reason=REASON_FETCH,
-            start_day=(END_DAY - timedelta(days=27)).isoformat(),
-            end_day=END_DAY.isoformat(),
+            reason=CopilotReason.REPORT_FETCH_ERROR,
+            window=DayWindow(END_DAY - timedelta(days=27), END_DAY),
         )
     ]
     assert not await env.has("org", "acme", "organization", "28d")
@@ -486,15 +483,15 @@ async def test_truncated_download_records_download_error_and_keeps_the_checkpoin
     env.sim.faults.add(FaultRule(endpoint="copilot_report_download", kind="truncate"))
     collector = env.collector("org", "acme", include_org_28d=False, include_org_users_28d=True)
     assert not await collector.tick()
-    assert [(w.reason, w.target, w.start_day, w.end_day) for w in env.missed] == [
-        (REASON_DOWNLOAD, "users", (END_DAY - timedelta(days=27)).isoformat(), END_DAY.isoformat())
+    assert [(w.reason, w.target, w.window) for w in env.missed] == [
+        (CopilotReason.REPORT_DOWNLOAD_ERROR, "users", DayWindow(END_DAY - timedelta(days=27), END_DAY))
     ]
     assert not await env.has("org", "acme", "users", "28d")
     assert await env.store.get_checkpoint("copilot/org/acme/users") is not None
     assert "report_end_day" not in (await env.store.get_checkpoint("copilot/org/acme/users") or {})
     assert env.health["github_copilot_report_download"][0] is False
     env.sim.faults.clear()
-    await collector.backfill("org", "acme", "users", END_DAY.isoformat())
+    await collector.backfill(ReportRef("org", "acme", "users"), END_DAY)
     ours = as_truth(await env.samples("org", "acme", "users", "1d"))
     assert ours == truth(env, "org", "acme", "users", "1d", END_DAY)
     assert env.health["github_copilot_report_download"] == (True, "")
@@ -510,8 +507,8 @@ async def test_malformed_lines_are_counted_published_and_sent_to_backfill(env: E
     labels = {"org": "acme", "scope": "users"}
     assert env.metrics.value(metrics.COPILOT_RECORDS_DROPPED, {**labels, "reason": "parse_error"}) == 2
     assert env.metrics.value(metrics.COPILOT_SCRAPE_RUNS, {**labels, "result": "partial"}) == 1
-    assert [(w.reason, w.start_day, w.end_day) for w in env.missed] == [
-        (REASON_PARSE, (END_DAY - timedelta(days=27)).isoformat(), END_DAY.isoformat())
+    assert [(w.reason, w.window) for w in env.missed] == [
+        (CopilotReason.REPORT_PARSE_ERROR, DayWindow(END_DAY - timedelta(days=27), END_DAY))
     ]
     assert "report_end_day" not in (await env.store.get_checkpoint("copilot/org/acme/users") or {})
     # The unchanged gate does not hide a partial report: the next pass downloads it again and completes.
@@ -531,8 +528,8 @@ async def test_a_malformed_one_day_report_raises_after_publishing(env: Env) -> N
     env.sim.faults.add(FaultRule(endpoint="copilot_report_download", kind="malformed", times=1))
     collector = env.collector("org", "acme")
     with pytest.raises(CopilotCollectError) as caught:
-        await collector.backfill("org", "acme", "organization", END_DAY.isoformat())
-    assert caught.value.reason == REASON_PARSE
+        await collector.backfill(ORG_REPORT, END_DAY)
+    assert caught.value.reason == CopilotReason.REPORT_PARSE_ERROR
     assert await env.has("org", "acme", "organization", "1d")
 
 
@@ -558,15 +555,15 @@ async def test_links_that_keep_expiring_become_download_errors(env: Env) -> None
     env.sim.faults.add(FaultRule(endpoint="copilot_report_download", kind="expired_link"))
     collector = env.collector("org", "acme")
     assert not await collector.tick()
-    assert [w.reason for w in env.missed] == [REASON_DOWNLOAD]
+    assert [w.reason for w in env.missed] == [CopilotReason.REPORT_DOWNLOAD_ERROR]
     assert env.sim.stats.total("copilot_report_link") == 2
 
 
 async def test_backfill_of_a_day_without_report_is_a_no_op(env: Env) -> None:
     """A day GitHub has not processed yet answers 204: backfill returns without writing anything."""
     collector = env.collector("org", "acme")
-    yesterday = (END_DAY + timedelta(days=1)).isoformat()
-    await collector.backfill("org", "acme", "organization", yesterday)
+    yesterday = END_DAY + timedelta(days=1)
+    await collector.backfill(ORG_REPORT, yesterday)
     assert env.sim.stats.requests["copilot_report_link", 204] == 1
     assert await env.store.versions() == {}
 
@@ -577,7 +574,7 @@ async def test_backfill_never_moves_the_one_day_view_backwards(env: Env) -> None
     assert await collector.tick()
     before = await env.samples("org", "acme", "organization", "1d")
     links = env.sim.stats.total("copilot_report_link")
-    await collector.backfill("org", "acme", "organization", (END_DAY - timedelta(days=3)).isoformat())
+    await collector.backfill(ORG_REPORT, END_DAY - timedelta(days=3))
     assert env.sim.stats.total("copilot_report_link") == links
     assert await env.samples("org", "acme", "organization", "1d") == before
 

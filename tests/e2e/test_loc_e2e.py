@@ -21,7 +21,7 @@ from github_stats_exporter import metrics
 from github_stats_exporter.config import LocConfig
 from github_stats_exporter.github.auth import AppAuth
 from github_stats_exporter.github.client import ClientOptions, GitHubClient
-from github_stats_exporter.model import MissedWindow, SnapshotKey
+from github_stats_exporter.model import JobKind, LocReason, MissedWindow, SnapshotKey, TimeWindow
 from github_stats_exporter.scrape.loc import LocCollector
 from github_stats_exporter.scrape.locstate import WEEK_SECONDS, loc_week
 from github_stats_exporter.scrape.repos import RepoDirectory
@@ -316,7 +316,12 @@ async def test_server_errors_keep_the_old_snapshot_and_record_a_missed_window(ma
     week = loc_week(START)
     assert rig.missed == [
         MissedWindow(
-            "org", ORG, victim, "contributor_stats_failed", start=float(week), end=float(week + TRUTH_WEEK)
+            JobKind.LOC,
+            "org",
+            ORG,
+            victim,
+            LocReason.CONTRIBUTOR_STATS_FAILED,
+            TimeWindow(float(week), float(week + TRUTH_WEEK)),
         )
     ]
     # Once GitHub recovers the backfill recomputes the repo and clears the failure.

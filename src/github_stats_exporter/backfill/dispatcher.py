@@ -11,15 +11,15 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 
 import structlog
 
 from github_stats_exporter.backfill.base import JobQueue, QueueError
-from github_stats_exporter.backfill.jobs import BackfillJob, JobKind, job_kinds, new_job
+from github_stats_exporter.backfill.jobs import BackfillJob, new_job
 from github_stats_exporter.metrics import BACKFILL_DEDUPED, BACKFILL_DROPPED, BACKFILL_ENQUEUED
-from github_stats_exporter.model import MissedWindow
+from github_stats_exporter.model import DayWindow, JobKind, MissedWindow, TimeWindow
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import SnapshotStore, StoreError
 
@@ -29,25 +29,21 @@ DEDUP_PREFIX = "backfill:dedup:"
 MAX_COPILOT_DAYS = 28
 """A Copilot miss never spans more than one 28-day report; a longer range is a collector bug."""
 
+_Group = tuple[JobKind, str, str, str]
+
 
 @dataclass(slots=True)
-class PendingWindow:
+class _Pending:
     """A window waiting to be published; ``recorded_at`` is when it was first missed."""
 
-    kind: JobKind
-    scope: str
-    scope_id: str
-    target: str
-    reason: str
+    missed: MissedWindow
     recorded_at: float
-    start: float = 0.0
-    end: float = 0.0
-    day: str = ""
     in_flight: bool = False
 
     @property
-    def group(self) -> tuple[str, str, str, str]:
-        return (self.kind, self.scope, self.scope_id, self.target)
+    def group(self) -> _Group:
+        m = self.missed
+        return (m.kind, m.scope, m.scope_id, m.target)
 
 
 class Dispatcher:
@@ -80,15 +76,18 @@ class Dispatcher:
         self._max_age = max_message_age
         self._max_pending = max_pending
         self._clock = clock
-        self._pending: dict[tuple[str, str, str, str], list[PendingWindow]] = {}
+        self._pending: dict[_Group, list[_Pending]] = {}
         self._size = 0
         self._minute = -1
         self._published_this_minute: dict[str, int] = {}
 
     @property
-    def pending(self) -> tuple[PendingWindow, ...]:
-        """Windows waiting to be published, oldest first."""
-        return tuple(sorted((w for ws in self._pending.values() for w in ws), key=lambda w: w.recorded_at))
+    def pending(self) -> tuple[MissedWindow, ...]:
+        """Windows waiting to be published (aligned, one per Copilot day), oldest first."""
+        return tuple(entry.missed for entry in self._entries())
+
+    def _entries(self) -> list[_Pending]:
+        return sorted((e for es in self._pending.values() for e in es), key=lambda e: e.recorded_at)
 
     # --- record -----------------------------------------------------------------------------------
     async def record(self, missed: MissedWindow) -> None:
@@ -100,85 +99,73 @@ class Dispatcher:
 
     def _record(self, missed: MissedWindow) -> None:
         now = self._clock()
-        has_days = bool(missed.start_day or missed.end_day)
-        for kind in job_kinds(missed.reason, has_days=has_days):
-            if kind is JobKind.COPILOT:
-                for day in self._days(missed, now):
-                    self._add(self._window(kind, missed, now, day=day))
-                continue
-            start, end = self._align(missed.start, missed.end)
-            self._add(self._window(kind, missed, now, start=start, end=end))
+        match missed.window:
+            case DayWindow() as days:
+                # One job per day: the 1-day report endpoint is what a Copilot backfill asks for.
+                for day in self._finished_days(missed.scope_id, days, now):
+                    self._add(_Pending(replace(missed, window=DayWindow(day, day)), now))
+            case TimeWindow() as span:
+                self._add(_Pending(replace(missed, window=self._align(span)), now))
 
-    def _window(
-        self,
-        kind: JobKind,
-        missed: MissedWindow,
-        now: float,
-        *,
-        start: float = 0.0,
-        end: float = 0.0,
-        day: str = "",
-    ) -> PendingWindow:
-        return PendingWindow(
-            kind, missed.scope, missed.scope_id, missed.target, missed.reason, now, start, end, day
-        )
-
-    def _days(self, missed: MissedWindow, now: float) -> list[str]:
-        first = date.fromisoformat(missed.start_day or missed.end_day)
-        last = date.fromisoformat(missed.end_day or missed.start_day)
+    def _finished_days(self, org: str, window: DayWindow, now: float) -> list[date]:
         today = datetime.fromtimestamp(now, UTC).date()
-        days: list[str] = []
-        for offset in range(min((last - first).days + 1, MAX_COPILOT_DAYS)):
-            day = first + timedelta(days=offset)
+        days: list[date] = []
+        for day in window.days[:MAX_COPILOT_DAYS]:
             # A day that has not ended has no 1-day report yet (the Go exporter asked for "today").
             if day >= today:
-                self._metrics.inc(BACKFILL_DROPPED, {"org": missed.scope_id, "reason": "future_window"})
+                self._metrics.inc(BACKFILL_DROPPED, {"org": org, "reason": "future_window"})
                 continue
-            days.append(day.isoformat())
+            days.append(day)
         return days
 
-    def _align(self, start: float, end: float) -> tuple[float, float]:
+    def _align(self, window: TimeWindow) -> TimeWindow:
         width = self._coalesce
         if width <= 0:
-            return start, max(start, end)
-        aligned_start = math.floor(start / width) * width
-        aligned_end = max(math.ceil(end / width) * width, aligned_start + width)
-        return aligned_start, aligned_end
+            return window
+        aligned_start = math.floor(window.start / width) * width
+        aligned_end = max(math.ceil(window.end / width) * width, aligned_start + width)
+        return TimeWindow(aligned_start, aligned_end)
 
-    def _add(self, window: PendingWindow) -> None:
-        group = self._pending.setdefault(window.group, [])
+    def _add(self, entry: _Pending) -> None:
+        group = self._pending.setdefault(entry.group, [])
         for existing in group:
-            if existing.in_flight or not self._mergeable(existing, window):
+            if existing.in_flight:
                 continue
-            existing.start = min(existing.start, window.start)
-            existing.end = max(existing.end, window.end)
-            return
-        group.append(window)
+            merged = self._merged(existing.missed, entry.missed)
+            if merged is not None:
+                existing.missed = merged
+                return
+        group.append(entry)
         self._size += 1
         if self._size > self._max_pending:
-            oldest = self.pending[0]
+            oldest = self._entries()[0]
             self._remove(oldest)
-            self._metrics.inc(BACKFILL_DROPPED, {"org": oldest.scope_id, "reason": "pending_overflow"})
+            org = oldest.missed.scope_id
+            self._metrics.inc(BACKFILL_DROPPED, {"org": org, "reason": "pending_overflow"})
             log.warning("backfill_pending_overflow", max_pending=self._max_pending, dropped=oldest.group)
 
-    def _mergeable(self, a: PendingWindow, b: PendingWindow) -> bool:
-        if a.kind is JobKind.COPILOT:
-            return a.day == b.day
-        if a.kind is JobKind.LOC:
-            return True  # a LOC job recomputes the latest complete week whatever its window says
-        if self._coalesce <= 0:
-            return (a.start, a.end) == (b.start, b.end)
-        return a.start <= b.end and b.start <= a.end
+    def _merged(self, a: MissedWindow, b: MissedWindow) -> MissedWindow | None:
+        """``a`` widened to cover ``b`` (same group), or None when they stay two jobs."""
+        match a.window, b.window:
+            case DayWindow() as x, DayWindow() as y:
+                return a if x == y else None
+            case TimeWindow() as x, TimeWindow() as y:
+                # A LOC job recomputes the latest complete week whatever its window says.
+                if a.kind is JobKind.LOC or (x.start <= y.end and y.start <= x.end and self._coalesce > 0):
+                    return replace(a, window=x.union(y))
+                return a if x == y else None
+            case _:
+                return None
 
-    def _remove(self, window: PendingWindow) -> None:
-        group = self._pending.get(window.group, [])
+    def _remove(self, entry: _Pending) -> None:
+        group = self._pending.get(entry.group, [])
         for index, item in enumerate(group):
-            if item is window:
+            if item is entry:
                 del group[index]
                 self._size -= 1
                 break
         if not group:
-            self._pending.pop(window.group, None)
+            self._pending.pop(entry.group, None)
 
     # --- sweep ------------------------------------------------------------------------------------
     async def sweep(self) -> bool:
@@ -188,36 +175,36 @@ class Dispatcher:
         if minute != self._minute:
             self._minute = minute
             self._published_this_minute.clear()
-        for window in self.pending:
-            if window.in_flight:
+        for entry in self._entries():
+            if entry.in_flight:
                 continue
-            org = window.scope_id
-            if now - window.recorded_at > self._max_age:
-                self._remove(window)
+            org = entry.missed.scope_id
+            if now - entry.recorded_at > self._max_age:
+                self._remove(entry)
                 self._metrics.inc(BACKFILL_DROPPED, {"org": org, "reason": "expired"})
                 continue
             if self._cap and self._published_this_minute.get(org, 0) >= self._cap:
                 self._metrics.inc(BACKFILL_DROPPED, {"org": org, "reason": "org_rate_cap"})
                 continue
-            window.in_flight = True
+            entry.in_flight = True
             try:
-                if not await self._publish(window, now):
+                if not await self._publish(entry, now):
                     return False
             finally:
-                window.in_flight = False
+                entry.in_flight = False
         return True
 
-    async def _publish(self, window: PendingWindow, now: float) -> bool:
-        job = self._job(window, now)
+    async def _publish(self, entry: _Pending, now: float) -> bool:
+        job = self._job(entry.missed, now)
         marker = DEDUP_PREFIX + job.dedup_key
-        labels = {"org": job.org, "reason": job.reason}
+        labels = {"org": job.org, "reason": str(job.reason)}
         try:
             seen = await self._store.get_checkpoint(marker) if self._dedup_ttl > 0 else None
         except StoreError as exc:
             log.warning("backfill_dedup_check_failed", error=str(exc))
             return False
         if seen is not None:
-            self._remove(window)
+            self._remove(entry)
             self._metrics.inc(BACKFILL_DEDUPED, labels)
             return True
         try:
@@ -225,12 +212,12 @@ class Dispatcher:
         except QueueError as exc:
             log.warning("backfill_publish_failed", error=str(exc), pending=self._size)
             return False
-        self._remove(window)
+        self._remove(entry)
         self._published_this_minute[job.org] = self._published_this_minute.get(job.org, 0) + 1
         self._metrics.inc(BACKFILL_ENQUEUED, labels)
-        # The marker is written only after the broker confirmed the job, so a failed publish never
-        # suppresses a window (the Go exporter locked first and lost it, docs/backfill.md). A crash right
-        # here can publish a window twice, which the idempotent handlers absorb.
+        # The marker is written only after the broker confirmed the job: written first, it would
+        # suppress the window for dedup_ttl whenever the publish then failed. A crash right here can
+        # publish a window twice, which the idempotent handlers absorb.
         if self._dedup_ttl <= 0:
             return True
         try:
@@ -241,17 +228,10 @@ class Dispatcher:
             log.warning("backfill_dedup_mark_failed", error=str(exc), job_id=job.job_id)
         return True
 
-    def _job(self, window: PendingWindow, now: float) -> BackfillJob:
-        # Never ask for the future: a coalesced bucket ends at the latest "now".
-        end = min(window.end, now)
-        return new_job(
-            kind=window.kind,
-            scope=window.scope,
-            scope_id=window.scope_id,
-            target=window.target,
-            reason=window.reason,
-            created_at=now,
-            start=min(window.start, end),
-            end=end,
-            day=window.day,
-        )
+    @staticmethod
+    def _job(missed: MissedWindow, now: float) -> BackfillJob:
+        if isinstance(missed.window, TimeWindow):
+            # Never ask for the future: a coalesced bucket ends at the latest "now".
+            end = min(missed.window.end, now)
+            missed = replace(missed, window=TimeWindow(min(missed.window.start, end), end))
+        return new_job(missed, created_at=now)

@@ -1,20 +1,23 @@
 """Job handlers: route each backfill job to the collector that owns it, using the collector's own code.
 
-Activity jobs call ``ActivityCollector.backfill(repo, start, end)`` (fills the event ledger, then
+Activity jobs call ``ActivityCollector.backfill(repo, window)`` (fills the event ledger, then
 recomputes the repo's rolling-24h snapshot, so window-scoped counts never reach the live gauges);
 LOC jobs call ``LocCollector.backfill(repo)``; Copilot jobs call the 1-day endpoint through
-``CopilotCollector.backfill(scope, scope_id, report_type, day)``. This module decides only routing and
-which failures are permanent; it never talks to GitHub or the store itself.
+``CopilotCollector.backfill(report, day)``. This module decides only routing and which failures are
+permanent; it never talks to GitHub or the store itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import date
 from typing import Protocol, TypeVar
 
 from github_stats_exporter.backfill.base import Handler
-from github_stats_exporter.backfill.jobs import BackfillJob, JobKind, PermanentJobError
+from github_stats_exporter.backfill.jobs import BackfillJob, PermanentJobError
+from github_stats_exporter.github.copilot import ReportRef
 from github_stats_exporter.github.errors import Forbidden, ForeignHostError, NotFound, Unprocessable
+from github_stats_exporter.model import DayWindow, JobKind, TimeWindow
 
 # Answers that repeat however often we ask: the job goes to the DLQ at once (an operator can replay
 # it after fixing permissions), instead of spending hours of retries and API budget.
@@ -23,7 +26,7 @@ ALL_REPOS = "*"
 
 
 class ActivityBackfiller(Protocol):
-    async def backfill(self, repo: str, start: float, end: float) -> None: ...
+    async def backfill(self, repo: str, window: TimeWindow) -> None: ...
 
 
 class LocBackfiller(Protocol):
@@ -31,7 +34,7 @@ class LocBackfiller(Protocol):
 
 
 class CopilotBackfiller(Protocol):
-    async def backfill(self, scope: str, scope_id: str, report_type: str, day: str) -> None: ...
+    async def backfill(self, ref: ReportRef, day: date) -> None: ...
 
 
 RepoLister = Callable[[], Awaitable[Sequence[str]]]
@@ -81,26 +84,45 @@ class CollectorHandlers:
         }
 
     async def activity(self, job: BackfillJob) -> None:
-        collector = self._lookup(self._activity, job.scope_id.lower(), job)
+        collector = self._lookup(self._activity, job.org.lower(), job)
+        window = job.missed.window
+        if not isinstance(window, TimeWindow):  # MissedWindow refuses this combination
+            msg = "unreachable"
+            raise AssertionError(msg)
         for repo in await self._targets(job):
-            await self._call(collector.backfill(repo, job.start, job.end))
+            await self._call(collector.backfill(repo, window))
 
     async def loc(self, job: BackfillJob) -> None:
-        collector = self._lookup(self._loc, job.scope_id.lower(), job)
+        collector = self._lookup(self._loc, job.org.lower(), job)
         for repo in await self._targets(job):
             await self._call(collector.backfill(repo))
 
     async def copilot(self, job: BackfillJob) -> None:
-        collector = self._lookup(self._copilot, (job.scope, job.scope_id.lower()), job)
+        missed = job.missed
+        collector = self._lookup(self._copilot, (missed.scope, missed.scope_id.lower()), job)
+        if not isinstance(missed.window, DayWindow):  # MissedWindow refuses this combination
+            msg = "unreachable"
+            raise AssertionError(msg)
+        match missed.target:
+            case "organization" | "enterprise" | "users" as report_type:
+                pass
+            case _:
+                msg = f"unknown Copilot report type {missed.target!r}"
+                raise PermanentJobError(msg)
         try:
-            await self._call(collector.backfill(job.scope, job.scope_id, job.target, job.day))
-        except ValueError as exc:  # the collector refuses a report type or day it cannot serve
+            ref = ReportRef(missed.scope, missed.scope_id, report_type)
+        except ValueError as exc:  # e.g. an ``enterprise`` report of an org
             raise PermanentJobError(str(exc)) from exc
+        for day in missed.window.days:
+            try:
+                await self._call(collector.backfill(ref, day))
+            except ValueError as exc:  # the collector refuses a report it does not serve
+                raise PermanentJobError(str(exc)) from exc
 
     async def _targets(self, job: BackfillJob) -> list[str]:
-        if job.target != ALL_REPOS:
-            return [job.target]
-        lister = self._lookup(self._repos, job.scope_id.lower(), job)
+        if job.missed.target != ALL_REPOS:
+            return [job.missed.target]
+        lister = self._lookup(self._repos, job.org.lower(), job)
         return list(await lister())
 
     @staticmethod
@@ -108,7 +130,8 @@ class CollectorHandlers:
         try:
             return table[key]
         except KeyError:
-            msg = f"no {job.kind} collector for {job.scope} {job.scope_id!r} on this replica (not configured)"
+            missed = job.missed
+            msg = f"no {missed.kind} collector for {missed.scope} {missed.scope_id!r} on this replica (not configured)"
             raise PermanentJobError(msg) from None
 
     @staticmethod

@@ -11,42 +11,37 @@ import json
 import math
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from enum import StrEnum
 from typing import Any
 
+from github_stats_exporter.model import (
+    REASON_TYPES,
+    DayWindow,
+    JobKind,
+    MissedReason,
+    MissedWindow,
+    Scope,
+    TimeWindow,
+    Window,
+)
+
 SCHEMA_VERSION = 1
-"""Bumped when a field changes meaning; a worker refuses versions it does not know (to the DLQ)."""
+"""The version `encode_job` writes; bump it when a field changes meaning and keep decoding the old ones.
+
+Messages wait in the work, retry and dead-letter queues across upgrades, and during a rolling upgrade
+an older replica decodes what a newer leader published, so the written version changes only when the
+shape must.
+"""
 
 MAX_BODY_BYTES = 64 * 1024
 """A job is a few hundred bytes; anything far larger is not ours."""
 
-SCOPES = frozenset({"org", "enterprise"})
 COPILOT_REPORT_TYPES = frozenset({"organization", "users", "enterprise"})
-
-# Reasons produced by the LOC collector (`stats/contributors` and its commit-sampling fallback).
-LOC_REASONS = frozenset(
-    {
-        "contributor_stats_failed",
-        "fallback_list_commits_failed",
-        "fallback_commit_detail_failed",
-        "fallback_truncated",
-    }
-)
-# Whole-org failures: both the activity window and the repository's LOC week may be missing.
-GENERIC_REASONS = frozenset({"scrape_error", "github_unhealthy", "partial_scrape_error"})
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TEXT_LIMIT = 256
-
-
-class JobKind(StrEnum):
-    """Which collector re-runs the job."""
-
-    ACTIVITY = "activity"
-    LOC = "loc"
-    COPILOT = "copilot"
 
 
 class MalformedJob(ValueError):
@@ -66,76 +61,65 @@ class PermanentJobError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class BackfillJob:
-    """One unit of backfill work: re-collect ``target`` of ``scope_id`` for an exact window.
+    """One unit of backfill work: re-collect ``missed`` exactly.
 
-    Activity and LOC jobs carry ``start``/``end`` (Unix seconds, ``start <= end``); Copilot jobs carry
-    one ``day`` (``YYYY-MM-DD``, a 1-day report). ``attempt`` starts at 1 and grows by one on every
-    retry; ``created_at`` is the first enqueue and never changes, so age limits span all retries.
+    A Copilot job covers one day (the 1-day report endpoint). ``attempt`` starts at 1 and grows by
+    one on every retry; ``created_at`` is the first enqueue and never changes, so age limits span
+    all retries.
     """
 
     job_id: str
-    dedup_key: str
-    kind: JobKind
-    scope: str
-    scope_id: str
-    target: str
-    reason: str
+    missed: MissedWindow
     created_at: float
-    start: float = 0.0
-    end: float = 0.0
-    day: str = ""
     attempt: int = 1
+
+    def __post_init__(self) -> None:
+        window = self.missed.window
+        if isinstance(window, DayWindow) and window.first != window.last:
+            msg = f"a Copilot job covers one day, got {window.first}..{window.last}"
+            raise ValueError(msg)
+
+    @property
+    def kind(self) -> JobKind:
+        return self.missed.kind
 
     @property
     def org(self) -> str:
         """The ``org`` label of self-metrics: the org login or the enterprise slug."""
-        return self.scope_id
+        return self.missed.scope_id
+
+    @property
+    def reason(self) -> MissedReason:
+        return self.missed.reason
+
+    @property
+    def dedup_key(self) -> str:
+        return dedup_key(self.missed)
 
     def next_attempt(self) -> BackfillJob:
         """The same job, one attempt later (what a retry publishes)."""
         return replace(self, attempt=self.attempt + 1)
 
 
-def dedup_key(
-    kind: JobKind, scope: str, scope_id: str, target: str, start: float, end: float, day: str = ""
-) -> str:
+def dedup_key(missed: MissedWindow) -> str:
     """``kind:scope:scope_id:target:start:end``; days for Copilot, whole Unix seconds otherwise."""
-    if kind is JobKind.COPILOT:
-        return f"{kind}:{scope}:{scope_id}:{target}:{day}:{day}"
-    return f"{kind}:{scope}:{scope_id}:{target}:{math.floor(start)}:{math.ceil(end)}"
+    head = f"{missed.kind}:{missed.scope}:{missed.scope_id}:{missed.target}"
+    match missed.window:
+        case DayWindow(first=first, last=last):
+            return f"{head}:{first}:{last}"
+        case TimeWindow(start=start, end=end):
+            return f"{head}:{math.floor(start)}:{math.ceil(end)}"
 
 
-def new_job(
-    *,
-    kind: JobKind,
-    scope: str,
-    scope_id: str,
-    target: str,
-    reason: str,
-    created_at: float,
-    start: float = 0.0,
-    end: float = 0.0,
-    day: str = "",
-) -> BackfillJob:
-    """A fresh job (attempt 1) with a unique id and its dedup key.
+def new_job(missed: MissedWindow, *, created_at: float) -> BackfillJob:
+    """A fresh job (attempt 1) with a unique id.
 
     Times are rounded to the microsecond the wire format keeps, so a decoded job equals the original.
     """
-    created_at, start, end = _on_wire(created_at), _on_wire(start), _on_wire(end)
-    key = dedup_key(kind, scope, scope_id, target, start, end, day)
-    return BackfillJob(
-        job_id=uuid.uuid4().hex,
-        dedup_key=key,
-        kind=kind,
-        scope=scope,
-        scope_id=scope_id,
-        target=target,
-        reason=reason,
-        created_at=created_at,
-        start=start,
-        end=end,
-        day=day,
-    )
+    window = missed.window
+    if isinstance(window, TimeWindow):
+        missed = replace(missed, window=TimeWindow(_on_wire(window.start), _on_wire(window.end)))
+    return BackfillJob(job_id=uuid.uuid4().hex, missed=missed, created_at=_on_wire(created_at))
 
 
 def _on_wire(ts: float) -> float:
@@ -146,39 +130,121 @@ def _rfc3339(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+# --- encoding -------------------------------------------------------------------------------------
+
+
 def encode_job(job: BackfillJob) -> bytes:
     """The versioned JSON body. Times are RFC 3339 (readable when someone inspects the DLQ)."""
+    missed = job.missed
     body: dict[str, Any] = {
         "version": SCHEMA_VERSION,
         "job_id": job.job_id,
         "dedup_key": job.dedup_key,
-        "kind": str(job.kind),
-        "scope": job.scope,
-        "scope_id": job.scope_id,
-        "target": job.target,
-        "reason": job.reason,
+        "kind": str(missed.kind),
+        "scope": missed.scope,
+        "scope_id": missed.scope_id,
+        "target": missed.target,
+        "reason": str(missed.reason),
         "attempt": job.attempt,
         "created_at": _rfc3339(job.created_at),
     }
-    if job.kind is JobKind.COPILOT:
-        body["day"] = job.day
-        # Copilot payload names (docs/backfill.md): one job covers one day, fetched from a 1-day endpoint.
-        body["report_type"] = job.target
-        body["window_start_day"] = job.day
-        body["window_end_day"] = job.day
-    else:
-        body["window_start"] = _rfc3339(job.start)
-        body["window_end"] = _rfc3339(job.end)
+    match missed.window:
+        case DayWindow(first=day):
+            body["day"] = day.isoformat()
+            # Version 1 also spells the report and its one day out under a second set of names
+            # (documented in docs/backfill.md); older decoders check that they agree.
+            body["report_type"] = missed.target
+            body["window_start_day"] = body["window_end_day"] = day.isoformat()
+        case TimeWindow(start=start, end=end):
+            body["window_start"] = _rfc3339(start)
+            body["window_end"] = _rfc3339(end)
     return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 
 
-def _text(body: dict[str, Any], name: str, *, allow_empty: bool = False) -> str:
+# --- decoding -------------------------------------------------------------------------------------
+
+
+def decode_job(raw: bytes) -> BackfillJob:
+    """Parse and validate a message body of any supported version; raises `MalformedJob` otherwise."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise MalformedJob(reason="too_large")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        raise MalformedJob(reason="not_json") from None
+    if not isinstance(body, dict):
+        raise MalformedJob(reason="not_an_object")
+    version = body.get("version")
+    if version is None:
+        raise MalformedJob(reason="missing_field:version")
+    decoder = _DECODERS.get(version) if type(version) is int else None
+    if decoder is None:
+        raise MalformedJob(reason=f"unsupported_version:{str(version)[:16]}")
+    return decoder(body)
+
+
+def _decode_v1(body: dict[str, Any]) -> BackfillJob:
+    try:
+        kind = JobKind(_text(body, "kind"))
+    except ValueError:
+        raise MalformedJob(reason="bad_field:kind") from None
+    scope = _scope(body)
+    attempt = body.get("attempt")
+    if attempt is None:
+        raise MalformedJob(reason="missing_field:attempt")
+    if type(attempt) is not int or not 1 <= attempt <= 1000:
+        raise MalformedJob(reason="bad_field:attempt")
+    job_id = _text(body, "job_id")
+    # Derived from the window on this side; required because every version-1 body has it.
+    _text(body, "dedup_key")
+    scope_id = _text(body, "scope_id")
+    target = _text(body, "target")
+    reason_text = _text(body, "reason")
+    created_at = _time(body, "created_at")
+    window: Window
+    if kind is JobKind.COPILOT:
+        day = _day(body)
+        if target not in COPILOT_REPORT_TYPES:
+            raise MalformedJob(reason="bad_field:target")
+        # The second names are optional (the first version-1 bodies lacked them) but must agree.
+        if body.get("report_type", target) != target:
+            raise MalformedJob(reason="bad_field:report_type")
+        for name in ("window_start_day", "window_end_day"):
+            if body.get(name, day.isoformat()) != day.isoformat():
+                raise MalformedJob(reason=f"bad_field:{name}")
+        window = DayWindow(day, day)
+    else:
+        start, end = _time(body, "window_start"), _time(body, "window_end")
+        if end < start:
+            raise MalformedJob(reason="bad_window")
+        window = TimeWindow(start, end)
+    try:
+        reason = REASON_TYPES[kind](reason_text)
+    except ValueError:
+        raise MalformedJob(reason="bad_field:reason") from None
+    missed = MissedWindow(kind, scope, scope_id, target, reason, window)
+    return BackfillJob(job_id=job_id, missed=missed, created_at=created_at, attempt=attempt)
+
+
+_DECODERS: dict[int, Callable[[dict[str, Any]], BackfillJob]] = {1: _decode_v1}
+"""Every version a worker still accepts: add one here before any replica writes it."""
+
+
+def _text(body: dict[str, Any], name: str) -> str:
     value = body.get(name)
     if value is None:
         raise MalformedJob(reason=f"missing_field:{name}")
-    if not isinstance(value, str) or len(value) > _TEXT_LIMIT or (not value and not allow_empty):
+    if not isinstance(value, str) or not value or len(value) > _TEXT_LIMIT:
         raise MalformedJob(reason=f"bad_field:{name}")
     return value
+
+
+def _scope(body: dict[str, Any]) -> Scope:
+    match _text(body, "scope"):
+        case "org" | "enterprise" as scope:
+            return scope
+        case _:
+            raise MalformedJob(reason="bad_field:scope")
 
 
 def _time(body: dict[str, Any], name: str) -> float:
@@ -192,82 +258,11 @@ def _time(body: dict[str, Any], name: str) -> float:
     return parsed.timestamp()
 
 
-def _day(body: dict[str, Any]) -> str:
+def _day(body: dict[str, Any]) -> date:
     text = _text(body, "day")
     if not _DAY.fullmatch(text):
         raise MalformedJob(reason="bad_field:day")
     try:
-        date.fromisoformat(text)
+        return date.fromisoformat(text)
     except ValueError:
         raise MalformedJob(reason="bad_field:day") from None
-    return text
-
-
-def decode_job(raw: bytes) -> BackfillJob:
-    """Parse and validate a message body; raises `MalformedJob` for anything else."""
-    if len(raw) > MAX_BODY_BYTES:
-        raise MalformedJob(reason="too_large")
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
-        raise MalformedJob(reason="not_json") from None
-    if not isinstance(body, dict):
-        raise MalformedJob(reason="not_an_object")
-    version = body.get("version")
-    if version is None:
-        raise MalformedJob(reason="missing_field:version")
-    if type(version) is not int or version != SCHEMA_VERSION:
-        raise MalformedJob(reason=f"unsupported_version:{str(version)[:16]}")
-    try:
-        kind = JobKind(_text(body, "kind"))
-    except ValueError:
-        raise MalformedJob(reason="bad_field:kind") from None
-    scope = _text(body, "scope")
-    if scope not in SCOPES:
-        raise MalformedJob(reason="bad_field:scope")
-    attempt = body.get("attempt")
-    if attempt is None:
-        raise MalformedJob(reason="missing_field:attempt")
-    if type(attempt) is not int or not 1 <= attempt <= 1000:
-        raise MalformedJob(reason="bad_field:attempt")
-    job = BackfillJob(
-        job_id=_text(body, "job_id"),
-        dedup_key=_text(body, "dedup_key"),
-        kind=kind,
-        scope=scope,
-        scope_id=_text(body, "scope_id"),
-        target=_text(body, "target"),
-        reason=_text(body, "reason"),
-        created_at=_time(body, "created_at"),
-        attempt=attempt,
-    )
-    if kind is JobKind.COPILOT:
-        day = _day(body)
-        if job.target not in COPILOT_REPORT_TYPES:
-            raise MalformedJob(reason="bad_field:target")
-        # The seed-plan names are optional (older bodies lack them) but must agree when present.
-        if body.get("report_type", job.target) != job.target:
-            raise MalformedJob(reason="bad_field:report_type")
-        for name in ("window_start_day", "window_end_day"):
-            if body.get(name, day) != day:
-                raise MalformedJob(reason=f"bad_field:{name}")
-        return replace(job, day=day)
-    start, end = _time(body, "window_start"), _time(body, "window_end")
-    if end < start:
-        raise MalformedJob(reason="bad_window")
-    return replace(job, start=start, end=end)
-
-
-def job_kinds(reason: str, *, has_days: bool) -> tuple[JobKind, ...]:
-    """Which collectors a missed window needs: Copilot by days, LOC by reason, activity otherwise.
-
-    A whole-org failure (``scrape_error`` and friends) lost both the activity window and the LOC
-    week, so it yields an activity job and a LOC job.
-    """
-    if has_days or reason.startswith("copilot_"):
-        return (JobKind.COPILOT,)
-    if reason in LOC_REASONS or reason.startswith("loc_"):
-        return (JobKind.LOC,)
-    if reason in GENERIC_REASONS:
-        return (JobKind.ACTIVITY, JobKind.LOC)
-    return (JobKind.ACTIVITY,)

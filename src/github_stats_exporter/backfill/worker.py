@@ -28,7 +28,6 @@ from github_stats_exporter.backfill.base import (
 )
 from github_stats_exporter.backfill.jobs import (
     BackfillJob,
-    JobKind,
     MalformedJob,
     PermanentJobError,
     decode_job,
@@ -40,6 +39,7 @@ from github_stats_exporter.metrics import (
     QUEUE_DLQ_DEPTH,
     QUEUE_OLDEST_AGE,
 )
+from github_stats_exporter.model import JobKind
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import SnapshotStore, StoreError
 

@@ -30,7 +30,15 @@ from github_stats_exporter.github.activity import (
 )
 from github_stats_exporter.github.client import GitHubClient
 from github_stats_exporter.github.errors import GitHubError, NotFound
-from github_stats_exporter.model import MissedWindow, Sample, Snapshot, SnapshotKey
+from github_stats_exporter.model import (
+    ActivityReason,
+    JobKind,
+    MissedWindow,
+    Sample,
+    Snapshot,
+    SnapshotKey,
+    TimeWindow,
+)
 from github_stats_exporter.scrape.ledger import (
     MARGIN_SECONDS,
     WINDOW_SECONDS,
@@ -52,12 +60,13 @@ LEDGER_TTL_SECONDS = 3 * 86400.0
 PERSIST_FETCHED_AT_EVERY = MARGIN_SECONDS / 2
 """An idle repo's ledger is rewritten only this often (to keep ``fetched_at`` fresh for a new leader)."""
 
-REASONS = {
-    "commits": "activity_commits_failed",
-    "pulls": "activity_pulls_failed",
-    "reviews": "activity_reviews_failed",
-    "issue_comments": "activity_issue_comments_failed",
+REASONS: dict[str, ActivityReason] = {
+    "commits": ActivityReason.COMMITS_FAILED,
+    "pulls": ActivityReason.PULLS_FAILED,
+    "reviews": ActivityReason.REVIEWS_FAILED,
+    "issue_comments": ActivityReason.ISSUE_COMMENTS_FAILED,
 }
+"""The backfill reason of each stream's failure."""
 """Backfill reason per stream (documented in docs/metrics.md)."""
 
 Report = Callable[[bool, str], None]
@@ -200,8 +209,8 @@ class ActivityCollector:
         self._finish(result, started, f"{failed} of {len(results)} repositories failed ({shown})")
         return False
 
-    async def backfill(self, repo: str, start: float, end: float) -> None:
-        """Re-fetch ``[start, end]`` of one repo into its ledger, then rewrite its snapshot from the ledger.
+    async def backfill(self, repo: str, window: TimeWindow) -> None:
+        """Re-fetch ``window`` of one repo into its ledger, then rewrite its snapshot from the ledger.
 
         Raises the first `GitHubError` (or a `StoreError`) on failure so the queue retries. A repo that is no longer
         selected (deleted, archived, outside the allowlist) is left alone.
@@ -214,7 +223,7 @@ class ActivityCollector:
         async with self._lock(match):
             now = self._clock()
             state = await self._load(match, strict=False)
-            run = _Pass(now, lo=start, hi=end)
+            run = _Pass(now, lo=window.start, hi=window.end)
             if run.hi is None or run.hi >= run.lo:
                 await self._fetch(match, state, run, backfill=True)
             if run.failures:
@@ -452,19 +461,23 @@ class ActivityCollector:
             )
             if not failure.backfill:
                 continue
+            # A checkpoint written by a leader whose clock ran ahead may lie after our "now".
+            start = min(max(failure.start, run.floor), run.now)
             window = MissedWindow(
+                kind=JobKind.ACTIVITY,
                 scope="org",
                 scope_id=self._org,
                 target=repo,
                 reason=REASONS[failure.stream],
-                start=max(failure.start, run.floor),
-                end=run.now,
+                window=TimeWindow(start, run.now),
             )
             try:
                 await self._missed(window)
             except Exception:
                 # The backfill queue being down must not fail collection; the next cycle retries anyway.
-                log.exception("missed window not recorded", org=self._org, repo=repo, reason=window.reason)
+                log.exception(
+                    "missed window not recorded", org=self._org, repo=repo, reason=str(window.reason)
+                )
 
     def _count_skipped(self, endpoint: str, skipped: int) -> None:
         if skipped:

@@ -29,10 +29,17 @@ from github_stats_exporter.github.copilot import (
     ReportType,
     Scope,
     Window,
-    check_day,
 )
 from github_stats_exporter.github.errors import GitHubError
-from github_stats_exporter.model import MissedWindow, Sample, Snapshot, SnapshotKey
+from github_stats_exporter.model import (
+    CopilotReason,
+    DayWindow,
+    JobKind,
+    MissedWindow,
+    Sample,
+    Snapshot,
+    SnapshotKey,
+)
 from github_stats_exporter.scrape.copilot_map import (
     DROP_PARSE_ERROR,
     MapOptions,
@@ -45,9 +52,6 @@ from github_stats_exporter.store.base import SnapshotStore, StoreError
 
 log = structlog.get_logger(__name__)
 
-REASON_FETCH = "copilot_report_fetch_error"
-REASON_DOWNLOAD = "copilot_report_download_error"
-REASON_PARSE = "copilot_report_parse_error"
 WINDOW_DAYS = 28
 REPORT_LAG_DAYS = 2
 """GitHub publishes a day's report about two days after it ends; older days are "complete"."""
@@ -67,9 +71,9 @@ SetHealth = Callable[[str, bool, str], None]
 
 
 class CopilotCollectError(Exception):
-    """A report could not be collected completely; ``reason`` is one of the three backfill reasons."""
+    """A report could not be collected completely; ``reason`` says which step failed."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: CopilotReason, message: str) -> None:
         self.reason = reason
         super().__init__(message)
 
@@ -190,31 +194,34 @@ class CopilotCollector:
                 ok = False
         return ok
 
-    async def backfill(self, scope: str, scope_id: str, report_type: str, day: str) -> None:
-        """Collect the 1-day report of ``day``; a 204 (no report) is success. Raises `CopilotCollectError`."""
-        ref = self._ref_for(scope, scope_id, report_type)
-        check_day(day)
+    async def backfill(self, ref: ReportRef, day: date) -> None:
+        """Collect the 1-day report of ``day``; a 204 (no report) is success. Raises `CopilotCollectError`.
+
+        A report of another org or enterprise raises ValueError.
+        """
+        ref = self._own(ref)
+        day_text = day.isoformat()
         labels = self._labels(ref)
         emit_day = self.options.mapping.labels.emit_day_label
-        key = self._key(ref, "1d", day if emit_day else None)
-        if not emit_day and await self._newer_day_stored(key, day):
-            log.info("copilot_backfill_superseded", report=str(ref), day=day)
+        key = self._key(ref, "1d", day_text if emit_day else None)
+        if not emit_day and await self._newer_day_stored(key, day_text):
+            log.info("copilot_backfill_superseded", report=str(ref), day=day_text)
             return
         try:
-            links = await self._api.fetch_links(ref, "1d", day)
+            links = await self._api.fetch_links(ref, "1d", day_text)
         except GitHubError as exc:
             self._report_health(ref, healthy=False, detail=f"1-day link: {exc}")
-            raise CopilotCollectError(REASON_FETCH, f"{ref} {day}: {exc}") from exc
+            raise CopilotCollectError(CopilotReason.REPORT_FETCH_ERROR, f"{ref} {day}: {exc}") from exc
         if links is None:
-            log.info("copilot_backfill_no_report", report=str(ref), day=day)
+            log.info("copilot_backfill_no_report", report=str(ref), day=day_text)
             return
         collected = await self._collect(ref, links, lambda ln: {"1d": None})
         samples = collected.mapper.samples("1d")
-        await self._put_day_view(key, samples, day, meta={"day": day, "source": "1d"})
+        await self._put_day_view(key, samples, day_text, meta={"day": day_text, "source": "1d"})
         self._count_drops(labels, collected)
         if collected.parse_dropped:
             msg = f"{ref} {day}: {collected.parse_dropped} malformed line(s) skipped"
-            raise CopilotCollectError(REASON_PARSE, msg)
+            raise CopilotCollectError(CopilotReason.REPORT_PARSE_ERROR, msg)
 
     # --- the scheduled pass ----------------------------------------------------------------------
 
@@ -236,7 +243,9 @@ class CopilotCollector:
             expected_end = (
                 datetime.fromtimestamp(now, UTC).date() - timedelta(days=REPORT_LAG_DAYS)
             ).isoformat()
-            await self._fail(ref, REASON_FETCH, "fetch_error", str(exc), end_day, expected_end, None)
+            await self._fail(
+                ref, CopilotReason.REPORT_FETCH_ERROR, "fetch_error", str(exc), end_day, expected_end, None
+            )
             return False
         if links is None:  # pragma: no cover (the 28-day endpoints never answer 204)
             return True
@@ -254,7 +263,7 @@ class CopilotCollector:
         try:
             collected = await self._collect(ref, links, lambda ln: {"28d": None, "1d": ln.end_day})
         except CopilotCollectError as exc:
-            result = "fetch_error" if exc.reason == REASON_FETCH else "download_error"
+            result = "fetch_error" if exc.reason is CopilotReason.REPORT_FETCH_ERROR else "download_error"
             await self._fail(ref, exc.reason, result, str(exc), end_day, links.end_day, links.start_day)
             return False
         links = collected.links  # a refetch after an expired link may have moved the window
@@ -268,7 +277,8 @@ class CopilotCollector:
         if collected.parse_dropped:
             # Published as far as it goes, but the checkpoint stays: the next pass downloads it again.
             detail = f"{collected.parse_dropped} malformed line(s) skipped"
-            await self._fail(ref, REASON_PARSE, "partial", detail, end_day, links.end_day, links.start_day)
+            reason = CopilotReason.REPORT_PARSE_ERROR
+            await self._fail(ref, reason, "partial", detail, end_day, links.end_day, links.start_day)
             return False
         checkpoint.update(
             {
@@ -304,7 +314,7 @@ class CopilotCollector:
     async def _fail(
         self,
         ref: ReportRef,
-        reason: str,
+        reason: CopilotReason,
         result: str,
         detail: str,
         checkpoint_end: str | None,
@@ -313,24 +323,26 @@ class CopilotCollector:
     ) -> None:
         labels = self._labels(ref)
         self._run(labels, result)
-        log.warning("copilot_report_failed", report=str(ref), reason=reason, error=detail)
-        if reason != REASON_DOWNLOAD:  # download failures are the download component's business
+        log.warning("copilot_report_failed", report=str(ref), reason=str(reason), error=detail)
+        if (
+            reason is not CopilotReason.REPORT_DOWNLOAD_ERROR
+        ):  # download failures are the download component's business
             self._report_health(ref, healthy=False, detail=detail)
         # Only the days not already covered by a complete report need the 1-day endpoints.
         first = _shift(end_day, -(WINDOW_DAYS - 1))
         if start_day is not None and start_day > first:
             first = start_day
-        if checkpoint_end and reason != REASON_PARSE:
+        if checkpoint_end and reason is not CopilotReason.REPORT_PARSE_ERROR:
             first = max(first, _shift(checkpoint_end, 1))
         if first > end_day:
             return
         missed = MissedWindow(
+            kind=JobKind.COPILOT,
             scope=ref.scope,
             scope_id=ref.scope_id,
             target=ref.report_type,
             reason=reason,
-            start_day=first,
-            end_day=end_day,
+            window=DayWindow(date.fromisoformat(first), date.fromisoformat(end_day)),
         )
         if self._record_missed is not None:
             await self._record_missed(missed)
@@ -388,7 +400,7 @@ class CopilotCollector:
                 if refetched:
                     self._download_health(ref, healthy=False, detail=str(exc))
                     raise CopilotCollectError(
-                        REASON_DOWNLOAD, f"{ref}: fresh links expired too ({exc})"
+                        CopilotReason.REPORT_DOWNLOAD_ERROR, f"{ref}: fresh links expired too ({exc})"
                     ) from exc
                 refetched = True
                 links = await self._refetch(ref, links)
@@ -399,7 +411,7 @@ class CopilotCollector:
                     links = await self._refetch(ref, links)
                     continue
                 self._download_health(ref, healthy=False, detail=str(exc))
-                raise CopilotCollectError(REASON_DOWNLOAD, f"{ref}: {exc}") from exc
+                raise CopilotCollectError(CopilotReason.REPORT_DOWNLOAD_ERROR, f"{ref}: {exc}") from exc
             self._download_health(ref, healthy=True)
             return _Collected(mapper, links, dropped)
 
@@ -408,9 +420,12 @@ class CopilotCollector:
         try:
             fresh = await self._api.fetch_links(ref, links.window, day)
         except GitHubError as exc:
-            raise CopilotCollectError(REASON_FETCH, f"{ref}: refetching links failed: {exc}") from exc
+            raise CopilotCollectError(
+                CopilotReason.REPORT_FETCH_ERROR, f"{ref}: refetching links failed: {exc}"
+            ) from exc
         if fresh is None:
-            raise CopilotCollectError(REASON_FETCH, f"{ref}: the report vanished while refetching its links")
+            msg = f"{ref}: the report vanished while refetching its links"
+            raise CopilotCollectError(CopilotReason.REPORT_FETCH_ERROR, msg)
         return fresh
 
     async def _download_all(self, labels: ReportLabels, links: ReportLinks, mapper: ReportMapper) -> int:
@@ -445,15 +460,13 @@ class CopilotCollector:
 
     # --- labels, keys, self-metrics ----------------------------------------------------------------
 
-    def _ref_for(self, scope: str, scope_id: str, report_type: str) -> ReportRef:
+    def _own(self, ref: ReportRef) -> ReportRef:
+        """``ref`` spelled as this collector spells its scope id (GitHub ignores case), or ValueError."""
         own = self.options
-        if scope != own.scope or scope_id.lower() != own.scope_id.lower():
-            msg = f"this collector serves {own.scope}/{own.scope_id}, not {scope}/{scope_id}"
+        if ref.scope != own.scope or ref.scope_id.lower() != own.scope_id.lower():
+            msg = f"this collector serves {own.scope}/{own.scope_id}, not {ref.scope}/{ref.scope_id}"
             raise ValueError(msg)
-        if report_type not in ("organization", "enterprise", "users"):
-            msg = f"unknown Copilot report type {report_type!r}"
-            raise ValueError(msg)
-        return ReportRef(own.scope, own.scope_id, report_type)  # type: ignore[arg-type]
+        return ReportRef(own.scope, own.scope_id, ref.report_type)
 
     @staticmethod
     def _labels(ref: ReportRef) -> ReportLabels:

@@ -39,7 +39,7 @@ from github_stats_exporter.github.stats import (
     commits_since,
     contributor_stats,
 )
-from github_stats_exporter.model import MissedWindow, Snapshot, SnapshotKey
+from github_stats_exporter.model import JobKind, LocReason, MissedWindow, Snapshot, SnapshotKey, TimeWindow
 from github_stats_exporter.scrape.locstate import (
     FALLBACK,
     HOUR_SECONDS,
@@ -298,7 +298,7 @@ class LocCollector:
         try:
             answer = await contributor_stats(self._client, self._org, name)
         except GitHubError as exc:
-            return await self._fail(name, state, week, "contributor_stats_failed", exc, record_missed)
+            return await self._fail(name, state, week, LocReason.CONTRIBUTOR_STATS_FAILED, exc, record_missed)
         self._malformed(STATS_ENDPOINT, answer.skipped)
         if answer.status == "computing":
             await self._save_state(name, replace(state, warming=True))
@@ -347,7 +347,9 @@ class LocCollector:
                 self._client, self._org, name, branch=repo.default_branch, since=week
             )
         except GitHubError as exc:
-            return await self._fail(name, state, week, "fallback_list_commits_failed", exc, record_missed)
+            return await self._fail(
+                name, state, week, LocReason.FALLBACK_LIST_COMMITS_FAILED, exc, record_missed
+            )
         self._malformed(LIST_COMMITS_ENDPOINT, listing.skipped)
         # Listed by commit date from the week start on, kept by author date: the week stats/contributors
         # reports (a rebased commit is committed after the week it was authored in).
@@ -374,7 +376,9 @@ class LocCollector:
             ttl = max(week + 2 * WEEK_SECONDS - now, 0) + HOUR_SECONDS
             await self._store.set_checkpoint(cache_name, encode_cache(week, cache), ttl_seconds=ttl)
         if error is not None:
-            return await self._fail(name, state, week, "fallback_commit_detail_failed", error, record_missed)
+            return await self._fail(
+                name, state, week, LocReason.FALLBACK_COMMIT_DETAIL_FAILED, error, record_missed
+            )
         totals, gaps = sampled_totals(selected, cache)
         await self._put(name, totals, now, week, mode=FALLBACK, incomplete=capped or gaps > 0)
         await self._save_state(name, self._refreshed(state, now, week, more=granted < len(todo)))
@@ -406,20 +410,20 @@ class LocCollector:
     # --- failures, budget, store records -----------------------------------------------------------
 
     async def _fail(
-        self, name: str, state: LocState, week: int, reason: str, exc: GitHubError, record_missed: bool
+        self, name: str, state: LocState, week: int, reason: LocReason, exc: GitHubError, record_missed: bool
     ) -> Outcome:
-        log.warning("loc refresh failed", org=self._org, repo=name, reason=reason, error=str(exc))
+        log.warning("loc refresh failed", org=self._org, repo=name, reason=str(reason), error=str(exc))
         await self._save_state(name, replace(state, warming=False, failed=True))
         # A token exchange that failed transiently (5xx, broken body) is as curable as a failed call.
         curable = isinstance(exc, _RETRIABLE) or (isinstance(exc, AuthError) and exc.is_transient)
         if record_missed and curable:
             window = MissedWindow(
+                kind=JobKind.LOC,
                 scope="org",
                 scope_id=self._org,
                 target=name,
                 reason=reason,
-                start=float(week),
-                end=float(week + WEEK_SECONDS),
+                window=TimeWindow(float(week), float(week + WEEK_SECONDS)),
             )
             await self._missed(window)
         return "failed"

@@ -13,11 +13,11 @@ import pytest
 
 from github_stats_exporter.backfill.base import DLQ_REASON_HEADER, LAST_ERROR_HEADER, QueueTopologyError
 from github_stats_exporter.backfill.dispatcher import Dispatcher
-from github_stats_exporter.backfill.jobs import BackfillJob, JobKind, decode_job, new_job
+from github_stats_exporter.backfill.jobs import BackfillJob, decode_job, new_job
 from github_stats_exporter.backfill.rabbitmq import RabbitMQJobQueue
 from github_stats_exporter.backfill.worker import BackfillWorker, QueueMonitor, Result
 from github_stats_exporter.metrics import BACKFILL_PROCESSED, QUEUE_DEPTH, QUEUE_DLQ_DEPTH
-from github_stats_exporter.model import MissedWindow
+from github_stats_exporter.model import ActivityReason, JobKind, MissedWindow, TimeWindow
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.memory import MemorySnapshotStore
 
@@ -30,16 +30,9 @@ DELAYS = (0.2, 0.4)
 
 def _job(target: str = "widgets", created_at: float | None = None) -> BackfillJob:
     now = time.time() if created_at is None else created_at
-    return new_job(
-        kind=JobKind.ACTIVITY,
-        scope="org",
-        scope_id="acme",
-        target=target,
-        reason="activity_reviews_failed",
-        created_at=now,
-        start=now - 900,
-        end=now,
-    )
+    window = TimeWindow(now - 900, now)
+    missed = MissedWindow(JobKind.ACTIVITY, "org", "acme", target, ActivityReason.REVIEWS_FAILED, window)
+    return new_job(missed, created_at=now)
 
 
 @contextlib.asynccontextmanager
@@ -248,7 +241,14 @@ async def test_a_broker_restart_mid_flight_loses_no_job_and_counts_none_twice(ra
         now = time.time()
         for index in range(40):
             await dispatcher.record(
-                MissedWindow("org", "acme", f"repo{index}", "activity_commits_failed", now - 600, now - 300)
+                MissedWindow(
+                    JobKind.ACTIVITY,
+                    "org",
+                    "acme",
+                    f"repo{index}",
+                    ActivityReason.COMMITS_FAILED,
+                    TimeWindow(now - 600, now - 300),
+                )
             )
         assert await dispatcher.sweep()
         workers = [_worker(queue, handler, store) for _ in range(3)]
@@ -259,7 +259,14 @@ async def test_a_broker_restart_mid_flight_loses_no_job_and_counts_none_twice(ra
         assert not await queue.healthy()
         for index in range(40, 50):
             await dispatcher.record(
-                MissedWindow("org", "acme", f"repo{index}", "activity_commits_failed", now - 600, now - 300)
+                MissedWindow(
+                    JobKind.ACTIVITY,
+                    "org",
+                    "acme",
+                    f"repo{index}",
+                    ActivityReason.COMMITS_FAILED,
+                    TimeWindow(now - 600, now - 300),
+                )
             )
         assert not await dispatcher.sweep()  # broker down: windows stay pending
         assert len(dispatcher.pending) == 10

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-
-import pytest
+from datetime import date
 
 from github_stats_exporter.backfill.base import QueueUnavailable
 from github_stats_exporter.backfill.dispatcher import DEDUP_PREFIX, Dispatcher
-from github_stats_exporter.backfill.jobs import BackfillJob, JobKind
+from github_stats_exporter.backfill.jobs import BackfillJob
 from github_stats_exporter.backfill.memory import MemoryJobQueue
 from github_stats_exporter.metrics import BACKFILL_DEDUPED, BACKFILL_DROPPED, BACKFILL_ENQUEUED
-from github_stats_exporter.model import MissedWindow
+from github_stats_exporter.model import (
+    ActivityReason,
+    CopilotReason,
+    DayWindow,
+    JobKind,
+    LocReason,
+    MissedWindow,
+    TimeWindow,
+)
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import StoreUnavailable
 from github_stats_exporter.store.memory import MemorySnapshotStore
@@ -80,9 +87,23 @@ def _missed(
     *,
     org: str = "acme",
     repo: str = "widgets",
-    reason: str = "activity_pulls_failed",
+    reason: ActivityReason | LocReason = ActivityReason.PULLS_FAILED,
 ) -> MissedWindow:
-    return MissedWindow("org", org, repo, reason, start=start, end=end)
+    kind = JobKind.LOC if isinstance(reason, LocReason) else JobKind.ACTIVITY
+    return MissedWindow(kind, "org", org, repo, reason, TimeWindow(start, end))
+
+
+def _span(job: BackfillJob) -> tuple[float, float]:
+    window = job.missed.window
+    assert isinstance(window, TimeWindow)
+    return (window.start, window.end)
+
+
+def _day(job: BackfillJob) -> str:
+    window = job.missed.window
+    assert isinstance(window, DayWindow)
+    assert window.first == window.last
+    return window.first.isoformat()
 
 
 async def test_activity_window_is_aligned_to_the_coalesce_grid_and_never_ends_in_the_future(clock, metrics):
@@ -92,7 +113,7 @@ async def test_activity_window_is_aligned_to_the_coalesce_grid_and_never_ends_in
     await dispatcher.record(_missed(T0 + 3 * MIN, T0 + 18 * MIN))
     assert await dispatcher.sweep()
     (job,) = queue.jobs
-    assert (job.kind, job.start, job.end) == (JobKind.ACTIVITY, T0, T0 + 20 * MIN)
+    assert (job.kind, *_span(job)) == (JobKind.ACTIVITY, T0, T0 + 20 * MIN)
     assert job.created_at == clock.now
     assert job.dedup_key == f"activity:org:acme:widgets:{int(T0)}:{int(T0 + 20 * MIN)}"
 
@@ -106,7 +127,7 @@ async def test_touching_windows_of_one_repository_coalesce_into_one_job(clock, m
     await dispatcher.record(_missed(T0 + 50 * MIN, T0 + 54 * MIN))
     await dispatcher.record(_missed(T0 + 1 * MIN, T0 + 5 * MIN, repo="gadgets"))
     assert await dispatcher.sweep()
-    windows = sorted((j.target, j.start, j.end) for j in queue.jobs)
+    windows = sorted((j.missed.target, *_span(j)) for j in queue.jobs)
     assert windows == [
         ("gadgets", T0, T0 + 15 * MIN),
         ("widgets", T0, T0 + 30 * MIN),
@@ -122,32 +143,45 @@ async def test_without_coalescing_windows_are_kept_exactly(clock, metrics):
     await dispatcher.record(_missed(T0 + 61, T0 + 122))
     await dispatcher.record(_missed(T0 + 100, T0 + 200))
     assert await dispatcher.sweep()
-    assert sorted((j.start, j.end) for j in queue.jobs) == [(T0 + 61, T0 + 122), (T0 + 100, T0 + 200)]
+    assert sorted(_span(j) for j in queue.jobs) == [(T0 + 61, T0 + 122), (T0 + 100, T0 + 200)]
 
 
 async def test_copilot_range_becomes_one_job_per_finished_day(clock, metrics):
     """A multi-day Copilot miss fans out to 1-day jobs; today and later are dropped and counted."""
     dispatcher, queue, _ = _dispatcher(clock, metrics)
-    missed = MissedWindow(
-        "org", "acme", "users", "copilot_report_download_error", start_day="2024-05-30", end_day="2024-06-02"
-    )
+    days = DayWindow(date(2024, 5, 30), date(2024, 6, 2))
+    missed = MissedWindow(JobKind.COPILOT, "org", "acme", "users", CopilotReason.REPORT_DOWNLOAD_ERROR, days)
     await dispatcher.record(missed)
     assert await dispatcher.sweep()
-    assert [(j.kind, j.target, j.day) for j in queue.jobs] == [
+    assert [(j.kind, j.missed.target, _day(j)) for j in queue.jobs] == [
         (JobKind.COPILOT, "users", "2024-05-30"),
         (JobKind.COPILOT, "users", "2024-05-31"),
     ]
     assert metrics.value(BACKFILL_DROPPED, {"org": "acme", "reason": "future_window"}) == 2
 
 
-async def test_whole_org_failure_enqueues_activity_and_loc(clock, metrics):
-    """A scrape_error miss needs both the activity window and the LOC week re-collected."""
+async def test_each_kind_of_a_repository_gets_its_own_job(clock, metrics):
+    """An activity window and a LOC week of the same repository never merge: each collector re-runs its own."""
     dispatcher, queue, _ = _dispatcher(clock, metrics)
     clock.now = T0 + HOUR
-    await dispatcher.record(_missed(T0, T0 + 10 * MIN, reason="scrape_error"))
-    await dispatcher.record(_missed(T0 + 30 * MIN, T0 + 40 * MIN, reason="contributor_stats_failed"))
+    await dispatcher.record(_missed(T0, T0 + 10 * MIN))
+    await dispatcher.record(_missed(T0, T0 + 10 * MIN, reason=LocReason.CONTRIBUTOR_STATS_FAILED))
     assert await dispatcher.sweep()
-    assert sorted(j.kind for j in queue.jobs) == [JobKind.ACTIVITY, JobKind.LOC]
+    assert sorted((j.kind, str(j.reason)) for j in queue.jobs) == [
+        (JobKind.ACTIVITY, "activity_pulls_failed"),
+        (JobKind.LOC, "contributor_stats_failed"),
+    ]
+
+
+async def test_loc_misses_of_a_repository_merge_into_one_job(clock, metrics):
+    """A LOC job recomputes the latest complete week, so misses of one repository merge even far apart."""
+    dispatcher, queue, _ = _dispatcher(clock, metrics, coalesce=0)
+    clock.now = T0 + 10 * HOUR
+    reason = LocReason.FALLBACK_LIST_COMMITS_FAILED
+    await dispatcher.record(_missed(T0, T0 + MIN, reason=reason))
+    await dispatcher.record(_missed(T0 + 5 * HOUR, T0 + 6 * HOUR, reason=reason))
+    assert await dispatcher.sweep()
+    assert [(j.kind, *_span(j)) for j in queue.jobs] == [(JobKind.LOC, T0, T0 + 6 * HOUR)]
 
 
 async def test_a_window_published_within_dedup_ttl_is_deduplicated(clock, metrics):
@@ -250,22 +284,6 @@ async def test_a_store_outage_keeps_windows_pending(clock, metrics):
     assert len(queue.jobs) == 1
 
 
-@pytest.mark.parametrize(
-    "missed",
-    [
-        pytest.param(MissedWindow("org", "acme", "users", "copilot_x", start_day="June 1"), id="bad-day"),
-        pytest.param(
-            MissedWindow("org", "acme", "w", "activity_x", start=float("nan"), end=1), id="nan-window"
-        ),
-    ],
-)
-async def test_record_never_raises_into_the_collector(clock, metrics, missed: MissedWindow):
-    """A collector's bad record is logged and ignored; the collector carries on."""
-    dispatcher, _, _ = _dispatcher(clock, metrics)
-    await dispatcher.record(missed)
-    assert dispatcher.pending == ()
-
-
 async def test_a_window_extended_while_its_publish_is_in_flight_is_not_lost(clock, metrics):
     """A miss recorded during a publish starts a new pending window instead of merging into the sent one."""
     dispatcher, queue, _ = _dispatcher(clock, metrics)
@@ -282,4 +300,4 @@ async def test_a_window_extended_while_its_publish_is_in_flight_is_not_lost(cloc
     queue.publish = original  # type: ignore[method-assign]
     assert len(dispatcher.pending) == 1
     assert await dispatcher.sweep()
-    assert [(j.start, j.end) for j in queue.jobs] == [(T0, T0 + 15 * MIN), (T0, T0 + 30 * MIN)]
+    assert [_span(j) for j in queue.jobs] == [(T0, T0 + 15 * MIN), (T0, T0 + 30 * MIN)]

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from github_stats_exporter.backfill.handlers import CollectorHandlers
-from github_stats_exporter.backfill.jobs import JobKind, PermanentJobError, new_job
+from github_stats_exporter.backfill.jobs import BackfillJob, PermanentJobError, new_job
+from github_stats_exporter.github.copilot import ReportRef
 from github_stats_exporter.github.errors import AuthError, Forbidden, MalformedResponse, NotFound, ServerError
+from github_stats_exporter.model import (
+    ActivityReason,
+    CopilotReason,
+    DayWindow,
+    JobKind,
+    LocReason,
+    MissedWindow,
+    Scope,
+    TimeWindow,
+)
 
 from .conftest import T0
 
@@ -24,22 +37,27 @@ class Recorder:
             raise self.error
 
 
-def _job(kind: JobKind, *, org: str = "Acme", target: str = "widgets", day: str = ""):
-    return new_job(
-        kind=kind,
-        scope="org",
-        scope_id=org,
-        target=target,
-        reason="x",
-        created_at=T0,
-        start=T0 - 60,
-        end=T0,
-        day=day,
-    )
+DAY = date(2024, 5, 30)
+
+
+def _job(kind: JobKind, *, org: str = "Acme", target: str = "widgets") -> BackfillJob:
+    if kind is JobKind.ACTIVITY:
+        missed = MissedWindow(kind, "org", org, target, ActivityReason.PULLS_FAILED, TimeWindow(T0 - 60, T0))
+    else:
+        missed = MissedWindow(
+            kind, "org", org, target, LocReason.CONTRIBUTOR_STATS_FAILED, TimeWindow(T0 - 60, T0)
+        )
+    return new_job(missed, created_at=T0)
+
+
+def _copilot_job(report_type: str = "users", scope: Scope = "org") -> BackfillJob:
+    reason = CopilotReason.REPORT_DOWNLOAD_ERROR
+    missed = MissedWindow(JobKind.COPILOT, scope, "Acme", report_type, reason, DayWindow(DAY, DAY))
+    return new_job(missed, created_at=T0)
 
 
 async def test_each_kind_reaches_its_collector_with_the_exact_window():
-    """Activity gets repo and window, LOC the repo, Copilot scope, report type and day; org case is ignored."""
+    """Activity gets repo and window, LOC the repo, Copilot its report and day; org case is ignored."""
     activity, loc, copilot = Recorder(), Recorder(), Recorder()
     handlers = CollectorHandlers(
         activity={"acme": activity}, loc={"ACME": loc}, copilot={("org", "acme"): copilot}
@@ -47,10 +65,10 @@ async def test_each_kind_reaches_its_collector_with_the_exact_window():
     registry = handlers.registry()
     await registry[JobKind.ACTIVITY](_job(JobKind.ACTIVITY))
     await registry[JobKind.LOC](_job(JobKind.LOC))
-    await registry[JobKind.COPILOT](_job(JobKind.COPILOT, target="users", day="2024-05-30"))
-    assert activity.calls == [("widgets", T0 - 60, T0)]
+    await registry[JobKind.COPILOT](_copilot_job())
+    assert activity.calls == [("widgets", TimeWindow(T0 - 60, T0))]
     assert loc.calls == [("widgets",)]
-    assert copilot.calls == [("org", "Acme", "users", "2024-05-30")]
+    assert copilot.calls == [(ReportRef("org", "Acme", "users"), DAY)]
 
 
 async def test_whole_org_jobs_fan_out_over_the_listed_repositories():
@@ -100,4 +118,28 @@ async def test_a_scope_without_a_collector_is_permanent():
     """A job for an org or enterprise this replica does not collect goes to the DLQ, not into retries."""
     handlers = CollectorHandlers()
     with pytest.raises(PermanentJobError, match="not configured"):
-        await handlers.copilot(_job(JobKind.COPILOT, target="users", day="2024-05-30"))
+        await handlers.copilot(_copilot_job())
+
+
+@pytest.mark.parametrize(
+    ("report_type", "scope"),
+    [
+        pytest.param("widgets", "org", id="unknown-report-type"),
+        pytest.param("enterprise", "org", id="enterprise-report-of-an-org"),
+        pytest.param("organization", "enterprise", id="org-report-of-an-enterprise"),
+    ],
+)
+async def test_a_report_the_scope_does_not_have_is_permanent(report_type: str, scope: Scope):
+    """A job naming a report its scope has no endpoint for never reaches the collector and is not retried."""
+    copilot = Recorder()
+    handlers = CollectorHandlers(copilot={(scope, "acme"): copilot})
+    with pytest.raises(PermanentJobError):
+        await handlers.copilot(_copilot_job(report_type, scope))
+    assert copilot.calls == []
+
+
+async def test_a_report_the_collector_refuses_is_permanent():
+    """A collector refusing the report (ValueError: another scope id) sends the job to the DLQ at once."""
+    handlers = CollectorHandlers(copilot={("org", "acme"): Recorder(ValueError("not my org"))})
+    with pytest.raises(PermanentJobError, match="not my org"):
+        await handlers.copilot(_copilot_job())

@@ -1,8 +1,9 @@
-"""The message contract: round trips, validation of every field, kind routing."""
+"""The message contract: round trips, version-1 bodies already in queues, validation of every field."""
 
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 
@@ -10,29 +11,37 @@ from github_stats_exporter.backfill.base import delay_label, retry_queue_name
 from github_stats_exporter.backfill.jobs import (
     MAX_BODY_BYTES,
     BackfillJob,
-    JobKind,
     MalformedJob,
     decode_job,
     dedup_key,
     encode_job,
-    job_kinds,
     new_job,
+)
+from github_stats_exporter.model import (
+    ActivityReason,
+    CopilotReason,
+    DayWindow,
+    JobKind,
+    LocReason,
+    MissedWindow,
+    TimeWindow,
 )
 
 T0 = 1_717_243_200.0
 
 
 def _activity() -> BackfillJob:
-    return new_job(
-        kind=JobKind.ACTIVITY,
-        scope="org",
-        scope_id="acme",
-        target="widgets",
-        reason="activity_pulls_failed",
-        created_at=T0 + 0.25,
-        start=T0 - 900,
-        end=T0,
-    )
+    window = TimeWindow(T0 - 900, T0)
+    missed = MissedWindow(JobKind.ACTIVITY, "org", "acme", "widgets", ActivityReason.PULLS_FAILED, window)
+    return new_job(missed, created_at=T0 + 0.25)
+
+
+def _copilot(
+    report_type: str = "users", reason: CopilotReason = CopilotReason.REPORT_DOWNLOAD_ERROR
+) -> BackfillJob:
+    day = date(2024, 5, 30)
+    missed = MissedWindow(JobKind.COPILOT, "enterprise", "bigco", report_type, reason, DayWindow(day, day))
+    return new_job(missed, created_at=T0)
 
 
 def _body(job: BackfillJob) -> dict[str, object]:
@@ -48,19 +57,11 @@ def test_activity_job_round_trips_through_the_wire_format():
 
 def test_copilot_job_round_trips_with_its_day():
     """A Copilot job carries a day instead of a time window and survives the round trip."""
-    job = new_job(
-        kind=JobKind.COPILOT,
-        scope="enterprise",
-        scope_id="bigco",
-        target="users",
-        reason="copilot_report_download_error",
-        created_at=T0,
-        day="2024-05-30",
-    )
+    job = _copilot()
     body = _body(job)
     assert body["day"] == "2024-05-30"
     assert "window_start" not in body
-    # The Copilot payload fields documented in docs/backfill.md are on the wire too.
+    # The report and its day are spelled out a second time, as version 1 always did.
     assert (body["scope"], body["scope_id"], body["report_type"], body["reason"]) == (
         "enterprise",
         "bigco",
@@ -79,18 +80,9 @@ def test_copilot_job_round_trips_with_its_day():
         pytest.param("window_end_day", "2024-05-31", id="end-day-disagrees"),
     ],
 )
-def test_copilot_job_with_inconsistent_seed_fields_is_malformed(field: str, value: str):
-    """A body whose seed-plan fields contradict its target/day is refused, naming the field."""
-    job = new_job(
-        kind=JobKind.COPILOT,
-        scope="org",
-        scope_id="acme",
-        target="users",
-        reason="copilot_report_fetch_error",
-        created_at=T0,
-        day="2024-05-30",
-    )
-    body = _body(job)
+def test_copilot_job_with_inconsistent_second_names_is_malformed(field: str, value: str):
+    """A body whose report_type/window_*_day contradict its target/day is refused, naming the field."""
+    body = _body(_copilot(reason=CopilotReason.REPORT_FETCH_ERROR))
     body[field] = value
     with pytest.raises(MalformedJob, match=field):
         decode_job(json.dumps(body).encode())
@@ -113,11 +105,29 @@ def test_next_attempt_increments_only_the_attempt():
 
 def test_dedup_key_names_kind_scope_target_and_window():
     """The dedup key is kind:scope:scope_id:target:start:end (days for Copilot)."""
-    assert dedup_key(JobKind.ACTIVITY, "org", "acme", "w", 10.4, 20.2) == "activity:org:acme:w:10:21"
-    assert (
-        dedup_key(JobKind.COPILOT, "org", "acme", "users", 0, 0, "2024-05-01")
-        == "copilot:org:acme:users:2024-05-01:2024-05-01"
+    activity = MissedWindow(
+        JobKind.ACTIVITY, "org", "acme", "w", ActivityReason.COMMITS_FAILED, TimeWindow(10.4, 20.2)
     )
+    assert dedup_key(activity) == "activity:org:acme:w:10:21"
+    day = date(2024, 5, 1)
+    copilot = MissedWindow(
+        JobKind.COPILOT, "org", "acme", "users", CopilotReason.REPORT_PARSE_ERROR, DayWindow(day, day)
+    )
+    assert dedup_key(copilot) == "copilot:org:acme:users:2024-05-01:2024-05-01"
+
+
+def test_a_copilot_job_covers_exactly_one_day():
+    """A multi-day Copilot window cannot become one job: the 1-day endpoint serves a single day."""
+    missed = MissedWindow(
+        JobKind.COPILOT,
+        "org",
+        "acme",
+        "users",
+        CopilotReason.REPORT_FETCH_ERROR,
+        DayWindow(date(2024, 5, 1), date(2024, 5, 2)),
+    )
+    with pytest.raises(ValueError, match="one day"):
+        new_job(missed, created_at=T0)
 
 
 def _mutated(**changes: object) -> bytes:
@@ -165,6 +175,10 @@ def _mutated(**changes: object) -> bytes:
             "bad_field:target",
             id="copilot-bad-report-type",
         ),
+        pytest.param(_mutated(reason=...), "missing_field:reason", id="no-reason"),
+        pytest.param(_mutated(reason="activity_stars_failed"), "bad_field:reason", id="unknown-reason"),
+        pytest.param(_mutated(reason="scrape_error"), "bad_field:reason", id="deleted-reason"),
+        pytest.param(_mutated(kind="loc"), "bad_field:reason", id="reason-of-another-collector"),
     ],
 )
 def test_malformed_bodies_are_rejected_with_a_stable_reason(raw: bytes, reason: str):
@@ -174,20 +188,159 @@ def test_malformed_bodies_are_rejected_with_a_stable_reason(raw: bytes, reason: 
     assert caught.value.reason == reason
 
 
+# Version-1 bodies exactly as the encoder wrote them before the typed rewrite (work, retry and
+# dead-letter queues may still hold them): they must decode, and re-encode to the same bytes.
+V1_ACTIVITY = (
+    b'{"attempt":1,"created_at":"2025-06-01T12:00:00.250000Z",'
+    b'"dedup_key":"activity:org:acme:widgets:1748775600:1748779201",'
+    b'"job_id":"000000000000000000000000000002c9","kind":"activity","reason":"activity_pulls_failed",'
+    b'"scope":"org","scope_id":"acme","target":"widgets","version":1,'
+    b'"window_end":"2025-06-01T12:00:00.123456Z","window_start":"2025-06-01T11:00:00.000000Z"}'
+)
+V1_ACTIVITY_RETRY = (
+    b'{"attempt":3,"created_at":"2025-06-01T12:00:00.250000Z",'
+    b'"dedup_key":"activity:org:acme:widgets:1748775600:1748779201",'
+    b'"job_id":"000000000000000000000000000002c9","kind":"activity","reason":"activity_pulls_failed",'
+    b'"scope":"org","scope_id":"acme","target":"widgets","version":1,'
+    b'"window_end":"2025-06-01T12:00:00.123456Z","window_start":"2025-06-01T11:00:00.000000Z"}'
+)
+V1_LOC = (
+    b'{"attempt":1,"created_at":"2025-06-01T12:00:00.000000Z",'
+    b'"dedup_key":"loc:org:acme:widgets:1748217600:1748822400",'
+    b'"job_id":"0000000000000000000000000000007f","kind":"loc","reason":"contributor_stats_failed",'
+    b'"scope":"org","scope_id":"acme","target":"widgets","version":1,'
+    b'"window_end":"2025-06-02T00:00:00.000000Z","window_start":"2025-05-26T00:00:00.000000Z"}'
+)
+V1_COPILOT_ENTERPRISE_USERS = (
+    b'{"attempt":1,"created_at":"2025-06-01T12:00:00.000000Z","day":"2025-05-30",'
+    b'"dedup_key":"copilot:enterprise:megacorp:users:2025-05-30:2025-05-30",'
+    b'"job_id":"000000000000000000000000000000f9","kind":"copilot",'
+    b'"reason":"copilot_report_download_error","report_type":"users","scope":"enterprise",'
+    b'"scope_id":"megacorp","target":"users","version":1,"window_end_day":"2025-05-30",'
+    b'"window_start_day":"2025-05-30"}'
+)
+V1_ACTIVITY_WHOLE_ORG = (
+    b'{"attempt":1,"created_at":"2025-06-01T12:00:00.000000Z",'
+    b'"dedup_key":"activity:org:Acme:*:1748692800:1748779200",'
+    b'"job_id":"5f2b9c0e8a7d4e6f9b1c2d3e4f5a6b7c","kind":"activity",'
+    b'"reason":"activity_commits_failed","scope":"org","scope_id":"Acme","target":"*","version":1,'
+    b'"window_end":"2025-06-01T12:00:00.000000Z","window_start":"2025-05-31T12:00:00.000000Z"}'
+)
+V1_COPILOT_ORG = (
+    b'{"attempt":1,"created_at":"2025-06-01T12:00:00.000000Z","day":"2025-05-31",'
+    b'"dedup_key":"copilot:org:acme:organization:2025-05-31:2025-05-31",'
+    b'"job_id":"0123456789abcdef0123456789abcdef","kind":"copilot",'
+    b'"reason":"copilot_report_parse_error","report_type":"organization","scope":"org",'
+    b'"scope_id":"acme","target":"organization","version":1,"window_end_day":"2025-05-31",'
+    b'"window_start_day":"2025-05-31"}'
+)
+
+
 @pytest.mark.parametrize(
-    ("reason", "has_days", "kinds"),
+    ("raw", "missed", "attempt", "created_at"),
     [
-        pytest.param("activity_pulls_failed", False, (JobKind.ACTIVITY,), id="activity"),
-        pytest.param("contributor_stats_failed", False, (JobKind.LOC,), id="loc-stats"),
-        pytest.param("fallback_truncated", False, (JobKind.LOC,), id="loc-fallback"),
-        pytest.param("copilot_report_fetch_error", False, (JobKind.COPILOT,), id="copilot-reason"),
-        pytest.param("anything", True, (JobKind.COPILOT,), id="copilot-days"),
-        pytest.param("scrape_error", False, (JobKind.ACTIVITY, JobKind.LOC), id="whole-org"),
+        pytest.param(
+            V1_ACTIVITY,
+            MissedWindow(
+                JobKind.ACTIVITY,
+                "org",
+                "acme",
+                "widgets",
+                ActivityReason.PULLS_FAILED,
+                TimeWindow(1748775600.0, 1748779200.123456),
+            ),
+            1,
+            1748779200.25,
+            id="activity",
+        ),
+        pytest.param(
+            V1_ACTIVITY_RETRY,
+            MissedWindow(
+                JobKind.ACTIVITY,
+                "org",
+                "acme",
+                "widgets",
+                ActivityReason.PULLS_FAILED,
+                TimeWindow(1748775600.0, 1748779200.123456),
+            ),
+            3,
+            1748779200.25,
+            id="activity-third-attempt",
+        ),
+        pytest.param(
+            V1_LOC,
+            MissedWindow(
+                JobKind.LOC,
+                "org",
+                "acme",
+                "widgets",
+                LocReason.CONTRIBUTOR_STATS_FAILED,
+                TimeWindow(1748217600.0, 1748822400.0),
+            ),
+            1,
+            1748779200.0,
+            id="loc",
+        ),
+        pytest.param(
+            V1_COPILOT_ENTERPRISE_USERS,
+            MissedWindow(
+                JobKind.COPILOT,
+                "enterprise",
+                "megacorp",
+                "users",
+                CopilotReason.REPORT_DOWNLOAD_ERROR,
+                DayWindow(date(2025, 5, 30), date(2025, 5, 30)),
+            ),
+            1,
+            1748779200.0,
+            id="copilot-enterprise-users",
+        ),
+        pytest.param(
+            V1_ACTIVITY_WHOLE_ORG,
+            MissedWindow(
+                JobKind.ACTIVITY,
+                "org",
+                "Acme",
+                "*",
+                ActivityReason.COMMITS_FAILED,
+                TimeWindow(1748692800.0, 1748779200.0),
+            ),
+            1,
+            1748779200.0,
+            id="activity-whole-org",
+        ),
+        pytest.param(
+            V1_COPILOT_ORG,
+            MissedWindow(
+                JobKind.COPILOT,
+                "org",
+                "acme",
+                "organization",
+                CopilotReason.REPORT_PARSE_ERROR,
+                DayWindow(date(2025, 5, 31), date(2025, 5, 31)),
+            ),
+            1,
+            1748779200.0,
+            id="copilot-org",
+        ),
     ],
 )
-def test_missed_window_reasons_route_to_collectors(reason: str, has_days: bool, kinds: tuple[JobKind, ...]):
-    """A reason selects the collectors that must re-run; a whole-org failure needs activity and LOC."""
-    assert job_kinds(reason, has_days=has_days) == kinds
+def test_version_1_bodies_already_queued_decode_and_encode_unchanged(
+    raw: bytes, missed: MissedWindow, attempt: int, created_at: float
+):
+    """A version-1 body from before the typed rewrite decodes to the typed job and re-encodes byte for byte."""
+    job = decode_job(raw)
+    assert (job.missed, job.attempt, job.created_at) == (missed, attempt, created_at)
+    assert job.dedup_key == json.loads(raw)["dedup_key"]
+    assert encode_job(job) == raw
+
+
+def test_version_1_copilot_body_without_second_names_still_decodes():
+    """The earliest version-1 Copilot bodies had no report_type/window_*_day; they decode all the same."""
+    body = json.loads(V1_COPILOT_ORG)
+    for name in ("report_type", "window_start_day", "window_end_day"):
+        del body[name]
+    assert decode_job(json.dumps(body).encode()) == decode_job(V1_COPILOT_ORG)
 
 
 @pytest.mark.parametrize(

@@ -8,23 +8,18 @@ import contextlib
 import pytest
 
 from github_stats_exporter.backfill.base import JobQueue, QueueUnavailable
-from github_stats_exporter.backfill.jobs import JobKind, decode_job, encode_job, new_job
+from github_stats_exporter.backfill.jobs import decode_job, encode_job, new_job
 from github_stats_exporter.backfill.memory import MemoryJobQueue
+from github_stats_exporter.model import ActivityReason, JobKind, MissedWindow, TimeWindow
 
 from .conftest import T0, Clock
 
 
 def _job(target: str = "widgets"):
-    return new_job(
-        kind=JobKind.ACTIVITY,
-        scope="org",
-        scope_id="acme",
-        target=target,
-        reason="activity_commits_failed",
-        created_at=T0,
-        start=T0 - 60,
-        end=T0,
+    missed = MissedWindow(
+        JobKind.ACTIVITY, "org", "acme", target, ActivityReason.COMMITS_FAILED, TimeWindow(T0 - 60, T0)
     )
+    return new_job(missed, created_at=T0)
 
 
 def test_memory_queue_implements_the_port():

@@ -14,7 +14,7 @@ from github_stats_exporter.backfill.base import (
     Handler,
     QueueUnavailable,
 )
-from github_stats_exporter.backfill.jobs import BackfillJob, JobKind, PermanentJobError, encode_job, new_job
+from github_stats_exporter.backfill.jobs import BackfillJob, PermanentJobError, encode_job, new_job
 from github_stats_exporter.backfill.memory import MemoryJobQueue, _Message
 from github_stats_exporter.backfill.worker import (
     DONE_PREFIX,
@@ -24,6 +24,7 @@ from github_stats_exporter.backfill.worker import (
     Result,
 )
 from github_stats_exporter.metrics import BACKFILL_PROCESSED, QUEUE_DEPTH, QUEUE_DLQ_DEPTH, QUEUE_OLDEST_AGE
+from github_stats_exporter.model import ActivityReason, JobKind, LocReason, MissedWindow, TimeWindow
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import StoreUnavailable
 from github_stats_exporter.store.memory import MemorySnapshotStore
@@ -34,16 +35,9 @@ DELAYS = (0.01, 0.02)
 
 
 def _job(created_at: float = T0, kind: JobKind = JobKind.ACTIVITY) -> BackfillJob:
-    return new_job(
-        kind=kind,
-        scope="org",
-        scope_id="acme",
-        target="widgets",
-        reason="activity_pulls_failed",
-        created_at=created_at,
-        start=created_at - 900,
-        end=created_at,
-    )
+    reason = ActivityReason.PULLS_FAILED if kind is JobKind.ACTIVITY else LocReason.CONTRIBUTOR_STATS_FAILED
+    window = TimeWindow(created_at - 900, created_at)
+    return new_job(MissedWindow(kind, "org", "acme", "widgets", reason, window), created_at=created_at)
 
 
 class Calls:

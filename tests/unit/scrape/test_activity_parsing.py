@@ -18,7 +18,7 @@ from github_stats_exporter.github.activity import (
 )
 from github_stats_exporter.github.client import GitHubClient, Response
 from github_stats_exporter.github.errors import NotFound, http_error_for
-from github_stats_exporter.model import MissedWindow, SnapshotKey
+from github_stats_exporter.model import MissedWindow, SnapshotKey, TimeWindow
 from github_stats_exporter.scrape.activity import ActivityCollector
 from github_stats_exporter.scrape.repos import RepoDirectory
 from github_stats_exporter.selfmetrics import SelfMetrics
@@ -303,6 +303,6 @@ async def test_backfill_of_an_unselected_repo_is_a_no_op() -> None:
     """Backfill for a repo that left the selection touches neither GitHub streams nor the store."""
     client = ScriptedClient({"/orgs/acme/repos": [[repo_json("w", archived=True)]]})
     store = MemorySnapshotStore(clock=lambda: NOW)
-    await collector_for(client, store, SelfMetrics(), []).backfill("w", NOW - 3600, NOW)
+    await collector_for(client, store, SelfMetrics(), []).backfill("w", TimeWindow(NOW - 3600, NOW))
     assert [p for p, _ in client.calls] == ["/orgs/acme/repos"]
     assert await store.versions() == {}

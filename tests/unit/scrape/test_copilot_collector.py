@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, cast
 
 import pytest
@@ -20,10 +21,8 @@ from github_stats_exporter.github.copilot import (
     ReportRef,
 )
 from github_stats_exporter.github.errors import ServerError
-from github_stats_exporter.model import MissedWindow, SnapshotKey
+from github_stats_exporter.model import CopilotReason, DayWindow, JobKind, MissedWindow, SnapshotKey
 from github_stats_exporter.scrape.copilot import (
-    REASON_DOWNLOAD,
-    REASON_FETCH,
     CopilotCollectError,
     CopilotCollector,
     CopilotHealth,
@@ -43,6 +42,9 @@ def aggregate(end_day: str) -> bytes:
         json.dumps({"day_totals": [{"day": end_day, "loc_added_sum": 5, "daily_active_users": 2}]}).encode()
         + b"\n"
     )
+
+
+ORG_REPORT = ReportRef("org", "acme", "organization")
 
 
 @dataclass
@@ -179,7 +181,12 @@ async def test_fetch_error_after_a_checkpoint_asks_only_for_the_new_days(rig: Ri
     assert not await collector.tick()
     assert rig.missed == [
         MissedWindow(
-            "org", "acme", "organization", REASON_FETCH, start_day="2026-05-25", end_day="2026-05-27"
+            JobKind.COPILOT,
+            "org",
+            "acme",
+            "organization",
+            CopilotReason.REPORT_FETCH_ERROR,
+            DayWindow(date(2026, 5, 25), date(2026, 5, 27)),
         )
     ]
     assert rig.runs("fetch_error") == 1
@@ -215,7 +222,7 @@ async def test_permanent_download_errors_are_not_retried(rig: Rig) -> None:
     collector = rig.collector(api, files, download_attempts=3)
     assert not await collector.tick()
     assert files.fetched == 1
-    assert [w.reason for w in rig.missed] == [REASON_DOWNLOAD]
+    assert [w.reason for w in rig.missed] == [CopilotReason.REPORT_DOWNLOAD_ERROR]
     assert rig.health["github_copilot_report_download"][0] is False
     assert (
         rig.metrics.value(
@@ -233,7 +240,7 @@ async def test_expired_links_are_refetched_exactly_once(rig: Rig) -> None:
     assert not await collector.tick()
     assert len(api.calls) == 2
     assert files.fetched == 2
-    assert [w.reason for w in rig.missed] == [REASON_DOWNLOAD]
+    assert [w.reason for w in rig.missed] == [CopilotReason.REPORT_DOWNLOAD_ERROR]
 
 
 async def test_signed_urls_never_reach_the_logs(rig: Rig) -> None:
@@ -248,22 +255,24 @@ async def test_signed_urls_never_reach_the_logs(rig: Rig) -> None:
 
 
 async def test_backfill_refuses_other_scopes(rig: Rig) -> None:
-    """A collector only backfills its own org/enterprise and real report types."""
-    collector = rig.collector(FakeApi([None]), FakeDownloader([b""]))
+    """A collector only backfills its own org/enterprise; the scope id's case does not matter."""
+    api = FakeApi([None])
+    collector = rig.collector(api, FakeDownloader([b""]))
     with pytest.raises(ValueError, match="serves org/acme"):
-        await collector.backfill("org", "globex", "organization", "2026-05-20")
-    with pytest.raises(ValueError, match="no Copilot report"):
-        await collector.backfill("org", "acme", "enterprise", "2026-05-20")
-    with pytest.raises(ValueError, match="YYYY-MM-DD"):
-        await collector.backfill("org", "ACME", "organization", "20.05.2026")
+        await collector.backfill(ReportRef("org", "globex", "organization"), date(2026, 5, 20))
+    with pytest.raises(ValueError, match="serves org/acme"):
+        await collector.backfill(ReportRef("enterprise", "acme", "enterprise"), date(2026, 5, 20))
+    assert api.calls == []
+    await collector.backfill(ReportRef("org", "ACME", "organization"), date(2026, 5, 20))
+    assert api.calls == [("organization", "1d", "2026-05-20")]
 
 
 async def test_backfill_raises_fetch_errors(rig: Rig) -> None:
     """A failing 1-day link call raises CopilotCollectError(fetch) so the job is retried."""
     collector = rig.collector(FakeApi([ServerError(500, "down", "x", "/p")]), FakeDownloader([b""]))
     with pytest.raises(CopilotCollectError) as caught:
-        await collector.backfill("org", "acme", "organization", "2026-05-20")
-    assert caught.value.reason == REASON_FETCH
+        await collector.backfill(ORG_REPORT, date(2026, 5, 20))
+    assert caught.value.reason == CopilotReason.REPORT_FETCH_ERROR
 
 
 async def test_backfill_with_day_labels_writes_one_snapshot_per_day(rig: Rig) -> None:
@@ -272,8 +281,8 @@ async def test_backfill_with_day_labels_writes_one_snapshot_per_day(rig: Rig) ->
     api = FakeApi([("2026-05-20", "2026-05-20"), ("2026-05-21", "2026-05-21")])
     files = FakeDownloader([aggregate("2026-05-20"), aggregate("2026-05-21")])
     collector = rig.collector(api, files, mapping=mapping)
-    await collector.backfill("org", "acme", "organization", "2026-05-20")
-    await collector.backfill("org", "acme", "organization", "2026-05-21")
+    await collector.backfill(ORG_REPORT, date(2026, 5, 20))
+    await collector.backfill(ORG_REPORT, date(2026, 5, 21))
     keys = set(await rig.store.versions())
     assert keys == {
         SnapshotKey("copilot", ("org", "acme", "organization", "1d", "2026-05-20")),
@@ -292,7 +301,7 @@ async def test_day_snapshots_older_than_the_window_are_pruned(rig: Rig) -> None:
     api = FakeApi([("2026-03-01", "2026-03-01"), ("2026-04-29", "2026-05-26")])
     files = FakeDownloader([aggregate("2026-03-01"), aggregate("2026-05-26")])
     collector = rig.collector(api, files, mapping=mapping)
-    await collector.backfill("org", "acme", "organization", "2026-03-01")
+    await collector.backfill(ORG_REPORT, date(2026, 3, 1))
     assert await collector.tick()
     days = {k.parts[-1] for k in await rig.store.versions() if len(k.parts) == 5}
     assert days == {"2026-05-26"}

@@ -19,7 +19,7 @@ from github_stats_exporter.config import LocConfig
 from github_stats_exporter.github.auth import Auth, TokenAuth
 from github_stats_exporter.github.client import ClientOptions, GitHubClient
 from github_stats_exporter.github.errors import AuthError
-from github_stats_exporter.model import MissedWindow, SnapshotKey
+from github_stats_exporter.model import MissedWindow, SnapshotKey, TimeWindow
 from github_stats_exporter.scrape.loc import LocCollectionError, LocCollector
 from github_stats_exporter.scrape.locstate import FALLBACK, WEEK_SECONDS, LocState, loc_week
 from github_stats_exporter.scrape.repos import Repo
@@ -269,7 +269,7 @@ async def test_stats_status_sequences(
     assert (r.collector.warming == {"web"}) is warming
     assert (await r.state("web")).warming is warming
     assert [m.reason for m in r.missed] == missed
-    assert all((m.start, m.end) == (W, W + WEEK_SECONDS) for m in r.missed)
+    assert all(m.window == TimeWindow(W, W + WEEK_SECONDS) for m in r.missed)
     assert r.gh.stats_hits("web") == hits
     assert r.sleeps == sleeps
 
