@@ -74,9 +74,12 @@ class Env:
     missed: list[MissedWindow] = field(default_factory=list)
     sleeps: list[float] = field(default_factory=list)
 
-    def collector(self, *, allowlist: tuple[str, ...] = ("*",), client: GitHubClient | None = None):
+    def directory(self, *allowlist: str, client: GitHubClient | None = None) -> RepoDirectory:
+        return RepoDirectory(client or self.client, ORG, allowlist=allowlist, include_archived=False)
+
+    def collector(self, *, directory: RepoDirectory | None = None, client: GitHubClient | None = None):
         gh = client or self.client
-        directory = RepoDirectory(gh, ORG, allowlist=allowlist, include_archived=False)
+        directory = directory or self.directory("*", client=gh)
 
         async def sink(window: MissedWindow) -> None:
             self.missed.append(window)
@@ -225,16 +228,17 @@ async def test_allowlist_changes_add_and_remove_repos(env: Env) -> None:
     second = busiest_repo(env, metrics.ACTIVITY_ISSUE_COMMENTS.name)
     if second == first:
         second = next(r for r in {k[2] for k in env.truth()} if r != first and r != repo_of_kind(env, "idle"))
-    collector = env.collector(allowlist=(first,))
+    directory = env.directory(first)
+    collector = env.collector(directory=directory)
     assert await collector.tick()
     assert await env.exported() == env.truth({first})
 
-    collector._directory.set_allowlist([first, second])
+    directory.set_allowlist([first, second])
     env.clock.advance(600)
     assert await collector.tick()
     assert await env.exported() == env.truth({first, second})
 
-    collector._directory.set_allowlist([second])
+    directory.set_allowlist([second])
     env.clock.advance(600)
     assert await collector.tick()
     assert await env.exported() == env.truth({second})

@@ -8,7 +8,8 @@ endpoints then recover.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -214,10 +215,12 @@ async def _no_sleep(_: float) -> None:
     return None
 
 
-@pytest.fixture
-async def env(org_keys: tuple[str, str], ent_keys: tuple[str, str]) -> AsyncIterator[Env]:
+@asynccontextmanager
+async def open_env(
+    spec: WorldSpec, org_keys: tuple[str, str], ent_keys: tuple[str, str]
+) -> AsyncIterator[Env]:
     clock = SimClock(frozen_at=START)
-    async with Simulator(world(), clock=clock) as sim, aiohttp.ClientSession() as session:
+    async with Simulator(spec, clock=clock) as sim, aiohttp.ClientSession() as session:
         sim.add_app(ORG_APP, org_keys[1])
         sim.add_app(ENT_APP, ent_keys[1])
         keys = {
@@ -231,6 +234,12 @@ async def env(org_keys: tuple[str, str], ent_keys: tuple[str, str]) -> AsyncIter
             yield Env(
                 sim, clock, MemorySnapshotStore(clock=clock.now), SelfMetrics(), session, keys, downloader
             )
+
+
+@pytest.fixture
+async def env(org_keys: tuple[str, str], ent_keys: tuple[str, str]) -> AsyncIterator[Env]:
+    async with open_env(world(), org_keys, ent_keys) as opened:
+        yield opened
 
 
 def as_truth(samples: Iterable[Sample]) -> dict[TruthKey, float]:
@@ -669,14 +678,30 @@ def test_local_sample_config_copilot_block_loads() -> None:
     assert options.interval_seconds == cfg.scrape_interval.total_seconds()
 
 
-def test_enterprise_users_differ_from_org_users_even_when_slug_equals_org() -> None:
+async def test_enterprise_users_differ_from_org_users_even_when_slug_equals_org(
+    org_keys: tuple[str, str], ent_keys: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An enterprise slug equal to an org login still yields distinct label sets (no silent collision)."""
-    from github_stats_exporter.github.copilot import ReportRef
-    from github_stats_exporter.scrape.copilot import CopilotCollector
+    monkeypatch.setenv("UNUSED", "ghp_unused_token_value")
+    base = world()
+    assert base.enterprise is not None
+    spec = replace(base, enterprise=replace(base.enterprise, slug="acme"))
+    async with open_env(spec, org_keys, ent_keys) as env:
+        org = env.collector("org", "acme", include_org_28d=False, include_org_users_28d=True)
+        ent = env.collector(
+            "enterprise",
+            "acme",
+            **report_config("enterprise", {"include_org_28d": False, "include_enterprise_users_28d": True}),
+        )
+        assert await org.tick()
+        assert await ent.tick()
+        org_users = await env.samples("org", "acme", "users", "28d")
+        ent_users = await env.samples("enterprise", "acme", "users", "28d")
 
-    org_users = CopilotCollector._labels(ReportRef("org", "acme", "users"))
-    ent_users = CopilotCollector._labels(ReportRef("enterprise", "acme", "users"))
-    assert org_users.org == ent_users.org == "acme"
-    assert (org_users.scope, ent_users.scope) == ("users", "enterprise_users")
-    assert org_users.is_users
-    assert ent_users.is_users
+    assert org_users
+    assert ent_users
+    assert {(s.label("org"), s.label("scope")) for s in org_users} == {("acme", "users")}
+    assert {(s.label("org"), s.label("scope")) for s in ent_users} == {("acme", "enterprise_users")}
+    # Both are users reports: only the per-user families, never the aggregate-only ones.
+    assert {s.name for s in org_users} | {s.name for s in ent_users} <= USERS_FAMILIES
+    assert as_truth(org_users).keys().isdisjoint(as_truth(ent_users).keys())

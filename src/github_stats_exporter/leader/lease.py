@@ -107,8 +107,15 @@ class LeaseElector:
         """True once `release` was called: the elector no longer campaigns."""
         return self._stopped
 
-    async def run(self, on_change: Callable[[bool], None]) -> None:
+    def listen(self, on_change: Callable[[bool], None]) -> None:
+        """Report every later role change to ``on_change``.
+
+        `run` starts with this; a caller that drives `step` itself calls it first.
+        """
         self._on_change = on_change
+
+    async def run(self, on_change: Callable[[bool], None]) -> None:
+        self.listen(on_change)
         try:
             while not self._stopped:
                 await self.step()

@@ -117,6 +117,11 @@ class ReportParser:
         self.dropped = 0
         self.truncated = False
 
+    @property
+    def buffered(self) -> int:
+        """Bytes held for the unfinished last line (NDJSON mode): the parser's memory between chunks."""
+        return len(self._pending)
+
     def feed(self, chunk: bytes) -> list[AnyRecord]:
         """Records completed by ``chunk`` (a list: at most one chunk's worth is held at a time)."""
         if not chunk:

@@ -73,6 +73,11 @@ class World:
             self._data[key] = data
         return data
 
+    @property
+    def built_repos(self) -> int:
+        """How many repos have had their events generated so far (the rest build on first use)."""
+        return len(self._data)
+
     def build_all(self) -> None:
         """Generate every repo now (benchmarks use it so the first cycle does not pay for generation)."""
         for org in self.org_names:

@@ -29,12 +29,14 @@ class Cluster:
     port: int
     prefix: str
     electors: dict[str, RedisElector] = field(default_factory=dict)
+    metrics: dict[str, SelfMetrics] = field(default_factory=dict)
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     leaders: set[str] = field(default_factory=set)
     overlaps: list[tuple[str, frozenset[str]]] = field(default_factory=list)
     events: list[tuple[str, bool, float]] = field(default_factory=list)
 
     def start(self, name: str) -> RedisElector:
+        self.metrics[name] = SelfMetrics()
         elector = RedisElector.standalone(
             "127.0.0.1",
             self.port,
@@ -42,7 +44,7 @@ class Cluster:
             lease_name=LEASE,
             identity=name,
             timings=TIMINGS,
-            metrics=SelfMetrics(),
+            metrics=self.metrics[name],
         )
         self.electors[name] = elector
         self.tasks[name] = asyncio.create_task(elector.run(self._on_change(name)), name=name)
@@ -199,9 +201,5 @@ async def test_redis_restart_never_yields_two_leaders(
     assert cluster.overlaps == []
     assert len(cluster.leaders) == 1
     assert sum(e.is_leader for e in cluster.electors.values()) == 1
-    errors = sum(
-        e._metrics.value(LEADER_ELECTION_ERRORS, {"reason": "redis"})
-        for e in cluster.electors.values()
-        if e._metrics is not None
-    )
+    errors = sum(m.value(LEADER_ELECTION_ERRORS, {"reason": "redis"}) for m in cluster.metrics.values())
     assert errors >= 1

@@ -23,9 +23,8 @@ MICRO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"
 LEASE_URL_PART = "/apis/coordination.k8s.io/v1/namespaces/monitoring/leases"
 
 
-def _errors(elector: KubernetesElector, reason: str) -> float:
-    assert elector._metrics is not None
-    return elector._metrics.value(LEADER_ELECTION_ERRORS, {"reason": reason})
+def _errors(metrics: SelfMetrics, reason: str) -> float:
+    return metrics.value(LEADER_ELECTION_ERRORS, {"reason": reason})
 
 
 @pytest.mark.parametrize(
@@ -65,9 +64,10 @@ async def test_fake_api_rejects_whole_second_renew_time(lease_api) -> None:
 
 async def test_first_elector_creates_the_lease(lease_api, make_elector, clock) -> None:
     """With no Lease, the first attempt POSTs one naming this replica, with MicroTime stamps, and leads."""
-    elector = make_elector("pod-a", timings=LeaseTimings(2.5, 2.0, 1.0))
+    metrics = SelfMetrics()
+    elector = make_elector("pod-a", timings=LeaseTimings(2.5, 2.0, 1.0), metrics=metrics)
     changes: list[bool] = []
-    elector._on_change = changes.append
+    elector.listen(changes.append)
 
     assert await elector.step() is True
 
@@ -79,8 +79,7 @@ async def test_first_elector_creates_the_lease(lease_api, make_elector, clock) -
     assert [s.method for s in lease_api.seen] == ["GET", "POST"]
     assert changes == [True]
     assert elector.transitions == 1
-    assert elector._metrics is not None
-    assert elector._metrics.value(LEADER_TRANSITIONS) == 1
+    assert metrics.value(LEADER_TRANSITIONS) == 1
 
 
 async def test_leader_renews_with_the_resource_version_it_read(lease_api, make_elector, clock) -> None:
@@ -155,13 +154,14 @@ async def test_errors_are_counted_and_retried_never_raised(
     lease_api, make_elector, clock, method: str, status: int, reason: str
 ) -> None:
     """A failed attempt counts its reason, keeps the role, and the next attempt succeeds."""
-    a = make_elector("pod-a")
+    metrics = SelfMetrics()
+    a = make_elector("pod-a", metrics=metrics)
     await a.step()
     lease_api.fail_next(method, status)
     clock.advance(2.0)
 
     assert await a.step() is True  # still within renew_deadline: keeps leading
-    assert _errors(a, reason) == 1
+    assert _errors(metrics, reason) == 1
     clock.advance(2.0)
     assert await a.step() is True
     assert lease_api.spec()["renewTime"] == micro_time(clock.wall())
@@ -169,11 +169,12 @@ async def test_errors_are_counted_and_retried_never_raised(
 
 async def test_losing_a_create_race_leaves_a_follower(lease_api, make_elector) -> None:
     """409 on POST (another replica created the Lease first) is a lost race: follower, no exception."""
-    b = make_elector("pod-b")
+    metrics = SelfMetrics()
+    b = make_elector("pod-b", metrics=metrics)
     lease_api.fail_next("POST", 409)
 
     assert await b.step() is False
-    assert _errors(b, "conflict") == 1
+    assert _errors(metrics, "conflict") == 1
     assert not b.is_leader
 
 
@@ -197,29 +198,31 @@ async def test_network_failure_is_a_counted_error(make_elector, clock, tmp_path:
     """An unreachable API server gives a `network` error, not an exception out of the elector."""
     token = tmp_path / "t"
     token.write_text("x")
+    metrics = SelfMetrics()
     elector = KubernetesElector(
         namespace="ns",
         lease_name="l",
         identity="pod-a",
         timings=LeaseTimings(10.0, 6.0, 2.0),
         api=ApiServer("http://127.0.0.1:9", token_path=token),
-        metrics=SelfMetrics(),
+        metrics=metrics,
         clock=clock,
     )
     try:
         assert await elector.step() is False
-        assert _errors(elector, "network") == 1
+        assert _errors(metrics, "network") == 1
     finally:
         await elector.close()
 
 
 async def test_slow_api_server_is_a_timeout_not_a_hang(lease_api, make_elector) -> None:
     """An attempt is bounded by renew_deadline; an API server that does not answer counts a timeout."""
-    elector = make_elector("pod-a", timings=LeaseTimings(0.4, 0.1, 0.05))
+    metrics = SelfMetrics()
+    elector = make_elector("pod-a", timings=LeaseTimings(0.4, 0.1, 0.05), metrics=metrics)
     lease_api.delay = 0.3
 
     assert await elector.step() is False
-    assert _errors(elector, "timeout") == 1
+    assert _errors(metrics, "timeout") == 1
 
 
 async def test_partitioned_leader_steps_down_before_the_follower_takes_over(
@@ -228,9 +231,10 @@ async def test_partitioned_leader_steps_down_before_the_follower_takes_over(
     """Cut off from the API server, the leader steps down at renew_deadline; the follower leads only
     after lease_duration, so at no instant do both lead."""
     changes: list[tuple[str, bool, float]] = []
-    a, b = make_elector("pod-a"), make_elector("pod-b")
-    a._on_change = lambda leader: changes.append(("pod-a", leader, clock.now))
-    b._on_change = lambda leader: changes.append(("pod-b", leader, clock.now))
+    metrics = SelfMetrics()
+    a, b = make_elector("pod-a", metrics=metrics), make_elector("pod-b")
+    a.listen(lambda leader: changes.append(("pod-a", leader, clock.now)))
+    b.listen(lambda leader: changes.append(("pod-b", leader, clock.now)))
     start = clock.now
     await a.step()
     await b.step()
@@ -249,14 +253,15 @@ async def test_partitioned_leader_steps_down_before_the_follower_takes_over(
     won = next(t for who, leader, t in changes if who == "pod-b" and leader)
     assert lost - start == pytest.approx(6.0)  # renew_deadline
     assert won - start == pytest.approx(10.0)  # lease_duration, as pod-b observed it
-    assert _errors(a, "renew_deadline") == 1
-    assert _errors(a, "server_error") > 1
+    assert _errors(metrics, "renew_deadline") == 1
+    assert _errors(metrics, "server_error") > 1
 
 
 async def test_rotated_token_is_read_for_the_next_request(lease_api, make_elector, clock, tmp_path) -> None:
     """The service-account token is re-read per request, so a rotated projected token just works."""
     lease_api.tokens = {"token-pod-a"}
-    a = make_elector("pod-a")
+    metrics = SelfMetrics()
+    a = make_elector("pod-a", metrics=metrics)
     await a.step()
     (tmp_path / "token-pod-a").write_text("rotated\n")
     lease_api.tokens = {"rotated"}
@@ -264,16 +269,17 @@ async def test_rotated_token_is_read_for_the_next_request(lease_api, make_electo
 
     assert await a.step() is True
     assert [s.token for s in lease_api.seen] == ["token-pod-a", "token-pod-a", "rotated", "rotated"]
-    assert _errors(a, "unauthorized") == 0
+    assert _errors(metrics, "unauthorized") == 0
 
 
 async def test_unreadable_token_is_a_counted_error(lease_api, make_elector, tmp_path) -> None:
     """A missing token file fails the attempt with reason `token` (no request is sent)."""
-    a = make_elector("pod-a")
+    metrics = SelfMetrics()
+    a = make_elector("pod-a", metrics=metrics)
     (tmp_path / "token-pod-a").unlink()
 
     assert await a.step() is False
-    assert _errors(a, "token") == 1
+    assert _errors(metrics, "token") == 1
     assert lease_api.seen == []
 
 
@@ -283,7 +289,7 @@ async def test_release_clears_the_holder_and_a_follower_takes_over_at_once(
     """release() empties holderIdentity; the next follower attempt acquires without waiting a lease."""
     a, b = make_elector("pod-a"), make_elector("pod-b")
     changes: list[bool] = []
-    a._on_change = changes.append
+    a.listen(changes.append)
     await a.step()
     await b.step()
 
@@ -319,16 +325,28 @@ async def test_restarted_replica_with_the_same_identity_resumes_at_once(lease_ap
     assert lease_api.spec()["leaseTransitions"] == 0
 
 
-async def test_run_leads_and_stops_leading_when_cancelled(lease_api, tmp_path) -> None:
+async def test_run_leads_and_stops_leading_when_cancelled(lease_api, clock, tmp_path) -> None:
     """run() reports leadership through on_change; cancelling it reports the loss and re-raises."""
     token = tmp_path / "t"
     token.write_text("x")
+    renewed = asyncio.Event()
+    pauses: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 3:  # after the acquisition and two renewals
+            renewed.set()
+            await asyncio.Event().wait()
+        await asyncio.sleep(0)
+
     elector = KubernetesElector(
         namespace="monitoring",
         lease_name="gse-leader",
         identity="pod-a",
         timings=LeaseTimings(1.0, 0.6, 0.05),
         api=ApiServer(lease_api.base_url, token_path=token),
+        clock=clock,
+        sleep=sleep,
     )
     changes: list[bool] = []
     became = asyncio.Event()
@@ -340,7 +358,7 @@ async def test_run_leads_and_stops_leading_when_cancelled(lease_api, tmp_path) -
     task = asyncio.create_task(elector.run(on_change))
     try:
         await asyncio.wait_for(became.wait(), 2.0)
-        await asyncio.sleep(0.15)  # a few renewals
+        await asyncio.wait_for(renewed.wait(), 2.0)
         assert elector.is_leader
         assert sum(s.method == "PUT" for s in lease_api.seen) >= 2
     finally:

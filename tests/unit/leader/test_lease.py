@@ -56,15 +56,15 @@ class Clock:
         return self.now
 
 
-def _elector(lock: ScriptedLock, clock: Clock, **options: object) -> LeaseElector:
+def _elector(lock: ScriptedLock, clock: Callable[[], float], **options: object) -> LeaseElector:
     options.setdefault("timings", TIMINGS)
     options.setdefault("jitter", lambda: 0.0)
-    return LeaseElector(lock, identity="me", metrics=SelfMetrics(), clock=clock, **options)  # type: ignore[arg-type]
+    options.setdefault("metrics", SelfMetrics())
+    return LeaseElector(lock, identity="me", clock=clock, **options)  # type: ignore[arg-type]
 
 
-def _errors(elector: LeaseElector, reason: str) -> float:
-    assert elector._metrics is not None
-    return elector._metrics.value(LEADER_ELECTION_ERRORS, {"reason": reason})
+def _errors(metrics: SelfMetrics, reason: str) -> float:
+    return metrics.value(LEADER_ELECTION_ERRORS, {"reason": reason})
 
 
 @pytest.mark.parametrize(
@@ -83,25 +83,28 @@ def test_timings_enforce_the_ordering(lease: float, deadline: float, retry: floa
 
 async def test_role_follows_the_lock_and_is_reported_once_per_change() -> None:
     """on_change fires only on changes; transitions count acquisitions."""
-    lock, clock = ScriptedLock(False, True, True, False, True), Clock()
-    elector = _elector(lock, clock)
+    lock, clock, metrics = ScriptedLock(False, True, True, False, True), Clock(), SelfMetrics()
+    elector = _elector(lock, clock, metrics=metrics)
     changes: list[bool] = []
-    elector._on_change = changes.append
+    elector.listen(changes.append)
 
     roles = [await elector.step() for _ in range(5)]
 
     assert roles == [False, True, True, False, True]
     assert changes == [True, False, True]
     assert elector.transitions == 2
-    assert elector._metrics is not None
-    assert elector._metrics.value(LEADER_TRANSITIONS) == 2
+    assert metrics.value(LEADER_TRANSITIONS) == 2
     assert [leading for _, leading in lock.attempts] == [False, False, True, True, False]
 
 
 async def test_leader_keeps_leading_through_failures_within_the_deadline() -> None:
     """Failed renewals are counted; the leader steps down only when renew_deadline has passed."""
-    lock, clock = ScriptedLock(True, LeaseError("boom", reason="server_error")), Clock()
-    elector = _elector(lock, clock)
+    lock, clock, metrics = (
+        ScriptedLock(True, LeaseError("boom", reason="server_error")),
+        Clock(),
+        SelfMetrics(),
+    )
+    elector = _elector(lock, clock, metrics=metrics)
     await elector.step()
     acquired_at = clock.now
 
@@ -110,8 +113,8 @@ async def test_leader_keeps_leading_through_failures_within_the_deadline() -> No
     clock.now = acquired_at + 6.0
     assert await elector.step() is False
 
-    assert _errors(elector, "server_error") == 1  # the second step never tried: the deadline had passed
-    assert _errors(elector, "renew_deadline") == 1
+    assert _errors(metrics, "server_error") == 1  # the second step never tried: the deadline had passed
+    assert _errors(metrics, "renew_deadline") == 1
 
 
 async def test_deadline_counts_from_when_the_successful_renewal_was_sent() -> None:
@@ -161,15 +164,16 @@ async def test_failing_leader_never_sleeps_past_its_deadline() -> None:
 
 async def test_hung_renewal_is_cut_at_the_deadline() -> None:
     """A renewal that never answers is abandoned when renew_deadline is reached, and the leader steps down."""
-    lock = ScriptedLock(True)
-    elector = _elector(lock, Clock(), timings=LeaseTimings(0.3, 0.1, 0.05))
-    elector._clock = asyncio.get_running_loop().time
+    lock, metrics = ScriptedLock(True), SelfMetrics()
+    # The cut is an asyncio timeout, so the elector's clock must be the loop's for the deadline to line up.
+    loop_time = asyncio.get_running_loop().time
+    elector = _elector(lock, loop_time, timings=LeaseTimings(0.3, 0.1, 0.05), metrics=metrics)
     await elector.step()
     lock.hang = True
 
     assert await asyncio.wait_for(elector.step(), 1.0) is False
-    assert _errors(elector, "timeout") == 1
-    assert _errors(elector, "renew_deadline") == 1
+    assert _errors(metrics, "timeout") == 1
+    assert _errors(metrics, "renew_deadline") == 1
 
 
 async def test_cancelled_run_reports_the_loss_and_reraises() -> None:
@@ -203,14 +207,15 @@ async def test_run_survives_every_expected_failure() -> None:
         delays.append(seconds)
         await asyncio.sleep(0)
 
-    elector = _elector(lock, Clock(), sleep=sleep)
+    metrics = SelfMetrics()
+    elector = _elector(lock, Clock(), sleep=sleep, metrics=metrics)
     task = asyncio.create_task(elector.run(lambda leader: became.set() if leader else None))
     await asyncio.wait_for(became.wait(), 1.0)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert delays[:4] == [2.0, 2.0, 2.0, 2.0]
-    assert sum(_errors(elector, r) for r in ("network", "conflict", "server_error", "redis")) == 4
+    assert sum(_errors(metrics, r) for r in ("network", "conflict", "server_error", "redis")) == 4
 
 
 async def test_release_stops_leading_first_then_frees_the_lease() -> None:
@@ -218,7 +223,7 @@ async def test_release_stops_leading_first_then_frees_the_lease() -> None:
     lock = ScriptedLock(True)
     elector = _elector(lock, Clock())
     events: list[str] = []
-    elector._on_change = lambda leader: events.append(f"leader={leader} released={lock.released}")
+    elector.listen(lambda leader: events.append(f"leader={leader} released={lock.released}"))
     await elector.step()
 
     await elector.release()
@@ -240,15 +245,15 @@ async def test_release_failure_is_counted_not_raised(
     hang: bool, error: LeaseError | None, reason: str
 ) -> None:
     """A release that cannot reach the lease gives up within renew_deadline; shutdown continues."""
-    lock = ScriptedLock(True)
-    elector = _elector(lock, Clock(), timings=LeaseTimings(0.3, 0.1, 0.05))
+    lock, metrics = ScriptedLock(True), SelfMetrics()
+    elector = _elector(lock, Clock(), timings=LeaseTimings(0.3, 0.1, 0.05), metrics=metrics)
     await elector.step()
     lock.hang, lock.release_error = hang, error
 
     await asyncio.wait_for(elector.release(), 1.0)
 
     assert not elector.is_leader
-    assert _errors(elector, reason) == 1
+    assert _errors(metrics, reason) == 1
 
 
 async def test_run_honours_a_cancellation_a_client_library_swallowed() -> None:

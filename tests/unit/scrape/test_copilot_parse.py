@@ -183,4 +183,4 @@ def test_feed_keeps_memory_to_one_partial_line() -> None:
         list(parser.feed(line))
     list(parser.feed(line[:10]))
     assert parser.records == 1000
-    assert len(parser._pending) == 10
+    assert parser.buffered == 10

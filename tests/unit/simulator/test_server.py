@@ -106,7 +106,7 @@ async def test_prewarmed_simulator_stamps_simulated_date(tmp_path: Path) -> None
     """prewarm builds every repo before serving, and responses carry the simulated time in Date."""
     spec = WorldSpec(orgs=(OrgSpec("solo", repos=6, users=3),), start=START, commits_per_day=1, prs_per_day=1)
     async with Simulator(spec, clock=SimClock(frozen_at=START), prewarm=True) as sim:
-        assert len(sim.world._data) == 6
+        assert sim.world.built_repos == 6
         async with aiohttp.ClientSession() as http, http.get(f"{sim.api_url}/rate_limit") as resp:
             assert resp.status == 401
             assert parsedate_to_datetime(resp.headers["Date"]).timestamp() == int(START)

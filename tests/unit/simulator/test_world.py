@@ -114,7 +114,7 @@ def test_one_repo_of_a_big_world_builds_lazily_and_fast() -> None:
     started = time.perf_counter()
     data = world.repo("b", world.repos("b")[100].name)
     assert time.perf_counter() - started < 0.25
-    assert len(world._data) == 1
+    assert world.built_repos == 1
     assert len(data.commits) > 0
 
 
