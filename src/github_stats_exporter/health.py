@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from github_stats_exporter.metrics import COLLECTION_HEALTH, DEPENDENCY_HEALTH
 from github_stats_exporter.model import Role
@@ -31,6 +31,42 @@ from github_stats_exporter.selfmetrics import SelfMetrics
 
 Mode = Literal["healthy", "degraded", "unhealthy"]
 CACHE_COMPONENT = "exporter_cache"
+
+
+class HealthReport(Protocol):
+    """How every collector reports the outcome of its work.
+
+    ``component`` is the health component (``activity:<org>``, ``loc:<org>``, a Copilot report kind);
+    ``member`` is the collector's part of it (an org, a report) when several collectors feed one
+    component, ``""`` when the collector owns the whole component.
+    """
+
+    def report(self, component: str, member: str, healthy: bool, detail: str = "") -> None: ...
+
+
+class ComponentStates(Protocol):
+    """Where folded verdicts go (`Health.set`)."""
+
+    def set(self, name: str, healthy: bool, detail: str = "") -> None: ...
+
+
+class FoldedHealth:
+    """The `HealthReport` on top of `Health`: a component is healthy when all of its members are.
+
+    One instance is shared by every collector. A failing member's detail is prefixed with its name.
+    """
+
+    def __init__(self, health: ComponentStates) -> None:
+        self._health = health
+        self._states: dict[str, dict[str, tuple[bool, str]]] = {}
+
+    def report(self, component: str, member: str, healthy: bool, detail: str = "") -> None:
+        members = self._states.setdefault(component, {})
+        members[member] = (healthy, detail)
+        failing = [
+            f"{name}: {text}" if name else text for name, (ok, text) in sorted(members.items()) if not ok
+        ]
+        self._health.set(component, not failing, "; ".join(failing)[:500])
 
 
 @dataclass(slots=True)

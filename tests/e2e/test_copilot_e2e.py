@@ -7,7 +7,7 @@ endpoints then recover.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -24,10 +24,10 @@ from github_stats_exporter.exposition import Format
 from github_stats_exporter.github.auth import AppAuth
 from github_stats_exporter.github.client import ClientOptions, GitHubClient
 from github_stats_exporter.github.copilot import ReportDownloader, ReportRef, ReportType, download_hosts_for
+from github_stats_exporter.health import FoldedHealth
 from github_stats_exporter.model import CopilotReason, DayWindow, JobKind, MissedWindow, Sample, SnapshotKey
 from github_stats_exporter.scrape.copilot import (
     CopilotCollector,
-    CopilotHealth,
     CopilotOptions,
 )
 from github_stats_exporter.scrape.copilot_map import LabelPolicy, MapOptions
@@ -195,7 +195,7 @@ class Env:
             self.metrics,
             options_from_config(cfg, scope, scope_id),
             record_missed=record,
-            health=CopilotHealth(set_health),
+            health=FoldedHealth(Recorded(set_health)),
             clock=self.clock.now,
             sleep=_no_sleep,
         )
@@ -705,3 +705,13 @@ async def test_enterprise_users_differ_from_org_users_even_when_slug_equals_org(
     # Both are users reports: only the per-user families, never the aggregate-only ones.
     assert {s.name for s in org_users} | {s.name for s in ent_users} <= USERS_FAMILIES
     assert as_truth(org_users).keys().isdisjoint(as_truth(ent_users).keys())
+
+
+class Recorded:
+    """Health states recorded by a callback (what `Health.set` would keep)."""
+
+    def __init__(self, record: Callable[[str, bool, str], None]) -> None:
+        self._record = record
+
+    def set(self, name: str, healthy: bool, detail: str = "") -> None:
+        self._record(name, healthy, detail)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from github_stats_exporter.health import Health
+from github_stats_exporter.health import FoldedHealth, Health
 from github_stats_exporter.metrics import DEPENDENCY_HEALTH
 from github_stats_exporter.model import Role
 from github_stats_exporter.selfmetrics import SelfMetrics
@@ -172,3 +172,19 @@ def test_collection_components_do_not_count_locally_and_show_as_unpublished():
     assert snapshot["mode"] == "degraded"
     exported = {(s.name, s.labels) for s in metrics.samples()}
     assert (DEPENDENCY_HEALTH.name, (("dependency", "activity:acme"),)) not in exported
+
+
+def test_folded_health_keeps_a_sole_owners_detail_and_names_shared_members():
+    """A component owned by one collector shows its detail as is; a shared one names the failing member."""
+    health, _, _, _ = make_health()
+    health.register("loc:acme", required_for_ready=False, collection=True)
+    health.register("reports", required_for_ready=False, collection=True)
+    folded = FoldedHealth(health)
+    folded.report("loc:acme", "", healthy=False, detail="failed: web")
+    folded.report("reports", "acme", healthy=False, detail="HTTP 500")
+    folded.report("reports", "globex", healthy=True)
+    state = health.collection_state()
+    assert (state["loc:acme"]["healthy"], state["loc:acme"]["detail"]) == (False, "failed: web")
+    assert (state["reports"]["healthy"], state["reports"]["detail"]) == (False, "acme: HTTP 500")
+    folded.report("reports", "acme", healthy=True)
+    assert health.collection_state()["reports"]["healthy"] is True

@@ -25,11 +25,11 @@ from github_stats_exporter.github.client import (
     create_session,
 )
 from github_stats_exporter.github.copilot import ReportDownloader, ReportType, Scope, download_hosts_for
+from github_stats_exporter.health import FoldedHealth, HealthReport
 from github_stats_exporter.metrics import SCRAPE_RUNS
 from github_stats_exporter.scrape.activity import ActivityCollector
 from github_stats_exporter.scrape.copilot import (
     CopilotCollector,
-    CopilotHealth,
     CopilotOptions,
     components_for,
 )
@@ -46,16 +46,17 @@ async def build_collectors(
     core: Core, github: GitHubAccess, missed: MissedSink, stack: contextlib.AsyncExitStack
 ) -> Collectors:
     """Activity and LOC per org, Copilot when enabled, each with its leader-only job."""
-    activity, loc, directories, jobs = _org_collectors(core, github, missed)
+    reporter = FoldedHealth(core.health)  # the one way every collector reports its health
+    activity, loc, directories, jobs = _org_collectors(core, github, missed, reporter)
     copilot: dict[tuple[str, str], CopilotCollector] = {}
     if core.settings.copilot.enabled:
-        copilot_jobs = await _copilot_collectors(core, github, missed, stack, copilot)
+        copilot_jobs = await _copilot_collectors(core, github, missed, reporter, stack, copilot)
         jobs += copilot_jobs
     return Collectors(activity, loc, directories, copilot, tuple(jobs))
 
 
 def _org_collectors(
-    core: Core, github: GitHubAccess, missed: MissedSink
+    core: Core, github: GitHubAccess, missed: MissedSink, reporter: HealthReport
 ) -> tuple[dict[str, ActivityCollector], dict[str, LocCollector], dict[str, RepoDirectory], list[Job]]:
     """Per org: repo discovery shared by the activity and LOC collectors, and one leader-only cycle job."""
     settings, health, clock = core.settings, core.health, core.clock
@@ -69,13 +70,6 @@ def _org_collectors(
         directory = RepoDirectory(
             client, org, allowlist=org_cfg.repo_allowlist, include_archived=org_cfg.include_archived
         )
-        activity_component, loc_component = f"activity:{org}", f"loc:{org}"
-        health.register(activity_component, required_for_ready=False, collection=True)
-        health.register(loc_component, required_for_ready=False, collection=True)
-
-        def report(ok: bool, detail: str, name: str = activity_component) -> None:
-            health.set(name, ok, detail)
-
         activity = ActivityCollector(
             client,
             directory,
@@ -85,7 +79,7 @@ def _org_collectors(
             metrics=core.metrics,
             missed=missed,
             clock=clock,
-            report=report,
+            health=reporter,
         )
         loc = LocCollector(
             client,
@@ -97,14 +91,17 @@ def _org_collectors(
             metrics=core.metrics,
             missed=missed,
             clock=clock,
+            health=reporter,
         )
+        for collector in (activity, loc):
+            health.register(collector.health_component, required_for_ready=False, collection=True)
         activities[org], locs[org], directories[org] = activity, loc, directory
         interval = org_cfg.scrape_interval.total_seconds()
         jobs.append(
             Job(
                 f"org_cycle:{org}",
                 interval,
-                org_cycle(core, github.tracker, org, activity, loc, loc_component),
+                org_cycle(core, github.tracker, org, activity, loc),
                 # The LOC tick re-polls 202s inside the tick (2+4+8 s), so leave room beyond one interval.
                 timeout=max(interval * 3, 120.0),
                 jitter=0.05,
@@ -120,7 +117,6 @@ def org_cycle(
     org: str,
     activity: ActivityCollector,
     loc: LocCollector,
-    loc_component: str,
 ) -> Callable[[], Awaitable[bool]]:
     async def tick() -> bool:
         if tracker.in_cooldown(org):
@@ -129,8 +125,6 @@ def org_cycle(
             return False
         activity_ok = await activity.tick()
         loc_ok = await loc.tick()
-        failed = sorted(loc.failed)
-        core.health.set(loc_component, not failed, f"failed: {', '.join(failed)}" if failed else "")
         return activity_ok and loc_ok
 
     return tick
@@ -140,6 +134,7 @@ async def _copilot_collectors(
     core: Core,
     github: GitHubAccess,
     missed: MissedSink,
+    reporter: HealthReport,
     stack: contextlib.AsyncExitStack,
     collectors: dict[tuple[str, str], CopilotCollector],
 ) -> list[Job]:
@@ -164,7 +159,6 @@ async def _copilot_collectors(
         max_records=cp.max_records_per_report,
         max_users=cp.max_users_per_report,
     )
-    copilot_health = CopilotHealth(core.health.set)
     registered: set[str] = set()
 
     def add(scope: Scope, scope_id: str, reports: tuple[ReportType, ...], client: GitHubClient) -> None:
@@ -189,7 +183,7 @@ async def _copilot_collectors(
             core.metrics,
             opts,
             record_missed=missed,
-            health=copilot_health,
+            health=reporter,
             clock=clock,
         )
         collectors[scope, scope_id] = collector

@@ -30,6 +30,7 @@ from github_stats_exporter.github.activity import (
 )
 from github_stats_exporter.github.client import GitHubClient
 from github_stats_exporter.github.errors import GitHubError, NotFound
+from github_stats_exporter.health import HealthReport
 from github_stats_exporter.model import (
     ActivityReason,
     JobKind,
@@ -68,8 +69,6 @@ REASONS: dict[str, ActivityReason] = {
 }
 """The backfill reason of each stream's failure."""
 """Backfill reason per stream (documented in docs/metrics.md)."""
-
-Report = Callable[[bool, str], None]
 
 
 def snapshot_key(org: str, repo: str) -> SnapshotKey:
@@ -140,7 +139,7 @@ class ActivityCollector:
         metrics: SelfMetrics,
         missed: Callable[[MissedWindow], Awaitable[None]],
         clock: Callable[[], float] = time.time,
-        report: Report | None = None,
+        health: HealthReport | None = None,
     ) -> None:
         if concurrency < 1:
             msg = f"concurrency must be >= 1, got {concurrency}"
@@ -153,7 +152,7 @@ class ActivityCollector:
         self._metrics = metrics
         self._missed = missed
         self._clock = clock
-        self._report = report
+        self._health = health
         self._states: dict[str, _RepoState] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._known: set[str] | None = None
@@ -490,8 +489,13 @@ class ActivityCollector:
         self._metrics.inc(metrics.SCRAPE_RUNS, {"org": self._org, "result": result})
         self._metrics.set(metrics.SCRAPE_DURATION, {"org": self._org}, time.perf_counter() - started)
         self._metrics.set(metrics.LEADER_CYCLE_LAST_RUN, None, self._clock())
-        if self._report is not None:
-            self._report(result == "success", detail)
+        if self._health is not None:
+            self._health.report(self.health_component, "", result == "success", detail)
+
+    @property
+    def health_component(self) -> str:
+        """The health component this collector reports on."""
+        return f"activity:{self._org}"
 
     def _lock(self, repo: str) -> asyncio.Lock:
         lock = self._locks.get(repo)

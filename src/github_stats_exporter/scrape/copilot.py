@@ -31,6 +31,7 @@ from github_stats_exporter.github.copilot import (
     Window,
 )
 from github_stats_exporter.github.errors import GitHubError
+from github_stats_exporter.health import HealthReport
 from github_stats_exporter.model import (
     CopilotReason,
     DayWindow,
@@ -67,7 +68,6 @@ FAILURE_RETRY_SECONDS = 900.0
 """After a failed pass the report is tried again this soon (or after the interval, if shorter)."""
 
 RecordMissed = Callable[[MissedWindow], Awaitable[None]]
-SetHealth = Callable[[str, bool, str], None]
 
 
 class CopilotCollectError(Exception):
@@ -110,23 +110,6 @@ class CopilotOptions:
         return min(self.interval_seconds, 300.0)
 
 
-class CopilotHealth:
-    """Folds the per-org states of a health component into one verdict (all orgs fine → healthy).
-
-    One instance is shared by every collector; ``set_health`` is `Health.set`.
-    """
-
-    def __init__(self, set_health: SetHealth) -> None:
-        self._set = set_health
-        self._states: dict[str, dict[str, tuple[bool, str]]] = {}
-
-    def report(self, component: str, member: str, healthy: bool, detail: str = "") -> None:
-        members = self._states.setdefault(component, {})
-        members[member] = (healthy, detail)
-        failing = [f"{name}: {text}" for name, (ok, text) in sorted(members.items()) if not ok]
-        self._set(component, not failing, "; ".join(failing)[:500])
-
-
 def components_for(scope: Scope, reports: tuple[ReportType, ...]) -> list[str]:
     """Health components a collector reports on (register them with ``required_for_ready=False``)."""
     return [REPORT_COMPONENTS[scope, r] for r in reports] + [DOWNLOAD_COMPONENT]
@@ -164,7 +147,7 @@ class CopilotCollector:
         options: CopilotOptions,
         *,
         record_missed: RecordMissed | None = None,
-        health: CopilotHealth | None = None,
+        health: HealthReport | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:

@@ -39,6 +39,7 @@ from github_stats_exporter.github.stats import (
     commits_since,
     contributor_stats,
 )
+from github_stats_exporter.health import HealthReport
 from github_stats_exporter.model import JobKind, LocReason, MissedWindow, Snapshot, SnapshotKey, TimeWindow
 from github_stats_exporter.scrape.locstate import (
     FALLBACK,
@@ -138,10 +139,12 @@ class LocCollector:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         repoll_delays: Sequence[float] = TICK_REPOLL_DELAYS,
+        health: HealthReport | None = None,
     ) -> None:
         if concurrency < 1:
             msg = f"concurrency must be >= 1, got {concurrency}"
             raise ValueError(msg)
+        self._health = health
         self._client = client
         self._directory = directory
         self._store = store
@@ -181,6 +184,7 @@ class LocCollector:
             repos = list(await self._directory.repos())
         except GitHubError as exc:
             log.warning("loc repo listing failed", org=self._org, error=str(exc))
+            self._report(healthy=False, detail=f"repository listing: {exc}")
             return False
         self._repos = {r.name: r for r in repos}
         await self._forget_gone()
@@ -191,7 +195,18 @@ class LocCollector:
             await self._sleep(delay)
             await self._pass(sorted(self._warming), force=False)
         self._export_gauges()
+        failed = sorted(self._failed)
+        self._report(healthy=not failed, detail=f"failed: {', '.join(failed)}" if failed else "")
         return not self._failed
+
+    @property
+    def health_component(self) -> str:
+        """The health component this collector reports on."""
+        return f"loc:{self._org}"
+
+    def _report(self, *, healthy: bool, detail: str) -> None:
+        if self._health is not None:
+            self._health.report(self.health_component, "", healthy, detail)
 
     async def settle(self, timeout: float) -> bool:  # noqa: ASYNC109 - bounds injected sleeps, not a wall clock
         """Re-poll repos still answering 202 (2, 4, 8 … 60 s apart) until none is left or ``timeout`` passes.

@@ -21,11 +21,11 @@ from github_stats_exporter.github.copilot import (
     ReportRef,
 )
 from github_stats_exporter.github.errors import ServerError
+from github_stats_exporter.health import FoldedHealth
 from github_stats_exporter.model import CopilotReason, DayWindow, JobKind, MissedWindow, SnapshotKey
 from github_stats_exporter.scrape.copilot import (
     CopilotCollectError,
     CopilotCollector,
-    CopilotHealth,
     CopilotOptions,
     components_for,
 )
@@ -113,7 +113,7 @@ class Rig:
             self.metrics,
             CopilotOptions(**settings),
             record_missed=record,
-            health=CopilotHealth(set_health),
+            health=FoldedHealth(Recorded(set_health)),
             clock=lambda: self.clock[0],
             sleep=no_sleep,
         )
@@ -310,7 +310,7 @@ async def test_day_snapshots_older_than_the_window_are_pruned(rig: Rig) -> None:
 def test_health_folds_members_of_a_component() -> None:
     """One failing org makes the component unhealthy until it recovers; others do not mask it."""
     states: dict[str, tuple[bool, str]] = {}
-    health = CopilotHealth(lambda name, ok, detail: states.__setitem__(name, (ok, detail)))
+    health = FoldedHealth(Recorded(lambda name, ok, detail: states.__setitem__(name, (ok, detail))))
     health.report("c", "acme", healthy=False, detail="HTTP 500")
     health.report("c", "globex", healthy=True)
     assert states["c"] == (False, "acme: HTTP 500")
@@ -376,3 +376,13 @@ async def test_a_store_outage_is_counted_not_raised(rig: Rig) -> None:
     assert not await collector.tick()
     assert rig.runs("store_error") == 1
     assert rig.missed == []
+
+
+class Recorded:
+    """Health states recorded by a callback (what `Health.set` would keep)."""
+
+    def __init__(self, record: Callable[[str, bool, str], None]) -> None:
+        self._record = record
+
+    def set(self, name: str, healthy: bool, detail: str = "") -> None:
+        self._record(name, healthy, detail)

@@ -18,7 +18,7 @@ from github_stats_exporter import metrics
 from github_stats_exporter.config import LocConfig
 from github_stats_exporter.github.auth import Auth, TokenAuth
 from github_stats_exporter.github.client import ClientOptions, GitHubClient
-from github_stats_exporter.github.errors import AuthError
+from github_stats_exporter.github.errors import AuthError, ServerError
 from github_stats_exporter.model import MissedWindow, SnapshotKey, TimeWindow
 from github_stats_exporter.scrape.loc import LocCollectionError, LocCollector
 from github_stats_exporter.scrape.locstate import FALLBACK, WEEK_SECONDS, LocState, loc_week
@@ -83,12 +83,15 @@ class ScriptedGitHub:
 
 
 class Directory:
-    """Stands in for RepoDirectory: a settable list of repos."""
+    """Stands in for RepoDirectory: a settable list of repos, or a failing listing."""
 
     def __init__(self, names: list[str], pushed_at: float | None = None) -> None:
         self.list = [Repo(ORG, n, False, False, "main", pushed_at) for n in names]
+        self.failing = False
 
     async def repos(self) -> list[Repo]:
+        if self.failing:
+            raise ServerError(502, "bad gateway", "list_org_repos", "/orgs/acme/repos")
         return list(self.list)
 
 
@@ -165,6 +168,7 @@ async def rig() -> AsyncIterator[RigFactory]:
             concurrency: int = 4,
             pushed_at: float | None = None,
             auth: Auth | None = None,
+            health: HealthLog | None = None,
             **loc: Any,
         ) -> Rig:
             gh = ScriptedGitHub()
@@ -207,6 +211,7 @@ async def rig() -> AsyncIterator[RigFactory]:
                     missed=record,
                     clock=clock,
                     sleep=sleep,
+                    health=health,
                 )
 
             return Rig(gh, clock, store, self_metrics, directory, make(), make, missed, sleeps)
@@ -444,3 +449,27 @@ async def test_a_transient_token_exchange_failure_is_recorded_for_backfill(
     r.gh.stats("web", (200, PAYLOAD))
     assert await r.collector.tick() is False
     assert [m.reason for m in r.missed] == missed
+
+
+class HealthLog:
+    """Records what a collector reports (the `HealthReport` port)."""
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[str, str, bool, str]] = []
+
+    def report(self, component: str, member: str, healthy: bool, detail: str = "") -> None:
+        self.reports.append((component, member, healthy, detail))
+
+
+async def test_the_collector_reports_its_own_health_each_tick(rig: RigFactory) -> None:
+    """A failed repo makes loc:<org> unhealthy naming it; a failed listing too; each tick reports once."""
+    log = HealthLog()
+    r = await rig(["web"], health=log)
+    r.gh.stats("web", (500, {"message": "boom"}))
+    assert await r.collector.tick() is False
+    r.directory.failing = True
+    assert await r.collector.tick() is False
+    assert r.collector.health_component == "loc:acme"
+    assert [(c, m, ok) for c, m, ok, _ in log.reports] == [("loc:acme", "", False), ("loc:acme", "", False)]
+    assert log.reports[0][3] == "failed: web"
+    assert log.reports[1][3].startswith("repository listing:")
