@@ -1,7 +1,8 @@
 """Replicas on one real Redis serve one page, report the cluster's health, and take over quickly.
 
 * A leader and a follower (static roles) collecting from the simulator serve byte-identical pages once
-  the documented per-process families (`metrics.PER_PROCESS`) are removed, in both formats.
+  the documented per-process families (`metrics.PER_PROCESS`) are removed, in both formats: business
+  series (activity, LOC, Copilot org/users/enterprise), collector state and counters alike.
 * The follower's `/healthz` is not degraded by collection it does not run: it reports the cluster's
   collection health as the leader published it.
 * With Redis leader election, a fresh cluster collects Copilot as soon as a leader exists, and after
@@ -113,6 +114,9 @@ async def test_leader_and_follower_pages_are_byte_identical_but_for_per_process_
     finally:
         codes = await exporters.stop(30.0)
     assert len(compared) >= 2, (tmp_path / "leader.log").read_text()[-2000:]
+    # The leader collected activity, LOC and every Copilot scope, so the follower serves them all too.
+    assert b'scope="enterprise"' in compared[0][1]
+    assert b'scope="users"' in compared[0][1]
     for leader_page, other_page in compared:
         differ = set(leader_page.split(b"\n")) ^ set(other_page.split(b"\n"))
         assert leader_page == other_page, sorted(differ)[:20]
