@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
+from tests.support.redis_server import RedisProcess, send_command
 
 from github_stats_exporter import metrics as m
 from github_stats_exporter.exposition import ExpositionCache
@@ -25,7 +26,6 @@ from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.server import HttpServer, build_app
 from github_stats_exporter.store.memory import MemorySnapshotStore
 from github_stats_exporter.store.redis import RedisSnapshotStore
-from github_stats_exporter.store.redis_server import RedisProcess, send_command
 
 WRITE_SERIES = 100_000
 RENDER_SERIES = 500_000

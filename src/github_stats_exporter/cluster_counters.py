@@ -20,13 +20,14 @@ nothing; the page refresh calls `sync` and the page cache renders `served_totals
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from github_stats_exporter.metrics import STORE_FLUSH_FAILURES
 from github_stats_exporter.selfmetrics import SelfMetrics
-from github_stats_exporter.store.base import CounterKey, SnapshotStore, StoreError
+from github_stats_exporter.store import codec
+from github_stats_exporter.store.base import CheckpointStore, CounterKey, CounterStore, LockStore, StoreError
 
 SEALED_PREFIX = "counters/sealed/"
 """Checkpoint name prefix of a sealed epoch's totals; the epoch number follows."""
@@ -40,12 +41,16 @@ SEAL_DELAY_EPOCHS = 2.5
 replica within the next sync, plus half an epoch of margin for slow syncs and clock skew."""
 
 
+class CountersStore(CounterStore, CheckpointStore, LockStore, Protocol):
+    """What the counters use: the shared totals, and a lock and a checkpoint per sealed epoch."""
+
+
 class ClusterCounters:
     """Flushes this process's counter increments to the store and chooses the totals every replica serves."""
 
     def __init__(
         self,
-        store: SnapshotStore,
+        store: CountersStore,
         metrics: SelfMetrics,
         *,
         epoch_seconds: float | None = None,
@@ -147,21 +152,35 @@ class ClusterCounters:
             self._generation += 1
 
 
-def encode_totals(totals: Mapping[CounterKey, float]) -> dict[str, str]:
-    """Counter totals as a checkpoint record: one JSON ``[name, [[label, value], ...]]`` key per series."""
-    return {
-        json.dumps([name, [list(pair) for pair in labels]]): repr(value)
-        for (name, labels), value in totals.items()
-    }
+_SealedTotals = list[tuple[str, tuple[tuple[str, str], ...], float]]
+"""A sealed record: one ``[name, [[label, value], ...], total]`` entry per series."""
 
 
-def decode_totals(record: Mapping[str, str]) -> dict[CounterKey, float]:
-    """The totals of a checkpoint record; entries this version cannot read are skipped."""
+def encode_totals(totals: Mapping[CounterKey, float]) -> bytes:
+    """Counter totals as a checkpoint record."""
+    sealed: _SealedTotals = [(name, labels, value) for (name, labels), value in totals.items()]
+    return codec.encode(sealed)
+
+
+def decode_totals(record: bytes) -> dict[CounterKey, float]:
+    """The totals of a checkpoint record; entries this version cannot read are skipped.
+
+    Earlier versions sealed a map of JSON-text keys to value strings; that shape is still read, so
+    a rolling upgrade keeps serving the sealed epochs.
+    """
+    try:
+        return {(name, labels): value for name, labels, value in codec.decode(record, _SealedTotals)}
+    except codec.RecordError:
+        pass
     totals: dict[CounterKey, float] = {}
-    for key, value in record.items():
+    try:
+        legacy = codec.decode(record, dict[str, str])
+    except codec.RecordError:
+        return totals
+    for key, value in legacy.items():
         try:
-            name, labels = json.loads(key)
-            totals[(str(name), tuple((str(k), str(v)) for k, v in labels))] = float(value)
-        except (ValueError, TypeError):
+            name, labels = codec.decode(key, tuple[str, tuple[tuple[str, str], ...]])
+            totals[(name, labels)] = float(value)
+        except (codec.RecordError, ValueError):
             continue  # written by another version: serve what we can read rather than nothing
     return totals

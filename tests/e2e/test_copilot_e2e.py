@@ -29,6 +29,7 @@ from github_stats_exporter.model import CopilotReason, DayWindow, JobKind, Misse
 from github_stats_exporter.scrape.copilot import (
     CopilotCollector,
     CopilotOptions,
+    read_checkpoint,
 )
 from github_stats_exporter.scrape.copilot_map import LabelPolicy, MapOptions
 from github_stats_exporter.selfmetrics import SelfMetrics
@@ -497,7 +498,7 @@ async def test_truncated_download_records_download_error_and_keeps_the_checkpoin
     ]
     assert not await env.has("org", "acme", "users", "28d")
     assert await env.store.get_checkpoint("copilot/org/acme/users") is not None
-    assert "report_end_day" not in (await env.store.get_checkpoint("copilot/org/acme/users") or {})
+    assert "report_end_day" not in read_checkpoint(await env.store.get_checkpoint("copilot/org/acme/users"))
     assert env.health["github_copilot_report_download"][0] is False
     env.sim.faults.clear()
     await collector.backfill(ReportRef("org", "acme", "users"), END_DAY)
@@ -519,14 +520,15 @@ async def test_malformed_lines_are_counted_published_and_sent_to_backfill(env: E
     assert [(w.reason, w.window) for w in env.missed] == [
         (CopilotReason.REPORT_PARSE_ERROR, DayWindow(END_DAY - timedelta(days=27), END_DAY))
     ]
-    assert "report_end_day" not in (await env.store.get_checkpoint("copilot/org/acme/users") or {})
+    assert "report_end_day" not in read_checkpoint(await env.store.get_checkpoint("copilot/org/acme/users"))
     # The unchanged gate does not hide a partial report: the next pass downloads it again and completes.
     env.clock.advance(900)
     downloads = env.sim.stats.downloads
     assert await collector.tick()
     assert env.sim.stats.downloads > downloads
-    checkpoint = await env.store.get_checkpoint("copilot/org/acme/users")
-    assert checkpoint is not None
+    raw = await env.store.get_checkpoint("copilot/org/acme/users")
+    assert raw is not None
+    checkpoint = read_checkpoint(raw)
     assert checkpoint["report_end_day"] == END_DAY.isoformat()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Mapping
 
@@ -225,4 +226,18 @@ def test_sealed_records_round_trip_and_skip_unreadable_entries() -> None:
     totals = {HTTP_200: 7.0, (m.STORE_FLUSH_FAILURES.name, ()): 1.0}
     record = encode_totals(totals)
     assert decode_totals(record) == totals
-    assert decode_totals({**record, "not json": "1", '["x", []]': "many"}) == totals
+    assert decode_totals(b"{not json") == {}
+
+
+def test_sealed_records_of_an_earlier_version_still_read() -> None:
+    """The map of JSON-text keys earlier versions sealed reads back; entries it cannot read are skipped."""
+    legacy = {
+        json.dumps([HTTP_200[0], [list(pair) for pair in HTTP_200[1]]]): "7.0",
+        json.dumps([m.STORE_FLUSH_FAILURES.name, []]): "1.0",
+        "not json": "1",
+        '["x", []]': "many",
+    }
+    assert decode_totals(json.dumps(legacy).encode()) == {
+        HTTP_200: 7.0,
+        (m.STORE_FLUSH_FAILURES.name, ()): 1.0,
+    }

@@ -38,7 +38,7 @@ from github_stats_exporter.scrape.probe import InstallationHealth
 from github_stats_exporter.scrape.repos import RepoDirectory
 from github_stats_exporter.scrape.scheduler import Job
 from github_stats_exporter.selfmetrics import SelfMetrics
-from github_stats_exporter.store.base import SnapshotStore
+from github_stats_exporter.store.base import Store
 from github_stats_exporter.store.memory import MemorySnapshotStore
 
 log = structlog.get_logger(__name__)
@@ -65,7 +65,7 @@ class Core:
 
     settings: Settings
     clock: Callable[[], float]
-    store: SnapshotStore
+    store: Store
     metrics: SelfMetrics
     health: Health
     cache: ExpositionCache
@@ -126,7 +126,7 @@ class Runtime:
         return self.core.settings
 
     @property
-    def store(self) -> SnapshotStore:
+    def store(self) -> Store:
         return self.core.store
 
     @property
@@ -272,7 +272,7 @@ def snapshot_retention(settings: Settings) -> float:
     return max(settings.store.retention.total_seconds(), floor)
 
 
-def build_store(settings: Settings, clock: Callable[[], float]) -> SnapshotStore:
+def build_store(settings: Settings, clock: Callable[[], float]) -> Store:
     """The configured store; both backends keep snapshots for the same `snapshot_retention`."""
     cfg = settings.store
     retention = snapshot_retention(settings)

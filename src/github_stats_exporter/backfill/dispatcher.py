@@ -21,7 +21,8 @@ from github_stats_exporter.backfill.jobs import BackfillJob, new_job
 from github_stats_exporter.metrics import BACKFILL_DEDUPED, BACKFILL_DROPPED, BACKFILL_ENQUEUED
 from github_stats_exporter.model import DayWindow, JobKind, MissedWindow, TimeWindow
 from github_stats_exporter.selfmetrics import SelfMetrics
-from github_stats_exporter.store.base import SnapshotStore, StoreError
+from github_stats_exporter.store import codec
+from github_stats_exporter.store.base import CheckpointStore, StoreError
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +58,7 @@ class Dispatcher:
     def __init__(
         self,
         queue: JobQueue,
-        store: SnapshotStore,
+        store: CheckpointStore,
         metrics: SelfMetrics,
         *,
         coalesce_window: float,
@@ -222,7 +223,9 @@ class Dispatcher:
             return True
         try:
             await self._store.set_checkpoint(
-                marker, {"job_id": job.job_id, "enqueued_at": repr(now)}, ttl_seconds=self._dedup_ttl
+                marker,
+                codec.encode({"job_id": job.job_id, "enqueued_at": now}),
+                ttl_seconds=self._dedup_ttl,
             )
         except StoreError as exc:
             log.warning("backfill_dedup_mark_failed", error=str(exc), job_id=job.job_id)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Protocol
 
 import structlog
 
@@ -41,13 +42,18 @@ from github_stats_exporter.metrics import (
 )
 from github_stats_exporter.model import JobKind
 from github_stats_exporter.selfmetrics import SelfMetrics
-from github_stats_exporter.store.base import SnapshotStore, StoreError
+from github_stats_exporter.store import codec
+from github_stats_exporter.store.base import CheckpointStore, LockStore, StoreError
 
 log = structlog.get_logger(__name__)
 
 RUN_LOCK_PREFIX = "backfill:job:"
 DONE_PREFIX = "backfill:done:"
 MAX_ERROR_CHARS = 500
+
+
+class JobStore(CheckpointStore, LockStore, Protocol):
+    """What a worker uses: a lock per running attempt and a marker per finished one."""
 
 
 class Result(StrEnum):
@@ -75,7 +81,7 @@ class BackfillWorker:
         self,
         queue: JobQueue,
         handlers: Mapping[JobKind, Handler],
-        store: SnapshotStore,
+        store: JobStore,
         metrics: SelfMetrics,
         *,
         requeue_delays: Sequence[float],
@@ -150,7 +156,9 @@ class BackfillWorker:
             await self._release(lock)
             return await self._retry(delivery, job, exc)
         try:
-            await self._store.set_checkpoint(done, {"at": repr(self._clock())}, ttl_seconds=self._max_age)
+            await self._store.set_checkpoint(
+                done, codec.encode({"at": self._clock()}), ttl_seconds=self._max_age
+            )
         except StoreError as exc:
             log.warning("backfill_done_mark_failed", job_id=job.job_id, error=str(exc))
         await self._release(lock)

@@ -21,8 +21,9 @@ from array import array
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from github_stats_exporter.cluster_counters import ClusterCounters
+from github_stats_exporter.cluster_counters import ClusterCounters, CountersStore
 from github_stats_exporter.exposition.encoder import EOF, EncodedSnapshot, encode_samples, family_header
 from github_stats_exporter.exposition.negotiation import Format
 from github_stats_exporter.metrics import (
@@ -199,6 +200,10 @@ class CacheNotReady(RuntimeError):
     """The cache has not completed a refresh yet, so there is no page to serve."""
 
 
+class PageStore(SnapshotStore, CountersStore, Protocol):
+    """What the page cache uses: snapshots, plus what its default `ClusterCounters` needs."""
+
+
 class ExpositionCache:
     """Pre-rendered `/metrics` bodies, rebuilt from the store only for snapshots whose version changed.
 
@@ -212,7 +217,7 @@ class ExpositionCache:
 
     def __init__(
         self,
-        store: SnapshotStore,
+        store: PageStore,
         self_metrics: SelfMetrics,
         *,
         counters: ClusterCounters | None = None,

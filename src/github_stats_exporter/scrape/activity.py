@@ -51,7 +51,7 @@ from github_stats_exporter.scrape.ledger import (
 )
 from github_stats_exporter.scrape.repos import Repo, RepoDirectory
 from github_stats_exporter.selfmetrics import SelfMetrics
-from github_stats_exporter.store.base import SnapshotStore, StoreError
+from github_stats_exporter.store.base import CollectionStore, StoreError
 
 log = structlog.get_logger(__name__)
 
@@ -132,7 +132,7 @@ class ActivityCollector:
         self,
         client: GitHubClient,
         directory: RepoDirectory,
-        store: SnapshotStore,
+        store: CollectionStore,
         *,
         org: str,
         concurrency: int,
@@ -380,11 +380,11 @@ class ActivityCollector:
         """The repo's state; re-read from the store when another process wrote a newer ledger."""
         state = self._states.get(repo)
         record = await self._store.get_checkpoint(ledger_name(self._org, repo))
-        rev = record.get("rev") if record else None
-        if state is not None and (not record or rev == state.rev):
+        rev = Ledger.revision(record) if record is not None else None
+        if state is not None and (record is None or rev == state.rev):
             return state
         ledger: Ledger | None = None
-        if record:
+        if record is not None:
             try:
                 ledger = Ledger.from_record(record)
             except LedgerFormatError as exc:
@@ -420,21 +420,16 @@ class ActivityCollector:
         """Delete the snapshot and ledger of repos that left the selection (deleted, archived, allowlist)."""
         if self._known is None:
             try:
-                versions = await self._store.versions()
+                stored = await self._store.keys(SnapshotKey(SNAPSHOT_KIND, (self._org,)))
             except StoreError as exc:
                 log.warning("activity snapshot inventory unavailable", org=self._org, error=str(exc))
                 return
-            self._known = {
-                k.parts[1]
-                for k in versions
-                if k.kind == SNAPSHOT_KIND and len(k.parts) == 2 and k.parts[0] == self._org
-            }
+            self._known = {k.parts[1] for k in stored if len(k.parts) == 2}
         gone = self._known - current
         for repo in sorted(gone):
             try:
                 await self._store.delete(snapshot_key(self._org, repo))
-                # The store port has no checkpoint delete; an empty record that expires at once does it.
-                await self._store.set_checkpoint(ledger_name(self._org, repo), {}, ttl_seconds=1.0)
+                await self._store.delete_checkpoint(ledger_name(self._org, repo))
             except StoreError as exc:
                 log.warning(
                     "activity snapshot of a removed repo kept", org=self._org, repo=repo, error=str(exc)

@@ -49,7 +49,8 @@ from github_stats_exporter.scrape.copilot_map import (
 )
 from github_stats_exporter.scrape.copilot_parse import ReportParser
 from github_stats_exporter.selfmetrics import SelfMetrics
-from github_stats_exporter.store.base import SnapshotStore, StoreError
+from github_stats_exporter.store import codec
+from github_stats_exporter.store.base import CollectionStore, StoreError
 
 log = structlog.get_logger(__name__)
 
@@ -130,6 +131,16 @@ def _shift(day: str, days: int) -> str:
     return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
 
 
+def read_checkpoint(record: bytes | None) -> dict[str, str]:
+    """A report's stored checkpoint (``last_attempt``, ``report_end_day``…); empty when absent or unreadable."""
+    if record is None:
+        return {}
+    try:
+        return codec.decode(record, dict[str, str])
+    except codec.RecordError:
+        return {}
+
+
 class CopilotCollector:
     """Copilot reports of one org or one enterprise.
 
@@ -142,7 +153,7 @@ class CopilotCollector:
         self,
         client: GitHubClient,
         downloader: ReportDownloader,
-        store: SnapshotStore,
+        store: CollectionStore,
         self_metrics: SelfMetrics,
         options: CopilotOptions,
         *,
@@ -212,14 +223,14 @@ class CopilotCollector:
         labels = self._labels(ref)
         name = self._checkpoint_name(ref)
         now = self._clock()
-        checkpoint = dict(await self._store.get_checkpoint(name) or {})
+        checkpoint = read_checkpoint(await self._store.get_checkpoint(name))
         end_day = checkpoint.get("report_end_day")
         self._set_staleness(labels, end_day, now)
         if not self._due(checkpoint, now):
             self._run(labels, "skipped_interval")
             return True
         checkpoint.update({"last_attempt": repr(now), "last_result": "failed"})
-        await self._store.set_checkpoint(name, checkpoint, self.options.checkpoint_ttl_seconds)
+        await self._store.set_checkpoint(name, codec.encode(checkpoint), self.options.checkpoint_ttl_seconds)
         try:
             links = await self._api.fetch_links(ref, "28d")
         except GitHubError as exc:
@@ -239,7 +250,9 @@ class CopilotCollector:
             and await self._has(ref)
         ):
             checkpoint["last_result"] = "ok"
-            await self._store.set_checkpoint(name, checkpoint, self.options.checkpoint_ttl_seconds)
+            await self._store.set_checkpoint(
+                name, codec.encode(checkpoint), self.options.checkpoint_ttl_seconds
+            )
             self._report_health(ref, healthy=True)
             self._run(labels, "skipped_unchanged")
             return True
@@ -271,7 +284,7 @@ class CopilotCollector:
                 "last_success": repr(now),
             }
         )
-        await self._store.set_checkpoint(name, checkpoint, self.options.checkpoint_ttl_seconds)
+        await self._store.set_checkpoint(name, codec.encode(checkpoint), self.options.checkpoint_ttl_seconds)
         self._metrics.set(metrics.COPILOT_LAST_SUCCESS, self._self_labels(labels), self._clock())
         self._set_staleness(labels, links.end_day, self._clock())
         self._report_health(ref, healthy=True)
@@ -361,8 +374,8 @@ class CopilotCollector:
 
     async def _prune_days(self, ref: ReportRef, oldest: str) -> None:
         prefix = self._key(ref, "1d")
-        for key in await self._store.versions():
-            if key.kind == SNAPSHOT_KIND and key.parts[:-1] == prefix.parts and key.parts[-1] < oldest:
+        for key in await self._store.keys(prefix):
+            if len(key.parts) == len(prefix.parts) + 1 and key.parts[-1] < oldest:
                 await self._store.delete(key)
 
     # --- downloading ------------------------------------------------------------------------------

@@ -4,23 +4,22 @@ A `Ledger` holds every counted event of one repository from the last 24 h plus a
 by event id, together with the per-stream fetch checkpoints that make collection incremental. The
 rolling counts are recomputed from it at any ``now``, so events age out of the window without a
 request. This module also owns the attribution rules (who an event is counted for) and the ledger's
-JSON form inside a store checkpoint. It does no I/O and knows nothing about HTTP or the store API.
+checkpoint record (encoded by `store.codec`). It does no I/O and knows nothing about HTTP or the store API.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
 
 import msgspec
 
 from github_stats_exporter import metrics
 from github_stats_exporter.metrics import MetricSpec
 from github_stats_exporter.model import Sample
+from github_stats_exporter.store import codec
 
 WINDOW_SECONDS = 86400.0
 """The rolling window: counts cover ``[now - 24h, now)``."""
@@ -110,8 +109,19 @@ class _Wire(msgspec.Struct, forbid_unknown_fields=False):
     prs: dict[str, int] = {}
 
 
-_ENCODER = msgspec.json.Encoder()
-_DECODER = msgspec.json.Decoder(_Wire)
+class _Record(msgspec.Struct, forbid_unknown_fields=False):
+    """The checkpoint: a revision tag (lets a reader skip decoding) and the ledger.
+
+    Records written before `store.codec` held the ledger as JSON text inside the JSON record; they are
+    still read (``str``). An empty record (``{}``) is how those versions forgot a repo.
+    """
+
+    rev: str = ""
+    ledger: _Wire | str | None = None
+
+
+class _Revision(msgspec.Struct, forbid_unknown_fields=False):
+    rev: str = ""
 
 
 class Ledger:
@@ -229,8 +239,8 @@ class Ledger:
 
     # --- (de)serialisation -------------------------------------------------------------------------
 
-    def to_json(self) -> str:
-        """Compact JSON: users are interned once, events are ``[kind, id, ts, user_index]``."""
+    def to_record(self, rev: str) -> bytes:
+        """The checkpoint record; users are interned once, events are ``[kind, id, ts, user_index]``."""
         users: dict[str, int] = {}
         events: list[tuple[int, str, float, int]] = []
         for (kind, event_id), (ts, user) in self.events.items():
@@ -243,14 +253,25 @@ class Ledger:
             streams={name: (cp.since, cp.fetched_at) for name, cp in self.streams.items()},
             prs={str(n): int(updated) for n, updated in self.pr_reviewed.items()},
         )
-        return _ENCODER.encode(wire).decode()
+        return codec.encode(_Record(rev, wire))
+
+    @staticmethod
+    def revision(data: bytes) -> str | None:
+        """The revision tag of a record, without decoding its events; None when it has none."""
+        try:
+            return codec.decode(data, _Revision).rev or None
+        except codec.RecordError:
+            return None
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> Ledger:
-        """Rebuild a ledger written by `to_json`; raises `LedgerFormatError` when it cannot."""
+    def from_record(cls, data: bytes) -> Ledger | None:
+        """The ledger inside a checkpoint record; None for an empty one; `LedgerFormatError` when unreadable."""
         try:
-            wire = _DECODER.decode(text)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            record = codec.decode(data, _Record)
+            if record.ledger is None or record.ledger == "":
+                return None
+            wire = codec.decode(record.ledger, _Wire) if isinstance(record.ledger, str) else record.ledger
+        except codec.RecordError as exc:
             msg = f"stored activity ledger is unreadable: {exc}"
             raise LedgerFormatError(msg) from exc
         if wire.v != FORMAT_VERSION:
@@ -270,18 +291,3 @@ class Ledger:
             msg = f"stored activity ledger is inconsistent: {exc}"
             raise LedgerFormatError(msg) from exc
         return ledger
-
-    def to_record(self, rev: str) -> dict[str, str]:
-        """The store checkpoint record: a revision tag (lets a reader skip decoding) and the JSON."""
-        return {"rev": rev, "ledger": self.to_json()}
-
-    @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> Ledger | None:
-        """The ledger inside a checkpoint record; None for an empty (deleted) record."""
-        text = record.get("ledger")
-        if not text:
-            return None
-        if not isinstance(text, str):
-            msg = "stored activity ledger is not text"
-            raise LedgerFormatError(msg)
-        return cls.from_json(text)

@@ -51,7 +51,9 @@ from github_stats_exporter.scrape.locstate import (
     WeekTotals,
     cached_commit,
     current_mode,
+    decode_budget,
     decode_cache,
+    encode_budget,
     encode_cache,
     hour_bucket,
     is_due,
@@ -63,7 +65,7 @@ from github_stats_exporter.scrape.locstate import (
     week_totals,
 )
 from github_stats_exporter.selfmetrics import SelfMetrics
-from github_stats_exporter.store.base import SnapshotStore, StoreError
+from github_stats_exporter.store.base import CollectionStore, StoreError
 
 log = structlog.get_logger(__name__)
 
@@ -129,7 +131,7 @@ class LocCollector:
         self,
         client: GitHubClient,
         directory: RepoSource,
-        store: SnapshotStore,
+        store: CollectionStore,
         *,
         org: str,
         settings: LocConfig,
@@ -444,11 +446,7 @@ class LocCollector:
         return "failed"
 
     async def _budget_used(self, hour: int) -> int:
-        record = await self._store.get_checkpoint(self._budget_name(hour))
-        try:
-            return int((record or {}).get("used", "0"))
-        except ValueError:
-            return 0
+        return decode_budget(await self._store.get_checkpoint(self._budget_name(hour)))
 
     async def _reserve(self, hour: int, wanted: int) -> int:
         """Book up to ``wanted`` detail calls in this clock hour's org budget; returns how many were granted."""
@@ -460,7 +458,7 @@ class LocCollector:
             if granted:
                 # Booked before the calls are made: a crash mid-way over-counts, never overspends.
                 await self._store.set_checkpoint(
-                    self._budget_name(hour), {"used": str(used + granted)}, ttl_seconds=2 * HOUR_SECONDS
+                    self._budget_name(hour), encode_budget(used + granted), ttl_seconds=2 * HOUR_SECONDS
                 )
         return granted
 
@@ -484,9 +482,8 @@ class LocCollector:
 
     async def _forget_gone(self) -> None:
         """Delete the snapshots (and state) of repos that left the listing."""
-        for key in await self._store.versions():
-            mine = key.kind == SNAPSHOT_KIND and len(key.parts) == 2 and key.parts[0] == self._org
-            if mine and key.parts[1] not in self._repos:
+        for key in await self._store.keys(SnapshotKey(SNAPSHOT_KIND, (self._org,))):
+            if len(key.parts) == 2 and key.parts[1] not in self._repos:
                 await self._forget(key.parts[1])
         for name in list(self._warming | self._failed):
             if name not in self._repos:
@@ -496,7 +493,9 @@ class LocCollector:
     async def _forget(self, name: str) -> None:
         log.info("loc repo left the listing", org=self._org, repo=name)
         await self._store.delete(self._key(name))
-        await self._store.set_checkpoint(self._state_name(name), {}, ttl_seconds=1.0)
+        await self._store.delete_checkpoint(self._state_name(name))
+        for cache_name in await self._store.checkpoint_names(self._cache_name(name, None)):
+            await self._store.delete_checkpoint(cache_name)
         self._repos.pop(name, None)
         self._warming.discard(name)
         self._failed.discard(name)
@@ -515,8 +514,9 @@ class LocCollector:
     def _state_name(self, name: str) -> str:
         return f"loc/{self._org}/{name}/state"
 
-    def _cache_name(self, name: str, week: int) -> str:
-        return f"loc/{self._org}/{name}/commits/{week}"
+    def _cache_name(self, name: str, week: int | None) -> str:
+        """The commit cache of one week; without a week, the prefix of all the repo's caches."""
+        return f"loc/{self._org}/{name}/commits/{'' if week is None else week}"
 
     def _budget_name(self, hour: int) -> str:
         return f"loc/{self._org}/budget/{hour}"

@@ -9,14 +9,16 @@ with ``w + 7 days <= now`` (the latest complete week).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+import msgspec
+
 from github_stats_exporter import metrics
 from github_stats_exporter.github.stats import CommitRef, CommitStats, ContributorWeeks
 from github_stats_exporter.model import Sample
+from github_stats_exporter.store import codec
 
 WEEK_SECONDS = 7 * 86400
 HOUR_SECONDS = 3600
@@ -84,41 +86,22 @@ class LocState:
     failed: bool = False
     more: bool = False
 
-    def to_record(self) -> dict[str, str]:
-        return {
-            "mode": self.mode,
-            "fallback_until": repr(self.fallback_until),
-            "zero_windows": str(self.zero_windows),
-            "last_refresh": repr(self.last_refresh),
-            "week": str(self.week),
-            "warming": "1" if self.warming else "0",
-            "failed": "1" if self.failed else "0",
-            "more": "1" if self.more else "0",
-        }
+    def to_record(self) -> bytes:
+        return codec.encode(self)
 
     @classmethod
-    def from_record(cls, record: Mapping[str, str] | None) -> LocState:
-        """Read a stored record; unreadable fields fall back to defaults (a fresh repo is refreshed)."""
-        if not record:
+    def from_record(cls, record: bytes | None) -> LocState:
+        """Read a stored record; an unreadable one falls back to defaults (a fresh repo is refreshed).
+
+        Records of earlier versions held every field as a string; the codec's lenient read takes them.
+        """
+        if record is None:
             return cls()
-        mode = record.get("mode", PRIMARY)
-        return cls(
-            mode=mode if mode in MODES else PRIMARY,
-            fallback_until=_float(record.get("fallback_until")),
-            zero_windows=int(_float(record.get("zero_windows"))),
-            last_refresh=_float(record.get("last_refresh")),
-            week=int(_float(record.get("week"))),
-            warming=record.get("warming") == "1",
-            failed=record.get("failed") == "1",
-            more=record.get("more") == "1",
-        )
-
-
-def _float(text: str | None) -> float:
-    try:
-        return float(text) if text is not None else 0.0
-    except ValueError:
-        return 0.0
+        try:
+            state = codec.decode(record, LocState)
+        except codec.RecordError:
+            return cls()
+        return state if state.mode in MODES else replace(state, mode=PRIMARY)
 
 
 def current_mode(state: LocState, now: float, policy: LocPolicy) -> LocState:
@@ -220,30 +203,53 @@ def sampled_totals(
     return WeekTotals(lines, len(selected)), gaps
 
 
-def encode_cache(week: int, cache: Mapping[str, CachedCommit]) -> dict[str, str]:
-    return {"week": str(week), "commits": json.dumps({sha: list(entry) for sha, entry in cache.items()})}
+class _CommitCache(msgspec.Struct, forbid_unknown_fields=False):
+    """The stored commit-detail cache of one repo and week.
+
+    Records of earlier versions held ``commits`` as JSON text inside the record; they are still read.
+    """
+
+    week: int
+    commits: dict[str, tuple[str, int, int, bool]] | str = {}
 
 
-def decode_cache(record: Mapping[str, str] | None, week: int) -> dict[str, CachedCommit]:
+def encode_cache(week: int, cache: Mapping[str, CachedCommit]) -> bytes:
+    return codec.encode(_CommitCache(week, dict(cache)))
+
+
+def decode_cache(record: bytes | None, week: int) -> dict[str, CachedCommit]:
     """The cached details of ``week``; a record of another week or an unreadable one is empty."""
-    if not record or record.get("week") != str(week):
+    if record is None:
         return {}
     try:
-        raw = json.loads(record.get("commits", "{}"))
-    except ValueError:
+        stored = codec.decode(record, _CommitCache)
+        if stored.week != week:
+            return {}
+        commits = stored.commits
+        if isinstance(commits, str):
+            commits = codec.decode(commits, dict[str, tuple[str, int, int, bool]])
+    except codec.RecordError:
         return {}
-    out: dict[str, CachedCommit] = {}
-    if not isinstance(raw, dict):
-        return out
-    for sha, entry in raw.items():
-        if (
-            isinstance(entry, list)
-            and len(entry) == 4
-            and isinstance(entry[0], str)
-            and all(isinstance(v, int) for v in entry[1:3])
-        ):
-            out[sha] = (entry[0], int(entry[1]), int(entry[2]), bool(entry[3]))
-    return out
+    return dict(commits)
+
+
+class _Budget(msgspec.Struct, forbid_unknown_fields=False):
+    used: int = 0
+
+
+def encode_budget(used: int) -> bytes:
+    """The record of one clock hour's booked commit-detail calls."""
+    return codec.encode(_Budget(used))
+
+
+def decode_budget(record: bytes | None) -> int:
+    """Calls already booked in the hour; an absent or unreadable record books none."""
+    if record is None:
+        return 0
+    try:
+        return codec.decode(record, _Budget).used
+    except codec.RecordError:
+        return 0
 
 
 # --- samples --------------------------------------------------------------------------------------

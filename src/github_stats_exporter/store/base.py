@@ -1,10 +1,20 @@
-"""The store port: versioned snapshots, checkpoints and short-lived locks.
+"""The store ports: snapshots, checkpoints, locks and counters, plus the errors every adapter raises.
 
-This module holds the Protocol and the errors only. Adapters (`memory.py`, `redis.py`) implement it;
-nothing here may import an adapter or a third-party client.
+This module holds Protocols and errors only. Adapters (`memory.py`, `redis.py`) implement them, one
+class may implement several ports; nothing here may import an adapter or a third-party client.
+A caller names the port(s) it uses, so a reader sees at a glance which state it touches:
 
-Design for a remote store (Redis): every method is one or a few pipelined round trips, and
-`generation()` lets a reader learn "nothing changed" with a single cheap call.
+* `SnapshotStore`   versioned snapshots behind `/metrics` (and the series budget that limits them)
+* `CheckpointStore` small named byte records with a TTL: ledgers, collection state, dedup markers
+* `LockStore`       short-lived exclusive locks that expire by themselves
+* `CounterStore`    cluster-wide totals of the replicas' counter increments
+* `StoreMaintenance` what only the composition root calls: `gc`, `ping`, `close`
+* `CollectionStore` snapshots and checkpoints: what a collector needs
+* `Store`           all of the above, what an adapter offers and what the composition root holds
+
+Design for a remote store (Redis): every method is one or a few pipelined round trips, writes are
+atomic, and `SnapshotStore.generation()` lets a reader learn "nothing changed" with one cheap call.
+Checkpoint values are opaque bytes; `codec.py` is the one serializer that produces and reads them.
 """
 
 from __future__ import annotations
@@ -43,17 +53,14 @@ class SeriesBudgetExceeded(StoreError):
 
 @runtime_checkable
 class SnapshotStore(Protocol):
-    """Shared state behind `/metrics` and the collectors.
+    """Versioned snapshots: the shared state behind `/metrics`.
 
-    Snapshot semantics: `put` replaces the whole previous snapshot of the same key atomically and
-    returns the new version (strictly greater than any earlier version of that key). `generation`
-    increases on every put or delete anywhere, so an unchanged generation means nothing to re-read.
+    `put` replaces the whole previous snapshot of the same key atomically and returns the new version
+    (strictly greater than any earlier version of that key). `generation` increases on every put or
+    delete anywhere, so an unchanged generation means nothing to re-read.
 
     Retention: a snapshot not re-written within the store's retention expires; `get_many` stops
-    returning it at once, `versions` and the series count forget it at the next `gc` (run by the leader).
-
-    Counters: `add_counters` adds every replica's self-metric increments to shared totals, so each
-    replica can serve the same monotonic `_total` values; refused budget writes are counted there too.
+    returning it at once, `versions`, `keys` and the series count forget it at the next `gc`.
     """
 
     async def put(self, snapshot: Snapshot) -> int:
@@ -72,45 +79,85 @@ class SnapshotStore(Protocol):
         """Current version of every stored snapshot."""
         ...
 
-    async def get_many(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, Snapshot]:
-        """Fetch snapshots; keys that vanished meanwhile are simply absent from the result."""
-        ...
+    async def keys(self, prefix: SnapshotKey) -> list[SnapshotKey]:
+        """Stored keys of ``prefix.kind`` whose parts start with ``prefix.parts``, sorted.
 
-    async def get_checkpoint(self, name: str) -> Mapping[str, str] | None:
-        """Read a small named record (collection checkpoints, ledgers' metadata)."""
-        ...
-
-    async def set_checkpoint(
-        self, name: str, value: Mapping[str, str], ttl_seconds: float | None = None
-    ) -> None:
-        """Write a small named record, replacing the old one; ``ttl_seconds`` bounds its lifetime."""
-        ...
-
-    async def try_lock(self, name: str, ttl_seconds: float) -> bool:
-        """Take a lock that expires by itself; False when someone else holds it (dedup/idempotency)."""
-        ...
-
-    async def release_lock(self, name: str) -> None:
-        """Drop a lock early (after a failed publish, for example)."""
-        ...
-
-    async def add_counters(self, deltas: Mapping[CounterKey, float], batch_id: str = "") -> None:
-        """Add non-negative increments to the cluster-wide counter totals, all or nothing.
-
-        A non-empty ``batch_id`` makes the call idempotent: a retried batch is applied once.
+        A collector lists its own snapshots with it instead of reading the whole index.
         """
         ...
 
-    async def counters(self) -> dict[CounterKey, float]:
-        """Cluster-wide counter totals (every replica's flushed increments plus store-side counts)."""
+    async def get_many(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, Snapshot]:
+        """Fetch snapshots; keys that vanished meanwhile are simply absent from the result."""
         ...
 
     async def series_total(self) -> int:
         """Series held by all snapshots together (the number ``store.max_series_budget`` limits)."""
         ...
 
+
+@runtime_checkable
+class CheckpointStore(Protocol):
+    """Small named records (bytes) that outlive a process: ledgers, collection state, markers.
+
+    A record with ``ttl_seconds`` disappears that long after its last write; a deleted or expired
+    record reads as None and is no longer listed.
+    """
+
+    async def get_checkpoint(self, name: str) -> bytes | None:
+        """The record stored under ``name``, or None."""
+        ...
+
+    async def set_checkpoint(self, name: str, value: bytes, ttl_seconds: float | None = None) -> None:
+        """Write a record, replacing the old one; ``ttl_seconds`` bounds its lifetime."""
+        ...
+
+    async def delete_checkpoint(self, name: str) -> None:
+        """Remove a record (a no-op when there is none)."""
+        ...
+
+    async def checkpoint_names(self, prefix: str) -> list[str]:
+        """Names of the live records that start with ``prefix``, sorted."""
+        ...
+
+
+@runtime_checkable
+class LockStore(Protocol):
+    """Exclusive locks that expire by themselves (dedup, idempotency, one sealer per epoch)."""
+
+    async def try_lock(self, name: str, ttl_seconds: float) -> bool:
+        """Take a lock for ``ttl_seconds``; False when someone else holds it."""
+        ...
+
+    async def release_lock(self, name: str) -> None:
+        """Drop a lock early (after a failed run, for example)."""
+        ...
+
+
+@runtime_checkable
+class CounterStore(Protocol):
+    """Cluster-wide counter totals, so every replica serves the same monotonic ``_total`` values.
+
+    Refused budget writes (`SeriesBudgetExceeded`) are counted here too, by the snapshot side.
+    """
+
+    async def add_counters(self, deltas: Mapping[CounterKey, float], batch_id: str = "") -> None:
+        """Add non-negative increments to the totals, all or nothing.
+
+        A non-empty ``batch_id`` makes the call idempotent: a retried batch is applied once.
+        """
+        ...
+
+    async def counters(self) -> dict[CounterKey, float]:
+        """Every replica's flushed increments plus store-side counts."""
+        ...
+
+
+@runtime_checkable
+class StoreMaintenance(Protocol):
+    """Housekeeping and lifecycle of a whole store; only the composition root calls these."""
+
     async def gc(self, now: float) -> int:
-        """Forget expired snapshots (and whatever else expired); returns how many records went away."""
+        """Forget expired snapshots and index entries of expired records; returns how many went away."""
         ...
 
     async def ping(self) -> None:
@@ -120,3 +167,13 @@ class SnapshotStore(Protocol):
     async def close(self) -> None:
         """Release connections; the store must not be used afterwards."""
         ...
+
+
+@runtime_checkable
+class Store(SnapshotStore, CheckpointStore, LockStore, CounterStore, StoreMaintenance, Protocol):
+    """Every port at once: what an adapter offers and what the composition root passes around."""
+
+
+@runtime_checkable
+class CollectionStore(SnapshotStore, CheckpointStore, Protocol):
+    """What a collector needs: its snapshots and the checkpoints that make collection incremental."""

@@ -1,7 +1,7 @@
-"""In-process snapshot store: the single-replica backend and the reference for the store contract.
+"""In-process store (every port of `base.Store`): the single-replica backend and the contract reference.
 
 It keeps everything in dicts of one process and must not grow features the Redis adapter cannot offer
-(every behaviour here is checked by the shared contract suite in ``tests/contract``).
+(every behaviour here is checked by the per-port contract suites in ``tests/contract``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def _check_ttl(ttl_seconds: float) -> None:
 
 
 class MemorySnapshotStore:
-    """Snapshots, checkpoints and locks in memory, with TTLs read from an injectable clock.
+    """Snapshots, checkpoints, locks and counters in memory, with TTLs read from an injectable clock.
 
     Versions come from one store-wide counter, so a key that is deleted and written again still gets a
     version above every earlier one (a reader comparing versions never mistakes the new data for the old).
@@ -52,7 +52,7 @@ class MemorySnapshotStore:
         self._batches: dict[str, float] = {}
         self._series = 0
         self._generation = 0
-        self._checkpoints: dict[str, tuple[dict[str, str], float | None]] = {}
+        self._checkpoints: dict[str, tuple[bytes, float | None]] = {}
         self._locks: dict[str, float] = {}
         self._closed = False
 
@@ -95,6 +95,12 @@ class MemorySnapshotStore:
         self._check_open()
         return {key: snap.version for key, snap in self._snapshots.items()}
 
+    async def keys(self, prefix: SnapshotKey) -> list[SnapshotKey]:
+        self._check_open()
+        width = len(prefix.parts)
+        found = [k for k in self._snapshots if k.kind == prefix.kind and k.parts[:width] == prefix.parts]
+        return sorted(found, key=lambda k: k.parts)
+
     async def get_many(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, Snapshot]:
         self._check_open()
         found: dict[SnapshotKey, Snapshot] = {}
@@ -105,7 +111,7 @@ class MemorySnapshotStore:
                 found[key] = snap
         return found
 
-    async def get_checkpoint(self, name: str) -> Mapping[str, str] | None:
+    async def get_checkpoint(self, name: str) -> bytes | None:
         self._check_open()
         entry = self._checkpoints.get(name)
         if entry is None:
@@ -114,17 +120,28 @@ class MemorySnapshotStore:
         if expires_at is not None and expires_at <= self._clock():
             del self._checkpoints[name]
             return None
-        return dict(value)
+        return value
 
-    async def set_checkpoint(
-        self, name: str, value: Mapping[str, str], ttl_seconds: float | None = None
-    ) -> None:
+    async def set_checkpoint(self, name: str, value: bytes, ttl_seconds: float | None = None) -> None:
         self._check_open()
         expires_at = None
         if ttl_seconds is not None:
             _check_ttl(ttl_seconds)
             expires_at = self._clock() + ttl_seconds
-        self._checkpoints[name] = (dict(value), expires_at)
+        self._checkpoints[name] = (bytes(value), expires_at)
+
+    async def delete_checkpoint(self, name: str) -> None:
+        self._check_open()
+        self._checkpoints.pop(name, None)
+
+    async def checkpoint_names(self, prefix: str) -> list[str]:
+        self._check_open()
+        now = self._clock()
+        return sorted(
+            name
+            for name, (_, expires_at) in self._checkpoints.items()
+            if name.startswith(prefix) and (expires_at is None or expires_at > now)
+        )
 
     async def try_lock(self, name: str, ttl_seconds: float) -> bool:
         self._check_open()

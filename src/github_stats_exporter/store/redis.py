@@ -1,4 +1,4 @@
-"""Redis snapshot store (standalone or Sentinel) on redis-py asyncio: the store every replica shares.
+"""Redis store (every port of `base.Store`; standalone or Sentinel) on redis-py asyncio, shared by replicas.
 
 Every write is one Lua script (atomic, one round trip); reads are one command or one pipeline. It must
 not fall back to anything when Redis is unreachable: every failure surfaces as `StoreUnavailable`.
@@ -11,7 +11,9 @@ Sentinel Redis, not Redis Cluster):
 * ``P:nseries``        hash, snapshot field -> series count (the budget's per-snapshot part)
 * ``P:series``         string, total series (the O(1) budget counter)
 * ``P:snap:<field>``   hash ``v`` version, ``n`` series, ``d`` msgpack payload; PEXPIRE = retention
-* ``P:cp:<name>``      string, JSON checkpoint; ``P:lock:<name>`` string, SET NX PX
+* ``P:cp:<name>``      string, the checkpoint's bytes (PEXPIRE = its TTL); ``P:lock:<name>`` SET NX PX
+* ``P:cpnames``        sorted set, every checkpoint name at score 0 (prefix listing by ZRANGEBYLEX);
+                       names of expired records are dropped when listed and by ``gc``
 * ``P:counters``       hash, JSON (name, labels) -> float cluster-wide counter totals
 * ``P:batch:<id>``     string, marks an applied counter batch (idempotent flushes)
 """
@@ -90,6 +92,48 @@ if removed > 0 then redis.call('INCR', KEYS[3]) end
 return removed
 """
 
+_SET_CHECKPOINT = """
+if ARGV[2] == '0' then redis.call('SET', KEYS[1], ARGV[1]) else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+redis.call('ZADD', KEYS[2], 0, ARGV[3])
+"""
+
+_DELETE_CHECKPOINT = """
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+"""
+
+# Names whose record expired are dropped on the way, so the index never outgrows the live records
+# by more than what expired since the last listing or gc.
+_CHECKPOINT_NAMES = """
+local names = redis.call('ZRANGEBYLEX', KEYS[1], '[' .. ARGV[2], '(' .. ARGV[2] .. '\255')
+local live = {}
+for _, name in ipairs(names) do
+  if redis.call('EXISTS', ARGV[1] .. name) == 1 then live[#live + 1] = name
+  else redis.call('ZREM', KEYS[1], name) end
+end
+return live
+"""
+
+_GC_CHECKPOINT_NAMES = """
+local removed = 0
+for _, name in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if redis.call('EXISTS', ARGV[1] .. name) == 0 then
+    redis.call('ZREM', KEYS[1], name)
+    removed = removed + 1
+  end
+end
+return removed
+"""
+
+# Fields are JSON arrays written by one encoder, so a key prefix is a byte prefix of its fields.
+_KEYS_WITH_PREFIX = """
+local out = {}
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(field, 1, #ARGV[1]) == ARGV[1] then out[#out + 1] = field end
+end
+return out
+"""
+
 _ADD_COUNTERS = """
 if ARGV[1] ~= '' and not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then return 0 end
 for i = 3, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1]) end
@@ -100,7 +144,6 @@ _Payload = tuple[float, dict[str, str], tuple[Sample, ...]]
 _payload_decoder = msgspec.msgpack.Decoder(_Payload)
 _key_decoder = msgspec.json.Decoder(tuple[str, ...])
 _counter_decoder = msgspec.json.Decoder(tuple[str, tuple[tuple[str, str], ...]])
-_checkpoint_decoder = msgspec.json.Decoder(dict[str, str])
 
 
 def _ttl_ms(seconds: float) -> int:
@@ -142,7 +185,7 @@ def _decode_payloads(raw: list[tuple[SnapshotKey, bytes, bytes]]) -> dict[Snapsh
 
 
 class RedisSnapshotStore:
-    """The `SnapshotStore` port on Redis; construction never connects, the first command does.
+    """Every store port on Redis; construction never connects, the first command does.
 
     Build it with `standalone` or `sentinel`; pass an existing client only in tests.
     """
@@ -173,10 +216,16 @@ class RedisSnapshotStore:
         self._nseries = f"{key_prefix}:nseries"
         self._series = f"{key_prefix}:series"
         self._counters = f"{key_prefix}:counters"
+        self._cp_names = f"{key_prefix}:cpnames"
         self._put_script = client.register_script(_PUT)
         self._delete_script = client.register_script(_DELETE)
         self._gc_script = client.register_script(_GC)
         self._counters_script = client.register_script(_ADD_COUNTERS)
+        self._set_checkpoint_script = client.register_script(_SET_CHECKPOINT)
+        self._delete_checkpoint_script = client.register_script(_DELETE_CHECKPOINT)
+        self._checkpoint_names_script = client.register_script(_CHECKPOINT_NAMES)
+        self._gc_checkpoint_names_script = client.register_script(_GC_CHECKPOINT_NAMES)
+        self._keys_script = client.register_script(_KEYS_WITH_PREFIX)
 
     @classmethod
     def standalone(
@@ -233,6 +282,15 @@ class RedisSnapshotStore:
         index = await self._call(self._redis.hgetall(self._index))
         return {_field_key(field): int(version) for field, version in index.items()}
 
+    async def keys(self, prefix: SnapshotKey) -> list[SnapshotKey]:
+        # The field of (kind, *parts) without its closing bracket; the exact part match follows below,
+        # because ["loc","acme" is also a byte prefix of ["loc","acme-labs",...].
+        text = _key_field(prefix)[:-1]
+        fields = await self._call(self._keys_script(keys=[self._index], args=[text]))
+        width = len(prefix.parts)
+        found = [_field_key(field) for field in fields]
+        return sorted((k for k in found if k.parts[:width] == prefix.parts), key=lambda k: k.parts)
+
     async def get_many(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, Snapshot]:
         wanted = list(dict.fromkeys(keys))
         if not wanted:
@@ -250,16 +308,26 @@ class RedisSnapshotStore:
             msg = f"undecodable snapshot payload in Redis: {exc}"
             raise StoreError(msg) from exc
 
-    async def get_checkpoint(self, name: str) -> Mapping[str, str] | None:
-        raw = await self._call(self._redis.get(f"{self._prefix}:cp:{name}"))
-        return None if raw is None else _checkpoint_decoder.decode(raw)
+    async def get_checkpoint(self, name: str) -> bytes | None:
+        raw = await self._call(self._redis.get(self._cp_key(name)))
+        return None if raw is None else bytes(raw)
 
-    async def set_checkpoint(
-        self, name: str, value: Mapping[str, str], ttl_seconds: float | None = None
-    ) -> None:
-        px = None if ttl_seconds is None else _ttl_ms(ttl_seconds)
-        payload = msgspec.json.encode(dict(value))
-        await self._call(self._redis.set(f"{self._prefix}:cp:{name}", payload, px=px))
+    async def set_checkpoint(self, name: str, value: bytes, ttl_seconds: float | None = None) -> None:
+        px = 0 if ttl_seconds is None else _ttl_ms(ttl_seconds)
+        keys = [self._cp_key(name), self._cp_names]
+        await self._call(self._set_checkpoint_script(keys=keys, args=[bytes(value), px, name]))
+
+    async def delete_checkpoint(self, name: str) -> None:
+        keys = [self._cp_key(name), self._cp_names]
+        await self._call(self._delete_checkpoint_script(keys=keys, args=[name]))
+
+    async def checkpoint_names(self, prefix: str) -> list[str]:
+        args = [f"{self._prefix}:cp:", prefix]
+        names = await self._call(self._checkpoint_names_script(keys=[self._cp_names], args=args))
+        return [name.decode() for name in names]
+
+    def _cp_key(self, name: str) -> str:
+        return f"{self._prefix}:cp:{name}"
 
     async def try_lock(self, name: str, ttl_seconds: float) -> bool:
         px = _ttl_ms(ttl_seconds)
@@ -295,7 +363,11 @@ class RedisSnapshotStore:
     async def gc(self, now: float) -> int:
         del now  # Redis expires keys on its own clock; gc only forgets index entries of expired data
         keys = [self._index, self._nseries, self._gen, self._series]
-        return int(await self._call(self._gc_script(keys=keys, args=[f"{self._prefix}:snap:"])))
+        snapshots = await self._call(self._gc_script(keys=keys, args=[f"{self._prefix}:snap:"]))
+        names = await self._call(
+            self._gc_checkpoint_names_script(keys=[self._cp_names], args=[f"{self._prefix}:cp:"])
+        )
+        return int(snapshots) + int(names)
 
     async def ping(self) -> None:
         await self._call(self._redis.ping())

@@ -11,8 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from github_stats_exporter.store.redis_server import RedisProcess
+from tests.support.redis_server import RedisProcess
 
 PERSISTENCE = {
     "persistent": ("appendonly yes", "appendfsync always"),

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 
 import pytest
 from redis.asyncio import Redis
+from tests.support.redis_server import RedisProcess
 
 from github_stats_exporter.leader.lease import LeaseTimings
 from github_stats_exporter.leader.redis import RedisElector
 from github_stats_exporter.metrics import LEADER_ELECTION_ERRORS
 from github_stats_exporter.selfmetrics import SelfMetrics
-from github_stats_exporter.store.redis_server import RedisProcess
 
 pytestmark = pytest.mark.integration
 

@@ -19,11 +19,11 @@ from typing import Any, Protocol
 
 import pytest
 import yaml
+from tests.support.redis_server import RedisProcess, start_sentinel_setup
 
 from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.simulator.spec import EnterpriseSpec, OrgSpec, WorldSpec
-from github_stats_exporter.store.redis_server import RedisProcess, start_sentinel_setup
 
 MASTER_SET = "gse-test"
 

@@ -11,8 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yaml
-
-from github_stats_exporter.store.redis_server import RedisProcess, free_port
+from tests.support.redis_server import RedisProcess, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from tests.support.redis_server import RedisProcess, free_port, send_command
 
 from github_stats_exporter import metrics as m
 from github_stats_exporter.exposition import ExpositionCache, Format
@@ -12,7 +13,6 @@ from github_stats_exporter.model import Snapshot, SnapshotKey
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import StoreUnavailable
 from github_stats_exporter.store.redis import RedisSnapshotStore
-from github_stats_exporter.store.redis_server import RedisProcess, free_port, send_command
 
 pytestmark = pytest.mark.integration
 

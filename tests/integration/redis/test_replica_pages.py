@@ -20,10 +20,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from tests.support.redis_server import RedisProcess, free_port
 
 from github_stats_exporter.metrics import FAMILIES, PER_PROCESS
 from github_stats_exporter.simulator.server import Simulator
-from github_stats_exporter.store.redis_server import RedisProcess, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

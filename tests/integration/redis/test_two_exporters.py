@@ -9,11 +9,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yaml
+from tests.support.redis_server import RedisProcess, free_port
 
 from github_stats_exporter import metrics as m
 from github_stats_exporter.model import Snapshot, SnapshotKey
 from github_stats_exporter.store.redis import RedisSnapshotStore
-from github_stats_exporter.store.redis_server import RedisProcess, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

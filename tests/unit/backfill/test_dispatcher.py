@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date
 
 from github_stats_exporter.backfill.base import QueueUnavailable
@@ -50,7 +49,7 @@ class FlakyStore(MemorySnapshotStore):
 
     down = False
 
-    async def get_checkpoint(self, name: str) -> Mapping[str, str] | None:
+    async def get_checkpoint(self, name: str) -> bytes | None:
         if self.down:
             raise StoreUnavailable("redis down")
         return await super().get_checkpoint(name)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
 
 import pytest
 
@@ -237,7 +236,7 @@ async def test_a_store_outage_gives_the_message_back_after_a_pause(queue, metric
     """Without a store nothing can be recorded, so the message is requeued untouched (after a pause)."""
 
     class DownStore(MemorySnapshotStore):
-        async def get_checkpoint(self, name: str) -> Mapping[str, str] | None:
+        async def get_checkpoint(self, name: str) -> bytes | None:
             raise StoreUnavailable("redis down")
 
     handler = Calls()

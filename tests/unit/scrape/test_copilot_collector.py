@@ -28,6 +28,7 @@ from github_stats_exporter.scrape.copilot import (
     CopilotCollector,
     CopilotOptions,
     components_for,
+    read_checkpoint,
 )
 from github_stats_exporter.scrape.copilot_map import LabelPolicy, MapOptions
 from github_stats_exporter.selfmetrics import SelfMetrics
@@ -141,8 +142,9 @@ async def test_success_publishes_both_views_and_advances_the_checkpoint(rig: Rig
         SnapshotKey("copilot", ("org", "acme", "organization", "28d")),
         SnapshotKey("copilot", ("org", "acme", "organization", "1d")),
     }
-    checkpoint = await rig.store.get_checkpoint("copilot/org/acme/organization")
-    assert checkpoint is not None
+    raw = await rig.store.get_checkpoint("copilot/org/acme/organization")
+    assert raw is not None
+    checkpoint = read_checkpoint(raw)
     assert checkpoint["report_end_day"] == "2026-05-26"
     assert rig.metrics.value(metrics.COPILOT_LAST_SUCCESS, {"org": "acme", "scope": "org"}) == NOW
     assert rig.health == {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -19,7 +20,9 @@ from github_stats_exporter.scrape.locstate import (
     WeekTotals,
     cached_commit,
     current_mode,
+    decode_budget,
     decode_cache,
+    encode_budget,
     encode_cache,
     hour_bucket,
     is_due,
@@ -204,11 +207,28 @@ def test_refresh_is_due_only_when_needed(state: LocState, due: bool) -> None:
 
 
 def test_state_record_round_trip_and_tolerance() -> None:
-    """The state survives the store as strings; unreadable records fall back to a fresh state."""
+    """The state survives the store; unreadable records fall back to a fresh state, an unknown mode to primary."""
     state = LocState(FALLBACK, 123.5, 2, 99.25, W, warming=True, failed=False, more=True)
     assert LocState.from_record(state.to_record()) == state
     assert LocState.from_record(None) == LocState()
-    assert LocState.from_record({"mode": "bogus", "week": "x", "zero_windows": ""}) == LocState()
+    assert LocState.from_record(b'{"mode": "bogus", "week": "x", "zero_windows": ""}') == LocState()
+    assert LocState.from_record(b'{"mode": "bogus", "week": 7}') == LocState(week=7)
+
+
+def test_state_record_of_an_earlier_version_still_reads() -> None:
+    """Records that held every field as a string (before the one codec) read into the same state."""
+    legacy = {
+        "mode": FALLBACK,
+        "fallback_until": "123.5",
+        "zero_windows": "2",
+        "last_refresh": "99.25",
+        "week": str(W),
+        "warming": "1",
+        "failed": "0",
+        "more": "1",
+    }
+    expected = LocState(FALLBACK, 123.5, 2, 99.25, W, warming=True, failed=False, more=True)
+    assert LocState.from_record(json.dumps(legacy).encode()) == expected
 
 
 def _ref(sha: str, at: float, *, parents: int = 1, login: str | None = "ana") -> CommitRef:
@@ -248,12 +268,27 @@ def test_sampled_totals_attribute_and_count_gaps() -> None:
 
 
 def test_commit_cache_record_is_per_week() -> None:
-    """The detail cache round-trips through string records and is ignored for another week or when corrupt."""
+    """The detail cache round-trips through its record and is ignored for another week or when corrupt."""
     cache = {"abc": ("ana", 3, 1, True), "def": ("unknown", 0, 0, False)}
     record = encode_cache(W, cache)
     assert decode_cache(record, W) == cache
     assert decode_cache(record, W + WEEK_SECONDS) == {}
-    assert decode_cache({"week": str(W), "commits": "{not json"}, W) == {}
+    assert decode_cache(json.dumps({"week": str(W), "commits": "{not json"}).encode(), W) == {}
+    assert decode_cache(None, W) == {}
+
+
+def test_commit_cache_record_of_an_earlier_version_still_reads() -> None:
+    """A cache that held its commits as JSON text inside the record (before the one codec) reads the same."""
+    legacy = {"week": str(W), "commits": json.dumps({"abc": ["ana", 3, 1, True]})}
+    assert decode_cache(json.dumps(legacy).encode(), W) == {"abc": ("ana", 3, 1, True)}
+
+
+def test_budget_record_round_trip_and_tolerance() -> None:
+    """The hourly budget reads back what was booked; absent, corrupt and earlier string records are handled."""
+    assert decode_budget(encode_budget(7)) == 7
+    assert decode_budget(None) == 0
+    assert decode_budget(b"{not json") == 0
+    assert decode_budget(b'{"used": "4"}') == 4
 
 
 def test_samples_only_for_active_users_with_one_hot_mode() -> None:

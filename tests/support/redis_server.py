@@ -1,7 +1,8 @@
 """Throwaway redis-server / Sentinel processes on free loopback ports, for tests, benchmarks and demos.
 
-It starts the Debian binaries in a private directory and waits until they answer PING. The exporter
-never uses this module while serving; it must not import the redis client library.
+It starts the Debian binaries in a private directory and waits until they answer PING. It lives under
+``tests/`` because the exporter never needs it; tests import it as ``tests.support.redis_server`` and
+benchmarks (run from the repository root) the same way. It must not import the redis client library.
 """
 
 from __future__ import annotations
