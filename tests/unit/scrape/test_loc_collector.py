@@ -332,15 +332,21 @@ async def test_malformed_items_are_counted_and_skipped(rig: RigFactory) -> None:
 
 
 async def test_repos_that_leave_the_listing_are_deleted(rig: RigFactory) -> None:
-    """A repo gone from the listing loses its snapshot and its state."""
+    """A repo gone from the listing loses its snapshot, its state and its commit caches; the others keep theirs."""
     r = await rig(["web", "api"])
     r.gh.stats("web", (200, PAYLOAD))
     r.gh.stats("api", (200, PAYLOAD))
     await r.collector.tick()
+    await r.store.set_checkpoint(f"loc/{ORG}/api/commits/{W}", b"{}")
+    await r.store.set_checkpoint(f"loc/{ORG}/web/commits/{W}", b"{}")
     r.directory.list = [x for x in r.directory.list if x.name == "web"]
     await r.collector.tick()
     assert await r.values("api") is None
     assert await r.store.get_checkpoint(f"loc/{ORG}/api/state") is None
+    assert await r.store.checkpoint_names(f"loc/{ORG}/") == [
+        f"loc/{ORG}/web/commits/{W}",
+        f"loc/{ORG}/web/state",
+    ]
     assert await r.values("web") == EXPECTED
 
 
