@@ -28,9 +28,10 @@ from github_stats_exporter.exposition import (
     negotiate,
     render,
 )
+from github_stats_exporter.exposition.cache import PageStore
 from github_stats_exporter.model import Sample, Snapshot, SnapshotKey
 from github_stats_exporter.selfmetrics import SelfMetrics
-from github_stats_exporter.store.base import SnapshotStore, StoreUnavailable
+from github_stats_exporter.store.base import StoreUnavailable
 from github_stats_exporter.store.memory import MemorySnapshotStore
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
@@ -366,7 +367,7 @@ def activity(key: SnapshotKey, *users: str, value: float = 1) -> Snapshot:
     return Snapshot(key, tuple(m.ACTIVITY_COMMITS.sample(value, oru(u, key.parts[-1])) for u in users), 1.0)
 
 
-def make_cache(store: SnapshotStore, **kw: float) -> ExpositionCache:
+def make_cache(store: PageStore, **kw: float) -> ExpositionCache:
     return ExpositionCache(store, SelfMetrics(), **kw)  # type: ignore[arg-type]
 
 
