@@ -56,8 +56,8 @@ class CopilotReportError(GitHubError):
     * CopilotReportError
       + MalformedReportLinks   the link endpoint answered 200 with a body that is not a report
       + DownloadError          a report file could not be downloaded (``transient`` says whether a retry may help)
-        - LinkExpired          the signed URL was refused (expired or no longer valid): ask for fresh links
-        - DownloadHostRefused  a link points at a host outside the allowed download hosts
+        - LinkExpired          the signed URL was refused (expired or no longer valid): fresh links cure it
+        - DownloadHostRefused  a link points at a host outside the allowed download hosts (permanent)
     """
 
 
@@ -66,16 +66,34 @@ class MalformedReportLinks(CopilotReportError):
 
 
 class DownloadError(CopilotReportError):
-    """A report file download failed; ``status`` is None when no HTTP answer arrived."""
+    """A report file download failed; ``status`` is None when no HTTP answer arrived.
 
-    def __init__(self, message: str, *, status: int | None = None, transient: bool = False) -> None:
+    ``reason`` is the `reason` label of a retry it causes (``timeout``, ``connection``,
+    ``server_error``, ``invalid_body`` for a file cut short, ``expired_link``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        transient: bool = False,
+        reason: str = "server_error",
+    ) -> None:
         self.status = status
         self.transient = transient
+        self.reason = reason
         super().__init__(message)
 
 
 class LinkExpired(DownloadError):
-    """The download host refused the signature (expired, or the file was already removed)."""
+    """The download host refused the signature (expired, or the file was already removed).
+
+    Transient: asking GitHub for fresh links and downloading again cures it.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message, status=status, transient=True, reason="expired_link")
 
 
 class DownloadHostRefused(DownloadError):
@@ -381,13 +399,13 @@ class ReportDownloader:
             raise DownloadError(msg)
         except TimeoutError as exc:
             msg = f"download from {url.host} timed out after {self._timeout.total:g}s"
-            raise DownloadError(msg, transient=True) from exc
+            raise DownloadError(msg, transient=True, reason="timeout") from exc
         except aiohttp.ClientPayloadError as exc:
             msg = f"download from {url.host} ended early ({type(exc).__name__})"
-            raise DownloadError(msg, transient=True) from exc
+            raise DownloadError(msg, transient=True, reason="invalid_body") from exc
         except aiohttp.ClientError as exc:
             msg = f"download from {url.host} failed ({type(exc).__name__})"
-            raise DownloadError(msg, transient=True) from exc
+            raise DownloadError(msg, transient=True, reason="connection") from exc
 
 
 async def _error_text(resp: aiohttp.ClientResponse) -> str:
