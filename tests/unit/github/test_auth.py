@@ -16,6 +16,12 @@ from github_stats_exporter.github.errors import AuthError
 TOKEN_PATH = "/app/installations/42/access_tokens"
 
 
+@pytest.fixture
+def fake_github(served_github):
+    """The token exchange is tested over a real socket: AppAuth's default is the aiohttp transport."""
+    return served_github
+
+
 def make_auth(fake, key, clock, session: aiohttp.ClientSession, prefix: str = "") -> AppAuth:
     return AppAuth(
         123,

@@ -103,9 +103,10 @@ async def test_paths_keep_the_ghes_prefix_and_params(fake_github, make_client) -
 
 
 async def test_app_auth_on_ghes_exchanges_and_calls_under_the_prefix(
-    fake_github, app_key, clock, sleeper, self_metrics, token_endpoint
+    served_github, app_key, clock, sleeper, self_metrics, token_endpoint
 ) -> None:
-    """App auth against a GHES base: token exchange and data call both go to <host>/api/v3."""
+    """App auth against a GHES base over aiohttp: token exchange and data call both go to <host>/api/v3."""
+    fake_github = served_github
     fake_github.on(
         "/api/v3/app/installations/42/access_tokens", token_endpoint(app_key, clock), method="POST"
     )
@@ -760,23 +761,22 @@ async def get_repos_as_app(
     fake_github: Any, app_key: Any, clock: Any, sleeper: Any, self_metrics: SelfMetrics
 ) -> tuple[AppAuth, Any]:
     """One repo listing through an App installation token: the auth (to count exchanges) and the answer."""
-    async with aiohttp.ClientSession() as session:
-        base = fake_github.url()
-        auth = AppAuth(
-            123,
-            42,
-            app_key.private_pem,
-            api_base_url=base,
-            session=session,
-            clock=clock,
-            user_agent="ua",
-            api_version="v",
-        )
-        options = ClientOptions(base_url=base)
-        async with GitHubClient(
-            options, auth, org="acme", metrics=self_metrics, session=session, sleep=sleeper, clock=clock
-        ) as client:
-            return auth, await client.get(REPOS, endpoint="list_org_repos")
+    base = fake_github.url()
+    auth = AppAuth(
+        123,
+        42,
+        app_key.private_pem,
+        api_base_url=base,
+        transport=fake_github,
+        clock=clock,
+        user_agent="ua",
+        api_version="v",
+    )
+    options = ClientOptions(base_url=base)
+    async with GitHubClient(
+        options, auth, org="acme", metrics=self_metrics, transport=fake_github, sleep=sleeper, clock=clock
+    ) as client:
+        return auth, await client.get(REPOS, endpoint="list_org_repos")
 
 
 async def test_transient_token_exchange_failure_is_retried(
