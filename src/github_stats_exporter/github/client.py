@@ -62,6 +62,21 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _NEXT_LINK = re.compile(r'<([^>]*)>\s*;[^,]*?\brel="?([^",]*\bnext\b[^",]*)"?')
 
 
+class _RateLimitEntry(msgspec.Struct):
+    """One resource of ``GET /rate_limit``; unknown fields are ignored, missing ones unknown."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    used: int | None = None
+    reset: float | None = None
+
+
+class _RateLimitBody(msgspec.Struct):
+    """``GET /rate_limit``: entries are decoded one by one, so a malformed one is skipped alone."""
+
+    resources: dict[str, object] = {}
+
+
 def default_user_agent() -> str:
     """``github-stats-exporter/<installed version>`` (GitHub rejects requests without a User-Agent)."""
     return f"github-stats-exporter/{github_stats_exporter.__version__}"
@@ -260,20 +275,18 @@ class GitHubClient:
         A cheap authenticated liveness probe that also tells the budget about resources not used yet.
         """
         response = await self.get("/rate_limit", endpoint="rate_limit", conditional=False)
-        resources = response.data.get("resources") if isinstance(response.data, dict) else None
+        try:
+            body = msgspec.convert(response.data, type=_RateLimitBody)
+        except msgspec.ValidationError:
+            return {}  # not the documented shape: nothing learnt, the probe itself still answered
         states: dict[str, RateLimitState] = {}
-        for name, entry in (resources or {}).items():
-            if not isinstance(entry, dict):
-                continue
-            reset = entry.get("reset")
-            parsed = RateLimitState(
-                limit=entry.get("limit") if isinstance(entry.get("limit"), int) else None,
-                remaining=entry.get("remaining") if isinstance(entry.get("remaining"), int) else None,
-                used=entry.get("used") if isinstance(entry.get("used"), int) else None,
-                reset_at=float(reset) if isinstance(reset, int | float) else None,
-                resource=str(name),
-            )
-            states[str(name)] = self._budget.update(parsed)
+        for name, raw in body.resources.items():
+            try:
+                entry = msgspec.convert(raw, type=_RateLimitEntry)
+            except msgspec.ValidationError:
+                continue  # one unreadable resource must not hide the others
+            parsed = RateLimitState(entry.limit, entry.remaining, entry.used, entry.reset, name)
+            states[name] = self._budget.update(parsed)
         return states
 
     # --- requests ------------------------------------------------------------------------------

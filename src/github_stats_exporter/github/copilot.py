@@ -20,6 +20,7 @@ from typing import Any, Literal, Self
 from urllib.parse import quote
 
 import aiohttp
+import msgspec
 from yarl import URL
 
 from github_stats_exporter.github.client import GitHubClient, default_user_agent
@@ -170,22 +171,32 @@ def check_day(day: str) -> str:
     return day
 
 
+class _LinkBody(msgspec.Struct):
+    """The report-link answer as GitHub documents it; unknown fields are ignored."""
+
+    download_links: list[object]
+    report_day: str = ""
+    report_start_day: str = ""
+    report_end_day: str = ""
+
+
 def parse_links(ref: ReportRef, window: Window, body: Any) -> ReportLinks:
-    """Read a report-link body; raises `MalformedReportLinks` when a required field is unusable."""
-    if not isinstance(body, dict):
-        msg = f"{ref} {window}: report-link body is not an object"
-        raise MalformedReportLinks(msg)
-    raw_links = body.get("download_links")
-    if not isinstance(raw_links, list):
-        msg = f"{ref} {window}: report-link body has no download_links array"
-        raise MalformedReportLinks(msg)
-    links = tuple(link.strip() for link in raw_links if isinstance(link, str) and link.strip())
+    """Read a report-link body; raises `MalformedReportLinks` when a required field is unusable.
+
+    Link entries that are not non-empty strings are dropped (the report is then incomplete, which the
+    collector sees as missing files), never raised.
+    """
+    try:
+        parsed = msgspec.convert(body, type=_LinkBody)
+    except msgspec.ValidationError as exc:
+        msg = f"{ref} {window}: report-link body is not a report-link object ({exc})"
+        raise MalformedReportLinks(msg) from exc
+    links = tuple(link.strip() for link in parsed.download_links if isinstance(link, str) and link.strip())
     fields = ("report_day", "report_day") if window == "1d" else ("report_start_day", "report_end_day")
     days: list[str] = []
     for name in fields:
-        value = body.get(name)
         try:
-            days.append(check_day(value if isinstance(value, str) else ""))
+            days.append(check_day(getattr(parsed, name)))
         except ValueError as exc:
             msg = f"{ref} {window}: {name} is missing or not a date"
             raise MalformedReportLinks(msg) from exc

@@ -854,3 +854,29 @@ async def test_rate_limit_endpoint_feeds_the_budget_even_when_core_is_spent(
     assert states["search"].remaining == 30
     assert client.rate_limit("search") == states["search"]
     assert client.rate_limit("core").remaining == 0
+
+
+async def test_a_malformed_rate_limit_resource_is_skipped_alone(fake_github, make_client, clock) -> None:
+    """Unknown fields are ignored; a resource whose numbers are not numbers is dropped, the others kept."""
+    body = {
+        "resources": {
+            "core": {"limit": 5000, "remaining": 4000, "reset": int(clock.now + 60), "extra": "ignored"},
+            "search": {"limit": "thirty", "remaining": 30},
+            "graphql": "not an object",
+        },
+        "rate": {"limit": 5000},
+    }
+    fake_github.on("/rate_limit", fake_github.reply(200, body))
+    client = await make_client()
+
+    states = await client.fetch_rate_limits()
+
+    assert set(states) == {"core"}
+    assert (states["core"].remaining, states["core"].used) == (4000, None)
+
+
+async def test_a_rate_limit_body_of_the_wrong_shape_teaches_nothing(fake_github, make_client) -> None:
+    """A /rate_limit answer without a resources object yields no states and no error."""
+    fake_github.on("/rate_limit", fake_github.reply(200, ["not", "an", "object"]))
+    client = await make_client()
+    assert await client.fetch_rate_limits() == {}
