@@ -16,6 +16,7 @@ from github_stats_exporter.app.leadership import Leadership
 from github_stats_exporter.backfill.base import JobQueue
 from github_stats_exporter.cluster_state import ClusterState
 from github_stats_exporter.config import AppCredentials, Credentials, Settings
+from github_stats_exporter.errors import ExporterError
 from github_stats_exporter.exposition import ExpositionCache
 from github_stats_exporter.github.auth import AppAuth, Auth, TokenAuth
 from github_stats_exporter.github.client import (
@@ -48,8 +49,10 @@ MEMORY_REFRESH_SECONDS = 1.0
 """A local store costs nothing to poll, so the page follows new snapshots within a second."""
 
 
-class StartupError(Exception):
+class StartupError(ExporterError):
     """The configuration asks for something this process cannot start (a clear message, exit 2)."""
+
+    transient = False
 
 
 Service = Callable[[], Coroutine[Any, Any, None]]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from github_stats_exporter.backfill.jobs import BackfillJob
+from github_stats_exporter.errors import ExporterError
 
 Handler = Callable[[BackfillJob], Awaitable[None]]
 """Re-runs one job and returns once its result is written to the store; raises on failure."""
@@ -36,7 +37,7 @@ def retry_queue_name(queue: str, delay_seconds: float) -> str:
     return f"{queue}.retry.{delay_label(delay_seconds)}"
 
 
-class QueueError(Exception):
+class QueueError(ExporterError):
     """Base class of queue failures.
 
     * QueueError
@@ -51,6 +52,8 @@ class QueueUnavailable(QueueError):
 
 class QueueTopologyError(QueueError):
     """Declaring an exchange or queue failed with arguments that conflict with an existing one."""
+
+    transient = False
 
 
 @runtime_checkable

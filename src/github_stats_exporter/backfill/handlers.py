@@ -3,8 +3,9 @@
 Activity jobs call ``ActivityCollector.backfill(repo, window)`` (fills the event ledger, then
 recomputes the repo's rolling-24h snapshot, so window-scoped counts never reach the live gauges);
 LOC jobs call ``LocCollector.backfill(repo)``; Copilot jobs call the 1-day endpoint through
-``CopilotCollector.backfill(report, day)``. This module decides only routing and which failures are
-permanent; it never talks to GitHub or the store itself.
+``CopilotCollector.backfill(report, day)``. This module decides only routing; a failure is permanent
+when an error in its cause chain says so (``transient`` is False, set where the error was raised, see
+`errors.py`). It never talks to GitHub or the store itself.
 """
 
 from __future__ import annotations
@@ -15,13 +16,10 @@ from typing import Protocol, TypeVar
 
 from github_stats_exporter.backfill.base import Handler
 from github_stats_exporter.backfill.jobs import BackfillJob, PermanentJobError
+from github_stats_exporter.errors import permanent_cause
 from github_stats_exporter.github.copilot import ReportRef
-from github_stats_exporter.github.errors import Forbidden, ForeignHostError, NotFound, Unprocessable
 from github_stats_exporter.model import DayWindow, JobKind, TimeWindow
 
-# Answers that repeat however often we ask: the job goes to the DLQ at once (an operator can replay
-# it after fixing permissions), instead of spending hours of retries and API budget.
-PERMANENT_CAUSES: tuple[type[BaseException], ...] = (NotFound, Forbidden, Unprocessable, ForeignHostError)
 ALL_REPOS = "*"
 
 
@@ -42,17 +40,6 @@ RepoLister = Callable[[], Awaitable[Sequence[str]]]
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")
-
-
-def _permanent_cause(exc: BaseException) -> BaseException | None:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, PERMANENT_CAUSES):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
 
 
 class CollectorHandlers:
@@ -141,7 +128,10 @@ class CollectorHandlers:
         except PermanentJobError:
             raise
         except Exception as exc:
-            cause = _permanent_cause(exc)
+            # An answer that repeats however often we ask (404, a plain 403): the job goes to the DLQ
+            # at once (an operator can replay it after fixing permissions), instead of spending hours
+            # of retries and API budget.
+            cause = permanent_cause(exc)
             if cause is None:
                 raise
             msg = f"{type(cause).__name__}: {cause}"

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
+from github_stats_exporter.errors import ExporterError
 from github_stats_exporter.model import (
     REASON_TYPES,
     DayWindow,
@@ -52,11 +53,13 @@ class MalformedJob(ValueError):
         super().__init__(reason)
 
 
-class PermanentJobError(Exception):
+class PermanentJobError(ExporterError):
     """A handler's verdict that retrying cannot help (repository gone, scope not configured).
 
     The worker sends such a job straight to the DLQ instead of spending the retry schedule on it.
     """
+
+    transient = False
 
 
 @dataclass(frozen=True, slots=True)

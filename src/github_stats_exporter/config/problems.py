@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from github_stats_exporter.config.duration import format_duration
+from github_stats_exporter.errors import ExporterError
 
 REDACTED = "<redacted>"
 # Last path components whose values are secrets (passwords, URLs with credentials, tokens).
@@ -40,8 +41,10 @@ class ConfigProblem:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
-class ConfigError(Exception):
+class ConfigError(ExporterError):
     """The configuration cannot be used; `problems` lists every reason, not just the first."""
+
+    transient = False
 
     def __init__(self, problems: Sequence[ConfigProblem]) -> None:
         self.problems: list[ConfigProblem] = list(problems)

@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from yarl import URL
 
-from github_stats_exporter.github.errors import AuthError
+from github_stats_exporter.github.errors import AuthError, TransportError
+from github_stats_exporter.github.transport import AiohttpTransport, Request, Transport
 
 JWT_BACKDATE_SECONDS = 60
 """``iat`` is set this far in the past to tolerate clock drift between us and GitHub."""
@@ -97,7 +98,9 @@ class AppAuth:
     """GitHub App installation token, exchanged on demand and cached until ``expires_at - refresh_margin``.
 
     One lock guards the exchange, so concurrent callers of an expired token wait for one exchange
-    instead of each minting their own.
+    instead of each minting their own. The exchange goes through ``transport`` when given, else
+    through ``session`` (one of the two is required). It is not retried here: the client retries a
+    transient `AuthError` with the same attempts and backoff as the request that needed the token.
     """
 
     refreshable = True
@@ -109,7 +112,8 @@ class AppAuth:
         private_key_pem: str,
         *,
         api_base_url: str,
-        session: aiohttp.ClientSession,
+        session: aiohttp.ClientSession | None = None,
+        transport: Transport | None = None,
         clock: Callable[[], float] = time.time,
         refresh_margin: float = 300.0,
         user_agent: str,
@@ -127,7 +131,12 @@ class AppAuth:
         self._token_url = base.with_path(
             f"{base.path.rstrip('/')}/app/installations/{installation_id}/access_tokens"
         )
-        self._session = session
+        if transport is None:
+            if session is None:
+                msg = "AppAuth needs a session or a transport"
+                raise ValueError(msg)
+            transport = AiohttpTransport(session)
+        self._transport = transport
         self._clock = clock
         self._refresh_margin = refresh_margin
         self._headers = {
@@ -135,7 +144,7 @@ class AppAuth:
             "X-GitHub-Api-Version": api_version,
             "User-Agent": user_agent,
         }
-        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+        self._timeout = request_timeout
         self._lock = asyncio.Lock()
         self._header: str | None = None
         self._valid_until = 0.0
@@ -182,13 +191,10 @@ class AppAuth:
         headers = {**self._headers, "Authorization": f"Bearer {app_jwt}"}
         self._exchanges += 1
         try:
-            async with self._session.post(
-                self._token_url, headers=headers, timeout=self._timeout, allow_redirects=False
-            ) as resp:
-                status = resp.status
-                body = await resp.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise AuthError(None, type(exc).__name__) from exc
+            answer = await self._transport.send(Request("POST", self._token_url, headers, self._timeout))
+        except TransportError as exc:
+            raise AuthError(None, _cause_name(exc)) from exc
+        status, body = answer.status, answer.body
         if status != 201:
             raise AuthError(status, _error_message(body))
         try:
@@ -207,6 +213,12 @@ class AppAuth:
 
     def __repr__(self) -> str:
         return f"AppAuth(app_id={self._app_id}, installation_id={self._installation_id})"
+
+
+def _cause_name(exc: TransportError) -> str:
+    """The name of the library exception behind a transport failure (the message never holds a URL)."""
+    cause = exc.__cause__
+    return type(cause).__name__ if cause is not None else exc.reason
 
 
 def _error_message(body: bytes) -> str:

@@ -1,10 +1,11 @@
 """The GitHub REST client: one aiohttp session per installation, budget-aware, retrying, caching.
 
 `GitHubClient.get` waits for rate-limit budget before every attempt, sends conditional requests
-from an ETag cache, retries transient failures with full-jitter backoff and maps everything else
-to the typed errors in `errors.py`. It only ever talks to the configured API origin (scheme, host,
-port), so credentials cannot leak to another host; it knows no endpoints and parses no payloads
-beyond JSON decoding.
+from an ETag cache, retries transient failures through `retry.Attempts` (full-jitter backoff, every
+retry counted) and maps everything else to the typed errors in `errors.py`. Requests go through a
+`transport.Transport` (aiohttp by default, an in-memory one in tests). It only ever talks to the
+configured API origin (scheme, host, port), so credentials cannot leak to another host; it knows no
+endpoints and parses no payloads beyond JSON decoding.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from github_stats_exporter.github.errors import (
     GitHubTransportError,
     MalformedResponse,
     RateLimited,
+    TransportError,
     http_error_for,
 )
 from github_stats_exporter.github.etag import CachedResponse, ETagCache
@@ -47,6 +49,8 @@ from github_stats_exporter.github.ratelimit import (
     parse_retry_after,
     resource_for,
 )
+from github_stats_exporter.github.transport import AiohttpTransport, Answer, Request, Transport
+from github_stats_exporter.retry import Attempts, Retrier, RetryPolicy
 from github_stats_exporter.selfmetrics import SelfMetrics
 
 log = structlog.get_logger(__name__)
@@ -56,6 +60,21 @@ SECONDARY_LIMIT_MIN_WAIT = 60.0
 """GitHub asks for at least a minute after a secondary limit that names no Retry-After."""
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _NEXT_LINK = re.compile(r'<([^>]*)>\s*;[^,]*?\brel="?([^",]*\bnext\b[^",]*)"?')
+
+
+class _RateLimitEntry(msgspec.Struct):
+    """One resource of ``GET /rate_limit``; unknown fields are ignored, missing ones unknown."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    used: int | None = None
+    reset: float | None = None
+
+
+class _RateLimitBody(msgspec.Struct):
+    """``GET /rate_limit``: entries are decoded one by one, so a malformed one is skipped alone."""
+
+    resources: dict[str, object] = {}
 
 
 def default_user_agent() -> str:
@@ -94,6 +113,17 @@ class ClientOptions:
             msg = f"request_timeout must be positive, got {self.request_timeout}"
             raise ValueError(msg)
 
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy these options describe (server hints are capped at ``max_wait``)."""
+        return RetryPolicy(
+            attempts=self.max_attempts,
+            initial_backoff=self.initial_backoff,
+            max_backoff=self.max_backoff,
+            jitter=self.jitter,
+            max_hint=self.max_wait,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Response:
@@ -111,19 +141,6 @@ class Response:
     not_modified: bool
     url: str
     truncated: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class _Raw:
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
-
-
-def backoff_delay(attempt: int, options: ClientOptions, rng: random.Random) -> float:
-    """Full jitter: uniform in [0, min(max_backoff, initial_backoff * 2**(attempt-1))]."""
-    ceiling = min(options.max_backoff, options.initial_backoff * 2 ** (attempt - 1))
-    return rng.uniform(0.0, ceiling) if options.jitter else ceiling
 
 
 def next_link(link_header: str | None) -> str | None:
@@ -158,7 +175,7 @@ def _origin(url: URL) -> tuple[str, str, int | None]:
     return (url.scheme.lower(), (url.host or "").lower(), url.port)
 
 
-def _decode(raw: _Raw, endpoint: str, url: URL) -> Any:
+def _decode(raw: Answer, endpoint: str, url: URL) -> Any:
     """The JSON body of an accepted answer (None when it has none); `MalformedResponse` if it does not parse."""
     if raw.status == 204 or not raw.body.strip():
         return None
@@ -167,12 +184,6 @@ def _decode(raw: _Raw, endpoint: str, url: URL) -> Any:
     except msgspec.DecodeError as exc:
         msg = f"body is not valid JSON ({len(raw.body)} bytes)"
         raise MalformedResponse(raw.status, msg, endpoint, url.path) from exc
-
-
-def _auth_retry_reason(exc: AuthError) -> str:
-    if exc.invalid_body:
-        return "invalid_body"
-    return "server_error" if exc.status else "connection"
 
 
 def _error_message(body: bytes) -> str:
@@ -189,7 +200,8 @@ class GitHubClient:
     """Rate-limit-aware GitHub REST client for one org / installation.
 
     Use as ``async with GitHubClient(...) as gh``; it closes the session only if it created it.
-    Pass ``budget`` to share one `RateLimitBudget` between clients of the same installation.
+    Pass ``budget`` to share one `RateLimitBudget` between clients of the same installation, and
+    ``transport`` to send requests through something other than an aiohttp session (tests).
     """
 
     def __init__(
@@ -205,6 +217,7 @@ class GitHubClient:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         budget: RateLimitBudget | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self._options = options
         self._auth = auth
@@ -212,10 +225,10 @@ class GitHubClient:
         self._installation_id = installation_id
         self._metrics = metrics
         self._session = session
-        self._owns_session = session is None
-        self._sleep = sleep
+        self._owns_session = session is None and transport is None
+        self._transport = transport or (AiohttpTransport(session) if session is not None else None)
         self._clock = clock
-        self._rng = rng if rng is not None else random.Random()
+        self._retrier = Retrier(options.retry, org=org, metrics=metrics, sleep=sleep, rng=rng)
         self._budget = budget or RateLimitBudget(
             min_remaining_threshold=options.min_remaining_threshold,
             min_reset_buffer=options.min_reset_buffer,
@@ -225,7 +238,6 @@ class GitHubClient:
         )
         self._base = URL(options.base_url)
         self._etags = ETagCache(options.etag_cache_size)
-        self._timeout = aiohttp.ClientTimeout(total=options.request_timeout)
         self._headers = {
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": options.api_version,
@@ -233,9 +245,9 @@ class GitHubClient:
         }
 
     async def __aenter__(self) -> Self:
-        if self._session is None:
+        if self._transport is None:
             self._session = create_session(self._options)
-            self._owns_session = True
+            self._transport = AiohttpTransport(self._session)
         return self
 
     async def __aexit__(
@@ -247,6 +259,7 @@ class GitHubClient:
         if self._owns_session and self._session is not None:
             await self._session.close()
             self._session = None
+            self._transport = None
 
     @property
     def budget(self) -> RateLimitBudget:
@@ -262,20 +275,18 @@ class GitHubClient:
         A cheap authenticated liveness probe that also tells the budget about resources not used yet.
         """
         response = await self.get("/rate_limit", endpoint="rate_limit", conditional=False)
-        resources = response.data.get("resources") if isinstance(response.data, dict) else None
+        try:
+            body = msgspec.convert(response.data, type=_RateLimitBody)
+        except msgspec.ValidationError:
+            return {}  # not the documented shape: nothing learnt, the probe itself still answered
         states: dict[str, RateLimitState] = {}
-        for name, entry in (resources or {}).items():
-            if not isinstance(entry, dict):
-                continue
-            reset = entry.get("reset")
-            parsed = RateLimitState(
-                limit=entry.get("limit") if isinstance(entry.get("limit"), int) else None,
-                remaining=entry.get("remaining") if isinstance(entry.get("remaining"), int) else None,
-                used=entry.get("used") if isinstance(entry.get("used"), int) else None,
-                reset_at=float(reset) if isinstance(reset, int | float) else None,
-                resource=str(name),
-            )
-            states[str(name)] = self._budget.update(parsed)
+        for name, raw in body.resources.items():
+            try:
+                entry = msgspec.convert(raw, type=_RateLimitEntry)
+            except msgspec.ValidationError:
+                continue  # one unreadable resource must not hide the others
+            parsed = RateLimitState(entry.limit, entry.remaining, entry.used, entry.reset, name)
+            states[name] = self._budget.update(parsed)
         return states
 
     # --- requests ------------------------------------------------------------------------------
@@ -299,33 +310,25 @@ class GitHubClient:
         url = self._resolve(path_or_url, params)
         key = str(url)
         resource = resource_for(url.path)
-        attempt = 0
+        attempts = self._retrier.attempts(endpoint)
         may_refresh = getattr(self._auth, "refreshable", True)
         secondary_hits = 0
         while True:
-            attempt += 1
             await self._wait_for_budget(resource)
             cached = self._etags.get(key) if conditional else None
             try:
                 raw = await self._exchange(url, endpoint, cached.etag if cached else None)
             except AuthError as exc:
-                if not exc.is_transient or attempt >= self._options.max_attempts:
+                if not await attempts.backoff(exc, exc.reason):
                     raise
-                await self._backoff(endpoint, _auth_retry_reason(exc), attempt, url)
                 continue
-            except TimeoutError as exc:
+            except TransportError as exc:
                 self._count(endpoint, "error")
-                if attempt >= self._options.max_attempts:
-                    msg = "timed out"
-                    raise GitHubTransportError(msg, endpoint=endpoint, url_path=url.path) from exc
-                await self._backoff(endpoint, "timeout", attempt, url)
-                continue
-            except aiohttp.ClientError as exc:
-                self._count(endpoint, "error")
-                if attempt >= self._options.max_attempts:
-                    detail = f"connection failed ({type(exc).__name__})"
-                    raise GitHubTransportError(detail, endpoint=endpoint, url_path=url.path) from exc
-                await self._backoff(endpoint, "connection", attempt, url)
+                failure = GitHubTransportError(
+                    str(exc), endpoint=endpoint, url_path=url.path, reason=exc.reason
+                )
+                if not await attempts.backoff(failure, exc.reason):
+                    raise failure from exc
                 continue
 
             status = raw.status
@@ -337,12 +340,11 @@ class GitHubClient:
             if status in accept:
                 try:
                     data = _decode(raw, endpoint, url)
-                except MalformedResponse:
+                except MalformedResponse as exc:
                     # A body cut short or garbled on the way (proxy, reset stream) is a transient fault:
                     # asking again usually gets the whole document. Nothing was cached from it.
-                    if attempt >= self._options.max_attempts:
+                    if not await attempts.backoff(exc, "invalid_body"):
                         raise
-                    await self._backoff(endpoint, "invalid_body", attempt, url)
                     continue
                 return self._accept(raw, data, key, conditional)
 
@@ -350,35 +352,19 @@ class GitHubClient:
             if status == 401 and may_refresh:
                 # One refresh cures an installation token revoked or expired early; a retry is free.
                 may_refresh = False
-                attempt -= 1
                 self._auth.invalidate()
-                self._retried(endpoint, "unauthorized")
+                attempts.again("unauthorized")
                 continue
             kind = classify_limit(status, raw.headers, message)
             if kind is not None:
-                if kind is LimitKind.SECONDARY:
-                    secondary_hits += 1
-                    self._metrics.inc(metrics.GITHUB_SECONDARY_LIMIT_HITS, {"org": self._org})
-                retry_at = self._limit_retry_at(kind, raw, resource, secondary_hits)
-                secondary = kind is LimitKind.SECONDARY
-                log.warning(
-                    "github rate limited",
-                    org=self._org,
-                    endpoint=endpoint,
-                    status=status,
-                    kind=str(kind),
-                    retry_in=round(retry_at - self._clock(), 1),
-                )
-                if attempt >= self._options.max_attempts or retry_at - self._clock() > self._options.max_wait:
-                    raise RateLimited(retry_at, secondary, message)
-                self._retried(endpoint, "secondary_limit" if secondary else "primary_limit")
+                secondary_hits += kind is LimitKind.SECONDARY
+                await self._limited(kind, raw, resource, endpoint, attempts, message, secondary_hits)
                 continue  # the next _wait_for_budget takes the pause
-            if status >= 500 and attempt < self._options.max_attempts:
-                retry_after = header(raw.headers, "retry-after")
-                hint = parse_retry_after(retry_after, self._clock()) if retry_after else None
-                await self._backoff(endpoint, "server_error", attempt, url, at_least=hint)
-                continue
-            raise http_error_for(status, message or f"unexpected HTTP {status}", endpoint, url.path)
+            error = http_error_for(status, message or f"unexpected HTTP {status}", endpoint, url.path)
+            retry_after = header(raw.headers, "retry-after")
+            hint = parse_retry_after(retry_after, self._clock()) if retry_after else None
+            if not await attempts.backoff(error, "server_error", at_least=hint):
+                raise error
 
     async def paginate(
         self,
@@ -430,9 +416,37 @@ class GitHubClient:
         if _origin(url) != _origin(self._base):
             raise ForeignHostError(str(url.origin()), str(self._base.origin()))
 
-    async def _exchange(self, url: URL, endpoint: str, etag: str | None) -> _Raw:
+    async def _limited(
+        self,
+        kind: LimitKind,
+        raw: Answer,
+        resource: str,
+        endpoint: str,
+        attempts: Attempts,
+        message: str,
+        secondary_hits: int,
+    ) -> None:
+        """Book a rate-limit answer: block the budget until the retry time, count the retry or raise."""
+        secondary = kind is LimitKind.SECONDARY
+        if secondary:
+            self._metrics.inc(metrics.GITHUB_SECONDARY_LIMIT_HITS, {"org": self._org})
+        retry_at = self._limit_retry_at(kind, raw, resource, secondary_hits)
+        log.warning(
+            "github rate limited",
+            org=self._org,
+            endpoint=endpoint,
+            status=raw.status,
+            kind=str(kind),
+            retry_in=round(retry_at - self._clock(), 1),
+        )
+        if attempts.last or retry_at - self._clock() > self._options.max_wait:
+            raise RateLimited(retry_at, secondary, message)
+        # No sleep here: the budget now blocks until retry_at, and the next attempt waits for it.
+        attempts.advance("secondary_limit" if secondary else "primary_limit")
+
+    async def _exchange(self, url: URL, endpoint: str, etag: str | None) -> Answer:
         """One attempt: send, follow same-origin redirects, count and account every hop."""
-        if self._session is None:
+        if self._transport is None:
             msg = "GitHubClient is not open; use 'async with GitHubClient(...)'"
             raise RuntimeError(msg)
         for _hop in range(MAX_REDIRECTS + 1):
@@ -440,10 +454,7 @@ class GitHubClient:
             headers = {**self._headers, "Authorization": await self._auth.authorization()}
             if etag:
                 headers["If-None-Match"] = etag
-            async with self._session.get(
-                url, headers=headers, timeout=self._timeout, allow_redirects=False
-            ) as resp:
-                raw = _Raw(resp.status, resp.headers, await resp.read())
+            raw = await self._transport.send(Request("GET", url, headers, self._options.request_timeout))
             self._account(endpoint, raw)
             location = header(raw.headers, "location")
             if raw.status not in _REDIRECTS or not location:
@@ -452,7 +463,7 @@ class GitHubClient:
         msg = f"more than {MAX_REDIRECTS} redirects"
         raise GitHubHTTPError(raw.status, msg, endpoint, url.path)
 
-    def _accept(self, raw: _Raw, data: Any, key: str, conditional: bool) -> Response:
+    def _accept(self, raw: Answer, data: Any, key: str, conditional: bool) -> Response:
         """The response for an accepted status whose body decoded; remembers its ETag."""
         if conditional and raw.status == 200:
             etag = header(raw.headers, "etag")
@@ -462,7 +473,7 @@ class GitHubClient:
                 self._etags.discard(key)
         return Response(raw.status, data, raw.headers, False, key)
 
-    def _limit_retry_at(self, kind: LimitKind, raw: _Raw, resource: str, hits: int) -> float:
+    def _limit_retry_at(self, kind: LimitKind, raw: Answer, resource: str, hits: int) -> float:
         """When to try again, in GitHub's documented order: Retry-After, then reset, then >= 1 min."""
         now = self._clock()
         retry_after = header(raw.headers, "retry-after")
@@ -495,24 +506,11 @@ class GitHubClient:
                 "github rate-limit pause", org=self._org, reason=pause.reason, seconds=round(pause.seconds, 1)
             )
 
-    async def _backoff(
-        self, endpoint: str, reason: str, attempt: int, url: URL, *, at_least: float | None = None
-    ) -> None:
-        delay = backoff_delay(attempt, self._options, self._rng)
-        if at_least is not None:
-            delay = min(max(delay, at_least), self._options.max_wait)
-        self._retried(endpoint, reason)
-        log.debug("github retry", org=self._org, endpoint=endpoint, reason=reason, path=url.path, delay=delay)
-        await self._sleep(delay)
-
-    def _retried(self, endpoint: str, reason: str) -> None:
-        self._metrics.inc(metrics.GITHUB_RETRIES, {"org": self._org, "endpoint": endpoint, "reason": reason})
-
     def _count(self, endpoint: str, status_class: str) -> None:
         labels = {"org": self._org, "endpoint": endpoint, "status_class": status_class}
         self._metrics.inc(metrics.GITHUB_REQUESTS, labels)
 
-    def _account(self, endpoint: str, raw: _Raw) -> None:
+    def _account(self, endpoint: str, raw: Answer) -> None:
         self._count(endpoint, _status_class(raw.status))
         parsed = RateLimitState.from_headers(raw.headers)
         if parsed is None:

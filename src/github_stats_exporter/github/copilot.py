@@ -20,6 +20,7 @@ from typing import Any, Literal, Self
 from urllib.parse import quote
 
 import aiohttp
+import msgspec
 from yarl import URL
 
 from github_stats_exporter.github.client import GitHubClient, default_user_agent
@@ -56,8 +57,8 @@ class CopilotReportError(GitHubError):
     * CopilotReportError
       + MalformedReportLinks   the link endpoint answered 200 with a body that is not a report
       + DownloadError          a report file could not be downloaded (``transient`` says whether a retry may help)
-        - LinkExpired          the signed URL was refused (expired or no longer valid): ask for fresh links
-        - DownloadHostRefused  a link points at a host outside the allowed download hosts
+        - LinkExpired          the signed URL was refused (expired or no longer valid): fresh links cure it
+        - DownloadHostRefused  a link points at a host outside the allowed download hosts (permanent)
     """
 
 
@@ -66,16 +67,34 @@ class MalformedReportLinks(CopilotReportError):
 
 
 class DownloadError(CopilotReportError):
-    """A report file download failed; ``status`` is None when no HTTP answer arrived."""
+    """A report file download failed; ``status`` is None when no HTTP answer arrived.
 
-    def __init__(self, message: str, *, status: int | None = None, transient: bool = False) -> None:
+    ``reason`` is the `reason` label of a retry it causes (``timeout``, ``connection``,
+    ``server_error``, ``invalid_body`` for a file cut short, ``expired_link``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        transient: bool = False,
+        reason: str = "server_error",
+    ) -> None:
         self.status = status
         self.transient = transient
+        self.reason = reason
         super().__init__(message)
 
 
 class LinkExpired(DownloadError):
-    """The download host refused the signature (expired, or the file was already removed)."""
+    """The download host refused the signature (expired, or the file was already removed).
+
+    Transient: asking GitHub for fresh links and downloading again cures it.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message, status=status, transient=True, reason="expired_link")
 
 
 class DownloadHostRefused(DownloadError):
@@ -152,22 +171,32 @@ def check_day(day: str) -> str:
     return day
 
 
+class _LinkBody(msgspec.Struct):
+    """The report-link answer as GitHub documents it; unknown fields are ignored."""
+
+    download_links: list[object]
+    report_day: str = ""
+    report_start_day: str = ""
+    report_end_day: str = ""
+
+
 def parse_links(ref: ReportRef, window: Window, body: Any) -> ReportLinks:
-    """Read a report-link body; raises `MalformedReportLinks` when a required field is unusable."""
-    if not isinstance(body, dict):
-        msg = f"{ref} {window}: report-link body is not an object"
-        raise MalformedReportLinks(msg)
-    raw_links = body.get("download_links")
-    if not isinstance(raw_links, list):
-        msg = f"{ref} {window}: report-link body has no download_links array"
-        raise MalformedReportLinks(msg)
-    links = tuple(link.strip() for link in raw_links if isinstance(link, str) and link.strip())
+    """Read a report-link body; raises `MalformedReportLinks` when a required field is unusable.
+
+    Link entries that are not non-empty strings are dropped (the report is then incomplete, which the
+    collector sees as missing files), never raised.
+    """
+    try:
+        parsed = msgspec.convert(body, type=_LinkBody)
+    except msgspec.ValidationError as exc:
+        msg = f"{ref} {window}: report-link body is not a report-link object ({exc})"
+        raise MalformedReportLinks(msg) from exc
+    links = tuple(link.strip() for link in parsed.download_links if isinstance(link, str) and link.strip())
     fields = ("report_day", "report_day") if window == "1d" else ("report_start_day", "report_end_day")
     days: list[str] = []
     for name in fields:
-        value = body.get(name)
         try:
-            days.append(check_day(value if isinstance(value, str) else ""))
+            days.append(check_day(getattr(parsed, name)))
         except ValueError as exc:
             msg = f"{ref} {window}: {name} is missing or not a date"
             raise MalformedReportLinks(msg) from exc
@@ -381,13 +410,13 @@ class ReportDownloader:
             raise DownloadError(msg)
         except TimeoutError as exc:
             msg = f"download from {url.host} timed out after {self._timeout.total:g}s"
-            raise DownloadError(msg, transient=True) from exc
+            raise DownloadError(msg, transient=True, reason="timeout") from exc
         except aiohttp.ClientPayloadError as exc:
             msg = f"download from {url.host} ended early ({type(exc).__name__})"
-            raise DownloadError(msg, transient=True) from exc
+            raise DownloadError(msg, transient=True, reason="invalid_body") from exc
         except aiohttp.ClientError as exc:
             msg = f"download from {url.host} failed ({type(exc).__name__})"
-            raise DownloadError(msg, transient=True) from exc
+            raise DownloadError(msg, transient=True, reason="connection") from exc
 
 
 async def _error_text(resp: aiohttp.ClientResponse) -> str:

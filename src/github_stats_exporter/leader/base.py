@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from github_stats_exporter.errors import ExporterError
 
-class LeaseError(Exception):
+
+class LeaseError(ExporterError):
     """A lease attempt failed for a reason worth retrying (network, 5xx, 409, Redis down, ...).
 
     ``reason`` is a short fixed word used as the `reason` label of

@@ -28,6 +28,7 @@ from typing import Any
 
 import aiohttp
 
+from github_stats_exporter.errors import ExporterError
 from github_stats_exporter.leader.base import LeaseError
 from github_stats_exporter.leader.lease import LeaseElector, LeaseTimings
 from github_stats_exporter.selfmetrics import SelfMetrics
@@ -39,8 +40,10 @@ _MAX_DETAIL = 200
 _GET, _PUT, _POST = "GET", "PUT", "POST"
 
 
-class ElectorSetupError(RuntimeError):
+class ElectorSetupError(ExporterError, RuntimeError):
     """The elector cannot work in this environment (not in a pod, no token, no CA); fix and restart."""
+
+    transient = False
 
 
 def micro_time(moment: datetime) -> str:

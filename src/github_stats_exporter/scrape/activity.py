@@ -29,7 +29,7 @@ from github_stats_exporter.github.activity import (
     list_reviews,
 )
 from github_stats_exporter.github.client import GitHubClient
-from github_stats_exporter.github.errors import GitHubError, NotFound
+from github_stats_exporter.github.errors import GitHubError
 from github_stats_exporter.health import HealthReport
 from github_stats_exporter.model import (
     ActivityReason,
@@ -101,8 +101,8 @@ class _Failure:
 
     @property
     def backfill(self) -> bool:
-        """A vanished repo (404) is not worth a backfill: the next listing drops it."""
-        return not isinstance(self.error, NotFound)
+        """Only a failure a later attempt can cure is recorded (a 404 or a plain 403 repeats; docs/backfill.md)."""
+        return self.error.transient
 
 
 class _Pass:

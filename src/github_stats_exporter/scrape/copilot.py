@@ -9,6 +9,7 @@ raise out of `tick`. This module must not know config files, queues or the HTTP 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Literal
 import structlog
 
 from github_stats_exporter import metrics
+from github_stats_exporter.errors import ExporterError, permanent_cause
 from github_stats_exporter.github.client import GitHubClient
 from github_stats_exporter.github.copilot import (
     CopilotReportsApi,
@@ -41,6 +43,7 @@ from github_stats_exporter.model import (
     Snapshot,
     SnapshotKey,
 )
+from github_stats_exporter.retry import Retrier, RetryPolicy
 from github_stats_exporter.scrape.copilot_map import (
     DROP_PARSE_ERROR,
     MapOptions,
@@ -59,6 +62,8 @@ REPORT_LAG_DAYS = 2
 """GitHub publishes a day's report about two days after it ends; older days are "complete"."""
 SNAPSHOT_KIND = "copilot"
 DOWNLOAD_COMPONENT = "github_copilot_report_download"
+DOWNLOAD_ENDPOINT = "copilot_report_download"
+"""The `endpoint` label of download retries in ``gh_exporter_github_retries_total``."""
 REPORT_COMPONENTS: dict[tuple[str, str], str] = {
     ("org", "organization"): "github_api_copilot_org_reports",
     ("org", "users"): "github_api_copilot_org_user_reports",
@@ -71,8 +76,11 @@ FAILURE_RETRY_SECONDS = 900.0
 RecordMissed = Callable[[MissedWindow], Awaitable[None]]
 
 
-class CopilotCollectError(Exception):
-    """A report could not be collected completely; ``reason`` says which step failed."""
+class CopilotCollectError(ExporterError):
+    """A report could not be collected completely; ``reason`` says which step failed.
+
+    Raised ``from`` its cause when there is one, so the cause decides whether it is permanent.
+    """
 
     def __init__(self, reason: CopilotReason, message: str) -> None:
         self.reason = reason
@@ -84,8 +92,8 @@ class CopilotOptions:
     """Everything one collector needs besides its adapters (the composition root maps the config here).
 
     ``reports`` are the 28-day reports `tick` collects; ``download_attempts`` bounds retries of a
-    report whose download failed transiently (fresh links each time); an expired link is refetched
-    once on top of that.
+    report whose download failed transiently (fresh links each time, full-jitter backoff from
+    ``backoff_seconds`` up to ``max_backoff``); an expired link is refetched once on top of that.
     """
 
     scope: Scope
@@ -96,6 +104,8 @@ class CopilotOptions:
     refresh_if_unchanged: bool = False
     download_attempts: int = 3
     backoff_seconds: float = 1.0
+    max_backoff: float = 30.0
+    jitter: bool = True
     checkpoint_ttl_seconds: float = 60 * 86400.0
 
     def __post_init__(self) -> None:
@@ -161,6 +171,7 @@ class CopilotCollector:
         health: HealthReport | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        rng: random.Random | None = None,
     ) -> None:
         self._api = CopilotReportsApi(client)
         self._downloader = downloader
@@ -170,7 +181,13 @@ class CopilotCollector:
         self._record_missed = record_missed
         self._health = health
         self._clock = clock
-        self._sleep = sleep
+        policy = RetryPolicy(
+            attempts=options.download_attempts,
+            initial_backoff=options.backoff_seconds,
+            max_backoff=max(options.max_backoff, options.backoff_seconds),
+            jitter=options.jitter,
+        )
+        self._retrier = Retrier(policy, org=options.scope_id, metrics=self_metrics, sleep=sleep, rng=rng)
 
     # --- public API ------------------------------------------------------------------------------
 
@@ -238,7 +255,14 @@ class CopilotCollector:
                 datetime.fromtimestamp(now, UTC).date() - timedelta(days=REPORT_LAG_DAYS)
             ).isoformat()
             await self._fail(
-                ref, CopilotReason.REPORT_FETCH_ERROR, "fetch_error", str(exc), end_day, expected_end, None
+                ref,
+                CopilotReason.REPORT_FETCH_ERROR,
+                "fetch_error",
+                str(exc),
+                end_day,
+                expected_end,
+                None,
+                exc,
             )
             return False
         if links is None:  # pragma: no cover (the 28-day endpoints never answer 204)
@@ -260,7 +284,7 @@ class CopilotCollector:
             collected = await self._collect(ref, links, lambda ln: {"28d": None, "1d": ln.end_day})
         except CopilotCollectError as exc:
             result = "fetch_error" if exc.reason is CopilotReason.REPORT_FETCH_ERROR else "download_error"
-            await self._fail(ref, exc.reason, result, str(exc), end_day, links.end_day, links.start_day)
+            await self._fail(ref, exc.reason, result, str(exc), end_day, links.end_day, links.start_day, exc)
             return False
         links = collected.links  # a refetch after an expired link may have moved the window
         try:
@@ -316,6 +340,7 @@ class CopilotCollector:
         checkpoint_end: str | None,
         end_day: str,
         start_day: str | None,
+        cause: BaseException | None = None,
     ) -> None:
         labels = self._labels(ref)
         self._run(labels, result)
@@ -324,6 +349,14 @@ class CopilotCollector:
             reason is not CopilotReason.REPORT_DOWNLOAD_ERROR
         ):  # download failures are the download component's business
             self._report_health(ref, healthy=False, detail=detail)
+        if (
+            reason is CopilotReason.REPORT_FETCH_ERROR
+            and cause is not None
+            and permanent_cause(cause) is not None
+        ):
+            # GitHub would give every day's job the same answer (no permission, no such org): it could
+            # only be dead-lettered. Download failures are always recorded: a job downloads new links.
+            return
         # Only the days not already covered by a complete report need the 1-day endpoints.
         first = _shift(end_day, -(WINDOW_DAYS - 1))
         if start_day is not None and start_day > first:
@@ -386,9 +419,8 @@ class CopilotCollector:
         """Download and map every link; transient failures retry with fresh links, an expired link once more."""
         labels = self._labels(ref)
         refetched = False
-        attempt = 0
+        attempts = self._retrier.attempts(DOWNLOAD_ENDPOINT)
         while True:
-            attempt += 1
             mapper = ReportMapper(labels, self.options.mapping, windows(links))
             try:
                 dropped = await self._download_all(labels, links, mapper)
@@ -398,12 +430,13 @@ class CopilotCollector:
                     raise CopilotCollectError(
                         CopilotReason.REPORT_DOWNLOAD_ERROR, f"{ref}: fresh links expired too ({exc})"
                     ) from exc
+                # Fresh links cure an expired signature at once: one free retry, no wait.
                 refetched = True
+                attempts.again(exc.reason)
                 links = await self._refetch(ref, links)
                 continue
             except DownloadError as exc:
-                if exc.transient and attempt < self.options.download_attempts:
-                    await self._sleep(self.options.backoff_seconds * 2 ** (attempt - 1))
+                if await attempts.backoff(exc, exc.reason):
                     links = await self._refetch(ref, links)
                     continue
                 self._download_health(ref, healthy=False, detail=str(exc))
@@ -449,7 +482,7 @@ class CopilotCollector:
             if parser.truncated:
                 self._metrics.inc(metrics.COPILOT_REPORT_DOWNLOADS, {**self_labels, "result": "failure"})
                 msg = "report file ended inside a record (truncated download)"
-                raise DownloadError(msg, transient=True)
+                raise DownloadError(msg, transient=True, reason="invalid_body")
             self._metrics.inc(metrics.COPILOT_REPORT_DOWNLOADS, {**self_labels, "result": "success"})
             dropped += parser.dropped
         return dropped

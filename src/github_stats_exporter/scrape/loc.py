@@ -20,15 +20,9 @@ import structlog
 
 from github_stats_exporter import metrics
 from github_stats_exporter.config import LocConfig
+from github_stats_exporter.errors import ExporterError
 from github_stats_exporter.github.client import GitHubClient
-from github_stats_exporter.github.errors import (
-    AuthError,
-    GitHubError,
-    GitHubTransportError,
-    MalformedResponse,
-    RateLimited,
-    ServerError,
-)
+from github_stats_exporter.github.errors import GitHubError
 from github_stats_exporter.github.stats import (
     COMMIT_ENDPOINT,
     LIST_COMMITS_ENDPOINT,
@@ -87,9 +81,6 @@ Outcome = Literal[
 ]
 MissedSink = Callable[[MissedWindow], Awaitable[None]]
 
-_RETRIABLE = (ServerError, GitHubTransportError, RateLimited, MalformedResponse)
-"""Failures a later attempt can cure, so they are recorded for backfill (403/404/422 are not)."""
-
 
 class RepoRef(Protocol):
     """What the collector needs to know about a repo (`scrape.repos.Repo` has it)."""
@@ -108,8 +99,8 @@ class RepoSource(Protocol):
     async def repos(self) -> Sequence[RepoRef]: ...
 
 
-class LocCollectionError(Exception):
-    """A backfill could not recompute a repo's LOC (the cause is chained)."""
+class LocCollectionError(ExporterError):
+    """A backfill could not recompute a repo's LOC (the cause is chained, and decides if it is permanent)."""
 
 
 def policy_from_config(settings: LocConfig) -> LocPolicy:
@@ -163,6 +154,8 @@ class LocCollector:
         self._repos: dict[str, RepoRef] = {}
         self._warming: set[str] = set()
         self._failed: set[str] = set()
+        self._errors: dict[str, GitHubError] = {}
+        """The failure of each repo's last refresh, for the backfill that asked for it."""
 
     @property
     def policy(self) -> LocPolicy:
@@ -247,6 +240,7 @@ class LocCollector:
             await self._forget(repo)
             return
         self._repos[repo] = found
+        self._errors.pop(repo, None)  # only this backfill's own failure may explain it
         outcome = await self._refresh(found, force=True, record_missed=False)
         for delay in self._repoll_delays:
             if outcome != "warming":
@@ -254,9 +248,10 @@ class LocCollector:
             await self._sleep(delay)
             outcome = await self._refresh(found, force=True, record_missed=False)
         self._export_gauges()
+        error = self._errors.pop(repo, None)
         if outcome == "failed":
-            msg = f"loc backfill of {self._org}/{repo} failed (see the log for the cause)"
-            raise LocCollectionError(msg)
+            msg = f"loc backfill of {self._org}/{repo} failed: {error}"
+            raise LocCollectionError(msg) from error
 
     # --- one pass ------------------------------------------------------------------------------------
 
@@ -431,9 +426,9 @@ class LocCollector:
     ) -> Outcome:
         log.warning("loc refresh failed", org=self._org, repo=name, reason=str(reason), error=str(exc))
         await self._save_state(name, replace(state, warming=False, failed=True))
-        # A token exchange that failed transiently (5xx, broken body) is as curable as a failed call.
-        curable = isinstance(exc, _RETRIABLE) or (isinstance(exc, AuthError) and exc.is_transient)
-        if record_missed and curable:
+        self._errors[name] = exc
+        # Only a failure a later attempt can cure is worth a backfill job (see docs/backfill.md).
+        if record_missed and exc.transient:
             window = MissedWindow(
                 kind=JobKind.LOC,
                 scope="org",

@@ -22,13 +22,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Protocol, runtime_checkable
 
+from github_stats_exporter.errors import ExporterError
 from github_stats_exporter.model import Labels, Snapshot, SnapshotKey
 
 CounterKey = tuple[str, Labels]
 """A counter series in the cluster-wide totals: family name and labels (the sample's identity)."""
 
 
-class StoreError(Exception):
+class StoreError(ExporterError):
     """Base class of store failures.
 
     * StoreError

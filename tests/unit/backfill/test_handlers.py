@@ -9,7 +9,15 @@ import pytest
 from github_stats_exporter.backfill.handlers import CollectorHandlers
 from github_stats_exporter.backfill.jobs import BackfillJob, PermanentJobError, new_job
 from github_stats_exporter.github.copilot import ReportRef
-from github_stats_exporter.github.errors import AuthError, Forbidden, MalformedResponse, NotFound, ServerError
+from github_stats_exporter.github.errors import (
+    AuthError,
+    Forbidden,
+    MalformedResponse,
+    NotFound,
+    RateLimited,
+    ServerError,
+    Unauthorized,
+)
 from github_stats_exporter.model import (
     ActivityReason,
     CopilotReason,
@@ -88,6 +96,9 @@ async def test_whole_org_jobs_fan_out_over_the_listed_repositories():
     [
         pytest.param(ServerError(502, "bad gateway", "list_pulls", "/x"), False, id="5xx-retries"),
         pytest.param(Forbidden(403, "no access", "list_pulls", "/x"), True, id="403-permanent"),
+        pytest.param(RateLimited(T0 + 3600, secondary=True), False, id="secondary-limit-403-retries"),
+        pytest.param(Unauthorized(401, "bad credentials", "list_pulls", "/x"), True, id="401-permanent"),
+        pytest.param(AuthError(404, "no such installation"), True, id="token-404-permanent"),
         pytest.param(
             MalformedResponse(200, "body is not valid JSON", "list_pulls", "/x"),
             False,
@@ -143,3 +154,12 @@ async def test_a_report_the_collector_refuses_is_permanent():
     handlers = CollectorHandlers(copilot={("org", "acme"): Recorder(ValueError("not my org"))})
     with pytest.raises(PermanentJobError, match="not my org"):
         await handlers.copilot(_copilot_job())
+
+
+async def test_a_transient_cause_under_a_collector_error_is_retried():
+    """A collector error chained from a 5xx stays retriable: only a permanent cause dead-letters a job."""
+    wrapped = RuntimeError("loc backfill failed")
+    wrapped.__cause__ = ServerError(502, "bad gateway", "contributor_stats", "/x")
+    handlers = CollectorHandlers(loc={"acme": Recorder(wrapped)})
+    with pytest.raises(RuntimeError):
+        await handlers.loc(_job(JobKind.LOC))

@@ -1,12 +1,15 @@
-"""Fixtures for the GitHub layer: a scriptable fake GitHub on 127.0.0.1:0, a fake clock, a sleep recorder.
+"""Fixtures for the GitHub layer: a scriptable fake GitHub, a fake clock, a sleep recorder.
 
-The fake is deliberately tiny (not the project simulator): each test scripts the exact answers
-it needs and then inspects the requests the server saw.
+The fake is deliberately tiny (not the project simulator): each test scripts the exact answers it
+needs and then inspects the requests it saw. By default it is an in-memory `Transport` (no socket):
+clients get it as ``transport=``. ``served_github`` and ``foreign_github`` run the same fake behind a
+real HTTP server on 127.0.0.1:0, for the aiohttp transport itself and for the report downloader.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json as jsonlib
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -20,13 +23,18 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from github_stats_exporter.github.auth import Auth, TokenAuth
 from github_stats_exporter.github.client import ClientOptions, GitHubClient
+from github_stats_exporter.github.errors import TransportError
+from github_stats_exporter.github.transport import Answer, MockTransport, Request
 from github_stats_exporter.selfmetrics import SelfMetrics
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Handler = Callable[[Request], Awaitable[Answer]]
 START = 1_700_000_000.0
+MEMORY_BASE = "http://api.github.test"
 
 
 @dataclass(frozen=True)
@@ -38,13 +46,32 @@ class Seen:
     headers: dict[str, str]
 
 
+class ConnectionReset(Exception):
+    """Raised by a scripted handler: drop the connection without an answer."""
+
+
+def answer(
+    status: int = 200, json: Any = None, *, headers: dict[str, str] | None = None, body: bytes | None = None
+) -> Answer:
+    """An `Answer` as GitHub would send it: a JSON body unless raw ``body`` bytes are given."""
+    merged: CIMultiDict[str] = CIMultiDict(headers or {})
+    if body is None and json is not None:
+        body = jsonlib.dumps(json).encode()
+        merged.setdefault("Content-Type", "application/json; charset=utf-8")
+    return Answer(status, CIMultiDictProxy(merged), body or b"")
+
+
 class FakeGitHub:
-    """Scripted HTTP server: ``on(path, *handlers)`` answers in order, repeating the last one."""
+    """Scripted GitHub: ``on(path, *handlers)`` answers in order, repeating the last one.
+
+    In memory unless `start` put it behind a real server; either way ``seen`` lists every request.
+    """
 
     def __init__(self) -> None:
         self.routes: dict[tuple[str, str], list[Handler]] = {}
         self.seen: list[Seen] = []
         self.server: TestServer | None = None
+        self._memory = MockTransport(self._answer)
 
     def on(self, path: str, *handlers: Handler, method: str = "GET") -> None:
         self.routes[(method, path)] = list(handlers)
@@ -58,42 +85,58 @@ class FakeGitHub:
         body: bytes | None = None,
         delay: float = 0.0,
     ) -> Handler:
-        async def handler(_: web.Request) -> web.StreamResponse:
+        async def handler(_: Request) -> Answer:
             if delay:
                 await asyncio.sleep(delay)
-            if body is not None:
-                return web.Response(status=status, body=body, headers=headers)
-            if json is None:
-                return web.Response(status=status, headers=headers)
-            return web.json_response(json, status=status, headers=headers)
+            return answer(status, json, headers=headers, body=body)
 
         return handler
 
     @staticmethod
     def reset_connection() -> Handler:
-        async def handler(request: web.Request) -> web.StreamResponse:
-            assert request.transport is not None
-            request.transport.abort()
-            return web.Response()
+        async def handler(_: Request) -> Answer:
+            raise ConnectionReset
 
         return handler
 
     def url(self, path: str = "") -> str:
-        assert self.server is not None
+        if self.server is None:
+            return MEMORY_BASE + path
         return str(self.server.make_url(path))
 
     def requests_to(self, path: str) -> list[Seen]:
         return [seen for seen in self.seen if seen.path == path]
 
-    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+    async def send(self, request: Request) -> Answer:
+        """The in-memory `Transport`: a reset becomes a connection `TransportError`, as aiohttp's would."""
+        try:
+            return await self._memory.send(request)
+        except ConnectionReset as exc:
+            msg = "connection reset by the fake"
+            raise TransportError(msg, reason="connection") from exc
+
+    async def _answer(self, request: Request) -> Answer:
+        url = request.url
         self.seen.append(
-            Seen(request.method, request.path, request.query_string, request.raw_path, dict(request.headers))
+            Seen(request.method, url.path, url.query_string, url.raw_path_qs, dict(request.headers))
         )
-        handlers = self.routes.get((request.method, request.path))
+        handlers = self.routes.get((request.method, url.path))
         if not handlers:
-            return web.json_response({"message": "not scripted"}, status=418)
+            return answer(418, {"message": "not scripted"})
         handler = handlers.pop(0) if len(handlers) > 1 else handlers[0]
         return await handler(request)
+
+    async def _dispatch(self, served: web.Request) -> web.StreamResponse:
+        body = await served.read()
+        request = Request(served.method, URL(str(served.url)), dict(served.headers), 60.0, body)
+        try:
+            scripted = await self._answer(request)
+        except ConnectionReset:
+            assert served.transport is not None
+            served.transport.abort()
+            return web.Response()
+        headers = CIMultiDict(scripted.headers)
+        return web.Response(status=scripted.status, body=scripted.body, headers=headers)
 
     async def start(self) -> None:
         app = web.Application()
@@ -152,7 +195,7 @@ def make_token_endpoint(
     """The App token exchange: verifies the JWT like GitHub does, then issues ghs_1, ghs_2, ..."""
     issued = 0
 
-    async def handler(request: web.Request) -> web.StreamResponse:
+    async def handler(request: Request) -> Answer:
         nonlocal issued
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         try:
@@ -163,14 +206,14 @@ def make_token_endpoint(
                 options={"verify_exp": False, "verify_iat": False},
             )
         except jwt.PyJWTError:
-            return web.json_response({"message": "A JSON web token could not be decoded"}, status=401)
+            return answer(401, {"message": "A JSON web token could not be decoded"})
         if scheme != "Bearer" or claims["iss"] != app_id or claims["exp"] - claims["iat"] > 600:
-            return web.json_response({"message": "bad JWT"}, status=401)
+            return answer(401, {"message": "bad JWT"})
         if delay:
             await asyncio.sleep(delay)
         issued += 1
         expires = datetime.fromtimestamp(clock.now + lifetime, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return web.json_response({"token": f"ghs_{issued}", "expires_at": expires}, status=201)
+        return answer(201, {"token": f"ghs_{issued}", "expires_at": expires})
 
     return handler
 
@@ -182,7 +225,14 @@ def token_endpoint() -> Callable[..., Handler]:
 
 
 @pytest.fixture
-async def fake_github() -> AsyncIterator[FakeGitHub]:
+def fake_github() -> FakeGitHub:
+    """The in-memory fake: pass it as ``transport=`` (`make_client` does)."""
+    return FakeGitHub()
+
+
+@pytest.fixture
+async def served_github() -> AsyncIterator[FakeGitHub]:
+    """The same fake behind a real HTTP server, for tests of the aiohttp transport itself."""
     fake = FakeGitHub()
     await fake.start()
     try:
@@ -244,6 +294,7 @@ async def make_client(
                 sleep=sleep or sleeper,
                 clock=clock,
                 rng=rng or random.Random(7),
+                transport=fake_github,
             )
             return await stack.enter_async_context(client)
 

@@ -16,6 +16,12 @@ from github_stats_exporter.github.errors import AuthError
 TOKEN_PATH = "/app/installations/42/access_tokens"
 
 
+@pytest.fixture
+def fake_github(served_github):
+    """The token exchange is tested over a real socket: AppAuth's default is the aiohttp transport."""
+    return served_github
+
+
 def make_auth(fake, key, clock, session: aiohttp.ClientSession, prefix: str = "") -> AppAuth:
     return AppAuth(
         123,
@@ -132,7 +138,7 @@ async def test_rejected_exchange_raises_auth_error_with_status(fake_github, app_
             await auth.authorization()
 
     assert caught.value.status == 404
-    assert not caught.value.is_transient
+    assert not caught.value.transient
     assert "Not Found" in str(caught.value)
 
 
@@ -153,7 +159,7 @@ async def test_unreachable_exchange_is_a_transient_auth_error(app_key, clock) ->
             await auth.authorization()
 
     assert caught.value.status is None
-    assert caught.value.is_transient
+    assert caught.value.transient
 
 
 async def test_malformed_token_response_is_an_auth_error(fake_github, app_key, clock) -> None:
@@ -165,7 +171,7 @@ async def test_malformed_token_response_is_an_auth_error(fake_github, app_key, c
             await auth.authorization()
 
     assert not caught.value.invalid_body
-    assert not caught.value.is_transient
+    assert not caught.value.transient
 
 
 @pytest.mark.parametrize(
@@ -187,7 +193,7 @@ async def test_undecodable_token_response_is_a_transient_auth_error(
 
     assert caught.value.status == 201
     assert caught.value.invalid_body
-    assert caught.value.is_transient
+    assert caught.value.transient
     assert auth.valid_until == 0.0
 
 

@@ -103,9 +103,10 @@ async def test_paths_keep_the_ghes_prefix_and_params(fake_github, make_client) -
 
 
 async def test_app_auth_on_ghes_exchanges_and_calls_under_the_prefix(
-    fake_github, app_key, clock, sleeper, self_metrics, token_endpoint
+    served_github, app_key, clock, sleeper, self_metrics, token_endpoint
 ) -> None:
-    """App auth against a GHES base: token exchange and data call both go to <host>/api/v3."""
+    """App auth against a GHES base over aiohttp: token exchange and data call both go to <host>/api/v3."""
+    fake_github = served_github
     fake_github.on(
         "/api/v3/app/installations/42/access_tokens", token_endpoint(app_key, clock), method="POST"
     )
@@ -760,23 +761,22 @@ async def get_repos_as_app(
     fake_github: Any, app_key: Any, clock: Any, sleeper: Any, self_metrics: SelfMetrics
 ) -> tuple[AppAuth, Any]:
     """One repo listing through an App installation token: the auth (to count exchanges) and the answer."""
-    async with aiohttp.ClientSession() as session:
-        base = fake_github.url()
-        auth = AppAuth(
-            123,
-            42,
-            app_key.private_pem,
-            api_base_url=base,
-            session=session,
-            clock=clock,
-            user_agent="ua",
-            api_version="v",
-        )
-        options = ClientOptions(base_url=base)
-        async with GitHubClient(
-            options, auth, org="acme", metrics=self_metrics, session=session, sleep=sleeper, clock=clock
-        ) as client:
-            return auth, await client.get(REPOS, endpoint="list_org_repos")
+    base = fake_github.url()
+    auth = AppAuth(
+        123,
+        42,
+        app_key.private_pem,
+        api_base_url=base,
+        transport=fake_github,
+        clock=clock,
+        user_agent="ua",
+        api_version="v",
+    )
+    options = ClientOptions(base_url=base)
+    async with GitHubClient(
+        options, auth, org="acme", metrics=self_metrics, transport=fake_github, sleep=sleeper, clock=clock
+    ) as client:
+        return auth, await client.get(REPOS, endpoint="list_org_repos")
 
 
 async def test_transient_token_exchange_failure_is_retried(
@@ -854,3 +854,29 @@ async def test_rate_limit_endpoint_feeds_the_budget_even_when_core_is_spent(
     assert states["search"].remaining == 30
     assert client.rate_limit("search") == states["search"]
     assert client.rate_limit("core").remaining == 0
+
+
+async def test_a_malformed_rate_limit_resource_is_skipped_alone(fake_github, make_client, clock) -> None:
+    """Unknown fields are ignored; a resource whose numbers are not numbers is dropped, the others kept."""
+    body = {
+        "resources": {
+            "core": {"limit": 5000, "remaining": 4000, "reset": int(clock.now + 60), "extra": "ignored"},
+            "search": {"limit": "thirty", "remaining": 30},
+            "graphql": "not an object",
+        },
+        "rate": {"limit": 5000},
+    }
+    fake_github.on("/rate_limit", fake_github.reply(200, body))
+    client = await make_client()
+
+    states = await client.fetch_rate_limits()
+
+    assert set(states) == {"core"}
+    assert (states["core"].remaining, states["core"].used) == (4000, None)
+
+
+async def test_a_rate_limit_body_of_the_wrong_shape_teaches_nothing(fake_github, make_client) -> None:
+    """A /rate_limit answer without a resources object yields no states and no error."""
+    fake_github.on("/rate_limit", fake_github.reply(200, ["not", "an", "object"]))
+    client = await make_client()
+    assert await client.fetch_rate_limits() == {}

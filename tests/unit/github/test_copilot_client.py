@@ -235,9 +235,9 @@ async def test_download_streams_the_body_without_authorization(
     ("status", "body", "error", "transient"),
     [
         pytest.param(
-            403, b"<Error><Code>AuthenticationFailed</Code></Error>", LinkExpired, False, id="403-expired"
+            403, b"<Error><Code>AuthenticationFailed</Code></Error>", LinkExpired, True, id="403-expired"
         ),
-        pytest.param(404, b"<Error><Code>BlobNotFound</Code></Error>", LinkExpired, False, id="404-gone"),
+        pytest.param(404, b"<Error><Code>BlobNotFound</Code></Error>", LinkExpired, True, id="404-gone"),
         pytest.param(500, b"oops", DownloadError, True, id="500-transient"),
         pytest.param(503, b"", DownloadError, True, id="503-transient"),
         pytest.param(400, b"<Error>InvalidArgument</Error>", DownloadError, False, id="400-permanent"),
@@ -251,7 +251,7 @@ async def test_download_statuses_map_to_errors(
     error: type[DownloadError],
     transient: bool,
 ) -> None:
-    """Refused signatures mean "get fresh links"; 5xx may be retried; other statuses are final."""
+    """Refused signatures are cured by fresh links and 5xx by asking again; other statuses are final."""
     foreign_github.on("/f.json", FakeGitHub.reply(status, body=body))
     with pytest.raises(error) as caught:
         await fetch(downloader, foreign_github.url("/f.json?sig=secret"))

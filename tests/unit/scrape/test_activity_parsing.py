@@ -306,3 +306,28 @@ async def test_backfill_of_an_unselected_repo_is_a_no_op() -> None:
     await collector_for(client, store, SelfMetrics(), []).backfill("w", TimeWindow(NOW - 3600, NOW))
     assert [p for p, _ in client.calls] == ["/orgs/acme/repos"]
     assert await store.versions() == {}
+
+
+@pytest.mark.parametrize(
+    ("status", "recorded"),
+    [
+        pytest.param(403, False, id="plain-403-permanent"),
+        pytest.param(401, False, id="401-permanent"),
+        pytest.param(502, True, id="5xx-transient"),
+    ],
+)
+async def test_only_a_curable_stream_failure_records_a_backfill_window(status: int, recorded: bool) -> None:
+    """A plain 403 (missing permission) repeats, so it fails the repo without a window; a 5xx records one."""
+    client = ScriptedClient(
+        {
+            "/orgs/acme/repos": [[repo_json("w")]],
+            "/repos/acme/w/commits": [[]],
+            "/repos/acme/w/pulls": [status],
+            "/repos/acme/w/issues/comments": [[]],
+        }
+    )
+    missed: list[MissedWindow] = []
+    collector = collector_for(client, MemorySnapshotStore(clock=lambda: NOW), SelfMetrics(), missed)
+    assert not await collector.tick()
+    assert [w.reason for w in missed] == (["activity_pulls_failed"] if recorded else [])
+    assert "w" in collector.failing_repos

@@ -20,7 +20,7 @@ from github_stats_exporter.github.copilot import (
     ReportLinks,
     ReportRef,
 )
-from github_stats_exporter.github.errors import ServerError
+from github_stats_exporter.github.errors import Forbidden, RateLimited, ServerError
 from github_stats_exporter.health import FoldedHealth
 from github_stats_exporter.model import CopilotReason, DayWindow, JobKind, MissedWindow, SnapshotKey
 from github_stats_exporter.scrape.copilot import (
@@ -204,6 +204,49 @@ async def test_fetch_error_with_everything_covered_records_nothing(rig: Rig) -> 
     assert not await collector.tick()
     assert rig.missed == []
     assert rig.runs("fetch_error") == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "recorded"),
+    [
+        pytest.param(Forbidden(403, "policy disabled", "copilot_report_link", "/p"), False, id="plain-403"),
+        pytest.param(RateLimited(NOW + 60, secondary=True), True, id="secondary-limit"),
+        pytest.param(ServerError(502, "down", "copilot_report_link", "/p"), True, id="5xx"),
+    ],
+)
+async def test_only_a_curable_fetch_failure_records_backfill_work(
+    rig: Rig, error: Exception, recorded: bool
+) -> None:
+    """A plain 403 would repeat for every day, so no days are recorded; a rate limit or a 5xx are."""
+    api = FakeApi([("2026-04-27", "2026-05-24"), error])
+    collector = rig.collector(api, FakeDownloader([aggregate("2026-05-24")]))
+    assert await collector.tick()
+    rig.clock[0] += 6 * 3600
+    assert not await collector.tick()
+    assert [w.reason for w in rig.missed] == ([CopilotReason.REPORT_FETCH_ERROR] if recorded else [])
+    assert rig.runs("fetch_error") == 1
+
+
+async def test_download_retries_are_counted_with_the_github_retries(rig: Rig) -> None:
+    """Every download retry, an expired link's free refetch included, counts under copilot_report_download."""
+    api = FakeApi([("2026-04-29", "2026-05-26")])
+    files = FakeDownloader(
+        [
+            DownloadError("cut", transient=True, reason="invalid_body"),
+            LinkExpired("expired", status=403),
+            DownloadError("slow", transient=True, reason="timeout"),
+            aggregate("2026-05-26"),
+        ]
+    )
+    collector = rig.collector(api, files, download_attempts=3)
+    assert await collector.tick()
+
+    def retries(reason: str) -> float:
+        labels = {"org": "acme", "endpoint": "copilot_report_download", "reason": reason}
+        return rig.metrics.value(metrics.GITHUB_RETRIES, labels)
+
+    assert (retries("invalid_body"), retries("expired_link"), retries("timeout")) == (1, 1, 1)
+    assert files.fetched == 4
 
 
 async def test_transient_download_errors_retry_with_fresh_links(rig: Rig) -> None:

@@ -16,9 +16,10 @@ from aiohttp.test_utils import TestServer
 
 from github_stats_exporter import metrics
 from github_stats_exporter.config import LocConfig
+from github_stats_exporter.errors import permanent_cause
 from github_stats_exporter.github.auth import Auth, TokenAuth
 from github_stats_exporter.github.client import ClientOptions, GitHubClient
-from github_stats_exporter.github.errors import AuthError, ServerError
+from github_stats_exporter.github.errors import AuthError, Forbidden, ServerError
 from github_stats_exporter.model import MissedWindow, SnapshotKey, TimeWindow
 from github_stats_exporter.scrape.loc import LocCollectionError, LocCollector
 from github_stats_exporter.scrape.locstate import FALLBACK, WEEK_SECONDS, LocState, loc_week
@@ -418,8 +419,9 @@ async def test_backfill_raises_on_failure_without_recording_again(rig: RigFactor
     """backfill() recomputes now, raises LocCollectionError on failure and does not enqueue another backfill."""
     r = await rig(["web"])
     r.gh.stats("web", (500, {"message": "boom"}))
-    with pytest.raises(LocCollectionError):
+    with pytest.raises(LocCollectionError) as caught:
         await r.collector.backfill("web")
+    assert isinstance(caught.value.__cause__, ServerError)  # the cause decides: retried, not dead-lettered
     assert r.missed == []
     r.gh.stats("web", (200, PAYLOAD))
     await r.collector.backfill("web")
@@ -479,3 +481,12 @@ async def test_the_collector_reports_its_own_health_each_tick(rig: RigFactory) -
     assert [(c, m, ok) for c, m, ok, _ in log.reports] == [("loc:acme", "", False), ("loc:acme", "", False)]
     assert log.reports[0][3] == "failed: web"
     assert log.reports[1][3].startswith("repository listing:")
+
+
+async def test_a_backfill_refused_with_a_plain_403_is_permanent(rig: RigFactory) -> None:
+    """A permission error chains under LocCollectionError, so the backfill handler dead-letters the job."""
+    r = await rig(["web"])
+    r.gh.stats("web", (403, {"message": "Resource not accessible by integration"}))
+    with pytest.raises(LocCollectionError) as caught:
+        await r.collector.backfill("web")
+    assert isinstance(permanent_cause(caught.value), Forbidden)
