@@ -171,6 +171,9 @@ async def _copilot_collectors(
             refresh_if_unchanged=cp.refresh_if_report_unchanged,
             download_attempts=settings.retry.max_attempts,
             backoff_seconds=settings.retry.initial_backoff.total_seconds(),
+            # Downloads follow the same retry settings as API calls (docs/configuration.md, `retry`).
+            max_backoff=settings.retry.max_backoff.total_seconds(),
+            jitter=settings.retry.jitter,
         )
         for name in components_for(opts.scope, opts.reports):
             if name not in registered:  # registering twice would reset a component's state
