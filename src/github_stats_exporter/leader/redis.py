@@ -31,7 +31,7 @@ from redis.exceptions import RedisError
 from github_stats_exporter.leader.base import LeaseError
 from github_stats_exporter.leader.lease import LeaseElector, LeaseTimings
 from github_stats_exporter.selfmetrics import SelfMetrics
-from github_stats_exporter.store.connection import RedisTuning, sentinel_client, standalone_client
+from github_stats_exporter.store.connection import RedisTuning, open_sentinel, open_standalone
 
 _TUNING = RedisTuning(socket_timeout=2.0, connect_timeout=2.0)
 """No client-side retries: the elector retries on its own schedule and must see failures at once."""
@@ -162,22 +162,11 @@ class RedisElector(LeaseElector):
         return self.lease.epoch
 
     @classmethod
-    def standalone(
-        cls, host: str, port: int, *, password: str = "", db: int = 0, **options: Any
-    ) -> RedisElector:
+    def standalone(cls, host: str, port: int, **options: Any) -> RedisElector:
         """An elector on one Redis server (connects on the first attempt)."""
-        return cls(standalone_client(host, port, _TUNING, password=password, db=db), **options)
+        return open_standalone(cls, _TUNING, host, port, **options)
 
     @classmethod
-    def sentinel(
-        cls,
-        sentinels: Sequence[tuple[str, int]],
-        master_set: str,
-        *,
-        password: str = "",
-        db: int = 0,
-        **options: Any,
-    ) -> RedisElector:
+    def sentinel(cls, sentinels: Sequence[tuple[str, int]], master_set: str, **options: Any) -> RedisElector:
         """An elector on the master that Sentinel names for ``master_set``."""
-        client, watcher = sentinel_client(sentinels, master_set, _TUNING, password=password, db=db)
-        return cls(client, sentinel=watcher, **options)
+        return open_sentinel(cls, _TUNING, sentinels, master_set, **options)

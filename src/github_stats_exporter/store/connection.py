@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -20,6 +20,8 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff, NoBackoff
 
 _new_sentinel = cast(Callable[..., Sentinel], Sentinel)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +74,32 @@ def sentinel_client(
         list(sentinels), sentinel_kwargs=sentinel_options, **tuning.client_options(password, db)
     )
     return watcher.master_for(master_set), watcher
+
+
+def open_standalone(
+    factory: Callable[..., T],
+    tuning: RedisTuning,
+    host: str,
+    port: int,
+    *,
+    password: str = "",
+    db: int = 0,
+    **options: Any,
+) -> T:
+    """``factory(client, **options)`` on one Redis server (the store's and the elector's constructors)."""
+    return factory(standalone_client(host, port, tuning, password=password, db=db), **options)
+
+
+def open_sentinel(
+    factory: Callable[..., T],
+    tuning: RedisTuning,
+    sentinels: Sequence[tuple[str, int]],
+    master_set: str,
+    *,
+    password: str = "",
+    db: int = 0,
+    **options: Any,
+) -> T:
+    """``factory(client, sentinel=watcher, **options)`` on the master Sentinel names for ``master_set``."""
+    client, watcher = sentinel_client(sentinels, master_set, tuning, password=password, db=db)
+    return factory(client, sentinel=watcher, **options)

@@ -38,7 +38,7 @@ from github_stats_exporter.store.base import (
     StoreError,
     StoreUnavailable,
 )
-from github_stats_exporter.store.connection import RedisTuning, sentinel_client, standalone_client
+from github_stats_exporter.store.connection import RedisTuning, open_sentinel, open_standalone
 
 DECODE_OFFLOAD_BYTES = 1 << 20
 """Payloads above this size are decoded in a worker thread so the event loop keeps serving scrapes."""
@@ -228,25 +228,16 @@ class RedisSnapshotStore:
         self._keys_script = client.register_script(_KEYS_WITH_PREFIX)
 
     @classmethod
-    def standalone(
-        cls, host: str, port: int, *, password: str = "", db: int = 0, **options: Any
-    ) -> RedisSnapshotStore:
+    def standalone(cls, host: str, port: int, **options: Any) -> RedisSnapshotStore:
         """A store on one Redis server (no connection is made until the first call)."""
-        return cls(standalone_client(host, port, _TUNING, password=password, db=db), **options)
+        return open_standalone(cls, _TUNING, host, port, **options)
 
     @classmethod
     def sentinel(
-        cls,
-        sentinels: Sequence[tuple[str, int]],
-        master_set: str,
-        *,
-        password: str = "",
-        db: int = 0,
-        **options: Any,
+        cls, sentinels: Sequence[tuple[str, int]], master_set: str, **options: Any
     ) -> RedisSnapshotStore:
         """A store on the master Sentinel names for ``master_set``; follows failovers by itself."""
-        client, watcher = sentinel_client(sentinels, master_set, _TUNING, password=password, db=db)
-        return cls(client, sentinel=watcher, **options)
+        return open_sentinel(cls, _TUNING, sentinels, master_set, **options)
 
     def _snap_key(self, field: str | bytes) -> str:
         text = field.decode() if isinstance(field, bytes) else field
