@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import Literal, Protocol
 
 import structlog
 
@@ -74,6 +74,14 @@ FAILURE_RETRY_SECONDS = 900.0
 """After a failed pass the report is tried again this soon (or after the interval, if shorter)."""
 
 RecordMissed = Callable[[MissedWindow], Awaitable[None]]
+
+
+class ReportLinkSource(Protocol):
+    """Where the collector gets a report's signed download links (`CopilotReportsApi` in production)."""
+
+    async def fetch_links(self, ref: ReportRef, window: Window, day: str | None = None) -> ReportLinks | None:
+        """Links of the 28-day ``latest`` report, or of the 1-day report for ``day`` (None when there is none)."""
+        ...
 
 
 class CopilotCollectError(ExporterError):
@@ -155,8 +163,9 @@ class CopilotCollector:
     """Copilot reports of one org or one enterprise.
 
     ``client`` is the authenticated client of that org (or the enterprise's own App installation);
-    ``downloader`` may be shared by all collectors. Checkpoints live in the store, so the interval
-    and unchanged gates survive a leader change.
+    ``downloader`` may be shared by all collectors. ``links`` replaces the report-link calls made
+    through ``client`` (tests pass a fake). Checkpoints live in the store, so the interval and
+    unchanged gates survive a leader change.
     """
 
     def __init__(
@@ -172,8 +181,9 @@ class CopilotCollector:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         rng: random.Random | None = None,
+        links: ReportLinkSource | None = None,
     ) -> None:
-        self._api = CopilotReportsApi(client)
+        self._api: ReportLinkSource = links if links is not None else CopilotReportsApi(client)
         self._downloader = downloader
         self._store = store
         self._metrics = self_metrics

@@ -107,7 +107,7 @@ class Rig:
             "interval_seconds": 6 * 3600.0,
         }
         settings.update(options)
-        collector = CopilotCollector(
+        return CopilotCollector(
             cast(GitHubClient, object()),
             cast(ReportDownloader, downloader),
             self.store,
@@ -117,9 +117,8 @@ class Rig:
             health=FoldedHealth(Recorded(set_health)),
             clock=lambda: self.clock[0],
             sleep=no_sleep,
+            links=api,
         )
-        collector._api = api  # type: ignore[assignment]
-        return collector
 
     def runs(self, result: str, org: str = "acme", scope: str = "org") -> float:
         return self.metrics.value(metrics.COPILOT_SCRAPE_RUNS, {"org": org, "scope": scope, "result": result})
