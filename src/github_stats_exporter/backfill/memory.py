@@ -146,6 +146,15 @@ class MemoryJobQueue:
         handles.append(asyncio.get_running_loop().call_later(max(0.0, delay_seconds), due))
         self._delayed[handles[0]] = (delay_seconds, message)
 
+    async def publish_raw(self, body: bytes, headers: Mapping[str, str] | None = None) -> None:
+        """Put ``body`` on the work queue as it is, unchecked: what a foreign producer could put there.
+
+        The exporter itself only publishes jobs; this lets the worker's handling of malformed
+        messages be exercised on this queue as it is on a shared broker.
+        """
+        self._check()
+        self._put(_Message(body, dict(headers or {}), self._clock()))
+
     async def publish_dead(self, body: bytes, headers: Mapping[str, str]) -> None:
         if self._closed:
             msg = "the in-process queue is closed"

@@ -14,7 +14,7 @@ from github_stats_exporter.backfill.base import (
     QueueUnavailable,
 )
 from github_stats_exporter.backfill.jobs import BackfillJob, PermanentJobError, encode_job, new_job
-from github_stats_exporter.backfill.memory import MemoryJobQueue, _Message
+from github_stats_exporter.backfill.memory import MemoryJobQueue
 from github_stats_exporter.backfill.worker import (
     DONE_PREFIX,
     RUN_LOCK_PREFIX,
@@ -184,7 +184,7 @@ async def test_a_malformed_message_goes_to_the_dlq_and_the_worker_carries_on(
     """A body that is not a valid job is dead-lettered with a reason and acked; the next job still runs."""
     handler = Calls()
     worker, _ = _worker(queue, store, metrics, clock, handler)
-    queue._put(_Message(body, {}, clock()))
+    await queue.publish_raw(body)
     await queue.publish(_job())
     assert await _process_next(worker, queue) is Result.MALFORMED
     assert await _process_next(worker, queue) is Result.PROCESSED
