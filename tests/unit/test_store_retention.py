@@ -1,14 +1,19 @@
 """build_store: the memory and the Redis store keep snapshots for the same effective retention.
 
 The configured `store.retention` is raised by `snapshot_retention` (two refreshes of the slowest
-source, two days with Copilot on); both backends must get the raised value, not only Redis.
+source, two days with Copilot on); both backends must get the raised value, not only Redis. The memory
+store is driven by a fake clock; the Redis case runs a real redis-server and reads the key's TTL there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
+from tests.support.redis_server import RedisProcess
 
 from github_stats_exporter.app.runtime import build_store, snapshot_retention
 from github_stats_exporter.config import Settings, parse_config
@@ -66,15 +71,55 @@ async def test_memory_store_keeps_a_snapshot_for_the_effective_retention() -> No
     assert KEY not in await store.get_many([KEY])
 
 
-@pytest.mark.parametrize("backend", ["memory", "redis"])
-def test_both_backends_get_the_same_effective_retention(backend: str) -> None:
-    """build_store hands snapshot_retention to either backend (building a Redis store does not connect)."""
-    settings = settings_with(copilot={"enabled": True}, store={"backend": backend, "retention": "2h"})
-    store = build_store(settings, FakeClock(0.0))
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
+    server = RedisProcess(tmp_path / "redis").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [pytest.param("memory", id="memory"), pytest.param("redis", id="redis", marks=pytest.mark.integration)],
+)
+async def test_both_backends_get_the_same_effective_retention(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    """build_store hands snapshot_retention (not the configured 2h) to either backend."""
+    store_section: dict[str, Any] = {"backend": backend, "retention": "2h"}
+    if backend == "redis":
+        server: RedisProcess = request.getfixturevalue("redis_server")
+        store_section |= {"redis_addr": f"127.0.0.1:{server.port}"}
+    settings = settings_with(copilot={"enabled": True}, store=store_section)
     effective = snapshot_retention(settings)
     assert effective == 2 * DAY
-    if isinstance(store, MemorySnapshotStore):
-        assert store._retention == effective
-    else:
-        assert isinstance(store, RedisSnapshotStore)
-        assert store._ttl_ms == round(effective * 1000)
+    clock = FakeClock(1_000_000.0)
+    store = build_store(settings, clock)
+    written = clock.now
+    try:
+        await store.put(Snapshot(KEY, (Sample("gh_copilot_users", (("org", "acme"),), 1.0),), written))
+        if isinstance(store, MemorySnapshotStore):
+            clock.now = written + effective - 1
+            assert KEY in await store.get_many([KEY])
+            clock.now = written + effective + 1
+            assert KEY not in await store.get_many([KEY])
+        else:
+            assert isinstance(store, RedisSnapshotStore)
+            # Redis expires the snapshot itself, so the test reads the key's TTL from Redis.
+            pttl = await snapshot_pttl(settings.store.redis_addr, settings.store.key_prefix)
+            assert effective * 1000 - 60_000 < pttl <= effective * 1000
+    finally:
+        await store.close()
+
+
+async def snapshot_pttl(addr: str, prefix: str) -> int:
+    """The time to live (ms) left on the one snapshot key (``<prefix>:snap:*``, see store/redis.py)."""
+    client = Redis.from_url(f"redis://{addr}")
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:snap:*")]
+        assert len(keys) == 1
+        return int(await client.pttl(keys[0]))
+    finally:
+        await client.aclose()
