@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 
 import aio_pika
 import pytest
+from aio_pika.abc import AbstractChannel
 
 from github_stats_exporter.backfill.base import DLQ_REASON_HEADER, LAST_ERROR_HEADER, QueueTopologyError
 from github_stats_exporter.backfill.dispatcher import Dispatcher
@@ -51,12 +52,26 @@ async def _queue(rabbit: RabbitNode, names: dict[str, str], **kw: object) -> Asy
         yield queue
 
 
-def _worker(queue: RabbitMQJobQueue, handler, store: MemorySnapshotStore | None = None, **kw: object):
+@contextlib.asynccontextmanager
+async def _own_channel(rabbit: RabbitNode) -> AsyncIterator[AbstractChannel]:
+    """A plain aio-pika channel of the test's own: a foreign producer, or a look at the broker itself."""
+    connection = await aio_pika.connect(rabbit.url)
+    async with connection:
+        yield await connection.channel()
+
+
+def _worker(
+    queue: RabbitMQJobQueue,
+    handler,
+    store: MemorySnapshotStore | None = None,
+    metrics: SelfMetrics | None = None,
+    **kw: object,
+):
     return BackfillWorker(
         queue,
         {JobKind.ACTIVITY: handler},
         store or MemorySnapshotStore(),
-        SelfMetrics(),
+        metrics or SelfMetrics(),
         requeue_delays=DELAYS,
         max_message_age=3600,
         unavailable_pause=0.05,
@@ -64,13 +79,20 @@ def _worker(queue: RabbitMQJobQueue, handler, store: MemorySnapshotStore | None 
     )
 
 
-def outcomes_text(workers: list[BackfillWorker]) -> str:
-    parts = []
-    for result in Result:
-        total = sum(
-            w._metrics.value(BACKFILL_PROCESSED, {"org": "acme", "kind": "activity", "result": str(result)})
-            for w in workers
+def outcomes(worker_metrics: list[SelfMetrics]) -> dict[Result, float]:
+    """Backfill outcomes summed over the workers' self-metrics."""
+    return {
+        result: sum(
+            m.value(BACKFILL_PROCESSED, {"org": "acme", "kind": "activity", "result": str(result)})
+            for m in worker_metrics
         )
+        for result in Result
+    }
+
+
+def outcomes_text(worker_metrics: list[SelfMetrics]) -> str:
+    parts = []
+    for result, total in outcomes(worker_metrics).items():
         if total:
             parts.append(f"{result}={total:g}")
     return " ".join(parts)
@@ -90,6 +112,12 @@ async def test_published_jobs_are_persistent_stamped_and_acked_after_processing(
     async with _queue(rabbit, names) as queue:
         job = _job()
         await queue.publish(job)
+        async with _own_channel(rabbit) as channel:
+            # Persistence is a property of the message on the broker: look at it there, then put it back.
+            work = await channel.declare_queue(names["queue"], passive=True)
+            stored = await work.get(timeout=5)
+            assert stored.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+            await stored.nack(requeue=True)
         async with contextlib.aclosing(queue.deliveries()) as deliveries:
             delivery = await asyncio.wait_for(anext(deliveries), 5)
             assert decode_job(delivery.body) == job
@@ -97,7 +125,6 @@ async def test_published_jobs_are_persistent_stamped_and_acked_after_processing(
             assert delivery.headers["id"] == job.job_id
             assert delivery.timestamp is not None
             assert abs(delivery.timestamp - time.time()) < 5
-            assert delivery._message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
             await delivery.ack()
         stats = await queue.stats()
         assert (stats.depth, stats.dlq_depth) == (0, 0)
@@ -160,18 +187,21 @@ async def test_dead_letters_keep_their_reason_and_can_be_replayed(rabbit, names)
 
         worker = _worker(queue, failing)
         await queue.publish(job)
-        await queue._publish(aio_pika.Message(b"not json"), names["queue"])
+        async with _own_channel(rabbit) as channel:  # a foreign producer sends garbage
+            exchange = await channel.get_exchange(names["exchange"])
+            await exchange.publish(aio_pika.Message(b"not json"), names["queue"], mandatory=True)
         task = asyncio.create_task(worker.run())
         await _wait_for(lambda: rabbit.queue_depths().get(f"{names['queue']}.dlq") == 2)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        dlq = await queue._inspect_channel.declare_queue(queue.dlq_name, passive=True, robust=False)  # type: ignore[union-attr]
         reasons = set()
-        for _ in range(2):
-            message = await dlq.get(timeout=5)
-            reasons.add((message.headers[DLQ_REASON_HEADER], message.headers[LAST_ERROR_HEADER]))
-            await message.nack(requeue=True)
+        async with _own_channel(rabbit) as channel:
+            dlq = await channel.declare_queue(queue.dlq_name, passive=True)
+            for _ in range(2):
+                message = await dlq.get(timeout=5)
+                reasons.add((message.headers[DLQ_REASON_HEADER], message.headers[LAST_ERROR_HEADER]))
+                await message.nack(requeue=True)
         assert reasons == {
             ("attempts_exhausted", "RuntimeError: repository archived"),
             ("malformed:not_json", "not_json"),
@@ -251,7 +281,8 @@ async def test_a_broker_restart_mid_flight_loses_no_job_and_counts_none_twice(ra
                 )
             )
         assert await dispatcher.sweep()
-        workers = [_worker(queue, handler, store) for _ in range(3)]
+        worker_metrics = [SelfMetrics() for _ in range(3)]
+        workers = [_worker(queue, handler, store, m) for m in worker_metrics]
         tasks = [asyncio.create_task(w.run()) for w in workers]
         await _wait_for(lambda: len(results) >= 5)
         gate.clear()  # some handlers are now mid-job when the broker goes away
@@ -286,17 +317,11 @@ async def test_a_broker_restart_mid_flight_loses_no_job_and_counts_none_twice(ra
         assert 5 <= stopped_with < 50  # the restart really happened mid-flight
         assert len(results) == 50
         assert sum(results.values()) == 50
-        print(f"restart: {len(runs)} handler runs for 50 jobs, {outcomes_text(workers)}")
+        print(f"restart: {len(runs)} handler runs for 50 jobs, {outcomes_text(worker_metrics)}")
         stats = await queue.stats()
         assert (stats.depth, stats.dlq_depth) == (0, 0)
-    outcomes = {
-        result: sum(
-            w._metrics.value(BACKFILL_PROCESSED, {"org": "acme", "kind": "activity", "result": str(result)})
-            for w in workers
-        )
-        for result in Result
-    }
-    assert outcomes[Result.PROCESSED] >= 50
-    assert outcomes[Result.DEAD_LETTERED] == 0
-    assert outcomes[Result.EXPIRED] == 0
+    totals = outcomes(worker_metrics)
+    assert totals[Result.PROCESSED] >= 50
+    assert totals[Result.DEAD_LETTERED] == 0
+    assert totals[Result.EXPIRED] == 0
     assert len(set(runs)) == 50
