@@ -20,9 +20,10 @@ from typing import Any
 
 import aiohttp
 
-from github_stats_exporter.github.activity import iso_utc, parse_time
+from github_stats_exporter.github.activity import iso_utc
 from github_stats_exporter.github.auth import TokenAuth
 from github_stats_exporter.github.client import ClientOptions, GitHubClient, next_link
+from github_stats_exporter.github.payload import parse_time
 from github_stats_exporter.github.ratelimit import header
 from github_stats_exporter.model import MissedWindow
 from github_stats_exporter.scrape.activity import ActivityCollector

@@ -1,9 +1,10 @@
-"""Typed calls of the GitHub endpoints the activity collector needs, parsed once at the edge.
+"""Typed calls of the GitHub endpoints the activity collector needs, decoded once at the edge.
 
-Repos, commits, pulls, reviews and issue comments come back as frozen dataclasses holding only the
-fields the exporter uses. Missing or null fields are tolerated (they become None / ""); an item whose
-required fields are unusable is counted in ``skipped`` and dropped, never raised. This module knows
-endpoints and payload shapes, not attribution rules, windows or storage.
+Each repo, commit, pull, review and issue comment is decoded into a private msgspec Struct of the
+fields the exporter reads (the rules are in `payload`), then handed on as a frozen dataclass. An
+optional field that is missing, null or of another type becomes None / ""; an item whose required
+fields are unusable is counted in ``skipped`` and dropped, never raised. This module knows endpoints
+and payload shapes, not attribution rules, windows or storage.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 from urllib.parse import quote
+
+import msgspec
 
 from github_stats_exporter.github.client import GitHubClient, next_link
 from github_stats_exporter.github.errors import Conflict, NotFound
+from github_stats_exporter.github.payload import decode, login_of, parse_time, text
 from github_stats_exporter.github.ratelimit import header
 
 T = TypeVar("T")
@@ -41,33 +45,6 @@ class Listing(Generic[T]):
     empty_repo: bool = False
 
 
-def parse_time(value: object) -> float | None:
-    """An ISO 8601 timestamp (``2024-01-01T00:00:00Z``) as Unix time; None when absent or unreadable."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return None
-    return parsed.timestamp()
-
-
-def _str(mapping: Mapping[str, Any], key: str) -> str:
-    value = mapping.get(key)
-    return value if isinstance(value, str) else ""
-
-
-def _login(value: object) -> tuple[str | None, str]:
-    """(login, account type) of a user object; login None for a null/malformed user."""
-    if not isinstance(value, dict):
-        return None, ""
-    login = value.get("login")
-    kind = value.get("type")
-    return (login if isinstance(login, str) and login else None), (kind if isinstance(kind, str) else "")
-
-
 # --- repositories -------------------------------------------------------------------------------
 
 
@@ -83,25 +60,46 @@ class RepoItem:
     pushed_at: float | None
 
 
+class _Repo(msgspec.Struct):
+    """A repository as listed: a name is required, everything else is read tolerantly."""
+
+    name: str
+    owner: object = None
+    full_name: object = None
+    archived: object = None
+    disabled: object = None
+    default_branch: object = None
+    pushed_at: object = None
+
+
 def parse_repo(raw: object) -> RepoItem | None:
-    if not isinstance(raw, dict):
+    """One repository item, or None without a non-empty name; the owner falls back to ``full_name``."""
+    repo = decode(raw, _Repo)
+    if repo is None or not repo.name:
         return None
-    name = raw.get("name")
-    if not isinstance(name, str) or not name:
-        return None
-    owner = raw.get("owner")
-    owner_login = _str(owner, "login") if isinstance(owner, dict) else ""
-    if not owner_login:
-        full = _str(raw, "full_name")
-        owner_login = full.split("/", 1)[0] if "/" in full else ""
+    owner = login_of(repo.owner)
+    if owner is None:
+        full = text(repo.full_name)
+        owner = full.split("/", 1)[0] if "/" in full else ""
     return RepoItem(
-        owner=owner_login,
-        name=name,
-        archived=raw.get("archived") is True,
-        disabled=raw.get("disabled") is True,
-        default_branch=_str(raw, "default_branch"),
-        pushed_at=parse_time(raw.get("pushed_at")),
+        owner=owner,
+        name=repo.name,
+        archived=repo.archived is True,
+        disabled=repo.disabled is True,
+        default_branch=text(repo.default_branch),
+        pushed_at=parse_time(repo.pushed_at),
     )
+
+
+class _InstallationPage(msgspec.Struct):
+    """A page of ``/installation/repositories``, which wraps its items: ``{"total_count", "repositories"}``."""
+
+    repositories: object = None
+
+
+def _installation_items(data: object) -> object:
+    page = decode(data, _InstallationPage)
+    return page.repositories if page is not None else data
 
 
 async def _collect_repos(
@@ -115,7 +113,7 @@ async def _collect_repos(
         params={"per_page": PER_PAGE, "type": "all"},
         parse=parse_repo,
         parse_unchanged=True,
-        unwrap="repositories" if wrapped else None,
+        unwrap=_installation_items if wrapped else None,
     )
 
 
@@ -157,7 +155,7 @@ async def _walk(
     parse_unchanged: bool,
     stop: Callable[[T], bool] | None = None,
     max_pages: int = 100,
-    unwrap: str | None = None,
+    unwrap: Callable[[object], object] | None = None,
 ) -> Listing[T]:
     """Walk a listing page by page, parsing items; stops at the first item for which ``stop`` is True.
 
@@ -178,8 +176,8 @@ async def _walk(
         if page == 1 and response.not_modified and not parse_unchanged:
             return Listing((), 0, True, False, requests)
         data = response.data
-        if unwrap is not None and isinstance(data, dict):
-            data = data.get(unwrap)
+        if unwrap is not None:
+            data = unwrap(data)
         if not isinstance(data, list):
             return Listing(tuple(items), skipped + 1, False, False, requests)
         for raw in data:
@@ -211,22 +209,43 @@ class CommitItem:
     author_email: str
 
 
+class _Dated(msgspec.Struct):
+    """A git identity whose date is all that is read (``commit.committer``)."""
+
+    date: str
+
+
+class _Person(msgspec.Struct):
+    """A git identity's name and e-mail, each read tolerantly (``commit.author``)."""
+
+    name: object = None
+    email: object = None
+
+
+class _GitCommit(msgspec.Struct):
+    committer: _Dated
+    author: object = None
+
+
+class _Commit(msgspec.Struct):
+    """A commit of a listing: the sha and the committer date are required; ``author`` is the linked account."""
+
+    sha: str
+    commit: _GitCommit
+    author: object = None
+
+
 def parse_commit(raw: object) -> CommitItem | None:
-    if not isinstance(raw, dict):
+    """One commit item, or None without a sha or a readable committer date."""
+    commit = decode(raw, _Commit)
+    if commit is None or not commit.sha:
         return None
-    sha = raw.get("sha")
-    git = raw.get("commit")
-    if not isinstance(sha, str) or not sha or not isinstance(git, dict):
-        return None
-    committer = git.get("committer")
-    committed_at = parse_time(committer.get("date")) if isinstance(committer, dict) else None
+    committed_at = parse_time(commit.commit.committer.date)
     if committed_at is None:
         return None
-    git_author = git.get("author")
-    name = _str(git_author, "name") if isinstance(git_author, dict) else ""
-    email = _str(git_author, "email") if isinstance(git_author, dict) else ""
-    login, _ = _login(raw.get("author"))
-    return CommitItem(sha, committed_at, login, name, email)
+    person = decode(commit.commit.author, _Person)
+    name, email = (text(person.name), text(person.email)) if person is not None else ("", "")
+    return CommitItem(commit.sha, committed_at, login_of(commit.author), name, email)
 
 
 async def list_commits(
@@ -270,16 +289,23 @@ class PullItem:
     merged_at: float | None
 
 
+class _Pull(msgspec.Struct):
+    number: int
+    created_at: str
+    updated_at: str
+    user: object = None
+    merged_at: object = None
+
+
 def parse_pull(raw: object) -> PullItem | None:
-    if not isinstance(raw, dict):
+    """One pull request item, or None without an integer number and readable created/updated times."""
+    pull = decode(raw, _Pull)
+    if pull is None:
         return None
-    number = raw.get("number")
-    created = parse_time(raw.get("created_at"))
-    updated = parse_time(raw.get("updated_at"))
-    if not isinstance(number, int) or isinstance(number, bool) or created is None or updated is None:
+    created, updated = parse_time(pull.created_at), parse_time(pull.updated_at)
+    if created is None or updated is None:
         return None
-    login, _ = _login(raw.get("user"))
-    return PullItem(number, login, created, updated, parse_time(raw.get("merged_at")))
+    return PullItem(pull.number, login_of(pull.user), created, updated, parse_time(pull.merged_at))
 
 
 async def list_pulls_updated_since(
@@ -311,14 +337,21 @@ class ReviewItem:
     submitted_at: float | None
 
 
+class _Review(msgspec.Struct):
+    id: int | str
+    user: object = None
+    state: object = None
+    submitted_at: object = None
+
+
 def parse_review(raw: object) -> ReviewItem | None:
-    if not isinstance(raw, dict):
+    """One review item, or None without a non-empty id; the state is upper-cased."""
+    review = decode(raw, _Review)
+    if review is None or review.id == "":
         return None
-    review_id = raw.get("id")
-    if not isinstance(review_id, int | str) or isinstance(review_id, bool) or review_id == "":
-        return None
-    login, _ = _login(raw.get("user"))
-    return ReviewItem(str(review_id), login, _str(raw, "state").upper(), parse_time(raw.get("submitted_at")))
+    return ReviewItem(
+        str(review.id), login_of(review.user), text(review.state).upper(), parse_time(review.submitted_at)
+    )
 
 
 async def list_reviews(client: GitHubClient, owner: str, repo: str, number: int) -> Listing[ReviewItem]:
@@ -349,16 +382,23 @@ class CommentItem:
     updated_at: float
 
 
+class _Comment(msgspec.Struct):
+    id: int | str
+    created_at: str
+    updated_at: object = None
+    user: object = None
+
+
 def parse_comment(raw: object) -> CommentItem | None:
-    if not isinstance(raw, dict):
+    """One comment item, or None without an id and a readable creation time; never-edited means updated = created."""
+    comment = decode(raw, _Comment)
+    created = parse_time(comment.created_at) if comment is not None else None
+    if comment is None or created is None:
         return None
-    comment_id = raw.get("id")
-    created = parse_time(raw.get("created_at"))
-    if not isinstance(comment_id, int | str) or isinstance(comment_id, bool) or created is None:
-        return None
-    updated = parse_time(raw.get("updated_at"))
-    login, _ = _login(raw.get("user"))
-    return CommentItem(str(comment_id), login, created, updated if updated is not None else created)
+    updated = parse_time(comment.updated_at)
+    return CommentItem(
+        str(comment.id), login_of(comment.user), created, updated if updated is not None else created
+    )
 
 
 async def list_issue_comments(

@@ -1,19 +1,22 @@
 """Typed calls for weekly lines of code: contributor statistics, one week's commits, commit details.
 
-Payloads are parsed once here into frozen dataclasses holding only what the LOC collector uses.
-Malformed items are counted in ``skipped`` and dropped, never raised. This module knows endpoints and
-payload shapes; it does not pick weeks, attribute users, cache or budget anything.
+Payloads are decoded once here, item by item, into msgspec Structs (the rules are in `payload`) and
+handed on as frozen dataclasses holding only what the LOC collector uses. Malformed items are counted
+in ``skipped`` and dropped, never raised. This module knows endpoints and payload shapes; it does not
+pick weeks, attribute users, cache or budget anything.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from github_stats_exporter.github.activity import parse_time
+import msgspec
+
 from github_stats_exporter.github.client import GitHubClient
+from github_stats_exporter.github.payload import decode, login_of, parse_time
 
 PER_PAGE = 100
 STATS_ENDPOINT = "contributor_stats"
@@ -22,15 +25,22 @@ COMMIT_ENDPOINT = "get_commit"
 
 StatsStatus = Literal["ready", "computing", "empty"]
 
+Count = Annotated[int, msgspec.Meta(ge=0)]
+"""A count GitHub sends: a non-negative integer (``true`` is not 1, ``-1`` or ``2.0`` is malformed)."""
+
 
 @dataclass(frozen=True, slots=True)
 class WeekCounts:
-    """One ``weeks[]`` cell of ``stats/contributors``: week start ``w`` (Unix), additions, deletions, commits."""
+    """One ``weeks[]`` cell of ``stats/contributors``: week start ``w`` (Unix), additions, deletions, commits.
 
-    w: int
-    a: int
-    d: int
-    c: int
+    Cells are decoded straight into this class (a whole ``weeks`` list in one msgspec call), so its
+    field types are the validation: a cell with a missing, negative or non-integer count is malformed.
+    """
+
+    w: Count
+    a: Count
+    d: Count
+    c: Count
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,20 +101,6 @@ def iso_z(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _login(value: object) -> str | None:
-    if not isinstance(value, dict):
-        return None
-    login = value.get("login")
-    return login if isinstance(login, str) and login else None
-
-
-def _count(value: object) -> int | None:
-    # bool is an int subclass; a boolean count is malformed, not 0/1.
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        return None
-    return value
-
-
 def _repo_path(org: str, repo: str) -> str:
     return f"/repos/{quote(org, safe='')}/{quote(repo, safe='')}"
 
@@ -112,39 +108,44 @@ def _repo_path(org: str, repo: str) -> str:
 # --- stats/contributors ---------------------------------------------------------------------------
 
 
+class _Contributor(msgspec.Struct):
+    """One entry of ``stats/contributors``: ``weeks`` is required, ``author`` null or an account."""
+
+    weeks: list[object]
+    author: object = None
+
+
 def parse_contributor_stats(data: object) -> tuple[tuple[ContributorWeeks, ...], int]:
-    """Contributors of a 200 payload and the number of malformed entries/cells dropped."""
+    """Contributors of a 200 payload and the number of malformed entries/cells dropped.
+
+    An entry without a ``weeks`` list, or whose author is neither null nor an account with a login,
+    is dropped whole; a malformed week cell is dropped alone.
+    """
     if not isinstance(data, list):
         return (), 1 if data not in (None, {}) else 0
     out: list[ContributorWeeks] = []
     skipped = 0
-    for entry in data:
-        if not isinstance(entry, dict) or not isinstance(entry.get("weeks"), list):
+    for raw in data:
+        entry = decode(raw, _Contributor)
+        login = login_of(entry.author) if entry is not None else None
+        if entry is None or (entry.author is not None and login is None):
             skipped += 1
             continue
-        author = entry.get("author")
-        if author is not None and _login(author) is None:
-            skipped += 1
-            continue
-        weeks: list[WeekCounts] = []
-        for cell in entry["weeks"]:
-            parsed = _week(cell)
-            if parsed is None:
-                skipped += 1
-            else:
-                weeks.append(parsed)
-        out.append(ContributorWeeks(_login(author), tuple(weeks)))
+        weeks, dropped = _weeks(entry.weeks)
+        skipped += dropped
+        out.append(ContributorWeeks(login, weeks))
     return tuple(out), skipped
 
 
-def _week(cell: object) -> WeekCounts | None:
-    if not isinstance(cell, dict):
-        return None
-    values = [_count(cell.get(k)) for k in ("w", "a", "d", "c")]
-    if any(v is None for v in values):
-        return None
-    w, a, d, c = (int(v) for v in values if v is not None)
-    return WeekCounts(w, a, d, c)
+def _weeks(cells: list[object]) -> tuple[tuple[WeekCounts, ...], int]:
+    """The readable week cells and how many were not; one call for the whole list when all are readable."""
+    whole = decode(cells, list[WeekCounts])
+    if whole is not None:
+        return tuple(whole), 0
+    # Some cell is malformed: decode one by one so only the bad ones are lost (and counted).
+    parsed = [decode(cell, WeekCounts) for cell in cells]
+    kept = tuple(week for week in parsed if week is not None)
+    return kept, len(cells) - len(kept)
 
 
 async def contributor_stats(client: GitHubClient, org: str, repo: str) -> ContributorStats:
@@ -163,20 +164,32 @@ async def contributor_stats(client: GitHubClient, org: str, repo: str) -> Contri
 # --- commits --------------------------------------------------------------------------------------
 
 
+class _Dated(msgspec.Struct):
+    date: str
+
+
+class _GitCommit(msgspec.Struct):
+    author: _Dated
+
+
+class _CommitListed(msgspec.Struct):
+    """A commit of a listing: sha, git author date and parents are required; ``author`` is the linked account."""
+
+    sha: str
+    commit: _GitCommit
+    parents: list[object]
+    author: object = None
+
+
 def parse_commit_ref(raw: object) -> CommitRef | None:
     """One listing item, or None when its sha, author date or parents are unusable."""
-    if not isinstance(raw, dict):
+    listed = decode(raw, _CommitListed)
+    if listed is None or not listed.sha:
         return None
-    sha = raw.get("sha")
-    commit = raw.get("commit")
-    parents = raw.get("parents")
-    if not isinstance(sha, str) or not sha or not isinstance(commit, dict) or not isinstance(parents, list):
-        return None
-    git_author = commit.get("author")
-    authored = parse_time(git_author.get("date")) if isinstance(git_author, dict) else None
+    authored = parse_time(listed.commit.author.date)
     if authored is None:
         return None
-    return CommitRef(sha, _login(raw.get("author")), authored, len(parents))
+    return CommitRef(listed.sha, login_of(listed.author), authored, len(listed.parents))
 
 
 async def commits_since(
@@ -206,18 +219,28 @@ async def commits_since(
     return CommitRefs(tuple(items), skipped, truncated)
 
 
+class _CommitDetail(msgspec.Struct):
+    """A commit detail: ``stats`` and ``author`` are read tolerantly, the rest (``files``...) ignored."""
+
+    stats: object = None
+    author: object = None
+
+
+class _LineStats(msgspec.Struct):
+    additions: Count
+    deletions: Count
+
+
 def parse_commit_stats(sha: str, data: object) -> CommitStats:
     """Line counts of a commit-detail payload; ``valid=False`` when ``stats`` is missing or malformed."""
-    if not isinstance(data, dict):
+    detail = decode(data, _CommitDetail)
+    if detail is None:
         return CommitStats(sha, None, 0, 0, valid=False)
-    stats = data.get("stats")
-    login = _login(data.get("author"))
-    if not isinstance(stats, dict):
+    login = login_of(detail.author)
+    lines = decode(detail.stats, _LineStats)
+    if lines is None:
         return CommitStats(sha, login, 0, 0, valid=False)
-    additions, deletions = _count(stats.get("additions")), _count(stats.get("deletions"))
-    if additions is None or deletions is None:
-        return CommitStats(sha, login, 0, 0, valid=False)
-    return CommitStats(sha, login, additions, deletions)
+    return CommitStats(sha, login, lines.additions, lines.deletions)
 
 
 async def commit_stats(client: GitHubClient, org: str, repo: str, sha: str) -> CommitStats:

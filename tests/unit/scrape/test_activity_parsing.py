@@ -14,10 +14,10 @@ from github_stats_exporter.github.activity import (
     parse_pull,
     parse_repo,
     parse_review,
-    parse_time,
 )
 from github_stats_exporter.github.client import GitHubClient, Response
 from github_stats_exporter.github.errors import NotFound, http_error_for
+from github_stats_exporter.github.payload import parse_time
 from github_stats_exporter.model import MissedWindow, SnapshotKey, TimeWindow
 from github_stats_exporter.scrape.activity import ActivityCollector
 from github_stats_exporter.scrape.repos import RepoDirectory
