@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 import aiohttp
 import jwt
@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from yarl import URL
 
 from github_stats_exporter.github.errors import AuthError, TransportError
+from github_stats_exporter.github.payload import ErrorBody, decode
 from github_stats_exporter.github.transport import AiohttpTransport, Request, Transport
 
 JWT_BACKDATE_SECONDS = 60
@@ -223,9 +224,8 @@ def _cause_name(exc: TransportError) -> str:
 
 def _error_message(body: bytes) -> str:
     try:
-        decoded: Any = msgspec.json.decode(body)
+        decoded = msgspec.json.decode(body)
     except msgspec.DecodeError:
         return "non-JSON error body"
-    if isinstance(decoded, dict) and isinstance(decoded.get("message"), str):
-        return str(decoded["message"])[:200]
-    return "error body without a message"
+    error = decode(decoded, ErrorBody)
+    return error.message[:200] if error is not None else "error body without a message"

@@ -39,6 +39,7 @@ from github_stats_exporter.github.errors import (
     http_error_for,
 )
 from github_stats_exporter.github.etag import CachedResponse, ETagCache
+from github_stats_exporter.github.payload import ErrorBody
 from github_stats_exporter.github.ratelimit import (
     LimitKind,
     RateLimitBudget,
@@ -188,12 +189,9 @@ def _decode(raw: Answer, endpoint: str, url: URL) -> Any:
 
 def _error_message(body: bytes) -> str:
     try:
-        decoded: Any = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+        return msgspec.json.decode(body, type=ErrorBody).message[:300]
+    except msgspec.DecodeError:  # not JSON, or JSON without a string "message" (ValidationError)
         return ""
-    if isinstance(decoded, dict) and isinstance(decoded.get("message"), str):
-        return str(decoded["message"])[:300]
-    return ""
 
 
 class GitHubClient:

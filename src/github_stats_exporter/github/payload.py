@@ -49,6 +49,12 @@ def text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
+class ErrorBody(msgspec.Struct):
+    """An error answer's body: GitHub's ``message`` is the only field read."""
+
+    message: str
+
+
 class _Account(msgspec.Struct):
     """A user object (``author``, ``user``, ``owner``): only its login is read."""
 

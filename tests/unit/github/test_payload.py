@@ -30,6 +30,7 @@ from github_stats_exporter.github.activity import (
 )
 from github_stats_exporter.github.auth import TokenAuth
 from github_stats_exporter.github.client import ClientOptions, GitHubClient
+from github_stats_exporter.github.errors import NotFound
 from github_stats_exporter.github.payload import login_of
 from github_stats_exporter.github.stats import (
     CommitRef,
@@ -292,3 +293,28 @@ def test_a_commit_page_of_the_loc_listing_accounts_for_every_item(page: list[obj
         )
     )
     assert len(refs.items) + refs.skipped == len(page)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        pytest.param(
+            b'{"message": "Not Found", "documentation_url": "https://docs"}', "Not Found", id="message"
+        ),
+        pytest.param(b'{"message": 404}', "unexpected HTTP 404", id="message-not-a-string"),
+        pytest.param(b'["Not Found"]', "unexpected HTTP 404", id="not-an-object"),
+        pytest.param(b"<html>Not Found</html>", "unexpected HTTP 404", id="not-json"),
+        pytest.param(b'{"message": "' + b"x" * 400 + b'"}', "x" * 300, id="long-message-cut"),
+    ],
+)
+async def test_an_error_answer_keeps_only_a_string_message(body: bytes, message: str) -> None:
+    """GitHub's error ``message`` is carried into the typed error; any other body gives a generic one."""
+    fake = FakeGitHub()
+    fake.on("/repos/acme/gone", FakeGitHub.reply(404, body=body))
+    options = ClientOptions(base_url=MEMORY_BASE, jitter=False)
+    async with GitHubClient(
+        options, TokenAuth("ghp_test"), org="acme", metrics=SelfMetrics(), transport=fake
+    ) as gh:
+        with pytest.raises(NotFound) as caught:
+            await gh.get("/repos/acme/gone", endpoint="get_repo")
+    assert caught.value.message == message
