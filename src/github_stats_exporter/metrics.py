@@ -301,33 +301,26 @@ GITHUB_RATE_LIMIT_WAITS = _counter(
 GITHUB_RATE_LIMIT_WAIT_SECONDS = _counter(
     "gh_exporter_github_rate_limit_wait_seconds", "Seconds spent paused for rate limits.", ("org",)
 )
-GITHUB_RATE_LIMIT_REMAINING = _gauge(
+
+
+def _rate_limit_gauge(name: str, help_: str) -> MetricSpec:
+    """A gauge read from the ``x-ratelimit-*`` headers, per installation and resource (cluster state)."""
+    return _gauge(name, help_, ("org", "installation_id"), optional_labels=("resource",), cluster_state=True)
+
+
+GITHUB_RATE_LIMIT_REMAINING = _rate_limit_gauge(
     "gh_exporter_github_rate_limit_remaining",
     "Requests left in the current rate-limit window, from the newest response headers.",
-    ("org", "installation_id"),
-    optional_labels=("resource",),
-    cluster_state=True,
 )
-GITHUB_RATE_LIMIT_REMAINING_COMPAT = _gauge(
+GITHUB_RATE_LIMIT_REMAINING_COMPAT = _rate_limit_gauge(
     "gh_app_rate_limit_remaining",
     "Deprecated alias of gh_exporter_github_rate_limit_remaining (Go exporter compatibility).",
-    ("org", "installation_id"),
-    optional_labels=("resource",),
-    cluster_state=True,
 )
-GITHUB_RATE_LIMIT_LIMIT = _gauge(
-    "gh_exporter_github_rate_limit_limit",
-    "Size of the rate-limit window (requests per hour).",
-    ("org", "installation_id"),
-    optional_labels=("resource",),
-    cluster_state=True,
+GITHUB_RATE_LIMIT_LIMIT = _rate_limit_gauge(
+    "gh_exporter_github_rate_limit_limit", "Size of the rate-limit window (requests per hour)."
 )
-GITHUB_RATE_LIMIT_RESET = _gauge(
-    "gh_exporter_github_rate_limit_reset_unixtime",
-    "Unix time the current rate-limit window resets.",
-    ("org", "installation_id"),
-    optional_labels=("resource",),
-    cluster_state=True,
+GITHUB_RATE_LIMIT_RESET = _rate_limit_gauge(
+    "gh_exporter_github_rate_limit_reset_unixtime", "Unix time the current rate-limit window resets."
 )
 GITHUB_ETAG_HITS = _counter(
     "gh_exporter_github_conditional_hits",
