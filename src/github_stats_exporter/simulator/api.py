@@ -40,9 +40,11 @@ def _int(request: web.Request, name: str, default: int) -> int:
         return default
 
 
-def paginate(ctx: SimContext, request: web.Request, items: Sequence[T]) -> tuple[Sequence[T], dict[str, str]]:
+def paginate(
+    ctx: SimContext, request: web.Request, items: Sequence[T], *, default_per_page: int = 30
+) -> tuple[Sequence[T], dict[str, str]]:
     """One page of ``items`` and the ``Link`` header (absolute API URLs; omitted when one page holds all)."""
-    per_page = min(max(_int(request, "per_page", 30), 1), 100)
+    per_page = min(max(_int(request, "per_page", default_per_page), 1), 100)
     page = max(_int(request, "page", 1), 1)
     last = max((len(items) + per_page - 1) // per_page, 1)
     chunk = items[(page - 1) * per_page : page * per_page]

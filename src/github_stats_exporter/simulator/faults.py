@@ -28,6 +28,9 @@ ROUTE_NAMES = frozenset(
         "access_token",
         "copilot_report_link",
         "copilot_report_download",
+        "copilot_billing",
+        "copilot_billing_seats",
+        "copilot_enterprise_billing_seats",
     }
 )
 

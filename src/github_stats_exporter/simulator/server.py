@@ -22,11 +22,13 @@ from github_stats_exporter.simulator.auth import Authenticator, Principal
 from github_stats_exporter.simulator.clock import SimClock
 from github_stats_exporter.simulator.context import SimContext, error_body
 from github_stats_exporter.simulator.copilot_data import CopilotDataset
+from github_stats_exporter.simulator.copilot_seats import SeatRoster
 from github_stats_exporter.simulator.downloads import ReportHost
 from github_stats_exporter.simulator.faults import FaultInjector
 from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.ratelimit import RateLimiter
 from github_stats_exporter.simulator.reports import CopilotReports
+from github_stats_exporter.simulator.seats import CopilotSeats
 from github_stats_exporter.simulator.spec import WorldSpec
 from github_stats_exporter.simulator.truth import TruthKey, activity_truth
 from github_stats_exporter.simulator.world import World
@@ -77,6 +79,7 @@ class Simulator:
         )
         self._downloads = ReportHost(self._ctx, link_ttl=link_ttl)
         self._copilot: CopilotDataset | None = None
+        self._seats: SeatRoster | None = None
         self._runners: list[web.AppRunner] = []
 
     @property
@@ -93,6 +96,13 @@ class Simulator:
         if self._copilot is None:
             self._copilot = copilot_dataset(self.world)
         return self._copilot
+
+    @property
+    def seats(self) -> SeatRoster:
+        """The Copilot seats behind the seat endpoints (times relative to the world's start)."""
+        if self._seats is None:
+            self._seats = SeatRoster(self.copilot, self.world.spec.start)
+        return self._seats
 
     def add_app(self, app_id: int, public_key_pem: str) -> None:
         """Register a GitHub App's public key; its installations come from the world spec."""
@@ -126,6 +136,7 @@ class Simulator:
         app.on_response_prepare.append(self._stamp_date)
         app.add_routes(RestApi(self._ctx).routes())
         app.add_routes(CopilotReports(self._ctx, self._downloads, self.copilot).routes())
+        app.add_routes(CopilotSeats(self._ctx, self.seats).routes())
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app
 
