@@ -246,6 +246,32 @@ COPILOT_DAILY_ACTIVE_CLI_USERS = _copilot(
     "gh_copilot_usage_daily_active_cli_users", "Distinct Copilot CLI users on the newest day of the report."
 )
 
+# --- Copilot seats: business gauges (the licence census of `…/copilot/billing[/seats]`) ----------------------
+# `scope` is `org` or `enterprise`: an enterprise slug often equals an org login (as for gh_copilot_usage_*).
+COPILOT_SEATS = _gauge(
+    "gh_copilot_seats",
+    "Copilot seats of the current billing cycle by kind (the fields of seat_breakdown).",
+    ("org", "scope", "kind"),
+)
+COPILOT_SEATS_BY_LAST_ACTIVITY = _gauge(
+    "gh_copilot_seats_by_last_activity",
+    "Copilot seats by the age of their last activity (exclusive buckets 1d, 7d, 28d, older, never).",
+    ("org", "scope", "since"),
+)
+COPILOT_SEATS_BY_EDITOR = _gauge(
+    "gh_copilot_seats_by_editor",
+    "Copilot seats by the editor of their last activity (none when GitHub knows none).",
+    ("org", "scope", "editor"),
+)
+COPILOT_SEATS_BY_PLAN = _gauge(
+    "gh_copilot_seats_by_plan", "Copilot seats by plan type.", ("org", "scope", "plan_type")
+)
+COPILOT_SEAT_LAST_ACTIVITY = _gauge(
+    "gh_copilot_seat_last_activity_unixtime",
+    "Unix time of the seat holder's last Copilot activity (only with copilot.include_seat_users).",
+    ("org", "scope", "user"),
+)
+
 # --- Copilot usage: collector self-metrics ------------------------------------------------------------------
 COPILOT_SCRAPE_RUNS = _counter(
     "gh_exporter_copilot_scrape_runs",
@@ -278,6 +304,23 @@ COPILOT_REPORT_STALENESS = _gauge(
     "Seconds between now and the start (00:00 UTC) of the newest day of the last collected report.",
     ("org", "scope"),
     unit="seconds",
+    cluster_state=True,
+)
+
+COPILOT_SEAT_COLLECTIONS = _counter(
+    "gh_exporter_copilot_seat_collections",
+    "Copilot seat collections by outcome (success, unchanged, truncated, fetch_error, store_error).",
+    ("org", "scope", "result"),
+)
+COPILOT_SEAT_RECORDS_DROPPED = _counter(
+    "gh_exporter_copilot_seat_records_dropped",
+    "Seat objects not counted, by reason (malformed, duplicate).",
+    ("org", "scope", "reason"),
+)
+COPILOT_SEATS_LAST_SUCCESS = _gauge(
+    "gh_exporter_copilot_seats_last_success_unixtime",
+    "Unix time of the last complete collection of the Copilot seats.",
+    ("org", "scope"),
     cluster_state=True,
 )
 

@@ -51,8 +51,9 @@ ENTERPRISE = "ent"
 DIMENSIONS = ("ide", "feature", "language", "model")
 BREAKDOWN_LABELS = frozenset({*DIMENSIONS, "chat_mode"})
 HASH_KEY = b"e2e-copilot-hash-key"
-# The contract's Copilot families: aggregate reports have all of them, users reports the additive per-user ones.
-AGGREGATE_FAMILIES = frozenset(name for name in metrics.FAMILIES if name.startswith("gh_copilot_"))
+# The contract's Copilot usage families: aggregate reports have all of them, users reports the additive per-user ones
+# (the gh_copilot_seat* families come from the seat API, tests/e2e/test_copilot_seats_e2e.py).
+AGGREGATE_FAMILIES = frozenset(name for name in metrics.FAMILIES if name.startswith("gh_copilot_usage_"))
 USERS_FAMILIES = frozenset(
     spec.name
     for spec in (

@@ -23,6 +23,7 @@ from github_stats_exporter import app, cli, metrics
 from github_stats_exporter.config import Settings, parse_config
 from github_stats_exporter.exposition import Format
 from github_stats_exporter.simulator.clock import SimClock
+from github_stats_exporter.simulator.copilot_seats_truth import seats_truth
 from github_stats_exporter.simulator.copilot_truth import copilot_truth
 from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator, write_app_keys
@@ -239,16 +240,18 @@ def test_demo_serves_metrics_and_exits_0_on_signal(sig: signal.Signals):
             "gh_activity_commits_24h",
             "gh_activity_loc_added_weekly",
             "gh_copilot_usage_",
+            "gh_copilot_seats_by_last_activity",
         )
         deadline = time.monotonic() + 30
         while not all(name in body for name in wanted) and time.monotonic() < deadline:
             time.sleep(0.3)
             body = _wait_for_http(f"http://127.0.0.1:{port}/metrics", 5)
-        # The demo shows every source: self-metrics, activity and LOC, Copilot reports.
+        # The demo shows every source: self-metrics, activity and LOC, Copilot reports and seats.
         assert 'gh_exporter_github_rate_limit_remaining{org="acme-corp"' in body
         assert 'gh_activity_commits_24h{org="acme-corp"' in body
         assert "gh_activity_loc_added_weekly{" in body
         assert 'gh_copilot_usage_code_acceptance_activity_count{org="acme-enterprise"' in body
+        assert 'gh_copilot_seats_by_last_activity{org="acme-corp",scope="org",since="never"}' in body
         proc.send_signal(sig)
         out, _ = proc.communicate(timeout=20)
     finally:
@@ -309,7 +312,8 @@ def copilot_page(body: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
 
 async def test_once_with_the_demo_config_exports_every_copilot_series_exactly(tmp_path: Path):
     """The shipped demo config over the demo world: every gh_copilot_* series of the page (four report types,
-    both windows, its ide breakdown) equals the truth, and the page has every Copilot family of the contract."""
+    both windows, its ide breakdown, the orgs' seats) equals the truth, and the page has every Copilot family
+    of the contract."""
     start = 1_780_000_000.0
     spec = demo_spec(start)
     keys = write_app_keys(spec, tmp_path)
@@ -346,6 +350,11 @@ async def test_once_with_the_demo_config_exports_every_copilot_series_exactly(tm
                             breakdowns=breakdowns,  # type: ignore[arg-type]
                         )
                     )
+        # Seats: the orgs only; the demo enterprise uses an App, which GitHub refuses on its seat list.
+        assert cfg.include_seats
+        assert cfg.include_seat_users
+        for org in settings.github.orgs:
+            truth.update(seats_truth(sim.seats, "org", org.org, start, include_users=True))
     assert copilot_page(result.body) == truth
     contract = {name for name in metrics.FAMILIES if name.startswith("gh_copilot_")}
     assert {name for name, _ in truth} == contract

@@ -19,7 +19,7 @@ from github_stats_exporter.app.runtime import (
     client_options,
     make_auth,
 )
-from github_stats_exporter.config import AppCredentials
+from github_stats_exporter.config import AppCredentials, TokenCredentials
 from github_stats_exporter.github.client import (
     GitHubClient,
     create_session,
@@ -34,6 +34,7 @@ from github_stats_exporter.scrape.copilot import (
     components_for,
 )
 from github_stats_exporter.scrape.copilot_map import Dimension, LabelPolicy, MapOptions
+from github_stats_exporter.scrape.copilot_seats import SeatOptions, SeatsCollector
 from github_stats_exporter.scrape.loc import LocCollector
 from github_stats_exporter.scrape.probe import InstallationHealth
 from github_stats_exporter.scrape.repos import RepoDirectory
@@ -49,10 +50,13 @@ async def build_collectors(
     reporter = FoldedHealth(core.health)  # the one way every collector reports its health
     activity, loc, directories, jobs = _org_collectors(core, github, missed, reporter)
     copilot: dict[tuple[str, str], CopilotCollector] = {}
+    seats: dict[tuple[str, str], SeatsCollector] = {}
     if core.settings.copilot.enabled:
         copilot_jobs = await _copilot_collectors(core, github, missed, reporter, stack, copilot)
         jobs += copilot_jobs
-    return Collectors(activity, loc, directories, copilot, tuple(jobs))
+        if core.settings.copilot.include_seats:
+            jobs += _seat_collectors(core, github, reporter, stack, seats)
+    return Collectors(activity, loc, directories, copilot, tuple(jobs), seats)
 
 
 def _org_collectors(
@@ -241,4 +245,59 @@ async def _copilot_collectors(
             clock=clock,
         )
         add("enterprise", ent.slug, ent_reports, client)
+    return jobs
+
+
+def _seat_collectors(
+    core: Core,
+    github: GitHubAccess,
+    reporter: HealthReport,
+    stack: contextlib.AsyncExitStack,
+    collectors: dict[tuple[str, str], SeatsCollector],
+) -> list[Job]:
+    """Copilot seat collectors: one per org (its own client), one for the enterprise when it has a token.
+
+    GitHub refuses App installation tokens on the enterprise seat list (docs/github_app_permissions.md),
+    so an enterprise configured with an App gets no seat collector (the config loader says so).
+    """
+    settings, clock = core.settings, core.clock
+    cp = settings.copilot
+    interval = cp.seats_interval.total_seconds()
+    users = LabelPolicy(cp.user_label_mode, cp.hash_key) if cp.include_seat_users else None
+    jobs: list[Job] = []
+    registered: set[str] = set()
+
+    def add(options: SeatOptions, client: GitHubClient) -> None:
+        if options.component not in registered:  # registering twice would reset a component's state
+            core.health.register(options.component, required_for_ready=False, collection=True)
+            registered.add(options.component)
+        collector = SeatsCollector(client, core.store, core.metrics, options, health=reporter, clock=clock)
+        collectors[options.scope, options.scope_id] = collector
+        jobs.append(
+            Job(
+                f"copilot_seats:{options.scope}:{options.scope_id}",
+                interval,
+                collector.tick,
+                timeout=max(interval, 600.0),
+                jitter=0.05,
+                leader_only=True,
+            )
+        )
+
+    for org_cfg in settings.github.orgs:
+        add(SeatOptions("org", org_cfg.org, interval, users), github.clients[org_cfg.org])
+    ent = cp.enterprise
+    if ent.enabled and isinstance(ent.credentials, TokenCredentials):
+        options = client_options(settings)
+        session = create_session(options)
+        stack.push_async_callback(session.close)
+        client = GitHubClient(
+            options,
+            make_auth(ent.credentials, options, session, clock),
+            org=ent.slug,
+            metrics=core.metrics,
+            session=session,
+            clock=clock,
+        )
+        add(SeatOptions("enterprise", ent.slug, interval, users), client)
     return jobs

@@ -34,6 +34,7 @@ from github_stats_exporter.scrape.activity import ActivityCollector
 from github_stats_exporter.scrape.copilot import (
     CopilotCollector,
 )
+from github_stats_exporter.scrape.copilot_seats import SeatsCollector
 from github_stats_exporter.scrape.loc import LocCollector
 from github_stats_exporter.scrape.probe import InstallationHealth
 from github_stats_exporter.scrape.repos import RepoDirectory
@@ -106,6 +107,7 @@ class Collectors:
     directories: Mapping[str, RepoDirectory]
     copilot: Mapping[tuple[str, str], CopilotCollector]
     jobs: tuple[Job, ...]
+    seats: Mapping[tuple[str, str], SeatsCollector] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +274,9 @@ def snapshot_retention(settings: Settings) -> float:
     floor = max(floor, *(3 * o.scrape_interval.total_seconds() for o in settings.github.orgs))
     if settings.copilot.enabled:
         floor = max(floor, 2 * settings.copilot.scrape_interval.total_seconds(), 2 * 86400.0)
+        if settings.copilot.include_seats:
+            # An unchanged seat census is rewritten at least daily (scrape/copilot_seats.py).
+            floor = max(floor, 2 * settings.copilot.seats_interval.total_seconds())
     return max(settings.store.retention.total_seconds(), floor)
 
 

@@ -48,6 +48,9 @@ class CopilotConfig(Section):
     max_records_per_report: Count = 0
     max_users_per_report: Count = 0
     refresh_if_report_unchanged: Flag = False
+    include_seats: Flag = False
+    include_seat_users: Flag = False
+    seats_interval: PositiveDuration = timedelta(hours=1)
     enterprise: CopilotEnterpriseConfig = Field(default_factory=CopilotEnterpriseConfig)
 
     _hash_key: bytes | None = PrivateAttr(default=None)
@@ -115,6 +118,21 @@ class CopilotConfig(Section):
         return []
 
     def _finish(self, ctx: LoadContext) -> None:
+        if self.include_seat_users and not self.include_seats:
+            self._coerce("include_seat_users", False)
+            ctx.notices.append(
+                "copilot.include_seat_users: true coerced to false because copilot.include_seats is false"
+            )
+        if (
+            self.enabled
+            and self.include_seats
+            and self.enterprise.enabled
+            and self.enterprise.auth_method == "app"
+        ):
+            ctx.notices.append(
+                "copilot.include_seats: the enterprise seat list refuses GitHub App tokens; enterprise seats "
+                "are collected only with copilot.enterprise.token_env or token_file (a classic token)"
+            )
         if self.enterprise.enabled:
             return
         for name in ("include_enterprise_28d", "include_enterprise_users_28d"):

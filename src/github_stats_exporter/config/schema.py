@@ -129,6 +129,8 @@ ReadinessComponent = Literal[
     "github_api_copilot_enterprise_reports",
     "github_api_copilot_enterprise_user_reports",
     "github_copilot_report_download",
+    "github_api_copilot_org_seats",
+    "github_api_copilot_enterprise_seats",
 ]
 
 

@@ -22,6 +22,7 @@ from github_stats_exporter.simulator.copilot_data import (
     Scope,
     Window,
 )
+from github_stats_exporter.simulator.copilot_seats_truth import SEAT_FAMILIES
 
 UserMode = Literal["login", "id", "hashed", "none"]
 Dimension = Literal["ide", "feature", "language", "model"]
@@ -61,8 +62,9 @@ COPILOT_FAMILIES: tuple[str, ...] = (
     *(f"{PREFIX}cli_{field}" for field in CLI_FIELDS),
     *(f"{PREFIX}pull_requests_{field}" for field in PR_FIELDS),
     *(PREFIX + gauge for gauge in ACTIVE_USER_GAUGES),
+    *SEAT_FAMILIES,
 )
-"""Every family this truth can produce."""
+"""Every family this truth (with `copilot_seats_truth.seats_truth` for the seat families) can produce."""
 
 # Which totals_by_* array feeds each breakdown label (language and model are summed over features).
 _DIMENSION_ARRAYS: dict[str, str] = {

@@ -78,6 +78,13 @@ def problems(copilot: dict[str, Any]) -> dict[str, str]:
         pytest.param(
             {"max_users_per_report": -5}, "copilot.max_users_per_report", "0", id="users-cap-not-negative"
         ),
+        pytest.param(
+            {"seats_interval": "0s"}, "copilot.seats_interval", "longer than 0", id="seats-interval"
+        ),
+        pytest.param({"include_seats": "yes"}, "copilot.include_seats", "bool", id="include-seats-strict"),
+        pytest.param(
+            {"include_seat_users": 1}, "copilot.include_seat_users", "bool", id="include-seat-users-strict"
+        ),
     ],
 )
 def test_copilot_rules(copilot: dict[str, Any], path: str, wording: str) -> None:
@@ -168,3 +175,35 @@ def test_shipped_copilot_blocks_are_valid(path: Path) -> None:
         enterprise.update({"app_id": 0, "installation_id": 0, "token_env": "GH_TOKEN"})
     settings = parse_config(data, environ=ENV)
     assert settings.copilot.model_dump() is not None
+
+
+def test_seat_users_are_coerced_off_without_seats() -> None:
+    """include_seat_users without include_seats becomes false, with a notice."""
+    settings = load({"enabled": True, "include_seat_users": True})
+    assert not settings.copilot.include_seat_users
+    assert [n for n in settings.notices if "include_seat_users" in n]
+    kept = load({"enabled": True, "include_seats": True, "include_seat_users": True, "seats_interval": "15m"})
+    assert kept.copilot.include_seat_users
+    assert kept.copilot.seats_interval.total_seconds() == 900
+
+
+def test_enterprise_app_credentials_get_a_seats_notice(tmp_path: Path) -> None:
+    """The enterprise seat list refuses App tokens: with an App configured the loader says seats are skipped."""
+    key = tmp_path / "k.pem"
+    key.write_text("unused")
+    enterprise = {
+        "enabled": True,
+        "slug": "big",
+        "app_id": 3,
+        "installation_id": 4,
+        "private_key_path": str(key),
+    }
+    data = {
+        "github": {"orgs": [{"org": "acme", "token_env": "GH_TOKEN"}]},
+        "copilot": {"enabled": True, "include_seats": True, "enterprise": enterprise},
+    }
+    settings = parse_config(data, environ=ENV, resolve_secrets=False)
+    assert [n for n in settings.notices if "refuses GitHub App tokens" in n]
+    token = {"enabled": True, "slug": "big", "token_env": "GH_TOKEN"}
+    quiet = load({"enabled": True, "include_seats": True, "enterprise": token})
+    assert not [n for n in quiet.notices if "refuses GitHub App tokens" in n]

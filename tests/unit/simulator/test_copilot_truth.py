@@ -9,6 +9,8 @@ import pytest
 
 from github_stats_exporter import metrics
 from github_stats_exporter.simulator.copilot_data import COUNTERS, CopilotDataset, Report, Scope, Window
+from github_stats_exporter.simulator.copilot_seats import SeatRoster
+from github_stats_exporter.simulator.copilot_seats_truth import seats_truth
 from github_stats_exporter.simulator.copilot_truth import (
     COPILOT_FAMILIES,
     DIMENSIONS,
@@ -358,7 +360,7 @@ def test_record_count_counts_user_rows_and_aggregate_days(
 
 
 def demo_world_truth() -> dict[TruthKey, float]:
-    """Every report of the demo world, both windows, every breakdown on."""
+    """Every report of the demo world, both windows, every breakdown on, and every scope's seats with users."""
     start = 1_780_000_000.0
     dataset = copilot_dataset(World(demo_spec(start)))
     end = dataset.latest_complete_day(datetime.fromtimestamp(start, UTC).date())
@@ -369,6 +371,7 @@ def demo_world_truth() -> dict[TruthKey, float]:
                 out.update(
                     copilot_truth(dataset, scope, scope_id, report, window, end, breakdowns=DIMENSIONS)  # type: ignore[arg-type]
                 )
+        out.update(seats_truth(SeatRoster(dataset, start), scope, scope_id, start, include_users=True))  # type: ignore[arg-type]
     return out
 
 
