@@ -174,7 +174,12 @@ def test_every_contract_family_parses_in_promtool(
     result = promtool_check(render(samples, Format.TEXT))
     findings = result.stderr.decode().splitlines()
     assert result.returncode in (0, 3), findings  # 1 would be a parse error
-    allowed = ('should not have "_sum" suffix', 'should not have "_count" suffix')
+    # Copilot names follow GitHub's field names (docs/metrics.md): `_sum`, `_count`, `minutes`.
+    allowed = (
+        'should not have "_sum" suffix',
+        'should not have "_count" suffix',
+        'use base unit "seconds" instead of "minutes"',
+    )
     assert all(any(a in line for a in allowed) for line in findings), findings
 
 

@@ -541,6 +541,8 @@ class CopilotCollector:
             drops[DROP_PARSE_ERROR] = collected.parse_dropped
         for reason, count in drops.items():
             self._metrics.inc(metrics.COPILOT_RECORDS_DROPPED, {**base, "reason": reason}, count)
+        for label, count in collected.mapper.label_drops.items():
+            self._metrics.inc(metrics.COPILOT_LABEL_VALUES_DROPPED, {**base, "label": label}, count)
 
     def _set_staleness(self, labels: ReportLabels, end_day: str | None, now: float) -> None:
         if end_day:

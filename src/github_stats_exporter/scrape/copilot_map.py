@@ -18,7 +18,15 @@ from typing import Literal
 from github_stats_exporter import metrics
 from github_stats_exporter.metrics import MetricSpec
 from github_stats_exporter.model import Sample
-from github_stats_exporter.scrape.copilot_parse import COUNTER_FIELDS, AnyRecord, Breakdown, Number
+from github_stats_exporter.scrape.copilot_parse import (
+    COUNTER_FIELDS,
+    AdoptionPhase,
+    AnyRecord,
+    Breakdown,
+    CliTotals,
+    Number,
+    PullRequests,
+)
 
 UserLabelMode = Literal["login", "id", "hashed", "none"]
 Dimension = Literal["ide", "feature", "language", "model"]
@@ -30,6 +38,11 @@ HASH_LABEL_CHARS = 16
 DROP_MAX_RECORDS = "max_records_per_report"
 DROP_MAX_USERS = "max_users_per_report"
 DROP_PARSE_ERROR = "parse_error"
+MAX_LABEL_VALUES = 25
+"""Distinct ``agent``, ``comment_type`` and ``phase`` values one report may produce, per label; elements
+with further values are dropped and counted (docs/metrics.md, "Copilot usage: 2026 fields")."""
+KeyedLabel = Literal["agent", "comment_type", "phase"]
+KEYED_LABELS: tuple[KeyedLabel, ...] = ("agent", "comment_type", "phase")
 
 # Additive families in the order of the value vector `_values` reads from a record.
 COUNTER_SPECS: tuple[MetricSpec, ...] = (
@@ -48,6 +61,11 @@ PR_FIELDS = (
     "total_reviewed_by_copilot",
     "total_merged",
     "total_merged_created_by_copilot",
+    "total_suggestions",
+    "total_applied_suggestions",
+    "total_copilot_suggestions",
+    "total_copilot_applied_suggestions",
+    "total_merged_reviewed_by_copilot",
 )
 PR_SPECS: tuple[MetricSpec, ...] = (
     metrics.COPILOT_PRS_CREATED,
@@ -56,15 +74,48 @@ PR_SPECS: tuple[MetricSpec, ...] = (
     metrics.COPILOT_PRS_REVIEWED_BY_COPILOT,
     metrics.COPILOT_PRS_MERGED,
     metrics.COPILOT_PRS_MERGED_CREATED_BY_COPILOT,
+    metrics.COPILOT_PRS_SUGGESTIONS,
+    metrics.COPILOT_PRS_APPLIED_SUGGESTIONS,
+    metrics.COPILOT_PRS_COPILOT_SUGGESTIONS,
+    metrics.COPILOT_PRS_COPILOT_APPLIED_SUGGESTIONS,
+    metrics.COPILOT_PRS_MERGED_REVIEWED_BY_COPILOT,
+)
+PR_MEDIAN_FIELDS = (
+    "median_minutes_to_merge",
+    "median_minutes_to_merge_copilot_authored",
+    "median_minutes_to_merge_copilot_reviewed",
 )
 CLI_FIELDS = ("session_count", "request_count", "prompt_count")
 CLI_SPECS: tuple[MetricSpec, ...] = (
     metrics.COPILOT_CLI_SESSIONS,
     metrics.COPILOT_CLI_REQUESTS,
     metrics.COPILOT_CLI_PROMPTS,
+    metrics.COPILOT_CLI_OUTPUT_TOKENS,
+    metrics.COPILOT_CLI_PROMPT_TOKENS,
 )
-ADDITIVE_SPECS = COUNTER_SPECS + PR_SPECS + CLI_SPECS
-_GROUP_SPECS = (COUNTER_SPECS, PR_SPECS, CLI_SPECS)
+APP_SPECS: tuple[MetricSpec, ...] = (
+    metrics.COPILOT_APP_SESSIONS,
+    metrics.COPILOT_APP_REQUESTS,
+    metrics.COPILOT_APP_PROMPTS,
+    metrics.COPILOT_APP_OUTPUT_TOKENS,
+    metrics.COPILOT_APP_PROMPT_TOKENS,
+)
+VSCODE_AGENT_SPECS: tuple[MetricSpec, ...] = (
+    metrics.COPILOT_VSCODE_AGENT_SESSIONS,
+    metrics.COPILOT_VSCODE_AGENT_MESSAGES,
+)
+CREDIT_SPECS: tuple[MetricSpec, ...] = (metrics.COPILOT_AI_CREDITS,)
+ADDITIVE_SPECS = COUNTER_SPECS + PR_SPECS + CLI_SPECS + APP_SPECS + VSCODE_AGENT_SPECS + CREDIT_SPECS
+_GROUP_SPECS = (COUNTER_SPECS, PR_SPECS, CLI_SPECS, APP_SPECS, VSCODE_AGENT_SPECS, CREDIT_SPECS)
+# Additive values of keyed elements, per label: which families their values go to.
+KEYED_SPECS: dict[str, tuple[MetricSpec, ...]] = {
+    "agent": (metrics.COPILOT_THIRD_PARTY_AGENT_INTERACTIONS, metrics.COPILOT_THIRD_PARTY_AGENT_SESSIONS),
+    "comment_type": (
+        metrics.COPILOT_PRS_SUGGESTIONS_BY_COMMENT_TYPE,
+        metrics.COPILOT_PRS_APPLIED_SUGGESTIONS_BY_COMMENT_TYPE,
+    ),
+    "phase": (metrics.COPILOT_PHASE_PRS_MERGED,),
+}
 # Distinct-user counts: taken from the newest day only, never summed over days.
 GAUGE_FIELDS = (
     "daily_active_users",
@@ -73,6 +124,7 @@ GAUGE_FIELDS = (
     "monthly_active_chat_users",
     "monthly_active_agent_users",
     "daily_active_cli_users",
+    *(spec.name.removeprefix("gh_copilot_usage_") for spec in metrics.COPILOT_DAY_GAUGES_2026),
 )
 GAUGE_SPECS: tuple[MetricSpec, ...] = (
     metrics.COPILOT_DAILY_ACTIVE_USERS,
@@ -81,13 +133,28 @@ GAUGE_SPECS: tuple[MetricSpec, ...] = (
     metrics.COPILOT_MONTHLY_ACTIVE_CHAT_USERS,
     metrics.COPILOT_MONTHLY_ACTIVE_AGENT_USERS,
     metrics.COPILOT_DAILY_ACTIVE_CLI_USERS,
+    *metrics.COPILOT_DAY_GAUGES_2026,
 )
 _CLI_USERS_INDEX = GAUGE_FIELDS.index("daily_active_cli_users")
+PHASE_GAUGE_FIELDS = (
+    "total_engaged_users",
+    *(
+        spec.name.removeprefix("gh_copilot_usage_ai_adoption_phase_")
+        for spec in metrics.COPILOT_PHASE_AVERAGES
+    ),
+)
+PHASE_GAUGE_SPECS: tuple[MetricSpec, ...] = (
+    metrics.COPILOT_PHASE_ENGAGED_USERS,
+    *metrics.COPILOT_PHASE_AVERAGES,
+)
+NEWEST_DAY_ONLY = "1d"
+"""The window label of the view that carries the pull-request medians (a median cannot be summed)."""
 
 _counters = attrgetter(*COUNTER_FIELDS)
 _prs = attrgetter(*PR_FIELDS)
-_cli = attrgetter(*CLI_FIELDS)
 _gauges = attrgetter(*GAUGE_FIELDS)
+_medians = attrgetter(*PR_MEDIAN_FIELDS)
+_phase_gauges = attrgetter(*PHASE_GAUGE_FIELDS)
 _CHAT_MODE = re.compile(r"chat_panel_(.+)_mode")
 # Which array feeds each breakdown label; language and model arrays are summed over features.
 _ARRAYS: dict[str, str] = {
@@ -98,7 +165,34 @@ _ARRAYS: dict[str, str] = {
 }
 
 Group = tuple[Number | None, ...] | None
-"""A group of additive values (counters, pull requests, CLI) summed together; None when absent."""
+"""A group of additive values (counters, pull requests, CLI, app, …) summed together; None when absent."""
+Keyed = tuple[str, str, Group]
+"""(label, value, additive values) of one element of a keyed array (agent, comment_type, phase)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _DayGauges:
+    """What an aggregate window takes from its newest day: distinct counts, PR medians, phase gauges."""
+
+    values: tuple[Number | None, ...]
+    medians: tuple[Number | None, ...] | None
+    phases: dict[str, tuple[Number | None, ...]]
+
+
+def _usage(totals: CliTotals | None) -> Group:
+    """``totals_by_cli`` / ``totals_by_copilot_app``: sessions, requests, prompts, output and prompt tokens."""
+    if totals is None:
+        return None
+    tokens = totals.token_usage
+    if tokens is None:
+        return (totals.session_count, totals.request_count, totals.prompt_count, None, None)
+    return (
+        totals.session_count,
+        totals.request_count,
+        totals.prompt_count,
+        tokens.output_tokens_sum,
+        tokens.prompt_tokens_sum,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,13 +263,14 @@ class ReportLabels:
 class _Window:
     """Running sums of one window view (28-day sums, or the single newest day) of one report."""
 
-    __slots__ = ("day", "gauge_day", "gauges", "parts", "sums")
+    __slots__ = ("day", "gauge_day", "gauges", "keyed", "parts", "sums")
 
     def __init__(self, day: str | None) -> None:
         self.day = day  # only records of this day count (None: every record)
         self.sums: dict[tuple[str, str], list[Group]] = {}
         self.parts: dict[tuple[str, str, str, str], Group] = {}
-        self.gauges: dict[str, tuple[Number | None, ...]] = {}
+        self.keyed: dict[tuple[str, str, str, str], Group] = {}
+        self.gauges: dict[str, _DayGauges] = {}
         self.gauge_day: dict[str, str] = {}
 
 
@@ -203,10 +298,13 @@ class ReportMapper:
         self._emit_day = options.labels.emit_day_label
         self._include_prs = options.include_pull_requests
         self._breakdowns = bool(options.breakdowns)
+        self._label_values: dict[str, set[str]] = {label: set() for label in KEYED_LABELS}
         self.records = 0
         """Day records seen (kept or dropped)."""
         self.kept = 0
         self.dropped: dict[str, int] = {}
+        self.label_drops: dict[str, int] = {}
+        """Keyed elements dropped by `MAX_LABEL_VALUES`, per label (agent, comment_type, phase)."""
 
     def add_all(self, records: Iterable[AnyRecord]) -> None:
         add_day = self._add_day
@@ -248,28 +346,76 @@ class ReportMapper:
         self.kept += 1
         day = record.day or ""
         day_key = day if self._emit_day else ""
-        prs = record.pull_requests
-        cli = record.totals_by_cli
-        counters = _counters(record)
-        pr_values = _prs(prs) if prs is not None and self._include_prs else None
-        cli_values = _cli(cli) if cli is not None else None
+        prs = record.pull_requests if self._include_prs else None
+        vscode = record.totals_by_vscode_agent
+        credits = record.ai_credits_used
+        groups: tuple[Group, ...] = (
+            _counters(record),
+            _prs(prs) if prs is not None else None,
+            _usage(record.totals_by_cli),
+            _usage(record.totals_by_copilot_app),
+            (vscode.session_count, vscode.total_user_messages) if vscode is not None else None,
+            (credits,) if credits is not None else None,
+        )
+        phases = record.totals_by_ai_adoption_phase
+        keyed = (
+            self._keyed(record, prs, phases)
+            if phases or prs is not None or record.totals_by_3rd_party_agent
+            else None
+        )
         key = (user, day_key)
         for window in self._views:
             if window.day is not None and day != window.day:
                 continue
             acc = window.sums.get(key)
             if acc is None:
-                window.sums[key] = [counters, pr_values, cli_values]
+                window.sums[key] = list(groups)
             else:
-                acc[0] = _merge(acc[0], counters)
-                if pr_values is not None:
-                    acc[1] = _merge(acc[1], pr_values)
-                if cli_values is not None:
-                    acc[2] = _merge(acc[2], cli_values)
+                for index, values in enumerate(groups):
+                    if values is not None:
+                        acc[index] = _merge(acc[index], values)
+            if keyed:
+                parts = window.keyed
+                for label, value, values in keyed:
+                    part_key = (user, day_key, label, value)
+                    parts[part_key] = _merge(parts.get(part_key), values)
             if not self._is_users:
-                self._take_gauges(window, record, day, day_key)
+                self._take_gauges(window, record, prs, day, day_key)
             if self._breakdowns:
                 self._take_breakdowns(window, record, user, day_key)
+
+    def _keyed(
+        self, record: AnyRecord, prs: PullRequests | None, phases: list[AdoptionPhase] | None
+    ) -> list[Keyed]:
+        """The additive values of a record's keyed elements, over the per-label caps."""
+        out: list[Keyed] = []
+        for agent in record.totals_by_3rd_party_agent or ():
+            name = agent.agent_name or (str(agent.agent_id) if agent.agent_id is not None else None)
+            if name is not None and self._admit_value("agent", name):
+                out.append(("agent", name, (agent.user_initiated_interaction_count, agent.session_count)))
+        if prs is not None:
+            for element in prs.copilot_suggestions_by_comment_type or ():
+                kind = element.comment_type
+                if kind is not None and self._admit_value("comment_type", kind):
+                    values = (element.total_copilot_suggestions, element.total_copilot_applied_suggestions)
+                    out.append(("comment_type", kind, values))
+        out.extend(
+            ("phase", phase.phase, (phase.total_pull_requests_merged,))
+            for phase in phases or ()
+            if phase.phase is not None and self._admit_value("phase", phase.phase)
+        )
+        return out
+
+    def _admit_value(self, label: str, value: str) -> bool:
+        """Whether ``value`` is among the first `MAX_LABEL_VALUES` of ``label`` in this report."""
+        seen = self._label_values[label]
+        if value in seen:
+            return True
+        if len(seen) >= MAX_LABEL_VALUES:
+            self.label_drops[label] = self.label_drops.get(label, 0) + 1
+            return False
+        seen.add(value)
+        return True
 
     def _admit(self, ident_pair: tuple[str | None, int | str | None]) -> bool:
         """max_users: whether this row's user is among the first N distinct users (id, else login)."""
@@ -284,14 +430,24 @@ class ReportMapper:
     def _drop(self, reason: str) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
 
-    @staticmethod
-    def _take_gauges(window: _Window, record: AnyRecord, day: str, day_key: str) -> None:
+    def _take_gauges(
+        self, window: _Window, record: AnyRecord, prs: PullRequests | None, day: str, day_key: str
+    ) -> None:
         newest = window.gauge_day.get(day_key)
         # Distinct-user counts: the newest day wins (first record of that day), nothing is summed.
         if newest is not None and day <= newest:
             return
         window.gauge_day[day_key] = day
-        window.gauges[day_key] = _gauges(record)
+        seen = self._label_values["phase"]
+        phases = {
+            phase.phase: _phase_gauges(phase)
+            for phase in record.totals_by_ai_adoption_phase or ()
+            # Admitted (and drops counted) by `_keyed` for this very record.
+            if phase.phase is not None and phase.phase in seen
+        }
+        window.gauges[day_key] = _DayGauges(
+            _gauges(record), _medians(prs) if prs is not None else None, phases
+        )
 
     def _take_breakdowns(self, window: _Window, record: AnyRecord, user: str, day_key: str) -> None:
         for dimension in self.options.breakdowns:
@@ -338,13 +494,37 @@ class ReportMapper:
                 for spec, v in zip(COUNTER_SPECS, group, strict=True)
                 if v is not None
             ]
+        for (user, day, label, value_label), group in view.keyed.items():
+            if group is None:
+                continue
+            labels = (*base(user, day), (label, value_label)) + ((("day", day),) if emit_day and day else ())
+            out += [
+                Sample(spec.name, labels, float(v))
+                for spec, v in zip(KEYED_SPECS[label], group, strict=True)
+                if v is not None
+            ]
         for day, gauges in view.gauges.items():
             labels = base(AGGREGATE_USER, day) + ((("day", day),) if emit_day and day else ())
-            for index, (spec, value) in enumerate(zip(GAUGE_SPECS, gauges, strict=True)):
+            for index, (spec, value) in enumerate(zip(GAUGE_SPECS, gauges.values, strict=True)):
                 if value is None and index == _CLI_USERS_INDEX:
                     value = 0  # GitHub omits daily_active_cli_users on days without CLI use
                 if value is not None:
                     out.append(Sample(spec.name, labels, float(value)))
+            if gauges.medians is not None and window == NEWEST_DAY_ONLY:
+                out += [
+                    Sample(spec.name, labels, float(v))
+                    for spec, v in zip(metrics.COPILOT_PRS_MEDIANS, gauges.medians, strict=True)
+                    if v is not None
+                ]
+            for phase, values in gauges.phases.items():
+                phase_labels = (*base(AGGREGATE_USER, day), ("phase", phase)) + (
+                    (("day", day),) if emit_day and day else ()
+                )
+                out += [
+                    Sample(spec.name, phase_labels, float(v))
+                    for spec, v in zip(PHASE_GAUGE_SPECS, values, strict=True)
+                    if v is not None
+                ]
         return out
 
     def newest_day(self, window: str) -> str | None:

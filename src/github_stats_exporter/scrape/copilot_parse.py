@@ -41,8 +41,16 @@ class Breakdown(Counters, kw_only=True, gc=False):
     model: str | None = None
 
 
+class CommentType(msgspec.Struct, kw_only=True, gc=False):
+    """One element of ``pull_requests.copilot_suggestions_by_comment_type``."""
+
+    comment_type: str | None = None
+    total_copilot_suggestions: Number | None = None
+    total_copilot_applied_suggestions: Number | None = None
+
+
 class PullRequests(msgspec.Struct, kw_only=True, gc=False):
-    """The additive part of an aggregate day's ``pull_requests`` object (medians are not summable)."""
+    """An aggregate day's ``pull_requests`` object: additive totals, the day's medians, comment types."""
 
     total_created: Number | None = None
     total_reviewed: Number | None = None
@@ -50,14 +58,64 @@ class PullRequests(msgspec.Struct, kw_only=True, gc=False):
     total_reviewed_by_copilot: Number | None = None
     total_merged: Number | None = None
     total_merged_created_by_copilot: Number | None = None
+    total_suggestions: Number | None = None
+    total_applied_suggestions: Number | None = None
+    total_copilot_suggestions: Number | None = None
+    total_copilot_applied_suggestions: Number | None = None
+    total_merged_reviewed_by_copilot: Number | None = None
+    median_minutes_to_merge: Number | None = None
+    median_minutes_to_merge_copilot_authored: Number | None = None
+    median_minutes_to_merge_copilot_reviewed: Number | None = None
+    copilot_suggestions_by_comment_type: list[CommentType] | None = None
+
+
+class TokenUsage(msgspec.Struct, kw_only=True, gc=False):
+    """``token_usage`` of ``totals_by_cli`` / ``totals_by_copilot_app`` (the average is not summable)."""
+
+    output_tokens_sum: Number | None = None
+    prompt_tokens_sum: Number | None = None
 
 
 class CliTotals(msgspec.Struct, kw_only=True, gc=False):
-    """The additive part of ``totals_by_cli``."""
+    """The additive part of ``totals_by_cli`` and of ``totals_by_copilot_app`` (same shape)."""
 
     session_count: Number | None = None
     request_count: Number | None = None
     prompt_count: Number | None = None
+    token_usage: TokenUsage | None = None
+
+
+class VscodeAgentTotals(msgspec.Struct, kw_only=True, gc=False):
+    """``totals_by_vscode_agent``."""
+
+    session_count: Number | None = None
+    total_user_messages: Number | None = None
+
+
+class ThirdPartyAgent(msgspec.Struct, kw_only=True, gc=False):
+    """One element of ``totals_by_3rd_party_agent`` (``session_count`` only in aggregate reports)."""
+
+    agent_id: str | int | None = None
+    agent_name: str | None = None
+    user_initiated_interaction_count: Number | None = None
+    session_count: Number | None = None
+
+
+class AdoptionPhase(msgspec.Struct, kw_only=True, gc=False):
+    """One element of ``totals_by_ai_adoption_phase`` (aggregate days)."""
+
+    phase: str | None = None
+    total_engaged_users: Number | None = None
+    avg_user_initiated_interactions: Number | None = None
+    avg_code_generation_activities: Number | None = None
+    avg_code_acceptance_activities: Number | None = None
+    avg_loc_added: Number | None = None
+    avg_loc_deleted: Number | None = None
+    avg_pull_requests_reviewed: Number | None = None
+    avg_pull_requests_created: Number | None = None
+    avg_pull_requests_merged: Number | None = None
+    avg_pull_requests_median_minutes_to_merge: Number | None = None
+    total_pull_requests_merged: Number | None = None
 
 
 class _RecordFields(Counters, kw_only=True, gc=False):
@@ -74,8 +132,29 @@ class _RecordFields(Counters, kw_only=True, gc=False):
     monthly_active_chat_users: Number | None = None
     monthly_active_agent_users: Number | None = None
     daily_active_cli_users: Number | None = None
+    daily_active_copilot_cloud_agent_users: Number | None = None
+    weekly_active_copilot_cloud_agent_users: Number | None = None
+    monthly_active_copilot_cloud_agent_users: Number | None = None
+    daily_active_copilot_code_review_users: Number | None = None
+    weekly_active_copilot_code_review_users: Number | None = None
+    monthly_active_copilot_code_review_users: Number | None = None
+    daily_passive_copilot_code_review_users: Number | None = None
+    weekly_passive_copilot_code_review_users: Number | None = None
+    monthly_passive_copilot_code_review_users: Number | None = None
+    daily_active_copilot_app_users: Number | None = None
+    daily_active_vscode_agent_users: Number | None = None
+    distinct_skill_use_count: Number | None = None
+    distinct_slash_cmd_use_count: Number | None = None
+    distinct_plugin_use_count: Number | None = None
+    distinct_custom_agent_use_count: Number | None = None
+    distinct_mcp_use_count: Number | None = None
+    ai_credits_used: Number | None = None
     pull_requests: PullRequests | None = None
     totals_by_cli: CliTotals | None = None
+    totals_by_copilot_app: CliTotals | None = None
+    totals_by_vscode_agent: VscodeAgentTotals | None = None
+    totals_by_3rd_party_agent: list[ThirdPartyAgent] | None = None
+    totals_by_ai_adoption_phase: list[AdoptionPhase] | None = None
 
 
 class Record(_RecordFields, kw_only=True, gc=False):

@@ -18,6 +18,15 @@ from itertools import accumulate
 from operator import add
 from typing import Any, Literal
 
+from github_stats_exporter.simulator.copilot_surfaces import (
+    Surfaces,
+    UsersShape,
+    aggregate_fields,
+    period_user_row,
+    surfaces,
+    user_fields,
+)
+
 Scope = Literal["org", "enterprise"]
 Report = Literal["aggregate", "users"]
 Window = Literal["1d", "28d"]
@@ -200,9 +209,17 @@ class CopilotDataset:
     """
 
     def __init__(
-        self, seed: int, orgs: Mapping[str, Sequence[str]], enterprise: str | None, first_day: date
+        self,
+        seed: int,
+        orgs: Mapping[str, Sequence[str]],
+        enterprise: str | None,
+        first_day: date,
+        *,
+        users_28d_shape: UsersShape = "per_day",
     ) -> None:
         self.seed = seed
+        self.users_28d_shape: UsersShape = users_28d_shape
+        """Layout of 28-day users reports (see `copilot_surfaces.UsersShape`); settable on a live dataset."""
         self.orgs: dict[str, tuple[str, ...]] = {org: tuple(dict.fromkeys(m)) for org, m in orgs.items()}
         self.enterprise = enterprise
         self.first_day = first_day
@@ -360,6 +377,11 @@ class CopilotDataset:
         per_day[login] = act
         return act
 
+    def surfaces(self, act: Activity) -> Surfaces:
+        """The user's use of the 2026 surfaces (app, VS Code Agents, third-party agents) on that day."""
+        mcp = (name for name, _ in act.mcp)
+        return surfaces(self.seed, act.profile.login, act.day, ide=bool(act.flags & IDE_USE), mcp=mcp)
+
     # -- report rows ----------------------------------------------------------------------------
 
     def report_rows(
@@ -391,7 +413,10 @@ class CopilotDataset:
         org_id = self.organization_ids[canonical] if scope == "org" else None
         days = [day] if window == "1d" else [d for d in _window_days(day) if d >= self.first_day]
         if report == "users":
-            return self._user_rows(members, org_id, days, day if window == "28d" else None)
+            rows = self._user_rows(members, org_id, days, day if window == "28d" else None)
+            if window == "28d" and self.users_28d_shape == "per_user":
+                return self._period_rows(rows)
+            return rows
         if window == "1d":
             record = dict(self._aggregate_day(scope, canonical, members, day))
             record.update(self._housekeeping(day, org_id))
@@ -426,6 +451,15 @@ class CopilotDataset:
                 row = self._user_row(act, org_id)
                 row.update(window)
                 yield row
+
+    @staticmethod
+    def _period_rows(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Per-(user, day) rows regrouped as one whole-window row per user, in login order."""
+        by_user: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_user.setdefault(str(row["user_login"]), []).append(row)
+        for login in sorted(by_user):
+            yield period_user_row(sorted(by_user[login], key=lambda r: str(r["day"])))
 
     def _housekeeping(self, day: date, org_id: str | None) -> dict[str, Any]:
         return {
@@ -489,6 +523,7 @@ class CopilotDataset:
         row["ai_credits_used"] = act.ai_credits
         row["totals_by_mcp"] = [{"mcp": name, "interaction_count": n} for name, n in act.mcp]
         row["holo_pairing_minutes"] = {"total": act.clock[1], "surface": "simulated-future-field"}
+        row.update(user_fields(self.surfaces(act)))
         row.update(self._housekeeping(act.day, org_id))
         return row
 
@@ -647,7 +682,6 @@ def _aggregate(
     cli_users = sum(1 for f in today_flags.values() if f & CLI)
     if cli_users:
         record["daily_active_cli_users"] = cli_users
-    record["daily_active_copilot_app_users"] = 0  # a later-added key the docs table does not list
 
     activities = [a for login in sorted(today_flags) if (a := ds.activity(login, day)) is not None]
     totals = Totals()
@@ -658,6 +692,8 @@ def _aggregate(
     if clis:
         record["totals_by_cli"] = _cli_block(tuple(sum(c[i] for c in clis) for i in range(5)))  # type: ignore[arg-type]
     record["totals_by_ai_adoption_phase"] = _phases(activities)
+    distinct_null = int.from_bytes(_digest(ds.seed, "distinct-null", scope_id, day)[:2], "big") % 7 == 0
+    record.update(aggregate_fields([ds.surfaces(a) for a in activities], distinct_null=distinct_null))
     record["pull_requests"] = _pull_requests(activities, absent=day.toordinal() % 2 == 0)
     return record
 
@@ -689,6 +725,7 @@ def _phases(activities: Sequence[Activity]) -> list[dict[str, Any]]:
                 "avg_pull_requests_created": avg(a.prs_created for a in group),
                 "avg_pull_requests_merged": avg(len(a.merged) for a in group),
                 "avg_pull_requests_median_minutes_to_merge": statistics.median(minutes) if minutes else 0.0,
+                "total_pull_requests_merged": len(minutes),
             }
         )
     return out

@@ -52,6 +52,42 @@ ACTIVE_USER_GAUGES = (
     "daily_active_cli_users",
 )
 """Distinct-user counts of aggregate days: the newest day's value, never summed."""
+DAY_GAUGES_2026 = (
+    *(f"{p}_active_copilot_cloud_agent_users" for p in ("daily", "weekly", "monthly")),
+    *(f"{p}_active_copilot_code_review_users" for p in ("daily", "weekly", "monthly")),
+    *(f"{p}_passive_copilot_code_review_users" for p in ("daily", "weekly", "monthly")),
+    "daily_active_copilot_app_users",
+    "daily_active_vscode_agent_users",
+    *(f"distinct_{n}_use_count" for n in ("skill", "slash_cmd", "plugin", "custom_agent", "mcp")),
+)
+"""Scalars of aggregate days added in 2026, exported like the active-user counts (newest day)."""
+TOKEN_FIELDS = ("output_tokens_sum", "prompt_tokens_sum")
+"""Additive fields of ``token_usage`` (CLI and app): gh_copilot_usage_{cli,copilot_app}_<field>."""
+VSCODE_AGENT_FIELDS = ("session_count", "total_user_messages")
+PR_FIELDS_2026 = (
+    "total_suggestions",
+    "total_applied_suggestions",
+    "total_copilot_suggestions",
+    "total_copilot_applied_suggestions",
+    "total_merged_reviewed_by_copilot",
+)
+PR_MEDIANS = (
+    "median_minutes_to_merge",
+    "median_minutes_to_merge_copilot_authored",
+    "median_minutes_to_merge_copilot_reviewed",
+)
+"""Exported only in the window="1d" view, from the newest day (a median cannot be summed)."""
+PHASE_AVERAGES = (
+    "avg_user_initiated_interactions",
+    "avg_code_generation_activities",
+    "avg_code_acceptance_activities",
+    "avg_loc_added",
+    "avg_loc_deleted",
+    "avg_pull_requests_reviewed",
+    "avg_pull_requests_created",
+    "avg_pull_requests_merged",
+    "avg_pull_requests_median_minutes_to_merge",
+)
 ZERO_WHEN_ABSENT = frozenset({"daily_active_cli_users"})
 """Gauges GitHub omits on days without that activity; the exporter then reports 0."""
 REDACTED_USER = "redacted"
@@ -62,9 +98,31 @@ COPILOT_FAMILIES: tuple[str, ...] = (
     *(f"{PREFIX}cli_{field}" for field in CLI_FIELDS),
     *(f"{PREFIX}pull_requests_{field}" for field in PR_FIELDS),
     *(PREFIX + gauge for gauge in ACTIVE_USER_GAUGES),
+    *(PREFIX + gauge for gauge in DAY_GAUGES_2026),
+    *(f"{PREFIX}cli_{field}" for field in TOKEN_FIELDS),
+    *(f"{PREFIX}copilot_app_{field}" for field in (*CLI_FIELDS, *TOKEN_FIELDS)),
+    *(f"{PREFIX}vscode_agent_{field}" for field in VSCODE_AGENT_FIELDS),
+    f"{PREFIX}ai_credits_used",
+    *(f"{PREFIX}pull_requests_{field}" for field in (*PR_FIELDS_2026, *PR_MEDIANS)),
+    f"{PREFIX}pull_requests_copilot_suggestions_by_comment_type",
+    f"{PREFIX}pull_requests_copilot_applied_suggestions_by_comment_type",
+    f"{PREFIX}third_party_agent_user_initiated_interaction_count",
+    f"{PREFIX}third_party_agent_session_count",
+    f"{PREFIX}ai_adoption_phase_engaged_users",
+    f"{PREFIX}ai_adoption_phase_total_pull_requests_merged",
+    *(f"{PREFIX}ai_adoption_phase_{field}" for field in PHASE_AVERAGES),
     *SEAT_FAMILIES,
 )
 """Every family this truth (with `copilot_seats_truth.seats_truth` for the seat families) can produce."""
+NEWEST_DAY_FAMILIES: frozenset[str] = frozenset(
+    (
+        *(PREFIX + gauge for gauge in (*ACTIVE_USER_GAUGES, *DAY_GAUGES_2026)),
+        *(f"{PREFIX}pull_requests_{field}" for field in PR_MEDIANS),
+        f"{PREFIX}ai_adoption_phase_engaged_users",
+        *(f"{PREFIX}ai_adoption_phase_{field}" for field in PHASE_AVERAGES),
+    )
+)
+"""Families taken from the newest day of a window; every other family is summed over its days."""
 
 # Which totals_by_* array feeds each breakdown label (language and model are summed over features).
 _DIMENSION_ARRAYS: dict[str, str] = {
@@ -126,6 +184,18 @@ def _add(out: dict[TruthKey, float], key: TruthKey, value: Any) -> None:
     out[key] = out.get(key, 0.0) + float(value)
 
 
+def _put(out: dict[TruthKey, float], key: TruthKey, value: Any) -> None:
+    """A newest-day value (not summed); null, absent and non-numbers give no series."""
+    if not isinstance(value, bool) and isinstance(value, int | float):
+        out[key] = float(value)
+
+
+def _object(record: dict[str, Any], name: str) -> dict[str, Any]:
+    """A nested object of a record; ``{}`` when it is null, absent or not an object."""
+    value = record.get(name)
+    return value if isinstance(value, dict) else {}
+
+
 def _chat_mode(feature: str) -> str | None:
     """``chat_panel_<mode>_mode`` → ``<mode>`` (the Go exporter's chat_mode label); None for other features."""
     if feature.startswith(_CHAT_PANEL) and feature.endswith(_MODE):
@@ -162,30 +232,81 @@ def copilot_truth(
     newest: dict[str | None, dict[str, Any]] = {}
     for record in records:
         user = _user_label(record, user_mode, hash_key) if report == "users" else "all"
-        day_label = str(record["day"]) if emit_day else None
-        labels = _labels(**_base_labels(scope, scope_id, report, window, user, day_label))
+        day_label = str(record["day"]) if emit_day and record.get("day") else None
+        base = _base_labels(scope, scope_id, report, window, user, day_label)
+        labels = _labels(**base)
         for counter in COUNTERS:
             _add(out, (PREFIX + counter, labels), record.get(counter))
-        cli = record.get("totals_by_cli") or {}
-        for field in CLI_FIELDS:
-            _add(out, (f"{PREFIX}cli_{field}", labels), cli.get(field))
+        for prefix, block in (("cli", "totals_by_cli"), ("copilot_app", "totals_by_copilot_app")):
+            totals = _object(record, block)
+            for field in CLI_FIELDS:
+                _add(out, (f"{PREFIX}{prefix}_{field}", labels), totals.get(field))
+            tokens = _object(totals, "token_usage")
+            for field in TOKEN_FIELDS:
+                _add(out, (f"{PREFIX}{prefix}_{field}", labels), tokens.get(field))
+        vscode = _object(record, "totals_by_vscode_agent")
+        for field in VSCODE_AGENT_FIELDS:
+            _add(out, (f"{PREFIX}vscode_agent_{field}", labels), vscode.get(field))
+        _add(out, (f"{PREFIX}ai_credits_used", labels), record.get("ai_credits_used"))
+        for agent in _elements(record, "totals_by_3rd_party_agent"):
+            name = agent.get("agent_name") or agent.get("agent_id")
+            if name is None:
+                continue
+            agent_labels = _labels(**base, agent=str(name))
+            _add(
+                out,
+                (f"{PREFIX}third_party_agent_user_initiated_interaction_count", agent_labels),
+                agent.get("user_initiated_interaction_count"),
+            )
+            _add(out, (f"{PREFIX}third_party_agent_session_count", agent_labels), agent.get("session_count"))
         if report == "aggregate":
             if include_pr:
-                prs = record.get("pull_requests") or {}
-                for field in PR_FIELDS:
+                prs = _object(record, "pull_requests")
+                for field in (*PR_FIELDS, *PR_FIELDS_2026):
                     _add(out, (f"{PREFIX}pull_requests_{field}", labels), prs.get(field))
+                for element in _elements(prs, "copilot_suggestions_by_comment_type"):
+                    kind = element.get("comment_type")
+                    if kind is None:
+                        continue
+                    kind_labels = _labels(**base, comment_type=str(kind))
+                    for field, name in (
+                        ("total_copilot_suggestions", "copilot_suggestions_by_comment_type"),
+                        ("total_copilot_applied_suggestions", "copilot_applied_suggestions_by_comment_type"),
+                    ):
+                        _add(out, (f"{PREFIX}pull_requests_{name}", kind_labels), element.get(field))
+            for phase in _elements(record, "totals_by_ai_adoption_phase"):
+                if phase.get("phase") is not None:
+                    phase_labels = _labels(**base, phase=str(phase["phase"]))
+                    key = (f"{PREFIX}ai_adoption_phase_total_pull_requests_merged", phase_labels)
+                    _add(out, key, phase.get("total_pull_requests_merged"))
             current = newest.get(day_label)
             if current is None or str(record["day"]) > str(current["day"]):
                 newest[day_label] = record
     # Active-user counts are distinct counts: summing them over days would be meaningless.
     for day_label, record in newest.items():
         labels = _labels(**_base_labels(scope, scope_id, report, window, "all", day_label))
-        for gauge in ACTIVE_USER_GAUGES:
+        for gauge in (*ACTIVE_USER_GAUGES, *DAY_GAUGES_2026):
             value = record.get(gauge)
             if value is None and gauge in ZERO_WHEN_ABSENT:
                 value = 0
             if value is not None:
                 out[(PREFIX + gauge, labels)] = float(value)
+        prs = _object(record, "pull_requests")
+        if include_pr and window == "1d":
+            for field in PR_MEDIANS:
+                _put(out, (f"{PREFIX}pull_requests_{field}", labels), prs.get(field))
+        for phase in _elements(record, "totals_by_ai_adoption_phase"):
+            if phase.get("phase") is None:
+                continue
+            base = _base_labels(scope, scope_id, report, window, "all", day_label)
+            phase_labels = _labels(**base, phase=str(phase["phase"]))
+            _put(
+                out,
+                (f"{PREFIX}ai_adoption_phase_engaged_users", phase_labels),
+                phase.get("total_engaged_users"),
+            )
+            for field in PHASE_AVERAGES:
+                _put(out, (f"{PREFIX}ai_adoption_phase_{field}", phase_labels), phase.get(field))
     for dimension in breakdowns:
         views: tuple[BreakdownLabel, ...] = (
             (dimension, "chat_mode") if dimension == "feature" else (dimension,)
@@ -244,7 +365,7 @@ def copilot_breakdown_truth(
     out: dict[TruthKey, float] = {}
     for record in _records(dataset, scope, scope_id, report, window, day):
         user = _user_label(record, user_mode, hash_key) if report == "users" else "all"
-        day_label = str(record["day"]) if emit_day else None
+        day_label = str(record["day"]) if emit_day and record.get("day") else None
         base = _base_labels(scope, scope_id, report, window, user, day_label)
         for element in _elements(record, array):
             value = element.get(source)

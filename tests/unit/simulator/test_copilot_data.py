@@ -21,6 +21,7 @@ from github_stats_exporter.simulator.copilot_data import (
 from github_stats_exporter.simulator.copilot_truth import (
     ACTIVE_USER_GAUGES,
     CLI_FIELDS,
+    NEWEST_DAY_FAMILIES,
     PR_FIELDS,
     Dimension,
     copilot_breakdown_truth,
@@ -197,7 +198,14 @@ def _check_aggregate_day(record: dict[str, Any], scope: str) -> None:
             "total_copilot_applied_suggestions",
         }
     for phase in record["totals_by_ai_adoption_phase"]:
-        assert {"phase", "phase_number", "total_engaged_users", *PHASE_FIELDS} == set(phase)
+        assert {
+            "phase",
+            "phase_number",
+            "total_engaged_users",
+            "total_pull_requests_merged",
+            *PHASE_FIELDS,
+        } == set(phase)
+        assert isinstance(phase["total_pull_requests_merged"], int)
 
 
 def _without(row: dict[str, Any], *names: str) -> dict[str, Any]:
@@ -463,8 +471,7 @@ def test_unknown_scopes_are_rejected_and_org_names_ignore_case() -> None:
 
 
 def _additive(truth: dict[Any, float]) -> dict[Any, float]:
-    gauges = {f"gh_copilot_usage_{g}" for g in ACTIVE_USER_GAUGES}
-    return {k: v for k, v in truth.items() if k[0] not in gauges}
+    return {k: v for k, v in truth.items() if k[0] not in NEWEST_DAY_FAMILIES}
 
 
 def _with_window(key: Any, window: str) -> Any:
@@ -522,9 +529,9 @@ def test_truth_labels_and_pr_metrics_follow_the_spec() -> None:
         d["loc_added_sum"] for d in wrapper["day_totals"]
     )
     without_pr = copilot_truth(DS, "enterprise", "megacorp", "aggregate", "28d", END_DAY, include_pr=False)
-    assert not any("pull_requests" in name for name, _ in without_pr)
+    assert not any(name.startswith("gh_copilot_usage_pull_requests_") for name, _ in without_pr)
     users = copilot_truth(DS, "org", "acme", "users", "1d", END_DAY)
-    assert not any("pull_requests" in name or "active_users" in name for name, _ in users)
+    assert not any("pull_requests" in name or "active_" in name or "phase" in name for name, _ in users)
     assert {dict(lbl)["scope"] for _, lbl in users} == {"users"}
     assert {dict(lbl)["user"] for _, lbl in users} == {
         r["user_login"] for r in DS.report_rows("org", "acme", "users", "1d", END_DAY)

@@ -37,6 +37,9 @@ PR_NAMES = tuple(
         "merged_created_by_copilot",
     )
 )
+PR_2026 = ("pull_requests_total_merged_reviewed_by_copilot", "pull_requests_total_suggestions")
+"""The hand data's 2026 PR fields (both 9 on each day)."""
+TOKENS = ("cli_output_tokens_sum", "cli_prompt_tokens_sum")
 GAUGE_NAMES = (
     "daily_active_users",
     "weekly_active_users",
@@ -209,8 +212,11 @@ def test_aggregate_28d_sums_every_additive_family_and_takes_gauges_from_the_newe
         **counters((8, 17, 6, 29, 2, 38, 5)),
         **series(CLI_NAMES, (2, 5, 3)),
         **series(PR_NAMES, (3, 3, 1, 1, 1, 1)),
+        **series(PR_2026, (18, 18)),
+        **series(TOKENS, (100, 50)),
         **series(GAUGE_NAMES, (1, 2, 3, 2, 1, 0)),
     }
+    # The median is a newest-day value of the 1d view only; D2 has no app users field.
     assert copilot_truth(HAND, "org", "acme", "aggregate", "28d", D2) == expected
 
 
@@ -221,6 +227,15 @@ def test_aggregate_1d_is_that_days_values_with_cli_users_when_reported() -> None
         **series(CLI_NAMES, (2, 5, 3), window="1d", org="ent", scope="enterprise"),
         **series(PR_NAMES, (2, 1, 1, 0, 1, 1), window="1d", org="ent", scope="enterprise"),
         **series(GAUGE_NAMES, (2, 2, 2, 1, 0, 1), window="1d", org="ent", scope="enterprise"),
+        **series(PR_2026, (9, 9), window="1d", org="ent", scope="enterprise"),
+        **series(TOKENS, (100, 50), window="1d", org="ent", scope="enterprise"),
+        **series(
+            ("daily_active_copilot_app_users", "pull_requests_median_minutes_to_merge"),
+            (7, 42.5),
+            window="1d",
+            org="ent",
+            scope="enterprise",
+        ),
     }
     assert copilot_truth(HAND, "enterprise", "ent", "aggregate", "1d", D1) == expected
 
@@ -230,7 +245,7 @@ def test_without_pull_requests_only_the_pull_request_families_go() -> None:
     full = copilot_truth(HAND, "org", "acme", "aggregate", "28d", D2)
     without = copilot_truth(HAND, "org", "acme", "aggregate", "28d", D2, include_pr=False)
     assert without == {k: v for k, v in full.items() if "pull_requests" not in k[0]}
-    assert len(full) - len(without) == len(PR_NAMES)
+    assert len(full) - len(without) == len(PR_NAMES) + len(PR_2026)
 
 
 def test_users_report_sums_per_user_with_cli_and_has_no_pull_requests_or_gauges() -> None:
@@ -331,8 +346,12 @@ def test_day_labels_keep_each_day_apart_with_its_own_gauges() -> None:
         **series(CLI_NAMES, (2, 5, 3), **d1),
         **series(PR_NAMES, (2, 1, 1, 0, 1, 1), **d1),
         **series(GAUGE_NAMES, (2, 2, 2, 1, 0, 1), **d1),
+        **series(PR_2026, (9, 9), **d1),
+        **series(TOKENS, (100, 50), **d1),
+        **series(("daily_active_copilot_app_users",), (7,), **d1),
         **counters((5, 7, 2, 9, 0, 30, 4), **d2),
         **series(PR_NAMES, (1, 2, 0, 1, 0, 0), **d2),
+        **series(PR_2026, (9, 9), **d2),
         **series(GAUGE_NAMES, (1, 2, 3, 2, 1, 0), **d2),
         **counters((3, 10, 4, 20, 2, 8, 1), ide="vscode", **d1),
         **counters((5, 7, 2, 9, 0, 30, 4), ide="intellij", **d2),
