@@ -352,6 +352,33 @@ async def test_every_report_equals_the_ground_truth_for_both_windows(
     assert dropped == []
 
 
+@pytest.mark.parametrize(("scope", "scope_id", "report_type", "flags"), [REPORTS[1], REPORTS[3]])
+async def test_a_28_day_users_report_of_whole_window_rows_sums_the_same(
+    env: Env,
+    monkeypatch: pytest.MonkeyPatch,
+    scope: str,
+    scope_id: str,
+    report_type: str,
+    flags: dict[str, Any],
+) -> None:
+    """One row per user (no day) instead of one per user and day: the 28d view equals the truth of those
+    rows and the per-day report's truth; the 1d view is empty (the rows hold no newest day)."""
+    monkeypatch.setenv("UNUSED", "ghp_unused_token_value")
+    per_day = truth(env, scope, scope_id, report_type, "28d", END_DAY)
+    env.sim.copilot.users_28d_shape = "per_user"
+    rows = env.sim.copilot.report_rows(scope, scope_id, "users", "28d", END_DAY)  # type: ignore[arg-type]
+    assert rows
+    assert all("day" not in row for row in rows)
+    assert len({row["user_login"] for row in rows}) == len(rows)
+    collector = env.collector(scope, scope_id, **report_config(scope, flags))
+    assert await collector.tick()
+    ours = as_truth(await env.samples(scope, scope_id, report_type, "28d"))
+    assert ours == truth(env, scope, scope_id, report_type, "28d", END_DAY)
+    assert ours == pytest.approx(per_day)  # AI credits are floats: summed in another order
+    assert ours.keys() == per_day.keys()
+    assert await env.samples(scope, scope_id, report_type, "1d") == []
+
+
 @pytest.mark.parametrize("user_mode", ["id", "hashed", "none"])
 async def test_user_label_modes_match_the_truth(
     env: Env, monkeypatch: pytest.MonkeyPatch, user_mode: str

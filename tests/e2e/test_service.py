@@ -360,6 +360,62 @@ async def test_once_with_the_demo_config_exports_every_copilot_series_exactly(tm
     assert {name for name, _ in truth} == contract
 
 
+def demo_copilot_truth(
+    settings: Settings, sim: Simulator, start: float
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every Copilot series the demo config must serve over the demo world: four report types, both windows."""
+    cfg = settings.copilot
+    breakdowns = [
+        d for d in ("ide", "feature", "language", "model") if getattr(cfg, f"include_breakdown_{d}")
+    ]
+    dataset = sim.copilot
+    end = dataset.latest_complete_day(datetime.fromtimestamp(start, UTC).date())
+    scopes = [("org", org.org) for org in settings.github.orgs] + [("enterprise", cfg.enterprise.slug)]
+    truth: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for scope, scope_id in scopes:
+        for report in ("aggregate", "users"):
+            for window in ("1d", "28d"):
+                truth.update(
+                    copilot_truth(dataset, scope, scope_id, report, window, end, breakdowns=breakdowns)  # type: ignore[arg-type]
+                )
+    return truth
+
+
+async def test_serve_with_the_demo_config_serves_every_copilot_series_exactly(tmp_path: Path):
+    """`serve` over the demo world: /metrics converges to exactly the Copilot truth, 2026 fields included."""
+    start = 1_780_000_000.0
+    spec = demo_spec(start)
+    keys = write_app_keys(spec, tmp_path)
+    clock = SimClock(frozen_at=start)
+    async with Simulator(spec, clock=clock) as sim:
+        for app_id, (_, public) in keys.items():
+            sim.add_app(app_id, public)
+        settings = cli.demo_settings(sim.api_url, {a: p for a, (p, _) in keys.items()}, 0)
+        truth = demo_copilot_truth(settings, sim, start)
+        stop = asyncio.Event()
+        bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(
+            app.serve(settings, stop=stop, on_listening=bound.set_result, clock=clock.now)
+        )
+        try:
+            port = await asyncio.wait_for(bound, 10)
+            page: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+            async with aiohttp.ClientSession() as http:
+                for _ in range(300):
+                    headers = {"Accept": "application/openmetrics-text; version=1.0.0"}
+                    async with http.get(f"http://127.0.0.1:{port}/metrics", headers=headers) as resp:
+                        page = copilot_page(await resp.read())
+                    if page == truth:
+                        break
+                    await asyncio.sleep(0.1)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 20)
+    assert page == truth
+    contract = {name for name in metrics.FAMILIES if name.startswith("gh_copilot_")}
+    assert {name for name, _ in truth} == contract
+
+
 async def test_readiness_policy_can_require_components(sim: Simulator, key_path: Path):
     """health.readiness_requires makes /readyz wait for those components; unknown ones refuse to start."""
     data = config_dict(sim, key_path)

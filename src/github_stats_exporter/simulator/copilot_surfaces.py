@@ -56,14 +56,15 @@ def surfaces(seed: int, login: str, day: date, *, ide: bool, mcp: Iterable[str])
     rng = random.Random(int.from_bytes(digest, "big"))
     r = rng.random
     app: Usage | None = None
-    if r() < 0.3:
+    # Rare enough that small orgs have days without any app or VS Code Agents use (null/absent fields).
+    if r() < 0.06:
         requests = 1 + int(r() * 12)
         app = (1 + int(r() * 2), requests, 1 + int(r() * requests), requests * 900, requests * 1300)
-    vscode = (1 + int(r() * 3), 1 + int(r() * 20)) if ide and r() < 0.25 else None
+    vscode = (1 + int(r() * 3), 1 + int(r() * 20)) if ide and r() < 0.06 else None
     agents = tuple(
         (agent_id, name, 1 + int(r() * 5), 1 + int(r() * 2))
         for agent_id, name in THIRD_PARTY_AGENTS
-        if r() < 0.18
+        if r() < 0.04
     )
     items = {name: frozenset(i for i in _CATALOG[name] if r() < 0.3) for name in CUSTOMIZATIONS}
     items["mcp"] = frozenset(mcp)
