@@ -42,7 +42,7 @@ def write_report(users: int, directory: Path) -> tuple[Path, int]:
 
 
 def parse_only(path: Path, repeat: int) -> int:
-    parser = ReportParser(breakdowns=False)
+    parser = ReportParser(breakdowns=False, users=True)
     count = 0
     for _ in range(repeat):
         with path.open("rb") as fh:
@@ -55,7 +55,7 @@ def parse_only(path: Path, repeat: int) -> int:
 
 def parse_and_map(path: Path, repeat: int, options: MapOptions) -> int:
     mapper = ReportMapper(ReportLabels("bench", "users"), options, {"28d": None, "1d": END_DAY.isoformat()})
-    parser = ReportParser(breakdowns=bool(options.breakdowns))
+    parser = ReportParser(breakdowns=bool(options.breakdowns), users=True)
     for _ in range(repeat):
         with path.open("rb") as fh:
             while chunk := fh.read(CHUNK):

@@ -472,7 +472,7 @@ class CopilotCollector:
         breakdowns = bool(self.options.mapping.breakdowns)
         dropped = 0
         for link in links.download_links:
-            parser = ReportParser(breakdowns=breakdowns)
+            parser = ReportParser(breakdowns=breakdowns, users=labels.is_users)
             before = mapper.records
 
             def consume(chunk: bytes, parser: ReportParser = parser) -> None:

@@ -347,16 +347,16 @@ class ReportMapper:
         day = record.day or ""
         day_key = day if self._emit_day else ""
         prs = record.pull_requests if self._include_prs else None
+        cli = record.totals_by_cli
+        app = record.totals_by_copilot_app
         vscode = record.totals_by_vscode_agent
         credits = record.ai_credits_used
-        groups: tuple[Group, ...] = (
-            _counters(record),
-            _prs(prs) if prs is not None else None,
-            _usage(record.totals_by_cli),
-            _usage(record.totals_by_copilot_app),
-            (vscode.session_count, vscode.total_user_messages) if vscode is not None else None,
-            (credits,) if credits is not None else None,
-        )
+        counters = _counters(record)
+        pr_values = _prs(prs) if prs is not None else None
+        cli_values = _usage(cli) if cli is not None else None
+        app_values = _usage(app) if app is not None else None
+        vscode_values = (vscode.session_count, vscode.total_user_messages) if vscode is not None else None
+        credit_values = (credits,) if credits is not None else None
         phases = record.totals_by_ai_adoption_phase
         keyed = (
             self._keyed(record, prs, phases)
@@ -368,12 +368,22 @@ class ReportMapper:
             if window.day is not None and day != window.day:
                 continue
             acc = window.sums.get(key)
+            # Unrolled on purpose: this runs once per user-day and window view (docs/benchmarks.md).
             if acc is None:
-                window.sums[key] = list(groups)
+                window.sums[key] = [counters, pr_values, cli_values, app_values, vscode_values, credit_values]
             else:
-                for index, values in enumerate(groups):
-                    if values is not None:
-                        acc[index] = _merge(acc[index], values)
+                acc[0] = _merge(acc[0], counters)
+                if pr_values is not None:
+                    acc[1] = _merge(acc[1], pr_values)
+                if cli_values is not None:
+                    acc[2] = _merge(acc[2], cli_values)
+                if app_values is not None:
+                    acc[3] = _merge(acc[3], app_values)
+                if vscode_values is not None:
+                    acc[4] = _merge(acc[4], vscode_values)
+                if credits is not None:
+                    total = acc[5]
+                    acc[5] = credit_values if total is None or total[0] is None else (total[0] + credits,)
             if keyed:
                 parts = window.keyed
                 for label, value, values in keyed:

@@ -118,14 +118,26 @@ class AdoptionPhase(msgspec.Struct, kw_only=True, gc=False):
     total_pull_requests_merged: Number | None = None
 
 
-class _RecordFields(Counters, kw_only=True, gc=False):
-    """Fields every record shape shares (user rows, aggregate days, 28-day wrappers)."""
+class _UserFields(Counters, kw_only=True, gc=False):
+    """Fields a users-report row can carry (every other key is skipped unparsed)."""
 
     day: str | None = None
     user_id: int | str | None = None
     user_login: str | None = None
     report_start_day: str | None = None
     report_end_day: str | None = None
+    ai_credits_used: Number | None = None
+    pull_requests: PullRequests | None = None
+    totals_by_cli: CliTotals | None = None
+    totals_by_copilot_app: CliTotals | None = None
+    totals_by_vscode_agent: VscodeAgentTotals | None = None
+    totals_by_3rd_party_agent: list[ThirdPartyAgent] | None = None
+    totals_by_ai_adoption_phase: list[AdoptionPhase] | None = None
+
+
+class _RecordFields(_UserFields, kw_only=True, gc=False):
+    """Fields an aggregate day or 28-day wrapper adds: its newest-day scalars (distinct counts)."""
+
     daily_active_users: Number | None = None
     weekly_active_users: Number | None = None
     monthly_active_users: Number | None = None
@@ -148,13 +160,6 @@ class _RecordFields(Counters, kw_only=True, gc=False):
     distinct_plugin_use_count: Number | None = None
     distinct_custom_agent_use_count: Number | None = None
     distinct_mcp_use_count: Number | None = None
-    ai_credits_used: Number | None = None
-    pull_requests: PullRequests | None = None
-    totals_by_cli: CliTotals | None = None
-    totals_by_copilot_app: CliTotals | None = None
-    totals_by_vscode_agent: VscodeAgentTotals | None = None
-    totals_by_3rd_party_agent: list[ThirdPartyAgent] | None = None
-    totals_by_ai_adoption_phase: list[AdoptionPhase] | None = None
 
 
 class Record(_RecordFields, kw_only=True, gc=False):
@@ -173,7 +178,31 @@ class SlimRecord(_RecordFields, kw_only=True, gc=False):
     day_totals: list[SlimRecord] | None = None
 
 
-AnyRecord = Record | SlimRecord
+class UserRecord(_UserFields, kw_only=True, gc=False):
+    """A users-report row: without the aggregate-only scalars, which are then skipped, not defaulted
+    (each declared field costs its default on every decoded row; see docs/benchmarks.md)."""
+
+    totals_by_ide: list[Breakdown] | None = None
+    totals_by_feature: list[Breakdown] | None = None
+    totals_by_language_feature: list[Breakdown] | None = None
+    totals_by_model_feature: list[Breakdown] | None = None
+    day_totals: list[UserRecord] | None = None
+
+
+class SlimUserRecord(_UserFields, kw_only=True, gc=False):
+    """`UserRecord` without the breakdown arrays."""
+
+    day_totals: list[SlimUserRecord] | None = None
+
+
+AnyRecord = Record | SlimRecord | UserRecord | SlimUserRecord
+RecordType = type[Record] | type[SlimRecord] | type[UserRecord] | type[SlimUserRecord]
+_RECORD_TYPES: dict[tuple[bool, bool], RecordType] = {
+    (True, False): Record,
+    (False, False): SlimRecord,
+    (True, True): UserRecord,
+    (False, True): SlimUserRecord,
+}
 
 _WHITESPACE = b" \t\r\n\x0b\x0c"
 
@@ -183,11 +212,12 @@ class ReportParser:
 
     ``records`` counts decoded top-level records, ``dropped`` lines (or array elements) that did not
     decode as a record, ``truncated`` is set when the body ended inside a record (a cut download).
-    With ``breakdowns=False`` the ``totals_by_*`` arrays are skipped while decoding (faster).
+    With ``breakdowns=False`` the ``totals_by_*`` arrays are skipped while decoding (faster); with
+    ``users=True`` (a users report) so are the aggregate-only scalars.
     """
 
-    def __init__(self, *, breakdowns: bool = True) -> None:
-        record_type: type[AnyRecord] = Record if breakdowns else SlimRecord
+    def __init__(self, *, breakdowns: bool = True, users: bool = False) -> None:
+        record_type = _RECORD_TYPES[breakdowns, users]
         self._decoder: msgspec.json.Decoder[AnyRecord] = msgspec.json.Decoder(record_type)
         self._pending = b""
         self._mode: str | None = None  # None until the first non-blank byte: "lines" or "array"
@@ -282,10 +312,10 @@ class ReportParser:
 
 
 def parse_body(
-    body: bytes, *, breakdowns: bool = True, chunk_size: int = 65536
+    body: bytes, *, breakdowns: bool = True, users: bool = False, chunk_size: int = 65536
 ) -> tuple[list[AnyRecord], ReportParser]:
     """Parse a whole body in chunks (tests and tools); returns the records and the parser with its counts."""
-    parser = ReportParser(breakdowns=breakdowns)
+    parser = ReportParser(breakdowns=breakdowns, users=users)
     out: list[AnyRecord] = []
     for start in range(0, len(body), chunk_size):
         out.extend(parser.feed(body[start : start + chunk_size]))

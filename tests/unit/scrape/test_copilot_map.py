@@ -73,7 +73,7 @@ def run(
     rows: list[dict[str, Any]], report: ReportLabels, options: MapOptions, windows: dict[str, str | None]
 ) -> ReportMapper:
     body = b"".join(json.dumps(r).encode() + b"\n" for r in rows)
-    records, parser = parse_body(body, breakdowns=bool(options.breakdowns))
+    records, parser = parse_body(body, breakdowns=bool(options.breakdowns), users=report.is_users)
     assert parser.dropped == 0
     mapper = ReportMapper(report, options, windows)
     mapper.add_all(records)

@@ -33,7 +33,7 @@ def run(
     options: MapOptions | None = None,
 ) -> ReportMapper:
     body = b"".join(json.dumps(r).encode() + b"\n" for r in rows)
-    records, parser = parse_body(body)
+    records, parser = parse_body(body, users=report.is_users)
     assert parser.dropped == 0
     mapper = ReportMapper(report, options or MapOptions(), windows)
     mapper.add_all(records)

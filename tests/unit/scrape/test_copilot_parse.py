@@ -8,7 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from github_stats_exporter.scrape.copilot_parse import Record, ReportParser, SlimRecord, parse_body
+from github_stats_exporter.scrape.copilot_parse import (
+    Record,
+    ReportParser,
+    SlimRecord,
+    SlimUserRecord,
+    UserRecord,
+    parse_body,
+)
 
 USER_ROW = {
     "user_id": 7,
@@ -44,12 +51,25 @@ def test_unknown_fields_are_ignored_and_missing_fields_are_none() -> None:
     assert second.code_generation_activity_count is None
 
 
+def test_users_rows_decode_without_the_aggregate_only_scalars() -> None:
+    """users=True decodes into UserRecord: aggregate-only scalars are skipped, the per-user 2026 fields kept."""
+    row = {**USER_ROW, "daily_active_users": 9, "ai_credits_used": 2.5, "distinct_mcp_use_count": 3}
+    (record,), parser = parse_body(ndjson(row), users=True)
+    assert isinstance(record, UserRecord)
+    assert not hasattr(record, "daily_active_users")
+    assert record.ai_credits_used == 2.5
+    (slim,), _ = parse_body(ndjson(row), users=True, breakdowns=False)
+    assert isinstance(slim, SlimUserRecord)
+    assert parser.dropped == 0
+
+
 def test_aggregate_wrapper_keeps_its_day_totals() -> None:
     """The 28-day aggregate wrapper decodes with its nested day records and pull_requests object."""
     (record,), _ = parse_body(ndjson(AGGREGATE))
     assert record.report_end_day == "2026-05-01"
     assert record.day_totals is not None
     day = record.day_totals[0]
+    assert isinstance(day, Record)
     assert day.daily_active_users == 4
     assert day.pull_requests is not None
     assert day.pull_requests.total_created == 2
