@@ -5,7 +5,8 @@ Agents window (``totals_by_vscode_agent``, ``daily_active_vscode_agent_users``),
 (``totals_by_3rd_party_agent``) and the CLI-customization ``distinct_*_use_count`` fields, plus the
 whole-window shape of a 28-day users report (one row per user instead of one per user and day; the
 reference's open question, handled both ways). Values are drawn from a digest of their own, so adding
-them changed none of the values `copilot_data` generated before. Every field is emitted on every day
+them changed none of the activity `copilot_data` generated before (only ``daily_active_copilot_app_users``,
+a constant 0 until then, now counts app users or is null). Every field is emitted on every day
 of the dataset: the simulator does not model the date a field appeared. Pure data, stdlib only; it
 must not import exporter code.
 """

@@ -30,7 +30,7 @@ from github_stats_exporter.scrape.copilot import (
     components_for,
     read_checkpoint,
 )
-from github_stats_exporter.scrape.copilot_map import LabelPolicy, MapOptions
+from github_stats_exporter.scrape.copilot_map import MAX_LABEL_VALUES, LabelPolicy, MapOptions
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.memory import MemorySnapshotStore
 
@@ -430,3 +430,19 @@ class Recorded:
 
     def set(self, name: str, healthy: bool, detail: str = "") -> None:
         self._record(name, healthy, detail)
+
+
+async def test_label_values_over_the_cap_are_counted_per_label(rig: Rig) -> None:
+    """Agents beyond the per-report cap are skipped and counted in gh_exporter_copilot_label_values_dropped_total."""
+    agents = [
+        {"agent_name": f"a{i}", "user_initiated_interaction_count": 1} for i in range(MAX_LABEL_VALUES + 3)
+    ]
+    body = json.dumps({"day_totals": [{"day": "2026-05-26", "totals_by_3rd_party_agent": agents}]}).encode()
+    collector = rig.collector(FakeApi([("2026-04-29", "2026-05-26")]), FakeDownloader([body + b"\n"]))
+    assert await collector.tick()
+    labels = {"org": "acme", "scope": "org"}
+    assert rig.metrics.value(metrics.COPILOT_LABEL_VALUES_DROPPED, {**labels, "label": "agent"}) == 3
+    snapshot = (
+        await rig.store.get_many([SnapshotKey("copilot", ("org", "acme", "organization", "28d"))])
+    ).popitem()[1]
+    assert len({s.label("agent") for s in snapshot.samples if s.label("agent")}) == MAX_LABEL_VALUES
