@@ -363,7 +363,8 @@ async def test_once_with_the_demo_config_exports_every_copilot_series_exactly(tm
 def demo_copilot_truth(
     settings: Settings, sim: Simulator, start: float
 ) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every Copilot series the demo config must serve over the demo world: four report types, both windows."""
+    """Every Copilot series the demo config must serve over the demo world: four report types, both windows,
+    and the orgs' seats (the demo enterprise uses an App, which GitHub refuses on its seat list)."""
     cfg = settings.copilot
     breakdowns = [
         d for d in ("ide", "feature", "language", "model") if getattr(cfg, f"include_breakdown_{d}")
@@ -378,6 +379,8 @@ def demo_copilot_truth(
                 truth.update(
                     copilot_truth(dataset, scope, scope_id, report, window, end, breakdowns=breakdowns)  # type: ignore[arg-type]
                 )
+    for org in settings.github.orgs:
+        truth.update(seats_truth(sim.seats, "org", org.org, start, include_users=True))
     return truth
 
 
