@@ -325,36 +325,14 @@ async def test_once_with_the_demo_config_exports_every_copilot_series_exactly(tm
         result = await app.once(settings, fmt=Format.OPENMETRICS, clock=clock.now)
         assert result.ok, result.failures
         cfg = settings.copilot
-        breakdowns = [
-            d for d in ("ide", "feature", "language", "model") if getattr(cfg, f"include_breakdown_{d}")
-        ]
         assert cfg.include_org_28d
         assert cfg.include_org_users_28d
         assert cfg.include_enterprise_28d
         assert cfg.include_enterprise_users_28d
-        dataset = sim.copilot
-        end = dataset.latest_complete_day(datetime.fromtimestamp(start, UTC).date())
-        scopes = [("org", org.org) for org in settings.github.orgs] + [("enterprise", cfg.enterprise.slug)]
-        truth: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-        for scope, scope_id in scopes:
-            for report in ("aggregate", "users"):
-                for window in ("1d", "28d"):
-                    truth.update(
-                        copilot_truth(
-                            dataset,
-                            scope,  # type: ignore[arg-type]
-                            scope_id,
-                            report,
-                            window,
-                            end,
-                            breakdowns=breakdowns,  # type: ignore[arg-type]
-                        )
-                    )
         # Seats: the orgs only; the demo enterprise uses an App, which GitHub refuses on its seat list.
         assert cfg.include_seats
         assert cfg.include_seat_users
-        for org in settings.github.orgs:
-            truth.update(seats_truth(sim.seats, "org", org.org, start, include_users=True))
+        truth = demo_copilot_truth(settings, sim, start)
     assert copilot_page(result.body) == truth
     contract = {name for name in metrics.FAMILIES if name.startswith("gh_copilot_")}
     assert {name for name, _ in truth} == contract

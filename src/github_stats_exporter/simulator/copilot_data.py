@@ -24,6 +24,7 @@ from github_stats_exporter.simulator.copilot_surfaces import (
     aggregate_fields,
     period_user_row,
     surfaces,
+    usage_block,
     user_fields,
 )
 
@@ -185,21 +186,6 @@ def _digest(*parts: object) -> bytes:
 
 def _stable_int(*parts: object, modulo: int, offset: int) -> int:
     return int.from_bytes(_digest(*parts)[:8], "big") % modulo + offset
-
-
-def _cli_block(cli: tuple[int, int, int, int, int]) -> dict[str, Any]:
-    sessions, requests, prompts, output_tokens, prompt_tokens = cli
-    avg = round((output_tokens + prompt_tokens) / requests, 1) if requests else None
-    return {
-        "session_count": sessions,
-        "request_count": requests,
-        "prompt_count": prompts,
-        "token_usage": {
-            "output_tokens_sum": output_tokens,
-            "prompt_tokens_sum": prompt_tokens,
-            "avg_tokens_per_request": avg,
-        },
-    }
 
 
 class CopilotDataset:
@@ -516,7 +502,7 @@ class CopilotDataset:
             }
         )
         if act.cli is not None:
-            cli = _cli_block(act.cli)
+            cli = usage_block(act.cli)
             cli["last_known_cli_version"] = {"cli_version": p.cli_version, "sampled_at": stamp}
             row["totals_by_cli"] = cli
         # Fields GitHub added after the documented schema, plus one nobody knows yet: parsers must ignore them.
@@ -690,7 +676,7 @@ def _aggregate(
     totals.write(record)
     clis = [a.cli for a in activities if a.cli is not None]
     if clis:
-        record["totals_by_cli"] = _cli_block(tuple(sum(c[i] for c in clis) for i in range(5)))  # type: ignore[arg-type]
+        record["totals_by_cli"] = usage_block(tuple(sum(c[i] for c in clis) for i in range(5)))  # type: ignore[arg-type]
     record["totals_by_ai_adoption_phase"] = _phases(activities)
     distinct_null = int.from_bytes(_digest(ds.seed, "distinct-null", scope_id, day)[:2], "big") % 7 == 0
     record.update(aggregate_fields([ds.surfaces(a) for a in activities], distinct_null=distinct_null))
