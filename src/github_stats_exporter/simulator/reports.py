@@ -1,7 +1,7 @@
-"""The eight Copilot report-link endpoints (org and enterprise, aggregate and users, 1-day and 28-day).
+"""The Copilot report-link endpoints (org and enterprise: aggregate and users, 1-day and 28-day; user-teams 1-day).
 
 They answer with signed links to NDJSON files published on the download host; the rows come from
-:mod:`copilot_data`. They never return the rows themselves.
+:mod:`copilot_data` (membership rows from :mod:`copilot_teams`). They never return the rows themselves.
 """
 
 from __future__ import annotations
@@ -15,21 +15,24 @@ from aiohttp import web
 from github_stats_exporter.simulator.auth import Principal
 from github_stats_exporter.simulator.context import ApiError, Reply, SimContext
 from github_stats_exporter.simulator.copilot_data import CopilotDataset, UnknownScope
+from github_stats_exporter.simulator.copilot_teams import TeamDirectory
 from github_stats_exporter.simulator.downloads import ReportHost, split_rows
 from github_stats_exporter.simulator.faults import FaultRule
 
-ReportKind = tuple[Literal["aggregate", "users"], Literal["1d", "28d"]]
+ReportKind = tuple[Literal["aggregate", "users", "teams"], Literal["1d", "28d"]]
 _ORG_REPORTS: dict[str, ReportKind] = {
     "organization-1-day": ("aggregate", "1d"),
     "organization-28-day": ("aggregate", "28d"),
     "users-1-day": ("users", "1d"),
     "users-28-day": ("users", "28d"),
+    "user-teams-1-day": ("teams", "1d"),
 }
 _ENTERPRISE_REPORTS: dict[str, ReportKind] = {
     "enterprise-1-day": ("aggregate", "1d"),
     "enterprise-28-day": ("aggregate", "28d"),
     "users-1-day": ("users", "1d"),
     "users-28-day": ("users", "28d"),
+    "user-teams-1-day": ("teams", "1d"),
 }
 WINDOW_DAYS = 28
 
@@ -41,6 +44,7 @@ class CopilotReports:
         self.ctx = ctx
         self.host = host
         self.dataset = dataset
+        self.teams = TeamDirectory(dataset)
 
     def routes(self) -> list[web.RouteDef]:
         handler = self.ctx.endpoint("copilot_report_link", self.link)
@@ -73,7 +77,10 @@ class CopilotReports:
         day = _day_param(request) if window == "1d" else self.dataset.latest_complete_day(today)
         if not self.dataset.available(day, today):
             return Reply(204, None, org=org)
-        rows = self.dataset.report_rows(scope, canonical, report, window, day)
+        if report == "teams":
+            rows = self.teams.rows(scope, canonical, day)
+        else:
+            rows = self.dataset.report_rows(scope, canonical, report, window, day)
         lines = [json.dumps(row, separators=(",", ":")).encode() + b"\n" for row in rows]
         expired = fault is not None and fault.kind == "expired_link"
         links = self.host.publish(split_rows(lines), expired=expired)
