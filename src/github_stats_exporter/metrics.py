@@ -442,6 +442,45 @@ COPILOT_PHASE_AVERAGES: tuple[MetricSpec, ...] = tuple(
     )
 )
 
+# --- Copilot teams: business gauges (users-1-day joined day by day with user-teams-1-day) --------------------
+# `team` is the team slug; `scope` is `org` or `enterprise`; `window` is `28d` (the days of the latest 28-day
+# users report) or `1d` (its newest day). A user in two teams counts in both; teams GitHub leaves out (fewer
+# than five seated users that day) have no series for that day.
+COPILOT_TEAM_LABELS = ("org", "team", "scope", "window")
+
+
+def _team(name: str, help_: str) -> MetricSpec:
+    return _gauge(name, help_, COPILOT_TEAM_LABELS)
+
+
+COPILOT_TEAM_INTERACTIONS = _team(
+    "gh_copilot_team_user_initiated_interaction_count", "Prompts the team's members sent to Copilot."
+)
+COPILOT_TEAM_CODE_GENERATION = _team(
+    "gh_copilot_team_code_generation_activity_count", "Copilot output events of the team's members."
+)
+COPILOT_TEAM_CODE_ACCEPTANCE = _team(
+    "gh_copilot_team_code_acceptance_activity_count", "Accept actions of the team's members."
+)
+COPILOT_TEAM_LOC_SUGGESTED_ADD = _team(
+    "gh_copilot_team_loc_suggested_to_add_sum", "Lines Copilot suggested the team's members add."
+)
+COPILOT_TEAM_LOC_SUGGESTED_DELETE = _team(
+    "gh_copilot_team_loc_suggested_to_delete_sum", "Lines Copilot suggested the team's members delete."
+)
+COPILOT_TEAM_LOC_ADDED = _team(
+    "gh_copilot_team_loc_added_sum", "Lines the team's members added through Copilot."
+)
+COPILOT_TEAM_LOC_DELETED = _team(
+    "gh_copilot_team_loc_deleted_sum", "Lines the team's members deleted through Copilot."
+)
+COPILOT_TEAM_AI_CREDITS = _team(
+    "gh_copilot_team_ai_credits_used", "AI credits the team's members used (a metrics signal, not a bill)."
+)
+COPILOT_TEAM_ACTIVE_USERS = _team(
+    "gh_copilot_team_active_users", "Distinct members of the team with a users-report row in the window."
+)
+
 # --- Copilot usage: collector self-metrics ------------------------------------------------------------------
 COPILOT_SCRAPE_RUNS = _counter(
     "gh_exporter_copilot_scrape_runs",

@@ -24,6 +24,7 @@ from github_stats_exporter.config import Settings, parse_config
 from github_stats_exporter.exposition import Format
 from github_stats_exporter.simulator.clock import SimClock
 from github_stats_exporter.simulator.copilot_seats_truth import seats_truth
+from github_stats_exporter.simulator.copilot_teams_truth import teams_truth
 from github_stats_exporter.simulator.copilot_truth import copilot_truth
 from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator, write_app_keys
@@ -332,6 +333,7 @@ async def test_once_with_the_demo_config_exports_every_copilot_series_exactly(tm
         # Seats: the orgs only; the demo enterprise uses an App, which GitHub refuses on its seat list.
         assert cfg.include_seats
         assert cfg.include_seat_users
+        assert cfg.include_teams
         truth = demo_copilot_truth(settings, sim, start)
     assert copilot_page(result.body) == truth
     contract = {name for name in metrics.FAMILIES if name.startswith("gh_copilot_")}
@@ -342,7 +344,8 @@ def demo_copilot_truth(
     settings: Settings, sim: Simulator, start: float
 ) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every Copilot series the demo config must serve over the demo world: four report types, both windows,
-    and the orgs' seats (the demo enterprise uses an App, which GitHub refuses on its seat list)."""
+    the orgs' seats (the demo enterprise uses an App, which GitHub refuses on its seat list) and every scope's
+    teams."""
     cfg = settings.copilot
     breakdowns = [
         d for d in ("ide", "feature", "language", "model") if getattr(cfg, f"include_breakdown_{d}")
@@ -359,6 +362,8 @@ def demo_copilot_truth(
                 )
     for org in settings.github.orgs:
         truth.update(seats_truth(sim.seats, "org", org.org, start, include_users=True))
+    for scope, scope_id in scopes:
+        truth.update(teams_truth(dataset, scope, scope_id, end))  # type: ignore[arg-type]
     return truth
 
 

@@ -35,6 +35,7 @@ from github_stats_exporter.scrape.copilot import (
 )
 from github_stats_exporter.scrape.copilot_map import Dimension, LabelPolicy, MapOptions
 from github_stats_exporter.scrape.copilot_seats import SeatOptions, SeatsCollector
+from github_stats_exporter.scrape.copilot_teams import TeamOptions, TeamsCollector
 from github_stats_exporter.scrape.loc import LocCollector
 from github_stats_exporter.scrape.probe import InstallationHealth
 from github_stats_exporter.scrape.repos import RepoDirectory
@@ -51,12 +52,13 @@ async def build_collectors(
     activity, loc, directories, jobs = _org_collectors(core, github, missed, reporter)
     copilot: dict[tuple[str, str], CopilotCollector] = {}
     seats: dict[tuple[str, str], SeatsCollector] = {}
+    teams: dict[tuple[str, str], TeamsCollector] = {}
     if core.settings.copilot.enabled:
-        copilot_jobs = await _copilot_collectors(core, github, missed, reporter, stack, copilot)
+        copilot_jobs = await _copilot_collectors(core, github, missed, reporter, stack, copilot, teams)
         jobs += copilot_jobs
         if core.settings.copilot.include_seats:
             jobs += _seat_collectors(core, github, reporter, stack, seats)
-    return Collectors(activity, loc, directories, copilot, tuple(jobs), seats)
+    return Collectors(activity, loc, directories, copilot, tuple(jobs), seats, teams)
 
 
 def _org_collectors(
@@ -141,8 +143,10 @@ async def _copilot_collectors(
     reporter: HealthReport,
     stack: contextlib.AsyncExitStack,
     collectors: dict[tuple[str, str], CopilotCollector],
+    teams: dict[tuple[str, str], TeamsCollector],
 ) -> list[Job]:
-    """Copilot report collectors: one per org with org reports enabled, one for the enterprise."""
+    """Copilot report collectors: one per org with org reports enabled, one for the enterprise; with
+    copilot.include_teams a team collector per org and for the enterprise (same clients and downloader)."""
     settings, clock = core.settings, core.clock
     cp, options = settings.copilot, client_options(settings)
     jobs: list[Job] = []
@@ -210,32 +214,34 @@ async def _copilot_collectors(
         ("users", cp.include_org_users_28d),
     ]
     org_reports = tuple(r for r, on in org_choice if on)
-    if org_reports:
-        for org_cfg in settings.github.orgs:
-            org = org_cfg.org
-            creds = org_cfg.credentials
-            client = GitHubClient(
-                link_options,
-                github.auths[org],  # shares the org's token cache
-                org=org,
-                installation_id=str(creds.installation_id) if isinstance(creds, AppCredentials) else "",
-                metrics=core.metrics,
-                session=github.sessions[org],
-                clock=clock,
-                budget=github.clients[org].budget,
-            )
-            add("org", org, org_reports, client)
+    org_clients: dict[str, GitHubClient] = {}
+    for org_cfg in settings.github.orgs:
+        org = org_cfg.org
+        creds = org_cfg.credentials
+        org_clients[org] = GitHubClient(
+            link_options,
+            github.auths[org],  # shares the org's token cache
+            org=org,
+            installation_id=str(creds.installation_id) if isinstance(creds, AppCredentials) else "",
+            metrics=core.metrics,
+            session=github.sessions[org],
+            clock=clock,
+            budget=github.clients[org].budget,
+        )
+        if org_reports:
+            add("org", org, org_reports, org_clients[org])
     ent = cp.enterprise
     ent_choice: list[tuple[ReportType, bool]] = [
         ("enterprise", cp.include_enterprise_28d),
         ("users", cp.include_enterprise_users_28d),
     ]
     ent_reports = tuple(r for r, on in ent_choice if on)
-    if ent.enabled and ent_reports:
+    ent_client: GitHubClient | None = None
+    if ent.enabled and (ent_reports or cp.include_teams):
         session = create_session(link_options)
         stack.push_async_callback(session.close)
         creds = ent.credentials
-        client = GitHubClient(
+        ent_client = GitHubClient(
             link_options,
             make_auth(creds, link_options, session, clock),
             org=ent.slug,
@@ -244,7 +250,39 @@ async def _copilot_collectors(
             session=session,
             clock=clock,
         )
-        add("enterprise", ent.slug, ent_reports, client)
+        if ent_reports:
+            add("enterprise", ent.slug, ent_reports, ent_client)
+    if cp.include_teams:
+        scopes: list[tuple[Scope, str, GitHubClient]] = [("org", o, c) for o, c in org_clients.items()]
+        if ent_client is not None:
+            scopes.append(("enterprise", ent.slug, ent_client))
+        for scope, scope_id, client in scopes:
+            team_options = TeamOptions(
+                scope,
+                scope_id,
+                cp.scrape_interval.total_seconds(),
+                download_attempts=settings.retry.max_attempts,
+                backoff_seconds=settings.retry.initial_backoff.total_seconds(),
+                max_backoff=settings.retry.max_backoff.total_seconds(),
+                jitter=settings.retry.jitter,
+            )
+            if team_options.component not in registered:
+                core.health.register(team_options.component, required_for_ready=False, collection=True)
+                registered.add(team_options.component)
+            team = TeamsCollector(
+                client, downloader, core.store, core.metrics, team_options, health=reporter, clock=clock
+            )
+            teams[scope, scope_id] = team
+            jobs.append(
+                Job(
+                    f"copilot_teams:{scope}:{scope_id}",
+                    team_options.interval_seconds,
+                    team.tick,
+                    timeout=3600.0,
+                    jitter=0.05,
+                    leader_only=True,
+                )
+            )
     return jobs
 
 

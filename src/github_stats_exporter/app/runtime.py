@@ -35,6 +35,7 @@ from github_stats_exporter.scrape.copilot import (
     CopilotCollector,
 )
 from github_stats_exporter.scrape.copilot_seats import SeatsCollector
+from github_stats_exporter.scrape.copilot_teams import TeamsCollector
 from github_stats_exporter.scrape.loc import LocCollector
 from github_stats_exporter.scrape.probe import InstallationHealth
 from github_stats_exporter.scrape.repos import RepoDirectory
@@ -108,6 +109,7 @@ class Collectors:
     copilot: Mapping[tuple[str, str], CopilotCollector]
     jobs: tuple[Job, ...]
     seats: Mapping[tuple[str, str], SeatsCollector] = field(default_factory=dict)
+    teams: Mapping[tuple[str, str], TeamsCollector] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

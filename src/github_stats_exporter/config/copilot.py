@@ -51,6 +51,7 @@ class CopilotConfig(Section):
     include_seats: Flag = False
     include_seat_users: Flag = False
     seats_interval: PositiveDuration = timedelta(hours=1)
+    include_teams: Flag = False
     enterprise: CopilotEnterpriseConfig = Field(default_factory=CopilotEnterpriseConfig)
 
     _hash_key: bytes | None = PrivateAttr(default=None)

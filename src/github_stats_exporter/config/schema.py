@@ -131,6 +131,8 @@ ReadinessComponent = Literal[
     "github_copilot_report_download",
     "github_api_copilot_org_seats",
     "github_api_copilot_enterprise_seats",
+    "github_api_copilot_org_teams",
+    "github_api_copilot_enterprise_teams",
 ]
 
 

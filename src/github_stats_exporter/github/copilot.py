@@ -27,7 +27,8 @@ from github_stats_exporter.github.client import GitHubClient, default_user_agent
 from github_stats_exporter.github.errors import GitHubError
 
 Scope = Literal["org", "enterprise"]
-ReportType = Literal["organization", "enterprise", "users"]
+ReportType = Literal["organization", "enterprise", "users", "user_teams"]
+"""``user_teams`` (team membership) has a 1-day report only."""
 Window = Literal["1d", "28d"]
 
 LINK_ENDPOINT = "copilot_report_link"
@@ -108,25 +109,29 @@ _ORG_PATHS: dict[tuple[ReportType, Window], str] = {
     ("organization", "28d"): "organization-28-day/latest",
     ("users", "1d"): "users-1-day",
     ("users", "28d"): "users-28-day/latest",
+    ("user_teams", "1d"): "user-teams-1-day",
 }
 _ENTERPRISE_PATHS: dict[tuple[ReportType, Window], str] = {
     ("enterprise", "1d"): "enterprise-1-day",
     ("enterprise", "28d"): "enterprise-28-day/latest",
     ("users", "1d"): "users-1-day",
     ("users", "28d"): "users-28-day/latest",
+    ("user_teams", "1d"): "user-teams-1-day",
 }
 
 
 @dataclass(frozen=True, slots=True)
 class ReportRef:
-    """One report family: ``organization``/``users`` of an org, or ``enterprise``/``users`` of an enterprise."""
+    """One report family: ``organization``/``users``/``user_teams`` of an org, or ``enterprise``/``users``/
+    ``user_teams`` of an enterprise."""
 
     scope: Scope
     scope_id: str
     report_type: ReportType
 
     def __post_init__(self) -> None:
-        allowed = ("organization", "users") if self.scope == "org" else ("enterprise", "users")
+        aggregate = "organization" if self.scope == "org" else "enterprise"
+        allowed = (aggregate, "users", "user_teams")
         if self.scope not in ("org", "enterprise") or self.report_type not in allowed:
             msg = f"no Copilot report {self.report_type!r} for scope {self.scope!r} (allowed: {allowed})"
             raise ValueError(msg)
@@ -138,7 +143,11 @@ class ReportRef:
         """The REST path of the link endpoint for ``window``."""
         table = _ORG_PATHS if self.scope == "org" else _ENTERPRISE_PATHS
         base = "orgs" if self.scope == "org" else "enterprises"
-        return f"/{base}/{quote(self.scope_id, safe='')}/copilot/metrics/reports/{table[self.report_type, window]}"
+        name = table.get((self.report_type, window))
+        if name is None:
+            msg = f"the {self.report_type} report has no {window} variant"
+            raise ValueError(msg)
+        return f"/{base}/{quote(self.scope_id, safe='')}/copilot/metrics/reports/{name}"
 
     def __str__(self) -> str:
         return f"{self.scope}/{self.scope_id}/{self.report_type}"

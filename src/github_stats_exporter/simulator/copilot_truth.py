@@ -23,6 +23,7 @@ from github_stats_exporter.simulator.copilot_data import (
     Window,
 )
 from github_stats_exporter.simulator.copilot_seats_truth import SEAT_FAMILIES
+from github_stats_exporter.simulator.copilot_teams_truth import TEAM_FAMILIES
 
 UserMode = Literal["login", "id", "hashed", "none"]
 Dimension = Literal["ide", "feature", "language", "model"]
@@ -112,8 +113,10 @@ COPILOT_FAMILIES: tuple[str, ...] = (
     f"{PREFIX}ai_adoption_phase_total_pull_requests_merged",
     *(f"{PREFIX}ai_adoption_phase_{field}" for field in PHASE_AVERAGES),
     *SEAT_FAMILIES,
+    *TEAM_FAMILIES,
 )
-"""Every family this truth (with `copilot_seats_truth.seats_truth` for the seat families) can produce."""
+"""Every family this truth (with `copilot_seats_truth.seats_truth` for the seat families and
+`copilot_teams_truth.teams_truth` for the team families) can produce."""
 NEWEST_DAY_FAMILIES: frozenset[str] = frozenset(
     (
         *(PREFIX + gauge for gauge in (*ACTIVE_USER_GAUGES, *DAY_GAUGES_2026)),

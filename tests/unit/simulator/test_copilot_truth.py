@@ -11,6 +11,7 @@ from github_stats_exporter import metrics
 from github_stats_exporter.simulator.copilot_data import COUNTERS, CopilotDataset, Report, Scope, Window
 from github_stats_exporter.simulator.copilot_seats import SeatRoster
 from github_stats_exporter.simulator.copilot_seats_truth import seats_truth
+from github_stats_exporter.simulator.copilot_teams_truth import teams_truth
 from github_stats_exporter.simulator.copilot_truth import (
     COPILOT_FAMILIES,
     DIMENSIONS,
@@ -391,6 +392,7 @@ def demo_world_truth() -> dict[TruthKey, float]:
                     copilot_truth(dataset, scope, scope_id, report, window, end, breakdowns=DIMENSIONS)  # type: ignore[arg-type]
                 )
         out.update(seats_truth(SeatRoster(dataset, start), scope, scope_id, start, include_users=True))  # type: ignore[arg-type]
+        out.update(teams_truth(dataset, scope, scope_id, end))  # type: ignore[arg-type]
     return out
 
 
