@@ -18,7 +18,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Protocol, TypeVar
 
 import msgspec
 import structlog
@@ -27,13 +26,11 @@ from github_stats_exporter import metrics
 from github_stats_exporter.github.client import GitHubClient
 from github_stats_exporter.github.copilot import (
     CopilotReportsApi,
-    DownloadError,
-    LinkExpired,
     ReportDownloader,
     ReportLinks,
     ReportRef,
+    ReportType,
     Scope,
-    Window,
 )
 from github_stats_exporter.github.errors import GitHubError
 from github_stats_exporter.health import HealthReport
@@ -41,7 +38,7 @@ from github_stats_exporter.metrics import MetricSpec
 from github_stats_exporter.model import Sample, Snapshot, SnapshotKey
 from github_stats_exporter.retry import Retrier, RetryPolicy
 from github_stats_exporter.scrape.day_files import DayFiles
-from github_stats_exporter.scrape.report_rows import RowParser
+from github_stats_exporter.scrape.day_reports import DayReportError, DayReports, LinkSource
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import CollectionStore, StoreError
 
@@ -52,15 +49,12 @@ TEAM_COMPONENTS: dict[str, str] = {
     "org": "github_api_copilot_org_teams",
     "enterprise": "github_api_copilot_enterprise_teams",
 }
-DOWNLOAD_ENDPOINT = "copilot_report_download"
 MAX_UNCHANGED_SECONDS = 86400.0
 """Unchanged series are still rewritten after a day, well inside the store's retention."""
 DROP_MALFORMED = "malformed"
-DROP_PARSE_ERROR = "parse_error"
 DROP_OTHER_DAY = "other_day"
 
 Number = int | float
-R = TypeVar("R")
 SUMMED_SPECS: tuple[MetricSpec, ...] = (
     metrics.COPILOT_TEAM_INTERACTIONS,
     metrics.COPILOT_TEAM_CODE_GENERATION,
@@ -72,14 +66,6 @@ SUMMED_SPECS: tuple[MetricSpec, ...] = (
     metrics.COPILOT_TEAM_AI_CREDITS,
 )
 """Per-user values summed per team, in the order of `UsageRow.values`."""
-
-
-class LinkSource(Protocol):
-    """Where the collector gets signed report links (`CopilotReportsApi` in production)."""
-
-    async def fetch_links(self, ref: ReportRef, window: Window, day: str | None = None) -> ReportLinks | None:
-        """Links of the 28-day ``latest`` report, or of the 1-day report for ``day`` (None on 204)."""
-        ...
 
 
 # --- rows as the files hold them (only the fields the join needs) --------------------------------
@@ -179,14 +165,6 @@ def _days(start: str, end: str) -> list[str]:
     return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
 
 
-class TeamsCollectError(Exception):
-    """A day's file could not be read; ``result`` is the run outcome label."""
-
-    def __init__(self, message: str, *, result: str) -> None:
-        self.result = result
-        super().__init__(message)
-
-
 class TeamsCollector:
     """Team-level Copilot series of one org or the enterprise, through that scope's client."""
 
@@ -205,7 +183,6 @@ class TeamsCollector:
         links: LinkSource | None = None,
     ) -> None:
         self._api: LinkSource = links if links is not None else CopilotReportsApi(client)
-        self._downloader = downloader
         self._store = store
         self._metrics = self_metrics
         self.options = options
@@ -221,13 +198,17 @@ class TeamsCollector:
             max_backoff=max(options.max_backoff, options.backoff_seconds),
             jitter=options.jitter,
         )
-        self._retrier = Retrier(policy, org=options.scope_id, metrics=self_metrics, sleep=sleep, rng=rng)
+        retrier = Retrier(policy, org=options.scope_id, metrics=self_metrics, sleep=sleep, rng=rng)
+        self._reports = DayReports(self._api, downloader, retrier, self_metrics, self._labels)
+
+    def _ref(self, report: ReportType) -> ReportRef:
+        return ReportRef(self.options.scope, self.options.scope_id, report)
 
     async def tick(self) -> bool:
         """One pass; True when the snapshot now holds the latest window."""
         opts = self.options
         try:
-            window = await self._api.fetch_links(ReportRef(opts.scope, opts.scope_id, "users"), "28d")
+            window = await self._api.fetch_links(self._ref("users"), "28d")
         except GitHubError as exc:
             return self._fail("fetch_error", f"28-day users report: {exc}")
         if window is None:  # pragma: no cover (the 28-day endpoints never answer 204)
@@ -239,7 +220,7 @@ class TeamsCollector:
             unchanged = await self._publish(samples, window)
             await self.membership.prune(window.start_day)
             await self.usage.prune(window.start_day)
-        except TeamsCollectError as exc:
+        except DayReportError as exc:
             return self._fail(exc.result, str(exc))
         except StoreError as exc:
             self._run("store_error")
@@ -269,7 +250,7 @@ class TeamsCollector:
 
     async def _fetch_membership(self, day: str) -> Membership:
         teams: dict[str, list[str]] = {}
-        for row in await self._rows("user_teams", day, MemberRow):
+        for row in await self._reports.rows(self._ref("user_teams"), day, MemberRow):
             key = self._key(row)
             if row.day != day:
                 self._drop(DROP_OTHER_DAY)
@@ -283,7 +264,7 @@ class TeamsCollector:
 
     async def _fetch_usage(self, day: str, keys: set[str]) -> Usage:
         users: dict[str, list[Number | None]] = {}
-        for row in await self._rows("users", day, UsageRow):
+        for row in await self._reports.rows(self._ref("users"), day, UsageRow):
             key = self._key(row)
             if row.day != day:
                 self._drop(DROP_OTHER_DAY)
@@ -292,62 +273,6 @@ class TeamsCollector:
             elif key in keys:  # only team members are kept: nobody else can join
                 users[key] = row.values()
         return Usage(users=users)
-
-    async def _rows(self, report: str, day: str, row_type: type[R]) -> list[R]:
-        ref = ReportRef(self.options.scope, self.options.scope_id, report)  # type: ignore[arg-type]
-        links = await self._links(ref, day)
-        if links is None:
-            return []  # 204: nothing that day
-        refetched = False
-        attempts = self._retrier.attempts(DOWNLOAD_ENDPOINT)
-        while True:
-            try:
-                return await self._download(links, row_type)
-            except LinkExpired as exc:
-                if refetched:
-                    msg = f"{ref} {day}: fresh links expired too"
-                    raise TeamsCollectError(msg, result="download_error") from exc
-                refetched = True  # fresh links cure an expired signature at once
-                attempts.again(exc.reason)
-            except DownloadError as exc:
-                if not await attempts.backoff(exc, exc.reason):
-                    msg = f"{ref} {day}: {exc}"
-                    raise TeamsCollectError(msg, result="download_error") from exc
-            links = await self._links(ref, day)
-            if links is None:
-                return []
-
-    async def _links(self, ref: ReportRef, day: str) -> ReportLinks | None:
-        try:
-            return await self._api.fetch_links(ref, "1d", day)
-        except GitHubError as exc:
-            msg = f"{ref} {day}: {exc}"
-            raise TeamsCollectError(msg, result="fetch_error") from exc
-
-    async def _download(self, links: ReportLinks, row_type: type[R]) -> list[R]:
-        rows: list[R] = []
-        for link in links.download_links:
-            parser = RowParser(row_type)
-
-            def consume(chunk: bytes, parser: RowParser[R] = parser) -> None:
-                rows.extend(parser.feed(chunk))
-
-            try:
-                await self._downloader.fetch(link, consume)
-                rows.extend(parser.finish())
-            except DownloadError as exc:
-                result = "expired" if isinstance(exc, LinkExpired) else "failure"
-                self._metrics.inc(metrics.COPILOT_REPORT_DOWNLOADS, {**self._labels, "result": result})
-                raise
-            if parser.truncated:
-                self._metrics.inc(metrics.COPILOT_REPORT_DOWNLOADS, {**self._labels, "result": "failure"})
-                msg = "report file ended inside a record (truncated download)"
-                raise DownloadError(msg, transient=True, reason="invalid_body")
-            self._metrics.inc(metrics.COPILOT_REPORT_DOWNLOADS, {**self._labels, "result": "success"})
-            self._metrics.inc(metrics.COPILOT_RECORDS_PARSED, self._labels, parser.rows)
-            if parser.dropped:
-                self._drop(DROP_PARSE_ERROR, parser.dropped)
-        return rows
 
     # --- the join --------------------------------------------------------------------------------
 
