@@ -37,6 +37,7 @@ from github_stats_exporter.health import HealthReport
 from github_stats_exporter.metrics import MetricSpec
 from github_stats_exporter.model import Sample, Snapshot, SnapshotKey
 from github_stats_exporter.retry import Retrier, RetryPolicy
+from github_stats_exporter.scrape.copilot_parse import COUNTER_FIELDS, Counters, Number
 from github_stats_exporter.scrape.day_files import DayFiles
 from github_stats_exporter.scrape.day_reports import DayReportError, DayReports, LinkSource
 from github_stats_exporter.selfmetrics import SelfMetrics
@@ -54,7 +55,6 @@ MAX_UNCHANGED_SECONDS = 86400.0
 DROP_MALFORMED = "malformed"
 DROP_OTHER_DAY = "other_day"
 
-Number = int | float
 SUMMED_SPECS: tuple[MetricSpec, ...] = (
     metrics.COPILOT_TEAM_INTERACTIONS,
     metrics.COPILOT_TEAM_CODE_GENERATION,
@@ -81,33 +81,18 @@ class MemberRow(msgspec.Struct, kw_only=True, gc=False):
     slug: str | None = None
 
 
-class UsageRow(msgspec.Struct, kw_only=True, gc=False):
-    """One user row of ``users-1-day``: the join keys and the summed values."""
+class UsageRow(Counters, kw_only=True, gc=False):
+    """One user row of ``users-1-day``: the join keys, the seven counters and the AI credits."""
 
     user_id: int | None = None
     day: str | None = None
     organization_id: str | int | None = None
     enterprise_id: str | int | None = None
-    user_initiated_interaction_count: Number | None = None
-    code_generation_activity_count: Number | None = None
-    code_acceptance_activity_count: Number | None = None
-    loc_suggested_to_add_sum: Number | None = None
-    loc_suggested_to_delete_sum: Number | None = None
-    loc_added_sum: Number | None = None
-    loc_deleted_sum: Number | None = None
     ai_credits_used: Number | None = None
 
     def values(self) -> list[Number | None]:
-        return [
-            self.user_initiated_interaction_count,
-            self.code_generation_activity_count,
-            self.code_acceptance_activity_count,
-            self.loc_suggested_to_add_sum,
-            self.loc_suggested_to_delete_sum,
-            self.loc_added_sum,
-            self.loc_deleted_sum,
-            self.ai_credits_used,
-        ]
+        """In the order of `SUMMED_SPECS`: the counters, then the AI credits."""
+        return [*(getattr(self, name) for name in COUNTER_FIELDS), self.ai_credits_used]
 
 
 # --- what is kept per day -------------------------------------------------------------------------
