@@ -8,9 +8,9 @@ only in documentation examples) is the exception and is buffered whole. No I/O, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import msgspec
+
+from github_stats_exporter.scrape.report_rows import RowParser
 
 Number = int | float
 # gc=False on every struct: decoded records never form reference cycles, and leaving them out of the
@@ -204,111 +204,17 @@ _RECORD_TYPES: dict[tuple[bool, bool], RecordType] = {
     (False, True): SlimUserRecord,
 }
 
-_WHITESPACE = b" \t\r\n\x0b\x0c"
 
+class ReportParser(RowParser[AnyRecord]):
+    """Incremental parser of usage reports: ``feed`` chunks as they arrive, then ``finish``.
 
-class ReportParser:
-    """Incremental parser: ``feed`` chunks as they arrive, then ``finish``; both yield decoded records.
-
-    ``records`` counts decoded top-level records, ``dropped`` lines (or array elements) that did not
-    decode as a record, ``truncated`` is set when the body ended inside a record (a cut download).
-    With ``breakdowns=False`` the ``totals_by_*`` arrays are skipped while decoding (faster); with
+    The framing (NDJSON or array, bad lines counted, truncation) is `RowParser`'s. With
+    ``breakdowns=False`` the ``totals_by_*`` arrays are skipped while decoding (faster); with
     ``users=True`` (a users report) so are the aggregate-only scalars.
     """
 
     def __init__(self, *, breakdowns: bool = True, users: bool = False) -> None:
-        record_type = _RECORD_TYPES[breakdowns, users]
-        self._decoder: msgspec.json.Decoder[AnyRecord] = msgspec.json.Decoder(record_type)
-        self._pending = b""
-        self._mode: str | None = None  # None until the first non-blank byte: "lines" or "array"
-        self._array_parts: list[bytes] = []
-        self.records = 0
-        self.dropped = 0
-        self.truncated = False
-
-    @property
-    def buffered(self) -> int:
-        """Bytes held for the unfinished last line (NDJSON mode): the parser's memory between chunks."""
-        return len(self._pending)
-
-    def feed(self, chunk: bytes) -> list[AnyRecord]:
-        """Records completed by ``chunk`` (a list: at most one chunk's worth is held at a time)."""
-        if not chunk:
-            return []
-        if self._mode is None:
-            head = (self._pending + chunk).lstrip(_WHITESPACE)
-            if not head:
-                self._pending = b""
-                return []
-            self._mode = "array" if head[:1] == b"[" else "lines"
-        if self._mode == "array":
-            self._array_parts.append(chunk)
-            return []
-        data = self._pending + chunk if self._pending else chunk
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            self._pending = data
-            return []
-        self._pending = data[cut + 1 :]
-        return self._lines(data[:cut])
-
-    def finish(self) -> Iterator[AnyRecord]:
-        """Records left at the end of the body (a last line without newline, or the whole array)."""
-        if self._mode == "array":
-            yield from self._array(b"".join(self._array_parts))
-            self._array_parts = []
-            return
-        tail, self._pending = self._pending, b""
-        if not tail.strip(_WHITESPACE):
-            return
-        try:
-            record = self._decoder.decode(tail)
-        except msgspec.DecodeError:
-            # A last line without its newline that does not decode is a cut-off download.
-            self.dropped += 1
-            self.truncated = True
-            return
-        self.records += 1
-        yield record
-
-    def _lines(self, block: bytes) -> list[AnyRecord]:
-        try:
-            # One C-level call for the whole block; blank lines are skipped by msgspec itself.
-            out = self._decoder.decode_lines(block)
-        except msgspec.DecodeError:
-            return self._lines_one_by_one(block)  # a bad line somewhere: find and count it
-        self.records += len(out)
-        return out
-
-    def _lines_one_by_one(self, block: bytes) -> list[AnyRecord]:
-        decode = self._decoder.decode
-        out: list[AnyRecord] = []
-        append = out.append
-        for line in block.split(b"\n"):
-            if not line or line.isspace():
-                continue
-            try:
-                append(decode(line))
-            except msgspec.DecodeError:
-                self.dropped += 1
-        self.records += len(out)
-        return out
-
-    def _array(self, body: bytes) -> Iterator[AnyRecord]:
-        try:
-            elements = msgspec.json.decode(body, type=list[msgspec.Raw])
-        except msgspec.DecodeError:
-            self.dropped += 1
-            self.truncated = True
-            return
-        for element in elements:
-            try:
-                record = self._decoder.decode(element)
-            except msgspec.DecodeError:
-                self.dropped += 1
-                continue
-            self.records += 1
-            yield record
+        super().__init__(_RECORD_TYPES[breakdowns, users])
 
 
 def parse_body(

@@ -118,7 +118,7 @@ class DayReports:
                 msg = "report file ended inside a record (truncated download)"
                 raise DownloadError(msg, transient=True, reason="invalid_body")
             self._metrics.inc(metrics.COPILOT_REPORT_DOWNLOADS, {**self._labels, "result": "success"})
-            self._metrics.inc(metrics.COPILOT_RECORDS_PARSED, self._labels, parser.rows)
+            self._metrics.inc(metrics.COPILOT_RECORDS_PARSED, self._labels, parser.records)
             if parser.dropped:
                 labels = {**self._labels, "reason": DROP_PARSE_ERROR}
                 self._metrics.inc(metrics.COPILOT_RECORDS_DROPPED, labels, parser.dropped)

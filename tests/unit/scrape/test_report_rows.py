@@ -34,7 +34,7 @@ def test_ndjson_rows_decode_whatever_the_chunking(chunk: int) -> None:
     """Rows split across chunks decode; unknown fields are ignored; a mistyped row is dropped and counted."""
     rows, parser = parse(NDJSON, chunk)
     assert rows == [Row(user_id=1, slug="web"), Row(user_id=2), Row(slug="ops")]
-    assert (parser.rows, parser.dropped, parser.truncated) == (3, 1, False)
+    assert (parser.records, parser.dropped, parser.truncated) == (3, 1, False)
 
 
 def test_a_json_array_body_is_read_too() -> None:
