@@ -7,7 +7,7 @@ endpoints then recover.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -17,6 +17,7 @@ from typing import Any, cast
 import aiohttp
 import pytest
 import yaml
+from tests.support.health import HealthStates
 
 from github_stats_exporter import app, metrics
 from github_stats_exporter.config import AppCredentials, CopilotConfig, Settings, parse_config
@@ -205,9 +206,6 @@ class Env:
         async def record(window: MissedWindow) -> None:
             self.missed.append(window)
 
-        def set_health(name: str, healthy: bool, detail: str) -> None:
-            self.health[name] = (healthy, detail)
-
         return CopilotCollector(
             client,
             self.downloader,
@@ -215,7 +213,7 @@ class Env:
             self.metrics,
             options_from_config(cfg, scope, scope_id),
             record_missed=record,
-            health=FoldedHealth(Recorded(set_health)),
+            health=FoldedHealth(HealthStates(self.health)),
             clock=self.clock.now,
             sleep=_no_sleep,
         )
@@ -759,13 +757,3 @@ async def test_enterprise_users_differ_from_org_users_even_when_slug_equals_org(
     # Both are users reports: only the per-user families, never the aggregate-only ones.
     assert {s.name for s in org_users} | {s.name for s in ent_users} <= USERS_FAMILIES
     assert as_truth(org_users).keys().isdisjoint(as_truth(ent_users).keys())
-
-
-class Recorded:
-    """Health states recorded by a callback (what `Health.set` would keep)."""
-
-    def __init__(self, record: Callable[[str, bool, str], None]) -> None:
-        self._record = record
-
-    def set(self, name: str, healthy: bool, detail: str = "") -> None:
-        self._record(name, healthy, detail)

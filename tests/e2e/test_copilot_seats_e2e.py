@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
+from tests.support.health import HealthStates
 
 from github_stats_exporter import app, metrics
 from github_stats_exporter.config import Settings, parse_config
@@ -59,23 +60,13 @@ def world() -> WorldSpec:
     )
 
 
-class Recorded:
-    """Health verdicts as `Health.set` would keep them."""
-
-    def __init__(self) -> None:
-        self.states: dict[str, tuple[bool, str]] = {}
-
-    def set(self, name: str, healthy: bool, detail: str = "") -> None:
-        self.states[name] = (healthy, detail)
-
-
 @dataclass
 class Env:
     sim: Simulator
     clock: SimClock
     store: MemorySnapshotStore
     metrics: SelfMetrics
-    health: Recorded
+    health: HealthStates
     http: aiohttp.ClientSession
     clients: dict[str, GitHubClient] = field(default_factory=dict)
 
@@ -128,7 +119,7 @@ async def open_env() -> AsyncIterator[Env]:
         sim.add_token(ORG_TOKEN, ["acme", "globex"])
         sim.add_token(ENT_TOKEN, [], enterprise=ENTERPRISE)
         store = MemorySnapshotStore(clock=clock.now, retention_seconds=30 * DAY)
-        yield Env(sim, clock, store, SelfMetrics(), Recorded(), http)
+        yield Env(sim, clock, store, SelfMetrics(), HealthStates(), http)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
+from tests.support.health import HealthStates
 
 from github_stats_exporter import app, metrics
 from github_stats_exporter.config import Settings, parse_config
@@ -62,23 +63,13 @@ def world() -> WorldSpec:
     )
 
 
-class Recorded:
-    """Health verdicts as `Health.set` would keep them."""
-
-    def __init__(self) -> None:
-        self.states: dict[str, tuple[bool, str]] = {}
-
-    def set(self, name: str, healthy: bool, detail: str = "") -> None:
-        self.states[name] = (healthy, detail)
-
-
 @dataclass
 class Env:
     sim: Simulator
     clock: SimClock
     store: MemorySnapshotStore
     metrics: SelfMetrics
-    health: Recorded
+    health: HealthStates
     http: aiohttp.ClientSession
     downloader: ReportDownloader
 
@@ -126,7 +117,7 @@ async def open_env() -> AsyncIterator[Env]:
             timeout=10.0, allowed_hosts=download_hosts_for(sim.api_url)
         ) as downloader:
             store = MemorySnapshotStore(clock=clock.now, retention_seconds=30 * DAY)
-            yield Env(sim, clock, store, SelfMetrics(), Recorded(), http, downloader)
+            yield Env(sim, clock, store, SelfMetrics(), HealthStates(), http, downloader)
 
 
 @pytest.fixture

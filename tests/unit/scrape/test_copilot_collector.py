@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import pytest
 import structlog
+from tests.support.health import HealthStates
 
 from github_stats_exporter import metrics
 from github_stats_exporter.github.client import GitHubClient
@@ -94,9 +95,6 @@ class Rig:
         async def record(window: MissedWindow) -> None:
             self.missed.append(window)
 
-        def set_health(name: str, healthy: bool, detail: str) -> None:
-            self.health[name] = (healthy, detail)
-
         async def no_sleep(_: float) -> None:
             return None
 
@@ -114,7 +112,7 @@ class Rig:
             self.metrics,
             CopilotOptions(**settings),
             record_missed=record,
-            health=FoldedHealth(Recorded(set_health)),
+            health=FoldedHealth(HealthStates(self.health)),
             clock=lambda: self.clock[0],
             sleep=no_sleep,
             links=api,
@@ -354,7 +352,7 @@ async def test_day_snapshots_older_than_the_window_are_pruned(rig: Rig) -> None:
 def test_health_folds_members_of_a_component() -> None:
     """One failing org makes the component unhealthy until it recovers; others do not mask it."""
     states: dict[str, tuple[bool, str]] = {}
-    health = FoldedHealth(Recorded(lambda name, ok, detail: states.__setitem__(name, (ok, detail))))
+    health = FoldedHealth(HealthStates(states))
     health.report("c", "acme", healthy=False, detail="HTTP 500")
     health.report("c", "globex", healthy=True)
     assert states["c"] == (False, "acme: HTTP 500")
@@ -420,16 +418,6 @@ async def test_a_store_outage_is_counted_not_raised(rig: Rig) -> None:
     assert not await collector.tick()
     assert rig.runs("store_error") == 1
     assert rig.missed == []
-
-
-class Recorded:
-    """Health states recorded by a callback (what `Health.set` would keep)."""
-
-    def __init__(self, record: Callable[[str, bool, str], None]) -> None:
-        self._record = record
-
-    def set(self, name: str, healthy: bool, detail: str = "") -> None:
-        self._record(name, healthy, detail)
 
 
 async def test_label_values_over_the_cap_are_counted_per_label(rig: Rig) -> None:

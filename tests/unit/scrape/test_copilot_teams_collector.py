@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pytest
+from tests.support.health import HealthStates
 
 from github_stats_exporter import metrics
 from github_stats_exporter.github.client import GitHubClient
@@ -80,17 +81,13 @@ class Rig:
     def collector(self, script: Script) -> TeamsCollector:
         rig = self
 
-        class Recorded:
-            def set(self, name: str, healthy: bool, detail: str = "") -> None:
-                rig.health[name] = (healthy, detail)
-
         return TeamsCollector(
             cast(GitHubClient, object()),
             cast(ReportDownloader, script),
             self.store,
             self.metrics,
             TeamOptions("org", "acme", 3600.0),
-            health=FoldedHealth(Recorded()),
+            health=FoldedHealth(HealthStates(rig.health)),
             clock=lambda: NOW,
             links=script,
         )
