@@ -51,6 +51,7 @@ from github_stats_exporter.scrape.copilot_map import (
     ReportMapper,
 )
 from github_stats_exporter.scrape.copilot_parse import ReportParser
+from github_stats_exporter.scrape.report_fetch import read_with_fresh_links
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store import codec
 from github_stats_exporter.store.base import CollectionStore, StoreError
@@ -428,31 +429,29 @@ class CopilotCollector:
     ) -> _Collected:
         """Download and map every link; transient failures retry with fresh links, an expired link once more."""
         labels = self._labels(ref)
-        refetched = False
         attempts = self._retrier.attempts(DOWNLOAD_ENDPOINT)
-        while True:
-            mapper = ReportMapper(labels, self.options.mapping, windows(links))
-            try:
-                dropped = await self._download_all(labels, links, mapper)
-            except LinkExpired as exc:
-                if refetched:
-                    self._download_health(ref, healthy=False, detail=str(exc))
-                    raise CopilotCollectError(
-                        CopilotReason.REPORT_DOWNLOAD_ERROR, f"{ref}: fresh links expired too ({exc})"
-                    ) from exc
-                # Fresh links cure an expired signature at once: one free retry, no wait.
-                refetched = True
-                attempts.again(exc.reason)
-                links = await self._refetch(ref, links)
-                continue
-            except DownloadError as exc:
-                if await attempts.backoff(exc, exc.reason):
-                    links = await self._refetch(ref, links)
-                    continue
-                self._download_health(ref, healthy=False, detail=str(exc))
-                raise CopilotCollectError(CopilotReason.REPORT_DOWNLOAD_ERROR, f"{ref}: {exc}") from exc
-            self._download_health(ref, healthy=True)
-            return _Collected(mapper, links, dropped)
+
+        async def read(current: ReportLinks) -> tuple[ReportMapper, int]:
+            # A fresh mapper per attempt: a failed download must not leave half a report behind.
+            mapper = ReportMapper(labels, self.options.mapping, windows(current))
+            return mapper, await self._download_all(labels, current, mapper)
+
+        try:
+            done = await read_with_fresh_links(links, read, lambda: self._refetch(ref, links), attempts)
+        except LinkExpired as exc:
+            self._download_health(ref, healthy=False, detail=str(exc))
+            raise CopilotCollectError(
+                CopilotReason.REPORT_DOWNLOAD_ERROR, f"{ref}: fresh links expired too ({exc})"
+            ) from exc
+        except DownloadError as exc:
+            self._download_health(ref, healthy=False, detail=str(exc))
+            raise CopilotCollectError(CopilotReason.REPORT_DOWNLOAD_ERROR, f"{ref}: {exc}") from exc
+        if done is None:  # pragma: no cover (_refetch raises instead of answering None)
+            msg = f"{ref}: the report vanished while refetching its links"
+            raise CopilotCollectError(CopilotReason.REPORT_FETCH_ERROR, msg)
+        (mapper, dropped), links = done
+        self._download_health(ref, healthy=True)
+        return _Collected(mapper, links, dropped)
 
     async def _refetch(self, ref: ReportRef, links: ReportLinks) -> ReportLinks:
         day = links.end_day if links.window == "1d" else None

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Protocol, TypeVar
 
 from github_stats_exporter import metrics
+from github_stats_exporter.errors import ExporterError
 from github_stats_exporter.github.copilot import (
     DownloadError,
     LinkExpired,
@@ -25,6 +26,7 @@ from github_stats_exporter.github.copilot import (
 )
 from github_stats_exporter.github.errors import GitHubError
 from github_stats_exporter.retry import Retrier
+from github_stats_exporter.scrape.report_fetch import read_with_fresh_links
 from github_stats_exporter.scrape.report_rows import RowParser
 from github_stats_exporter.selfmetrics import SelfMetrics
 
@@ -42,7 +44,7 @@ class LinkSource(Protocol):
         ...
 
 
-class DayReportError(Exception):
+class DayReportError(ExporterError):
     """A day's report could not be read; ``result`` is the run outcome label."""
 
     def __init__(self, message: str, *, result: str) -> None:
@@ -72,24 +74,18 @@ class DayReports:
         links = await self._links(ref, day)
         if links is None:
             return []  # 204: nothing that day
-        refetched = False
         attempts = self._retrier.attempts(DOWNLOAD_ENDPOINT)
-        while True:
-            try:
-                return await self._download(links, row_type)
-            except LinkExpired as exc:
-                if refetched:
-                    msg = f"{ref} {day}: fresh links expired too"
-                    raise DayReportError(msg, result="download_error") from exc
-                refetched = True  # fresh links cure an expired signature at once
-                attempts.again(exc.reason)
-            except DownloadError as exc:
-                if not await attempts.backoff(exc, exc.reason):
-                    msg = f"{ref} {day}: {exc}"
-                    raise DayReportError(msg, result="download_error") from exc
-            links = await self._links(ref, day)
-            if links is None:
-                return []
+        try:
+            read = await read_with_fresh_links(
+                links, lambda fresh: self._download(fresh, row_type), lambda: self._links(ref, day), attempts
+            )
+        except LinkExpired as exc:
+            msg = f"{ref} {day}: fresh links expired too"
+            raise DayReportError(msg, result="download_error") from exc
+        except DownloadError as exc:
+            msg = f"{ref} {day}: {exc}"
+            raise DayReportError(msg, result="download_error") from exc
+        return [] if read is None else read[0]
 
     async def _links(self, ref: ReportRef, day: str) -> ReportLinks | None:
         try:
