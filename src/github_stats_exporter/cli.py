@@ -1,4 +1,4 @@
-"""Command line: ``serve``, ``once``, ``check-config``, ``simulate`` and ``demo``.
+"""Command line: ``serve``, ``once``, ``check-config``, ``hash-password``, ``simulate`` and ``demo``.
 
 Turns argv into calls of `app` and the simulator and maps outcomes to exit codes
 (0 success, 1 a source failed, 2 bad configuration or start-up refusal). No business logic here.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import sys
 import tempfile
 import time
@@ -17,12 +18,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import yaml
 
 from github_stats_exporter import app
 from github_stats_exporter.config import ConfigError, Settings, config_warnings, load_config, parse_config
 from github_stats_exporter.exposition import Format
 from github_stats_exporter.logs import configure_logging
+from github_stats_exporter.webconfig import WebConfigError, load_web_config
 
 EXIT_OK = 0
 EXIT_SOURCE_FAILED = 1
@@ -46,11 +49,33 @@ def _report_config_error(path: str, exc: ConfigError) -> int:
     return EXIT_BAD_CONFIG
 
 
-def _load(path: str) -> Settings | int:
+def _with_web_config(settings: Settings, flag: str | None) -> Settings:
+    """``--web.config.file`` wins over ``server.web_config_file``."""
+    if not flag:
+        return settings
+    server = settings.server.model_copy(update={"web_config_file": flag})
+    return settings.model_copy(update={"server": server})
+
+
+def _load(args: argparse.Namespace) -> Settings | int:
     try:
-        return load_config(path)
+        settings = load_config(args.config)
     except ConfigError as exc:
-        return _report_config_error(path, exc)
+        return _report_config_error(args.config, exc)
+    return _with_web_config(settings, getattr(args, "web_config_file", None))
+
+
+def _check_web_config(path: str, *, read_files: bool) -> bool:
+    if not path:
+        return True
+    try:
+        load_web_config(path, read_files=read_files)
+    except WebConfigError as exc:
+        _err(f"{path}: {len(exc.problems)} web config problem(s):")
+        for problem in exc.problems:
+            _err(f"  - {problem}")
+        return False
+    return True
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -58,6 +83,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         settings = load_config(args.config, resolve_secrets=not args.no_secrets)
     except ConfigError as exc:
         return _report_config_error(args.config, exc)
+    settings = _with_web_config(settings, args.web_config_file)
+    if not _check_web_config(settings.server.web_config_file, read_files=not args.no_secrets):
+        return EXIT_BAD_CONFIG
     for notice in settings.notices:
         _out(f"notice: {notice}")
     # Accepted but without effect: worth a warning, not a failure (the exit code stays 0).
@@ -68,7 +96,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = _load(args.config)
+    settings = _load(args)
     if isinstance(settings, int):
         return settings
     configure_logging(settings.server.log_level, settings.server.log_format)
@@ -81,7 +109,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_once(args: argparse.Namespace) -> int:
-    settings = _load(args.config)
+    settings = _load(args)
     if isinstance(settings, int):
         return settings
     configure_logging(settings.server.log_level, settings.server.log_format)
@@ -97,6 +125,37 @@ def cmd_once(args: argparse.Namespace) -> int:
         _err(f"sources that failed: {', '.join(result.failures)}")
         return EXIT_SOURCE_FAILED
     return EXIT_OK
+
+
+MAX_PASSWORD_BYTES = 72
+"""bcrypt uses at most 72 bytes of a password; a longer one is refused rather than cut silently."""
+
+
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    # From stdin, never argv: arguments show up in `ps` and in shell history.
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            _err("the passwords differ")
+            return EXIT_BAD_CONFIG
+    else:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    encoded = password.encode("utf-8")
+    if not encoded:
+        _err("the password is empty")
+        return EXIT_BAD_CONFIG
+    if len(encoded) > MAX_PASSWORD_BYTES:
+        _err(f"the password is {len(encoded)} bytes long; bcrypt allows at most {MAX_PASSWORD_BYTES}")
+        return EXIT_BAD_CONFIG
+    _out(bcrypt.hashpw(encoded, bcrypt.gensalt(args.cost)).decode("ascii"))
+    return EXIT_OK
+
+
+def _cost(text: str) -> int:
+    if not text.isdigit() or not 4 <= int(text) <= 31:
+        msg = f"{text!r} is not a bcrypt cost (4..31)"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -185,8 +244,17 @@ def build_parser() -> argparse.ArgumentParser:
             "--config", default="config/local.yaml", help="YAML config file (default: %(default)s)"
         )
 
+    def with_web_config(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--web.config.file",
+            dest="web_config_file",
+            default=None,
+            help="TLS and basic auth config (docs/tls.md); overrides server.web_config_file",
+        )
+
     p = sub.add_parser("serve", help="run the exporter until SIGTERM/SIGINT")
     with_config(p)
+    with_web_config(p)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("once", help="one collection cycle; print the exposition; exit 1 if a source failed")
@@ -196,8 +264,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check-config", help="validate a config file; print every problem; exit 2 if invalid")
     with_config(p)
+    with_web_config(p)
     p.add_argument("--no-secrets", action="store_true", help="check the shape only; do not read keys or env")
     p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser(
+        "hash-password", help="read a password from stdin; print its bcrypt hash for basic_auth_users"
+    )
+    p.add_argument("--cost", type=_cost, default=10, help="bcrypt cost, 4..31 (default: %(default)s)")
+    p.set_defaults(func=cmd_hash_password)
 
     p = sub.add_parser("simulate", help="run the GitHub simulator standalone")
     p.add_argument("--host", default="127.0.0.1")

@@ -629,6 +629,10 @@ CACHE_REFRESH_DURATION = _gauge(
     "Duration of the last exposition cache refresh.",
     unit="seconds",
 )
+WEB_CONFIG_RELOAD_OK = _gauge(
+    "gh_exporter_web_config_last_reload_successful",
+    "1 when this process's last load of server.web_config_file succeeded, 0 while it serves an older one.",
+)
 
 # --- Store --------------------------------------------------------------------------------------------------
 STORE_SERIES = _gauge(
@@ -701,7 +705,13 @@ LEADER_ELECTION_ERRORS = _counter(
 
 
 PER_PROCESS: frozenset[str] = frozenset(
-    {BUILD_INFO.name, IS_LEADER.name, DEPENDENCY_HEALTH.name, CACHE_REFRESH_DURATION.name}
+    {
+        BUILD_INFO.name,
+        IS_LEADER.name,
+        DEPENDENCY_HEALTH.name,
+        CACHE_REFRESH_DURATION.name,
+        WEB_CONFIG_RELOAD_OK.name,
+    }
 )
 """Families whose values legitimately differ between replicas: facts about the answering process.
 Everything else on the page is the same on every replica of a cluster (docs/metrics.md)."""

@@ -9,12 +9,14 @@ from __future__ import annotations
 import html
 import ipaddress
 import re
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 import github_stats_exporter
+from github_stats_exporter.basic_auth import CHALLENGE, AccessGate
 from github_stats_exporter.exposition import ExpositionCache, accepts_gzip, negotiate
 from github_stats_exporter.health import Health
 from github_stats_exporter.metrics import HTTP_REQUESTS
@@ -74,8 +76,13 @@ def landing_page(version: str, role: str) -> str:
     )
 
 
-def build_app(cache: ExpositionCache, health: Health, self_metrics: SelfMetrics) -> web.Application:
-    """The aiohttp application with the endpoints; every response is counted by path and code."""
+def build_app(
+    cache: ExpositionCache, health: Health, self_metrics: SelfMetrics, gate: AccessGate | None = None
+) -> web.Application:
+    """The aiohttp application with the endpoints; every response is counted by path and code.
+
+    With a ``gate``, a request it does not admit gets 401 with ``WWW-Authenticate: Basic``.
+    """
     version = github_stats_exporter.__version__
 
     @web.middleware
@@ -91,6 +98,14 @@ def build_app(cache: ExpositionCache, health: Health, self_metrics: SelfMetrics)
         finally:
             path = request.path if request.path in KNOWN_PATHS else "other"
             self_metrics.inc(HTTP_REQUESTS, {"path": path, "code": str(code)})
+
+    @web.middleware
+    async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if gate is not None and not await gate.admits(request.path, request.headers.get("Authorization")):
+            response = _text(401, "unauthorized\n")
+            response.headers["WWW-Authenticate"] = CHALLENGE
+            return response
+        return await handler(request)
 
     async def metrics(request: web.Request) -> web.StreamResponse:
         if not cache.ready:
@@ -134,7 +149,7 @@ def build_app(cache: ExpositionCache, health: Health, self_metrics: SelfMetrics)
             headers={"Cache-Control": "no-cache"},
         )
 
-    app = web.Application(middlewares=[count_requests], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[count_requests, authenticate], client_max_size=64 * 1024)
     app.router.add_get("/", landing)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/livez", livez)
@@ -165,14 +180,24 @@ def parse_listen_addr(text: str) -> tuple[str, int]:
 
 
 class HttpServer:
-    """Runs an aiohttp application on one TCP listener with hardened request limits."""
+    """Runs an aiohttp application on one TCP listener (TLS when given a context) with hardened limits."""
 
-    def __init__(self, app: web.Application, host: str, port: int, *, access_log: bool = False) -> None:
+    def __init__(
+        self,
+        app: web.Application,
+        host: str,
+        port: int,
+        *,
+        access_log: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self._app = app
         self._host = host
         self._port = port
         self._access_log = access_log
+        self._ssl_context = ssl_context
         self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
 
     async def start(self) -> int:
         """Bind and serve; returns the bound port (useful with port 0)."""
@@ -189,16 +214,33 @@ class HttpServer:
             **log_options,
         )
         await runner.setup()
+        site = web.TCPSite(runner, self._host, self._port, ssl_context=self._ssl_context)
         try:
-            await web.TCPSite(runner, self._host, self._port).start()
+            await site.start()
         except BaseException:
             await runner.cleanup()
             raise
-        self._runner = runner
-        return int(runner.addresses[0][1])
+        self._runner, self._site = runner, site
+        self._port = int(runner.addresses[0][1])
+        return self._port
+
+    async def use_tls(self, context: ssl.SSLContext | None) -> None:
+        """Re-open the listener on the same port with ``context`` (None: plain HTTP).
+
+        Connections already open keep the TLS session they have; a client that connects while the
+        socket is re-bound (microseconds) is refused and retries. A failed re-bind raises.
+        """
+        runner, old = self._runner, self._site
+        if runner is None or old is None:
+            msg = "the HTTP server is not running"
+            raise RuntimeError(msg)
+        await old.stop()
+        site = web.TCPSite(runner, self._host, self._port, ssl_context=context)
+        await site.start()
+        self._site, self._ssl_context = site, context
 
     async def stop(self) -> None:
         """Stop listening and wait (bounded) for in-flight requests."""
-        runner, self._runner = self._runner, None
+        runner, self._runner, self._site = self._runner, None, None
         if runner is not None:
             await runner.cleanup()

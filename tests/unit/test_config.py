@@ -147,6 +147,8 @@ DEFAULTS = [
     ("server.listen_addr", ":8080"),
     ("server.log_level", "info"),
     ("server.log_format", "json"),
+    ("server.web_config_file", ""),
+    ("server.probes_without_auth", False),
     ("metrics.topology", "single_service_target"),
     ("metrics.scrape_service_dns", ""),
     ("leader_election.enabled", False),

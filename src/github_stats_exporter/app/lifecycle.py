@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import structlog
 
 from github_stats_exporter.app.assembly import build_runtime
+from github_stats_exporter.app.listener import open_listener
 from github_stats_exporter.app.runtime import Runtime, build_elector
 from github_stats_exporter.config import Settings, config_warnings
 from github_stats_exporter.exposition import Format
 from github_stats_exporter.health import Health
 from github_stats_exporter.scrape.scheduler import Job, run_periodic, run_tick
-from github_stats_exporter.server import HttpServer, build_app, parse_listen_addr
 from github_stats_exporter.store.base import StoreError
 
 log = structlog.get_logger(__name__)
@@ -103,11 +103,17 @@ async def serve(
             runtime = await build_runtime(settings, stack, clock=clock)
             elector = build_elector(settings, runtime.metrics)
             stack.push_async_callback(elector.close)
-            host, port = parse_listen_addr(settings.server.listen_addr)
-            server = HttpServer(build_app(runtime.cache, runtime.health, runtime.metrics), host, port)
-            bound = await server.start()
-            stack.push_async_callback(server.stop)
-            log.info("listening", host=host, port=bound, role=runtime.role, orgs=list(runtime.github.clients))
+            listener = await open_listener(settings.server, runtime.cache, runtime.health, runtime.metrics)
+            stack.push_async_callback(listener.server.stop)
+            bound = listener.port
+            log.info(
+                "listening",
+                host=listener.host,
+                port=bound,
+                tls=listener.tls,
+                role=runtime.role,
+                orgs=list(runtime.github.clients),
+            )
             if on_listening is not None:
                 maybe = on_listening(bound)
                 if maybe is not None:
@@ -133,6 +139,8 @@ async def serve(
                         tg.create_task(_watched(runtime, job), name=job.name)
                     for name, service in runtime.services.items():
                         tg.create_task(service(), name=name)
+                    if listener.watcher is not None:
+                        tg.create_task(listener.watcher.run(), name="web_config_reload")
             except* Shutdown:
                 log.info("stopped_cleanly")
             finally:

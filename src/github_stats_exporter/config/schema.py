@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -47,6 +48,16 @@ class ServerConfig(Section):
     listen_addr: HostPort = ":8080"
     log_level: Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_lower)] = "info"
     log_format: Literal["json", "console"] = "json"
+    web_config_file: Text = ""
+    """TLS and basic auth in the exporter-toolkit format (docs/tls.md); empty: plain HTTP, no auth."""
+    probes_without_auth: Flag = False
+    """Serve /livez and /readyz without basic auth (kubelet probes carry no credentials)."""
+
+    def _finish(self, ctx: LoadContext) -> None:
+        # Relative to the config file, like every other file the config names.
+        path = Path(self.web_config_file)
+        if self.web_config_file and not path.is_absolute() and ctx.base_dir is not None:
+            self._coerce("web_config_file", str(ctx.base_dir / path))
 
 
 class MetricsConfig(Section):
