@@ -222,3 +222,16 @@ def test_the_tls_fingerprint_follows_certificate_bytes(tmp_path: Path, pki: Pki)
     pki.server_cert.write_bytes(other.server_cert.read_bytes())
     pki.server_key.write_bytes(other.server_key.read_bytes())
     assert load_web_config(path).tls_fingerprint != before
+
+
+def test_the_documented_examples_are_valid(tmp_path: Path):
+    """Every web.yml example in docs/tls.md passes the same validation as a real file."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "tls.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in text.split("```yaml\n")[1:] if b.startswith("# web.yml")]
+    assert len(blocks) == 2
+    for block in blocks:
+        config = load_web_config(
+            write(tmp_path, block.replace("<output of hash-password>", f"'{HASH}'")), read_files=False
+        )
+        assert config.tls is not None
+        assert set(config.users) == {"prometheus"}
