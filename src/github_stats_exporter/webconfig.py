@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import ssl
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -286,8 +287,11 @@ def _context(tls: TlsSettings, problems: list[str]) -> tuple[ssl.SSLContext | No
     if problems:
         return None, b""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = TLS_VERSIONS[tls.min_version]
-    context.maximum_version = TLS_VERSIONS[tls.max_version]
+    with warnings.catch_warnings():
+        # Python deprecates TLS 1.0/1.1 for code; here an operator asked for them explicitly.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = TLS_VERSIONS[tls.min_version]
+        context.maximum_version = TLS_VERSIONS[tls.max_version]
     try:
         context.load_cert_chain(tls.cert_file, tls.key_file, password=_no_passphrase)
     except (ssl.SSLError, ValueError, OSError) as exc:

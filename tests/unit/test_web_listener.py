@@ -190,3 +190,51 @@ def test_a_bad_web_config_refuses_the_start(tmp_path: Path):
     path.write_text("tls_server_config:\n  cert_file: c.pem\n")
     with pytest.raises(StartupError, match="key_file: is required"):
         startup_web_config(str(path))
+
+
+async def test_a_certificate_that_appears_later_is_picked_up(start, tmp_path: Path):
+    """A web config naming certificate files that do not exist yet loads once they are written."""
+    running = await start(web_yaml(None, {}))
+    (tmp_path / "later").mkdir()
+    pki = make_pki(tmp_path / "later")
+    cert, key = pki.server_cert.read_bytes(), pki.server_key.read_bytes()
+    pki.server_cert.unlink()
+    pki.server_key.unlink()
+    running.path.write_text(web_yaml(pki, {}))
+    assert not await running.watcher.poll()
+    assert not await running.watcher.poll()  # unchanged since the failure: not retried, not re-logged
+    pki.server_cert.write_bytes(cert)
+    pki.server_key.write_bytes(key)
+    assert await running.watcher.poll()
+    assert await running.get(context=client_context(pki)) == 200
+
+
+class Stop(Exception):
+    """Ends the watcher's loop in the test."""
+
+
+async def test_the_watcher_polls_on_its_interval(tmp_path: Path):
+    """run() sleeps the configured interval between polls and applies a change it finds."""
+    path = tmp_path / "web.yml"
+    path.write_text(web_yaml(None, {}))
+    applied: list[int] = []
+    sleeps: list[float] = []
+
+    async def apply(new: object) -> None:
+        applied.append(1)
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            path.write_text(web_yaml(None, {"prometheus": bcrypt_hash("x")}))
+        if len(sleeps) == 3:
+            raise Stop
+
+    watcher = WebConfigWatcher(
+        path, startup_web_config(str(path)), apply, SelfMetrics(), interval=7.0, sleep=sleep
+    )
+    with pytest.raises(Stop):
+        await watcher.run()
+    assert sleeps == [7.0, 7.0, 7.0]
+    assert applied == [1]
+    assert set(watcher.current.users) == {"prometheus"}

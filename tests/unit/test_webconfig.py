@@ -82,6 +82,13 @@ def test_client_auth_types_map_onto_ssl_verify_modes(
     assert config.ssl_context.verify_mode == mode
 
 
+def test_old_versions_can_be_asked_for(tmp_path: Path, pki: Pki):
+    """min_version TLS10 is accepted without Python's deprecation warning escaping."""
+    config = load_web_config(write(tmp_path, tls_block(pki, "  min_version: TLS10\n")))
+    assert config.ssl_context is not None
+    assert config.ssl_context.minimum_version == ssl.TLSVersion.TLSv1
+
+
 def test_versions_are_applied(tmp_path: Path, pki: Pki):
     """min_version and max_version bound the context's protocol versions."""
     config = load_web_config(write(tmp_path, tls_block(pki, "  min_version: TLS13\n  max_version: TLS13\n")))

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
+
 from github_stats_exporter.app.runtime import StartupError
 from github_stats_exporter.basic_auth import PROBE_PATHS, AccessGate, BasicAuth
 from github_stats_exporter.config import ServerConfig
@@ -20,6 +22,8 @@ from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.server import HttpServer, build_app, parse_listen_addr
 from github_stats_exporter.webconfig import PLAIN, WebConfig, WebConfigError, load_web_config
 from github_stats_exporter.webconfig_watch import WebConfigWatcher
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +65,13 @@ async def open_listener(
     async def apply(new: WebConfig) -> None:
         nonlocal tls_in_force
         if new.tls_fingerprint != tls_in_force:
-            await server.use_tls(new.ssl_context)
+            try:
+                await server.use_tls(new.ssl_context)
+            except OSError as exc:
+                # The port was taken while it was re-bound: nothing listens any more, so fail loudly
+                # and let the supervisor restart the process rather than run deaf.
+                log.error("listener_reopen_failed", host=host, port=bound, error=str(exc))
+                raise
             tls_in_force = new.tls_fingerprint
         gate.use(BasicAuth(new.users))
 
