@@ -149,3 +149,9 @@ async def test_probes_can_be_left_open(session: aiohttp.ClientSession):
                 assert resp.status == 401, path
     finally:
         await server.stop()
+
+
+async def test_a_username_that_is_not_utf8_is_refused():
+    """Credentials whose username is not UTF-8 are checked (against the dummy hash) and refused."""
+    header = "Basic " + base64.b64encode(b"\xff:right").decode()
+    assert not await BasicAuth({"prometheus": HASH}).admits(header)

@@ -24,6 +24,7 @@ from github_stats_exporter.exposition import ExpositionCache
 from github_stats_exporter.health import Health
 from github_stats_exporter.metrics import WEB_CONFIG_RELOAD_OK
 from github_stats_exporter.selfmetrics import SelfMetrics
+from github_stats_exporter.server import HttpServer, build_app
 from github_stats_exporter.store.memory import MemorySnapshotStore
 from github_stats_exporter.webconfig_watch import WebConfigWatcher
 
@@ -238,3 +239,19 @@ async def test_the_watcher_polls_on_its_interval(tmp_path: Path):
     assert sleeps == [7.0, 7.0, 7.0]
     assert applied == [1]
     assert set(watcher.current.users) == {"prometheus"}
+
+
+def test_without_a_web_config_the_listener_is_plain():
+    """No web_config_file: plain HTTP and no users."""
+    config = startup_web_config("")
+    assert config.ssl_context is None
+    assert dict(config.users) == {}
+
+
+async def test_tls_cannot_be_swapped_on_a_server_that_is_not_running():
+    """use_tls before start is a programming error, not a silent no-op."""
+    metrics = SelfMetrics()
+    cache = ExpositionCache(MemorySnapshotStore(), metrics)
+    server = HttpServer(build_app(cache, Health(lambda: True, metrics), metrics), "127.0.0.1", 0)
+    with pytest.raises(RuntimeError, match="not running"):
+        await server.use_tls(None)

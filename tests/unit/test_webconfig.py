@@ -7,6 +7,7 @@ from pathlib import Path
 
 import bcrypt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from tests.support.certs import Pki, make_pki
 
 from github_stats_exporter.webconfig import WebConfigError, load_web_config
@@ -242,3 +243,38 @@ def test_the_documented_examples_are_valid(tmp_path: Path):
         )
         assert config.tls is not None
         assert set(config.users) == {"prometheus"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param(b"\xff\xfe", "not UTF-8", id="not-utf8"),
+        pytest.param(b"a: \x07\n", "invalid YAML", id="control-character"),
+        pytest.param(b"#" * (1 << 20) + b"\n", "larger than", id="too-large"),
+    ],
+)
+def test_unreadable_files_are_refused(tmp_path: Path, raw: bytes, expected: str):
+    """A file that is not UTF-8 YAML of sane size is a single clear problem."""
+    path = tmp_path / "web.yml"
+    path.write_bytes(raw)
+    assert expected in problems_of(path)[0]
+
+
+def test_an_empty_tls_section_means_plain_http(tmp_path: Path):
+    """tls_server_config with only empty values serves plain HTTP, as in the toolkit."""
+    config = load_web_config(write(tmp_path, "tls_server_config:\n  cert_file: ''\n"))
+    assert config.tls is None
+
+
+def test_an_encrypted_key_is_refused_without_prompting(tmp_path: Path, pki: Pki):
+    """A passphrase-protected key is a problem (never an interactive prompt)."""
+    key = serialization.load_pem_private_key(pki.server_key.read_bytes(), password=None)
+    pki.server_key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"passphrase"),
+        )
+    )
+    problems = problems_of(write(tmp_path, tls_block(pki)))
+    assert any("encrypted" in p for p in problems), problems
