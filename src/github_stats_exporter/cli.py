@@ -69,12 +69,14 @@ def _check_web_config(path: str, *, read_files: bool) -> bool:
     if not path:
         return True
     try:
-        load_web_config(path, read_files=read_files)
+        web = load_web_config(path, read_files=read_files)
     except WebConfigError as exc:
         _err(f"{path}: {len(exc.problems)} web config problem(s):")
         for problem in exc.problems:
             _err(f"  - {problem}")
         return False
+    served = f"TLS, client_auth_type {web.tls.client_auth_type}" if web.tls is not None else "plain HTTP"
+    _out(f"{path}: web config is valid ({served}, {len(web.users)} basic auth user(s))")
     return True
 
 

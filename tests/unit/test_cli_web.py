@@ -50,6 +50,7 @@ def test_the_flag_overrides_the_config_key(tmp_path: Path, capsys: pytest.Captur
     config = write_config(tmp_path, web_config_file="good.yml")
     args = ["check-config", "--no-secrets", "--config", str(config)]
     assert cli.main(args) == cli.EXIT_OK
+    assert "good.yml: web config is valid (plain HTTP, 0 basic auth user(s))" in capsys.readouterr().out
     assert cli.main([*args, "--web.config.file", str(tmp_path / "bad.yml")]) == cli.EXIT_BAD_CONFIG
     assert "nonsense: unknown key" in capsys.readouterr().err
 
