@@ -1,7 +1,8 @@
 """The HTTP surface: `/metrics`, `/livez`, `/readyz`, `/healthz` and a landing page at `/`, served by aiohttp.
 
 Routes only translate HTTP to calls on the exposition cache and the health state; no metric
-rendering, no store access and no business logic live here.
+rendering, no store access and no business logic live here. Who may ask is the `AccessGate`'s call
+(basic_auth.py); the TLS context comes ready-made from the web config (webconfig.py).
 """
 
 from __future__ import annotations
