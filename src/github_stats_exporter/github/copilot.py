@@ -27,8 +27,8 @@ from github_stats_exporter.github.client import GitHubClient, default_user_agent
 from github_stats_exporter.github.errors import GitHubError
 
 Scope = Literal["org", "enterprise"]
-ReportType = Literal["organization", "enterprise", "users", "user_teams"]
-"""``user_teams`` (team membership) has a 1-day report only."""
+ReportType = Literal["organization", "enterprise", "users", "user_teams", "repos"]
+"""``user_teams`` (team membership) and ``repos`` (per repository) have a 1-day report only."""
 Window = Literal["1d", "28d"]
 
 LINK_ENDPOINT = "copilot_report_link"
@@ -110,6 +110,7 @@ _ORG_PATHS: dict[tuple[ReportType, Window], str] = {
     ("users", "1d"): "users-1-day",
     ("users", "28d"): "users-28-day/latest",
     ("user_teams", "1d"): "user-teams-1-day",
+    ("repos", "1d"): "repos-1-day",
 }
 _ENTERPRISE_PATHS: dict[tuple[ReportType, Window], str] = {
     ("enterprise", "1d"): "enterprise-1-day",
@@ -117,13 +118,14 @@ _ENTERPRISE_PATHS: dict[tuple[ReportType, Window], str] = {
     ("users", "1d"): "users-1-day",
     ("users", "28d"): "users-28-day/latest",
     ("user_teams", "1d"): "user-teams-1-day",
+    ("repos", "1d"): "repos-1-day",
 }
 
 
 @dataclass(frozen=True, slots=True)
 class ReportRef:
-    """One report family: ``organization``/``users``/``user_teams`` of an org, or ``enterprise``/``users``/
-    ``user_teams`` of an enterprise."""
+    """One report family: ``organization``/``users``/``user_teams``/``repos`` of an org, or ``enterprise``/
+    ``users``/``user_teams``/``repos`` of an enterprise."""
 
     scope: Scope
     scope_id: str
@@ -131,7 +133,7 @@ class ReportRef:
 
     def __post_init__(self) -> None:
         aggregate = "organization" if self.scope == "org" else "enterprise"
-        allowed = (aggregate, "users", "user_teams")
+        allowed = (aggregate, "users", "user_teams", "repos")
         if self.scope not in ("org", "enterprise") or self.report_type not in allowed:
             msg = f"no Copilot report {self.report_type!r} for scope {self.scope!r} (allowed: {allowed})"
             raise ValueError(msg)
