@@ -481,6 +481,15 @@ COPILOT_TEAM_ACTIVE_USERS = _team(
     "gh_copilot_team_active_users", "Distinct members of the team with a users-report row in the window."
 )
 
+# --- Copilot repositories: review-stage durations of `repos-1-day` (its pull_requests fields reuse the
+# gh_copilot_usage_pull_requests_* families with scope="repository" or "enterprise_repository") ---------------
+COPILOT_REPO_REVIEW_MINUTES = _gauge(
+    "gh_copilot_repo_review_minutes",
+    "Minutes a review stage took for human-authored, human-reviewed pull requests merged on the newest day "
+    "(median or p90).",
+    ("org", "repo", "scope", "stage", "quantile", "authored_by", "reviewed_by"),
+)
+
 # --- Copilot usage: collector self-metrics ------------------------------------------------------------------
 COPILOT_SCRAPE_RUNS = _counter(
     "gh_exporter_copilot_scrape_runs",

@@ -207,6 +207,7 @@ DEFAULTS = [
     ("copilot.include_seat_users", False),
     ("copilot.seats_interval", timedelta(hours=1)),
     ("copilot.include_teams", False),
+    ("copilot.include_repositories", False),
     ("copilot.hash_key", None),
     ("copilot.enterprise.enabled", False),
     ("copilot.enterprise.slug", ""),

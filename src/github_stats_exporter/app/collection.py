@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import structlog
 
@@ -34,14 +35,17 @@ from github_stats_exporter.scrape.copilot import (
     components_for,
 )
 from github_stats_exporter.scrape.copilot_map import Dimension, LabelPolicy, MapOptions
+from github_stats_exporter.scrape.copilot_repos import RepoOptions, ReposCollector
 from github_stats_exporter.scrape.copilot_seats import SeatOptions, SeatsCollector
 from github_stats_exporter.scrape.copilot_teams import TeamOptions, TeamsCollector
+from github_stats_exporter.scrape.day_collection import DayOptions
 from github_stats_exporter.scrape.loc import LocCollector
 from github_stats_exporter.scrape.probe import InstallationHealth
 from github_stats_exporter.scrape.repos import RepoDirectory
 from github_stats_exporter.scrape.scheduler import Job
 
 log = structlog.get_logger(__name__)
+_O = TypeVar("_O", bound=DayOptions)
 
 
 async def build_collectors(
@@ -53,12 +57,15 @@ async def build_collectors(
     copilot: dict[tuple[str, str], CopilotCollector] = {}
     seats: dict[tuple[str, str], SeatsCollector] = {}
     teams: dict[tuple[str, str], TeamsCollector] = {}
+    repos: dict[tuple[str, str], ReposCollector] = {}
     if core.settings.copilot.enabled:
-        copilot_jobs = await _copilot_collectors(core, github, missed, reporter, stack, copilot, teams)
+        copilot_jobs = await _copilot_collectors(
+            core, github, missed, reporter, stack, copilot, _DayCollectors(teams, repos)
+        )
         jobs += copilot_jobs
         if core.settings.copilot.include_seats:
             jobs += _seat_collectors(core, github, reporter, stack, seats)
-    return Collectors(activity, loc, directories, copilot, tuple(jobs), seats, teams)
+    return Collectors(activity, loc, directories, copilot, tuple(jobs), seats, teams, repos)
 
 
 def _org_collectors(
@@ -143,10 +150,11 @@ async def _copilot_collectors(
     reporter: HealthReport,
     stack: contextlib.AsyncExitStack,
     collectors: dict[tuple[str, str], CopilotCollector],
-    teams: dict[tuple[str, str], TeamsCollector],
+    day_collectors: _DayCollectors,
 ) -> list[Job]:
     """Copilot report collectors: one per org with org reports enabled, one for the enterprise; with
-    copilot.include_teams a team collector per org and for the enterprise (same clients and downloader)."""
+    copilot.include_teams / include_repositories a team / repository collector per org and for the
+    enterprise (same clients and downloader)."""
     settings, clock = core.settings, core.clock
     cp, options = settings.copilot, client_options(settings)
     jobs: list[Job] = []
@@ -237,7 +245,7 @@ async def _copilot_collectors(
     ]
     ent_reports = tuple(r for r, on in ent_choice if on)
     ent_client: GitHubClient | None = None
-    if ent.enabled and (ent_reports or cp.include_teams):
+    if ent.enabled and (ent_reports or cp.include_teams or cp.include_repositories):
         session = create_session(link_options)
         stack.push_async_callback(session.close)
         creds = ent.credentials
@@ -252,38 +260,62 @@ async def _copilot_collectors(
         )
         if ent_reports:
             add("enterprise", ent.slug, ent_reports, ent_client)
-    if cp.include_teams:
-        scopes: list[tuple[Scope, str, GitHubClient]] = [("org", o, c) for o, c in org_clients.items()]
-        if ent_client is not None:
-            scopes.append(("enterprise", ent.slug, ent_client))
-        for scope, scope_id, client in scopes:
-            team_options = TeamOptions(
-                scope,
-                scope_id,
-                cp.scrape_interval.total_seconds(),
-                download_attempts=settings.retry.max_attempts,
-                backoff_seconds=settings.retry.initial_backoff.total_seconds(),
-                max_backoff=settings.retry.max_backoff.total_seconds(),
-                jitter=settings.retry.jitter,
-            )
-            if team_options.component not in registered:
-                core.health.register(team_options.component, required_for_ready=False, collection=True)
-                registered.add(team_options.component)
+    scopes: list[tuple[Scope, str, GitHubClient]] = [("org", o, c) for o, c in org_clients.items()]
+    if ent_client is not None:
+        scopes.append(("enterprise", ent.slug, ent_client))
+    retry = settings.retry
+
+    def day_options(kind: type[_O], scope: Scope, scope_id: str) -> _O:
+        return kind(
+            scope,
+            scope_id,
+            cp.scrape_interval.total_seconds(),
+            download_attempts=retry.max_attempts,
+            backoff_seconds=retry.initial_backoff.total_seconds(),
+            max_backoff=retry.max_backoff.total_seconds(),
+            jitter=retry.jitter,
+        )
+
+    def day_job(name: str, component: str, interval: float, tick: Callable[[], Awaitable[bool]]) -> None:
+        if component not in registered:
+            core.health.register(component, required_for_ready=False, collection=True)
+            registered.add(component)
+        jobs.append(Job(name, interval, tick, timeout=3600.0, jitter=0.05, leader_only=True))
+
+    for scope, scope_id, client in scopes:
+        if cp.include_teams:
+            team_options = day_options(TeamOptions, scope, scope_id)
             team = TeamsCollector(
                 client, downloader, core.store, core.metrics, team_options, health=reporter, clock=clock
             )
-            teams[scope, scope_id] = team
-            jobs.append(
-                Job(
-                    f"copilot_teams:{scope}:{scope_id}",
-                    team_options.interval_seconds,
-                    team.tick,
-                    timeout=3600.0,
-                    jitter=0.05,
-                    leader_only=True,
-                )
+            day_collectors.teams[scope, scope_id] = team
+            day_job(
+                f"copilot_teams:{scope}:{scope_id}",
+                team_options.component,
+                team_options.interval_seconds,
+                team.tick,
+            )
+        if cp.include_repositories:
+            repo_options = day_options(RepoOptions, scope, scope_id)
+            repo = ReposCollector(
+                client, downloader, core.store, core.metrics, repo_options, health=reporter, clock=clock
+            )
+            day_collectors.repos[scope, scope_id] = repo
+            day_job(
+                f"copilot_repos:{scope}:{scope_id}",
+                repo_options.component,
+                repo_options.interval_seconds,
+                repo.tick,
             )
     return jobs
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _DayCollectors:
+    """Where `_copilot_collectors` puts the day-by-day collectors it builds, by (scope, scope id)."""
+
+    teams: dict[tuple[str, str], TeamsCollector]
+    repos: dict[tuple[str, str], ReposCollector]
 
 
 def _seat_collectors(

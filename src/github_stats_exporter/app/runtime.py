@@ -34,6 +34,7 @@ from github_stats_exporter.scrape.activity import ActivityCollector
 from github_stats_exporter.scrape.copilot import (
     CopilotCollector,
 )
+from github_stats_exporter.scrape.copilot_repos import ReposCollector
 from github_stats_exporter.scrape.copilot_seats import SeatsCollector
 from github_stats_exporter.scrape.copilot_teams import TeamsCollector
 from github_stats_exporter.scrape.loc import LocCollector
@@ -110,6 +111,7 @@ class Collectors:
     jobs: tuple[Job, ...]
     seats: Mapping[tuple[str, str], SeatsCollector] = field(default_factory=dict)
     teams: Mapping[tuple[str, str], TeamsCollector] = field(default_factory=dict)
+    repos: Mapping[tuple[str, str], ReposCollector] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,7 @@ class CopilotConfig(Section):
     include_seat_users: Flag = False
     seats_interval: PositiveDuration = timedelta(hours=1)
     include_teams: Flag = False
+    include_repositories: Flag = False
     enterprise: CopilotEnterpriseConfig = Field(default_factory=CopilotEnterpriseConfig)
 
     _hash_key: bytes | None = PrivateAttr(default=None)

@@ -144,6 +144,8 @@ ReadinessComponent = Literal[
     "github_api_copilot_enterprise_seats",
     "github_api_copilot_org_teams",
     "github_api_copilot_enterprise_teams",
+    "github_api_copilot_org_repos",
+    "github_api_copilot_enterprise_repos",
 ]
 
 

@@ -680,7 +680,7 @@ def _aggregate(
     record["totals_by_ai_adoption_phase"] = _phases(activities)
     distinct_null = int.from_bytes(_digest(ds.seed, "distinct-null", scope_id, day)[:2], "big") % 7 == 0
     record.update(aggregate_fields([ds.surfaces(a) for a in activities], distinct_null=distinct_null))
-    record["pull_requests"] = _pull_requests(activities, absent=day.toordinal() % 2 == 0)
+    record["pull_requests"] = pull_requests_object(activities, absent=day.toordinal() % 2 == 0)
     return record
 
 
@@ -717,7 +717,8 @@ def _phases(activities: Sequence[Activity]) -> list[dict[str, Any]]:
     return out
 
 
-def _pull_requests(activities: Sequence[Activity], *, absent: bool) -> dict[str, Any]:
+def pull_requests_object(activities: Sequence[Activity], *, absent: bool) -> dict[str, Any]:
+    """The ``pull_requests`` object of the activities of one day (an aggregate day, or one repository)."""
     merged = [m for a in activities for m in a.merged]
     by_type: dict[str, list[int]] = {}
     for a in activities:

@@ -22,6 +22,7 @@ from github_stats_exporter.simulator.copilot_data import (
     Scope,
     Window,
 )
+from github_stats_exporter.simulator.copilot_repos_truth import REPO_FAMILIES
 from github_stats_exporter.simulator.copilot_seats_truth import SEAT_FAMILIES
 from github_stats_exporter.simulator.copilot_teams_truth import TEAM_FAMILIES
 
@@ -114,9 +115,11 @@ COPILOT_FAMILIES: tuple[str, ...] = (
     *(f"{PREFIX}ai_adoption_phase_{field}" for field in PHASE_AVERAGES),
     *SEAT_FAMILIES,
     *TEAM_FAMILIES,
+    *REPO_FAMILIES,
 )
 """Every family this truth (with `copilot_seats_truth.seats_truth` for the seat families and
-`copilot_teams_truth.teams_truth` for the team families) can produce."""
+`copilot_teams_truth.teams_truth` for the team families, `copilot_repos_truth.repos_truth` for the
+repository review stages) can produce."""
 NEWEST_DAY_FAMILIES: frozenset[str] = frozenset(
     (
         *(PREFIX + gauge for gauge in (*ACTIVE_USER_GAUGES, *DAY_GAUGES_2026)),

@@ -1,7 +1,9 @@
-"""The Copilot report-link endpoints (org and enterprise: aggregate and users, 1-day and 28-day; user-teams 1-day).
+"""The Copilot report-link endpoints (org and enterprise: aggregate and users, 1-day and 28-day; user-teams and
+repos 1-day).
 
 They answer with signed links to NDJSON files published on the download host; the rows come from
-:mod:`copilot_data` (membership rows from :mod:`copilot_teams`). They never return the rows themselves.
+:mod:`copilot_data` (membership rows from :mod:`copilot_teams`, repository rows from :mod:`copilot_repos`).
+They never return the rows themselves.
 """
 
 from __future__ import annotations
@@ -15,17 +17,19 @@ from aiohttp import web
 from github_stats_exporter.simulator.auth import Principal
 from github_stats_exporter.simulator.context import ApiError, Reply, SimContext
 from github_stats_exporter.simulator.copilot_data import CopilotDataset, UnknownScope
+from github_stats_exporter.simulator.copilot_repos import RepoActivity
 from github_stats_exporter.simulator.copilot_teams import TeamDirectory
 from github_stats_exporter.simulator.downloads import ReportHost, split_rows
 from github_stats_exporter.simulator.faults import FaultRule
 
-ReportKind = tuple[Literal["aggregate", "users", "teams"], Literal["1d", "28d"]]
+ReportKind = tuple[Literal["aggregate", "users", "teams", "repos"], Literal["1d", "28d"]]
 _ORG_REPORTS: dict[str, ReportKind] = {
     "organization-1-day": ("aggregate", "1d"),
     "organization-28-day": ("aggregate", "28d"),
     "users-1-day": ("users", "1d"),
     "users-28-day": ("users", "28d"),
     "user-teams-1-day": ("teams", "1d"),
+    "repos-1-day": ("repos", "1d"),
 }
 _ENTERPRISE_REPORTS: dict[str, ReportKind] = {
     "enterprise-1-day": ("aggregate", "1d"),
@@ -33,6 +37,7 @@ _ENTERPRISE_REPORTS: dict[str, ReportKind] = {
     "users-1-day": ("users", "1d"),
     "users-28-day": ("users", "28d"),
     "user-teams-1-day": ("teams", "1d"),
+    "repos-1-day": ("repos", "1d"),
 }
 WINDOW_DAYS = 28
 
@@ -40,11 +45,14 @@ WINDOW_DAYS = 28
 class CopilotReports:
     """Handlers for the report-link endpoints."""
 
-    def __init__(self, ctx: SimContext, host: ReportHost, dataset: CopilotDataset) -> None:
+    def __init__(
+        self, ctx: SimContext, host: ReportHost, dataset: CopilotDataset, repos: RepoActivity | None = None
+    ) -> None:
         self.ctx = ctx
         self.host = host
         self.dataset = dataset
         self.teams = TeamDirectory(dataset)
+        self.repos = repos if repos is not None else RepoActivity(dataset, {})
 
     def routes(self) -> list[web.RouteDef]:
         handler = self.ctx.endpoint("copilot_report_link", self.link)
@@ -79,6 +87,11 @@ class CopilotReports:
             return Reply(204, None, org=org)
         if report == "teams":
             rows = self.teams.rows(scope, canonical, day)
+        elif report == "repos":
+            repo_rows = self.repos.rows(scope, canonical, day)
+            if repo_rows is None:
+                return Reply(204, None, org=org)  # nothing that day (or GitHub just has none)
+            rows = repo_rows
         else:
             rows = self.dataset.report_rows(scope, canonical, report, window, day)
         lines = [json.dumps(row, separators=(",", ":")).encode() + b"\n" for row in rows]

@@ -22,6 +22,7 @@ from github_stats_exporter.simulator.auth import Authenticator, Principal
 from github_stats_exporter.simulator.clock import SimClock
 from github_stats_exporter.simulator.context import SimContext, error_body
 from github_stats_exporter.simulator.copilot_data import CopilotDataset
+from github_stats_exporter.simulator.copilot_repos import Repo, RepoActivity
 from github_stats_exporter.simulator.copilot_seats import SeatRoster
 from github_stats_exporter.simulator.downloads import ReportHost
 from github_stats_exporter.simulator.faults import FaultInjector
@@ -41,6 +42,19 @@ def copilot_dataset(world: World) -> CopilotDataset:
     members = {org: [u.login for u in world.users(org)] for org in world.org_names}
     slug = spec.enterprise.slug if spec.enterprise is not None else None
     return CopilotDataset(spec.seed, members, slug, first_day)
+
+
+def copilot_repo_activity(world: World, dataset: CopilotDataset) -> RepoActivity:
+    """The repositories of the world's orgs (archived and disabled ones have no Copilot activity)."""
+    repos = {
+        org: [
+            Repo(info.name, info.id, "PRIVATE" if info.private else "INTERNAL")
+            for info in world.repos(org)
+            if not (info.archived or info.disabled)
+        ]
+        for org in world.org_names
+    }
+    return RepoActivity(dataset, repos)
 
 
 class Simulator:
@@ -80,6 +94,7 @@ class Simulator:
         self._downloads = ReportHost(self._ctx, link_ttl=link_ttl)
         self._copilot: CopilotDataset | None = None
         self._seats: SeatRoster | None = None
+        self._copilot_repos: RepoActivity | None = None
         self._runners: list[web.AppRunner] = []
 
     @property
@@ -96,6 +111,13 @@ class Simulator:
         if self._copilot is None:
             self._copilot = copilot_dataset(self.world)
         return self._copilot
+
+    @property
+    def copilot_repos(self) -> RepoActivity:
+        """The per-repository Copilot activity behind ``repos-1-day`` (built on first use)."""
+        if self._copilot_repos is None:
+            self._copilot_repos = copilot_repo_activity(self.world, self.copilot)
+        return self._copilot_repos
 
     @property
     def seats(self) -> SeatRoster:
@@ -135,7 +157,7 @@ class Simulator:
         app = web.Application()
         app.on_response_prepare.append(self._stamp_date)
         app.add_routes(RestApi(self._ctx).routes())
-        app.add_routes(CopilotReports(self._ctx, self._downloads, self.copilot).routes())
+        app.add_routes(CopilotReports(self._ctx, self._downloads, self.copilot, self.copilot_repos).routes())
         app.add_routes(CopilotSeats(self._ctx, self.seats).routes())
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         return app

@@ -9,6 +9,7 @@ import pytest
 
 from github_stats_exporter import metrics
 from github_stats_exporter.simulator.copilot_data import COUNTERS, CopilotDataset, Report, Scope, Window
+from github_stats_exporter.simulator.copilot_repos_truth import repos_truth
 from github_stats_exporter.simulator.copilot_seats import SeatRoster
 from github_stats_exporter.simulator.copilot_seats_truth import seats_truth
 from github_stats_exporter.simulator.copilot_teams_truth import teams_truth
@@ -21,7 +22,7 @@ from github_stats_exporter.simulator.copilot_truth import (
     copilot_record_count,
     copilot_truth,
 )
-from github_stats_exporter.simulator.server import copilot_dataset
+from github_stats_exporter.simulator.server import copilot_dataset, copilot_repo_activity
 from github_stats_exporter.simulator.spec import demo_spec
 from github_stats_exporter.simulator.world import World
 
@@ -380,9 +381,12 @@ def test_record_count_counts_user_rows_and_aggregate_days(
 
 
 def demo_world_truth() -> dict[TruthKey, float]:
-    """Every report of the demo world, both windows, every breakdown on, and every scope's seats with users."""
+    """Every report of the demo world, both windows, every breakdown on, and every scope's seats with users,
+    teams and repositories."""
     start = 1_780_000_000.0
-    dataset = copilot_dataset(World(demo_spec(start)))
+    world = World(demo_spec(start))
+    dataset = copilot_dataset(world)
+    repos = copilot_repo_activity(world, dataset)
     end = dataset.latest_complete_day(datetime.fromtimestamp(start, UTC).date())
     out: dict[TruthKey, float] = {}
     for scope, scope_id in (("org", "acme-corp"), ("org", "globex"), ("enterprise", "acme-enterprise")):
@@ -393,6 +397,7 @@ def demo_world_truth() -> dict[TruthKey, float]:
                 )
         out.update(seats_truth(SeatRoster(dataset, start), scope, scope_id, start, include_users=True))  # type: ignore[arg-type]
         out.update(teams_truth(dataset, scope, scope_id, end))  # type: ignore[arg-type]
+        out.update(repos_truth(repos, scope, scope_id, end))  # type: ignore[arg-type]
     return out
 
 
