@@ -23,6 +23,7 @@ from github_stats_exporter import app, cli, metrics
 from github_stats_exporter.config import Settings, parse_config
 from github_stats_exporter.exposition import Format
 from github_stats_exporter.simulator.clock import SimClock
+from github_stats_exporter.simulator.copilot_repos_truth import repos_truth
 from github_stats_exporter.simulator.copilot_seats_truth import seats_truth
 from github_stats_exporter.simulator.copilot_teams_truth import teams_truth
 from github_stats_exporter.simulator.copilot_truth import copilot_truth
@@ -313,7 +314,7 @@ def copilot_page(body: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
 
 async def test_once_with_the_demo_config_exports_every_copilot_series_exactly(tmp_path: Path):
     """The shipped demo config over the demo world: every gh_copilot_* series of the page (four report types,
-    both windows, its ide breakdown, the orgs' seats) equals the truth, and the page has every Copilot family
+    both windows, its ide breakdown, the orgs' seats, teams and repositories) equals the truth, and the page has every Copilot family
     of the contract."""
     start = 1_780_000_000.0
     spec = demo_spec(start)
@@ -334,6 +335,7 @@ async def test_once_with_the_demo_config_exports_every_copilot_series_exactly(tm
         assert cfg.include_seats
         assert cfg.include_seat_users
         assert cfg.include_teams
+        assert cfg.include_repositories
         truth = demo_copilot_truth(settings, sim, start)
     assert copilot_page(result.body) == truth
     contract = {name for name in metrics.FAMILIES if name.startswith("gh_copilot_")}
@@ -345,7 +347,7 @@ def demo_copilot_truth(
 ) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every Copilot series the demo config must serve over the demo world: four report types, both windows,
     the orgs' seats (the demo enterprise uses an App, which GitHub refuses on its seat list) and every scope's
-    teams."""
+    teams and repositories."""
     cfg = settings.copilot
     breakdowns = [
         d for d in ("ide", "feature", "language", "model") if getattr(cfg, f"include_breakdown_{d}")
@@ -364,6 +366,7 @@ def demo_copilot_truth(
         truth.update(seats_truth(sim.seats, "org", org.org, start, include_users=True))
     for scope, scope_id in scopes:
         truth.update(teams_truth(dataset, scope, scope_id, end))  # type: ignore[arg-type]
+        truth.update(repos_truth(sim.copilot_repos, scope, scope_id, end))  # type: ignore[arg-type]
     return truth
 
 

@@ -418,6 +418,18 @@ RULES = [
         "the minimum is 0",
         id="users-cap-not-negative",
     ),
+    pytest.param(
+        {"copilot": {"include_repositories": "yes"}},
+        "copilot.include_repositories",
+        "'yes' is not a boolean; use true or false",
+        id="repositories-bool-no-strings",
+    ),
+    pytest.param(
+        {"copilot": {"include_repositories": 1}},
+        "copilot.include_repositories",
+        "1 is not a boolean",
+        id="repositories-bool-no-ints",
+    ),
     # backfill, amqp
     pytest.param(
         {"backfill": {"requeue_delays": []}},
@@ -590,6 +602,10 @@ def test_rule_violation_names_path_and_reason(patch: dict[str, object], path: st
         ),
         pytest.param({"copilot": {"user_label_mode": "hashed"}}, id="copilot-off-needs-no-key"),
         pytest.param({"copilot": {"enterprise": {"enabled": True}}}, id="copilot-off-needs-no-enterprise"),
+        pytest.param(
+            {"copilot": {"enabled": True, "include_repositories": True, "include_teams": True}},
+            id="repositories-and-teams",
+        ),
         pytest.param(
             {
                 "copilot": {

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pytest
 from tests.support.health import HealthStates
+from tests.support.report_script import END, START, Script, ndjson
 
 from github_stats_exporter import metrics
 from github_stats_exporter.github.client import GitHubClient
-from github_stats_exporter.github.copilot import ReportDownloader, ReportLinks, ReportRef
+from github_stats_exporter.github.copilot import ReportDownloader
 from github_stats_exporter.github.errors import ServerError
 from github_stats_exporter.health import FoldedHealth
 from github_stats_exporter.scrape.copilot_teams import TeamOptions, TeamsCollector, snapshot_key
@@ -20,12 +19,7 @@ from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.memory import MemorySnapshotStore
 
 NOW = 1_780_000_000.0
-START, END = "2026-05-25", "2026-05-26"  # a two-day window keeps the scripts short
 ORG_ID = "900"
-
-
-def ndjson(*rows: dict[str, Any]) -> bytes:
-    return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
 
 
 def member(user: int, slug: str, day: str, **extra: Any) -> dict[str, Any]:
@@ -42,34 +36,6 @@ def member(user: int, slug: str, day: str, **extra: Any) -> dict[str, Any]:
 
 def usage(user: int, day: str, **values: Any) -> dict[str, Any]:
     return {"user_id": user, "user_login": f"u{user}", "day": day, "organization_id": ORG_ID, **values}
-
-
-@dataclass
-class Script:
-    """Files per (report, day); a missing entry answers 204, an exception is raised by the link call."""
-
-    files: dict[tuple[str, str], bytes | Exception]
-    calls: list[tuple[str, str, str | None]] = field(default_factory=list)
-
-    async def fetch_links(self, ref: ReportRef, window: str, day: str | None = None) -> ReportLinks | None:
-        self.calls.append((ref.report_type, window, day))
-        if window == "28d":
-            return ReportLinks(ref, "28d", (), START, END)
-        answer = self.files.get((ref.report_type, str(day)))
-        if isinstance(answer, Exception):
-            raise answer
-        if answer is None:
-            return None
-        return ReportLinks(
-            ref, "1d", (f"https://copilot-reports.github.com/{ref.report_type}/{day}",), str(day), str(day)
-        )
-
-    async def fetch(self, link: str, consume: Callable[[bytes], object]) -> int:
-        report, day = link.rsplit("/", 2)[-2:]
-        body = self.files[report, day]
-        assert isinstance(body, bytes)
-        consume(body)
-        return len(body)
 
 
 @dataclass
