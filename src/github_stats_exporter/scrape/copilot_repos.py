@@ -1,6 +1,6 @@
 """The Copilot repository collector of one org (or the enterprise): ``repos-1-day`` for every day of the window.
 
-`ReposCollector.tick` runs the shared `DayCollection` pass: every day of the latest 28-day window has its
+`ReposCollector.tick` runs the pass of its base, `DayCollector`: every day of the latest 28-day window has its
 ``repos-1-day`` record kept in the store through `DayFiles` (fetched once; a 204 day is kept as an empty
 record, so it is not asked again). From a day's rows it keeps, per repository, the additive
 ``pull_requests`` fields, the medians, the Copilot suggestions per comment type and the
@@ -19,18 +19,15 @@ module must not know config files, queues or the server.
 
 from __future__ import annotations
 
-import asyncio
-import random
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
+from typing import ClassVar
 
 import msgspec
 
 from github_stats_exporter import metrics
-from github_stats_exporter.github.client import GitHubClient
-from github_stats_exporter.github.copilot import ReportDownloader, Scope
-from github_stats_exporter.health import HealthReport
+from github_stats_exporter.github.copilot import Scope
 from github_stats_exporter.model import Sample, SnapshotKey
 from github_stats_exporter.scrape.copilot_map import (
     AGGREGATE_USER,
@@ -45,14 +42,11 @@ from github_stats_exporter.scrape.copilot_parse import Number, PullRequests
 from github_stats_exporter.scrape.day_collection import (
     DROP_MALFORMED,
     DROP_OTHER_DAY,
-    DayCollection,
+    DayCollector,
     DayOptions,
     add_values,
 )
 from github_stats_exporter.scrape.day_files import DayFiles
-from github_stats_exporter.scrape.day_reports import LinkSource
-from github_stats_exporter.selfmetrics import SelfMetrics
-from github_stats_exporter.store.base import CollectionStore
 
 SNAPSHOT_KIND = "copilot_repos"
 REPO_COMPONENTS: dict[str, str] = {
@@ -126,17 +120,11 @@ class RepoDay(msgspec.Struct, kw_only=True):
 
 @dataclass(frozen=True, slots=True)
 class RepoOptions(DayOptions):
-    """One scope's repository collection (`DayOptions`: scope, interval, download retries)."""
+    """One scope's repository collection (`DayOptions`: scope, interval, download retries); self-metrics
+    use ``scope`` = ``repos`` or ``enterprise_repos``."""
 
-    @property
-    def component(self) -> str:
-        """The health component this collector reports on (member: the scope id)."""
-        return REPO_COMPONENTS[self.scope]
-
-    @property
-    def self_scope(self) -> str:
-        """The `scope` label of this collector's self-metrics (``repos`` or ``enterprise_repos``)."""
-        return "repos" if self.scope == "org" else "enterprise_repos"
+    components: ClassVar[Mapping[str, str]] = REPO_COMPONENTS
+    self_scopes: ClassVar[Mapping[str, str]] = {"org": "repos", "enterprise": "enterprise_repos"}
 
     @property
     def series_scope(self) -> str:
@@ -148,45 +136,19 @@ def snapshot_key(scope: Scope, scope_id: str) -> SnapshotKey:
     return SnapshotKey(SNAPSHOT_KIND, (scope, scope_id))
 
 
-class ReposCollector:
+class ReposCollector(DayCollector):
     """Repository-level Copilot series of one org or the enterprise, through that scope's client."""
 
-    def __init__(
-        self,
-        client: GitHubClient,
-        downloader: ReportDownloader,
-        store: CollectionStore,
-        self_metrics: SelfMetrics,
-        options: RepoOptions,
-        *,
-        health: HealthReport | None = None,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-        rng: random.Random | None = None,
-        links: LinkSource | None = None,
-    ) -> None:
-        self.options = options
-        self._pass = DayCollection(
-            client,
-            downloader,
-            store,
-            self_metrics,
-            options,
-            key=snapshot_key(options.scope, options.scope_id),
-            component=options.component,
-            self_scope=options.self_scope,
-            event="copilot_repos",
-            health=health,
-            clock=clock,
-            sleep=sleep,
-            rng=rng,
-            links=links,
-        )
-        self.days = DayFiles(store, f"copilot_days/{options.scope}/{options.scope_id}/repos", RepoDay)
+    snapshot_kind = SNAPSHOT_KIND
+    event = "copilot_repos"
+    options: RepoOptions
 
-    async def tick(self) -> bool:
-        """One pass; True when the snapshot now holds the latest window."""
-        return await self._pass.run(self._build, (self.days,))
+    @cached_property
+    def days(self) -> DayFiles[RepoDay]:
+        return self.day_files("repos", RepoDay)
+
+    def _files(self) -> tuple[DayFiles[RepoDay]]:
+        return (self.days,)
 
     async def _build(self, days: list[str], newest: str) -> list[Sample]:
         records = [(day, (await self.days.get_or_fetch(day, self._fetch))[0]) for day in days]
@@ -204,14 +166,14 @@ class ReposCollector:
 
     async def _fetch(self, day: str) -> RepoDay:
         repos: dict[str, RepoValues] = {}
-        for row in await self._pass.reports.rows(self._pass.ref("repos"), day, RepoRow):
+        for row in await self.reports.rows(self.ref("repos"), day, RepoRow):
             label = self._label(row)
             if row.day != day:
-                self._pass.drop(DROP_OTHER_DAY)
+                self.drop(DROP_OTHER_DAY)
             elif label is None:
-                self._pass.drop(DROP_MALFORMED)
+                self.drop(DROP_MALFORMED)
             elif label in repos:
-                self._pass.drop(DROP_DUPLICATE)
+                self.drop(DROP_DUPLICATE)
             else:
                 repos[label] = _values(row)
         return RepoDay(repos=repos)
@@ -269,7 +231,7 @@ class ReposCollector:
                     if len(admitted) < MAX_LABEL_VALUES:
                         admitted.add(kind)
                     else:
-                        self._pass.drop_label_value(COMMENT_TYPE)
+                        self.drop_label_value(COMMENT_TYPE)
         return admitted
 
     def _review(self, repo: str, stages: ReviewStages) -> list[Sample]:

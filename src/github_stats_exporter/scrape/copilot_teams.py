@@ -6,38 +6,32 @@ teams, its per-user usage (``users-1-day``) kept in the store through `DayFiles`
 once, so a steady pass costs the window request plus one new day. It joins each day's usage with the
 same day's membership on (user, day, entity) as docs/metrics.md ("Copilot teams") says, sums the
 counters per team, counts distinct users per team, and replaces the scope's snapshot (``28d`` and the
-newest day ``1d``). The pass itself (window, publishing, self-metrics, health) is `DayCollection`'s. This
-module must not know config files, queues or the server.
+newest day ``1d``). The pass itself (window, publishing, self-metrics, health) is its base
+`DayCollector`'s. This module must not know config files, queues or the server.
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
+from typing import ClassVar
 
 import msgspec
 
 from github_stats_exporter import metrics
-from github_stats_exporter.github.client import GitHubClient
-from github_stats_exporter.github.copilot import ReportDownloader, Scope
-from github_stats_exporter.health import HealthReport
+from github_stats_exporter.github.copilot import Scope
 from github_stats_exporter.metrics import MetricSpec
 from github_stats_exporter.model import Sample, SnapshotKey
 from github_stats_exporter.scrape.copilot_parse import COUNTER_FIELDS, Counters, Number
 from github_stats_exporter.scrape.day_collection import (
     DROP_MALFORMED,
     DROP_OTHER_DAY,
-    DayCollection,
+    DayCollector,
     DayOptions,
     add_values,
 )
 from github_stats_exporter.scrape.day_files import DayFiles
-from github_stats_exporter.scrape.day_reports import LinkSource
-from github_stats_exporter.selfmetrics import SelfMetrics
-from github_stats_exporter.store.base import CollectionStore
 
 SNAPSHOT_KIND = "copilot_teams"
 TEAM_COMPONENTS: dict[str, str] = {
@@ -102,65 +96,34 @@ class Usage(msgspec.Struct, kw_only=True):
 
 @dataclass(frozen=True, slots=True)
 class TeamOptions(DayOptions):
-    """One scope's team collection (`DayOptions`: scope, interval, download retries)."""
+    """One scope's team collection (`DayOptions`: scope, interval, download retries); self-metrics use
+    ``scope`` = ``teams`` or ``enterprise_teams``."""
 
-    @property
-    def component(self) -> str:
-        """The health component this collector reports on (member: the scope id)."""
-        return TEAM_COMPONENTS[self.scope]
-
-    @property
-    def self_scope(self) -> str:
-        """The `scope` label of this collector's self-metrics (``teams`` or ``enterprise_teams``)."""
-        return "teams" if self.scope == "org" else "enterprise_teams"
+    components: ClassVar[Mapping[str, str]] = TEAM_COMPONENTS
+    self_scopes: ClassVar[Mapping[str, str]] = {"org": "teams", "enterprise": "enterprise_teams"}
 
 
 def snapshot_key(scope: Scope, scope_id: str) -> SnapshotKey:
     return SnapshotKey(SNAPSHOT_KIND, (scope, scope_id))
 
 
-class TeamsCollector:
+class TeamsCollector(DayCollector):
     """Team-level Copilot series of one org or the enterprise, through that scope's client."""
 
-    def __init__(
-        self,
-        client: GitHubClient,
-        downloader: ReportDownloader,
-        store: CollectionStore,
-        self_metrics: SelfMetrics,
-        options: TeamOptions,
-        *,
-        health: HealthReport | None = None,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-        rng: random.Random | None = None,
-        links: LinkSource | None = None,
-    ) -> None:
-        self.options = options
-        self._pass = DayCollection(
-            client,
-            downloader,
-            store,
-            self_metrics,
-            options,
-            key=snapshot_key(options.scope, options.scope_id),
-            component=options.component,
-            self_scope=options.self_scope,
-            event="copilot_teams",
-            health=health,
-            clock=clock,
-            sleep=sleep,
-            rng=rng,
-            links=links,
-        )
-        self._reports = self._pass.reports
-        prefix = f"copilot_days/{options.scope}/{options.scope_id}"
-        self.membership = DayFiles(store, f"{prefix}/user_teams", Membership)
-        self.usage = DayFiles(store, f"{prefix}/users", Usage)
+    snapshot_kind = SNAPSHOT_KIND
+    event = "copilot_teams"
+    options: TeamOptions
 
-    async def tick(self) -> bool:
-        """One pass; True when the snapshot now holds the latest window."""
-        return await self._pass.run(self._build, (self.membership, self.usage))
+    @cached_property
+    def membership(self) -> DayFiles[Membership]:
+        return self.day_files("user_teams", Membership)
+
+    @cached_property
+    def usage(self) -> DayFiles[Usage]:
+        return self.day_files("users", Usage)
+
+    def _files(self) -> tuple[DayFiles[Membership], DayFiles[Usage]]:
+        return self.membership, self.usage
 
     async def _build(self, days: list[str], newest: str) -> list[Sample]:
         return self._samples([await self._day(day) for day in days], newest)
@@ -184,12 +147,12 @@ class TeamsCollector:
 
     async def _fetch_membership(self, day: str) -> Membership:
         teams: dict[str, list[str]] = {}
-        for row in await self._reports.rows(self._pass.ref("user_teams"), day, MemberRow):
+        for row in await self.reports.rows(self.ref("user_teams"), day, MemberRow):
             key = self._key(row)
             if row.day != day:
-                self._pass.drop(DROP_OTHER_DAY)
+                self.drop(DROP_OTHER_DAY)
             elif key is None or not row.slug:
-                self._pass.drop(DROP_MALFORMED)
+                self.drop(DROP_MALFORMED)
             else:
                 members = teams.setdefault(row.slug, [])
                 if key not in members:
@@ -198,12 +161,12 @@ class TeamsCollector:
 
     async def _fetch_usage(self, day: str, keys: set[str]) -> Usage:
         users: dict[str, list[Number | None]] = {}
-        for row in await self._reports.rows(self._pass.ref("users"), day, UsageRow):
+        for row in await self.reports.rows(self.ref("users"), day, UsageRow):
             key = self._key(row)
             if row.day != day:
-                self._pass.drop(DROP_OTHER_DAY)
+                self.drop(DROP_OTHER_DAY)
             elif key is None:
-                self._pass.drop(DROP_MALFORMED)
+                self.drop(DROP_MALFORMED)
             elif key in keys:  # only team members are kept: nobody else can join
                 users[key] = row.values()
         return Usage(users=users)
