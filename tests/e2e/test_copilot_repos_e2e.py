@@ -8,44 +8,35 @@ asks only for the window and the new day.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
-import aiohttp
 import pytest
-from prometheus_client.openmetrics.parser import text_string_to_metric_families
-from tests.support.health import HealthStates
+from tests.support.copilot_e2e import DAY, DayEnv, TruthKey, open_day_env, page_series, serve_until
 
 from github_stats_exporter import app, metrics
 from github_stats_exporter.config import Settings, parse_config
 from github_stats_exporter.exposition import Format
-from github_stats_exporter.github.auth import TokenAuth
-from github_stats_exporter.github.client import ClientOptions, GitHubClient
-from github_stats_exporter.github.copilot import ReportDownloader, download_hosts_for
 from github_stats_exporter.health import FoldedHealth
 from github_stats_exporter.scrape.copilot_repos import RepoOptions, ReposCollector, snapshot_key
-from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.simulator.clock import SimClock
 from github_stats_exporter.simulator.copilot_repos_truth import REVIEW_FAMILY, repos_truth
 from github_stats_exporter.simulator.faults import FaultRule
 from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.simulator.spec import EnterpriseSpec, OrgSpec, WorldSpec
-from github_stats_exporter.store.memory import MemorySnapshotStore
 
 pytestmark = pytest.mark.e2e
 
 START = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC
-DAY = 86400.0
 ORG_APP = 11
 ENTERPRISE = "ent"
 TOKEN = "ghp_repos"
-TruthKey = tuple[str, tuple[tuple[str, str], ...]]
 SCOPES = (("org", "acme"), ("org", "globex"), ("enterprise", ENTERPRISE))
+copilot_page = partial(page_series, prefix="gh_copilot_")
 
 
 def world() -> WorldSpec:
@@ -62,28 +53,10 @@ def world() -> WorldSpec:
     )
 
 
-@dataclass
-class Env:
-    sim: Simulator
-    clock: SimClock
-    store: MemorySnapshotStore
-    metrics: SelfMetrics
-    health: HealthStates
-    http: aiohttp.ClientSession
-    downloader: ReportDownloader
-
+class Env(DayEnv):
     def collector(self, scope: str, scope_id: str) -> ReposCollector:
-        options = ClientOptions(base_url=self.sim.api_url, max_attempts=2, initial_backoff=0.0)
-        client = GitHubClient(
-            options,
-            TokenAuth(TOKEN),
-            org=scope_id,
-            metrics=self.metrics,
-            session=self.http,
-            clock=self.clock.now,
-        )
         return ReposCollector(
-            client,
+            self.client(scope_id),
             self.downloader,
             self.store,
             self.metrics,
@@ -92,12 +65,8 @@ class Env:
             clock=self.clock.now,
         )
 
-    async def series(self, scope: str, scope_id: str) -> dict[TruthKey, float]:
-        key = snapshot_key(scope, scope_id)  # type: ignore[arg-type]
-        snap = (await self.store.get_many([key]))[key]
-        out = {(s.name, tuple(sorted(s.labels))): s.value for s in snap.samples}
-        assert len(out) == len(snap.samples)
-        return out
+    async def repo_series(self, scope: str, scope_id: str) -> dict[TruthKey, float]:
+        return await self.series(snapshot_key(scope, scope_id))  # type: ignore[arg-type]
 
     def end_day(self) -> date:
         return self.sim.copilot.latest_complete_day(datetime.fromtimestamp(self.clock.now(), UTC).date())
@@ -105,25 +74,10 @@ class Env:
     def truth(self, scope: str, scope_id: str) -> dict[TruthKey, float]:
         return repos_truth(self.sim.copilot_repos, scope, scope_id, self.end_day())  # type: ignore[arg-type]
 
-    def links(self) -> int:
-        return self.sim.stats.total("copilot_report_link")
-
-
-@contextlib.asynccontextmanager
-async def open_env() -> AsyncIterator[Env]:
-    clock = SimClock(frozen_at=START)
-    async with Simulator(world(), clock=clock) as sim, aiohttp.ClientSession() as http:
-        sim.add_token(TOKEN, ["acme", "globex"], enterprise=ENTERPRISE)
-        async with ReportDownloader(
-            timeout=10.0, allowed_hosts=download_hosts_for(sim.api_url)
-        ) as downloader:
-            store = MemorySnapshotStore(clock=clock.now, retention_seconds=30 * DAY)
-            yield Env(sim, clock, store, SelfMetrics(), HealthStates(), http, downloader)
-
 
 @pytest.fixture
 async def env() -> AsyncIterator[Env]:
-    async with open_env() as environment:
+    async with open_day_env(Env, world(), START, TOKEN, ["acme", "globex"], ENTERPRISE) as environment:
         yield environment
 
 
@@ -138,7 +92,7 @@ async def test_every_repository_series_equals_the_ground_truth(env: Env, scope: 
     collector = env.collector(scope, scope_id)
     assert await collector.tick()
     truth = env.truth(scope, scope_id)
-    assert await env.series(scope, scope_id) == truth
+    assert await env.repo_series(scope, scope_id) == truth
     names = {name for name, _ in truth}
     assert REVIEW_FAMILY in names
     assert "gh_copilot_usage_pull_requests_copilot_suggestions_by_comment_type" in names
@@ -163,7 +117,7 @@ async def test_204_days_add_nothing_and_are_not_asked_again(env: Env) -> None:
     assert len(await collector.days.days()) == 28
     assert await collector.tick()
     assert env.links() == 1 + 28 + 1  # the window only
-    assert await env.series("org", "acme") == env.truth("org", "acme")
+    assert await env.repo_series("org", "acme") == env.truth("org", "acme")
 
 
 async def test_a_steady_pass_fetches_only_the_new_day(env: Env) -> None:
@@ -182,7 +136,7 @@ async def test_a_steady_pass_fetches_only_the_new_day(env: Env) -> None:
     mark = env.links()
     assert await collector.tick()
     assert env.links() - mark == 2  # the window and the new day
-    assert await env.series("org", "globex") == env.truth("org", "globex")
+    assert await env.repo_series("org", "globex") == env.truth("org", "globex")
     assert len(await collector.days.days()) == 28
 
 
@@ -191,14 +145,14 @@ async def test_a_failed_day_is_reported_and_keeps_the_last_series(env: Env) -> N
     pass fetches the missing day and publishes the truth."""
     collector = env.collector("enterprise", ENTERPRISE)
     assert await collector.tick()
-    kept = await env.series("enterprise", ENTERPRISE)
+    kept = await env.repo_series("enterprise", ENTERPRISE)
     env.clock.advance(DAY)
     env.sim.faults.add(FaultRule(endpoint=r"/repos-1-day\?", status=500, times=2))  # both attempts
     assert not await collector.tick()
     assert env.health.states[collector.options.component][0] is False
-    assert await env.series("enterprise", ENTERPRISE) == kept
+    assert await env.repo_series("enterprise", ENTERPRISE) == kept
     assert await collector.tick()
-    assert await env.series("enterprise", ENTERPRISE) == env.truth("enterprise", ENTERPRISE)
+    assert await env.repo_series("enterprise", ENTERPRISE) == env.truth("enterprise", ENTERPRISE)
 
 
 # --- through the service -----------------------------------------------------------------------
@@ -233,18 +187,6 @@ def service_config(sim: Simulator, key_path: Path, *, repositories: bool = True)
         },
         environ={"GSE_REPOS_ENT_TOKEN": TOKEN},
     )
-
-
-def copilot_page(body: bytes) -> dict[TruthKey, float]:
-    """Every gh_copilot_* sample of an OpenMetrics page, keyed like the truth."""
-    out: dict[TruthKey, float] = {}
-    for family in text_string_to_metric_families(body.decode()):  # type: ignore[no-untyped-call]
-        for s in family.samples:
-            if s.name.startswith("gh_copilot_"):
-                key = (s.name, tuple(sorted(s.labels.items())))
-                assert key not in out, f"duplicate series {key}"
-                out[key] = s.value
-    return out
 
 
 def service_truth(sim: Simulator) -> dict[TruthKey, float]:
@@ -293,24 +235,5 @@ async def test_serve_exports_every_repository_series_exactly(
     """`serve` runs the repository jobs as leader and its /metrics carries exactly the truth's series."""
     async with service_sim(org_keys, tmp_path) as (sim, key_path):
         truth = service_truth(sim)
-        stop = asyncio.Event()
-        bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        settings = service_config(sim, key_path)
-        task = asyncio.create_task(
-            app.serve(settings, stop=stop, on_listening=bound.set_result, clock=sim.clock.now)
-        )
-        try:
-            port = await asyncio.wait_for(bound, 10)
-            page: dict[TruthKey, float] = {}
-            headers = {"Accept": "application/openmetrics-text; version=1.0.0"}
-            async with aiohttp.ClientSession() as http:
-                for _ in range(200):
-                    async with http.get(f"http://127.0.0.1:{port}/metrics", headers=headers) as resp:
-                        page = copilot_page(await resp.read())
-                    if page == truth:
-                        break
-                    await asyncio.sleep(0.05)
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 10)
+        page = await serve_until(service_config(sim, key_path), sim.clock.now, truth, copilot_page)
     assert page == truth

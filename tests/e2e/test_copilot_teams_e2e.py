@@ -7,27 +7,19 @@ files are fetched once (a steady pass asks for the window and the one new day).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
-import aiohttp
 import pytest
-from prometheus_client.openmetrics.parser import text_string_to_metric_families
-from tests.support.health import HealthStates
+from tests.support.copilot_e2e import DAY, DayEnv, TruthKey, open_day_env, page_series, serve_until
 
 from github_stats_exporter import app, metrics
 from github_stats_exporter.config import Settings, parse_config
 from github_stats_exporter.exposition import Format
-from github_stats_exporter.github.auth import TokenAuth
-from github_stats_exporter.github.client import ClientOptions, GitHubClient
-from github_stats_exporter.github.copilot import ReportDownloader, download_hosts_for
 from github_stats_exporter.health import FoldedHealth
 from github_stats_exporter.scrape.copilot_teams import TeamOptions, TeamsCollector, snapshot_key
-from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.simulator.clock import SimClock
 from github_stats_exporter.simulator.copilot_data import COUNTERS
 from github_stats_exporter.simulator.copilot_teams import MIN_TEAM_SIZE, TINY_TEAM, TeamDirectory
@@ -36,16 +28,13 @@ from github_stats_exporter.simulator.faults import FaultRule
 from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.simulator.spec import EnterpriseSpec, OrgSpec, WorldSpec
-from github_stats_exporter.store.memory import MemorySnapshotStore
 
 pytestmark = pytest.mark.e2e
 
 START = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC
-DAY = 86400.0
 ORG_APP = 11
 ENTERPRISE = "ent"
 TOKEN = "ghp_teams"
-TruthKey = tuple[str, tuple[tuple[str, str], ...]]
 SCOPES = (("org", "acme"), ("org", "globex"), ("enterprise", ENTERPRISE))
 
 
@@ -63,28 +52,10 @@ def world() -> WorldSpec:
     )
 
 
-@dataclass
-class Env:
-    sim: Simulator
-    clock: SimClock
-    store: MemorySnapshotStore
-    metrics: SelfMetrics
-    health: HealthStates
-    http: aiohttp.ClientSession
-    downloader: ReportDownloader
-
-    def collector(self, scope: str, scope_id: str, token: str = TOKEN) -> TeamsCollector:
-        options = ClientOptions(base_url=self.sim.api_url, max_attempts=2, initial_backoff=0.0)
-        client = GitHubClient(
-            options,
-            TokenAuth(token),
-            org=scope_id,
-            metrics=self.metrics,
-            session=self.http,
-            clock=self.clock.now,
-        )
+class Env(DayEnv):
+    def collector(self, scope: str, scope_id: str) -> TeamsCollector:
         return TeamsCollector(
-            client,
+            self.client(scope_id),
             self.downloader,
             self.store,
             self.metrics,
@@ -93,36 +64,17 @@ class Env:
             clock=self.clock.now,
         )
 
-    async def series(self, scope: str, scope_id: str) -> dict[TruthKey, float]:
-        key = snapshot_key(scope, scope_id)  # type: ignore[arg-type]
-        snap = (await self.store.get_many([key]))[key]
-        out = {(s.name, tuple(sorted(s.labels))): s.value for s in snap.samples}
-        assert len(out) == len(snap.samples)
-        return out
+    async def team_series(self, scope: str, scope_id: str) -> dict[TruthKey, float]:
+        return await self.series(snapshot_key(scope, scope_id))  # type: ignore[arg-type]
 
     def end_day(self) -> date:
         today = datetime.fromtimestamp(self.clock.now(), UTC).date()
         return self.sim.copilot.latest_complete_day(today)
 
-    def links(self) -> int:
-        return self.sim.stats.total("copilot_report_link")
-
-
-@contextlib.asynccontextmanager
-async def open_env() -> AsyncIterator[Env]:
-    clock = SimClock(frozen_at=START)
-    async with Simulator(world(), clock=clock) as sim, aiohttp.ClientSession() as http:
-        sim.add_token(TOKEN, ["acme", "globex"], enterprise=ENTERPRISE)
-        async with ReportDownloader(
-            timeout=10.0, allowed_hosts=download_hosts_for(sim.api_url)
-        ) as downloader:
-            store = MemorySnapshotStore(clock=clock.now, retention_seconds=30 * DAY)
-            yield Env(sim, clock, store, SelfMetrics(), HealthStates(), http, downloader)
-
 
 @pytest.fixture
 async def env() -> AsyncIterator[Env]:
-    async with open_env() as environment:
+    async with open_day_env(Env, world(), START, TOKEN, ["acme", "globex"], ENTERPRISE) as environment:
         yield environment
 
 
@@ -138,7 +90,7 @@ async def test_every_team_series_equals_the_ground_truth(env: Env, scope: str, s
     assert await collector.tick()
     end = env.end_day()
     truth = teams_truth(env.sim.copilot, scope, scope_id, end)  # type: ignore[arg-type]
-    assert await env.series(scope, scope_id) == truth
+    assert await env.team_series(scope, scope_id) == truth
     assert {name for name, _ in truth} == set(TEAM_FAMILIES)
     teams = {_team(k) for k in truth}
     assert {w for _, w in teams} == {"28d", "1d"}
@@ -167,7 +119,7 @@ async def test_the_join_is_per_day_and_counts_a_member_of_two_teams_in_both(env:
     for row in rows:
         totals[row["user_login"]] = totals.get(row["user_login"], 0.0) + row["loc_added_sum"]
     naive = {slug: sum(totals.get(u, 0.0) for u in members) for slug, members in shown.items()}
-    series = await env.series("org", "acme")
+    series = await env.team_series("org", "acme")
     exported = {
         dict(labels)["team"]: value
         for (name, labels), value in series.items()
@@ -204,7 +156,9 @@ async def test_a_steady_pass_fetches_only_the_new_day(env: Env) -> None:
     mark = env.links()
     assert await collector.tick()
     assert env.links() - mark <= 3  # the window, the new day's membership and (with teams) its users
-    assert await env.series("org", "globex") == teams_truth(env.sim.copilot, "org", "globex", env.end_day())
+    assert await env.team_series("org", "globex") == teams_truth(
+        env.sim.copilot, "org", "globex", env.end_day()
+    )
     assert len(await collector.membership.days()) == 28
 
 
@@ -213,16 +167,16 @@ async def test_a_failed_day_is_reported_and_keeps_the_last_series(env: Env) -> N
     published; the next pass fetches only the missing days and publishes the truth."""
     collector = env.collector("org", "acme")
     assert await collector.tick()
-    kept = await env.series("org", "acme")
+    kept = await env.team_series("org", "acme")
     env.clock.advance(DAY)
     env.sim.faults.add(
         FaultRule(endpoint=r"/user-teams-1-day\?", status=500, times=2)
     )  # both attempts of one pass
     assert not await collector.tick()
     assert env.health.states[collector.options.component][0] is False
-    assert await env.series("org", "acme") == kept
+    assert await env.team_series("org", "acme") == kept
     assert await collector.tick()
-    assert await env.series("org", "acme") == teams_truth(env.sim.copilot, "org", "acme", env.end_day())
+    assert await env.team_series("org", "acme") == teams_truth(env.sim.copilot, "org", "acme", env.end_day())
 
 
 async def test_every_counter_family_is_in_the_contract() -> None:
@@ -269,16 +223,7 @@ def service_config(sim: Simulator, key_path: Path, port: int = 0) -> Settings:
     )
 
 
-def team_page(body: bytes) -> dict[TruthKey, float]:
-    """Every gh_copilot_team_* sample of an OpenMetrics page, keyed like the truth."""
-    out: dict[TruthKey, float] = {}
-    for family in text_string_to_metric_families(body.decode()):  # type: ignore[no-untyped-call]
-        for s in family.samples:
-            if s.name.startswith("gh_copilot_team_"):
-                key = (s.name, tuple(sorted(s.labels.items())))
-                assert key not in out, f"duplicate series {key}"
-                out[key] = s.value
-    return out
+team_page = partial(page_series, prefix="gh_copilot_team_")
 
 
 def service_truth(sim: Simulator) -> dict[TruthKey, float]:
@@ -339,23 +284,5 @@ async def test_serve_exports_every_team_series_exactly(org_keys: tuple[str, str]
         sim.add_app(ORG_APP, org_keys[1])
         sim.add_token(TOKEN, [], enterprise=ENTERPRISE)
         truth = service_truth(sim)
-        stop = asyncio.Event()
-        bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        task = asyncio.create_task(
-            app.serve(
-                service_config(sim, key_path), stop=stop, on_listening=bound.set_result, clock=clock.now
-            )
-        )
-        port = await asyncio.wait_for(bound, 10)
-        page: dict[TruthKey, float] = {}
-        headers = {"Accept": "application/openmetrics-text; version=1.0.0"}
-        async with aiohttp.ClientSession() as http:
-            for _ in range(200):
-                async with http.get(f"http://127.0.0.1:{port}/metrics", headers=headers) as resp:
-                    page = team_page(await resp.read())
-                if page == truth:
-                    break
-                await asyncio.sleep(0.05)
-        stop.set()
-        await asyncio.wait_for(task, 10)
+        page = await serve_until(service_config(sim, key_path), clock.now, truth, team_page)
     assert page == truth

@@ -38,14 +38,14 @@ from github_stats_exporter.scrape.copilot_map import Dimension, LabelPolicy, Map
 from github_stats_exporter.scrape.copilot_repos import RepoOptions, ReposCollector
 from github_stats_exporter.scrape.copilot_seats import SeatOptions, SeatsCollector
 from github_stats_exporter.scrape.copilot_teams import TeamOptions, TeamsCollector
-from github_stats_exporter.scrape.day_collection import DayOptions
+from github_stats_exporter.scrape.day_collection import DayCollector, DayOptions
 from github_stats_exporter.scrape.loc import LocCollector
 from github_stats_exporter.scrape.probe import InstallationHealth
 from github_stats_exporter.scrape.repos import RepoDirectory
 from github_stats_exporter.scrape.scheduler import Job
 
 log = structlog.get_logger(__name__)
-_O = TypeVar("_O", bound=DayOptions)
+_C = TypeVar("_C", bound=DayCollector)
 
 
 async def build_collectors(
@@ -265,8 +265,11 @@ async def _copilot_collectors(
         scopes.append(("enterprise", ent.slug, ent_client))
     retry = settings.retry
 
-    def day_options(kind: type[_O], scope: Scope, scope_id: str) -> _O:
-        return kind(
+    def add_day(
+        kind: type[_C], options_kind: type[DayOptions], scope: Scope, scope_id: str, client: GitHubClient
+    ) -> _C:
+        """A day-by-day collector of one scope, its health component and its leader-only job."""
+        options = options_kind(
             scope,
             scope_id,
             cp.scrape_interval.total_seconds(),
@@ -275,37 +278,24 @@ async def _copilot_collectors(
             max_backoff=retry.max_backoff.total_seconds(),
             jitter=retry.jitter,
         )
-
-    def day_job(name: str, component: str, interval: float, tick: Callable[[], Awaitable[bool]]) -> None:
-        if component not in registered:
-            core.health.register(component, required_for_ready=False, collection=True)
-            registered.add(component)
-        jobs.append(Job(name, interval, tick, timeout=3600.0, jitter=0.05, leader_only=True))
+        if options.component not in registered:
+            core.health.register(options.component, required_for_ready=False, collection=True)
+            registered.add(options.component)
+        collector = kind(client, downloader, core.store, core.metrics, options, health=reporter, clock=clock)
+        name = f"{kind.event}:{scope}:{scope_id}"
+        jobs.append(
+            Job(name, options.interval_seconds, collector.tick, timeout=3600.0, jitter=0.05, leader_only=True)
+        )
+        return collector
 
     for scope, scope_id, client in scopes:
         if cp.include_teams:
-            team_options = day_options(TeamOptions, scope, scope_id)
-            team = TeamsCollector(
-                client, downloader, core.store, core.metrics, team_options, health=reporter, clock=clock
-            )
-            day_collectors.teams[scope, scope_id] = team
-            day_job(
-                f"copilot_teams:{scope}:{scope_id}",
-                team_options.component,
-                team_options.interval_seconds,
-                team.tick,
+            day_collectors.teams[scope, scope_id] = add_day(
+                TeamsCollector, TeamOptions, scope, scope_id, client
             )
         if cp.include_repositories:
-            repo_options = day_options(RepoOptions, scope, scope_id)
-            repo = ReposCollector(
-                client, downloader, core.store, core.metrics, repo_options, health=reporter, clock=clock
-            )
-            day_collectors.repos[scope, scope_id] = repo
-            day_job(
-                f"copilot_repos:{scope}:{scope_id}",
-                repo_options.component,
-                repo_options.interval_seconds,
-                repo.tick,
+            day_collectors.repos[scope, scope_id] = add_day(
+                ReposCollector, RepoOptions, scope, scope_id, client
             )
     return jobs
 
