@@ -49,6 +49,8 @@ async def exporter_port(tmp_path: Path) -> AsyncIterator[int]:
                     ],
                 },
                 "health": {"github_probe_interval": "1s"},
+                # Repository review stages are gauges with a `quantile` label: Prometheus must take them.
+                "copilot": {"enabled": True, "include_org_28d": False, "include_repositories": True},
             }
         )
         stop = asyncio.Event()
@@ -78,7 +80,8 @@ def prometheus(tool: Callable[..., str]) -> str:
 async def test_prometheus_scrapes_openmetrics_and_sees_counters(
     prometheus: str, exporter_port: int, tmp_path: Path
 ):
-    """Prometheus scrapes /metrics (up=1), ingests the self-metrics and keeps counter types intact."""
+    """Prometheus scrapes /metrics (up=1), ingests the self-metrics and keeps counter types intact; the
+    repository review stages (a gauge with a `quantile` label) are ingested too."""
     prom_port = free_port()
     (tmp_path / "prometheus.yml").write_text(
         "global:\n  scrape_interval: 1s\n"
@@ -102,18 +105,22 @@ async def test_prometheus_scrapes_openmetrics_and_sees_counters(
             deadline = time.monotonic() + 40
             up: list[dict[str, Any]] = []
             requests: list[dict[str, Any]] = []
+            stages: list[dict[str, Any]] = []
             while time.monotonic() < deadline:
                 try:
                     up = await query(http, base, 'up{job="gse"}')
                     requests = await query(http, base, "gh_exporter_github_requests_total")
+                    stages = await query(http, base, 'gh_copilot_repo_review_minutes{quantile="0.9"}')
                 except aiohttp.ClientError:
                     pass
-                if up and up[0]["value"][1] == "1" and requests:
+                if up and up[0]["value"][1] == "1" and requests and stages:
                     break
                 await asyncio.sleep(0.5)
             assert up, "Prometheus never reported the target"
             assert up[0]["value"][1] == "1", up
             assert any(r["metric"].get("endpoint") == "rate_limit" for r in requests)
+            assert stages, "Prometheus did not ingest the review stages"
+            assert {s["metric"]["scope"] for s in stages} == {"repository"}
             build = await query(http, base, "gh_exporter_build_info")
             assert build
             assert build[0]["value"][1] == "1"
