@@ -107,7 +107,7 @@ class RepoValues(msgspec.Struct, kw_only=True):
     """One repository on one day: totals (`PR_FIELDS`), medians, comment types, review stages."""
 
     totals: list[Number | None]
-    medians: list[Number | None] = msgspec.field(default_factory=list)
+    medians: list[Number | None]
     comment_types: dict[str, list[Number | None]] = msgspec.field(default_factory=dict)
     review_times: list[ReviewStages] = msgspec.field(default_factory=list)
 

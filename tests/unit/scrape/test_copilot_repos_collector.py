@@ -15,9 +15,11 @@ from github_stats_exporter.github.copilot import ReportDownloader
 from github_stats_exporter.github.errors import ServerError
 from github_stats_exporter.health import FoldedHealth
 from github_stats_exporter.metrics import MetricSpec
+from github_stats_exporter.model import Snapshot
 from github_stats_exporter.scrape.copilot_map import MAX_LABEL_VALUES
 from github_stats_exporter.scrape.copilot_repos import RepoOptions, ReposCollector, snapshot_key
 from github_stats_exporter.selfmetrics import SelfMetrics
+from github_stats_exporter.store.base import StoreUnavailable
 from github_stats_exporter.store.memory import MemorySnapshotStore
 
 NOW = 1_780_000_000.0
@@ -40,6 +42,14 @@ def repo(
 
 def stages(authored: str = "human", reviewed: str = "human", **minutes: float) -> dict[str, Any]:
     return {"authored_by": authored, "reviewed_by": reviewed, "total_merged": 1, **minutes}
+
+
+class FailingPuts(MemorySnapshotStore):
+    """A memory store whose snapshot writes fail, as Redis does while it restarts."""
+
+    async def put(self, snapshot: Snapshot) -> int:
+        msg = "redis restarting"
+        raise StoreUnavailable(msg)
 
 
 @dataclass
@@ -214,3 +224,68 @@ def test_options_refuse_a_bad_scope(scope: str, scope_id: str, interval: float) 
     """Only org or enterprise scopes with an id and a positive interval."""
     with pytest.raises(ValueError):
         RepoOptions(scope, scope_id, interval)  # type: ignore[arg-type]
+
+
+async def test_rows_without_pull_requests_and_odd_review_elements_keep_what_they_have() -> None:
+    """A row without `pull_requests` makes no PR series but keeps its review stages; a review element
+    without authors is skipped, the second element of a pair and a repeated comment type are ignored."""
+    kind = {
+        "comment_type": "bug_risk",
+        "total_copilot_suggestions": 2,
+        "total_copilot_applied_suggestions": 1,
+    }
+    script = Script(
+        {
+            ("repos", END): ndjson(
+                {
+                    **repo("web", END),
+                    "pull_requests": None,
+                    "pull_request_review_times": [
+                        stages(median_minutes_final_review_to_merge=4.0),
+                        stages(median_minutes_final_review_to_merge=99.0),
+                        stages(authored=None, median_minutes_final_review_to_merge=7.0),  # type: ignore[arg-type]
+                    ],
+                },
+                repo(
+                    "api",
+                    END,
+                    copilot_suggestions_by_comment_type=[kind, {**kind, "total_copilot_suggestions": 50}],
+                ),
+            )
+        }
+    )
+    rig = Rig()
+    assert await rig.collector(script).tick()
+    got = await rig.series()
+    assert not [k for k in got if k[0].startswith(PRS) and dict(k[1])["repo"] == "web"]
+    review = [v for (name, lab), v in got.items() if "review" in name]
+    assert review == [4.0]
+    by_type = got[
+        PRS + "copilot_suggestions_by_comment_type", (*labels("api", "1d"), ("comment_type", "bug_risk"))
+    ]
+    assert by_type == 2
+
+
+async def test_a_failing_window_call_fails_the_pass() -> None:
+    """The 28-day users link call fails: fetch_error, unhealthy, no day is asked for."""
+
+    class NoWindow(Script):
+        async def fetch_links(self, ref: Any, window: str, day: str | None = None) -> Any:
+            if window == "28d":
+                raise ServerError(502, "bad gateway", "x", "/p")
+            return await super().fetch_links(ref, window, day)
+
+    script = NoWindow({})
+    rig = Rig()
+    assert not await rig.collector(script).tick()
+    assert rig.counted(metrics.COPILOT_SCRAPE_RUNS, result="fetch_error") == 1
+    assert rig.health["github_api_copilot_org_repos"][0] is False
+    assert script.calls == []
+
+
+async def test_a_store_failure_is_counted_and_not_a_health_verdict_on_github() -> None:
+    """A failed snapshot write is `store_error`; GitHub answered, so the component is not marked unhealthy."""
+    rig = Rig(store=FailingPuts(clock=lambda: NOW))
+    assert not await rig.collector(Script({("repos", END): ndjson(repo("web", END, total_created=1))})).tick()
+    assert rig.counted(metrics.COPILOT_SCRAPE_RUNS, result="store_error") == 1
+    assert "github_api_copilot_org_repos" not in rig.health
