@@ -2,8 +2,8 @@
 
 Every repository series (gh_copilot_usage_pull_requests_* with scope repository / enterprise_repository and
 gh_copilot_repo_review_minutes) must equal `repos_truth` exactly for two orgs and the enterprise: a repository
-quiet on the newest day has no 1d series, 204 days add nothing and are not asked again, and a steady pass
-asks only for the window and the new day.
+quiet on the newest day has no 1d series, 204 days add nothing and are not asked again, lines that do not
+decode are skipped and counted, and a steady pass asks only for the window and the new day.
 """
 
 from __future__ import annotations
@@ -153,6 +153,17 @@ async def test_a_failed_day_is_reported_and_keeps_the_last_series(env: Env) -> N
     assert await env.repo_series("enterprise", ENTERPRISE) == kept
     assert await collector.tick()
     assert await env.repo_series("enterprise", ENTERPRISE) == env.truth("enterprise", ENTERPRISE)
+
+
+async def test_bad_lines_in_a_file_are_skipped_and_counted(env: Env) -> None:
+    """A report file with two lines that do not decode: they are counted as parse errors, every good row
+    still makes its series, and the series equal the truth."""
+    env.sim.faults.add(FaultRule(endpoint="copilot_report_download", kind="malformed", times=1))
+    collector = env.collector("org", "acme")
+    assert await collector.tick()
+    assert await env.repo_series("org", "acme") == env.truth("org", "acme")
+    dropped = {"org": "acme", "scope": "repos", "reason": "parse_error"}
+    assert env.metrics.value(metrics.COPILOT_RECORDS_DROPPED, dropped) == 2
 
 
 # --- through the service -----------------------------------------------------------------------
