@@ -1,4 +1,4 @@
-"""Copilot usage reports at the edge: the eight report-link endpoints and the signed-URL download stream.
+"""Copilot usage reports at the edge: the report-link endpoints and the signed-URL download stream.
 
 `CopilotReportsApi` asks GitHub (through the authenticated `GitHubClient`) for a report's signed
 download links. `ReportDownloader` fetches those links on its **own** session, which never carries
@@ -215,7 +215,8 @@ def parse_links(ref: ReportRef, window: Window, body: Any) -> ReportLinks:
 
 
 class CopilotReportsApi:
-    """Typed calls of the eight report-link endpoints through one authenticated client.
+    """Typed calls of the report-link endpoints through one authenticated client (`fetch_links` serves every
+    report, including the 1-day-only ``user_teams`` and ``repos``; the named methods cover the original eight).
 
     1-day calls send ``day=YYYY-MM-DD`` and return None on ``204`` (no report for that day). Requests are
     never conditional: a cached 304 would hand back links whose signatures have expired.

@@ -193,6 +193,21 @@ def test_report_types_belong_to_their_scope(scope: str, report_type: str) -> Non
         ReportRef(scope, "x", report_type)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("scope", "base"),
+    [
+        pytest.param("org", "/orgs/acme%2Fx", id="org"),
+        pytest.param("enterprise", "/enterprises/acme%2Fx", id="enterprise"),
+    ],
+)
+def test_repository_reports_have_a_1_day_path_only(scope: str, base: str) -> None:
+    """`repos` is a 1-day report at both scopes (scope ids are escaped); asking for 28 days is refused."""
+    ref = ReportRef(scope, "acme/x", "repos")  # type: ignore[arg-type]
+    assert ref.path("1d") == f"{base}/copilot/metrics/reports/repos-1-day"
+    with pytest.raises(ValueError, match="no 28d variant"):
+        ref.path("28d")
+
+
 def test_links_never_show_in_repr() -> None:
     """ReportLinks' repr names the report and counts links but never prints a signed URL."""
     from github_stats_exporter.github.copilot import parse_links
