@@ -410,3 +410,22 @@ def test_the_truth_produces_every_copilot_family_of_the_contract_in_the_demo_wor
         "unknown": produced - contract,
     }
     assert set(COPILOT_FAMILIES) == contract
+
+
+def test_repository_truth_adds_up_to_the_org_on_a_day_with_rows() -> None:
+    """Every active user's pull requests go to one busy repository: on the newest day (which has rows) the
+    repositories' 1d totals add up to the org aggregate's, and the 28d totals are at least the 1d ones."""
+    start = 1_780_000_000.0
+    world = World(demo_spec(start))
+    dataset = copilot_dataset(world)
+    repos = copilot_repo_activity(world, dataset)
+    end = dataset.latest_complete_day(datetime.fromtimestamp(start, UTC).date())
+    assert repos.rows("org", "acme-corp", end) is not None
+    truth = repos_truth(repos, "org", "acme-corp", end)
+    (aggregate,) = dataset.report_rows("org", "acme-corp", "aggregate", "1d", end)
+    for field in ("total_created", "total_reviewed", "total_merged"):
+        name = f"gh_copilot_usage_pull_requests_{field}"
+        day = sum(v for (n, labels), v in truth.items() if n == name and dict(labels)["window"] == "1d")
+        window = sum(v for (n, labels), v in truth.items() if n == name and dict(labels)["window"] == "28d")
+        assert day == aggregate["pull_requests"][field]
+        assert window >= day

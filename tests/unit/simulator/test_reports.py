@@ -193,3 +193,41 @@ async def test_org_token_cannot_read_other_org_reports(sim: Simulator, api: Any)
     """Report endpoints of an org outside the token's reach, or unknown report names, are 404."""
     assert (await api.get("/orgs/globex/copilot/metrics/reports/users-28-day/latest"))[0] == 404
     assert (await api.get(f"{ORG_REPORTS}/teams-28-day/latest"))[0] == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "scope", "scope_id"),
+    [
+        pytest.param(f"{ORG_REPORTS}/repos-1-day", "org", "acme", id="org"),
+        pytest.param(f"{ENT_REPORTS}/repos-1-day", "enterprise", "ent", id="enterprise"),
+    ],
+)
+async def test_repos_reports_serve_the_activity_rows_and_204_on_days_without(
+    sim: Simulator, api: Any, clock: SimClock, path: str, scope: Any, scope_id: str
+) -> None:
+    """Over a window, days with rows serve exactly them (busy repositories only, review stages inside the
+    PR totals, an unknown field), the other days answer 204; there is no 28-day variant."""
+    assert (await api.get(f"{path}/latest"))[0] == 404
+    end = (today(clock) - timedelta(days=2)).date()
+    statuses = set()
+    orgs: set[str] = set()
+    for offset in range(28):
+        day = end - timedelta(days=offset)
+        expected = sim.copilot_repos.rows(scope, scope_id, day)
+        status, body, _ = await api.get(f"{path}?day={day.isoformat()}")
+        statuses.add(status)
+        if expected is None:
+            assert (status, body) == (204, None)
+            continue
+        assert status == 200
+        rows = await fetch_rows(api, body["download_links"])
+        assert rows == expected
+        for row in rows:
+            assert row["day"] == day.isoformat()
+            assert "copilot_autofix" in row  # a field readers must ignore
+            assert ("organization_id" in row) == (scope == "org")
+            for element in row["pull_request_review_times"]:
+                assert element["total_merged"] <= row["pull_requests"]["total_merged"]
+            orgs.add(row["repo_owner_name"])
+    assert statuses == {200, 204}
+    assert orgs == ({"acme"} if scope == "org" else {"acme", "globex"})
