@@ -42,6 +42,7 @@ from github_stats_exporter.scrape.day_files import DayFiles
 from github_stats_exporter.scrape.day_reports import DayReportError, DayReports, LinkSource
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import CollectionStore, StoreError
+from github_stats_exporter.tracing import NO_TRACING, Tracing
 
 log = structlog.get_logger(__name__)
 
@@ -166,6 +167,7 @@ class TeamsCollector:
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         rng: random.Random | None = None,
         links: LinkSource | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self._api: LinkSource = links if links is not None else CopilotReportsApi(client)
         self._store = store
@@ -184,7 +186,9 @@ class TeamsCollector:
             jitter=options.jitter,
         )
         retrier = Retrier(policy, org=options.scope_id, metrics=self_metrics, sleep=sleep, rng=rng)
-        self._reports = DayReports(self._api, downloader, retrier, self_metrics, self._labels)
+        self._reports = DayReports(
+            self._api, downloader, retrier, self_metrics, self._labels, tracing=tracing
+        )
 
     def _ref(self, report: ReportType) -> ReportRef:
         return ReportRef(self.options.scope, self.options.scope_id, report)
