@@ -8,7 +8,10 @@ a backfill job's span continues the trace of the cycle that recorded it, through
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,12 +29,15 @@ from github_stats_exporter.config import parse_config
 from github_stats_exporter.config.schema import TelemetryConfig
 from github_stats_exporter.exposition import Format
 from github_stats_exporter.github.routes import ROUTES
+from github_stats_exporter.metrics import BACKFILL_ENQUEUED, BACKFILL_PROCESSED
 from github_stats_exporter.model import ActivityReason, JobKind, MissedWindow, TimeWindow
 from github_stats_exporter.otel_tracing import OtelTracing
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.simulator.clock import SimClock
+from github_stats_exporter.simulator.faults import FaultRule
+from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator, write_app_keys
-from github_stats_exporter.simulator.spec import demo_spec
+from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec, demo_spec
 from github_stats_exporter.store.memory import MemorySnapshotStore
 
 pytestmark = pytest.mark.e2e
@@ -206,3 +212,75 @@ async def test_backfill_job_span_continues_the_recording_cycle_through_the_memor
     assert plain.parent_id == ""
     assert plain.trace_id != cycle.trace_id
     assert plain.attributes["backfill.result"] == "processed"
+
+
+async def test_the_exporters_backfill_job_continues_the_cycle_that_missed_its_window(tmp_path: Path):
+    """Commits fail during an org cycle; the job the worker later runs is traced under that cycle."""
+    spec = WorldSpec(
+        seed=4, orgs=(OrgSpec("acme", repos=6, users=3, app_id=11, installation_id=21),), start=START
+    )
+    private, public = generate_key_pair()
+    key = tmp_path / "app.pem"
+    key.write_text(private)
+    clock = SimClock(frozen_at=START)
+    async with otlp_receiver() as receiver, Simulator(spec, clock=clock) as sim:
+        sim.add_app(11, public)
+        settings = parse_config(
+            {
+                "server": {"listen_addr": "127.0.0.1:0", "log_level": "warning"},
+                "github": {
+                    "api_base_url": sim.api_url,
+                    "orgs": [
+                        {"org": "acme", "app_id": 11, "installation_id": 21, "private_key_path": str(key)}
+                    ],
+                },
+                "retry": {"max_attempts": 2, "initial_backoff": "10ms", "max_backoff": "20ms"},
+                "health": {"github_probe_interval": "1h"},
+                "backfill": {"requeue_delays": ["10ms"]},
+                "telemetry": {
+                    "otel_enabled": True,
+                    "otel_trace_mode": "detailed",
+                    "otel_exporter_otlp_endpoint": receiver.url,
+                },
+            }
+        )
+        processed = {"org": "acme", "kind": "activity", "result": "processed"}
+        async with contextlib.AsyncExitStack() as stack:
+            runtime = await app.build_runtime(settings, stack, clock=clock.now)
+            jobs = {job.name: job for job in runtime.jobs}
+            sim.faults.add(FaultRule(r"/repos/acme/[^/]+/commits(\?|$)", status=503))
+            assert not await jobs["org_cycle:acme"].tick()
+            sim.faults.clear()
+            assert await jobs["backfill_sweep"].tick()
+            enqueued = runtime.metrics.value(
+                BACKFILL_ENQUEUED, {"org": "acme", "reason": "activity_commits_failed"}
+            )
+            assert enqueued >= 1
+            worker = asyncio.create_task(runtime.services["backfill_worker_0"]())
+            deadline = time.monotonic() + 20
+            try:
+                while runtime.metrics.value(BACKFILL_PROCESSED, processed) < enqueued:
+                    assert time.monotonic() < deadline, "the worker did not finish the jobs"
+                    await asyncio.sleep(0.02)
+            finally:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+        # Leaving the stack flushed the spans.
+    job_spans = receiver.named("backfill.job")
+    assert len(job_spans) == enqueued
+    by_id = receiver.by_id()
+    for job in job_spans:
+        recorder = by_id[job.parent_id]
+        assert recorder.name == "collector.tick"
+        assert recorder.attributes["collector"] == "activity"
+        root = receiver.root_of(job)
+        assert root.name == "collection.cycle"
+        assert root.attributes["collector"] == "org_cycle"
+        assert job.trace_id == root.trace_id
+        assert job.attributes["backfill.result"] == "processed"
+    # The job's own work (GitHub requests, store writes) hangs below the job span.
+    job_ids = {job.span_id for job in job_spans}
+    below = {s.name for s in receiver.spans if s.parent_id in job_ids}
+    assert {"github.request", "store.write"} <= below
+    assert_no_secrets(receiver)
