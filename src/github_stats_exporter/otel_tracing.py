@@ -120,7 +120,8 @@ class OtelTracing:
         context = None
         if parent and TRACEPARENT.fullmatch(parent):
             context = _PROPAGATOR.extract({"traceparent": parent})
-        if child_only and not trace.get_current_span(context).get_span_context().is_valid:
+        if child_only and not trace.get_current_span(context).is_recording():
+            # No open span, or one not sampled (its children would not be either): nothing to record.
             return _NOTHING.span(name)
         return _Scope(self._tracer.start_span(name, context=context, attributes=attributes))
 

@@ -52,8 +52,9 @@ class Tracing(Protocol):
     ) -> AbstractContextManager[Span]:
         """A span around a ``with`` block, child of the current span (or of ``parent``, a traceparent).
 
-        ``child_only`` spans are skipped when no span is open: a store write or a GitHub request outside
-        a collection cycle or backfill job (page refresh, probe) must not start a trace of its own. An
+        ``child_only`` spans are skipped when no recorded span is open: a store write or a GitHub request
+        outside a collection cycle or backfill job (page refresh, probe) must not start a trace of its
+        own, and inside an unsampled cycle it would not be sampled either, so it costs nothing. An
         exception leaving the block marks the span as failed with the exception's type name only
         (exception messages can hold URLs, so they are never recorded).
         """

@@ -160,3 +160,23 @@ def test_trace_parent_header_is_read_leniently(headers: dict[str, object], expec
 def test_route_templates_hide_names(path: str, prefix: str, route: str) -> None:
     """A concrete path maps to its route template; an unknown path to "other", never to itself."""
     assert route_template(path, prefix=prefix) == route
+
+
+async def test_an_unsampled_cycle_still_hands_its_decision_to_jobs() -> None:
+    """Ratio 0: nothing is recorded, but the cycle's context (flag "not sampled") reaches the job header."""
+    exporter = InMemorySpanExporter()
+    tracing = OtelTracing.from_config(
+        config(otel_enabled=True, otel_trace_mode="sampled", otel_trace_sample_ratio=0.0),
+        service_version="test",
+        exporter=exporter,
+    )
+    with tracing.span("collection.cycle"):
+        with tracing.span("store.write", child_only=True):
+            pass
+        parent = tracing.parent()
+    with tracing.span("backfill.job", parent=parent):
+        pass
+    await tracing.close()
+    assert exporter.get_finished_spans() == ()
+    assert TRACEPARENT.fullmatch(parent)
+    assert int(parent[-2:], 16) & 1 == 0  # the "sampled" flag is clear
