@@ -1,6 +1,6 @@
 """Tracing overhead: a GitHub request through the real client, and one bare span, with tracing off and on.
 
-Run: ``.venv/bin/python -m benchmarks tracing_overhead`` (about half a minute). The request path is
+Run: ``.venv/bin/python -m benchmarks tracing_overhead`` (about 15 seconds). The request path is
 `GitHubClient.get` over an in-memory transport that answers a small JSON page at once, so the figure
 is the client's own CPU cost (budget check, ETag cache, JSON decoding, accounting) plus tracing, with
 no network noise. Modes: ``off`` (the default: `NO_TRACING`, no SDK object exists), ``unsampled``
