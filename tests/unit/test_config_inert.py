@@ -28,21 +28,11 @@ ENV = {"GH_TOKEN": "ghp_exampletoken"}
 INERT_VALUES: dict[str, dict[str, Any]] = {
     "metrics": {"topology": "single_service_target", "scrape_service_dns": "gse.monitoring.svc:8080"},
     "store": {"index_shards": 64, "export_cache_mode": "full"},
-    "telemetry": {
-        "otel_enabled": True,
-        "otel_exporter_otlp_endpoint": "http://otel-collector:4318",
-        "otel_trace_mode": "detailed",
-        "otel_trace_sample_ratio": 0.5,
-    },
 }
 WARNED = [
     "metrics.scrape_service_dns",
     "store.index_shards",
     "store.export_cache_mode",
-    "telemetry.otel_enabled",
-    "telemetry.otel_exporter_otlp_endpoint",
-    "telemetry.otel_trace_mode",
-    "telemetry.otel_trace_sample_ratio",
 ]
 
 HALF_AMQP = [
@@ -104,7 +94,6 @@ def test_check_config_warns_once_per_inert_key_and_exits_0(
     warnings = [line for line in out.splitlines() if line.startswith("warning: ")]
     assert [line.split(": ")[1] for line in warnings] == WARNED
     assert "warning: store.export_cache_mode: 'full' has no effect: kept for Go exporter compatibility" in out
-    assert "tracing is not implemented yet" in out
     assert "configuration is valid" in out
 
 
@@ -125,12 +114,23 @@ def test_check_config_warns_once_per_inert_key_and_exits_0(
             {"telemetry": {"otel_enabled": False, "otel_trace_mode": "off", "otel_trace_sample_ratio": 0.5}},
             id="tracing-details-while-tracing-off",
         ),
+        pytest.param(
+            {
+                "telemetry": {
+                    "otel_enabled": True,
+                    "otel_exporter_otlp_endpoint": "http://otel-collector:4318",
+                    "otel_trace_mode": "detailed",
+                    "otel_trace_sample_ratio": 0.5,
+                }
+            },
+            id="tracing-keys-take-effect",
+        ),
     ],
 )
 def test_no_warning_without_inert_values(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], sections: dict[str, Any]
 ) -> None:
-    """Absent keys, spelled-out defaults and tracing details while tracing is off produce no warning."""
+    """Absent keys, spelled-out defaults and the tracing keys (which now take effect) produce no warning."""
     code, out = check_config(tmp_path, config(**sections), capsys)
     assert code == cli.EXIT_OK
     assert "warning: " not in out

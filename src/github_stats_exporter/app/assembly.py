@@ -45,6 +45,9 @@ from github_stats_exporter.metrics import BUILD_INFO
 from github_stats_exporter.scrape.probe import GitHubProbe, InstallationHealth
 from github_stats_exporter.scrape.scheduler import Job
 from github_stats_exporter.selfmetrics import SelfMetrics
+from github_stats_exporter.store.base import Store
+from github_stats_exporter.store.traced import TracedStore
+from github_stats_exporter.tracing import start_tracing
 
 log = structlog.get_logger(__name__)
 
@@ -73,9 +76,14 @@ async def build_runtime(
 
 
 def build_core(settings: Settings, stack: contextlib.AsyncExitStack, clock: Callable[[], float]) -> Core:
-    """Store, self-metrics, health, the page cache and the cluster-state publisher."""
-    store = build_store(settings, clock)
+    """Tracing, store, self-metrics, health, the page cache and the cluster-state publisher."""
+    # Started first so it is closed last: every span has ended when its buffer is flushed.
+    tracing = start_tracing(settings.telemetry, service_version=github_stats_exporter.__version__)
+    stack.push_async_callback(tracing.close)
+    store: Store = build_store(settings, clock)
     stack.push_async_callback(store.close)
+    if tracing.enabled:
+        store = TracedStore(store, tracing)
     metrics = SelfMetrics()
     metrics.set(
         BUILD_INFO,
@@ -106,7 +114,7 @@ def build_core(settings: Settings, stack: contextlib.AsyncExitStack, clock: Call
         rewrite_after_seconds=max(retention / 4, refresh),
         clock=clock,
     )
-    return Core(settings, clock, store, metrics, health, cache, cluster_state, refresh)
+    return Core(settings, clock, store, metrics, health, cache, cluster_state, refresh, tracing)
 
 
 def build_github(core: Core, stack: contextlib.AsyncExitStack) -> GitHubAccess:
@@ -131,6 +139,7 @@ def build_github(core: Core, stack: contextlib.AsyncExitStack) -> GitHubAccess:
             metrics=core.metrics,
             session=session,
             clock=clock,
+            tracing=core.tracing,
         )
     tracker = InstallationHealth(
         list(clients),

@@ -42,7 +42,8 @@ from github_stats_exporter.scrape.day_collection import DayCollector, DayOptions
 from github_stats_exporter.scrape.loc import LocCollector
 from github_stats_exporter.scrape.probe import InstallationHealth
 from github_stats_exporter.scrape.repos import RepoDirectory
-from github_stats_exporter.scrape.scheduler import Job
+from github_stats_exporter.scrape.scheduler import Job, Tick
+from github_stats_exporter.tracing import Tracing
 
 log = structlog.get_logger(__name__)
 _C = TypeVar("_C", bound=DayCollector)
@@ -131,16 +132,39 @@ def org_cycle(
     activity: ActivityCollector,
     loc: LocCollector,
 ) -> Callable[[], Awaitable[bool]]:
+    tracing = core.tracing
+
     async def tick() -> bool:
-        if tracker.in_cooldown(org):
-            # Nothing is lost by skipping: the ledgers continue from their checkpoints next cycle.
-            core.metrics.inc(SCRAPE_RUNS, {"org": org, "result": "skipped_unhealthy"})
-            return False
-        activity_ok = await activity.tick()
-        loc_ok = await loc.tick()
-        return activity_ok and loc_ok
+        with tracing.span("collection.cycle", {"collector": "org_cycle", "github.org": org}) as span:
+            if tracker.in_cooldown(org):
+                # Nothing is lost by skipping: the ledgers continue from their checkpoints next cycle.
+                core.metrics.inc(SCRAPE_RUNS, {"org": org, "result": "skipped_unhealthy"})
+                span.set("collection.skipped", True)
+                return False
+            with tracing.span("collector.tick", {"collector": "activity", "github.org": org}) as part:
+                activity_ok = await activity.tick()
+                part.set("collection.ok", activity_ok)
+            with tracing.span("collector.tick", {"collector": "loc", "github.org": org}) as part:
+                loc_ok = await loc.tick()
+                part.set("collection.ok", loc_ok)
+            span.set("collection.ok", activity_ok and loc_ok)
+            return activity_ok and loc_ok
 
     return tick
+
+
+def traced_cycle(tracing: Tracing, collector: str, scope_id: str, tick: Tick) -> Tick:
+    """``tick`` inside a ``collection.cycle`` span (the root of that tick's trace); ``tick`` itself when off."""
+    if not tracing.enabled:
+        return tick
+
+    async def traced() -> bool:
+        with tracing.span("collection.cycle", {"collector": collector, "github.org": scope_id}) as span:
+            ok = await tick()
+            span.set("collection.ok", ok)
+            return ok
+
+    return traced
 
 
 async def _copilot_collectors(
@@ -163,6 +187,7 @@ async def _copilot_collectors(
             timeout=cp.download_timeout.total_seconds(),
             allowed_hosts=download_hosts_for(options.base_url),
             user_agent=options.user_agent,
+            tracing=core.tracing,
         )
     )
     # Link calls get copilot.request_timeout (the Go exporter capped them at github.request_timeout).
@@ -204,13 +229,14 @@ async def _copilot_collectors(
             record_missed=missed,
             health=reporter,
             clock=clock,
+            tracing=core.tracing,
         )
         collectors[scope, scope_id] = collector
         jobs.append(
             Job(
                 f"copilot:{scope}:{scope_id}",
                 opts.poll_seconds,
-                collector.tick,
+                traced_cycle(core.tracing, "copilot", scope_id, collector.tick),
                 timeout=3600.0,
                 jitter=0.05,
                 leader_only=True,
@@ -235,6 +261,7 @@ async def _copilot_collectors(
             session=github.sessions[org],
             clock=clock,
             budget=github.clients[org].budget,
+            tracing=core.tracing,
         )
         if org_reports:
             add("org", org, org_reports, org_clients[org])
@@ -257,6 +284,7 @@ async def _copilot_collectors(
             metrics=core.metrics,
             session=session,
             clock=clock,
+            tracing=core.tracing,
         )
         if ent_reports:
             add("enterprise", ent.slug, ent_reports, ent_client)
@@ -281,10 +309,26 @@ async def _copilot_collectors(
         if options.component not in registered:
             core.health.register(options.component, required_for_ready=False, collection=True)
             registered.add(options.component)
-        collector = kind(client, downloader, core.store, core.metrics, options, health=reporter, clock=clock)
+        collector = kind(
+            client,
+            downloader,
+            core.store,
+            core.metrics,
+            options,
+            health=reporter,
+            clock=clock,
+            tracing=core.tracing,
+        )
         name = f"{kind.event}:{scope}:{scope_id}"
         jobs.append(
-            Job(name, options.interval_seconds, collector.tick, timeout=3600.0, jitter=0.05, leader_only=True)
+            Job(
+                name,
+                options.interval_seconds,
+                traced_cycle(core.tracing, kind.event, scope_id, collector.tick),
+                timeout=3600.0,
+                jitter=0.05,
+                leader_only=True,
+            )
         )
         return collector
 
@@ -337,7 +381,7 @@ def _seat_collectors(
             Job(
                 f"copilot_seats:{options.scope}:{options.scope_id}",
                 interval,
-                collector.tick,
+                traced_cycle(core.tracing, "copilot_seats", options.scope_id, collector.tick),
                 timeout=max(interval, 600.0),
                 jitter=0.05,
                 leader_only=True,
@@ -358,6 +402,7 @@ def _seat_collectors(
             metrics=core.metrics,
             session=session,
             clock=clock,
+            tracing=core.tracing,
         )
         add(SeatOptions("enterprise", ent.slug, interval, users), client)
     return jobs

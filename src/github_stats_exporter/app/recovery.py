@@ -60,6 +60,7 @@ async def build_recovery(core: Core, stack: contextlib.AsyncExitStack) -> Recove
         max_per_org_per_minute=bf.max_enqueues_per_org_per_minute,
         max_message_age=bf.max_message_age.total_seconds(),
         clock=clock,
+        tracing=core.tracing,
     )
     component = "amqp" if amqp.enabled else "backfill_queue"
     core.health.register(component, required_for_ready=False)
@@ -97,6 +98,7 @@ def build_workers(core: Core, recovery: Recovery, collectors: Collectors) -> dic
         requeue_delays=tuple(d.total_seconds() for d in bf.requeue_delays),
         max_message_age=bf.max_message_age.total_seconds(),
         clock=core.clock,
+        tracing=core.tracing,
     )
     return {f"backfill_worker_{i}": worker.run for i in range(bf.consumer_count)}
 

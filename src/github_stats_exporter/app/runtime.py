@@ -44,6 +44,7 @@ from github_stats_exporter.scrape.scheduler import Job
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import Store
 from github_stats_exporter.store.memory import MemorySnapshotStore
+from github_stats_exporter.tracing import NO_TRACING, Tracing
 
 log = structlog.get_logger(__name__)
 
@@ -77,6 +78,7 @@ class Core:
     cache: ExpositionCache
     cluster_state: ClusterState
     refresh_interval: float
+    tracing: Tracing = NO_TRACING
 
 
 @dataclass(frozen=True, slots=True)

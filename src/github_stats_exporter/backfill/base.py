@@ -21,6 +21,31 @@ LAST_ERROR_HEADER = "last_error"
 ATTEMPT_HEADER = "attempt"
 CREATED_AT_HEADER = "created_at"
 JOB_ID_HEADER = "id"
+TRACE_PARENT_HEADER = "traceparent"
+"""The W3C trace context of the span that recorded the job (docs/tracing.md); absent when tracing is off."""
+_MAX_HEADER_TEXT = 256
+
+
+def job_headers(job: BackfillJob) -> dict[str, str]:
+    """The transport headers of a job message: id, attempt, first enqueue and, when traced, its parent."""
+    headers = {
+        JOB_ID_HEADER: job.job_id,
+        ATTEMPT_HEADER: str(job.attempt),
+        CREATED_AT_HEADER: repr(job.created_at),
+    }
+    if job.trace_parent:
+        headers[TRACE_PARENT_HEADER] = job.trace_parent
+    return headers
+
+
+def trace_parent_of(headers: Mapping[str, object]) -> str:
+    """The ``traceparent`` header as text ("" when absent or not text: a job never fails over its trace)."""
+    value = headers.get(TRACE_PARENT_HEADER)
+    if isinstance(value, bytes):  # AMQP long strings may arrive as bytes
+        value = value.decode("ascii", "replace")
+    if not isinstance(value, str) or len(value) > _MAX_HEADER_TEXT:
+        return ""
+    return value
 
 
 def delay_label(seconds: float) -> str:

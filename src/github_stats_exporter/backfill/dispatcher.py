@@ -23,6 +23,7 @@ from github_stats_exporter.model import DayWindow, JobKind, MissedWindow, TimeWi
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store import codec
 from github_stats_exporter.store.base import CheckpointStore, StoreError
+from github_stats_exporter.tracing import NO_TRACING, Tracing
 
 log = structlog.get_logger(__name__)
 
@@ -35,11 +36,15 @@ _Group = tuple[JobKind, str, str, str]
 
 @dataclass(slots=True)
 class _Pending:
-    """A window waiting to be published; ``recorded_at`` is when it was first missed."""
+    """A window waiting to be published; ``recorded_at`` is when it was first missed.
+
+    ``trace_parent`` is the span that first recorded it (docs/tracing.md): the job carries it.
+    """
 
     missed: MissedWindow
     recorded_at: float
     in_flight: bool = False
+    trace_parent: str = ""
 
     @property
     def group(self) -> _Group:
@@ -67,8 +72,10 @@ class Dispatcher:
         max_message_age: float,
         max_pending: int = 10_000,
         clock: Callable[[], float] = time.time,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self._queue = queue
+        self._tracing = tracing
         self._store = store
         self._metrics = metrics
         self._coalesce = coalesce_window
@@ -100,13 +107,14 @@ class Dispatcher:
 
     def _record(self, missed: MissedWindow) -> None:
         now = self._clock()
+        parent = self._tracing.parent()  # the collector's span: the job's trace continues it
         match missed.window:
             case DayWindow() as days:
                 # One job per day: the 1-day report endpoint is what a Copilot backfill asks for.
                 for day in self._finished_days(missed.scope_id, days, now):
-                    self._add(_Pending(replace(missed, window=DayWindow(day, day)), now))
+                    self._add(_Pending(replace(missed, window=DayWindow(day, day)), now, trace_parent=parent))
             case TimeWindow() as span:
-                self._add(_Pending(replace(missed, window=self._align(span)), now))
+                self._add(_Pending(replace(missed, window=self._align(span)), now, trace_parent=parent))
 
     def _finished_days(self, org: str, window: DayWindow, now: float) -> list[date]:
         today = datetime.fromtimestamp(now, UTC).date()
@@ -196,7 +204,7 @@ class Dispatcher:
         return True
 
     async def _publish(self, entry: _Pending, now: float) -> bool:
-        job = self._job(entry.missed, now)
+        job = replace(self._job(entry.missed, now), trace_parent=entry.trace_parent)
         marker = DEDUP_PREFIX + job.dedup_key
         labels = {"org": job.org, "reason": str(job.reason)}
         try:

@@ -68,13 +68,16 @@ class BackfillJob:
 
     A Copilot job covers one day (the 1-day report endpoint). ``attempt`` starts at 1 and grows by
     one on every retry; ``created_at`` is the first enqueue and never changes, so age limits span
-    all retries.
+    all retries. ``trace_parent`` is the W3C ``traceparent`` of the span that recorded the miss ("" when
+    tracing is off); it is not part of the body but travels in the message's ``traceparent`` header,
+    so a message without it (an older publisher) is the same job.
     """
 
     job_id: str
     missed: MissedWindow
     created_at: float
     attempt: int = 1
+    trace_parent: str = ""
 
     def __post_init__(self) -> None:
         window = self.missed.window

@@ -14,13 +14,12 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from github_stats_exporter.backfill.base import (
-    ATTEMPT_HEADER,
-    CREATED_AT_HEADER,
-    JOB_ID_HEADER,
     QueueStats,
     QueueUnavailable,
     ReplayResult,
+    job_headers,
     retry_queue_name,
+    trace_parent_of,
 )
 from github_stats_exporter.backfill.jobs import BackfillJob, MalformedJob, decode_job, encode_job
 
@@ -30,14 +29,6 @@ class _Message:
     body: bytes
     headers: dict[str, str]
     timestamp: float
-
-
-def _headers(job: BackfillJob) -> dict[str, str]:
-    return {
-        JOB_ID_HEADER: job.job_id,
-        ATTEMPT_HEADER: str(job.attempt),
-        CREATED_AT_HEADER: repr(job.created_at),
-    }
 
 
 @dataclass(slots=True)
@@ -132,11 +123,11 @@ class MemoryJobQueue:
 
     async def publish(self, job: BackfillJob) -> None:
         self._check()
-        self._put(_Message(encode_job(job), _headers(job), self._clock()))
+        self._put(_Message(encode_job(job), job_headers(job), self._clock()))
 
     async def publish_retry(self, job: BackfillJob, delay_seconds: float) -> None:
         self._check()
-        message = _Message(encode_job(job), _headers(job), self._clock())
+        message = _Message(encode_job(job), job_headers(job), self._clock())
         handles: list[asyncio.TimerHandle] = []
 
         def due() -> None:
@@ -202,7 +193,7 @@ class MemoryJobQueue:
             except MalformedJob:
                 kept.append((body, headers))
                 continue
-            await self.publish(replace(job, attempt=1, created_at=now))
+            await self.publish(replace(job, attempt=1, created_at=now, trace_parent=trace_parent_of(headers)))
             replayed += 1
         self.dead[:0] = kept
         return ReplayResult(replayed=replayed, kept=len(self.dead))

@@ -30,14 +30,13 @@ from aio_pika.abc import (
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, ChannelPreconditionFailed
 
 from github_stats_exporter.backfill.base import (
-    ATTEMPT_HEADER,
-    CREATED_AT_HEADER,
-    JOB_ID_HEADER,
     QueueStats,
     QueueTopologyError,
     QueueUnavailable,
     ReplayResult,
+    job_headers,
     retry_queue_name,
+    trace_parent_of,
 )
 from github_stats_exporter.backfill.jobs import BackfillJob, MalformedJob, decode_job, encode_job
 
@@ -60,12 +59,7 @@ def _message(body: bytes, headers: Mapping[str, str], now: float, message_id: st
 
 
 def _job_message(job: BackfillJob, now: float) -> aio_pika.Message:
-    headers = {
-        JOB_ID_HEADER: job.job_id,
-        ATTEMPT_HEADER: str(job.attempt),
-        CREATED_AT_HEADER: repr(job.created_at),
-    }
-    return _message(encode_job(job), headers, now, job.job_id)
+    return _message(encode_job(job), job_headers(job), now, job.job_id)
 
 
 class RabbitDelivery:
@@ -404,7 +398,9 @@ class RabbitMQJobQueue:
                 except MalformedJob:
                     held.append(message)  # unacked until the end, so `get` moves past it
                     continue
-                fresh = dataclasses.replace(job, attempt=1, created_at=now)
+                fresh = dataclasses.replace(
+                    job, attempt=1, created_at=now, trace_parent=trace_parent_of(message.headers)
+                )
                 await self._publish(_job_message(fresh, now), self.queue_name)
                 await message.ack()
                 replayed += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -22,10 +23,12 @@ from github_stats_exporter.backfill.base import (
     DLQ_REASON_HEADER,
     JOB_ID_HEADER,
     LAST_ERROR_HEADER,
+    TRACE_PARENT_HEADER,
     Delivery,
     Handler,
     JobQueue,
     QueueError,
+    trace_parent_of,
 )
 from github_stats_exporter.backfill.jobs import (
     BackfillJob,
@@ -44,6 +47,7 @@ from github_stats_exporter.model import JobKind
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store import codec
 from github_stats_exporter.store.base import CheckpointStore, LockStore, StoreError
+from github_stats_exporter.tracing import NO_TRACING, Attributes, Tracing
 
 log = structlog.get_logger(__name__)
 
@@ -90,6 +94,7 @@ class BackfillWorker:
         unavailable_pause: float = 1.0,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         if not requeue_delays:
             msg = "requeue_delays must list at least one delay"
@@ -104,6 +109,7 @@ class BackfillWorker:
         self._pause = unavailable_pause
         self._clock = clock
         self._sleep = sleep
+        self._tracing = tracing
 
     async def run(self) -> None:
         """Consume forever; an unsettled message goes back to the queue when the task is cancelled."""
@@ -121,6 +127,20 @@ class BackfillWorker:
             job = decode_job(delivery.body)
         except MalformedJob as exc:
             return await self._malformed(delivery, exc)
+        # The trace context rides in a header, not the body; retries and the DLQ carry it on.
+        job = dataclasses.replace(job, trace_parent=trace_parent_of(delivery.headers))
+        attributes: Attributes = {
+            "backfill.kind": str(job.kind),
+            "backfill.reason": str(job.reason),
+            "backfill.attempt": job.attempt,
+            "github.org": job.org,
+        }
+        with self._tracing.span("backfill.job", attributes, parent=job.trace_parent) as span:
+            result = await self._handle(delivery, job)
+            span.set("backfill.result", str(result))
+            return result
+
+    async def _handle(self, delivery: Delivery, job: BackfillJob) -> Result:
         if self._clock() - job.created_at > self._max_age:
             await delivery.ack()
             log.info("backfill_job_expired", job_id=job.job_id, dedup_key=job.dedup_key)
@@ -192,6 +212,8 @@ class BackfillWorker:
             JOB_ID_HEADER: job.job_id,
             "dead_lettered_at": _now_text(self._clock()),
         }
+        if job.trace_parent:
+            headers[TRACE_PARENT_HEADER] = job.trace_parent
         try:
             await self._queue.publish_dead(delivery.body, headers)
         except QueueError as publish_exc:

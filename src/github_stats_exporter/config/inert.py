@@ -6,9 +6,7 @@ for `check-config` (printed) and for start-up (logged once). A half-configured `
 reported here too: it is accepted like in the Go exporter, but RabbitMQ is not used.
 
 A key counts as set when it is present in the file with a value other than its default, so a Go
-config that spells out the defaults stays quiet; the tracing details (mode, endpoint, ratio) count
-only while `telemetry.otel_enabled` is true, since Go ignores them too when it is false (the Go
-sample's `otel_trace_mode: "off"` is no request for anything). Nothing here reads files or logs.
+config that spells out the defaults stays quiet. Nothing here reads files or logs.
 """
 
 from __future__ import annotations
@@ -22,19 +20,13 @@ from github_stats_exporter.config.problems import show
 from github_stats_exporter.config.schema import Settings
 
 _GO_ONLY = "kept for Go exporter compatibility; this exporter does not use it"
-_TRACING = "tracing is not implemented yet (logs and self-metrics are always on); kept for Go compatibility"
-
-
-def _tracing_on(settings: Settings) -> bool:
-    return settings.telemetry.otel_enabled
 
 
 @dataclass(frozen=True, slots=True)
 class InertKey:
     """A config key that is validated and then ignored, and why it is still accepted.
 
-    ``only_if`` narrows the warning to settings where the key would matter in the Go exporter
-    (the other tracing keys do nothing there either while ``otel_enabled`` is false).
+    ``only_if`` narrows the warning to settings where the key would matter in the Go exporter.
     """
 
     path: str
@@ -51,10 +43,6 @@ INERT_KEYS: tuple[InertKey, ...] = (
         "store.export_cache_mode",
         f"{_GO_ONLY} (the page cache always re-renders only the changed snapshots)",
     ),
-    InertKey("telemetry.otel_enabled", _TRACING),
-    InertKey("telemetry.otel_exporter_otlp_endpoint", _TRACING, only_if=_tracing_on),
-    InertKey("telemetry.otel_trace_mode", _TRACING, only_if=_tracing_on),
-    InertKey("telemetry.otel_trace_sample_ratio", _TRACING, only_if=_tracing_on),
 )
 
 

@@ -50,9 +50,11 @@ from github_stats_exporter.github.ratelimit import (
     parse_retry_after,
     resource_for,
 )
+from github_stats_exporter.github.routes import route_template
 from github_stats_exporter.github.transport import AiohttpTransport, Answer, Request, Transport
 from github_stats_exporter.retry import Attempts, Retrier, RetryPolicy
 from github_stats_exporter.selfmetrics import SelfMetrics
+from github_stats_exporter.tracing import NO_TRACING, Tracing
 
 log = structlog.get_logger(__name__)
 
@@ -194,12 +196,22 @@ def _error_message(body: bytes) -> str:
         return ""
 
 
+@dataclass(slots=True)
+class _Trace:
+    """What one traced request did, written into its span when it ends."""
+
+    attempts: int = 0
+    status: int = 0
+    waited: float = 0.0
+
+
 class GitHubClient:
     """Rate-limit-aware GitHub REST client for one org / installation.
 
     Use as ``async with GitHubClient(...) as gh``; it closes the session only if it created it.
     Pass ``budget`` to share one `RateLimitBudget` between clients of the same installation, and
-    ``transport`` to send requests through something other than an aiohttp session (tests).
+    ``transport`` to send requests through something other than an aiohttp session (tests), and
+    ``tracing`` to give every request inside a traced cycle or job a ``github.request`` span.
     """
 
     def __init__(
@@ -216,8 +228,10 @@ class GitHubClient:
         rng: random.Random | None = None,
         budget: RateLimitBudget | None = None,
         transport: Transport | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self._options = options
+        self._tracing = tracing
         self._auth = auth
         self._org = org
         self._installation_id = installation_id
@@ -306,14 +320,40 @@ class GitHubClient:
         Anything else goes through the retry policy and ends in a typed `GitHubError`.
         """
         url = self._resolve(path_or_url, params)
+        if not self._tracing.enabled:
+            return await self._get(url, endpoint, accept, conditional, None)
+        # Only the route template goes into the span: never the URL, its query string or a header.
+        route = route_template(url.path, prefix=self._base.path)
+        attributes = {
+            "http.request.method": "GET",
+            "http.route": route,
+            "github.endpoint": endpoint,
+            "github.org": self._org,
+        }
+        note = _Trace()
+        with self._tracing.span("github.request", attributes, child_only=True) as span:
+            try:
+                return await self._get(url, endpoint, accept, conditional, note)
+            finally:
+                if note.status:
+                    span.set("http.response.status_code", note.status)
+                span.set("github.retries", max(0, note.attempts - 1))
+                span.set("github.rate_limit_wait_seconds", round(note.waited, 3))
+
+    async def _get(
+        self, url: URL, endpoint: str, accept: Collection[int], conditional: bool, note: _Trace | None
+    ) -> Response:
         key = str(url)
         resource = resource_for(url.path)
         attempts = self._retrier.attempts(endpoint)
         may_refresh = getattr(self._auth, "refreshable", True)
         secondary_hits = 0
         while True:
-            await self._wait_for_budget(resource)
+            waited = await self._wait_for_budget(resource)
             cached = self._etags.get(key) if conditional else None
+            if note is not None:
+                note.attempts += 1
+                note.waited += waited
             try:
                 raw = await self._exchange(url, endpoint, cached.etag if cached else None)
             except AuthError as exc:
@@ -330,6 +370,8 @@ class GitHubClient:
                 continue
 
             status = raw.status
+            if note is not None:
+                note.status = status
             if status == 304 and cached is not None:
                 self._metrics.inc(metrics.GITHUB_ETAG_HITS, {"org": self._org, "endpoint": endpoint})
                 merged = CIMultiDict(cached.headers)
@@ -496,13 +538,17 @@ class GitHubClient:
             )
         return retry_at
 
-    async def _wait_for_budget(self, resource: str) -> None:
+    async def _wait_for_budget(self, resource: str) -> float:
+        """Wait until ``resource`` has budget; returns the seconds paused."""
+        waited = 0.0
         for pause in await self._budget.wait_for_budget(resource):
+            waited += pause.seconds
             self._metrics.inc(metrics.GITHUB_RATE_LIMIT_WAITS, {"org": self._org, "reason": pause.reason})
             self._metrics.inc(metrics.GITHUB_RATE_LIMIT_WAIT_SECONDS, {"org": self._org}, pause.seconds)
             log.info(
                 "github rate-limit pause", org=self._org, reason=pause.reason, seconds=round(pause.seconds, 1)
             )
+        return waited
 
     def _count(self, endpoint: str, status_class: str) -> None:
         labels = {"org": self._org, "endpoint": endpoint, "status_class": status_class}

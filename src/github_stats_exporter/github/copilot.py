@@ -25,6 +25,7 @@ from yarl import URL
 
 from github_stats_exporter.github.client import GitHubClient, default_user_agent
 from github_stats_exporter.github.errors import GitHubError
+from github_stats_exporter.tracing import NO_TRACING, Span, Tracing
 
 Scope = Literal["org", "enterprise"]
 ReportType = Literal["organization", "enterprise", "users", "user_teams", "repos"]
@@ -356,6 +357,7 @@ class ReportDownloader:
         user_agent: str | None = None,
         session: aiohttp.ClientSession | None = None,
         chunk_size: int = CHUNK_SIZE,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         if timeout <= 0:
             msg = f"download timeout must be positive, got {timeout}"
@@ -365,6 +367,7 @@ class ReportDownloader:
         self._session = session
         self._owns_session = session is None
         self._chunk_size = chunk_size
+        self._tracing = tracing
         # Only what a blob host needs; Authorization must never be among these.
         self._headers: Mapping[str, str] = {
             "Accept": "application/x-ndjson, application/json;q=0.9, */*;q=0.1",
@@ -397,19 +400,29 @@ class ReportDownloader:
             msg = "ReportDownloader is not open; use 'async with ReportDownloader(...)'"
             raise RuntimeError(msg)
         url = URL(link, encoded=True)
+        # The host only: the path and query string of a signed link are its credentials.
+        with self._tracing.span("copilot.report.download", {"server.address": url.host or ""}) as span:
+            received = await self._fetch(self._session, url, consume, span)
+            span.set("copilot.bytes", received)
+            return received
+
+    async def _fetch(
+        self, session: aiohttp.ClientSession, url: URL, consume: Callable[[bytes], object], span: Span
+    ) -> int:
         received = 0
         try:
             for _hop in range(MAX_DOWNLOAD_REDIRECTS + 1):
                 refusal = _refusal(url, self._hosts)
                 if refusal is not None:
                     raise DownloadHostRefused(refusal)
-                async with self._session.get(
+                async with session.get(
                     url, headers=self._headers, allow_redirects=False, timeout=self._timeout
                 ) as resp:
                     location = resp.headers.get("Location")
                     if resp.status in _REDIRECTS and location:
                         url = url.join(URL(location, encoded=True))
                         continue
+                    span.set("http.response.status_code", resp.status)
                     if resp.status != 200:
                         raise _status_error(resp.status, await _error_text(resp), url)
                     async for chunk in resp.content.iter_chunked(self._chunk_size):

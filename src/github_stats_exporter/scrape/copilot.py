@@ -55,6 +55,7 @@ from github_stats_exporter.scrape.report_fetch import read_with_fresh_links
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store import codec
 from github_stats_exporter.store.base import CollectionStore, StoreError
+from github_stats_exporter.tracing import NO_TRACING, Tracing
 
 log = structlog.get_logger(__name__)
 
@@ -183,9 +184,11 @@ class CopilotCollector:
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         rng: random.Random | None = None,
         links: ReportLinkSource | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self._api: ReportLinkSource = links if links is not None else CopilotReportsApi(client)
         self._downloader = downloader
+        self._tracing = tracing
         self._store = store
         self._metrics = self_metrics
         self.options = options
@@ -478,8 +481,12 @@ class CopilotCollector:
                 mapper.add_all(parser.feed(chunk))
 
             try:
-                await self._downloader.fetch(link, consume)
-                mapper.add_all(parser.finish())
+                with self._tracing.span("copilot.report.parse", self._span_labels(labels)) as span:
+                    received = await self._downloader.fetch(link, consume)
+                    mapper.add_all(parser.finish())
+                    span.set("copilot.bytes", received)
+                    span.set("copilot.rows", parser.records)
+                    span.set("copilot.rows_dropped", parser.dropped)
             except LinkExpired:
                 self._metrics.inc(metrics.COPILOT_REPORT_DOWNLOADS, {**self_labels, "result": "expired"})
                 raise
@@ -497,6 +504,9 @@ class CopilotCollector:
         return dropped
 
     # --- labels, keys, self-metrics ----------------------------------------------------------------
+
+    def _span_labels(self, labels: ReportLabels) -> dict[str, str]:
+        return {"copilot.scope": labels.scope, "github.org": labels.org}
 
     def _own(self, ref: ReportRef) -> ReportRef:
         """``ref`` spelled as this collector spells its scope id (GitHub ignores case), or ValueError."""

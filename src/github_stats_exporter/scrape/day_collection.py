@@ -44,6 +44,7 @@ from github_stats_exporter.scrape.day_files import DayFiles
 from github_stats_exporter.scrape.day_reports import DayReportError, DayReports, LinkSource
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import CollectionStore, StoreError
+from github_stats_exporter.tracing import NO_TRACING, Tracing
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -133,6 +134,7 @@ class DayCollector(ABC):
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         rng: random.Random | None = None,
         links: LinkSource | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self._api: LinkSource = links if links is not None else CopilotReportsApi(client)
         self._store = store
@@ -146,7 +148,7 @@ class DayCollector(ABC):
         retrier = Retrier(
             options.retry_policy(), org=options.scope_id, metrics=self_metrics, sleep=sleep, rng=rng
         )
-        self.reports = DayReports(self._api, downloader, retrier, self_metrics, self.labels)
+        self.reports = DayReports(self._api, downloader, retrier, self_metrics, self.labels, tracing=tracing)
         """Reads one day's report as rows (`DayReports.rows`)."""
         self.prefix = f"copilot_days/{options.scope}/{options.scope_id}"
         """Where `day_files` keeps the day records (``<prefix>/<report>``)."""

@@ -29,6 +29,7 @@ from github_stats_exporter.retry import Retrier
 from github_stats_exporter.scrape.report_fetch import read_with_fresh_links
 from github_stats_exporter.scrape.report_rows import RowParser
 from github_stats_exporter.selfmetrics import SelfMetrics
+from github_stats_exporter.tracing import NO_TRACING, Tracing
 
 R = TypeVar("R")
 DOWNLOAD_ENDPOINT = "copilot_report_download"
@@ -62,12 +63,16 @@ class DayReports:
         retrier: Retrier,
         self_metrics: SelfMetrics,
         labels: Mapping[str, str],
+        *,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self._api = links
+        self._tracing = tracing
         self._downloader = downloader
         self._retrier = retrier
         self._metrics = self_metrics
         self._labels = dict(labels)
+        self._span_labels = {f"copilot.{k}" if k != "org" else "github.org": v for k, v in labels.items()}
 
     async def rows(self, ref: ReportRef, day: str, row_type: type[R]) -> list[R]:
         """The rows of ``ref``'s 1-day report of ``day`` ([] on 204); raises `DayReportError`."""
@@ -103,8 +108,12 @@ class DayReports:
                 rows.extend(parser.feed(chunk))
 
             try:
-                await self._downloader.fetch(link, consume)
-                rows.extend(parser.finish())
+                with self._tracing.span("copilot.report.parse", self._span_labels) as span:
+                    received = await self._downloader.fetch(link, consume)
+                    rows.extend(parser.finish())
+                    span.set("copilot.bytes", received)
+                    span.set("copilot.rows", parser.records)
+                    span.set("copilot.rows_dropped", parser.dropped)
             except DownloadError as exc:
                 result = "expired" if isinstance(exc, LinkExpired) else "failure"
                 self._metrics.inc(metrics.COPILOT_REPORT_DOWNLOADS, {**self._labels, "result": result})

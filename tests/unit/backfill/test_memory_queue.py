@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 
 import pytest
 
@@ -98,3 +99,24 @@ async def test_close_ends_consumers(queue):
     await queue.close()
     assert await asyncio.wait_for(task, 1) == 0
     assert not await queue.healthy()
+
+
+TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+async def test_the_trace_context_travels_in_a_header_and_survives_retry_and_replay(queue):
+    """A traced job's traceparent is a header (the body is unchanged) on publish, retry and DLQ replay."""
+    job = dataclasses.replace(_job(), trace_parent=TRACE)
+    await queue.publish(job)
+    await queue.publish_retry(job.next_attempt(), 0)
+    await queue.publish_dead(encode_job(job), {"traceparent": TRACE})
+    assert (await queue.replay_dead(10, now=T0 + 5)).replayed == 1
+    async with contextlib.aclosing(queue.deliveries()) as deliveries:
+        seen = []
+        for _ in range(3):
+            delivery = await asyncio.wait_for(anext(deliveries), 1)
+            untraced = encode_job(dataclasses.replace(job, trace_parent=""))
+            seen.append((delivery.headers.get("traceparent"), delivery.body == untraced))
+            await delivery.ack()
+    assert [header for header, _ in seen] == [TRACE, TRACE, TRACE]
+    assert seen[0][1]  # the first copy's body is byte-for-byte the untraced job's

@@ -1,0 +1,105 @@
+"""A `Store` that puts a span around every write of the store it wraps (only built when tracing is on).
+
+Snapshot puts and deletes and checkpoint writes and deletes become ``store.write`` spans, children of
+the collection cycle or backfill job that writes (writes outside one, such as the counter flushes,
+are not traced). Reads, locks, counters and maintenance pass straight through. Attributes name the
+operation, the snapshot kind or the checkpoint's first name segment, and the series count; never
+keys' values or payloads. It must not change what the wrapped store does or raises.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from github_stats_exporter.model import Snapshot, SnapshotKey
+from github_stats_exporter.store.base import CounterKey, Store
+from github_stats_exporter.tracing import Attributes, Tracing
+
+_FIRST_SEGMENT = re.compile(r"[^:/]*")
+
+
+def _family(name: str) -> str:
+    """``activity`` of ``activity/ledger/acme/api``: what kind of record, not whose."""
+    match = _FIRST_SEGMENT.match(name)
+    return match.group(0) if match else ""
+
+
+class TracedStore:
+    """Forwards every port method to ``inner``; writes run inside a ``store.write`` span."""
+
+    def __init__(self, inner: Store, tracing: Tracing) -> None:
+        self._inner = inner
+        self._tracing = tracing
+
+    # --- traced writes ------------------------------------------------------------------------------
+    async def put(self, snapshot: Snapshot) -> int:
+        attributes: Attributes = {
+            "store.operation": "put",
+            "store.kind": snapshot.key.kind,
+            "store.series": len(snapshot.samples),
+        }
+        with self._tracing.span("store.write", attributes, child_only=True):
+            return await self._inner.put(snapshot)
+
+    async def delete(self, key: SnapshotKey) -> None:
+        attributes: Attributes = {"store.operation": "delete", "store.kind": key.kind}
+        with self._tracing.span("store.write", attributes, child_only=True):
+            await self._inner.delete(key)
+
+    async def set_checkpoint(self, name: str, value: bytes, ttl_seconds: float | None = None) -> None:
+        attributes: Attributes = {
+            "store.operation": "set_checkpoint",
+            "store.kind": _family(name),
+            "store.bytes": len(value),
+        }
+        with self._tracing.span("store.write", attributes, child_only=True):
+            await self._inner.set_checkpoint(name, value, ttl_seconds)
+
+    async def delete_checkpoint(self, name: str) -> None:
+        attributes: Attributes = {"store.operation": "delete_checkpoint", "store.kind": _family(name)}
+        with self._tracing.span("store.write", attributes, child_only=True):
+            await self._inner.delete_checkpoint(name)
+
+    # --- pass-through ------------------------------------------------------------------------------
+    async def generation(self) -> int:
+        return await self._inner.generation()
+
+    async def versions(self) -> dict[SnapshotKey, int]:
+        return await self._inner.versions()
+
+    async def keys(self, prefix: SnapshotKey) -> list[SnapshotKey]:
+        return await self._inner.keys(prefix)
+
+    async def get_many(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, Snapshot]:
+        return await self._inner.get_many(keys)
+
+    async def series_total(self) -> int:
+        return await self._inner.series_total()
+
+    async def get_checkpoint(self, name: str) -> bytes | None:
+        return await self._inner.get_checkpoint(name)
+
+    async def checkpoint_names(self, prefix: str) -> list[str]:
+        return await self._inner.checkpoint_names(prefix)
+
+    async def try_lock(self, name: str, ttl_seconds: float) -> bool:
+        return await self._inner.try_lock(name, ttl_seconds)
+
+    async def release_lock(self, name: str) -> None:
+        await self._inner.release_lock(name)
+
+    async def add_counters(self, deltas: Mapping[CounterKey, float], batch_id: str = "") -> None:
+        await self._inner.add_counters(deltas, batch_id)
+
+    async def counters(self) -> dict[CounterKey, float]:
+        return await self._inner.counters()
+
+    async def gc(self, now: float) -> int:
+        return await self._inner.gc(now)
+
+    async def ping(self) -> None:
+        await self._inner.ping()
+
+    async def close(self) -> None:
+        await self._inner.close()
