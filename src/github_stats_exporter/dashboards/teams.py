@@ -1,7 +1,8 @@
 """The team and repository dashboard: Copilot use per team, and each repository's activity.
 
-Reads `gh_copilot_team_*` (docs/metrics.md, "Copilot teams") and the per-repository activity families
-(`gh_activity_*`, "Activity"). Must not add team values up to an org total: a user counts in every team
+Reads `gh_copilot_team_*` (docs/metrics.md, "Copilot teams"), the per-repository Copilot pull-request
+series (`scope="repository"`, "Copilot repositories") and the per-repository activity families
+(`gh_activity_*`, "Activity"), which share the `org` and `repo` labels. Must not add team values up to an org total: a user counts in every team
 they belong to, and the panel descriptions say so.
 """
 
@@ -114,8 +115,130 @@ def per_repo(metric: str) -> str:
     return f"sum by (repo) ({sel(metric, ORG, REPO)})"
 
 
+REPOSITORY = 'scope="repository"'
+"""The org's repos-1-day series: their `repo` is the repository name, as on the activity series."""
+COPILOT_WINDOW = (
+    "Copilot columns: the repos-1-day rows of the selected window (28d: the latest 28-day window summed; "
+    "1d: its newest day), about two days behind, org scope only (enterprise repositories are named "
+    "owner/name). Only repositories with activity on a day have a row that day."
+)
+MIXED_PERIODS = (
+    " Activity columns: the rolling last 24 h of the activity collector. The two sides cover different "
+    "periods: compare repositories with each other, not a Copilot column with an activity column."
+)
+
+
+def copilot_repo(metric: str, *extra: str) -> str:
+    return f"sum by (repo) ({sel(metric, ORG, REPOSITORY, REPO, *extra)})"
+
+
+def pr(field: str) -> str:
+    return copilot_repo(f"gh_copilot_usage_pull_requests_{field}", WINDOW)
+
+
+REVIEW_MINUTES = (
+    "Minutes a review stage took (ready to first review, first to final review, final review to merge) for "
+    "pull requests merged on the newest report day that a person opened and another person reviewed; "
+    "GitHub reports it for pull requests ready for review since 2026-09-21. A median of one day: never "
+    "average or add medians of different days or repositories."
+)
+
+COPILOT_REPOSITORIES = Row(
+    "Copilot pull requests per repository",
+    (
+        Panel(
+            "Copilot and activity per repository",
+            COPILOT_WINDOW + MIXED_PERIODS,
+            (
+                Query(pr("total_created"), "PRs created"),
+                Query(pr("total_created_by_copilot"), "created by Copilot"),
+                Query(pr("total_merged"), "PRs merged"),
+                Query(pr("total_reviewed_by_copilot"), "reviewed by Copilot"),
+                Query(pr("total_merged_reviewed_by_copilot"), "merged, Copilot-reviewed"),
+                Query(pr("total_copilot_suggestions"), "Copilot suggestions"),
+                Query(pr("total_copilot_applied_suggestions"), "applied"),
+                Query(f"sum by (repo) ({sel('gh_activity_commits_24h', ORG, REPO)})", "commits 24 h"),
+                Query(f"sum by (repo) ({sel('gh_activity_prs_opened_24h', ORG, REPO)})", "PRs opened 24 h"),
+                Query(f"sum by (repo) ({sel('gh_activity_prs_merged_24h', ORG, REPO)})", "PRs merged 24 h"),
+                Query(
+                    f"sum by (repo) ({sel('gh_activity_reviews_submitted_24h', ORG, REPO)})", "reviews 24 h"
+                ),
+            ),
+            kind=Kind.TABLE,
+            width=24,
+            height=9,
+        ),
+        Panel(
+            "Share of reviews by Copilot",
+            "Pull requests reviewed by Copilot divided by pull requests reviewed, per repository, in the "
+            "selected window (a pull request reviewed on several days counts on each). " + COPILOT_WINDOW,
+            (Query(f"{pr('total_reviewed_by_copilot')} / {pr('total_reviewed')}", "{{repo}}"),),
+            kind=Kind.BARGAUGE,
+            unit="percentunit",
+        ),
+        Panel(
+            "Applied Copilot review suggestions",
+            "Applied Copilot review suggestions divided by Copilot review suggestions, per repository. "
+            + COPILOT_WINDOW,
+            (
+                Query(
+                    f"{pr('total_copilot_applied_suggestions')} / {pr('total_copilot_suggestions')}",
+                    "{{repo}}",
+                ),
+            ),
+            kind=Kind.BARGAUGE,
+            unit="percentunit",
+        ),
+        Panel(
+            "Median minutes to merge (newest day)",
+            "Median of the pull requests merged on the newest report day, per repository (window=1d whatever "
+            "the window variable says). Never average or add medians.",
+            (
+                Query(
+                    copilot_repo("gh_copilot_usage_pull_requests_median_minutes_to_merge", 'window="1d"'),
+                    "{{repo}}",
+                ),
+            ),
+            kind=Kind.BARGAUGE,
+            unit="m",
+        ),
+        Panel(
+            "Review stages, median (newest day)",
+            REVIEW_MINUTES,
+            (
+                Query(
+                    "max by (repo, stage) ("
+                    + sel("gh_copilot_repo_review_minutes", ORG, REPOSITORY, REPO, 'quantile="0.5"')
+                    + ")",
+                    "{{repo}} {{stage}}",
+                ),
+            ),
+            kind=Kind.BARGAUGE,
+            unit="m",
+            width=12,
+            height=9,
+        ),
+        Panel(
+            "Review stages, 90th percentile (newest day)",
+            REVIEW_MINUTES,
+            (
+                Query(
+                    "max by (repo, stage) ("
+                    + sel("gh_copilot_repo_review_minutes", ORG, REPOSITORY, REPO, 'quantile="0.9"')
+                    + ")",
+                    "{{repo}} {{stage}}",
+                ),
+            ),
+            kind=Kind.BARGAUGE,
+            unit="m",
+            width=12,
+            height=9,
+        ),
+    ),
+)
+
 REPOSITORIES = Row(
-    "Repositories",
+    "Repository activity",
     (
         Panel(
             "Repositories (last 24 h)",
@@ -177,8 +300,9 @@ DASHBOARD = Dashboard(
             "repo",
             multi=True,
             include_all=True,
-            description="Repositories of the org with activity in the last 24 h.",
+            description="Repositories of the org with activity in the last 24 h (All also covers repositories "
+            "with Copilot pull requests only).",
         ),
     ),
-    rows=(TEAMS, REPOSITORIES),
+    rows=(TEAMS, COPILOT_REPOSITORIES, REPOSITORIES),
 )
