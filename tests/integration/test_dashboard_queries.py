@@ -21,6 +21,7 @@ from github_stats_exporter import app, cli
 from github_stats_exporter.dashboards.catalog import DASHBOARDS
 from github_stats_exporter.dashboards.grafana import CustomVariable, Dashboard, LabelVariable
 from github_stats_exporter.simulator.clock import SimClock
+from github_stats_exporter.simulator.copilot_repos_truth import repos_truth
 from github_stats_exporter.simulator.copilot_seats_truth import seats_truth
 from github_stats_exporter.simulator.copilot_teams_truth import teams_truth
 from github_stats_exporter.simulator.copilot_truth import copilot_truth
@@ -198,7 +199,8 @@ async def test_every_dashboard_query_returns_data_and_headlines_match_the_truth(
 ):
     """Each panel query of the four dashboards returns data for some variable values Prometheus offers (fields
     GitHub sends only for some orgs, such as cloud-agent users, have data in some org only); the org's daily
-    active users, a team's active users, the seats and a repository's commits equal the simulator's truth."""
+    active users, a team's active users, the seats, a repository's commits and each repository's Copilot pull
+    requests equal the simulator's truth."""
     base = prometheus_url
     builtin = {"__rate_interval": RATE_INTERVAL}
     async with aiohttp.ClientSession() as http:
@@ -245,6 +247,9 @@ async def test_every_dashboard_query_returns_data_and_headlines_match_the_truth(
         )
         picked = {**builtin, "org": "acme-corp", "repo": repo, "user": user}
         commits = single_value(await instant(http, base, panel_expr(activity, "Commits (24 h)", picked)))
+        repo_table = await instant(
+            http, base, panel_expr(teams, "Copilot and activity per repository", {**org, "repo": ".*"})
+        )
 
     dataset = demo.sim.copilot
     end = dataset.latest_complete_day(datetime.fromtimestamp(START, UTC).date())
@@ -260,3 +265,10 @@ async def test_every_dashboard_query_returns_data_and_headlines_match_the_truth(
     )
     assert team_users == teams_truth(dataset, "org", "acme-corp", end)[team_key]
     assert commits == most
+    # The table's first column: each repository's pull requests of the 28-day window, as repos-1-day says.
+    created = {
+        dict(labels)["repo"]: value
+        for (name, labels), value in repos_truth(demo.sim.copilot_repos, "org", "acme-corp", end).items()
+        if name == "gh_copilot_usage_pull_requests_total_created" and dict(labels)["window"] == "28d"
+    }
+    assert {r["metric"]["repo"]: float(r["value"][1]) for r in repo_table} == created
