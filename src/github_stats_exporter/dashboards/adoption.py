@@ -380,39 +380,34 @@ PULL_REQUESTS = Row(
     ),
 )
 
+PER_USER = (
+    " From the per-user report of the org (scope users) or the enterprise (enterprise_users); values are "
+    "kept apart per scope, since an enterprise slug can equal an org login and a user is in both reports. "
+    "The user label follows copilot.user_label_mode (login, id, hashed or redacted)."
+)
+
+
+def top_users(metric: str) -> str:
+    """The 15 largest per-user values of the window, per user and per-user scope (never added across them)."""
+    return f"topk(15, sum by (user, scope) ({sel(metric, ORG, USERS_SCOPE, WINDOW, *totals(metric))}))"
+
+
 TOP_USERS = Row(
     "Users (per-user report)",
     (
         Panel(
             "Top users by Copilot output",
-            "The 15 users with the most output events in the window, from the per-user report of the org "
-            "(scope users) or enterprise (enterprise_users). The user label follows copilot.user_label_mode "
-            "(login, id, hashed or redacted).",
-            (
-                Query(
-                    "topk(15, sum by (user) ("
-                    + sel(
-                        "gh_copilot_usage_code_generation_activity_count", ORG, USERS_SCOPE, WINDOW, *TOTALS
-                    )
-                    + "))",
-                    "{{user}}",
-                ),
-            ),
+            "The 15 users with the most output events in the window." + PER_USER,
+            (Query(top_users("gh_copilot_usage_code_generation_activity_count"), "{{user}} ({{scope}})"),),
             kind=Kind.BARGAUGE,
             width=12,
             height=9,
         ),
         Panel(
             "Top users by AI credits",
-            "ai_credits_used summed over the window per user: a metrics signal, not a billed amount.",
-            (
-                Query(
-                    "topk(15, sum by (user) ("
-                    + sel("gh_copilot_usage_ai_credits_used", ORG, USERS_SCOPE, WINDOW)
-                    + "))",
-                    "{{user}}",
-                ),
-            ),
+            "ai_credits_used summed over the window per user: a metrics signal, not a billed amount."
+            + PER_USER,
+            (Query(top_users("gh_copilot_usage_ai_credits_used"), "{{user}} ({{scope}})"),),
             kind=Kind.BARGAUGE,
             width=12,
             height=9,
