@@ -2,6 +2,7 @@
 #   make demo   - simulator + exporter (memory store) on the shipped demo config
 #   make test   - system packages, virtualenv, lint, type check and the whole test suite
 #   make lock   - refresh requirements/*.lock after a change to pyproject.toml
+#   make dashboards - regenerate deploy/grafana/*.json from src/github_stats_exporter/dashboards/
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -10,7 +11,7 @@ STAMP  := $(VENV)/.installed-stamp
 # benchmarks/ appears with the first benchmark; lint whatever of these exists.
 LINT_PATHS := $(wildcard src tests benchmarks)
 
-.PHONY: demo test lint typecheck unit system-deps bench clean lock
+.PHONY: demo test lint typecheck unit system-deps bench clean lock dashboards
 
 LOCK_DEV     := requirements/dev.lock
 LOCK_RUNTIME := requirements/runtime.lock
@@ -30,6 +31,10 @@ $(STAMP): pyproject.toml $(LOCK_DEV)
 lock: $(STAMP)
 	$(UV_COMPILE) $(UPGRADE) --extra dev -o $(LOCK_DEV)
 	$(UV_COMPILE) $(UPGRADE) --extra redis --extra rabbitmq -o $(LOCK_RUNTIME)
+
+# The Grafana dashboards are generated from code; tests/unit/test_dashboards.py fails when they are stale.
+dashboards: $(STAMP)
+	$(BIN)/python -m github_stats_exporter.dashboards deploy/grafana
 
 demo: $(STAMP)
 	$(BIN)/github-stats-exporter demo
