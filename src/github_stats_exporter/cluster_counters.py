@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from github_stats_exporter.metrics import STORE_FLUSH_FAILURES
+from github_stats_exporter.metrics import STORE_FLUSH_FAILING, STORE_FLUSH_FAILURES
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store import codec
 from github_stats_exporter.store.base import CheckpointStore, CounterKey, CounterStore, LockStore, StoreError
@@ -66,6 +66,7 @@ class ClusterCounters:
         self._sealed: dict[int, dict[CounterKey, float]] = {}
         self._totals: dict[CounterKey, float] = {}
         self._generation = 0
+        self._failing_since: float | None = None
 
     @property
     def epoch_seconds(self) -> float | None:
@@ -76,7 +77,9 @@ class ClusterCounters:
         """Flush this process's new increments, then fetch the totals to serve (sealing an epoch if due).
 
         A failed flush counts in ``gh_exporter_store_flush_failures`` and propagates; the batch stays
-        pending and the next sync retries it with the same id, so the store applies it once.
+        pending and the next sync retries it with the same id, so the store applies it once. Since that
+        counter itself waits for the store, ``gh_exporter_store_flush_failing_seconds`` (a gauge
+        of this process) says how long flushes have been failing, 0 once one succeeds.
         """
         batch = self._metrics.take_counter_batch()
         if batch is not None:
@@ -84,6 +87,10 @@ class ClusterCounters:
                 await self._store.add_counters(batch.deltas, batch.id)
             except StoreError:
                 self._metrics.inc(STORE_FLUSH_FAILURES)
+                now = self._clock()
+                if self._failing_since is None:
+                    self._failing_since = now
+                self._metrics.set(STORE_FLUSH_FAILING, None, now - self._failing_since)
                 raise
             # No await between confirming the batch and folding it into the totals: a scrape in between
             # would see the increments neither as flushed nor as unflushed.
@@ -93,6 +100,8 @@ class ClusterCounters:
                 for key, delta in batch.deltas.items():
                     totals[key] = totals.get(key, 0.0) + delta
                 self._set_totals(totals)
+        self._failing_since = None
+        self._metrics.set(STORE_FLUSH_FAILING, None, 0.0)
         if self._epoch is None:
             self._set_totals(await self._store.counters())
         else:

@@ -657,6 +657,18 @@ STORE_FLUSH_FAILURES = _counter(
     "gh_exporter_store_flush_failures",
     "Failed attempts to add this process's counter increments to the store's shared totals.",
 )
+STORE_SERIES_BUDGET = _gauge(
+    "gh_exporter_store_series_budget",
+    "The store.max_series_budget this process enforces (0: no limit); compare with gh_exporter_store_series.",
+)
+# Per process, unlike the failures counter above: that counter travels through the store, so while
+# flushes fail it cannot reach the shared totals that every replica serves (docs/runbook.md).
+STORE_FLUSH_FAILING = _gauge(
+    "gh_exporter_store_flush_failing_seconds",
+    "Seconds since this process's first failed counter flush that has not been followed by a successful "
+    "one; 0 while flushes succeed.",
+    unit="seconds",
+)
 
 # --- Backfill and its queue ---------------------------------------------------------------------------------
 BACKFILL_ENQUEUED = _counter(
@@ -720,6 +732,7 @@ PER_PROCESS: frozenset[str] = frozenset(
         DEPENDENCY_HEALTH.name,
         CACHE_REFRESH_DURATION.name,
         WEB_CONFIG_RELOAD_OK.name,
+        STORE_FLUSH_FAILING.name,
     }
 )
 """Families whose values legitimately differ between replicas: facts about the answering process.

@@ -135,6 +135,17 @@ async def test_once_prints_a_valid_page_and_succeeds(sim: Simulator, key_path: P
     assert families["gh_exporter_github_requests"].type == "counter"
 
 
+async def test_once_page_shows_the_series_budget_and_healthy_counter_flushes(sim: Simulator, key_path: Path):
+    """The page carries store.max_series_budget beside the series count, and 0 s of failing counter flushes."""
+    data = config_dict(sim, key_path)
+    data["store"] = {"max_series_budget": 5000}
+    result = await app.once(parse_config(data), fmt=Format.OPENMETRICS)
+    families = {f.name: f for f in text_string_to_metric_families(result.body.decode())}  # type: ignore[no-untyped-call]
+    assert [s.value for s in families["gh_exporter_store_series_budget"].samples] == [5000]
+    assert 0 < families["gh_exporter_store_series"].samples[0].value < 5000
+    assert [s.value for s in families["gh_exporter_store_flush_failing_seconds"].samples] == [0]
+
+
 async def test_once_reports_a_failing_source(
     sim: Simulator, key_path: Path, tmp_path: Path, keys: tuple[str, str]
 ):

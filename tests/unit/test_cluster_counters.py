@@ -15,6 +15,7 @@ from github_stats_exporter.cluster_counters import (
     decode_totals,
     encode_totals,
 )
+from github_stats_exporter.model import Sample
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import CounterKey, StoreUnavailable
 from github_stats_exporter.store.memory import MemorySnapshotStore
@@ -152,6 +153,28 @@ async def test_a_flush_with_an_unknown_outcome_is_retried_once() -> None:
     assert totals[HTTP_200] == 5
     assert totals[(m.STORE_FLUSH_FAILURES.name, ())] == 1
     assert counters.served_totals()[HTTP_200] == 5
+
+
+async def test_flush_failing_gauge_grows_while_flushes_fail_and_resets_on_success() -> None:
+    """The per-process failing-seconds gauge counts from the first failed flush and is 0 after a success."""
+    store = FlakyCounterStore()
+    metrics = SelfMetrics()
+    clock = Clock(START)
+    counters = ClusterCounters(store, metrics, epoch_seconds=EPOCH, clock=clock)
+    metrics.inc(m.HTTP_REQUESTS, METRICS_200)
+    store.fail = "before"
+    seen = []
+    for _ in range(3):
+        with pytest.raises(StoreUnavailable):
+            await counters.sync()
+        seen.append(metrics.value(m.STORE_FLUSH_FAILING))
+        clock.now += 30
+    assert seen == [0.0, 30.0, 60.0]
+    assert metrics.value(m.STORE_FLUSH_FAILURES) == 3  # waiting in the batch: no replica can serve it yet
+    store.fail = None
+    await counters.sync()
+    assert metrics.value(m.STORE_FLUSH_FAILING) == 0.0
+    assert Sample(m.STORE_FLUSH_FAILING.name, (), 0.0) in metrics.gauge_samples()  # served per process
 
 
 async def test_idle_sync_only_reads_the_totals() -> None:

@@ -41,7 +41,7 @@ from github_stats_exporter.github.client import (
 )
 from github_stats_exporter.health import Health
 from github_stats_exporter.leader.identity import default_identity
-from github_stats_exporter.metrics import BUILD_INFO
+from github_stats_exporter.metrics import BUILD_INFO, STORE_SERIES_BUDGET
 from github_stats_exporter.scrape.probe import GitHubProbe, InstallationHealth
 from github_stats_exporter.scrape.scheduler import Job
 from github_stats_exporter.selfmetrics import SelfMetrics
@@ -90,6 +90,7 @@ def build_core(settings: Settings, stack: contextlib.AsyncExitStack, clock: Call
         {"version": github_stats_exporter.__version__, "python": platform.python_version()},
         1,
     )
+    metrics.set(STORE_SERIES_BUDGET, None, settings.store.max_series_budget)
     # With a shared store several replicas may answer scrapes: serve counters sealed per refresh
     # interval so every replica shows the same, never-decreasing totals.
     shared = settings.store.backend != "memory"
