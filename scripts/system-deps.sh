@@ -7,6 +7,9 @@ command -v redis-server   >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-sentinel >/dev/null 2>&1 || need+=(redis-sentinel)
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need+=(rabbitmq-server)
 command -v promtool       >/dev/null 2>&1 || need+=(prometheus)
+# kubectl (its built-in kustomize renders deploy/kubernetes in the tests) comes with the machine image
+# (google-cloud-cli); Debian's kubernetes-client is too old to render `patches`, so it is not installed here.
+command -v kubectl >/dev/null 2>&1 || echo "note: kubectl not found; tests/unit/test_deploy_manifests.py needs it" >&2
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
