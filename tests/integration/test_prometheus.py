@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import subprocess
 import time
@@ -20,6 +21,8 @@ from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
 
 pytestmark = pytest.mark.integration
+
+RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules.yaml"
 
 
 def free_port() -> int:
@@ -136,3 +139,54 @@ async def test_prometheus_scrapes_openmetrics_and_sees_counters(
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 10)
+
+
+@contextlib.asynccontextmanager
+async def running_prometheus(prometheus: str, tmp_path: Path, config: str) -> AsyncIterator[str]:
+    """A real Prometheus on a free loopback port with ``config``; yields its base URL, stops it after."""
+    prom_port = free_port()
+    (tmp_path / "prometheus.yml").write_text(config)
+    proc = await asyncio.create_subprocess_exec(
+        *[
+            prometheus,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield f"http://127.0.0.1:{prom_port}"
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 10)
+
+
+async def test_the_shipped_rules_record_and_stay_silent_on_a_healthy_exporter(
+    prometheus: str, exporter_port: int, tmp_path: Path
+):
+    """deploy/prometheus/rules.yaml loads in a real Prometheus: recording rules match the page, no alert is pending."""
+    config = (
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        f"rule_files: ['{RULES}']\n"
+        "scrape_configs:\n"
+        "  - job_name: github-stats-exporter\n"
+        f"    static_configs: [{{targets: ['127.0.0.1:{exporter_port}']}}]\n"
+    )
+    async with running_prometheus(prometheus, tmp_path, config) as base, aiohttp.ClientSession() as http:
+        deadline = time.monotonic() + 40
+        recorded: list[dict[str, Any]] = []
+        while time.monotonic() < deadline and not recorded:
+            with contextlib.suppress(aiohttp.ClientError):
+                recorded = await query(http, base, "org:gh_activity_commits_24h:sum")
+            await asyncio.sleep(0.5)
+        assert recorded, "the recording rule never produced a value"
+        direct = await query(http, base, "sum by (org) (gh_activity_commits_24h)")
+        assert {r["metric"]["org"]: r["value"][1] for r in recorded} == {
+            r["metric"]["org"]: r["value"][1] for r in direct
+        }
+        async with http.get(f"{base}/api/v1/rules") as resp:
+            groups = (await resp.json())["data"]["groups"]
+        assert all(rule["health"] == "ok" for group in groups for rule in group["rules"]), groups
+        assert await query(http, base, "ALERTS") == []
