@@ -8,6 +8,7 @@ import pytest
 from tests.support.redis_server import RedisProcess, free_port, send_command
 
 from github_stats_exporter import metrics as m
+from github_stats_exporter.cluster_counters import ClusterCounters
 from github_stats_exporter.exposition import ExpositionCache, Format
 from github_stats_exporter.model import Snapshot, SnapshotKey
 from github_stats_exporter.selfmetrics import SelfMetrics
@@ -148,3 +149,33 @@ async def test_gc_forgets_expired_snapshots_and_the_page_drops_them(
         assert await store.series_total() == 0
         await cache.refresh()
         assert b'user="alice"' not in cache.body(Format.TEXT)
+
+
+async def test_a_redis_that_refuses_writes_shows_in_the_flush_failing_gauge(
+    redis_server: RedisProcess, key_prefix: str
+) -> None:
+    """Redis at maxmemory (reads work, writes refused): the per-process gauge grows, and 0 once writes return."""
+    now = [1_000_000.0]
+    self_metrics = SelfMetrics()
+    labels = {"path": "/metrics", "code": "200"}
+    async with standalone(redis_server, key_prefix) as store:
+        counters = ClusterCounters(store, self_metrics, epoch_seconds=30, clock=lambda: now[0])
+        self_metrics.inc(m.HTTP_REQUESTS, labels, 2)
+        await counters.sync()
+        assert self_metrics.value(m.STORE_FLUSH_FAILING) == 0
+        assert send_command(redis_server.port, "CONFIG", "SET", "maxmemory", "1").startswith(b"+OK")
+        try:
+            self_metrics.inc(m.HTTP_REQUESTS, labels)
+            seen = []
+            for _ in range(3):
+                with pytest.raises(StoreUnavailable, match="OutOfMemoryError"):
+                    await counters.sync()
+                seen.append(self_metrics.value(m.STORE_FLUSH_FAILING))
+                now[0] += 30
+            assert seen == [0, 30, 60]
+            assert await store.generation() >= 0  # reads still answer: only the flush fails
+        finally:
+            send_command(redis_server.port, "CONFIG", "SET", "maxmemory", "0")
+        await counters.sync()
+        assert self_metrics.value(m.STORE_FLUSH_FAILING) == 0
+        assert (await store.counters())[(m.HTTP_REQUESTS.name, tuple(labels.items()))] == 3
