@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from github_stats_exporter.metrics import COLLECTION_HEALTH, DEPENDENCY_HEALTH
+from github_stats_exporter.metrics import COLLECTION_HEALTH, DEPENDENCY_HEALTH, READY
 from github_stats_exporter.model import Role
 from github_stats_exporter.selfmetrics import SelfMetrics
 
@@ -259,11 +259,15 @@ class Health:
 
     @property
     def ready(self) -> bool:
+        """The /readyz verdict; also exported as ``gh_exporter_ready`` for alerting."""
         cache_ready = self._cache_ready()
         self._export(CACHE_COMPONENT, healthy=cache_ready)
-        if self._draining or not self.live or not cache_ready:
-            return False
-        return self._required_healthy(self._collection_verdicts())
+        verdict = not (self._draining or not self.live or not cache_ready) and self._required_healthy(
+            self._collection_verdicts()
+        )
+        if self._self_metrics is not None:
+            self._self_metrics.set(READY, None, 1.0 if verdict else 0.0)
+        return verdict
 
     def _required_healthy(self, collection: Mapping[str, Mapping[str, Any]]) -> bool:
         for name, c in self._components.items():

@@ -625,6 +625,11 @@ BUILD_INFO = _gauge(
 HTTP_REQUESTS = _counter(
     "gh_exporter_http_requests", "Requests served by this process's HTTP server.", ("path", "code")
 )
+READY = _gauge(
+    "gh_exporter_ready",
+    "1 while this process is ready (its /readyz verdict: a rendered page, live, not draining, required "
+    "components healthy), else 0.",
+)
 DEPENDENCY_HEALTH = _gauge(
     "gh_exporter_dependency_health",
     "1 when a dependency of this process (store, queue, GitHub probe, page cache) is healthy, else 0.",
@@ -729,6 +734,7 @@ PER_PROCESS: frozenset[str] = frozenset(
     {
         BUILD_INFO.name,
         IS_LEADER.name,
+        READY.name,
         DEPENDENCY_HEALTH.name,
         CACHE_REFRESH_DURATION.name,
         WEB_CONFIG_RELOAD_OK.name,

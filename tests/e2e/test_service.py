@@ -186,7 +186,7 @@ def test_once_cli_exit_code_1_when_a_source_fails(tmp_path: Path, capsys: pytest
 
 
 async def test_serve_is_ready_then_drains_on_stop(sim: Simulator, key_path: Path):
-    """serve answers /readyz 200 while running; after stop, readiness turns false and serve returns."""
+    """serve answers /readyz 200 (and gh_exporter_ready 1) while running; after stop, readiness turns false."""
     stop = asyncio.Event()
     bound: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(
@@ -204,6 +204,8 @@ async def test_serve_is_ready_then_drains_on_stop(sim: Simulator, key_path: Path
             health = await resp.json()
         assert health["role"] == "leader"
         assert health["components"]["store"] is True
+        async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+            assert "\ngh_exporter_ready 1\n" in await resp.text()
         stop.set()
         await asyncio.wait_for(task, 10)
     assert task.exception() is None

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from github_stats_exporter.health import FoldedHealth, Health
-from github_stats_exporter.metrics import DEPENDENCY_HEALTH
+from github_stats_exporter.metrics import DEPENDENCY_HEALTH, READY
 from github_stats_exporter.model import Role
 from github_stats_exporter.selfmetrics import SelfMetrics
 
@@ -121,6 +121,19 @@ def test_dependency_gauges_follow_component_states() -> None:
     flag.value = True
     assert health.ready
     assert metrics.value(DEPENDENCY_HEALTH, {"dependency": "exporter_cache"}) == 1
+
+
+def test_ready_gauge_is_the_readiness_verdict() -> None:
+    """gh_exporter_ready is 1 exactly while /readyz would answer ready: required parts, not draining."""
+    health, _, metrics, _ = make_health()
+    seen: list[tuple[bool, float]] = [(health.ready, metrics.value(READY))]
+    health.set("redis", True)
+    seen.append((health.ready, metrics.value(READY)))
+    health.set("amqp", False)  # optional: degrades /healthz, never readiness
+    seen.append((health.ready, metrics.value(READY)))
+    health.start_draining()
+    seen.append((health.ready, metrics.value(READY)))
+    assert seen == [(False, 0.0), (True, 1.0), (True, 1.0), (False, 0.0)]
 
 
 def test_unknown_component_and_bad_role_are_wiring_errors() -> None:

@@ -59,9 +59,13 @@ async def refresh_cache(runtime: Runtime, *, publish: bool | None = None) -> boo
     except StoreError as exc:
         runtime.health.set("store", False, f"{type(exc).__name__}: {exc}")
         log.warning("exposition_refresh_failed", error=str(exc))
-        return False
-    runtime.health.set("store", True)
-    return True
+        refreshed = False
+    else:
+        runtime.health.set("store", True)
+        refreshed = True
+    # Evaluated at every refresh, not only by probes, so gh_exporter_ready follows without a kubelet.
+    _ = runtime.health.ready
+    return refreshed
 
 
 async def _wait_for_signal(stop: asyncio.Event, health: Health) -> None:
