@@ -9,7 +9,7 @@ command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] |
 command -v promtool       >/dev/null 2>&1 || need+=(prometheus)
 # kubectl (its built-in kustomize renders deploy/kubernetes in the tests) comes with the machine image
 # (google-cloud-cli); Debian's kubernetes-client is too old to render `patches`, so it is not installed here.
-command -v kubectl >/dev/null 2>&1 || echo "note: kubectl not found; tests/unit/test_deploy_manifests.py needs it" >&2
+command -v kubectl >/dev/null 2>&1 || echo "note: kubectl not found; the kustomize rendering tests in tests/unit/test_deploy_manifests.py will skip" >&2
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -49,7 +49,7 @@ Manifests = dict[tuple[str, str], dict[str, Any]]
 @pytest.fixture(scope="module")
 def rendered(tool: Callable[..., str]) -> dict[str, Manifests]:
     """`kubectl kustomize` output of the base and the HA overlay, by (kind, name)."""
-    kubectl = tool("kubectl")
+    kubectl = tool("kubectl", image_only=True)
     out: dict[str, Manifests] = {}
     for name, path in OVERLAYS.items():
         command = [kubectl, "kustomize", str(path)]

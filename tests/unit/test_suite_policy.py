@@ -93,3 +93,17 @@ def test_no_test_fixture_installs_system_packages() -> None:
         if path != Path(__file__) and any(word in path.read_text() for word in ("apt-get", "pip install"))
     ]
     assert offenders == []
+
+
+IMAGE_ONLY_TESTS = """
+def test_needs_an_image_tool(tool):
+    tool("gse-no-such-image-binary", image_only=True)
+"""
+
+
+def test_a_missing_image_only_tool_skips_even_under_ci(tmp_path: Path) -> None:
+    """A tool no registry ships (kubectl) skips under CI=true with an allowed reason; the session passes."""
+    result = run_session(tmp_path, IMAGE_ONLY_TESTS, "true")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 skipped" in result.stdout
+    assert "gse-no-such-image-binary is not installed; it comes only with the machine image" in result.stdout
