@@ -12,7 +12,7 @@ newest day ``1d``). The pass itself (window, publishing, self-metrics, health) i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import ClassVar
@@ -20,7 +20,7 @@ from typing import ClassVar
 import msgspec
 
 from github_stats_exporter import metrics
-from github_stats_exporter.github.copilot import Scope
+from github_stats_exporter.github.copilot import ReportRef, ReportType, Scope
 from github_stats_exporter.metrics import MetricSpec
 from github_stats_exporter.model import Sample, SnapshotKey
 from github_stats_exporter.scrape.copilot_parse import COUNTER_FIELDS, Counters, Number
@@ -32,6 +32,7 @@ from github_stats_exporter.scrape.day_collection import (
     add_values,
 )
 from github_stats_exporter.scrape.day_files import DayFiles
+from github_stats_exporter.scrape.day_reports import DayReports
 
 SNAPSHOT_KIND = "copilot_teams"
 TEAM_COMPONENTS: dict[str, str] = {
@@ -107,6 +108,88 @@ def snapshot_key(scope: Scope, scope_id: str) -> SnapshotKey:
     return SnapshotKey(SNAPSHOT_KIND, (scope, scope_id))
 
 
+class TeamDays:
+    """Reads one scope's day files: ``user-teams-1-day`` as `Membership`, ``users-1-day`` as `Usage`.
+
+    Rows of another day or without join keys are dropped and reported through ``drop(reason)``.
+    """
+
+    def __init__(self, reports: DayReports, scope: Scope, scope_id: str, drop: Callable[[str], None]) -> None:
+        self._reports = reports
+        self._scope = scope
+        self._scope_id = scope_id
+        self._drop = drop
+
+    def _ref(self, report: ReportType) -> ReportRef:
+        return ReportRef(self._scope, self._scope_id, report)
+
+    def _key(self, row: MemberRow | UsageRow) -> str | None:
+        entity = row.enterprise_id if self._scope == "enterprise" else row.organization_id
+        if row.user_id is None or entity is None or entity == "":
+            return None
+        return f"{entity}/{row.user_id}"
+
+    async def membership(self, day: str) -> Membership:
+        """``day``'s teams and their members (empty on a 204 day); raises `DayReportError`."""
+        teams: dict[str, list[str]] = {}
+        for row in await self._reports.rows(self._ref("user_teams"), day, MemberRow):
+            key = self._key(row)
+            if row.day != day:
+                self._drop(DROP_OTHER_DAY)
+            elif key is None or not row.slug:
+                self._drop(DROP_MALFORMED)
+            else:
+                members = teams.setdefault(row.slug, [])
+                if key not in members:
+                    members.append(key)
+        return Membership(teams=teams)
+
+    async def usage(self, day: str, keys: set[str]) -> Usage:
+        """``day``'s values of the users in ``keys`` (nobody else can join); raises `DayReportError`."""
+        users: dict[str, list[Number | None]] = {}
+        for row in await self._reports.rows(self._ref("users"), day, UsageRow):
+            key = self._key(row)
+            if row.day != day:
+                self._drop(DROP_OTHER_DAY)
+            elif key is None:
+                self._drop(DROP_MALFORMED)
+            elif key in keys:  # only team members are kept: nobody else can join
+                users[key] = row.values()
+        return Usage(users=users)
+
+
+def team_samples(
+    joined: list[tuple[str, Membership, Usage]], newest: str, scope: Scope, scope_id: str
+) -> list[Sample]:
+    """Sums and distinct users per (team, window): ``28d`` over every joined day, ``1d`` for ``newest``.
+
+    The join is per day, never across days: a member counts on a day only with a usage row that day.
+    """
+    sums: dict[tuple[str, str], list[Number | None]] = {}
+    users: dict[tuple[str, str], set[str]] = {}
+    for day, membership, usage in joined:
+        windows = ("28d", "1d") if day == newest else ("28d",)
+        for slug, members in membership.teams.items():
+            for key in members:
+                values = usage.users.get(key)
+                if values is None:
+                    continue  # inner join: a member without a row that day adds nothing
+                for window in windows:
+                    users.setdefault((slug, window), set()).add(key)
+                    acc = sums.get((slug, window))
+                    sums[slug, window] = values if acc is None else add_values(acc, values)
+    out: list[Sample] = []
+    for (slug, window), values in sorted(sums.items()):
+        labels = (("org", scope_id), ("team", slug), ("scope", scope), ("window", window))
+        out += [
+            Sample(spec.name, labels, float(v))
+            for spec, v in zip(SUMMED_SPECS, values, strict=True)
+            if v is not None
+        ]
+        out.append(Sample(metrics.COPILOT_TEAM_ACTIVE_USERS.name, labels, float(len(users[slug, window]))))
+    return out
+
+
 class TeamsCollector(DayCollector):
     """Team-level Copilot series of one org or the enterprise, through that scope's client."""
 
@@ -139,64 +222,18 @@ class TeamsCollector(DayCollector):
             usage, _ = await self.usage.get_or_fetch(day, lambda d: self._fetch_usage(d, keys))
         return day, membership, usage
 
-    def _key(self, row: MemberRow | UsageRow) -> str | None:
-        entity = row.enterprise_id if self.options.scope == "enterprise" else row.organization_id
-        if row.user_id is None or entity is None or entity == "":
-            return None
-        return f"{entity}/{row.user_id}"
+    @cached_property
+    def days(self) -> TeamDays:
+        """One day's membership and usage files, reduced (shared with the history command)."""
+        return TeamDays(self.reports, self.options.scope, self.options.scope_id, self.drop)
 
     async def _fetch_membership(self, day: str) -> Membership:
-        teams: dict[str, list[str]] = {}
-        for row in await self.reports.rows(self.ref("user_teams"), day, MemberRow):
-            key = self._key(row)
-            if row.day != day:
-                self.drop(DROP_OTHER_DAY)
-            elif key is None or not row.slug:
-                self.drop(DROP_MALFORMED)
-            else:
-                members = teams.setdefault(row.slug, [])
-                if key not in members:
-                    members.append(key)
-        return Membership(teams=teams)
+        return await self.days.membership(day)
 
     async def _fetch_usage(self, day: str, keys: set[str]) -> Usage:
-        users: dict[str, list[Number | None]] = {}
-        for row in await self.reports.rows(self.ref("users"), day, UsageRow):
-            key = self._key(row)
-            if row.day != day:
-                self.drop(DROP_OTHER_DAY)
-            elif key is None:
-                self.drop(DROP_MALFORMED)
-            elif key in keys:  # only team members are kept: nobody else can join
-                users[key] = row.values()
-        return Usage(users=users)
+        return await self.days.usage(day, keys)
 
     # --- the join --------------------------------------------------------------------------------
 
     def _samples(self, joined: list[tuple[str, Membership, Usage]], newest: str) -> list[Sample]:
-        """Sums and distinct users per (team, window); the join is per day, never across days."""
-        sums: dict[tuple[str, str], list[Number | None]] = {}
-        users: dict[tuple[str, str], set[str]] = {}
-        for day, membership, usage in joined:
-            windows = ("28d", "1d") if day == newest else ("28d",)
-            for slug, members in membership.teams.items():
-                for key in members:
-                    values = usage.users.get(key)
-                    if values is None:
-                        continue  # inner join: a member without a row that day adds nothing
-                    for window in windows:
-                        users.setdefault((slug, window), set()).add(key)
-                        acc = sums.get((slug, window))
-                        sums[slug, window] = values if acc is None else add_values(acc, values)
-        org, scope = self.options.scope_id, self.options.scope
-        out: list[Sample] = []
-        for (slug, window), values in sorted(sums.items()):
-            labels = (("org", org), ("team", slug), ("scope", scope), ("window", window))
-            out += [
-                Sample(spec.name, labels, float(v))
-                for spec, v in zip(SUMMED_SPECS, values, strict=True)
-                if v is not None
-            ]
-            active = float(len(users[slug, window]))
-            out.append(Sample(metrics.COPILOT_TEAM_ACTIVE_USERS.name, labels, active))
-        return out
+        return team_samples(joined, newest, self.options.scope, self.options.scope_id)
