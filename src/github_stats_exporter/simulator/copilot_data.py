@@ -45,6 +45,8 @@ COUNTERS = (
 
 WINDOW_DAYS = 28
 DATA_LAG_DAYS = 2
+HISTORY_DAYS = 365
+"""1-day reports reach back up to one year before the current date; older days answer 204."""
 ETL_ID = "green"
 
 IDES = ("vscode", "intellij", "visualstudio", "neovim", "xcode", "eclipse", "zed")
@@ -236,9 +238,14 @@ class CopilotDataset:
         """The newest day whose report exists: GitHub's data lags two days behind."""
         return today - timedelta(days=DATA_LAG_DAYS)
 
+    @staticmethod
+    def oldest_day(today: date) -> date:
+        """The oldest day a 1-day report can be asked for as of ``today`` (one year back)."""
+        return today - timedelta(days=HISTORY_DAYS)
+
     def available(self, day: date, today: date) -> bool:
         """Whether a 1-day report (or a 28-day report ending on ``day``) exists as of ``today``."""
-        return self.first_day <= day <= self.latest_complete_day(today)
+        return max(self.first_day, self.oldest_day(today)) <= day <= self.latest_complete_day(today)
 
     # -- scope resolution -----------------------------------------------------------------------
 

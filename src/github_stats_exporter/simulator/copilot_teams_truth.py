@@ -44,6 +44,25 @@ def joined_rows(
     return out
 
 
+def team_day_truth(dataset: CopilotDataset, scope: Scope, scope_id: str, day: date) -> dict[TruthKey, float]:
+    """The ``window="1d"`` team series of one day alone (what a history of that day must hold)."""
+    canonical = dataset.canonical_scope_id(scope, scope_id)
+    out: dict[TruthKey, float] = {}
+    users: dict[str, set[object]] = {}
+    for slug, row in joined_rows(dataset, TeamDirectory(dataset), scope, canonical, day):
+        labels = tuple(sorted({"org": canonical, "team": slug, "scope": scope, "window": "1d"}.items()))
+        users.setdefault(slug, set()).add(row["user_id"])
+        for name in SUMMED:
+            value = row.get(name)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                key = (PREFIX + name, labels)
+                out[key] = out.get(key, 0.0) + float(value)
+    for slug, ids in users.items():
+        labels = tuple(sorted({"org": canonical, "team": slug, "scope": scope, "window": "1d"}.items()))
+        out[(PREFIX + "active_users", labels)] = float(len(ids))
+    return out
+
+
 def teams_truth(dataset: CopilotDataset, scope: Scope, scope_id: str, end_day: date) -> dict[TruthKey, float]:
     """Both windows of one scope's team series; ``end_day`` is the latest 28-day report's last day."""
     canonical = dataset.canonical_scope_id(scope, scope_id)

@@ -125,7 +125,11 @@ def repo_activity_truth(data: RepoData, now: float) -> dict[TruthKey, float]:
 
 def repo_loc_truth(data: RepoData, now: float) -> dict[TruthKey, float]:
     """The weekly LOC series of one repo for the latest complete week."""
-    w = loc_week_start(now)
+    return repo_week_loc_truth(data, now, loc_week_start(now))
+
+
+def repo_week_loc_truth(data: RepoData, now: float, w: int) -> dict[TruthKey, float]:
+    """The weekly LOC series of one repo for the week starting at ``w``, as GitHub shows it at ``now``."""
     added: dict[str, int] = defaultdict(int)
     removed: dict[str, int] = defaultdict(int)
     for c in data.visible_commits(now):

@@ -457,6 +457,14 @@ def test_availability_lags_two_days_and_starts_at_first_day() -> None:
     assert not DS.available(FIRST_DAY - timedelta(days=1), today)
 
 
+def test_one_day_reports_reach_back_one_year_only() -> None:
+    """A day older than one year before today has no report, even when the data exists."""
+    today = date(2027, 3, 10)
+    assert DS.oldest_day(today) == date(2026, 3, 10)
+    assert DS.available(date(2026, 3, 10), today)
+    assert not DS.available(date(2026, 3, 9), today)
+
+
 def test_unknown_scopes_are_rejected_and_org_names_ignore_case() -> None:
     """An org or enterprise outside the dataset raises UnknownScope; org lookups are case-insensitive."""
     with pytest.raises(UnknownScope):

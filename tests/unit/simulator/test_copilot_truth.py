@@ -12,7 +12,7 @@ from github_stats_exporter.simulator.copilot_data import COUNTERS, CopilotDatase
 from github_stats_exporter.simulator.copilot_repos_truth import repos_truth
 from github_stats_exporter.simulator.copilot_seats import SeatRoster
 from github_stats_exporter.simulator.copilot_seats_truth import seats_truth
-from github_stats_exporter.simulator.copilot_teams_truth import teams_truth
+from github_stats_exporter.simulator.copilot_teams_truth import team_day_truth, teams_truth
 from github_stats_exporter.simulator.copilot_truth import (
     COPILOT_FAMILIES,
     DIMENSIONS,
@@ -429,3 +429,14 @@ def test_repository_truth_adds_up_to_the_org_on_a_day_with_rows() -> None:
         window = sum(v for (n, labels), v in truth.items() if n == name and dict(labels)["window"] == "28d")
         assert day == aggregate["pull_requests"][field]
         assert window >= day
+
+
+def test_one_day_of_team_truth_is_the_newest_day_view_of_the_window_truth() -> None:
+    """team_day_truth(day) holds exactly the window="1d" series of the 28-day truth ending on that day."""
+    start = 1_780_000_000.0
+    dataset = copilot_dataset(World(demo_spec(start)))
+    end = dataset.latest_complete_day(datetime.fromtimestamp(start, UTC).date())
+    window = teams_truth(dataset, "org", "acme-corp", end)
+    newest = {key: value for key, value in window.items() if ("window", "1d") in key[1]}
+    assert newest
+    assert team_day_truth(dataset, "org", "acme-corp", end) == newest
