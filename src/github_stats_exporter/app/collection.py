@@ -21,6 +21,7 @@ from github_stats_exporter.app.runtime import (
     make_auth,
 )
 from github_stats_exporter.config import AppCredentials, TokenCredentials
+from github_stats_exporter.config.copilot import CopilotConfig
 from github_stats_exporter.github.client import (
     GitHubClient,
     create_session,
@@ -167,6 +168,18 @@ def traced_cycle(tracing: Tracing, collector: str, scope_id: str, tick: Tick) ->
     return traced
 
 
+def copilot_mapping(cp: CopilotConfig) -> MapOptions:
+    """How Copilot records become series under this config (the live collectors and `history` share it)."""
+    breakdowns: tuple[Dimension, ...] = ("ide", "feature", "language", "model")
+    return MapOptions(
+        labels=LabelPolicy(cp.user_label_mode, cp.hash_key, cp.emit_day_label),
+        breakdowns=frozenset(d for d in breakdowns if getattr(cp, f"include_breakdown_{d}")),
+        include_pull_requests=cp.include_pull_request_activity,
+        max_records=cp.max_records_per_report,
+        max_users=cp.max_users_per_report,
+    )
+
+
 async def _copilot_collectors(
     core: Core,
     github: GitHubAccess,
@@ -192,14 +205,7 @@ async def _copilot_collectors(
     )
     # Link calls get copilot.request_timeout (the Go exporter capped them at github.request_timeout).
     link_options = dataclasses.replace(options, request_timeout=cp.request_timeout.total_seconds())
-    breakdowns: tuple[Dimension, ...] = ("ide", "feature", "language", "model")
-    mapping = MapOptions(
-        labels=LabelPolicy(cp.user_label_mode, cp.hash_key, cp.emit_day_label),
-        breakdowns=frozenset(d for d in breakdowns if getattr(cp, f"include_breakdown_{d}")),
-        include_pull_requests=cp.include_pull_request_activity,
-        max_records=cp.max_records_per_report,
-        max_users=cp.max_users_per_report,
-    )
+    mapping = copilot_mapping(cp)
     registered: set[str] = set()
 
     def add(scope: Scope, scope_id: str, reports: tuple[ReportType, ...], client: GitHubClient) -> None:

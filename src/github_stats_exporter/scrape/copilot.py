@@ -161,6 +161,18 @@ def read_checkpoint(record: bytes | None) -> dict[str, str]:
         return {}
 
 
+def report_labels(ref: ReportRef) -> ReportLabels:
+    """The ``org`` and ``scope`` labels of a report's series (shared by the history command)."""
+    # Enterprise users get their own scope value: an enterprise slug often equals an org login,
+    # and with one value the org-users and enterprise-users series would collide.
+    scope: Literal["org", "enterprise", "users", "enterprise_users"]
+    if ref.report_type == "users":
+        scope = "enterprise_users" if ref.scope == "enterprise" else "users"
+    else:
+        scope = ref.scope
+    return ReportLabels(org=ref.scope_id, scope=scope)
+
+
 class CopilotCollector:
     """Copilot reports of one org or one enterprise.
 
@@ -518,14 +530,7 @@ class CopilotCollector:
 
     @staticmethod
     def _labels(ref: ReportRef) -> ReportLabels:
-        # Enterprise users get their own scope value: an enterprise slug often equals an org login,
-        # and with one value the org-users and enterprise-users series would collide.
-        scope: Literal["org", "enterprise", "users", "enterprise_users"]
-        if ref.report_type == "users":
-            scope = "enterprise_users" if ref.scope == "enterprise" else "users"
-        else:
-            scope = ref.scope
-        return ReportLabels(org=ref.scope_id, scope=scope)
+        return report_labels(ref)
 
     @staticmethod
     def _self_labels(labels: ReportLabels) -> dict[str, str]:

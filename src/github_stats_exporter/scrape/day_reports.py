@@ -76,9 +76,14 @@ class DayReports:
 
     async def rows(self, ref: ReportRef, day: str, row_type: type[R]) -> list[R]:
         """The rows of ``ref``'s 1-day report of ``day`` ([] on 204); raises `DayReportError`."""
+        rows = await self.day(ref, day, row_type)
+        return [] if rows is None else rows
+
+    async def day(self, ref: ReportRef, day: str, row_type: type[R]) -> list[R] | None:
+        """Like `rows`, but None when GitHub has no report for ``day`` (204) rather than an empty one."""
         links = await self._links(ref, day)
         if links is None:
-            return []  # 204: nothing that day
+            return None  # 204: nothing that day
         attempts = self._retrier.attempts(DOWNLOAD_ENDPOINT)
         try:
             read = await read_with_fresh_links(
