@@ -1,4 +1,4 @@
-"""Command line: ``serve``, ``once``, ``check-config``, ``hash-password``, ``simulate`` and ``demo``.
+"""Command line: ``serve``, ``once``, ``check-config``, ``hash-password``, ``history``, ``simulate`` and ``demo``.
 
 Turns argv into calls of `app` and the simulator and maps outcomes to exit codes
 (0 success, 1 a source failed, 2 bad configuration or start-up refusal). No business logic here.
@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -160,6 +161,80 @@ def _cost(text: str) -> int:
     return int(text)
 
 
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        msg = f"not a YYYY-MM-DD date: {text!r}"
+        raise argparse.ArgumentTypeError(msg) from exc
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    # Imported here so `serve` never loads the history command (and its progress bars).
+    from github_stats_exporter.history.assembly import HistoryOptions, dry_run, run_history
+    from github_stats_exporter.history.plan import HistoryError
+    from github_stats_exporter.history.progress import progress_for
+
+    settings = _load(args.config)
+    if isinstance(settings, int):
+        return settings
+    configure_logging(settings.server.log_level, "console")
+    options = HistoryOptions(
+        first=args.from_day,
+        last=args.to_day,
+        output=Path(args.output),
+        state=Path(args.state) if args.state else None,
+        tsdb=Path(args.tsdb) if args.tsdb else None,
+        copilot=not args.no_copilot,
+        loc=not args.no_loc,
+        concurrency=args.concurrency,
+    )
+    try:
+        if args.dry_run:
+            plan = asyncio.run(dry_run(settings, options))
+            _out(f"days {plan.span.first}..{plan.span.last} ({len(plan.span.days())})")
+            for warning in plan.span.warnings:
+                _err(f"warning: {warning}")
+            for (scope_id, report), count in plan.requests.items():
+                _out(f"  {scope_id} {report}: {count} request(s)")
+            for scope_id, est in plan.installations.items():
+                wait = (
+                    "unknown"
+                    if est.wait_seconds is None
+                    else f"{est.wait_seconds / 60:.0f} min of budget waits"
+                )
+                _out(f"  {scope_id}: {est.requests} request(s), {est.remaining}/{est.limit} left now, {wait}")
+            return EXIT_OK
+        outcome = asyncio.run(run_history(settings, options, progress_for(sys.stderr)))
+    except HistoryError as exc:
+        _err(f"history: {exc}")
+        return EXIT_BAD_CONFIG
+    except KeyboardInterrupt:
+        _err(f"history: interrupted; run the same command again to continue from {options.state_dir}")
+        return 130
+    for warning in outcome.warnings:
+        _err(f"warning: {warning}")
+    s = outcome.summary
+    written = s.written
+    _out(
+        f"history: {s.days} day(s), {s.tasks} report-day(s) ({s.finished_before} finished earlier, "
+        f"{s.no_report} without a report), {s.repos} repositories, {s.requests} request(s), "
+        f"{s.downloaded / 1e6:.1f} MB downloaded"
+    )
+    if written is not None:
+        _out(
+            f"wrote {args.output}: {written.series} series, {written.samples} samples, {written.bytes} bytes"
+        )
+    if outcome.blocks:
+        _out(outcome.blocks.rstrip())
+    if not s.ok:
+        _err(f"history: {len(s.failed)} task(s) failed; run the same command again to retry them:")
+        for key in s.failed[:20]:
+            _err(f"  - {key}")
+        return EXIT_SOURCE_FAILED
+    return EXIT_OK
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     # The simulator is imported only by the commands that run it, so `serve` never loads it.
     from github_stats_exporter.simulator.server import run_standalone
@@ -275,6 +350,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--cost", type=_cost, default=10, help="bcrypt cost, 4..31 (default: %(default)s)")
     p.set_defaults(func=cmd_hash_password)
+
+    p = sub.add_parser(
+        "history",
+        help="Copilot 1-day reports and weekly LOC as timestamped OpenMetrics for promtool (docs/history.md)",
+    )
+    with_config(p)
+    p.add_argument("--from", dest="from_day", type=_day, required=True, help="first day, YYYY-MM-DD")
+    p.add_argument(
+        "--to", dest="to_day", type=_day, default=None, help="last day (default: newest available)"
+    )
+    p.add_argument("--output", required=True, help="the OpenMetrics file to write")
+    p.add_argument("--state", default="", help="state directory (default: OUTPUT.state)")
+    p.add_argument("--tsdb", default="", help="also run promtool tsdb create-blocks-from into this directory")
+    p.add_argument("--dry-run", action="store_true", help="print the requests it would make, then exit")
+    p.add_argument("--no-copilot", action="store_true", help="skip the Copilot reports")
+    p.add_argument("--no-loc", action="store_true", help="skip the weekly lines of code")
+    p.add_argument("--concurrency", type=int, default=4, help="reports read at once (default: %(default)s)")
+    p.set_defaults(func=cmd_history)
 
     p = sub.add_parser("simulate", help="run the GitHub simulator standalone")
     p.add_argument("--host", default="127.0.0.1")

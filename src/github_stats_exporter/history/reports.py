@@ -1,0 +1,104 @@
+"""One report of one scope and day as samples: the registry of report kinds the history command reads.
+
+Each `ReportKind` names a live report (``organization``, ``users``, ``enterprise``, ``teams``…), its
+requests per day and how its day becomes the live ``window="1d"`` series: usage reports go through
+`copilot_map.ReportMapper` with the live `MapOptions`, teams through `copilot_teams.team_samples`. A
+new report is one more entry. This module must not write files, decide days or know the output format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from github_stats_exporter.github.copilot import ReportRef, ReportType, Scope
+from github_stats_exporter.model import Sample
+from github_stats_exporter.scrape.copilot import report_labels
+from github_stats_exporter.scrape.copilot_map import MapOptions, ReportMapper
+from github_stats_exporter.scrape.copilot_parse import Record, SlimRecord, SlimUserRecord, UserRecord
+from github_stats_exporter.scrape.copilot_teams import TeamDays, team_samples
+from github_stats_exporter.scrape.day_reports import DayReports
+
+DAY_WINDOW = "1d"
+
+
+class ScopeDays:
+    """Reads the 1-day reports of one org or enterprise and maps each day like the live collectors."""
+
+    def __init__(
+        self,
+        reports: DayReports,
+        scope: Scope,
+        scope_id: str,
+        mapping: MapOptions,
+        drop: Callable[[str], None],
+    ) -> None:
+        self.scope = scope
+        self.scope_id = scope_id
+        self._reports = reports
+        self._mapping = mapping
+        self._teams = TeamDays(reports, scope, scope_id, drop)
+
+    async def usage(self, report_type: ReportType, day: str) -> list[Sample] | None:
+        """The ``window="1d"`` series of an aggregate or users report of ``day``; None on 204."""
+        ref = ReportRef(self.scope, self.scope_id, report_type)
+        breakdowns = bool(self._mapping.breakdowns)
+        users = report_type == "users"
+        row_type: type[Record] | type[SlimRecord] | type[UserRecord] | type[SlimUserRecord]
+        if users:
+            row_type = UserRecord if breakdowns else SlimUserRecord
+        else:
+            row_type = Record if breakdowns else SlimRecord
+        rows = await self._reports.day(ref, day, row_type)
+        if rows is None:
+            return None
+        mapper = ReportMapper(report_labels(ref), self._mapping, {DAY_WINDOW: None})
+        mapper.add_all(rows)
+        return mapper.samples(DAY_WINDOW)
+
+    async def teams(self, day: str) -> list[Sample] | None:
+        """The ``window="1d"`` team series of ``day`` (users-1-day joined with user-teams-1-day)."""
+        membership = await self._teams.membership(day)
+        keys = {key for members in membership.teams.values() for key in members}
+        if not keys:
+            return []
+        usage = await self._teams.usage(day, keys)
+        samples = team_samples([(day, membership, usage)], day, self.scope, self.scope_id)
+        return [s for s in samples if s.label("window") == DAY_WINDOW]
+
+
+Read = Callable[[ScopeDays, str], Awaitable[list[Sample] | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportKind:
+    """A report the history reads per day: its config name, scopes, requests per day and reader."""
+
+    name: str
+    scopes: tuple[Scope, ...]
+    requests_per_day: int
+    read: Read
+
+
+def _usage(report_type: ReportType) -> Read:
+    async def read(days: ScopeDays, day: str) -> list[Sample] | None:
+        return await days.usage(report_type, day)
+
+    return read
+
+
+async def _teams(days: ScopeDays, day: str) -> list[Sample] | None:
+    return await days.teams(day)
+
+
+REPORTS: dict[str, ReportKind] = {
+    kind.name: kind
+    for kind in (
+        ReportKind("organization", ("org",), 1, _usage("organization")),
+        ReportKind("enterprise", ("enterprise",), 1, _usage("enterprise")),
+        ReportKind("users", ("org", "enterprise"), 1, _usage("users")),
+        # user-teams-1-day, then users-1-day only on days that have teams.
+        ReportKind("teams", ("org", "enterprise"), 2, _teams),
+    )
+}
+"""Every report kind, by name; the order is the order of the work within a day."""

@@ -1,0 +1,248 @@
+"""`history` end to end: simulator (70 days) → OpenMetrics → real promtool → a real Prometheus, against the truth.
+
+The truth is computed from the simulator's rows (`copilot_truth`, `team_day_truth`, `repo_week_loc_truth`),
+never through the exporter's mapper. A second test kills the command half way and shows that the rerun
+asks only for what was left and writes the very same file as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from github_stats_exporter.config import Settings, parse_config
+from github_stats_exporter.history.assembly import HistoryOptions, run_history
+from github_stats_exporter.history.progress import LogProgress
+from github_stats_exporter.simulator.clock import SimClock
+from github_stats_exporter.simulator.copilot_teams_truth import team_day_truth
+from github_stats_exporter.simulator.copilot_truth import copilot_truth
+from github_stats_exporter.simulator.server import Simulator
+from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
+from github_stats_exporter.simulator.truth import repo_week_loc_truth, week_start
+
+pytestmark = pytest.mark.e2e
+
+START = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC
+DAY = 86400
+WEEK = 7 * DAY
+TOKEN = "ghp_history"
+TODAY = datetime.fromtimestamp(START, UTC).date()
+LAST = TODAY - timedelta(days=2)
+FIRST = LAST - timedelta(days=61)  # 62 days
+Point = tuple[str, frozenset[tuple[str, str]], int]
+
+
+def world() -> WorldSpec:
+    return WorldSpec(
+        seed=11,
+        orgs=(OrgSpec("acme", repos=3, users=20, app_id=11, installation_id=21, special_repos=False),),
+        start=START,
+        history_days=70,
+        commits_per_day=3.0,
+        prs_per_day=1.0,
+    )
+
+
+def settings(api_url: str, token: dict[str, str]) -> Settings:
+    return parse_config(
+        {
+            "server": {"log_level": "warning"},
+            "github": {"api_base_url": api_url, "orgs": [{"org": "acme", **token}]},
+            "retry": {"max_attempts": 2, "initial_backoff": "10ms", "max_backoff": "20ms"},
+            "copilot": {"enabled": True, "include_org_users_28d": True, "include_teams": True},
+        },
+        environ={"GSE_HISTORY_TOKEN": TOKEN},
+    )
+
+
+def end_of(day: date) -> int:
+    return int(datetime.combine(day, datetime.min.time(), UTC).timestamp()) + DAY - 1
+
+
+def truth(sim: Simulator) -> dict[Point, float]:
+    """Every point the backfilled Prometheus must hold, from the simulator's own data."""
+    out: dict[Point, float] = {}
+    day = FIRST
+    while day <= LAST:
+        stamp = end_of(day)
+        parts = [
+            copilot_truth(sim.copilot, "org", "acme", "aggregate", "1d", day),
+            copilot_truth(sim.copilot, "org", "acme", "users", "1d", day),
+            team_day_truth(sim.copilot, "org", "acme", day),
+        ]
+        for part in parts:
+            for (name, labels), value in part.items():
+                out[name, frozenset(labels), stamp] = value
+        day += timedelta(days=1)
+    first_ts, last_ts = end_of(FIRST) - DAY + 1, end_of(LAST)
+    week = week_start(first_ts)
+    while week + WEEK <= START:
+        if first_ts <= week + WEEK - 1 <= last_ts:
+            for info in sim.world.repos("acme"):
+                for (name, org, repo, user), value in repo_week_loc_truth(
+                    sim.world.repo("acme", info.name), START, week
+                ).items():
+                    labels = frozenset({"org": org, "repo": repo, "user": user}.items())
+                    out[name, labels, week + WEEK - 1] = value
+        week += WEEK
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def no_sleep(_seconds: float) -> None:
+    return None
+
+
+async def query_range(http: aiohttp.ClientSession, base: str, promql: str) -> list[dict[str, Any]]:
+    params = {"query": promql, "start": str(end_of(FIRST)), "end": str(end_of(LAST)), "step": str(DAY)}
+    async with http.get(f"{base}/api/v1/query_range", params=params) as resp:
+        payload = await resp.json()
+    assert payload["status"] == "success", payload
+    result: list[dict[str, Any]] = payload["data"]["result"]
+    return result
+
+
+async def test_history_backfills_a_real_prometheus_with_exactly_the_truth(
+    tool: Callable[..., str], tmp_path: Path
+) -> None:
+    """62 days of Copilot (org, users, teams) and every week of LOC reach Prometheus with the simulator's values."""
+    prometheus = tool("prometheus")
+    tool("promtool")
+    clock = SimClock(frozen_at=START)
+    async with Simulator(world(), clock=clock) as sim:
+        sim.add_token(TOKEN, ["acme"])
+        options = HistoryOptions(
+            first=FIRST, last=LAST, output=tmp_path / "history.om", tsdb=tmp_path / "data"
+        )
+        outcome = await run_history(
+            settings(sim.api_url, {"token_env": "GSE_HISTORY_TOKEN"}),
+            options,
+            LogProgress(),
+            clock=clock.now,
+            sleep=no_sleep,
+        )
+        expected = truth(sim)
+    summary = outcome.summary
+    assert summary.ok, summary.failed
+    assert summary.days == 62
+    assert summary.tasks == 62 * 3
+    assert summary.written is not None
+    assert summary.written.samples == len(expected)
+    assert (tmp_path / "history.om").read_bytes().endswith(b"# EOF\n")
+    families = {name for name, _, _ in expected}
+    assert {"gh_copilot_usage_daily_active_users", "gh_activity_loc_added_weekly"} <= families
+    assert any(name.startswith("gh_copilot_team_") for name in families)
+
+    port = free_port()
+    (tmp_path / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
+    proc = await asyncio.create_subprocess_exec(
+        prometheus,
+        f"--config.file={tmp_path / 'prometheus.yml'}",
+        f"--storage.tsdb.path={tmp_path / 'data'}",
+        "--storage.tsdb.retention.time=100y",
+        f"--web.listen-address=127.0.0.1:{port}",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    async with http.get(f"{base}/-/ready") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                assert time.monotonic() < deadline, "Prometheus never became ready"
+                await asyncio.sleep(0.2)
+            got: dict[Point, float] = {}
+            for promql in ('{__name__=~"gh_copilot_.+"}', '{__name__=~"gh_activity_loc_.+"}'):
+                for series in await query_range(http, base, promql):
+                    labels = dict(series["metric"])
+                    name = labels.pop("__name__")
+                    for stamp, value in series["values"]:
+                        got[name, frozenset(labels.items()), int(stamp)] = float(value)
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 20)
+    assert got.keys() == expected.keys(), {
+        "missing": sorted(map(str, expected.keys() - got.keys()))[:5],
+        "unexpected": sorted(map(str, got.keys() - expected.keys()))[:5],
+    }
+    wrong = {key: (got[key], value) for key, value in expected.items() if got[key] != value}
+    assert not wrong, list(wrong.items())[:5]
+
+
+async def _command(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "github_stats_exporter",
+        "history",
+        *args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+async def test_a_killed_history_continues_and_writes_the_identical_file(tmp_path: Path) -> None:
+    """SIGKILL half way, rerun: only the unfinished reports are asked for and the file equals an uninterrupted run's."""
+    clock = SimClock(frozen_at=START)
+    async with Simulator(world(), clock=clock) as sim:
+        sim.add_token(TOKEN, ["acme"])
+        (tmp_path / "token").write_text(TOKEN)
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            "server: {log_level: warning}\n"
+            f"github: {{api_base_url: '{sim.api_url}', orgs: [{{org: acme, token_file: '{tmp_path / 'token'}'}}]}}\n"
+            "copilot: {enabled: true, include_org_users_28d: true, include_teams: true}\n"
+        )
+        span = ["--config", str(config), "--from", FIRST.isoformat(), "--to", LAST.isoformat()]
+
+        full = await _command(*span, "--output", str(tmp_path / "full.om"))
+        _, err = await full.communicate()
+        assert full.returncode == 0, err.decode()
+        links_full = sim.stats.total("copilot_report_link")
+
+        killed = await _command(*span, "--output", str(tmp_path / "resumed.om"))
+        runs = tmp_path / "resumed.om.state" / "runs"
+        deadline = time.monotonic() + 60
+        while not runs.exists() or len(list(runs.glob("*.json"))) < 60:
+            assert killed.returncode is None, "history finished before it could be killed"
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        killed.send_signal(signal.SIGKILL)
+        await killed.wait()
+        finished = len(list(runs.glob("*.json")))
+        assert finished < 62 * 3, "killed too late to show anything"
+        assert not (tmp_path / "resumed.om").exists()
+
+        before = sim.stats.total("copilot_report_link")
+        rerun = await _command(*span, "--output", str(tmp_path / "resumed.om"))
+        _, err = await rerun.communicate()
+        assert rerun.returncode == 0, err.decode()
+        asked = sim.stats.total("copilot_report_link") - before
+    assert asked < links_full
+    assert asked <= links_full - finished
+    assert (tmp_path / "resumed.om").read_bytes() == (tmp_path / "full.om").read_bytes()
