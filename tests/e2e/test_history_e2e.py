@@ -94,8 +94,8 @@ def truth(sim: Simulator) -> dict[Point, float]:
                 for (name, org, repo, user), value in repo_week_loc_truth(
                     sim.world.repo("acme", info.name), START, week
                 ).items():
-                    labels = frozenset({"org": org, "repo": repo, "user": user}.items())
-                    out[name, labels, week + WEEK - 1] = value
+                    loc_labels = frozenset({"org": org, "repo": repo, "user": user}.items())
+                    out[name, loc_labels, week + WEEK - 1] = value
         week += WEEK
     return out
 
