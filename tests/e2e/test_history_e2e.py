@@ -44,11 +44,11 @@ FIRST = LAST - timedelta(days=61)  # 62 days
 Point = tuple[str, frozenset[tuple[str, str]], int]
 
 
-def world() -> WorldSpec:
+def world(start: float = START) -> WorldSpec:
     return WorldSpec(
         seed=11,
         orgs=(OrgSpec("acme", repos=3, users=20, app_id=11, installation_id=21, special_repos=False),),
-        start=START,
+        start=start,
         history_days=70,
         commits_per_day=3.0,
         prs_per_day=1.0,
@@ -208,8 +208,12 @@ async def _command(*args: str) -> asyncio.subprocess.Process:
 
 async def test_a_killed_history_continues_and_writes_the_identical_file(tmp_path: Path) -> None:
     """SIGKILL half way, rerun: only the unfinished reports are asked for and the file equals an uninterrupted run's."""
-    clock = SimClock(frozen_at=START)
-    async with Simulator(world(), clock=clock) as sim:
+    # The command reads the real clock (the one-year limit), so this world is set in the present.
+    start = float(int(time.time() // DAY) * DAY + 3600)
+    last = datetime.fromtimestamp(start, UTC).date() - timedelta(days=2)
+    first = last - timedelta(days=61)
+    clock = SimClock(frozen_at=start)
+    async with Simulator(world(start), clock=clock) as sim:
         sim.add_token(TOKEN, ["acme"])
         (tmp_path / "token").write_text(TOKEN)
         config = tmp_path / "config.yaml"
@@ -218,7 +222,7 @@ async def test_a_killed_history_continues_and_writes_the_identical_file(tmp_path
             f"github: {{api_base_url: '{sim.api_url}', orgs: [{{org: acme, token_file: '{tmp_path / 'token'}'}}]}}\n"
             "copilot: {enabled: true, include_org_users_28d: true, include_teams: true}\n"
         )
-        span = ["--config", str(config), "--from", FIRST.isoformat(), "--to", LAST.isoformat()]
+        span = ["--config", str(config), "--from", first.isoformat(), "--to", last.isoformat()]
 
         full = await _command(*span, "--output", str(tmp_path / "full.om"))
         _, err = await full.communicate()
