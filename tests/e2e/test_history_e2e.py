@@ -23,11 +23,12 @@ import aiohttp
 import pytest
 
 from github_stats_exporter.config import Settings, parse_config
-from github_stats_exporter.history.assembly import HistoryOptions, run_history
+from github_stats_exporter.history.assembly import HistoryOptions, dry_run, run_history
 from github_stats_exporter.history.progress import LogProgress
 from github_stats_exporter.simulator.clock import SimClock
 from github_stats_exporter.simulator.copilot_teams_truth import team_day_truth
 from github_stats_exporter.simulator.copilot_truth import copilot_truth
+from github_stats_exporter.simulator.faults import FaultRule
 from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
 from github_stats_exporter.simulator.truth import repo_week_loc_truth, week_start
@@ -250,3 +251,63 @@ async def test_a_killed_history_continues_and_writes_the_identical_file(tmp_path
     assert asked < links_full
     assert asked <= links_full - finished
     assert (tmp_path / "resumed.om").read_bytes() == (tmp_path / "full.om").read_bytes()
+
+
+async def test_days_without_a_report_are_skipped_and_a_failed_day_is_fetched_by_the_rerun(
+    tmp_path: Path,
+) -> None:
+    """204 days count as skipped; a day that keeps failing exits 1 with the rest written; the rerun asks only for it."""
+    clock = SimClock(frozen_at=START)
+    first_data = datetime.fromtimestamp(START - 70 * DAY, UTC).date()
+    first = first_data - timedelta(days=3)  # three days before the simulator has any report
+    bad = (first_data + timedelta(days=5)).isoformat()
+    async with Simulator(world(), clock=clock) as sim:
+        sim.add_token(TOKEN, ["acme"])
+        config = settings(sim.api_url, {"token_env": "GSE_HISTORY_TOKEN"})
+        last = first + timedelta(days=9)
+
+        def options(name: str) -> HistoryOptions:
+            return HistoryOptions(first=first, last=last, output=tmp_path / f"{name}.om", loc=False)
+
+        sim.faults.add(FaultRule(endpoint=rf"users-1-day\?day={bad}", status=500))
+        broken = await run_history(config, options("h"), LogProgress(), clock=clock.now, sleep=no_sleep)
+        assert not broken.summary.ok
+        # The users report and the teams join (which reads users-1-day) of that day failed.
+        assert len(broken.summary.failed) == 2
+        assert all(bad in key for key in broken.summary.failed)
+        assert broken.summary.no_report == 3 * 2  # aggregate and users 204 for three days (teams: no teams)
+        assert f'{bad}"' not in (tmp_path / "h.om").read_text()
+
+        sim.faults.clear()
+        before = sim.stats.total("copilot_report_link")
+        rerun = await run_history(config, options("h"), LogProgress(), clock=clock.now, sleep=no_sleep)
+        asked = sim.stats.total("copilot_report_link") - before
+        clean = await run_history(config, options("clean"), LogProgress(), clock=clock.now, sleep=no_sleep)
+    assert rerun.summary.ok
+    assert clean.summary.ok
+    assert rerun.summary.finished_before == 10 * 3 - 2
+    assert asked == 3  # users-1-day, then user-teams-1-day and users-1-day for the join
+    assert (tmp_path / "h.om").read_bytes() == (tmp_path / "clean.om").read_bytes()
+
+
+async def test_dry_run_counts_requests_per_report_and_reads_the_budget() -> None:
+    """--dry-run: days x requests per report, one listing page plus one request per repository, the budget left."""
+    clock = SimClock(frozen_at=START)
+    async with Simulator(world(), clock=clock) as sim:
+        sim.add_token(TOKEN, ["acme"])
+        config = settings(sim.api_url, {"token_env": "GSE_HISTORY_TOKEN"})
+        plan = await dry_run(
+            config, HistoryOptions(first=FIRST, last=LAST, output=Path("x.om")), clock=clock.now
+        )
+        links = sim.stats.total("copilot_report_link")
+    assert plan.requests == {
+        ("acme", "organization"): 62,
+        ("acme", "users"): 62,
+        ("acme", "teams"): 124,
+        ("acme", "loc"): 1 + 3,
+    }
+    estimate = plan.installations["acme"]
+    assert estimate.requests == 62 * 4 + 4
+    assert estimate.remaining is not None
+    assert estimate.wait_seconds == 0.0
+    assert links == 0
