@@ -2,7 +2,8 @@
 
 Runs the real ``github-stats-exporter history`` command in a subprocess (so its peak RSS is its own)
 against the in-process simulator holding a year of 1-day reports: org aggregate, users and teams, plus
-one repository's weekly LOC. Run: ``python -m benchmarks history_year [days]`` (default 365).
+one repository's weekly LOC. Run: ``python -m benchmarks history_year`` (a year: the 364 days the API
+keeps, from one year back to the newest day two days ago).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
 DAY = 86400
 TOKEN = "ghp_bench_history"  # noqa: S105 (a simulator token)
 USERS = 2000
+YEAR_DAYS = 364
+"""Days from one year before today up to the newest available day (two days ago)."""
 
 
 async def run(days: int) -> None:
@@ -75,8 +78,7 @@ async def run(days: int) -> None:
 
 
 def main() -> None:
-    days = int(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[1] == "history_year" else 365
-    asyncio.run(run(days))
+    asyncio.run(run(YEAR_DAYS))
 
 
 if __name__ == "__main__":
