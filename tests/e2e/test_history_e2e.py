@@ -311,3 +311,28 @@ async def test_dry_run_counts_requests_per_report_and_reads_the_budget() -> None
     assert estimate.remaining is not None
     assert estimate.wait_seconds == 0.0
     assert links == 0
+
+
+async def test_history_pauses_before_the_budget_is_gone_and_never_hits_the_limit(tmp_path: Path) -> None:
+    """With a budget smaller than the work, the client waits for the reset instead of running into 403s."""
+    clock = SimClock(frozen_at=START)
+    pauses: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        clock.advance(seconds)
+
+    async with Simulator(world(), clock=clock, rate_limit=30) as sim:
+        sim.add_token(TOKEN, ["acme"])
+        config = settings(sim.api_url, {"token_env": "GSE_HISTORY_TOKEN"})
+        config = config.model_copy(
+            update={"rate_limit": config.rate_limit.model_copy(update={"min_remaining_threshold": 5})}
+        )
+        options = HistoryOptions(first=LAST - timedelta(days=9), last=LAST, output=tmp_path / "h.om")
+        outcome = await run_history(config, options, LogProgress(), clock=clock.now, sleep=sleep)
+        refused = sum(n for (_, status), n in sim.stats.requests.items() if status in (403, 429))
+        budgeted = sim.stats.rate_limited()
+    assert outcome.summary.ok, outcome.summary.failed
+    assert budgeted > 30
+    assert refused == 0
+    assert max(pauses) > 60  # waited for the hourly reset

@@ -32,6 +32,7 @@ from github_stats_exporter.github.copilot import (
     download_hosts_for,
 )
 from github_stats_exporter.github.errors import GitHubError
+from github_stats_exporter.github.ratelimit import RateLimitBudget
 from github_stats_exporter.history.blocks import create_blocks, promtool
 from github_stats_exporter.history.estimate import Estimate, estimate
 from github_stats_exporter.history.plan import Plan, Span, Target, resolve_span
@@ -46,6 +47,8 @@ from github_stats_exporter.scrape.repos import RepoDirectory
 from github_stats_exporter.selfmetrics import SelfMetrics
 
 REPOS_PER_PAGE = 100
+BUDGET_WAIT_SECONDS = 3700.0
+"""A batch may wait a whole primary window (one hour) for the budget; the service's `max_wait` is shorter."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +174,9 @@ async def _access(
     clock: Callable[[], float],
     sleep: Callable[[float], Awaitable[object]],
 ) -> AsyncIterator[_Access]:
-    options = client_options(settings)
+    live = client_options(settings)
+    # Unlike a service tick, a history run has nothing better to do than wait for the next window.
+    options = dataclasses.replace(live, max_wait=max(live.max_wait, BUDGET_WAIT_SECONDS))
     link_options = dataclasses.replace(
         options, request_timeout=settings.copilot.request_timeout.total_seconds()
     )
@@ -179,7 +184,9 @@ async def _access(
         clients: dict[tuple[Scope, str], GitHubClient] = {}
         org_clients: dict[str, GitHubClient] = {}
 
-        def client(scope_id: str, creds: Credentials, opts: ClientOptions) -> GitHubClient:
+        def client(
+            scope_id: str, creds: Credentials, opts: ClientOptions, budget: RateLimitBudget | None = None
+        ) -> GitHubClient:
             session = create_session(opts)
             stack.push_async_callback(session.close)
             installation = str(creds.installation_id) if isinstance(creds, AppCredentials) else ""
@@ -192,11 +199,16 @@ async def _access(
                 session=session,
                 sleep=sleep,
                 clock=clock,
+                budget=budget,
             )
 
         for org_cfg in settings.github.orgs:
-            org_clients[org_cfg.org] = client(org_cfg.org, org_cfg.credentials, options)
-            clients["org", org_cfg.org] = client(org_cfg.org, org_cfg.credentials, link_options)
+            org_client = client(org_cfg.org, org_cfg.credentials, options)
+            org_clients[org_cfg.org] = org_client
+            # One installation, one budget: the link client books its requests on the org client's.
+            clients["org", org_cfg.org] = client(
+                org_cfg.org, org_cfg.credentials, link_options, org_client.budget
+            )
         ent = settings.copilot.enterprise
         if settings.copilot.enabled and ent.enabled:
             clients["enterprise", ent.slug] = client(ent.slug, ent.credentials, link_options)
