@@ -24,6 +24,7 @@ import pytest
 
 from github_stats_exporter.config import Settings, parse_config
 from github_stats_exporter.history.assembly import HistoryOptions, dry_run, run_history
+from github_stats_exporter.history.plan import HistoryError
 from github_stats_exporter.history.progress import LogProgress
 from github_stats_exporter.simulator.clock import SimClock
 from github_stats_exporter.simulator.copilot_teams_truth import team_day_truth
@@ -336,3 +337,28 @@ async def test_history_pauses_before_the_budget_is_gone_and_never_hits_the_limit
     assert budgeted > 30
     assert refused == 0
     assert max(pauses) > 60  # waited for the hourly reset
+
+
+async def test_a_later_run_with_the_same_state_reads_only_the_new_days(tmp_path: Path) -> None:
+    """The span is not part of the plan: extending --to by two days asks for those two days only."""
+    clock = SimClock(frozen_at=START)
+    async with Simulator(world(), clock=clock) as sim:
+        sim.add_token(TOKEN, ["acme"])
+        config = settings(sim.api_url, {"token_env": "GSE_HISTORY_TOKEN"})
+        first = LAST - timedelta(days=6)
+        state = tmp_path / "state"
+        short = HistoryOptions(
+            first=first, last=LAST - timedelta(days=2), output=tmp_path / "a.om", state=state
+        )
+        await run_history(config, short, LogProgress(), clock=clock.now, sleep=no_sleep)
+        before = sim.stats.total("copilot_report_link")
+        longer = HistoryOptions(first=first, last=LAST, output=tmp_path / "b.om", state=state, loc=False)
+        with pytest.raises(HistoryError, match="another history plan"):
+            await run_history(config, longer, LogProgress(), clock=clock.now, sleep=no_sleep)
+        longer = HistoryOptions(first=first, last=LAST, output=tmp_path / "b.om", state=state)
+        outcome = await run_history(config, longer, LogProgress(), clock=clock.now, sleep=no_sleep)
+        asked = sim.stats.total("copilot_report_link") - before
+    assert outcome.summary.ok
+    assert outcome.summary.finished_before == 5 * 3
+    assert asked == 2 * 4
+    assert f"{end_of(LAST)}\n" in (tmp_path / "b.om").read_text()

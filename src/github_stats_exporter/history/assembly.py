@@ -133,13 +133,16 @@ def make_plan(settings: Settings, options: HistoryOptions, today: date) -> Plan:
 
 
 def fingerprint(plan: Plan, mapping: MapOptions) -> str:
-    """What makes two runs' tasks interchangeable: the span, the targets, the orgs and the label settings."""
+    """What makes two runs' tasks interchangeable: the targets, the orgs and the label settings.
+
+    Not the span: a day's report is the same whatever span it was read for, so a rerun with a later
+    ``--to`` (the default moves with the date) adds the new days to the same state directory. The LOC
+    tasks carry their span in their key instead.
+    """
     labels = mapping.labels
     key = hashlib.sha256(labels.hash_key).hexdigest() if labels.hash_key else ""
     return json.dumps(
         {
-            "from": plan.span.first.isoformat(),
-            "to": plan.span.last.isoformat(),
             "targets": [str(t) for t in plan.targets],
             "loc_orgs": list(plan.loc_orgs),
             "user_label_mode": labels.mode,

@@ -1,6 +1,6 @@
 """The state directory of a history run: what the plan was, which tasks are finished, their runs.
 
-``plan.json`` holds the plan's fingerprint: a state directory of another plan (other span, reports or
+``plan.json`` holds the plan's fingerprint: a state directory of another plan (other reports, orgs or
 label settings) is refused rather than mixed in. Each finished task leaves ``runs/<key>.run`` (its
 sorted lines, possibly empty) and then ``runs/<key>.json`` (its outcome); the JSON, written last and
 atomically, is what marks the task done, so an interrupted task is simply done again. It must not
@@ -43,7 +43,7 @@ class StateDir:
             stored = marker.read_text(encoding="utf-8")
             if stored != fingerprint:
                 msg = (
-                    f"state directory {path} belongs to another history plan (other span, reports or "
+                    f"state directory {path} belongs to another history plan (other reports, orgs or "
                     "label settings); pass another --state directory or remove this one"
                 )
                 raise HistoryError(msg)
