@@ -362,3 +362,36 @@ async def test_a_later_run_with_the_same_state_reads_only_the_new_days(tmp_path:
     assert outcome.summary.finished_before == 5 * 3
     assert asked == 2 * 4
     assert f"{end_of(LAST)}\n" in (tmp_path / "b.om").read_text()
+
+
+async def test_lines_of_code_wait_for_computed_statistics_and_fail_what_never_comes(tmp_path: Path) -> None:
+    """A 202 is asked again after 2, 4, 8… s; a repository still computing after the polls fails, the others do not."""
+    clock = SimClock(frozen_at=START)
+    pauses: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+
+    async with Simulator(world(), clock=clock) as sim:
+        sim.add_token(TOKEN, ["acme"])
+        stuck = sim.world.repos("acme")[0].name
+        sim.set_stats_warmup("acme", stuck, 99)
+        config = settings(sim.api_url, {"token_env": "GSE_HISTORY_TOKEN"})
+        options = HistoryOptions(first=FIRST, last=LAST, output=tmp_path / "h.om", copilot=False)
+        outcome = await run_history(config, options, LogProgress(), clock=clock.now, sleep=sleep)
+        sim.faults.add(FaultRule(endpoint="list_org_repos", status=404))
+        unlisted = await run_history(
+            config,
+            HistoryOptions(first=FIRST, last=LAST, output=tmp_path / "u.om", copilot=False),
+            LogProgress(),
+            clock=clock.now,
+            sleep=sleep,
+        )
+    assert outcome.summary.failed == [f"loc-acme-{stuck}-{FIRST}-{LAST}"]
+    assert outcome.summary.repos == 3
+    assert sorted(set(pauses)) == [2.0, 4.0, 8.0, 16.0, 32.0]
+    text = (tmp_path / "h.om").read_text()
+    assert f'repo="{stuck}"' not in text
+    assert "gh_activity_loc_added_weekly{" in text
+    assert unlisted.summary.failed == ["loc-acme"]
+    assert (tmp_path / "u.om").read_text() == "# EOF\n"
