@@ -109,7 +109,7 @@ def test_dry_run_prints_requests_and_budget_without_reading_reports(
     assert "acme organization: 5 request(s)" in out
     assert "acme users: 5 request(s)" in out
     assert "acme loc: 3 request(s)" in out
-    assert "acme: 13 request(s)" in out
+    assert "org/acme: 13 request(s)" in out
     assert running.sim.stats.total("copilot_report_link") == 0
     assert not (tmp_path / "h.om").exists()
 

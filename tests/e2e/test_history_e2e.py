@@ -27,11 +27,12 @@ from github_stats_exporter.history.assembly import HistoryOptions, dry_run, run_
 from github_stats_exporter.history.plan import HistoryError
 from github_stats_exporter.history.progress import LogProgress
 from github_stats_exporter.simulator.clock import SimClock
+from github_stats_exporter.simulator.copilot_data import Scope
 from github_stats_exporter.simulator.copilot_teams_truth import team_day_truth
 from github_stats_exporter.simulator.copilot_truth import copilot_truth
 from github_stats_exporter.simulator.faults import FaultRule
 from github_stats_exporter.simulator.server import Simulator
-from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
+from github_stats_exporter.simulator.spec import EnterpriseSpec, OrgSpec, WorldSpec
 from github_stats_exporter.simulator.truth import repo_week_loc_truth, week_start
 
 pytestmark = pytest.mark.e2e
@@ -40,16 +41,19 @@ START = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC
 DAY = 86400
 WEEK = 7 * DAY
 TOKEN = "ghp_history"
+ENTERPRISE = "ent"
 TODAY = datetime.fromtimestamp(START, UTC).date()
 LAST = TODAY - timedelta(days=2)
 FIRST = LAST - timedelta(days=61)  # 62 days
 Point = tuple[str, frozenset[tuple[str, str]], int]
+SCOPES: tuple[tuple[Scope, str], ...] = (("org", "acme"), ("enterprise", ENTERPRISE))
 
 
 def world(start: float = START) -> WorldSpec:
     return WorldSpec(
         seed=11,
         orgs=(OrgSpec("acme", repos=3, users=20, app_id=11, installation_id=21, special_repos=False),),
+        enterprise=EnterpriseSpec(ENTERPRISE, app_id=13, installation_id=23, orgs=("acme",)),
         start=start,
         history_days=70,
         commits_per_day=3.0,
@@ -57,13 +61,20 @@ def world(start: float = START) -> WorldSpec:
     )
 
 
-def settings(api_url: str, token: dict[str, str]) -> Settings:
+def settings(api_url: str, token: dict[str, str], *, enterprise: bool = False) -> Settings:
+    copilot: dict[str, object] = {"enabled": True, "include_org_users_28d": True, "include_teams": True}
+    if enterprise:
+        copilot.update(
+            include_enterprise_28d=True,
+            include_enterprise_users_28d=True,
+            enterprise={"enabled": True, "slug": ENTERPRISE, "token_env": "GSE_HISTORY_TOKEN"},
+        )
     return parse_config(
         {
             "server": {"log_level": "warning"},
             "github": {"api_base_url": api_url, "orgs": [{"org": "acme", **token}]},
             "retry": {"max_attempts": 2, "initial_backoff": "10ms", "max_backoff": "20ms"},
-            "copilot": {"enabled": True, "include_org_users_28d": True, "include_teams": True},
+            "copilot": copilot,
         },
         environ={"GSE_HISTORY_TOKEN": TOKEN},
     )
@@ -80,10 +91,11 @@ def truth(sim: Simulator) -> dict[Point, float]:
     while day <= LAST:
         stamp = end_of(day)
         parts = [
-            copilot_truth(sim.copilot, "org", "acme", "aggregate", "1d", day),
-            copilot_truth(sim.copilot, "org", "acme", "users", "1d", day),
-            team_day_truth(sim.copilot, "org", "acme", day),
+            copilot_truth(sim.copilot, scope, scope_id, report, "1d", day)
+            for scope, scope_id in SCOPES
+            for report in ("aggregate", "users")
         ]
+        parts += [team_day_truth(sim.copilot, scope, scope_id, day) for scope, scope_id in SCOPES]
         for part in parts:
             for (name, labels), value in part.items():
                 out[name, frozenset(labels), stamp] = value
@@ -125,17 +137,18 @@ async def query_range(http: aiohttp.ClientSession, base: str, promql: str) -> li
 async def test_history_backfills_a_real_prometheus_with_exactly_the_truth(
     tool: Callable[..., str], tmp_path: Path
 ) -> None:
-    """62 days of Copilot (org, users, teams) and every week of LOC reach Prometheus with the simulator's values."""
+    """62 days of Copilot (org and enterprise: aggregate, users, teams) and every week of LOC reach Prometheus
+    with the simulator's values."""
     prometheus = tool("prometheus")
     tool("promtool")
     clock = SimClock(frozen_at=START)
     async with Simulator(world(), clock=clock) as sim:
-        sim.add_token(TOKEN, ["acme"])
+        sim.add_token(TOKEN, ["acme"], enterprise=ENTERPRISE)
         options = HistoryOptions(
             first=FIRST, last=LAST, output=tmp_path / "history.om", tsdb=tmp_path / "data"
         )
         outcome = await run_history(
-            settings(sim.api_url, {"token_env": "GSE_HISTORY_TOKEN"}),
+            settings(sim.api_url, {"token_env": "GSE_HISTORY_TOKEN"}, enterprise=True),
             options,
             LogProgress(),
             clock=clock.now,
@@ -145,7 +158,7 @@ async def test_history_backfills_a_real_prometheus_with_exactly_the_truth(
     summary = outcome.summary
     assert summary.ok, summary.failed
     assert summary.days == 62
-    assert summary.tasks == 62 * 3
+    assert summary.tasks == 62 * 6
     assert summary.written is not None
     assert summary.written.samples == len(expected)
     assert (tmp_path / "history.om").read_bytes().endswith(b"# EOF\n")
@@ -307,7 +320,7 @@ async def test_dry_run_counts_requests_per_report_and_reads_the_budget() -> None
         ("acme", "teams"): 124,
         ("acme", "loc"): 1 + 3,
     }
-    estimate = plan.installations["acme"]
+    estimate = plan.installations["org/acme"]
     assert estimate.requests == 62 * 4 + 4
     assert estimate.remaining is not None
     assert estimate.wait_seconds == 0.0

@@ -80,7 +80,8 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class DryRun:
-    """Requests per (scope id, report) and per installation with its rate-limit estimate."""
+    """Requests per (scope id, report), and per installation (``org/<login>``, ``enterprise/<slug>``) with
+    its rate-limit estimate."""
 
     span: Span
     requests: dict[tuple[str, str], int]
@@ -308,11 +309,12 @@ async def dry_run(
     plan = make_plan(settings, options, _today(clock))
     days = len(plan.span.days())
     requests: dict[tuple[str, str], int] = {}
-    per_installation: dict[str, int] = {}
+    per_installation: dict[tuple[Scope, str], int] = {}
     for target in plan.targets:
         count = days * REPORTS[target.report].requests_per_day
         requests[target.scope_id, target.report] = count
-        per_installation[target.scope_id] = per_installation.get(target.scope_id, 0) + count
+        where = (target.scope, target.scope_id)
+        per_installation[where] = per_installation.get(where, 0) + count
     self_metrics = SelfMetrics()
     threshold = settings.rate_limit.min_remaining_threshold
     installations: dict[str, Estimate] = {}
@@ -329,13 +331,14 @@ async def dry_run(
             repos = len(await directory.repos())
             count = max(1, math.ceil(repos / REPOS_PER_PAGE)) + repos
             requests[org_cfg.org, "loc"] = count
-            per_installation[org_cfg.org] = per_installation.get(org_cfg.org, 0) + count
-        for (_scope, scope_id), client in access.clients.items():
-            if scope_id not in per_installation:
+            per_installation["org", org_cfg.org] = per_installation.get(("org", org_cfg.org), 0) + count
+        for (scope, scope_id), client in access.clients.items():
+            if (scope, scope_id) not in per_installation:
                 continue
             try:
                 state = (await client.fetch_rate_limits()).get("core")
             except GitHubError:
                 state = None
-            installations[scope_id] = estimate(per_installation[scope_id], state, threshold, clock())
+            count = per_installation[scope, scope_id]
+            installations[f"{scope}/{scope_id}"] = estimate(count, state, threshold, clock())
     return DryRun(plan.span, requests, installations)

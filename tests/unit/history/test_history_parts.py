@@ -9,7 +9,7 @@ import pytest
 
 from github_stats_exporter import cli, metrics
 from github_stats_exporter.github.ratelimit import RateLimitState
-from github_stats_exporter.history.blocks import MISSING, promtool
+from github_stats_exporter.history.blocks import MISSING, create_blocks, promtool
 from github_stats_exporter.history.estimate import estimate
 from github_stats_exporter.history.plan import HistoryError, Plan, Span, day_end, resolve_span
 from github_stats_exporter.history.spill import merged, run_lines, write_run
@@ -126,3 +126,19 @@ def test_the_command_rejects_a_malformed_day(capsys: pytest.CaptureFixture[str])
         cli.main(["history", "--from", "2026-13-01", "--output", "x.om"])
     assert info.value.code == 2
     assert "'2026-13-01'" in capsys.readouterr().err
+
+
+def test_a_to_beyond_the_newest_day_is_clipped_with_a_warning() -> None:
+    """--to after the newest published day ends at that day and says so."""
+    span = resolve_span(TODAY, date(2026, 11, 1), date(2026, 12, 5))
+    assert span.last == date(2026, 12, 3)
+    assert any("not available yet" in w for w in span.warnings)
+
+
+async def test_a_failing_promtool_is_reported_with_its_output(tmp_path: Path) -> None:
+    """promtool's exit code and the end of its output become the error."""
+    fake = tmp_path / "promtool"
+    fake.write_text("#!/bin/sh\necho 'out of order sample' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    with pytest.raises(HistoryError, match=r"promtool failed \(exit 1\): out of order sample"):
+        await create_blocks(str(fake), tmp_path / "h.om", tmp_path / "blocks")
