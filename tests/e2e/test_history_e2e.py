@@ -29,7 +29,7 @@ from github_stats_exporter.history.progress import LogProgress
 from github_stats_exporter.simulator.clock import SimClock
 from github_stats_exporter.simulator.copilot_data import Scope
 from github_stats_exporter.simulator.copilot_teams_truth import team_day_truth
-from github_stats_exporter.simulator.copilot_truth import copilot_truth
+from github_stats_exporter.simulator.copilot_truth import DIMENSIONS, copilot_truth
 from github_stats_exporter.simulator.faults import FaultRule
 from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.simulator.spec import EnterpriseSpec, OrgSpec, WorldSpec
@@ -62,8 +62,12 @@ def world(start: float = START) -> WorldSpec:
 
 
 def settings(api_url: str, token: dict[str, str], *, enterprise: bool = False) -> Settings:
+    """The test config; ``enterprise`` adds the enterprise's reports and every breakdown."""
     copilot: dict[str, object] = {"enabled": True, "include_org_users_28d": True, "include_teams": True}
     if enterprise:
+        copilot.update(
+            {f"include_breakdown_{dimension}": True for dimension in ("ide", "feature", "language", "model")}
+        )
         copilot.update(
             include_enterprise_28d=True,
             include_enterprise_users_28d=True,
@@ -91,7 +95,7 @@ def truth(sim: Simulator) -> dict[Point, float]:
     while day <= LAST:
         stamp = end_of(day)
         parts = [
-            copilot_truth(sim.copilot, scope, scope_id, report, "1d", day)
+            copilot_truth(sim.copilot, scope, scope_id, report, "1d", day, breakdowns=DIMENSIONS)
             for scope, scope_id in SCOPES
             for report in ("aggregate", "users")
         ]
