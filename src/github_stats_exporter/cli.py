@@ -175,7 +175,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     from github_stats_exporter.history.plan import HistoryError
     from github_stats_exporter.history.progress import progress_for
 
-    settings = _load(args.config)
+    settings = _load(args)
     if isinstance(settings, int):
         return settings
     configure_logging(settings.server.log_level, "console")
