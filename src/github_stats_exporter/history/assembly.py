@@ -310,8 +310,11 @@ async def dry_run(
     days = len(plan.span.days())
     requests: dict[tuple[str, str], int] = {}
     per_installation: dict[tuple[Scope, str], int] = {}
+    planned: dict[tuple[Scope, str], set[str]] = {}
     for target in plan.targets:
-        count = days * REPORTS[target.report].requests_per_day
+        planned.setdefault((target.scope, target.scope_id), set()).add(target.report)
+    for target in plan.targets:
+        count = days * REPORTS[target.report].requests(planned[target.scope, target.scope_id])
         requests[target.scope_id, target.report] = count
         where = (target.scope, target.scope_id)
         per_installation[where] = per_installation.get(where, 0) + count

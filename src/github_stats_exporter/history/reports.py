@@ -8,6 +8,7 @@ new report is one more entry. This module must not write files, decide days or k
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -20,6 +21,24 @@ from github_stats_exporter.scrape.copilot_teams import TeamDays, team_samples
 from github_stats_exporter.scrape.day_reports import DayReports
 
 DAY_WINDOW = "1d"
+_NO_DAY = ""
+
+
+class TeamUserRecord(UserRecord, kw_only=True, gc=False):
+    """A ``users-1-day`` row as both the users mapper and the teams join read it."""
+
+    organization_id: str | int | None = None
+    enterprise_id: str | int | None = None
+
+
+class SlimTeamUserRecord(SlimUserRecord, kw_only=True, gc=False):
+    """`TeamUserRecord` without the breakdown arrays."""
+
+    organization_id: str | int | None = None
+    enterprise_id: str | int | None = None
+
+
+UsersRow = TeamUserRecord | SlimTeamUserRecord
 
 
 class ScopeDays:
@@ -38,22 +57,36 @@ class ScopeDays:
         self._reports = reports
         self._mapping = mapping
         self._teams = TeamDays(reports, scope, scope_id, drop)
+        # users-1-day serves the users series and the teams join: read once per day, kept for that day.
+        self._users_lock = asyncio.Lock()
+        self._users_day = _NO_DAY
+        self._users_rows: list[UsersRow] | None = None
+
+    async def _users(self, day: str) -> list[UsersRow] | None:
+        """``day``'s users-1-day rows (None on 204), downloaded once for both of its readers."""
+        async with self._users_lock:
+            if self._users_day != day:
+                row_type = TeamUserRecord if self._mapping.breakdowns else SlimTeamUserRecord
+                ref = ReportRef(self.scope, self.scope_id, "users")
+                rows: list[UsersRow] | None = await self._reports.day(ref, day, row_type)
+                self._users_day, self._users_rows = day, rows
+            return self._users_rows
 
     async def usage(self, report_type: ReportType, day: str) -> list[Sample] | None:
         """The ``window="1d"`` series of an aggregate or users report of ``day``; None on 204."""
         ref = ReportRef(self.scope, self.scope_id, report_type)
-        breakdowns = bool(self._mapping.breakdowns)
-        users = report_type == "users"
-        row_type: type[Record] | type[SlimRecord] | type[UserRecord] | type[SlimUserRecord]
-        if users:
-            row_type = UserRecord if breakdowns else SlimUserRecord
-        else:
-            row_type = Record if breakdowns else SlimRecord
-        rows = await self._reports.day(ref, day, row_type)
-        if rows is None:
-            return None
         mapper = ReportMapper(report_labels(ref), self._mapping, {DAY_WINDOW: None})
-        mapper.add_all(rows)
+        if report_type == "users":
+            users = await self._users(day)
+            if users is None:
+                return None
+            mapper.add_all(users)
+        else:
+            row_type: type[Record] | type[SlimRecord] = Record if self._mapping.breakdowns else SlimRecord
+            aggregate: list[Record | SlimRecord] | None = await self._reports.day(ref, day, row_type)
+            if aggregate is None:
+                return None
+            mapper.add_all(aggregate)
         return mapper.samples(DAY_WINDOW)
 
     async def teams(self, day: str) -> list[Sample] | None:
@@ -62,7 +95,7 @@ class ScopeDays:
         keys = {key for members in membership.teams.values() for key in members}
         if not keys:
             return []
-        usage = await self._teams.usage(day, keys)
+        usage = self._teams.usage_of(day, await self._users(day) or [], keys)
         samples = team_samples([(day, membership, usage)], day, self.scope, self.scope_id)
         return [s for s in samples if s.label("window") == DAY_WINDOW]
 
@@ -72,12 +105,21 @@ Read = Callable[[ScopeDays, str], Awaitable[list[Sample] | None]]
 
 @dataclass(frozen=True, slots=True)
 class ReportKind:
-    """A report the history reads per day: its config name, scopes, requests per day and reader."""
+    """A report the history reads per day: its config name, scopes, requests per day and reader.
+
+    ``shares`` names a report whose file this one also reads: when both are planned for a scope, that
+    file is downloaded once, so this report costs one request less per day.
+    """
 
     name: str
     scopes: tuple[Scope, ...]
     requests_per_day: int
     read: Read
+    shares: str = ""
+
+    def requests(self, planned: set[str]) -> int:
+        """Requests per day when the scope's ``planned`` reports are read together."""
+        return self.requests_per_day - (1 if self.shares in planned else 0)
 
 
 def _usage(report_type: ReportType) -> Read:
@@ -97,8 +139,8 @@ REPORTS: dict[str, ReportKind] = {
         ReportKind("organization", ("org",), 1, _usage("organization")),
         ReportKind("enterprise", ("enterprise",), 1, _usage("enterprise")),
         ReportKind("users", ("org", "enterprise"), 1, _usage("users")),
-        # user-teams-1-day, then users-1-day only on days that have teams.
-        ReportKind("teams", ("org", "enterprise"), 2, _teams),
+        # user-teams-1-day, then users-1-day on days that have teams (shared with the users report).
+        ReportKind("teams", ("org", "enterprise"), 2, _teams, shares="users"),
     )
 }
 """Every report kind, by name; the order is the order of the work within a day."""

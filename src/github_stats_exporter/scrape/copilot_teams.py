@@ -12,10 +12,10 @@ newest day ``1d``). The pass itself (window, publishing, self-metrics, health) i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 import msgspec
 
@@ -50,7 +50,7 @@ SUMMED_SPECS: tuple[MetricSpec, ...] = (
     metrics.COPILOT_TEAM_LOC_DELETED,
     metrics.COPILOT_TEAM_AI_CREDITS,
 )
-"""Per-user values summed per team, in the order of `UsageRow.values`."""
+"""Per-user values summed per team, in the order `TeamDays.usage_of` reads them (counters, AI credits)."""
 
 
 # --- rows as the files hold them (only the fields the join needs) --------------------------------
@@ -74,10 +74,6 @@ class UsageRow(Counters, kw_only=True, gc=False):
     organization_id: str | int | None = None
     enterprise_id: str | int | None = None
     ai_credits_used: Number | None = None
-
-    def values(self) -> list[Number | None]:
-        """In the order of `SUMMED_SPECS`: the counters, then the AI credits."""
-        return [*(getattr(self, name) for name in COUNTER_FIELDS), self.ai_credits_used]
 
 
 # --- what is kept per day -------------------------------------------------------------------------
@@ -108,6 +104,21 @@ def snapshot_key(scope: Scope, scope_id: str) -> SnapshotKey:
     return SnapshotKey(SNAPSHOT_KIND, (scope, scope_id))
 
 
+class JoinRow(Protocol):
+    """What the join reads of a ``users-1-day`` row: its keys, the counters (`COUNTER_FIELDS`), AI credits."""
+
+    @property
+    def user_id(self) -> int | str | None: ...
+    @property
+    def day(self) -> str | None: ...
+    @property
+    def organization_id(self) -> str | int | None: ...
+    @property
+    def enterprise_id(self) -> str | int | None: ...
+    @property
+    def ai_credits_used(self) -> Number | None: ...
+
+
 class TeamDays:
     """Reads one scope's day files: ``user-teams-1-day`` as `Membership`, ``users-1-day`` as `Usage`.
 
@@ -123,7 +134,7 @@ class TeamDays:
     def _ref(self, report: ReportType) -> ReportRef:
         return ReportRef(self._scope, self._scope_id, report)
 
-    def _key(self, row: MemberRow | UsageRow) -> str | None:
+    def _key(self, row: MemberRow | JoinRow) -> str | None:
         entity = row.enterprise_id if self._scope == "enterprise" else row.organization_id
         if row.user_id is None or entity is None or entity == "":
             return None
@@ -146,15 +157,19 @@ class TeamDays:
 
     async def usage(self, day: str, keys: set[str]) -> Usage:
         """``day``'s values of the users in ``keys`` (nobody else can join); raises `DayReportError`."""
+        return self.usage_of(day, await self._reports.rows(self._ref("users"), day, UsageRow), keys)
+
+    def usage_of(self, day: str, rows: Iterable[JoinRow], keys: set[str]) -> Usage:
+        """`usage` from ``users-1-day`` rows the caller already has (any row type with the join fields)."""
         users: dict[str, list[Number | None]] = {}
-        for row in await self._reports.rows(self._ref("users"), day, UsageRow):
+        for row in rows:
             key = self._key(row)
             if row.day != day:
                 self._drop(DROP_OTHER_DAY)
             elif key is None:
                 self._drop(DROP_MALFORMED)
             elif key in keys:  # only team members are kept: nobody else can join
-                users[key] = row.values()
+                users[key] = [*(getattr(row, name) for name in COUNTER_FIELDS), row.ai_credits_used]
         return Usage(users=users)
 
 
