@@ -212,8 +212,6 @@ def cmd_history(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         _err(f"history: interrupted; run the same command again to continue from {options.state_dir}")
         return 130
-    for warning in outcome.warnings:
-        _err(f"warning: {warning}")
     s = outcome.summary
     written = s.written
     _out(

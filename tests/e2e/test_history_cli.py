@@ -146,3 +146,15 @@ def test_a_bad_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     code = cli.main(["history", "--config", str(bad), "--from", "2026-01-01", "--output", "x.om"])
     assert code == cli.EXIT_BAD_CONFIG
     assert "configuration problem" in capsys.readouterr().err
+
+
+def test_a_from_older_than_a_year_is_clipped_and_said_at_once(
+    running: Running, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--from two years back starts one year back, with a warning; days before the data count as skipped."""
+    args = ["history", "--config", str(running.config), "--from", "2020-01-01", "--to", LAST.isoformat()]
+    assert cli.main([*args, "--output", str(tmp_path / "h.om"), "--no-loc"]) == cli.EXIT_OK
+    captured = capsys.readouterr()
+    assert "is older than the API keeps (one year)" in captured.err
+    assert "history: 364 day(s)" in captured.out
+    assert "without a report" in captured.out

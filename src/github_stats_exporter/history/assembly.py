@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import structlog
+
 from github_stats_exporter import metrics
 from github_stats_exporter.app.collection import copilot_mapping
 from github_stats_exporter.app.runtime import client_options, make_auth
@@ -45,6 +47,8 @@ from github_stats_exporter.scrape.copilot_map import MapOptions
 from github_stats_exporter.scrape.day_reports import DayReports
 from github_stats_exporter.scrape.repos import RepoDirectory
 from github_stats_exporter.selfmetrics import SelfMetrics
+
+log = structlog.get_logger(__name__)
 
 REPOS_PER_PAGE = 100
 BUDGET_WAIT_SECONDS = 3700.0
@@ -235,6 +239,8 @@ async def run_history(
     """Read the plan's days and weeks (continuing a state directory) and write the file; raises `HistoryError`."""
     binary = promtool() if options.tsdb is not None else ""  # fail before the work, not after
     plan = make_plan(settings, options, _today(clock))
+    for warning in plan.span.warnings:
+        log.warning("history_span_adjusted", detail=warning)  # now, not after an hour of work
     mapping = copilot_mapping(settings.copilot)
     state = StateDir(options.state_dir, fingerprint(plan, mapping))
     self_metrics = SelfMetrics()
