@@ -19,7 +19,7 @@ module must not know config files, queues or the server.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import ClassVar
@@ -27,7 +27,7 @@ from typing import ClassVar
 import msgspec
 
 from github_stats_exporter import metrics
-from github_stats_exporter.github.copilot import Scope
+from github_stats_exporter.github.copilot import ReportRef, Scope
 from github_stats_exporter.model import Sample, SnapshotKey
 from github_stats_exporter.scrape.copilot_map import (
     AGGREGATE_USER,
@@ -47,6 +47,7 @@ from github_stats_exporter.scrape.day_collection import (
     add_values,
 )
 from github_stats_exporter.scrape.day_files import DayFiles
+from github_stats_exporter.scrape.day_reports import DayReports
 
 SNAPSHOT_KIND = "copilot_repos"
 REPO_COMPONENTS: dict[str, str] = {
@@ -154,107 +155,145 @@ class ReposCollector(DayCollector):
         records = [(day, (await self.days.get_or_fetch(day, self._fetch))[0]) for day in days]
         return self._samples(records, newest)
 
-    # --- one day ---------------------------------------------------------------------------------
+    @cached_property
+    def repo_days(self) -> RepoDays:
+        """One day's ``repos-1-day`` rows, reduced (shared with the history command)."""
+        return RepoDays(self.reports, self.options.scope, self.options.scope_id, self.drop)
+
+    async def _fetch(self, day: str) -> RepoDay:
+        return await self.repo_days.day(day) or RepoDay()  # a 204 day is kept as an empty record
+
+    def _samples(self, records: list[tuple[str, RepoDay]], newest: str) -> list[Sample]:
+        return repo_samples(
+            records, newest, self.options.scope_id, self.options.series_scope, self.drop_label_value
+        )
+
+
+class RepoDays:
+    """Reads one scope's ``repos-1-day`` of a day as a `RepoDay`.
+
+    Rows of another day, without a repository name or repeating a repository are dropped and reported
+    through ``drop(reason)``.
+    """
+
+    def __init__(self, reports: DayReports, scope: Scope, scope_id: str, drop: Callable[[str], None]) -> None:
+        self._reports = reports
+        self._scope = scope
+        self._scope_id = scope_id
+        self._drop = drop
 
     def _label(self, row: RepoRow) -> str | None:
         if not row.repo_name:
             return None
-        if self.options.scope == "org":
+        if self._scope == "org":
             return row.repo_name
         # Enterprise rows span orgs, whose repositories may share a name.
         return f"{row.repo_owner_name}/{row.repo_name}" if row.repo_owner_name else None
 
-    async def _fetch(self, day: str) -> RepoDay:
+    async def day(self, day: str) -> RepoDay | None:
+        """``day``'s repositories; None when GitHub has no report for it (204). Raises `DayReportError`."""
+        rows = await self._reports.day(ReportRef(self._scope, self._scope_id, "repos"), day, RepoRow)
+        if rows is None:
+            return None
         repos: dict[str, RepoValues] = {}
-        for row in await self.reports.rows(self.ref("repos"), day, RepoRow):
+        for row in rows:
             label = self._label(row)
             if row.day != day:
-                self.drop(DROP_OTHER_DAY)
+                self._drop(DROP_OTHER_DAY)
             elif label is None:
-                self.drop(DROP_MALFORMED)
+                self._drop(DROP_MALFORMED)
             elif label in repos:
-                self.drop(DROP_DUPLICATE)
+                self._drop(DROP_DUPLICATE)
             else:
                 repos[label] = _values(row)
         return RepoDay(repos=repos)
 
-    # --- the series ------------------------------------------------------------------------------
 
-    def _samples(self, records: list[tuple[str, RepoDay]], newest: str) -> list[Sample]:
-        """``28d`` sums over the window's days, ``1d`` and the review stages from the newest day."""
-        totals: dict[tuple[str, str], list[Number | None]] = {}
-        kinds: dict[tuple[str, str, str], list[Number | None]] = {}
-        admitted = self._comment_types(records)
-        for day, record in records:
-            windows = ("28d", "1d") if day == newest else ("28d",)
-            for repo, values in record.repos.items():
-                for window in windows:
-                    acc = totals.get((repo, window))
-                    totals[repo, window] = values.totals if acc is None else add_values(acc, values.totals)
-                    for kind, counts in values.comment_types.items():
-                        if kind not in admitted:
-                            continue
-                        part = kinds.get((repo, window, kind))
-                        kinds[repo, window, kind] = counts if part is None else add_values(part, counts)
-        org, scope = self.options.scope_id, self.options.series_scope
-        out: list[Sample] = []
+def repo_samples(
+    records: list[tuple[str, RepoDay]],
+    newest: str,
+    scope_id: str,
+    series_scope: str,
+    drop_label_value: Callable[[str], object],
+) -> list[Sample]:
+    """``28d`` sums over the records' days, ``1d`` and the review stages from ``newest``.
 
-        def labels(repo: str, window: str) -> tuple[tuple[str, str], ...]:
-            return (
-                ("org", org),
-                ("repo", repo),
-                ("user", AGGREGATE_USER),
-                ("scope", scope),
-                ("window", window),
-            )
-
-        for (repo, window), summed in sorted(totals.items()):
-            out += _present(PR_SPECS, summed, labels(repo, window))
-        for (repo, window, kind), counts in sorted(kinds.items()):
-            out += _present(KEYED_SPECS[COMMENT_TYPE], counts, (*labels(repo, window), (COMMENT_TYPE, kind)))
-        newest_day = dict(records).get(newest, RepoDay())
-        for repo, values in sorted(newest_day.repos.items()):
-            out += _present(metrics.COPILOT_PRS_MEDIANS, values.medians, labels(repo, NEWEST_DAY_ONLY))
-            for stages in values.review_times:
-                out += self._review(repo, stages)
-        return out
-
-    def _comment_types(self, records: list[tuple[str, RepoDay]]) -> set[str]:
-        """The first `MAX_LABEL_VALUES` comment types of the window (oldest day first); the elements of
-        further types are dropped and counted."""
-        admitted: set[str] = set()
-        for _, record in records:
-            for values in record.repos.values():
-                for kind in values.comment_types:
-                    if kind in admitted:
+    ``series_scope`` is the ``scope`` label (`SERIES_SCOPES`); comment types beyond the first
+    `MAX_LABEL_VALUES` are dropped and reported through ``drop_label_value("comment_type")``.
+    """
+    totals: dict[tuple[str, str], list[Number | None]] = {}
+    kinds: dict[tuple[str, str, str], list[Number | None]] = {}
+    admitted = _comment_types(records, drop_label_value)
+    for day, record in records:
+        windows = ("28d", "1d") if day == newest else ("28d",)
+        for repo, values in record.repos.items():
+            for window in windows:
+                acc = totals.get((repo, window))
+                totals[repo, window] = values.totals if acc is None else add_values(acc, values.totals)
+                for kind, counts in values.comment_types.items():
+                    if kind not in admitted:
                         continue
-                    if len(admitted) < MAX_LABEL_VALUES:
-                        admitted.add(kind)
-                    else:
-                        self.drop_label_value(COMMENT_TYPE)
-        return admitted
+                    part = kinds.get((repo, window, kind))
+                    kinds[repo, window, kind] = counts if part is None else add_values(part, counts)
+    out: list[Sample] = []
 
-    def _review(self, repo: str, stages: ReviewStages) -> list[Sample]:
-        name = metrics.COPILOT_REPO_REVIEW_MINUTES.name
-        org, scope = self.options.scope_id, self.options.series_scope
-        pairs = [(stage, quantile) for stage in STAGES for quantile, _ in QUANTILES]
-        return [
-            Sample(
-                name,
-                (
-                    ("org", org),
-                    ("repo", repo),
-                    ("scope", scope),
-                    ("stage", stage),
-                    ("quantile", quantile),
-                    ("authored_by", stages.authored_by),
-                    ("reviewed_by", stages.reviewed_by),
-                ),
-                float(value),
-            )
-            for (stage, quantile), value in zip(pairs, stages.minutes, strict=True)
-            if value is not None
-        ]
+    def labels(repo: str, window: str) -> tuple[tuple[str, str], ...]:
+        return (
+            ("org", scope_id),
+            ("repo", repo),
+            ("user", AGGREGATE_USER),
+            ("scope", series_scope),
+            ("window", window),
+        )
+
+    for (repo, window), summed in sorted(totals.items()):
+        out += _present(PR_SPECS, summed, labels(repo, window))
+    for (repo, window, kind), counts in sorted(kinds.items()):
+        out += _present(KEYED_SPECS[COMMENT_TYPE], counts, (*labels(repo, window), (COMMENT_TYPE, kind)))
+    newest_day = dict(records).get(newest, RepoDay())
+    for repo, values in sorted(newest_day.repos.items()):
+        out += _present(metrics.COPILOT_PRS_MEDIANS, values.medians, labels(repo, NEWEST_DAY_ONLY))
+        for stages in values.review_times:
+            out += _review(scope_id, series_scope, repo, stages)
+    return out
+
+
+def _comment_types(records: list[tuple[str, RepoDay]], drop_label_value: Callable[[str], object]) -> set[str]:
+    """The first `MAX_LABEL_VALUES` comment types of the records (oldest day first); the elements of
+    further types are dropped and counted."""
+    admitted: set[str] = set()
+    for _, record in records:
+        for values in record.repos.values():
+            for kind in values.comment_types:
+                if kind in admitted:
+                    continue
+                if len(admitted) < MAX_LABEL_VALUES:
+                    admitted.add(kind)
+                else:
+                    drop_label_value(COMMENT_TYPE)
+    return admitted
+
+
+def _review(scope_id: str, series_scope: str, repo: str, stages: ReviewStages) -> list[Sample]:
+    name = metrics.COPILOT_REPO_REVIEW_MINUTES.name
+    pairs = [(stage, quantile) for stage in STAGES for quantile, _ in QUANTILES]
+    return [
+        Sample(
+            name,
+            (
+                ("org", scope_id),
+                ("repo", repo),
+                ("scope", series_scope),
+                ("stage", stage),
+                ("quantile", quantile),
+                ("authored_by", stages.authored_by),
+                ("reviewed_by", stages.reviewed_by),
+            ),
+            float(value),
+        )
+        for (stage, quantile), value in zip(pairs, stages.minutes, strict=True)
+        if value is not None
+    ]
 
 
 def _values(row: RepoRow) -> RepoValues:
