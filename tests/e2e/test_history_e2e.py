@@ -28,6 +28,7 @@ from github_stats_exporter.history.plan import HistoryError
 from github_stats_exporter.history.progress import LogProgress
 from github_stats_exporter.simulator.clock import SimClock
 from github_stats_exporter.simulator.copilot_data import Scope
+from github_stats_exporter.simulator.copilot_repos_truth import repos_truth
 from github_stats_exporter.simulator.copilot_teams_truth import team_day_truth
 from github_stats_exporter.simulator.copilot_truth import DIMENSIONS, copilot_truth
 from github_stats_exporter.simulator.faults import FaultRule
@@ -69,6 +70,7 @@ def settings(api_url: str, token: dict[str, str], *, enterprise: bool = False) -
             {f"include_breakdown_{dimension}": True for dimension in ("ide", "feature", "language", "model")}
         )
         copilot.update(
+            include_repositories=True,
             include_enterprise_28d=True,
             include_enterprise_users_28d=True,
             enterprise={"enabled": True, "slug": ENTERPRISE, "token_env": "GSE_HISTORY_TOKEN"},
@@ -100,6 +102,10 @@ def truth(sim: Simulator) -> dict[Point, float]:
             for report in ("aggregate", "users")
         ]
         parts += [team_day_truth(sim.copilot, scope, scope_id, day) for scope, scope_id in SCOPES]
+        for scope, scope_id in SCOPES:
+            # The day's own view of the repository truth: its 1d series and its review stages.
+            day_view = repos_truth(sim.copilot_repos, scope, scope_id, day)
+            parts.append({k: v for k, v in day_view.items() if ("window", "28d") not in k[1]})
         for part in parts:
             for (name, labels), value in part.items():
                 out[name, frozenset(labels), stamp] = value
@@ -141,8 +147,8 @@ async def query_range(http: aiohttp.ClientSession, base: str, promql: str) -> li
 async def test_history_backfills_a_real_prometheus_with_exactly_the_truth(
     tool: Callable[..., str], tmp_path: Path
 ) -> None:
-    """62 days of Copilot (org and enterprise: aggregate, users, teams) and every week of LOC reach Prometheus
-    with the simulator's values."""
+    """62 days of Copilot (org and enterprise: aggregate, users, teams, repositories) and every week of LOC
+    reach Prometheus with the simulator's values."""
     prometheus = tool("prometheus")
     tool("promtool")
     clock = SimClock(frozen_at=START)
@@ -162,13 +168,15 @@ async def test_history_backfills_a_real_prometheus_with_exactly_the_truth(
     summary = outcome.summary
     assert summary.ok, summary.failed
     assert summary.days == 62
-    assert summary.tasks == 62 * 6
+    assert summary.tasks == 62 * 8
     assert summary.written is not None
     assert summary.written.samples == len(expected)
     assert (tmp_path / "history.om").read_bytes().endswith(b"# EOF\n")
     families = {name for name, _, _ in expected}
     assert {"gh_copilot_usage_daily_active_users", "gh_activity_loc_added_weekly"} <= families
     assert any(name.startswith("gh_copilot_team_") for name in families)
+    assert "gh_copilot_repo_review_minutes" in families
+    assert any(("scope", "enterprise_repository") in labels for _, labels, _ in expected)
 
     port = free_port()
     (tmp_path / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")

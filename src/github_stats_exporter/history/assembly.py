@@ -115,6 +115,7 @@ def targets_for(settings: Settings) -> tuple[Target, ...]:
             ("organization", cp.include_org_28d),
             ("users", cp.include_org_users_28d),
             ("teams", cp.include_teams),
+            ("repositories", cp.include_repositories),
         ):
             if on:
                 out.append(Target("org", org, report))
@@ -124,6 +125,7 @@ def targets_for(settings: Settings) -> tuple[Target, ...]:
             ("enterprise", cp.include_enterprise_28d),
             ("users", cp.include_enterprise_users_28d),
             ("teams", cp.include_teams),
+            ("repositories", cp.include_repositories),
         ):
             if on:
                 out.append(Target("enterprise", slug, report))
@@ -272,7 +274,10 @@ async def run_history(
             def drop(reason: str, labels: dict[str, str] = labels) -> None:
                 self_metrics.inc(metrics.COPILOT_RECORDS_DROPPED, {**labels, "reason": reason})
 
-            scopes[key] = ScopeDays(reports, target.scope, target.scope_id, mapping, drop)
+            def drop_label_value(label: str, labels: dict[str, str] = labels) -> None:
+                self_metrics.inc(metrics.COPILOT_LABEL_VALUES_DROPPED, {**labels, "label": label})
+
+            scopes[key] = ScopeDays(reports, target.scope, target.scope_id, mapping, drop, drop_label_value)
         loc = {
             org_cfg.org: LocOrg(
                 access.org_clients[org_cfg.org],

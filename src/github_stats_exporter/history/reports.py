@@ -2,8 +2,8 @@
 
 Each `ReportKind` names a live report (``organization``, ``users``, ``enterprise``, ``teams``…), its
 requests per day and how its day becomes the live ``window="1d"`` series: usage reports go through
-`copilot_map.ReportMapper` with the live `MapOptions`, teams through `copilot_teams.team_samples`. A
-new report is one more entry. This module must not write files, decide days or know the output format.
+`copilot_map.ReportMapper` with the live `MapOptions`, teams through `copilot_teams.team_samples`,
+repositories through `copilot_repos.repo_samples`. A new report is one more entry. This module must not write files, decide days or know the output format.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from github_stats_exporter.model import Sample
 from github_stats_exporter.scrape.copilot import report_labels
 from github_stats_exporter.scrape.copilot_map import MapOptions, ReportMapper
 from github_stats_exporter.scrape.copilot_parse import Record, SlimRecord, SlimUserRecord, UserRecord
+from github_stats_exporter.scrape.copilot_repos import SERIES_SCOPES, RepoDays, repo_samples
 from github_stats_exporter.scrape.copilot_teams import TeamDays, team_samples
 from github_stats_exporter.scrape.day_reports import DayReports
 
@@ -51,12 +52,15 @@ class ScopeDays:
         scope_id: str,
         mapping: MapOptions,
         drop: Callable[[str], None],
+        drop_label_value: Callable[[str], None],
     ) -> None:
         self.scope = scope
         self.scope_id = scope_id
         self._reports = reports
         self._mapping = mapping
         self._teams = TeamDays(reports, scope, scope_id, drop)
+        self._repos = RepoDays(reports, scope, scope_id, drop)
+        self._drop_label_value = drop_label_value
         # users-1-day serves the users series and the teams join: read once per day, kept for that day.
         self._users_lock = asyncio.Lock()
         self._users_day = _NO_DAY
@@ -99,6 +103,16 @@ class ScopeDays:
         samples = team_samples([(day, membership, usage)], day, self.scope, self.scope_id)
         return [s for s in samples if s.label("window") == DAY_WINDOW]
 
+    async def repositories(self, day: str) -> list[Sample] | None:
+        """The ``window="1d"`` repository series and review stages of ``day`` (``repos-1-day``); None on 204."""
+        record = await self._repos.day(day)
+        if record is None:
+            return None
+        scope = SERIES_SCOPES[self.scope]
+        samples = repo_samples([(day, record)], day, self.scope_id, scope, self._drop_label_value)
+        # The review stages carry no window label; everything else keeps its 1d view only.
+        return [s for s in samples if s.label("window") in (None, DAY_WINDOW)]
+
 
 Read = Callable[[ScopeDays, str], Awaitable[list[Sample] | None]]
 
@@ -133,6 +147,10 @@ async def _teams(days: ScopeDays, day: str) -> list[Sample] | None:
     return await days.teams(day)
 
 
+async def _repositories(days: ScopeDays, day: str) -> list[Sample] | None:
+    return await days.repositories(day)
+
+
 REPORTS: dict[str, ReportKind] = {
     kind.name: kind
     for kind in (
@@ -141,6 +159,7 @@ REPORTS: dict[str, ReportKind] = {
         ReportKind("users", ("org", "enterprise"), 1, _usage("users")),
         # user-teams-1-day, then users-1-day on days that have teams (shared with the users report).
         ReportKind("teams", ("org", "enterprise"), 2, _teams, shares="users"),
+        ReportKind("repositories", ("org", "enterprise"), 1, _repositories),
     )
 }
 """Every report kind, by name; the order is the order of the work within a day."""
