@@ -306,7 +306,7 @@ async def run_history(
         summary = await runner.run(options.output)
     blocks = ""
     if options.tsdb is not None and summary.ok:
-        blocks = await create_blocks(binary, options.output, options.tsdb)
+        blocks = await create_blocks(binary, options.output, options.tsdb, state.path / "weeks")
     return Outcome(summary, plan.span.warnings, blocks)
 
 

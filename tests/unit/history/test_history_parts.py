@@ -10,6 +10,7 @@ import pytest
 from github_stats_exporter import cli, metrics
 from github_stats_exporter.github.ratelimit import RateLimitState
 from github_stats_exporter.history.blocks import MISSING, create_blocks, promtool
+from github_stats_exporter.history.chunks import split_by_week
 from github_stats_exporter.history.estimate import estimate
 from github_stats_exporter.history.plan import HistoryError, Plan, Span, day_end, resolve_span
 from github_stats_exporter.history.spill import merged, run_lines, write_run
@@ -140,5 +141,31 @@ async def test_a_failing_promtool_is_reported_with_its_output(tmp_path: Path) ->
     fake = tmp_path / "promtool"
     fake.write_text("#!/bin/sh\necho 'out of order sample' >&2\nexit 1\n")
     fake.chmod(0o755)
+    write_openmetrics(run_lines([(100, _sample("a", 1))]), tmp_path / "h.om")
     with pytest.raises(HistoryError, match=r"promtool failed \(exit 1\): out of order sample"):
-        await create_blocks(str(fake), tmp_path / "h.om", tmp_path / "blocks")
+        await create_blocks(str(fake), tmp_path / "h.om", tmp_path / "blocks", tmp_path / "weeks")
+    assert not list((tmp_path / "weeks").iterdir())  # the week files are removed after
+
+
+def test_a_history_file_splits_into_weeks_that_keep_order_and_metadata(tmp_path: Path) -> None:
+    """Each week's file has its families' metadata, its points in the source order and `# EOF`."""
+    week = 7 * 86400
+    removed = metrics.ACTIVITY_LOC_REMOVED.sample(5, {"org": "o", "repo": "r", "user": "a"})
+    points = [
+        (week * 10 + 1, _sample("a", 1)),
+        (week * 10 + 2, _sample("a", 2)),
+        (week * 11 + 1, _sample("a", 3)),
+    ]
+    points += [(week * 11 + 5, _sample("b", 4)), (week * 10 + 3, removed)]
+    write_openmetrics(run_lines(points), tmp_path / "h.om")
+    first, second = split_by_week(tmp_path / "h.om", tmp_path / "weeks")
+    one, two = first.read_text(), second.read_text()
+    assert one.count("# TYPE gh_activity_loc_added_weekly gauge") == 1
+    assert one.count("# TYPE gh_activity_loc_removed_weekly gauge") == 1
+    assert 'user="a"} 1 ' in one
+    assert one.index('user="a"} 1 ') < one.index('user="a"} 2 ')
+    assert 'user="a"} 3 ' in two
+    assert 'user="b"} 4 ' in two
+    assert "gh_activity_loc_removed_weekly{" not in two
+    assert one.endswith("# EOF\n")
+    assert two.endswith("# EOF\n")
