@@ -101,6 +101,7 @@ class Runner:
         self._keys: list[str] = []
 
     async def run(self, output: Path) -> Summary:
+        """Every unfinished task of the plan, then ``output`` from the runs of every finished one."""
         summary = Summary(days=len(self._plan.span.days()), tasks=self._plan.task_count)
         first_requests, first_bytes = self._requests(), self._downloaded()
         self._seen_bytes = first_bytes
