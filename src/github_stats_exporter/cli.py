@@ -169,6 +169,13 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(msg) from exc
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        msg = f"must be a whole number of at least 1, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return int(text)
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     # Imported here so `serve` never loads the history command (and its progress bars).
     from github_stats_exporter.history.assembly import HistoryOptions, dry_run, run_history
@@ -354,17 +361,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="Copilot 1-day reports and weekly LOC as timestamped OpenMetrics for promtool (docs/history.md)",
     )
     with_config(p)
-    p.add_argument("--from", dest="from_day", type=_day, required=True, help="first day, YYYY-MM-DD")
     p.add_argument(
-        "--to", dest="to_day", type=_day, default=None, help="last day (default: newest available)"
+        "--from", dest="from_day", type=_day, required=True, metavar="YYYY-MM-DD", help="first day"
     )
-    p.add_argument("--output", required=True, help="the OpenMetrics file to write")
-    p.add_argument("--state", default="", help="state directory (default: OUTPUT.state)")
-    p.add_argument("--tsdb", default="", help="also run promtool tsdb create-blocks-from into this directory")
+    p.add_argument(
+        "--to",
+        dest="to_day",
+        type=_day,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="last day (default: newest available)",
+    )
+    p.add_argument("--output", required=True, metavar="FILE", help="the OpenMetrics file to write")
+    p.add_argument("--state", default="", metavar="DIR", help="state directory (default: FILE.state)")
+    p.add_argument(
+        "--tsdb", default="", metavar="DIR", help="also run promtool tsdb create-blocks-from into DIR"
+    )
     p.add_argument("--dry-run", action="store_true", help="print the requests it would make, then exit")
     p.add_argument("--no-copilot", action="store_true", help="skip the Copilot reports")
     p.add_argument("--no-loc", action="store_true", help="skip the weekly lines of code")
-    p.add_argument("--concurrency", type=int, default=4, help="reports read at once (default: %(default)s)")
+    p.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=4,
+        metavar="N",
+        help="reports read at once (default: %(default)s)",
+    )
     p.set_defaults(func=cmd_history)
 
     p = sub.add_parser("simulate", help="run the GitHub simulator standalone")

@@ -121,12 +121,19 @@ def test_tsdb_without_promtool_is_a_clear_error(monkeypatch: pytest.MonkeyPatch)
     assert str(info.value) == MISSING
 
 
-def test_the_command_rejects_a_malformed_day(capsys: pytest.CaptureFixture[str]) -> None:
-    """--from that is not YYYY-MM-DD stops argparse with a message naming the value."""
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["--from", "2026-13-01"], id="malformed-day"),
+        pytest.param(["--from", "2026-01-01", "--concurrency", "0"], id="zero-concurrency"),
+    ],
+)
+def test_the_command_rejects_bad_arguments(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """A --from that is not YYYY-MM-DD or a --concurrency below 1 stops argparse, naming the value."""
     with pytest.raises(SystemExit) as info:
-        cli.main(["history", "--from", "2026-13-01", "--output", "x.om"])
+        cli.main(["history", *args, "--output", "x.om"])
     assert info.value.code == 2
-    assert "'2026-13-01'" in capsys.readouterr().err
+    assert f"{args[-1]!r}" in capsys.readouterr().err
 
 
 def test_a_to_beyond_the_newest_day_is_clipped_with_a_warning() -> None:
