@@ -7,10 +7,11 @@ decides labels and values; it does no I/O and never sees a download link.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import add, attrgetter
 from typing import Literal
@@ -106,6 +107,7 @@ VSCODE_AGENT_SPECS: tuple[MetricSpec, ...] = (
 )
 CREDIT_SPECS: tuple[MetricSpec, ...] = (metrics.COPILOT_AI_CREDITS,)
 ADDITIVE_SPECS = COUNTER_SPECS + PR_SPECS + CLI_SPECS + APP_SPECS + VSCODE_AGENT_SPECS + CREDIT_SPECS
+COUNTER_NAMES = tuple(spec.name for spec in COUNTER_SPECS)
 _GROUP_SPECS = (COUNTER_SPECS, PR_SPECS, CLI_SPECS, APP_SPECS, VSCODE_AGENT_SPECS, CREDIT_SPECS)
 # Additive values of keyed elements, per label: which families their values go to.
 KEYED_SPECS: dict[str, tuple[MetricSpec, ...]] = {
@@ -156,16 +158,24 @@ _gauges = attrgetter(*GAUGE_FIELDS)
 _medians = attrgetter(*PR_MEDIAN_FIELDS)
 _phase_gauges = attrgetter(*PHASE_GAUGE_FIELDS)
 _CHAT_MODE = re.compile(r"chat_panel_(.+)_mode")
+CHAT_MODE = "chat_mode"
+"""The label of the chat-mode breakdown: one ``chat_panel_<mode>_mode`` feature each, so its sums are
+those of that feature (derived when the series are built, never summed twice)."""
 # Which array feeds each breakdown label; language and model arrays are summed over features.
-_ARRAYS: dict[str, str] = {
-    "ide": "totals_by_ide",
-    "feature": "totals_by_feature",
-    "language": "totals_by_language_feature",
-    "model": "totals_by_model_feature",
+ElementsOf = Callable[[AnyRecord], list[Breakdown] | None]
+ValueOf = Callable[[Breakdown], str | None]
+# (array of a record, dimension value of one of its elements)
+_ARRAYS: dict[Dimension, tuple[ElementsOf, ValueOf]] = {
+    "ide": (attrgetter("totals_by_ide"), attrgetter("ide")),
+    "feature": (attrgetter("totals_by_feature"), attrgetter("feature")),
+    "language": (attrgetter("totals_by_language_feature"), attrgetter("language")),
+    "model": (attrgetter("totals_by_model_feature"), attrgetter("model")),
 }
 
 Group = tuple[Number | None, ...] | None
 """A group of additive values (counters, pull requests, CLI, app, …) summed together; None when absent."""
+Sums = dict[str, tuple[Number | None, ...]]
+"""Counter sums of one breakdown dimension of one (user, day) key, per label value."""
 Keyed = tuple[str, str, Group]
 """(label, value, additive values) of one element of a keyed array (agent, comment_type, phase)."""
 
@@ -263,12 +273,14 @@ class ReportLabels:
 class _Window:
     """Running sums of one window view (28-day sums, or the single newest day) of one report."""
 
-    __slots__ = ("day", "gauge_day", "gauges", "keyed", "parts", "sums")
+    __slots__ = ("breakdowns", "day", "gauge_day", "gauges", "keyed", "sums")
 
     def __init__(self, day: str | None) -> None:
         self.day = day  # only records of this day count (None: every record)
         self.sums: dict[tuple[str, str], list[Group]] = {}
-        self.parts: dict[tuple[str, str, str, str], Group] = {}
+        # (user, day label) -> dimension -> value -> counter sums: nested so that the hot path builds no
+        # key tuple per breakdown element, and looks the (user, day) key up once per record.
+        self.breakdowns: dict[tuple[str, str], dict[Dimension, Sums]] = {}
         self.keyed: dict[tuple[str, str, str, str], Group] = {}
         self.gauges: dict[str, _DayGauges] = {}
         self.gauge_day: dict[str, str] = {}
@@ -297,7 +309,8 @@ class ReportMapper:
         self._max_users = options.max_users
         self._emit_day = options.labels.emit_day_label
         self._include_prs = options.include_pull_requests
-        self._breakdowns = bool(options.breakdowns)
+        # The enabled breakdowns in a fixed order (so series come out in the same order in every process).
+        self._arrays = tuple((dim, *_ARRAYS[dim]) for dim in DIMENSIONS if dim in options.breakdowns)
         self._label_values: dict[str, set[str]] = {label: set() for label in KEYED_LABELS}
         self.records = 0
         """Day records seen (kept or dropped)."""
@@ -307,14 +320,23 @@ class ReportMapper:
         """Keyed elements dropped by `MAX_LABEL_VALUES`, per label (agent, comment_type, phase)."""
 
     def add_all(self, records: Iterable[AnyRecord]) -> None:
+        """Every record of one decoded chunk (see `add`)."""
         add_day = self._add_day
-        for record in records:
-            days = record.day_totals
-            if days is None:
-                add_day(record)
-            else:
-                for day in days:
-                    add_day(day)
+        # Summing creates many small tuples and no cycles; without this pause the cyclic GC re-scans
+        # the growing sums again and again (docs/benchmarks.md, "Copilot report parsing").
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            for record in records:
+                days = record.day_totals
+                if days is None:
+                    add_day(record)
+                else:
+                    for day in days:
+                        add_day(day)
+        finally:
+            if paused:
+                gc.enable()
 
     def add(self, record: AnyRecord) -> None:
         """One decoded top-level record (a 28-day aggregate wrapper contributes each of its days)."""
@@ -391,8 +413,17 @@ class ReportMapper:
                     parts[part_key] = _merge(parts.get(part_key), values)
             if not self._is_users:
                 self._take_gauges(window, record, prs, day, day_key)
-            if self._breakdowns:
-                self._take_breakdowns(window, record, user, day_key)
+            if self._arrays:
+                by_dimension = window.breakdowns.get(key)
+                if by_dimension is None:
+                    by_dimension = window.breakdowns[key] = {}
+                for dimension, elements_of, value_of in self._arrays:
+                    elements = elements_of(record)
+                    if elements:
+                        sums = by_dimension.get(dimension)
+                        if sums is None:
+                            sums = by_dimension[dimension] = {}
+                        _sum_elements(sums, elements, value_of)
 
     def _keyed(
         self, record: AnyRecord, prs: PullRequests | None, phases: list[AdoptionPhase] | None
@@ -459,23 +490,17 @@ class ReportMapper:
             _gauges(record), _medians(prs) if prs is not None else None, phases
         )
 
-    def _take_breakdowns(self, window: _Window, record: AnyRecord, user: str, day_key: str) -> None:
-        for dimension in self.options.breakdowns:
-            elements: list[Breakdown] | None = getattr(record, _ARRAYS[dimension], None)
-            if not elements:
-                continue
-            for element in elements:
-                value = getattr(element, dimension)
-                if value is None:
-                    continue
-                _add_part(window.parts, (user, day_key, dimension, value), element)
-                if dimension == "feature":
-                    mode = _CHAT_MODE.fullmatch(value)
-                    if mode is not None:
-                        _add_part(window.parts, (user, day_key, "chat_mode", mode.group(1)), element)
-
     def samples(self, window: str) -> list[Sample]:
         """Every series of one window view, labels in the order the metric contract declares."""
+        paused = gc.isenabled()
+        gc.disable()  # as in `add_all`: many small objects, no cycles
+        try:
+            return self._samples(window)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _samples(self, window: str) -> list[Sample]:
         view = self._windows[window]
         org, scope = self.report.org, self.report.scope
         emit_day = self.options.labels.emit_day_label
@@ -493,17 +518,28 @@ class ReportMapper:
                         for spec, v in zip(specs, group, strict=True)
                         if v is not None
                     ]
-        for (user, day, dimension, value_label), group in view.parts.items():
-            if group is None:
-                continue
-            labels = (*base(user, day), (dimension, value_label)) + (
-                (("day", day),) if emit_day and day else ()
-            )
-            out += [
-                Sample(spec.name, labels, float(v))
-                for spec, v in zip(COUNTER_SPECS, group, strict=True)
-                if v is not None
-            ]
+        chat_modes: dict[str, str | None] = {}
+        for (user, day), by_dimension in view.breakdowns.items():
+            head = base(user, day)
+            tail = (("day", day),) if emit_day and day else ()
+            for dimension, sums in by_dimension.items():
+                for value_label, group in sums.items():
+                    named = [
+                        (name, float(v))
+                        for name, v in zip(COUNTER_NAMES, group, strict=True)
+                        if v is not None
+                    ]
+                    labels = (*head, (dimension, value_label), *tail)
+                    out += [Sample(name, labels, value) for name, value in named]
+                    if dimension != "feature":
+                        continue
+                    mode = chat_modes.get(value_label, "")
+                    if mode == "":
+                        match = _CHAT_MODE.fullmatch(value_label)
+                        mode = chat_modes[value_label] = match.group(1) if match else None
+                    if mode is not None:
+                        labels = (*head, (CHAT_MODE, mode), *tail)
+                        out += [Sample(name, labels, value) for name, value in named]
         for (user, day, label, value_label), group in view.keyed.items():
             if group is None:
                 continue
@@ -553,7 +589,21 @@ def _merge(acc: Group, values: Group) -> Group:
     return tuple(map(add, acc, values))
 
 
-def _add_part(
-    parts: dict[tuple[str, str, str, str], Group], key: tuple[str, str, str, str], element: Breakdown
-) -> None:
-    parts[key] = _merge(parts.get(key), _counters(element))
+def _sum_elements(sums: Sums, elements: list[Breakdown], value_of: ValueOf) -> None:
+    """Add the counters of one record's breakdown array to ``sums`` (per value of its dimension)."""
+    get = sums.get
+    for element in elements:
+        value = value_of(element)
+        if value is None:
+            continue
+        values = _counters(element)
+        acc = get(value)
+        if acc is None:
+            sums[value] = values
+        elif None in acc or None in values:
+            # GitHub omits some counters in some arrays (no interactions per language or model).
+            sums[value] = tuple(
+                [v if a is None else a if v is None else a + v for a, v in zip(acc, values, strict=True)]
+            )
+        else:
+            sums[value] = tuple(map(add, acc, values))

@@ -33,11 +33,35 @@ COUNTER_FIELDS = tuple(Counters.__struct_fields__)
 
 
 class Breakdown(Counters, kw_only=True, gc=False):
-    """One element of a ``totals_by_*`` array; only the dimensions of its array are set."""
+    """One element of a ``totals_by_*`` array: its counters, and in each subclass its own dimension.
+
+    Each array decodes into its own subclass that declares only that array's dimension; every other key
+    of the element (the ``feature`` of the language and model arrays, version objects) is skipped
+    unparsed, so decoding builds no string and fills no default the mapper would not use.
+    """
+
+
+class IdeBreakdown(Breakdown, kw_only=True, gc=False):
+    """An element of ``totals_by_ide``."""
 
     ide: str | None = None
+
+
+class FeatureBreakdown(Breakdown, kw_only=True, gc=False):
+    """An element of ``totals_by_feature``."""
+
     feature: str | None = None
+
+
+class LanguageBreakdown(Breakdown, kw_only=True, gc=False):
+    """An element of ``totals_by_language_feature`` (summed over features by the mapper)."""
+
     language: str | None = None
+
+
+class ModelBreakdown(Breakdown, kw_only=True, gc=False):
+    """An element of ``totals_by_model_feature`` (summed over features by the mapper)."""
+
     model: str | None = None
 
 
@@ -165,10 +189,10 @@ class _RecordFields(_UserFields, kw_only=True, gc=False):
 class Record(_RecordFields, kw_only=True, gc=False):
     """A user row, an aggregate day record, or a 28-day aggregate wrapper (then ``day_totals`` is set)."""
 
-    totals_by_ide: list[Breakdown] | None = None
-    totals_by_feature: list[Breakdown] | None = None
-    totals_by_language_feature: list[Breakdown] | None = None
-    totals_by_model_feature: list[Breakdown] | None = None
+    totals_by_ide: list[IdeBreakdown] | None = None
+    totals_by_feature: list[FeatureBreakdown] | None = None
+    totals_by_language_feature: list[LanguageBreakdown] | None = None
+    totals_by_model_feature: list[ModelBreakdown] | None = None
     day_totals: list[Record] | None = None
 
 
@@ -182,10 +206,10 @@ class UserRecord(_UserFields, kw_only=True, gc=False):
     """A users-report row: without the aggregate-only scalars, which are then skipped, not defaulted
     (each declared field costs its default on every decoded row; see docs/benchmarks.md)."""
 
-    totals_by_ide: list[Breakdown] | None = None
-    totals_by_feature: list[Breakdown] | None = None
-    totals_by_language_feature: list[Breakdown] | None = None
-    totals_by_model_feature: list[Breakdown] | None = None
+    totals_by_ide: list[IdeBreakdown] | None = None
+    totals_by_feature: list[FeatureBreakdown] | None = None
+    totals_by_language_feature: list[LanguageBreakdown] | None = None
+    totals_by_model_feature: list[ModelBreakdown] | None = None
     day_totals: list[UserRecord] | None = None
 
 
