@@ -4,13 +4,16 @@ Run: ``.venv/bin/python -m benchmarks copilot_parse`` (or ``python -m benchmarks
 report files are generated with the simulator's `CopilotDataset` and written to a temporary directory
 before anything is timed; the timed part reads them in 256 KiB chunks, as a download delivers them.
 Throughput is CPU time (best of three) without tracemalloc (it slows Python down); peak memory is taken in
-a further pass under tracemalloc.
+a further pass under tracemalloc. A second table covers users reports with every breakdown on, at about
+10k and 100k records: adding the records (parse + map) and building the series are timed apart, median
+of three runs, and the peak memory is set against the series the report produces.
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import statistics
 import tempfile
 import time
 import tracemalloc
@@ -25,6 +28,7 @@ from github_stats_exporter.simulator.copilot_data import CopilotDataset
 CHUNK = 256 * 1024
 END_DAY = date(2026, 5, 26)
 SIZES = (2_000, 8_000)
+BREAKDOWN_SIZES = (700, 7_000)  # users: about 10k and 100k records
 ALL_BREAKDOWNS = MapOptions(breakdowns=frozenset({"ide", "feature", "language", "model"}))
 
 
@@ -53,7 +57,8 @@ def parse_only(path: Path, repeat: int) -> int:
     return count
 
 
-def parse_and_map(path: Path, repeat: int, options: MapOptions) -> int:
+def feed(path: Path, repeat: int, options: MapOptions) -> ReportMapper:
+    """Parse ``path`` (``repeat`` times over) into one mapper, chunk by chunk as a download arrives."""
     mapper = ReportMapper(ReportLabels("bench", "users"), options, {"28d": None, "1d": END_DAY.isoformat()})
     parser = ReportParser(breakdowns=bool(options.breakdowns), users=True)
     for _ in range(repeat):
@@ -61,9 +66,58 @@ def parse_and_map(path: Path, repeat: int, options: MapOptions) -> int:
             while chunk := fh.read(CHUNK):
                 mapper.add_all(parser.feed(chunk))
         mapper.add_all(parser.finish())
-    samples = len(mapper.samples("28d")) + len(mapper.samples("1d"))
     assert parser.dropped == 0
-    return samples
+    return mapper
+
+
+def parse_and_map(path: Path, repeat: int, options: MapOptions) -> int:
+    mapper = feed(path, repeat, options)
+    return len(mapper.samples("28d")) + len(mapper.samples("1d"))
+
+
+def breakdown_pass(path: Path, repeat: int) -> tuple[float, float, int]:
+    """(CPU s adding the records, CPU s building both windows' series, series) with every breakdown on."""
+    started = time.process_time()
+    mapper = feed(path, repeat, ALL_BREAKDOWNS)
+    added = time.process_time()
+    series = len(mapper.samples("28d")) + len(mapper.samples("1d"))
+    return added - started, time.process_time() - added, series
+
+
+def breakdown_peak(path: Path, repeat: int) -> float:
+    """tracemalloc's peak MiB of one pass, the built series included."""
+    gc.collect()
+    tracemalloc.start()
+    breakdown_pass(path, repeat)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def breakdown_table(directory: Path) -> None:
+    """Users reports of ~10k and ~100k records with every breakdown on: median of three runs."""
+    print()
+    print(
+        "| users | records | pass | parse + map records/CPU-s | series build CPU-s | "
+        "parse + map + series records/CPU-s | peak MiB | series | peak KiB per 1k series |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for users in BREAKDOWN_SIZES:
+        path, rows = write_report(users, directory)
+        for label, repeat in (("all breakdowns", 1), ("all breakdowns, file twice", 2)):
+            gc.collect()
+            runs = [breakdown_pass(path, repeat) for _ in range(3)]
+            mapped = statistics.median(r[0] for r in runs)
+            built = statistics.median(r[1] for r in runs)
+            total = statistics.median(r[0] + r[1] for r in runs)
+            series = runs[0][2]
+            peak = breakdown_peak(path, repeat)
+            records = rows * repeat
+            print(
+                f"| {users} | {records} | {label} | {records / mapped:,.0f} | {built:.2f} | "
+                f"{records / total:,.0f} | {peak:.1f} | {series} | {peak * 2**10 / series * 1000:.0f} |"
+            )
+        path.unlink()
 
 
 def measure(run: Callable[[], int]) -> tuple[float, int, float]:
@@ -88,6 +142,8 @@ def measure(run: Callable[[], int]) -> tuple[float, int, float]:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="copilot-bench-") as tmp:
+        breakdown_table(Path(tmp))
+        print()
         files = []
         for users in SIZES:
             started = time.perf_counter()

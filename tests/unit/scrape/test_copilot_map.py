@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import hmac
 import json
@@ -242,6 +243,40 @@ def test_breakdowns_come_from_the_nested_arrays_one_dimension_per_series() -> No
     assert (P + "user_initiated_interaction_count", labels(**user, language="go")) not in got
     breakdown = {"ide", "feature", "language", "model", "chat_mode"}
     assert all(len({k for k, _ in key} & breakdown) <= 1 for _, key in got)
+
+
+def test_breakdown_counters_missing_from_some_elements_are_summed_over_those_that_carry_them() -> None:
+    """A counter absent from one day's element and present in another's sums the present ones; absent everywhere, no series."""
+    options = MapOptions(breakdowns=frozenset({"ide", "language"}))
+    first = user_row("alice", 1, "2026-05-01", totals_by_ide=[{"ide": "vim", "loc_added_sum": 1}])
+    second = user_row(
+        "alice", 1, "2026-05-02", totals_by_ide=[{"ide": "vim", **COUNTERS, "loc_deleted_sum": None}]
+    )
+    got = values(run([first, second], ReportLabels("acme", "users"), options, {"28d": None}), "28d")
+    vim = labels(user="alice", scope="users", window="28d", ide="vim")
+    assert got[P + "loc_added_sum", vim] == 7
+    assert got[P + "user_initiated_interaction_count", vim] == 1
+    assert got[P + "loc_suggested_to_delete_sum", vim] == 5
+    assert (P + "loc_deleted_sum", vim) not in got
+    go = labels(user="alice", scope="users", window="28d", language="go")
+    assert got[P + "loc_added_sum", go] == 10
+    assert (P + "code_generation_activity_count", go) not in got
+
+
+def test_mapping_leaves_the_cyclic_gc_as_it_found_it() -> None:
+    """add_all and samples pause the cyclic GC while they work and restore its previous state."""
+    options = MapOptions(breakdowns=frozenset({"ide"}))
+    rows = [user_row("alice", 1, "2026-05-01")]
+    assert gc.isenabled()
+    mapper = run(rows, ReportLabels("acme", "users"), options, {"28d": None})
+    assert mapper.samples("28d")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        run(rows, ReportLabels("acme", "users"), options, {"28d": None}).samples("28d")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_breakdowns_are_off_by_default() -> None:
