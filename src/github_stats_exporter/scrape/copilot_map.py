@@ -166,7 +166,8 @@ ElementsOf = Callable[[AnyRecord], list[Breakdown] | None]
 _N = Number | None
 ReadElement = Callable[[Breakdown], tuple[str | None, _N, _N, _N, _N, _N, _N, _N]]
 """An element's dimension value, then its counters in `COUNTER_FIELDS` order."""
-# (array of a record, dimension value of one of its elements)
+# (a record's array, an element's dimension value and counters); with breakdowns on, records must be
+# decoded with their arrays (`ReportParser(breakdowns=True)`), as every caller does.
 _ARRAYS: dict[Dimension, tuple[ElementsOf, ReadElement]] = {
     "ide": (attrgetter("totals_by_ide"), attrgetter("ide", *COUNTER_FIELDS)),
     "feature": (attrgetter("totals_by_feature"), attrgetter("feature", *COUNTER_FIELDS)),
