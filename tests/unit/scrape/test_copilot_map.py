@@ -267,16 +267,18 @@ def test_mapping_leaves_the_cyclic_gc_as_it_found_it() -> None:
     """add_all and samples pause the cyclic GC while they work and restore its previous state."""
     options = MapOptions(breakdowns=frozenset({"ide"}))
     rows = [user_row("alice", 1, "2026-05-01")]
-    assert gc.isenabled()
-    mapper = run(rows, ReportLabels("acme", "users"), options, {"28d": None})
-    assert mapper.samples("28d")
-    assert gc.isenabled()
-    gc.disable()
+    was_enabled = gc.isenabled()
     try:
+        gc.enable()
+        mapper = run(rows, ReportLabels("acme", "users"), options, {"28d": None})
+        assert mapper.samples("28d")
+        assert gc.isenabled()
+        gc.disable()
         run(rows, ReportLabels("acme", "users"), options, {"28d": None}).samples("28d")
         assert not gc.isenabled()
     finally:
-        gc.enable()
+        if was_enabled:
+            gc.enable()
 
 
 def test_breakdowns_are_off_by_default() -> None:
