@@ -3,13 +3,21 @@
 Run: ``.venv/bin/python -m benchmarks store_render`` (or ``python -m benchmarks.store_render``). It starts
 its own redis-server on a free loopback port in a temporary directory and stops it at the end. The
 prometheus_client baseline renders the same 500k series in the same run.
+
+A fresh replica is a new process (``python -m benchmarks.store_render --replica PORT PREFIX``) that
+connects to the filled Redis, refreshes its page cache once and reports the time and its resident
+memory (VmRSS) before and after; it runs three times per store layout and the median is reported:
+snapshots written with fragments (this version) and without (an older writer: decode + encode).
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -19,7 +27,7 @@ import aiohttp
 from tests.support.redis_server import RedisProcess, send_command
 
 from github_stats_exporter import metrics as m
-from github_stats_exporter.exposition import ExpositionCache
+from github_stats_exporter.exposition import ExpositionCache, Format, pack_snapshot
 from github_stats_exporter.health import Health
 from github_stats_exporter.model import Sample, Snapshot, SnapshotKey
 from github_stats_exporter.selfmetrics import SelfMetrics
@@ -31,6 +39,7 @@ WRITE_SERIES = 100_000
 RENDER_SERIES = 500_000
 SNAPSHOT_SERIES = 1_000
 GETS = 200
+REPLICA_RUNS = 3
 FAMILIES = (m.ACTIVITY_COMMITS, m.ACTIVITY_PRS_OPENED, m.ACTIVITY_REVIEWS, m.ACTIVITY_ISSUE_COMMENTS)
 
 
@@ -68,22 +77,80 @@ def command_calls(port: int) -> int:
     return total
 
 
+def rss_bytes() -> int:
+    """Resident memory of this process (VmRSS), in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    msg = "no VmRSS in /proc/self/status"
+    raise RuntimeError(msg)
+
+
+async def replica_refresh(port: int, prefix: str) -> dict[str, float]:
+    """What a replica starting now does first: one page refresh from the filled store, and its memory."""
+    async with RedisSnapshotStore.standalone("127.0.0.1", port, key_prefix=prefix) as store:
+        await store.ping()  # connect (and import everything) before measuring
+        cache = ExpositionCache(store, m_self())
+        gc.collect()
+        before = rss_bytes()
+        started = time.perf_counter()
+        await cache.refresh()
+        cold = time.perf_counter() - started
+        cache.body(Format.TEXT)
+        gc.collect()
+        after = rss_bytes()
+        return {
+            "series": cache.series_count,
+            "cold_refresh_s": cold,
+            "rss_mb_per_million_series": (after - before) / cache.series_count,  # bytes/series = MB/1M
+            "page_mb": len(cache.body(Format.TEXT)) / 1e6,
+        }
+
+
+def fresh_replicas(port: int, prefix: str) -> dict[str, float]:
+    """Run `replica_refresh` in REPLICA_RUNS new processes; the median of each figure."""
+    runs = []
+    for _ in range(REPLICA_RUNS):
+        command = [sys.executable, "-m", "benchmarks.store_render", "--replica", str(port), prefix]
+        done = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
+        runs.append(json.loads(done.stdout))
+    return {name: statistics.median(run[name] for run in runs) for name in runs[0]}
+
+
 async def write_benchmark(port: int) -> dict[str, float]:
-    async with RedisSnapshotStore.standalone("127.0.0.1", port, key_prefix="bench-w") as store:
-        snap = snapshots(WRITE_SERIES, WRITE_SERIES)[0]
-        times = []
-        for _ in range(5):
-            started = time.perf_counter()
-            await store.put(snap)
-            times.append(time.perf_counter() - started)
-        return {"put_100k_median_s": statistics.median(times), "put_100k_min_s": min(times)}
+    out: dict[str, float] = {}
+    for label, encoder in (("", pack_snapshot), ("_without_fragments", None)):
+        options = {"key_prefix": f"bench-w{label}", "fragments": encoder}
+        async with RedisSnapshotStore.standalone("127.0.0.1", port, **options) as store:
+            snap = snapshots(WRITE_SERIES, WRITE_SERIES)[0]
+            times = []
+            for _ in range(5):
+                started = time.perf_counter()
+                await store.put(snap)
+                times.append(time.perf_counter() - started)
+            out[f"put_100k{label}_median_s"] = statistics.median(times)
+            out[f"put_100k{label}_min_s"] = min(times)
+    return out
+
+
+async def redis_fill(port: int, prefix: str, snaps: list[Snapshot], *, fragments: bool) -> float:
+    encoder = pack_snapshot if fragments else None
+    async with RedisSnapshotStore.standalone(
+        "127.0.0.1", port, key_prefix=prefix, fragments=encoder
+    ) as store:
+        started = time.perf_counter()
+        await asyncio.gather(*(store.put(s) for s in snaps))
+        return time.perf_counter() - started
 
 
 async def redis_render_benchmark(port: int, snaps: list[Snapshot]) -> dict[str, float]:
-    async with RedisSnapshotStore.standalone("127.0.0.1", port, key_prefix="bench-r") as store:
-        started = time.perf_counter()
-        await asyncio.gather(*(store.put(s) for s in snaps))
-        fill = time.perf_counter() - started
+    fill = await redis_fill(port, "bench-r", snaps, fragments=True)
+    old_fill = await redis_fill(port, "bench-old", snaps, fragments=False)
+    replica = fresh_replicas(port, "bench-r")
+    old_replica = fresh_replicas(port, "bench-old")
+    async with RedisSnapshotStore.standalone(
+        "127.0.0.1", port, key_prefix="bench-r", fragments=pack_snapshot
+    ) as store:
         cache = ExpositionCache(store, m_self())
         started = time.perf_counter()
         await cache.refresh()
@@ -103,6 +170,13 @@ async def redis_render_benchmark(port: int, snaps: list[Snapshot]) -> dict[str, 
         one_changed_commands = command_calls(port) - before
         return {
             "fill_500k_s": fill,
+            "fill_500k_without_fragments_s": old_fill,
+            "fresh_replica_cold_refresh_s": replica["cold_refresh_s"],
+            "fresh_replica_rss_mb_per_million_series": replica["rss_mb_per_million_series"],
+            "fresh_replica_without_fragments_cold_refresh_s": old_replica["cold_refresh_s"],
+            "fresh_replica_without_fragments_rss_mb_per_million_series": old_replica[
+                "rss_mb_per_million_series"
+            ],
             "cold_refresh_from_redis_s": cold,
             "idle_refresh_s": idle,
             "idle_refresh_commands": commands,
@@ -116,14 +190,24 @@ def m_self() -> SelfMetrics:
 
 
 async def memory_render_benchmark(snaps: list[Snapshot]) -> tuple[ExpositionCache, dict[str, float]]:
-    store = MemorySnapshotStore()
-    for s in snaps:
-        await store.put(s)
-    cache = ExpositionCache(store, m_self(), offload_threshold=10**9)
-    started = time.perf_counter()
-    await cache.refresh()
-    cold = time.perf_counter() - started
-    return cache, {"cold_render_s": cold, "cold_render_series_per_s": RENDER_SERIES / cold}
+    """Cold render from the memory store, with fragments kept by the writer and (before) without."""
+    out: dict[str, float] = {}
+    caches = []
+    for label, encoder in (("", pack_snapshot), ("_without_fragments", None)):
+        store = MemorySnapshotStore(fragments=encoder)
+        started = time.perf_counter()
+        for s in snaps:
+            await store.put(s)
+        out[f"memory_fill{label}_s"] = time.perf_counter() - started
+        cache = ExpositionCache(store, m_self(), offload_threshold=10**9)
+        gc.collect()
+        started = time.perf_counter()
+        await cache.refresh()
+        cold = time.perf_counter() - started
+        out[f"cold_render{label}_s"] = cold
+        out[f"cold_render{label}_series_per_s"] = RENDER_SERIES / cold
+        caches.append(cache)
+    return caches[0], out
 
 
 async def serve_benchmark(cache: ExpositionCache) -> dict[str, float]:
@@ -205,6 +289,9 @@ async def run() -> dict[str, float]:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--replica"]:
+        print(json.dumps(asyncio.run(replica_refresh(int(sys.argv[2]), sys.argv[3]))))
+        return
     results = asyncio.run(run())
     width = max(map(len, results))
     for name, value in results.items():

@@ -11,7 +11,7 @@ import time
 import uuid
 from typing import Protocol
 
-from github_stats_exporter.store.base import Store
+from github_stats_exporter.store.base import FragmentEncoder, Store
 from github_stats_exporter.store.memory import MemorySnapshotStore
 from github_stats_exporter.store.redis import RedisSnapshotStore
 
@@ -19,7 +19,13 @@ from github_stats_exporter.store.redis import RedisSnapshotStore
 class StoreBackend(Protocol):
     """Builds stores of one adapter and lets time pass for them (TTL tests)."""
 
-    async def make(self, *, max_series_budget: int = 0, retention_seconds: float | None = None) -> Store: ...
+    async def make(
+        self,
+        *,
+        max_series_budget: int = 0,
+        retention_seconds: float | None = None,
+        fragments: FragmentEncoder | None = None,
+    ) -> Store: ...
 
     async def elapse(self, seconds: float) -> None: ...
 
@@ -40,9 +46,18 @@ class MemoryBackend:
     def clock(self) -> float:
         return self.now
 
-    async def make(self, *, max_series_budget: int = 0, retention_seconds: float | None = None) -> Store:
+    async def make(
+        self,
+        *,
+        max_series_budget: int = 0,
+        retention_seconds: float | None = None,
+        fragments: FragmentEncoder | None = None,
+    ) -> Store:
         store = MemorySnapshotStore(
-            clock=self.clock, max_series_budget=max_series_budget, retention_seconds=retention_seconds
+            clock=self.clock,
+            max_series_budget=max_series_budget,
+            retention_seconds=retention_seconds,
+            fragments=fragments,
         )
         self._stores.append(store)
         return store
@@ -66,13 +81,20 @@ class RedisBackend:
         self.prefix = f"t{uuid.uuid4().hex[:12]}"
         self._stores: list[RedisSnapshotStore] = []
 
-    async def make(self, *, max_series_budget: int = 0, retention_seconds: float | None = None) -> Store:
+    async def make(
+        self,
+        *,
+        max_series_budget: int = 0,
+        retention_seconds: float | None = None,
+        fragments: FragmentEncoder | None = None,
+    ) -> Store:
         store = RedisSnapshotStore.standalone(
             "127.0.0.1",
             self.port,
             key_prefix=self.prefix,
             max_series_budget=max_series_budget,
             retention_seconds=retention_seconds,
+            fragments=fragments,
         )
         self._stores.append(store)
         return store

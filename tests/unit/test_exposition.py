@@ -26,12 +26,13 @@ from github_stats_exporter.exposition import (
     encode_samples,
     family_header,
     negotiate,
+    pack_snapshot,
     render,
 )
 from github_stats_exporter.exposition.cache import PageStore
 from github_stats_exporter.model import Sample, Snapshot, SnapshotKey
 from github_stats_exporter.selfmetrics import SelfMetrics
-from github_stats_exporter.store.base import StoreUnavailable
+from github_stats_exporter.store.base import StoredFragments, StoreUnavailable
 from github_stats_exporter.store.memory import MemorySnapshotStore
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
@@ -68,17 +69,18 @@ def golden_snapshots() -> list[Snapshot]:
     ]
 
 
-async def filled_store(snapshots: Iterable[Snapshot]) -> MemorySnapshotStore:
-    store = MemorySnapshotStore()
+async def filled_store(snapshots: Iterable[Snapshot], *, fragments: bool = False) -> MemorySnapshotStore:
+    store = MemorySnapshotStore(fragments=pack_snapshot if fragments else None)
     for snap in snapshots:
         await store.put(snap)
     return store
 
 
-async def golden_cache() -> ExpositionCache:
+async def golden_cache(*, fragments: bool = False) -> ExpositionCache:
     self_metrics = SelfMetrics()
     self_metrics.inc(m.HTTP_REQUESTS, {"path": "/metrics", "code": "200"}, 5)
-    cache = ExpositionCache(await filled_store(golden_snapshots()), self_metrics, clock=lambda: 1000.0)
+    store = await filled_store(golden_snapshots(), fragments=fragments)
+    cache = ExpositionCache(store, self_metrics, clock=lambda: 1000.0)
     assert await cache.refresh()
     return cache
 
@@ -113,9 +115,12 @@ def expected_series(samples: Iterable[Sample]) -> dict[tuple[str, tuple[tuple[st
         pytest.param(Format.TEXT, "exposition.prom", id="text"),
     ],
 )
-async def test_page_matches_golden_file(fmt: Format, name: str) -> None:
-    """The rendered page (store part, self-metrics, EOF) is byte-for-byte the reviewed golden file."""
-    cache = await golden_cache()
+@pytest.mark.parametrize(
+    "fragments", [pytest.param(True, id="stored-fragments"), pytest.param(False, id="encoded-here")]
+)
+async def test_page_matches_golden_file(fmt: Format, name: str, fragments: bool) -> None:
+    """The page (store part, self-metrics, EOF) is byte-for-byte the golden file, from stored fragments or not."""
+    cache = await golden_cache(fragments=fragments)
     check_golden(name, cache.body(fmt))
 
 
@@ -343,13 +348,20 @@ def test_accepts_gzip(header: str | None, want: bool) -> None:
 
 
 class SpyStore(MemorySnapshotStore):
-    """Memory store that counts reads and can be switched to fail like an unreachable backend."""
+    """Memory store that counts reads and can be switched to fail like an unreachable backend.
 
-    def __init__(self) -> None:
-        super().__init__()
+    With ``fragments`` it keeps encoded fragments; ``unfragmented`` keys then read as written by an older
+    version (no fragments) and ``damaged`` keys' fragments as bytes this version cannot read.
+    """
+
+    def __init__(self, *, fragments: bool = False) -> None:
+        super().__init__(fragments=pack_snapshot if fragments else None)
         self.fail_on: str | None = None
         self.calls: list[str] = []
         self.vanish: set[SnapshotKey] = set()
+        self.unfragmented: set[SnapshotKey] = set()
+        self.damaged: set[SnapshotKey] = set()
+        self.read: list[SnapshotKey] = []
 
     def _maybe_fail(self, name: str) -> None:
         self.calls.append(name)
@@ -367,8 +379,19 @@ class SpyStore(MemorySnapshotStore):
 
     async def get_many(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, Snapshot]:
         self._maybe_fail("get_many")
+        keys = list(keys)
+        self.read += keys
         found = await super().get_many(keys)
         return {k: v for k, v in found.items() if k not in self.vanish}
+
+    async def get_fragments(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, StoredFragments]:
+        self._maybe_fail("get_fragments")
+        found = await super().get_fragments(keys)
+        return {
+            k: StoredFragments(v.version, b"GSEF9\n" if k in self.damaged else v.data)
+            for k, v in found.items()
+            if k not in self.vanish and k not in self.unfragmented
+        }
 
 
 def activity(key: SnapshotKey, *users: str, value: float = 1) -> Snapshot:
@@ -432,6 +455,43 @@ async def test_refresh_re_encodes_only_changed_snapshots() -> None:
     assert len(series) == 9
 
 
+async def test_stored_fragments_build_the_page_without_reading_samples() -> None:
+    """With fragments in the store a refresh never reads samples, and serves the bytes of an encoding cache."""
+    store = SpyStore(fragments=True)
+    for snap in golden_snapshots():
+        await store.put(snap)
+    cache = make_cache(store)
+    reference = make_cache(await filled_store(golden_snapshots()))
+    await cache.refresh()
+    await reference.refresh()
+    assert "get_many" not in store.calls
+    for fmt in Format:
+        assert cache.parts(fmt)[0] == reference.parts(fmt)[0]
+    assert cache.encoded_snapshots == 3
+
+
+async def test_snapshots_without_readable_fragments_are_encoded_here() -> None:
+    """Snapshots of an older writer (no fragments) or with unreadable fragments are fetched and encoded; same page."""
+    store = SpyStore(fragments=True)
+    for snap in golden_snapshots():
+        await store.put(snap)
+    store.unfragmented = {WIDGETS}
+    store.damaged = {SCRAPE}
+    cache = make_cache(store)
+    await cache.refresh()
+    assert sorted(store.read, key=str) == [WIDGETS, SCRAPE]
+    reference = make_cache(await filled_store(golden_snapshots()))
+    await reference.refresh()
+    for fmt in Format:
+        assert cache.parts(fmt)[0] == reference.parts(fmt)[0]
+    store.unfragmented = set()
+    await store.put(activity(WIDGETS, "bob", value=4))  # now rewritten by this version's writer
+    store.read.clear()
+    assert await cache.refresh()
+    assert store.read == []
+    assert store_series(cache)[("gh_activity_commits_24h", tuple(sorted(oru("bob").items())))] == 4
+
+
 async def test_deleted_snapshots_disappear() -> None:
     """A snapshot deleted from the store leaves the page, and its families' loaded-series gauges go."""
     store = MemorySnapshotStore()
@@ -467,13 +527,16 @@ async def test_key_deleted_between_versions_and_get_many_is_dropped() -> None:
 
 async def test_store_failure_keeps_the_last_good_page_and_raises() -> None:
     """A failing store during refresh leaves the served bytes unchanged and surfaces the error."""
-    store = SpyStore()
+    store = SpyStore(fragments=True)
+    store.unfragmented = {GADGETS}  # read with get_many, the others with get_fragments
     await store.put(activity(WIDGETS, "alice"))
+    await store.put(activity(GADGETS, "alice"))
     cache = make_cache(store)
     await cache.refresh()
     before = cache.body(Format.TEXT)
     await store.put(activity(WIDGETS, "bob"))
-    for failing_call in ("generation", "versions", "get_many"):
+    await store.put(activity(GADGETS, "bob"))
+    for failing_call in ("generation", "versions", "get_fragments", "get_many"):
         store.calls.clear()
         store.fail_on = failing_call
         with pytest.raises(StoreUnavailable):
@@ -504,9 +567,12 @@ async def test_store_failure_after_generation_read_keeps_last_good_page() -> Non
     assert cache.body(Format.OPENMETRICS) == before
 
 
-async def test_duplicate_series_keep_the_first_snapshot_by_key_order() -> None:
+@pytest.mark.parametrize(
+    "fragments", [pytest.param(True, id="stored-fragments"), pytest.param(False, id="encoded-here")]
+)
+async def test_duplicate_series_keep_the_first_snapshot_by_key_order(fragments: bool) -> None:
     """The same series in two snapshots is served once, from the snapshot whose key sorts first."""
-    store = MemorySnapshotStore()
+    store = await filled_store([], fragments=fragments)
     shared = m.ACTIVITY_COMMITS.sample(1, oru("alice"))
     await store.put(Snapshot(SnapshotKey("b"), (m.ACTIVITY_COMMITS.sample(2, oru("alice")),), 1.0))
     await store.put(Snapshot(SnapshotKey("a"), (shared, m.ACTIVITY_COMMITS.sample(5, oru("zed"))), 1.0))
@@ -522,9 +588,12 @@ async def test_duplicate_series_keep_the_first_snapshot_by_key_order() -> None:
     assert cache.duplicate_series == 0
 
 
-async def test_duplicate_series_inside_one_snapshot_are_served_once() -> None:
+@pytest.mark.parametrize(
+    "fragments", [pytest.param(True, id="stored-fragments"), pytest.param(False, id="encoded-here")]
+)
+async def test_duplicate_series_inside_one_snapshot_are_served_once(fragments: bool) -> None:
     """A snapshot listing the same series twice serves its first value only."""
-    store = MemorySnapshotStore()
+    store = await filled_store([], fragments=fragments)
     samples = (m.ACTIVITY_COMMITS.sample(1, oru("alice")), m.ACTIVITY_COMMITS.sample(2, oru("alice")))
     await store.put(Snapshot(WIDGETS, samples, 1.0))
     cache = make_cache(store)
@@ -632,14 +701,14 @@ OPS = st.lists(
 
 
 @settings(max_examples=40, deadline=None)
-@given(ops=OPS, threshold=st.sampled_from([1, 10**9]))
+@given(ops=OPS, threshold=st.sampled_from([1, 10**9]), fragments=st.booleans())
 def test_incremental_page_equals_a_from_scratch_model(
-    ops: list[tuple[str, list[tuple[str, int]] | None, bool]], threshold: int
+    ops: list[tuple[str, list[tuple[str, int]] | None, bool]], threshold: int, fragments: bool
 ) -> None:
     """Any sequence of puts, deletes and refreshes serves what a naive first-wins model of the store says."""
 
     async def scenario() -> None:
-        store = MemorySnapshotStore()
+        store = MemorySnapshotStore(fragments=pack_snapshot if fragments else None)
         cache = ExpositionCache(store, SelfMetrics(), offload_threshold=threshold)
         model: dict[str, list[tuple[str, int]]] = {}
         for key, samples, refresh in [*ops[:-1], (*ops[-1][:2], True)]:

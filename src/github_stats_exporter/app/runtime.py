@@ -17,7 +17,7 @@ from github_stats_exporter.backfill.base import JobQueue
 from github_stats_exporter.cluster_state import ClusterState
 from github_stats_exporter.config import AppCredentials, Credentials, Settings
 from github_stats_exporter.errors import ExporterError
-from github_stats_exporter.exposition import ExpositionCache
+from github_stats_exporter.exposition import ExpositionCache, pack_snapshot
 from github_stats_exporter.github.auth import AppAuth, Auth, TokenAuth
 from github_stats_exporter.github.client import (
     ClientOptions,
@@ -287,7 +287,11 @@ def snapshot_retention(settings: Settings) -> float:
 
 
 def build_store(settings: Settings, clock: Callable[[], float]) -> Store:
-    """The configured store; both backends keep snapshots for the same `snapshot_retention`."""
+    """The configured store; both backends keep snapshots for the same `snapshot_retention`.
+
+    Both store each snapshot's encoded exposition fragments with it (the writer encodes once), so every
+    replica's page refresh concatenates instead of decoding and encoding (docs/architecture.md).
+    """
     cfg = settings.store
     retention = snapshot_retention(settings)
     if cfg.backend == "memory":
@@ -295,6 +299,7 @@ def build_store(settings: Settings, clock: Callable[[], float]) -> Store:
             clock=clock,
             max_series_budget=cfg.max_series_budget,
             retention_seconds=retention,
+            fragments=pack_snapshot,
         )
     # Imported here so a memory-only run never imports redis. Building the store does not connect:
     # with Redis down the process starts not-ready and the refresh job retries; it never falls back to
@@ -311,6 +316,7 @@ def build_store(settings: Settings, clock: Callable[[], float]) -> Store:
             key_prefix=cfg.key_prefix,
             retention_seconds=retention,
             max_series_budget=cfg.max_series_budget,
+            fragments=pack_snapshot,
         )
     host, port = host_port(cfg.redis_addr)
     return RedisSnapshotStore.standalone(
@@ -321,4 +327,5 @@ def build_store(settings: Settings, clock: Callable[[], float]) -> Store:
         key_prefix=cfg.key_prefix,
         retention_seconds=retention,
         max_series_budget=cfg.max_series_budget,
+        fragments=pack_snapshot,
     )

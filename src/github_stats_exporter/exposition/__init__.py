@@ -10,9 +10,13 @@ from github_stats_exporter.exposition.cache import GZIP_LEVEL, CacheNotReady, Ex
 from github_stats_exporter.exposition.encoder import (
     EOF,
     EncodedSnapshot,
+    FragmentsError,
     encode_samples,
     family_header,
+    pack_fragments,
+    pack_snapshot,
     render,
+    unpack_fragments,
 )
 from github_stats_exporter.exposition.negotiation import Format, accepts_gzip, negotiate
 
@@ -23,9 +27,13 @@ __all__ = [
     "EncodedSnapshot",
     "ExpositionCache",
     "Format",
+    "FragmentsError",
     "accepts_gzip",
     "encode_samples",
     "family_header",
     "negotiate",
+    "pack_fragments",
+    "pack_snapshot",
     "render",
+    "unpack_fragments",
 ]

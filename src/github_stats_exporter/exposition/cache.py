@@ -1,7 +1,11 @@
-"""The `/metrics` page cache: re-encodes only snapshots whose version changed and serves ready bytes.
+"""The `/metrics` page cache: reloads only snapshots whose version changed and serves ready bytes.
 
 Only `ExpositionCache.refresh` talks to the store; serving a scrape never touches the store and never
-renders more than the small self-metrics part.
+renders more than the small self-metrics part. A changed snapshot is read as the fragments its writer
+stored with it (`SnapshotStore.get_fragments`: the page is built by concatenation, no sample is
+decoded); a snapshot without fragments (written by an older version, or by a store without an
+encoder) or with fragments this version cannot read is fetched with `get_many` and encoded here.
+Both paths produce the same bytes.
 
 Families are owned by one side: a family present in the store's snapshots is rendered from the store
 only, and the process's own samples of that family are dropped, so every family stays contiguous.
@@ -21,10 +25,21 @@ from array import array
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Protocol
 
+import structlog
+
 from github_stats_exporter.cluster_counters import ClusterCounters, CountersStore
-from github_stats_exporter.exposition.encoder import EOF, EncodedSnapshot, encode_samples, family_header
+from github_stats_exporter.exposition.encoder import (
+    EOF,
+    EncodedSnapshot,
+    FragmentsError,
+    encode_samples,
+    family_header,
+    series_hash,
+    unpack_fragments,
+)
 from github_stats_exporter.exposition.negotiation import Format
 from github_stats_exporter.metrics import (
     CACHE_REFRESH_DURATION,
@@ -34,7 +49,9 @@ from github_stats_exporter.metrics import (
 )
 from github_stats_exporter.model import Sample, Snapshot, SnapshotKey
 from github_stats_exporter.selfmetrics import SelfMetrics
-from github_stats_exporter.store.base import SnapshotStore
+from github_stats_exporter.store.base import SnapshotStore, StoredFragments
+
+log = structlog.get_logger(__name__)
 
 GZIP_LEVEL = 6
 _PRECOMPRESS_BYTES = 256 * 1024
@@ -63,6 +80,17 @@ class _SeriesIndex:
         clone._extra = self._extra.copy()
         return clone
 
+    def add_all(self, hashes: list[array[int]]) -> None:
+        """Index many snapshots at once; one set build when none of their series repeats (a cold start)."""
+        if not self._all:
+            total = sum(map(len, hashes))
+            every = set(chain.from_iterable(hashes))
+            if len(every) == total:
+                self._all = every
+                return
+        for one in hashes:
+            self.add(one)
+
     def add(self, hashes: array[int]) -> None:
         new = set(hashes)
         counts = Counter(hashes) if len(new) != len(hashes) else None
@@ -89,14 +117,14 @@ class _SeriesIndex:
         self._all -= old
 
 
-def _drop_seen(fragment: bytes, duplicates: frozenset[int], seen: set[str]) -> tuple[bytes, int]:
+def _drop_seen(fragment: bytes | memoryview, duplicates: frozenset[int], seen: set[str]) -> tuple[bytes, int]:
     """Drop lines whose series was already emitted (slow path, only for snapshots holding a duplicate)."""
     kept: list[str] = []
     dropped = 0
     # Split on "\n" only: label values may hold other line separators (\r, U+2028) unescaped.
-    for line in fragment.decode("utf-8").split("\n")[:-1]:
+    for line in str(fragment, "utf-8").split("\n")[:-1]:
         prefix = line.rpartition(" ")[0]
-        if hash(prefix) in duplicates:
+        if series_hash(prefix) in duplicates:
             if prefix in seen:
                 dropped += 1
                 continue
@@ -128,7 +156,7 @@ def _build_page(
 ) -> _Page:
     duplicates = index.duplicates
     seen: set[str] = set()
-    by_family: dict[str, list[bytes]] = {}
+    by_family: dict[str, list[bytes | memoryview]] = {}
     counts: dict[str, int] = {}
     dropped = 0
     for key in order:
@@ -144,7 +172,7 @@ def _build_page(
             counts[name] = counts.get(name, 0) + count
     bodies: dict[Format, bytes] = {}
     for fmt in Format:
-        parts: list[bytes] = []
+        parts: list[bytes | memoryview] = []
         for name in sorted(by_family):
             parts.append(family_header(FAMILIES[name], fmt))
             parts += by_family[name]
@@ -164,30 +192,45 @@ class _State:
     skipped: int = 0
 
 
+def _unpack(stored: dict[SnapshotKey, StoredFragments]) -> dict[SnapshotKey, EncodedSnapshot]:
+    """The fragments this version can read; the others are left out (their snapshots are encoded here)."""
+    found: dict[SnapshotKey, EncodedSnapshot] = {}
+    for key, item in stored.items():
+        try:
+            found[key] = unpack_fragments(item.data, item.version)
+        except FragmentsError as exc:
+            log.warning("stored_fragments_unreadable", key=str(key), error=str(exc))
+    return found
+
+
 def _apply(
     state: _State,
+    loaded: dict[SnapshotKey, EncodedSnapshot],
     fetched: dict[SnapshotKey, Snapshot],
     removed: list[SnapshotKey],
     *,
     copy: bool,
     precompress: frozenset[Format] = frozenset(),
 ) -> tuple[_State, _Page]:
-    """Re-encode the fetched snapshots, drop the removed ones and rebuild the page bodies.
+    """Take the loaded fragments, encode the fetched snapshots, drop the removed ones, rebuild the bodies.
 
     With ``copy`` the given state is left untouched (for a worker thread whose result may be discarded).
     """
-    encoded = {key: encode_samples(snap.samples, snap.version) for key, snap in fetched.items()}
+    encoded = dict(loaded)
+    encoded |= {key: encode_samples(snap.samples, snap.version) for key, snap in fetched.items()}
     entries = dict(state.entries) if copy else state.entries
     index = state.index.copy() if copy else state.index
     keys_changed = bool(removed) or any(key not in entries for key in encoded)
     for key in removed:
         index.remove(entries.pop(key).hashes)
+    fresh: list[array[int]] = []
     for key, entry in encoded.items():
         old = entries.get(key)
         if old is not None:
             index.remove(old.hashes)
-        index.add(entry.hashes)
+        fresh.append(entry.hashes)
         entries[key] = entry
+    index.add_all(fresh)
     order = sorted(entries, key=_key_order) if keys_changed else state.order
     page = _build_page(entries, order, index)
     for fmt in precompress:
@@ -259,7 +302,7 @@ class ExpositionCache:
 
     @property
     def encoded_snapshots(self) -> int:
-        """Snapshots encoded since start; shows that a refresh re-encodes only what changed."""
+        """Snapshots (re)loaded since start, from fragments or encoded here: a refresh loads only what changed."""
         return self._state.encoded
 
     @property
@@ -288,25 +331,35 @@ class ExpositionCache:
             changed = [
                 k for k, v in versions.items() if k not in state.entries or state.entries[k].version != v
             ]
-            fetched = await self._store.get_many(changed) if changed else {}
-            # Keys listed by versions() but gone by get_many() were deleted in between.
-            removed = [k for k in state.entries if k not in versions or (k in changed and k not in fetched)]
-            if not fetched and not removed and not self._dirty and state.page is not None:
+            loaded = _unpack(await self._store.get_fragments(changed)) if changed else {}
+            missing = [k for k in changed if k not in loaded]
+            fetched = await self._store.get_many(missing) if missing else {}
+            # Keys listed by versions() but gone by the reads were deleted in between.
+            removed = [
+                k
+                for k in state.entries
+                if k not in versions or (k in changed and k not in loaded and k not in fetched)
+            ]
+            if not loaded and not fetched and not removed and not self._dirty and state.page is not None:
                 self._generation = generation
                 self.last_success_unixtime = self._clock()
                 return False
-            work = sum(len(snap.samples) for snap in fetched.values())
+            # Encoding costs per sample; concatenating loaded fragments costs per byte, far less.
+            work = (
+                sum(len(snap.samples) for snap in fetched.values())
+                + sum(len(entry.hashes) for entry in loaded.values()) // 10
+            )
             page_series = state.page.series if state.page is not None else 0
             if work >= self._offload_threshold or page_series >= 10 * self._offload_threshold:
                 precompress = frozenset(self._gzip_wanted)
                 state, page = await asyncio.to_thread(
-                    _apply, state, fetched, removed, copy=True, precompress=precompress
+                    _apply, state, loaded, fetched, removed, copy=True, precompress=precompress
                 )
             else:
                 # In place is safe: nothing awaits between the first change and the swap below, and if
                 # _apply raises half-way the dirty flag forces a rebuild on the next refresh.
                 self._dirty = True
-                state, page = _apply(state, fetched, removed, copy=False)
+                state, page = _apply(state, loaded, fetched, removed, copy=False)
             self._commit(state, page, generation, started)
             await self._precompress(page)
             return True

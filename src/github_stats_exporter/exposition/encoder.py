@@ -2,17 +2,23 @@
 
 Pure functions over the metric contract; no I/O, no caching beyond the per-family header bytes.
 Sample lines are identical in OpenMetrics 1.0 and Prometheus text 0.0.4, so they are encoded once.
+
+`pack_fragments` is the stored form of an encoded snapshot: the writer encodes a snapshot once and the
+store keeps these bytes next to it, so a replica builds its page by concatenation (`unpack_fragments`
+slices the bytes without copying the lines). Series hashes are an unkeyed 64-bit BLAKE2b of the
+series identity, the same in every process (Python's ``hash()`` of a string is not).
 """
 
 from __future__ import annotations
 
 import bisect
 import functools
+import hashlib
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from operator import attrgetter
+from operator import attrgetter, methodcaller
 
 import msgspec
 
@@ -27,6 +33,24 @@ _FAST_PATH_MIN_SAMPLES = 64
 _name_of = attrgetter("name")
 _labels_of = attrgetter("labels")
 _value_of = attrgetter("value")
+_digest = methodcaller("digest")
+_blake2b_8 = functools.partial(hashlib.blake2b, digest_size=8)
+_FRAGMENTS_MAGIC = b"GSEF1\n"
+"""Leads the stored fragments; a new layout gets a new magic and readers fall back on unknown ones."""
+_header_decoder = msgspec.msgpack.Decoder(tuple[int, int, list[tuple[str, int, int]]])
+
+
+def series_hashes(prefixes: Iterable[str]) -> array[int]:
+    """Stable 64-bit hashes of series identities (``name{labels}``), computed through C-level calls only."""
+    digests = b"".join(map(_digest, map(_blake2b_8, map(str.encode, prefixes))))
+    hashes = array("q")
+    hashes.frombytes(digests)
+    return hashes
+
+
+def series_hash(prefix: str) -> int:
+    """The hash `series_hashes` gives one series identity."""
+    return series_hashes((prefix,))[0]
 
 
 def _escape_label_value(value: str) -> str:
@@ -67,12 +91,13 @@ def family_header(spec: MetricSpec, fmt: Format) -> bytes:
 class EncodedSnapshot:
     """Sample lines of one snapshot, one UTF-8 fragment per family, valid in both formats.
 
-    ``hashes`` holds ``hash()`` of every series identity (sample name plus labels) so the cache can spot
-    a series that two snapshots both claim without keeping the identities themselves.
+    ``hashes`` holds `series_hash` of every series identity (sample name plus labels) so the cache can
+    spot a series that two snapshots both claim without keeping the identities themselves. Fragments
+    read back by `unpack_fragments` are memoryviews into the stored bytes.
     """
 
     version: int
-    fragments: dict[str, bytes]
+    fragments: dict[str, bytes | memoryview]
     counts: dict[str, int]
     hashes: array[int]
     skipped: int
@@ -149,7 +174,7 @@ def _encode_bulk(samples: Sequence[Sample], version: int) -> EncodedSnapshot | N
         counts[name] = end - start
         prefixes += family_prefixes
         start = end
-    return EncodedSnapshot(version, fragments, counts, array("q", map(hash, prefixes)), 0)
+    return EncodedSnapshot(version, dict(fragments), counts, series_hashes(prefixes), 0)
 
 
 def _label_prefixes(sample_name: str, labels: list[Labels]) -> list[str] | None:
@@ -225,15 +250,76 @@ def _encode_each(samples: Iterable[Sample], version: int) -> EncodedSnapshot:
         version=version,
         fragments={name: "".join(f[0]).encode("utf-8") for name, f in families.items() if f[0]},
         counts={name: len(f[0]) for name, f in families.items() if f[0]},
-        hashes=array("q", map(hash, prefixes)),
+        hashes=series_hashes(prefixes),
         skipped=skipped,
     )
+
+
+class FragmentsError(ValueError):
+    """Stored fragments that this version cannot read (another layout, or damaged bytes)."""
+
+
+def pack_fragments(encoded: EncodedSnapshot) -> bytes:
+    """The stored form of an encoded snapshot (everything but its version, which the store assigns).
+
+    Layout: magic, a 4-byte little-endian header length, a msgpack header ``(skipped, series,
+    [(family, count, bytes), ...])``, the series hashes (8 bytes each, as `series_hashes` lays them
+    out), then the families' sample lines one after another in header order.
+    """
+    families = [(name, encoded.counts[name], len(data)) for name, data in encoded.fragments.items()]
+    header = msgspec.msgpack.encode((encoded.skipped, len(encoded.hashes), families))
+    return b"".join(
+        (
+            _FRAGMENTS_MAGIC,
+            len(header).to_bytes(4, "little"),
+            header,
+            encoded.hashes.tobytes(),
+            *encoded.fragments.values(),
+        )
+    )
+
+
+def pack_snapshot(samples: Iterable[Sample]) -> bytes:
+    """Encode samples once and pack them: what a store keeps next to a snapshot."""
+    return pack_fragments(encode_samples(samples))
+
+
+def unpack_fragments(data: bytes, version: int) -> EncodedSnapshot:
+    """Read bytes written by `pack_fragments`; the sample lines stay views into ``data`` (no copy)."""
+    view = memoryview(data)
+    start = len(_FRAGMENTS_MAGIC) + 4
+    if bytes(view[: len(_FRAGMENTS_MAGIC)]) != _FRAGMENTS_MAGIC or len(view) < start:
+        msg = "stored fragments: unknown layout"
+        raise FragmentsError(msg)
+    header_end = start + int.from_bytes(view[start - 4 : start], "little")
+    try:
+        skipped, series, families = _header_decoder.decode(view[start:header_end])
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        msg = f"stored fragments: bad header: {exc}"
+        raise FragmentsError(msg) from exc
+    offset = header_end + 8 * series
+    sizes = [size for _, _, size in families]
+    if series < 0 or min(sizes, default=0) < 0 or offset + sum(sizes) != len(view):
+        msg = "stored fragments: length does not match the header"
+        raise FragmentsError(msg)
+    hashes = array("q")
+    hashes.frombytes(view[header_end:offset])
+    fragments: dict[str, bytes | memoryview] = {}
+    counts: dict[str, int] = {}
+    for name, count, size in families:
+        fragments[name] = view[offset : offset + size]
+        counts[name] = count
+        offset += size
+    if sum(counts.values()) != series or any(name not in FAMILIES for name in fragments):
+        msg = "stored fragments: families do not match the header"
+        raise FragmentsError(msg)
+    return EncodedSnapshot(version, fragments, counts, hashes, skipped)
 
 
 def render(samples: Iterable[Sample], fmt: Format) -> bytes:
     """Render one complete page from samples (no cache); families sorted, OpenMetrics ends with # EOF."""
     encoded = encode_samples(samples)
-    parts: list[bytes] = []
+    parts: list[bytes | memoryview] = []
     for name in sorted(encoded.fragments):
         parts += (family_header(FAMILIES[name], fmt), encoded.fragments[name])
     if fmt is Format.OPENMETRICS:

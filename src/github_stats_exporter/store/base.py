@@ -15,18 +15,34 @@ A caller names the port(s) it uses, so a reader sees at a glance which state it 
 Design for a remote store (Redis): every method is one or a few pipelined round trips, writes are
 atomic, and `SnapshotStore.generation()` lets a reader learn "nothing changed" with one cheap call.
 Checkpoint values are opaque bytes; `codec.py` is the one serializer that produces and reads them.
+Snapshot fragments (the snapshot's pre-encoded exposition lines) are opaque bytes too: an adapter built
+with a `FragmentEncoder` writes them together with the snapshot, so readers concatenate instead of
+decoding and encoding samples.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from github_stats_exporter.errors import ExporterError
-from github_stats_exporter.model import Labels, Snapshot, SnapshotKey
+from github_stats_exporter.model import Labels, Sample, Snapshot, SnapshotKey
 
 CounterKey = tuple[str, Labels]
 """A counter series in the cluster-wide totals: family name and labels (the sample's identity)."""
+
+FragmentEncoder = Callable[[Sequence[Sample]], bytes]
+"""Encodes a snapshot's samples into the bytes stored next to it (the composition root passes
+`exposition.encoder.pack_snapshot`); the store never looks inside them."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFragments:
+    """The fragments written together with the snapshot of version ``version``."""
+
+    version: int
+    data: bytes
 
 
 class StoreError(ExporterError):
@@ -93,6 +109,14 @@ class SnapshotStore(Protocol):
 
     async def series_total(self) -> int:
         """Series held by all snapshots together (the number ``store.max_series_budget`` limits)."""
+        ...
+
+    async def get_fragments(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, StoredFragments]:
+        """The fragments of the snapshots that have them, each with the version they belong to.
+
+        A key is absent when its snapshot is gone or was written without fragments (a store without a
+        `FragmentEncoder`, or an older version of the exporter); read those with `get_many`.
+        """
         ...
 
 

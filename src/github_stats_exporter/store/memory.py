@@ -12,7 +12,14 @@ from collections.abc import Callable, Iterable, Mapping
 
 from github_stats_exporter.metrics import STORE_SERIES_REFUSED
 from github_stats_exporter.model import Snapshot, SnapshotKey
-from github_stats_exporter.store.base import CounterKey, SeriesBudgetExceeded, StoreUnavailable
+from github_stats_exporter.store.base import (
+    CounterKey,
+    FragmentEncoder,
+    SeriesBudgetExceeded,
+    StoredFragments,
+    StoreUnavailable,
+)
+from github_stats_exporter.store.fragments import encode_fragments
 
 _BATCH_ID_TTL_SECONDS = 3600.0
 """How long an applied counter batch id is remembered (a retry comes within seconds)."""
@@ -29,7 +36,8 @@ class MemorySnapshotStore:
 
     Versions come from one store-wide counter, so a key that is deleted and written again still gets a
     version above every earlier one (a reader comparing versions never mistakes the new data for the old).
-    With ``retention_seconds`` a snapshot expires that long after its last write, as in Redis.
+    With ``retention_seconds`` a snapshot expires that long after its last write, as in Redis. With
+    ``fragments`` every put also keeps the encoder's bytes for the snapshot (`get_fragments`).
     """
 
     def __init__(
@@ -37,6 +45,7 @@ class MemorySnapshotStore:
         clock: Callable[[], float] = time.time,
         max_series_budget: int = 0,
         retention_seconds: float | None = None,
+        fragments: FragmentEncoder | None = None,
     ) -> None:
         if max_series_budget < 0:
             msg = f"max_series_budget must be >= 0 (0 disables it), got {max_series_budget}"
@@ -46,7 +55,9 @@ class MemorySnapshotStore:
         self._clock = clock
         self._budget = max_series_budget
         self._retention = retention_seconds
+        self._encoder = fragments
         self._snapshots: dict[SnapshotKey, Snapshot] = {}
+        self._fragments: dict[SnapshotKey, bytes] = {}
         self._expires: dict[SnapshotKey, float] = {}
         self._counters: dict[CounterKey, float] = {}
         self._batches: dict[str, float] = {}
@@ -63,6 +74,9 @@ class MemorySnapshotStore:
 
     async def put(self, snapshot: Snapshot) -> int:
         self._check_open()
+        # Encoded before anything changes: the rest of put runs without a pause, so it stays atomic.
+        fragments = await encode_fragments(self._encoder, snapshot.samples)
+        self._check_open()
         old = self._snapshots.get(snapshot.key)
         old_len = len(old.samples) if old is not None else 0
         new_len = len(snapshot.samples)
@@ -74,6 +88,10 @@ class MemorySnapshotStore:
         self._generation += 1
         stored = dataclasses.replace(snapshot, version=self._generation, meta=dict(snapshot.meta))
         self._snapshots[snapshot.key] = stored
+        if fragments is None:
+            self._fragments.pop(snapshot.key, None)
+        else:
+            self._fragments[snapshot.key] = fragments
         if self._retention is not None:
             self._expires[snapshot.key] = self._clock() + self._retention
         self._series += added
@@ -82,6 +100,7 @@ class MemorySnapshotStore:
     async def delete(self, key: SnapshotKey) -> None:
         self._check_open()
         old = self._snapshots.pop(key, None)
+        self._fragments.pop(key, None)
         self._expires.pop(key, None)
         if old is not None:
             self._series -= len(old.samples)
@@ -109,6 +128,16 @@ class MemorySnapshotStore:
             snap = self._snapshots.get(key)
             if snap is not None and self._expires.get(key, now + 1) > now:
                 found[key] = snap
+        return found
+
+    async def get_fragments(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, StoredFragments]:
+        self._check_open()
+        found: dict[SnapshotKey, StoredFragments] = {}
+        now = self._clock()
+        for key in keys:
+            data = self._fragments.get(key)
+            if data is not None and self._expires.get(key, now + 1) > now:
+                found[key] = StoredFragments(self._snapshots[key].version, data)
         return found
 
     async def get_checkpoint(self, name: str) -> bytes | None:
@@ -197,6 +226,7 @@ class MemorySnapshotStore:
         expired_snapshots = [key for key, expires_at in self._expires.items() if expires_at <= now]
         for key in expired_snapshots:
             del self._expires[key]
+            self._fragments.pop(key, None)
             self._series -= len(self._snapshots.pop(key).samples)
         if expired_snapshots:
             self._generation += 1

@@ -10,7 +10,10 @@ Sentinel Redis, not Redis Cluster):
 * ``P:index``          hash, snapshot field -> version (what ``versions()`` returns in one HGETALL)
 * ``P:nseries``        hash, snapshot field -> series count (the budget's per-snapshot part)
 * ``P:series``         string, total series (the O(1) budget counter)
-* ``P:snap:<field>``   hash ``v`` version, ``n`` series, ``d`` msgpack payload; PEXPIRE = retention
+* ``P:snap:<field>``   hash ``v`` version, ``n`` series, ``d`` msgpack payload, and with a fragment
+                       encoder ``f`` the fragments and ``fv`` the version they belong to (written by
+                       the same script; a writer without fragments leaves ``fv`` behind ``v``, so the
+                       stale ``f`` an older exporter cannot remove is never served); PEXPIRE = retention
 * ``P:cp:<name>``      string, the checkpoint's bytes (PEXPIRE = its TTL); ``P:lock:<name>`` SET NX PX
 * ``P:cpnames``        sorted set, every checkpoint name at score 0 (prefix listing by ZRANGEBYLEX);
                        names of expired records are dropped when listed and by ``gc``
@@ -34,11 +37,14 @@ from github_stats_exporter.metrics import STORE_SERIES_REFUSED
 from github_stats_exporter.model import Labels, Sample, Snapshot, SnapshotKey
 from github_stats_exporter.store.base import (
     CounterKey,
+    FragmentEncoder,
     SeriesBudgetExceeded,
+    StoredFragments,
     StoreError,
     StoreUnavailable,
 )
 from github_stats_exporter.store.connection import RedisTuning, open_sentinel, open_standalone
+from github_stats_exporter.store.fragments import encode_fragments
 
 DECODE_OFFLOAD_BYTES = 1 << 20
 """Payloads above this size are decoded in a worker thread so the event loop keeps serving scrapes."""
@@ -57,7 +63,12 @@ if budget > 0 and added > 0 and tonumber(redis.call('GET', KEYS[5]) or '0') + ad
   return {-1, added}
 end
 local v = redis.call('INCR', KEYS[4])
-redis.call('HSET', KEYS[1], 'v', v, 'n', n, 'd', ARGV[2])
+if ARGV[7] == '' then
+  redis.call('HSET', KEYS[1], 'v', v, 'n', n, 'd', ARGV[2])
+  redis.call('HDEL', KEYS[1], 'f', 'fv')
+else
+  redis.call('HSET', KEYS[1], 'v', v, 'n', n, 'd', ARGV[2], 'f', ARGV[7], 'fv', v)
+end
 if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KEYS[1]) end
 redis.call('HSET', KEYS[2], field, v)
 redis.call('HSET', KEYS[3], field, n)
@@ -187,7 +198,8 @@ def _decode_payloads(raw: list[tuple[SnapshotKey, bytes, bytes]]) -> dict[Snapsh
 class RedisSnapshotStore:
     """Every store port on Redis; construction never connects, the first command does.
 
-    Build it with `standalone` or `sentinel`; pass an existing client only in tests.
+    Build it with `standalone` or `sentinel`; pass an existing client only in tests. With ``fragments``
+    every put also stores the encoder's bytes in the snapshot's hash (`get_fragments`).
     """
 
     def __init__(
@@ -198,6 +210,7 @@ class RedisSnapshotStore:
         retention_seconds: float | None = None,
         max_series_budget: int = 0,
         sentinel: Sentinel | None = None,
+        fragments: FragmentEncoder | None = None,
     ) -> None:
         if max_series_budget < 0:
             msg = f"max_series_budget must be >= 0 (0 disables it), got {max_series_budget}"
@@ -210,6 +223,7 @@ class RedisSnapshotStore:
         self._prefix = key_prefix
         self._ttl_ms = 0 if retention_seconds is None else _ttl_ms(retention_seconds)
         self._budget = max_series_budget
+        self._encoder = fragments
         self._in_flight = asyncio.Semaphore(_MAX_IN_FLIGHT)
         self._gen = f"{key_prefix}:gen"
         self._index = f"{key_prefix}:index"
@@ -246,6 +260,7 @@ class RedisSnapshotStore:
     async def put(self, snapshot: Snapshot) -> int:
         field = _key_field(snapshot.key)
         payload = msgspec.msgpack.encode((snapshot.produced_at, snapshot.meta, snapshot.samples))
+        fragments = await encode_fragments(self._encoder, snapshot.samples)
         refused = _counter_field((STORE_SERIES_REFUSED.name, (("kind", snapshot.key.kind),)))
         keys = [self._snap_key(field), self._index, self._nseries, self._gen, self._series, self._counters]
         args: list[str | bytes | int] = [
@@ -255,6 +270,7 @@ class RedisSnapshotStore:
             self._budget,
             self._ttl_ms,
             refused,
+            b"" if fragments is None else fragments,
         ]
         version, added = await self._call(self._put_script(keys=keys, args=args))
         if version < 0:
@@ -298,6 +314,20 @@ class RedisSnapshotStore:
         except msgspec.DecodeError as exc:
             msg = f"undecodable snapshot payload in Redis: {exc}"
             raise StoreError(msg) from exc
+
+    async def get_fragments(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, StoredFragments]:
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in wanted:
+                pipe.hmget(self._snap_key(_key_field(key)), "v", "fv", "f")
+            rows = await self._call(pipe.execute())
+        return {
+            key: StoredFragments(int(v), f)
+            for key, (v, fv, f) in zip(wanted, rows, strict=True)
+            if v is not None and v == fv and f
+        }
 
     async def get_checkpoint(self, name: str) -> bytes | None:
         raw = await self._call(self._redis.get(self._cp_key(name)))

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from github_stats_exporter.model import Snapshot, SnapshotKey
-from github_stats_exporter.store.base import CounterKey, Store
+from github_stats_exporter.store.base import CounterKey, Store, StoredFragments
 from github_stats_exporter.tracing import Attributes, Tracing
 
 _FIRST_SEGMENT = re.compile(r"[^:/]*")
@@ -76,6 +76,9 @@ class TracedStore:
 
     async def series_total(self) -> int:
         return await self._inner.series_total()
+
+    async def get_fragments(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, StoredFragments]:
+        return await self._inner.get_fragments(keys)
 
     async def get_checkpoint(self, name: str) -> bytes | None:
         return await self._inner.get_checkpoint(name)
