@@ -55,6 +55,9 @@ log = structlog.get_logger(__name__)
 
 GZIP_LEVEL = 6
 _PRECOMPRESS_BYTES = 256 * 1024
+_EAGER_FORMATS = frozenset({Format.OPENMETRICS})
+"""Joined by every rebuild (Prometheus asks for OpenMetrics); another format is joined when first asked
+for and kept up to date from then on, so a replica holds one body per format its scrapers use."""
 """Below this size compressing on the event loop costs less than handing the work to a thread."""
 
 
@@ -139,20 +142,40 @@ def _key_order(key: SnapshotKey) -> tuple[str, tuple[str, ...]]:
 
 @dataclass(slots=True)
 class _Page:
-    """The store part of the page in both formats; replaced as a whole, never edited (except gzip)."""
+    """The store part of the page; replaced as a whole, never edited (but for bodies joined on demand).
 
-    bodies: dict[Format, bytes]
+    ``families`` lists each family (sorted) with its sample fragments in key order; a format's body is
+    its headers and those fragments joined, built once per format by `body`.
+    """
+
+    families: list[tuple[str, list[bytes | memoryview]]]
     counts: dict[str, int]
     duplicates: int
+    size: int
+    bodies: dict[Format, bytes] = field(default_factory=dict)
     gzipped: dict[Format, bytes] = field(default_factory=dict)
 
     @property
     def series(self) -> int:
         return sum(self.counts.values())
 
+    def body(self, fmt: Format) -> bytes:
+        body = self.bodies.get(fmt)
+        if body is None:
+            parts: list[bytes | memoryview] = []
+            for name, fragments in self.families:
+                parts.append(family_header(FAMILIES[name], fmt))
+                parts += fragments
+            # Two threads may both join a missing body; they produce the same bytes.
+            body = self.bodies[fmt] = b"".join(parts)
+        return body
+
 
 def _build_page(
-    entries: dict[SnapshotKey, EncodedSnapshot], order: list[SnapshotKey], index: _SeriesIndex
+    entries: dict[SnapshotKey, EncodedSnapshot],
+    order: list[SnapshotKey],
+    index: _SeriesIndex,
+    formats: frozenset[Format] = _EAGER_FORMATS,
 ) -> _Page:
     duplicates = index.duplicates
     seen: set[str] = set()
@@ -170,14 +193,12 @@ def _build_page(
                 count -= gone
             by_family.setdefault(name, []).append(fragment)
             counts[name] = counts.get(name, 0) + count
-    bodies: dict[Format, bytes] = {}
-    for fmt in Format:
-        parts: list[bytes | memoryview] = []
-        for name in sorted(by_family):
-            parts.append(family_header(FAMILIES[name], fmt))
-            parts += by_family[name]
-        bodies[fmt] = b"".join(parts)
-    return _Page(bodies, counts, dropped)
+    families = sorted(by_family.items())
+    size = sum(len(fragment) for _, fragments in families for fragment in fragments)
+    page = _Page(families, counts, dropped, size)
+    for fmt in formats:
+        page.body(fmt)
+    return page
 
 
 @dataclass(slots=True)
@@ -210,6 +231,7 @@ def _apply(
     removed: list[SnapshotKey],
     *,
     copy: bool,
+    formats: frozenset[Format] = _EAGER_FORMATS,
     precompress: frozenset[Format] = frozenset(),
 ) -> tuple[_State, _Page]:
     """Take the loaded fragments, encode the fetched snapshots, drop the removed ones, rebuild the bodies.
@@ -232,9 +254,9 @@ def _apply(
         entries[key] = entry
     index.add_all(fresh)
     order = sorted(entries, key=_key_order) if keys_changed else state.order
-    page = _build_page(entries, order, index)
+    page = _build_page(entries, order, index, formats)
     for fmt in precompress:
-        page.gzipped[fmt] = gzip_codec.compress(page.bodies[fmt], GZIP_LEVEL, mtime=0)
+        page.gzipped[fmt] = gzip_codec.compress(page.body(fmt), GZIP_LEVEL, mtime=0)
     skipped = sum(entry.skipped for entry in encoded.values())
     return _State(entries, order, index, page, state.encoded + len(encoded), state.skipped + skipped), page
 
@@ -279,6 +301,7 @@ class ExpositionCache:
         self._generation: int | None = None
         self._dirty = False
         self._gzip_wanted: set[Format] = set()
+        self._formats_wanted: set[Format] = set(_EAGER_FORMATS)
         self._self_key: tuple[int, tuple[int, int], frozenset[str]] | None = None
         self._self_bodies: dict[Format, bytes] = {}
         self.last_success_unixtime: float | None = None
@@ -351,15 +374,22 @@ class ExpositionCache:
             )
             page_series = state.page.series if state.page is not None else 0
             if work >= self._offload_threshold or page_series >= 10 * self._offload_threshold:
-                precompress = frozenset(self._gzip_wanted)
                 state, page = await asyncio.to_thread(
-                    _apply, state, loaded, fetched, removed, copy=True, precompress=precompress
+                    _apply,
+                    state,
+                    loaded,
+                    fetched,
+                    removed,
+                    copy=True,
+                    formats=frozenset(self._formats_wanted),
+                    precompress=frozenset(self._gzip_wanted),
                 )
             else:
                 # In place is safe: nothing awaits between the first change and the swap below, and if
                 # _apply raises half-way the dirty flag forces a rebuild on the next refresh.
                 self._dirty = True
-                state, page = _apply(state, loaded, fetched, removed, copy=False)
+                formats = frozenset(self._formats_wanted)
+                state, page = _apply(state, loaded, fetched, removed, copy=False, formats=formats)
             self._commit(state, page, generation, started)
             await self._precompress(page)
             return True
@@ -367,10 +397,10 @@ class ExpositionCache:
     async def _precompress(self, page: _Page) -> None:
         """Gzip a large new page off the loop for formats scrapers asked gzipped, so they do not wait."""
         wanted = [f for f in self._gzip_wanted if f not in page.gzipped]
-        if not wanted or len(page.bodies[Format.TEXT]) < _PRECOMPRESS_BYTES:
+        if not wanted or page.size < _PRECOMPRESS_BYTES:
             return
         compressed = await asyncio.to_thread(
-            lambda: {f: gzip_codec.compress(page.bodies[f], GZIP_LEVEL, mtime=0) for f in wanted}
+            lambda: {f: gzip_codec.compress(page.body(f), GZIP_LEVEL, mtime=0) for f in wanted}
         )
         for fmt, data in compressed.items():
             page.gzipped.setdefault(fmt, data)
@@ -394,7 +424,8 @@ class ExpositionCache:
         With ``gzip`` the result is two gzip members (cached store part, fresh small tail); RFC 1952
         readers decode a multi-member stream to the concatenation of the members. The first gzip
         request after a small refresh compresses on the caller's thread; later refreshes precompress
-        in the worker thread for formats that were asked for gzipped.
+        in the worker thread for formats that were asked for gzipped. Likewise the first request of a
+        format other than OpenMetrics joins its body on the caller's thread; rebuilds join it from then on.
         """
         return b"".join(self.parts(fmt, gzip))
 
@@ -405,12 +436,13 @@ class ExpositionCache:
             msg = "the exposition cache has not completed a refresh yet"
             raise CacheNotReady(msg)
         tail = self._self_part(page)[fmt]
+        self._formats_wanted.add(fmt)
         if not gzip:
-            return page.bodies[fmt], tail
+            return page.body(fmt), tail
         head = page.gzipped.get(fmt)
         if head is None:
             self._gzip_wanted.add(fmt)
-            head = page.gzipped[fmt] = gzip_codec.compress(page.bodies[fmt], GZIP_LEVEL, mtime=0)
+            head = page.gzipped[fmt] = gzip_codec.compress(page.body(fmt), GZIP_LEVEL, mtime=0)
         return head, gzip_codec.compress(tail, GZIP_LEVEL, mtime=0)
 
     def _self_part(self, page: _Page) -> dict[Format, bytes]:
@@ -426,8 +458,8 @@ class ExpositionCache:
             samples.sort(key=lambda s: (s.name, s.labels))
             part = _build_page({_SELF: encode_samples(samples)}, [_SELF], _SeriesIndex())
             self._self_bodies = {
-                Format.OPENMETRICS: part.bodies[Format.OPENMETRICS] + EOF,
-                Format.TEXT: part.bodies[Format.TEXT],
+                Format.OPENMETRICS: part.body(Format.OPENMETRICS) + EOF,
+                Format.TEXT: part.body(Format.TEXT),
             }
             self._self_key = key
         return self._self_bodies
