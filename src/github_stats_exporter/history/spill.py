@@ -32,7 +32,7 @@ def run_lines(points: Iterable[tuple[int, Sample]]) -> list[str]:
         encoded = encode_samples(samples)
         tail = f"\t{stamp:0{_STAMP_DIGITS}d}\t"
         for fragment in encoded.fragments.values():
-            for line in fragment.decode("utf-8").splitlines():
+            for line in str(fragment, "utf-8").splitlines():
                 series, _, value = line.rpartition(" ")
                 lines.append(series + tail + value + "\n")
     lines.sort()
