@@ -55,10 +55,10 @@ log = structlog.get_logger(__name__)
 
 GZIP_LEVEL = 6
 _PRECOMPRESS_BYTES = 256 * 1024
+"""Below this size compressing on the event loop costs less than handing the work to a thread."""
 _EAGER_FORMATS = frozenset({Format.OPENMETRICS})
 """Joined by every rebuild (Prometheus asks for OpenMetrics); another format is joined when first asked
 for and kept up to date from then on, so a replica holds one body per format its scrapers use."""
-"""Below this size compressing on the event loop costs less than handing the work to a thread."""
 
 
 class _SeriesIndex:
