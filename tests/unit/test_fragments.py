@@ -107,3 +107,14 @@ def test_fragments_naming_an_unknown_family_are_refused() -> None:
     )
     with pytest.raises(FragmentsError):
         unpack_fragments(pack_fragments(renamed), 1)
+
+
+@pytest.mark.parametrize("count", [pytest.param(80, id="bulk-path"), pytest.param(None, id="careful-path")])
+def test_lines_without_hashes_are_the_same_lines(count: int | None) -> None:
+    """Encoding without series hashes (history runs, one-off pages) gives the same lines and no hashes."""
+    rows = samples()[:count]
+    hashed = encode_samples(rows)
+    plain = encode_samples(rows, hashed=False)
+    assert (plain.fragments, plain.counts, plain.skipped) == (hashed.fragments, hashed.counts, hashed.skipped)
+    assert len(plain.hashes) == 0
+    assert len(hashed.hashes) == sum(hashed.counts.values())

@@ -29,7 +29,7 @@ def run_lines(points: Iterable[tuple[int, Sample]]) -> list[str]:
         by_stamp.setdefault(stamp, []).append(sample)
     lines: list[str] = []
     for stamp, samples in by_stamp.items():
-        encoded = encode_samples(samples)
+        encoded = encode_samples(samples, hashed=False)
         tail = f"\t{stamp:0{_STAMP_DIGITS}d}\t"
         for fragment in encoded.fragments.values():
             for line in str(fragment, "utf-8").splitlines():
