@@ -10,17 +10,15 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
+from tests.support.prometheus_server import running_prometheus
 
 from github_stats_exporter.config import Settings, parse_config
 from github_stats_exporter.history.assembly import HistoryOptions, dry_run, run_history
@@ -124,24 +122,8 @@ def truth(sim: Simulator) -> dict[Point, float]:
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 async def no_sleep(_seconds: float) -> None:
     return None
-
-
-async def query_range(http: aiohttp.ClientSession, base: str, promql: str) -> list[dict[str, Any]]:
-    params = {"query": promql, "start": str(end_of(FIRST)), "end": str(end_of(LAST)), "step": str(DAY)}
-    async with http.get(f"{base}/api/v1/query_range", params=params) as resp:
-        payload = await resp.json()
-    assert payload["status"] == "success", payload
-    result: list[dict[str, Any]] = payload["data"]["result"]
-    return result
 
 
 async def test_history_backfills_a_real_prometheus_with_exactly_the_truth(
@@ -178,40 +160,20 @@ async def test_history_backfills_a_real_prometheus_with_exactly_the_truth(
     assert "gh_copilot_repo_review_minutes" in families
     assert any(("scope", "enterprise_repository") in labels for _, labels, _ in expected)
 
-    port = free_port()
-    (tmp_path / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
-    proc = await asyncio.create_subprocess_exec(
+    got: dict[Point, float] = {}
+    async with running_prometheus(
         prometheus,
-        f"--config.file={tmp_path / 'prometheus.yml'}",
-        f"--storage.tsdb.path={tmp_path / 'data'}",
-        "--storage.tsdb.retention.time=100y",
-        f"--web.listen-address=127.0.0.1:{port}",
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession() as http:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    async with http.get(f"{base}/-/ready") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                assert time.monotonic() < deadline, "Prometheus never became ready"
-                await asyncio.sleep(0.2)
-            got: dict[Point, float] = {}
-            for promql in ('{__name__=~"gh_copilot_.+"}', '{__name__=~"gh_activity_loc_.+"}'):
-                for series in await query_range(http, base, promql):
-                    labels = dict(series["metric"])
-                    name = labels.pop("__name__")
-                    for stamp, value in series["values"]:
-                        got[name, frozenset(labels.items()), int(stamp)] = float(value)
-    finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), 20)
+        "global:\n  scrape_interval: 1m\n",
+        tmp_path,
+        data_dir=tmp_path / "data",
+        extra_args=["--storage.tsdb.retention.time=100y"],
+    ) as prom:
+        for promql in ('{__name__=~"gh_copilot_.+"}', '{__name__=~"gh_activity_loc_.+"}'):
+            for series in await prom.query_range(promql, start=end_of(FIRST), end=end_of(LAST), step=DAY):
+                labels = dict(series["metric"])
+                name = labels.pop("__name__")
+                for stamp, value in series["values"]:
+                    got[name, frozenset(labels.items()), int(stamp)] = float(value)
     assert got.keys() == expected.keys(), {
         "missing": sorted(map(str, expected.keys() - got.keys()))[:5],
         "unexpected": sorted(map(str, got.keys() - expected.keys()))[:5],

@@ -4,8 +4,6 @@ and the headline panels equal the simulator's ground truth."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -16,6 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 from tests.support.dashboard_queries import queries, substitute
+from tests.support.prometheus_server import PrometheusServer, running_prometheus, wait_until
 
 from github_stats_exporter import app, cli
 from github_stats_exporter.dashboards.catalog import DASHBOARDS
@@ -42,13 +41,6 @@ READY_FAMILIES = (
     "gh_exporter_http_requests_total",
 )
 """Families whose presence on the page means every collector of the demo has published."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,18 +91,10 @@ async def wait_for_page(http: aiohttp.ClientSession, port: int) -> None:
     pytest.fail(f"the demo never published {missing}")
 
 
-async def api(http: aiohttp.ClientSession, url: str, params: dict[str, str]) -> Any:
-    async with http.get(url, params=params) as resp:
-        payload = await resp.json()
-    assert payload["status"] == "success", (params, payload)
-    return payload["data"]
-
-
 @pytest.fixture
-async def prometheus_url(prometheus: str, demo: Demo, tmp_path: Path) -> AsyncIterator[str]:
+async def prom(prometheus: str, demo: Demo, tmp_path: Path) -> AsyncIterator[PrometheusServer]:
     """A Prometheus scraping the demo every second, once the demo has published and a few scrapes landed."""
-    port = free_port()
-    (tmp_path / "prometheus.yml").write_text(
+    config = (
         "global:\n  scrape_interval: 1s\n"
         "scrape_configs:\n"
         "  - job_name: gse\n"
@@ -118,37 +102,22 @@ async def prometheus_url(prometheus: str, demo: Demo, tmp_path: Path) -> AsyncIt
     )
     async with aiohttp.ClientSession() as http:
         await wait_for_page(http, demo.port)
-    proc = await asyncio.create_subprocess_exec(
-        prometheus,
-        f"--config.file={tmp_path / 'prometheus.yml'}",
-        f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession() as http:
-            deadline = time.monotonic() + 60
-            scrapes = 0.0
-            while time.monotonic() < deadline and scrapes < 4:
-                try:
-                    result = await api(
-                        http, f"{base}/api/v1/query", {"query": 'count_over_time(up{job="gse"}[1m])'}
-                    )
-                    scrapes = float(result["result"][0]["value"][1]) if result["result"] else 0.0
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.2)
-            assert scrapes >= 4, "Prometheus did not scrape the demo four times"
-        yield base
-    finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), 10)
+    async with running_prometheus(prometheus, config, tmp_path) as server:
+        scrapes = 0.0
+
+        async def scraped_four_times() -> bool:
+            nonlocal scrapes
+            result = await server.query('count_over_time(up{job="gse"}[1m])')
+            scrapes = float(result[0]["value"][1]) if result else 0.0
+            return scrapes >= 4
+
+        await wait_until(scraped_four_times, 60)
+        assert scrapes >= 4, "Prometheus did not scrape the demo four times"
+        yield server
 
 
 async def combinations(
-    http: aiohttp.ClientSession, base: str, dashboard: Dashboard, values: dict[str, str], rest: int = 0
+    prom: PrometheusServer, dashboard: Dashboard, values: dict[str, str], rest: int = 0
 ) -> list[dict[str, str]]:
     """Every assignment of the dashboard's variables Grafana can offer, resolved through Prometheus in order.
 
@@ -164,20 +133,14 @@ async def combinations(
     else:
         assert isinstance(variable, LabelVariable)
         selector = substitute(variable.selector, values)
-        offered = await api(http, f"{base}/api/v1/label/{variable.label_name}/values", {"match[]": selector})
+        offered = await prom.api(f"/api/v1/label/{variable.label_name}/values", {"match[]": selector})
         if not offered:
             return []
         choices = [".*"] if variable.include_all else sorted(offered)
     out: list[dict[str, str]] = []
     for choice in choices:
-        out += await combinations(http, base, dashboard, {**values, variable.name: choice}, rest + 1)
+        out += await combinations(prom, dashboard, {**values, variable.name: choice}, rest + 1)
     return out
-
-
-async def instant(http: aiohttp.ClientSession, base: str, expr: str) -> list[dict[str, Any]]:
-    data = await api(http, f"{base}/api/v1/query", {"query": expr})
-    result: list[dict[str, Any]] = data["result"]
-    return result
 
 
 def single_value(result: list[dict[str, Any]]) -> float:
@@ -195,61 +158,56 @@ def dashboard(slug: str) -> Dashboard:
 
 
 async def test_every_dashboard_query_returns_data_and_headlines_match_the_truth(
-    prometheus_url: str, demo: Demo
+    prom: PrometheusServer, demo: Demo
 ):
     """Each panel query of the four dashboards returns data for some variable values Prometheus offers (fields
     GitHub sends only for some orgs, such as cloud-agent users, have data in some org only); the org's daily
     active users, a team's active users, the seats, a repository's commits and each repository's Copilot pull
     requests equal the simulator's truth."""
-    base = prometheus_url
     builtin = {"__rate_interval": RATE_INTERVAL}
-    async with aiohttp.ClientSession() as http:
-        empty: list[str] = []
-        for board in DASHBOARDS:
-            assignments = await combinations(http, base, board, builtin)
-            assert assignments, f"{board.slug}: a variable has no value"
-            for panel, query in queries(board):
-                for values in assignments:
-                    if await instant(http, base, substitute(query.expr, values)):
-                        break
-                else:
-                    empty.append(f"{board.slug} / {panel.title}: {query.expr}")
-        assert empty == [], "queries without data for every variable value:\n" + "\n".join(empty)
+    empty: list[str] = []
+    for board in DASHBOARDS:
+        assignments = await combinations(prom, board, builtin)
+        assert assignments, f"{board.slug}: a variable has no value"
+        for panel, query in queries(board):
+            for values in assignments:
+                if await prom.query(substitute(query.expr, values)):
+                    break
+            else:
+                empty.append(f"{board.slug} / {panel.title}: {query.expr}")
+    assert empty == [], "queries without data for every variable value:\n" + "\n".join(empty)
 
-        adoption, teams, activity = (
-            dashboard("copilot-adoption"),
-            dashboard("copilot-teams-repositories"),
-            dashboard("activity"),
+    adoption, teams, activity = (
+        dashboard("copilot-adoption"),
+        dashboard("copilot-teams-repositories"),
+        dashboard("activity"),
+    )
+    org = {**builtin, "scope": "org", "org": "acme-corp", "window": "28d"}
+    dau = single_value(await prom.query(panel_expr(adoption, "Daily active users", org)))
+    seats = single_value(await prom.query(panel_expr(adoption, "Seats", org)))
+    team = sorted(
+        await prom.api(
+            "/api/v1/label/team/values",
+            {"match[]": 'gh_copilot_team_active_users{org="acme-corp"}'},
         )
-        org = {**builtin, "scope": "org", "org": "acme-corp", "window": "28d"}
-        dau = single_value(await instant(http, base, panel_expr(adoption, "Daily active users", org)))
-        seats = single_value(await instant(http, base, panel_expr(adoption, "Seats", org)))
-        team = sorted(
-            await api(
-                http,
-                f"{base}/api/v1/label/team/values",
-                {"match[]": 'gh_copilot_team_active_users{org="acme-corp"}'},
-            )
-        )[0]
-        team_users = single_value(
-            await instant(
-                http, base, panel_expr(teams, "Active users per team", {**org, "team": team, "repo": ".*"})
-            )
-        )
-        truth = demo.sim.truth(START)
-        (_, _, repo, user), most = max(
-            (
-                (key, value)
-                for key, value in truth.items()
-                if key[0] == "gh_activity_commits_24h" and key[1] == "acme-corp"
-            ),
-            key=lambda item: item[1],
-        )
-        picked = {**builtin, "org": "acme-corp", "repo": repo, "user": user}
-        commits = single_value(await instant(http, base, panel_expr(activity, "Commits (24 h)", picked)))
-        repo_table = await instant(
-            http, base, panel_expr(teams, "Copilot and activity per repository", {**org, "repo": ".*"})
-        )
+    )[0]
+    team_users = single_value(
+        await prom.query(panel_expr(teams, "Active users per team", {**org, "team": team, "repo": ".*"}))
+    )
+    truth = demo.sim.truth(START)
+    (_, _, repo, user), most = max(
+        (
+            (key, value)
+            for key, value in truth.items()
+            if key[0] == "gh_activity_commits_24h" and key[1] == "acme-corp"
+        ),
+        key=lambda item: item[1],
+    )
+    picked = {**builtin, "org": "acme-corp", "repo": repo, "user": user}
+    commits = single_value(await prom.query(panel_expr(activity, "Commits (24 h)", picked)))
+    repo_table = await prom.query(
+        panel_expr(teams, "Copilot and activity per repository", {**org, "repo": ".*"})
+    )
 
     dataset = demo.sim.copilot
     end = dataset.latest_complete_day(datetime.fromtimestamp(START, UTC).date())

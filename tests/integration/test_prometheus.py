@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
+from tests.support.prometheus_server import PrometheusServer, Series, running_prometheus, wait_until
 
 from github_stats_exporter import app
 from github_stats_exporter.config import parse_config
@@ -23,13 +19,6 @@ from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
 pytestmark = pytest.mark.integration
 
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules.yaml"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -65,14 +54,6 @@ async def exporter_port(tmp_path: Path) -> AsyncIterator[int]:
         await asyncio.wait_for(task, 10)
 
 
-async def query(http: aiohttp.ClientSession, base: str, promql: str) -> list[dict[str, Any]]:
-    async with http.get(f"{base}/api/v1/query", params={"query": promql}) as resp:
-        payload = await resp.json()
-    assert payload["status"] == "success", payload
-    result: list[dict[str, Any]] = payload["data"]["result"]
-    return result
-
-
 @pytest.fixture
 def prometheus(tool: Callable[..., str]) -> str:
     """The prometheus binary; skipped locally / failed under CI=true when it is missing."""
@@ -85,82 +66,44 @@ async def test_prometheus_scrapes_openmetrics_and_sees_counters(
 ):
     """Prometheus scrapes /metrics (up=1), ingests the self-metrics and keeps counter types intact; the
     repository review stages (a gauge with a `quantile` label) are ingested too."""
-    prom_port = free_port()
-    (tmp_path / "prometheus.yml").write_text(
+    config = (
         "global:\n  scrape_interval: 1s\n"
         "scrape_configs:\n"
         "  - job_name: gse\n"
         f"    static_configs: [{{targets: ['127.0.0.1:{exporter_port}']}}]\n"
     )
-    proc = await asyncio.create_subprocess_exec(
-        *[
-            prometheus,
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{prom_port}"
-    try:
-        async with aiohttp.ClientSession() as http:
-            deadline = time.monotonic() + 40
-            up: list[dict[str, Any]] = []
-            requests: list[dict[str, Any]] = []
-            stages: list[dict[str, Any]] = []
-            while time.monotonic() < deadline:
-                try:
-                    up = await query(http, base, 'up{job="gse"}')
-                    requests = await query(http, base, "gh_exporter_github_requests_total")
-                    stages = await query(http, base, 'gh_copilot_repo_review_minutes{quantile="0.9"}')
-                except aiohttp.ClientError:
-                    pass
-                if up and up[0]["value"][1] == "1" and requests and stages:
-                    break
-                await asyncio.sleep(0.5)
-            assert up, "Prometheus never reported the target"
-            assert up[0]["value"][1] == "1", up
-            assert any(r["metric"].get("endpoint") == "rate_limit" for r in requests)
-            assert stages, "Prometheus did not ingest the review stages"
-            assert {s["metric"]["scope"] for s in stages} == {"repository"}
-            build = await query(http, base, "gh_exporter_build_info")
-            assert build
-            assert build[0]["value"][1] == "1"
-            async with http.get(f"{base}/api/v1/targets") as resp:
-                targets = (await resp.json())["data"]["activeTargets"]
-            assert targets[0]["health"] == "up", targets[0].get("lastError")
-            async with http.get(
-                f"{base}/api/v1/metadata", params={"metric": "gh_exporter_github_requests"}
-            ) as resp:
-                meta = (await resp.json())["data"]
-            # OpenMetrics was negotiated: Prometheus records the family (without _total) as a counter.
-            assert meta.get("gh_exporter_github_requests", [{}])[0].get("type") == "counter", meta
-    finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), 10)
+    async with running_prometheus(prometheus, config, tmp_path) as prom:
+        up: list[Series] = []
+        requests: list[Series] = []
+        stages: list[Series] = []
+
+        async def scraped() -> bool:
+            nonlocal up, requests, stages
+            up = await prom.query('up{job="gse"}')
+            requests = await prom.query("gh_exporter_github_requests_total")
+            stages = await prom.query('gh_copilot_repo_review_minutes{quantile="0.9"}')
+            return bool(up and up[0]["value"][1] == "1" and requests and stages)
+
+        await wait_until(scraped, 40)
+        assert up, "Prometheus never reported the target"
+        assert up[0]["value"][1] == "1", up
+        assert any(r["metric"].get("endpoint") == "rate_limit" for r in requests)
+        assert stages, "Prometheus did not ingest the review stages"
+        assert {s["metric"]["scope"] for s in stages} == {"repository"}
+        build = await prom.query("gh_exporter_build_info")
+        assert build
+        assert build[0]["value"][1] == "1"
+        targets = await prom.targets()
+        assert targets[0]["health"] == "up", targets[0].get("lastError")
+        meta = await prom.api("/api/v1/metadata", {"metric": "gh_exporter_github_requests"})
+        # OpenMetrics was negotiated: Prometheus records the family (without _total) as a counter.
+        assert meta.get("gh_exporter_github_requests", [{}])[0].get("type") == "counter", meta
 
 
-@contextlib.asynccontextmanager
-async def running_prometheus(prometheus: str, tmp_path: Path, config: str) -> AsyncIterator[str]:
-    """A real Prometheus on a free loopback port with ``config``; yields its base URL, stops it after."""
-    prom_port = free_port()
-    (tmp_path / "prometheus.yml").write_text(config)
-    proc = await asyncio.create_subprocess_exec(
-        *[
-            prometheus,
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield f"http://127.0.0.1:{prom_port}"
-    finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), 10)
+async def rule_evaluations(prom: PrometheusServer) -> dict[str, str]:
+    """When each rule group was last evaluated, as Prometheus words it."""
+    groups = (await prom.api("/api/v1/rules"))["groups"]
+    return {group["name"]: group["lastEvaluation"] for group in groups}
 
 
 async def test_the_shipped_rules_record_and_stay_silent_on_a_healthy_exporter(
@@ -174,19 +117,28 @@ async def test_the_shipped_rules_record_and_stay_silent_on_a_healthy_exporter(
         "  - job_name: github-stats-exporter\n"
         f"    static_configs: [{{targets: ['127.0.0.1:{exporter_port}']}}]\n"
     )
-    async with running_prometheus(prometheus, tmp_path, config) as base, aiohttp.ClientSession() as http:
-        deadline = time.monotonic() + 40
-        recorded: list[dict[str, Any]] = []
-        while time.monotonic() < deadline and not recorded:
-            with contextlib.suppress(aiohttp.ClientError):
-                recorded = await query(http, base, "org:gh_activity_commits_24h:sum")
-            await asyncio.sleep(0.5)
+    async with running_prometheus(prometheus, config, tmp_path) as prom:
+        recorded: list[Series] = []
+
+        async def recording() -> bool:
+            nonlocal recorded
+            recorded = await prom.query("org:gh_activity_commits_24h:sum")
+            return bool(recorded)
+
+        await wait_until(recording, 40)
         assert recorded, "the recording rule never produced a value"
-        direct = await query(http, base, "sum by (org) (gh_activity_commits_24h)")
+        # Alerts are judged on an evaluation that saw the scrape: before it, `absent(up…)` is pending.
+        scraped_by = await rule_evaluations(prom)
+
+        async def evaluated_again() -> bool:
+            now = await rule_evaluations(prom)
+            return all(now[name] != stamp for name, stamp in scraped_by.items())
+
+        await wait_until(evaluated_again, 10)
+        direct = await prom.query("sum by (org) (gh_activity_commits_24h)")
         assert {r["metric"]["org"]: r["value"][1] for r in recorded} == {
             r["metric"]["org"]: r["value"][1] for r in direct
         }
-        async with http.get(f"{base}/api/v1/rules") as resp:
-            groups = (await resp.json())["data"]["groups"]
+        groups = (await prom.api("/api/v1/rules"))["groups"]
         assert all(rule["health"] == "ok" for group in groups for rule in group["rules"]), groups
-        assert await query(http, base, "ALERTS") == []
+        assert await prom.query("ALERTS") == []

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -19,8 +18,8 @@ from typing import Any
 import aiohttp
 import bcrypt
 import pytest
-from tests.integration.test_prometheus import free_port, query
 from tests.support.certs import Pki, make_pki
+from tests.support.prometheus_server import Series, running_prometheus, wait_until
 
 from github_stats_exporter import app
 from github_stats_exporter.config import parse_config
@@ -101,19 +100,12 @@ def job(name: str, port: int, pki: Pki, *, auth: bool = False, cert: bool = Fals
     return text
 
 
-async def targets(http: aiohttp.ClientSession, base: str) -> dict[str, dict[str, Any]]:
-    async with http.get(f"{base}/api/v1/targets") as resp:
-        active = (await resp.json())["data"]["activeTargets"]
-    return {t["labels"]["job"]: t for t in active}
-
-
 async def test_prometheus_scrapes_over_tls_only_with_credentials(
     prometheus: str, exporters: tuple[Pki, int, int], tmp_path: Path
 ):
     """Credentialed jobs are up with the exporter's series; without password or client cert they are down."""
     pki, auth_port, mtls_port = exporters
-    prom_port = free_port()
-    (tmp_path / "prometheus.yml").write_text(
+    config = (
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
         "scrape_configs:\n"
         + job("with_password", auth_port, pki, auth=True)
@@ -121,40 +113,27 @@ async def test_prometheus_scrapes_over_tls_only_with_credentials(
         + job("with_client_cert", mtls_port, pki, cert=True)
         + job("without_client_cert", mtls_port, pki)
     )
-    proc = await asyncio.create_subprocess_exec(
-        prometheus,
-        f"--config.file={tmp_path / 'prometheus.yml'}",
-        f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-        f"--web.listen-address=127.0.0.1:{prom_port}",
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{prom_port}"
-    try:
-        async with aiohttp.ClientSession() as http:
-            deadline = time.monotonic() + 40
-            seen: dict[str, dict[str, Any]] = {}
-            build: list[dict[str, Any]] = []
-            while time.monotonic() < deadline:
-                with contextlib.suppress(aiohttp.ClientError):
-                    seen = await targets(http, base)
-                    build = await query(http, base, "gh_exporter_build_info")
-                settled = len(seen) == 4 and all(t["health"] != "unknown" for t in seen.values())
-                if settled and {b["metric"]["job"] for b in build} == {"with_password", "with_client_cert"}:
-                    break
-                await asyncio.sleep(0.2)
-            assert seen["with_password"]["health"] == "up", seen["with_password"]["lastError"]
-            assert seen["with_client_cert"]["health"] == "up", seen["with_client_cert"]["lastError"]
-            assert seen["without_password"]["health"] == "down"
-            assert "401" in seen["without_password"]["lastError"]
-            assert seen["without_client_cert"]["health"] == "down"
-            # The handshake fails; Go words it "EOF" or "certificate required" depending on timing.
-            assert seen["without_client_cert"]["lastError"]
-            assert {b["metric"]["job"] for b in build} == {"with_password", "with_client_cert"}
-            assert all(b["value"][1] == "1" for b in build)
-    finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), 10)
+    async with running_prometheus(prometheus, config, tmp_path) as prom:
+        seen: dict[str, dict[str, Any]] = {}
+        build: list[Series] = []
+
+        async def settled() -> bool:
+            nonlocal seen, build
+            seen = {t["labels"]["job"]: t for t in await prom.targets()}
+            build = await prom.query("gh_exporter_build_info")
+            scraped = len(seen) == 4 and all(t["health"] != "unknown" for t in seen.values())
+            return scraped and {b["metric"]["job"] for b in build} == {"with_password", "with_client_cert"}
+
+        await wait_until(settled, 40)
+        assert seen["with_password"]["health"] == "up", seen["with_password"]["lastError"]
+        assert seen["with_client_cert"]["health"] == "up", seen["with_client_cert"]["lastError"]
+        assert seen["without_password"]["health"] == "down"
+        assert "401" in seen["without_password"]["lastError"]
+        assert seen["without_client_cert"]["health"] == "down"
+        # The handshake fails; Go words it "EOF" or "certificate required" depending on timing.
+        assert seen["without_client_cert"]["lastError"]
+        assert {b["metric"]["job"] for b in build} == {"with_password", "with_client_cert"}
+        assert all(b["value"][1] == "1" for b in build)
 
 
 async def test_plain_clients_are_refused(exporters: tuple[Pki, int, int]):
