@@ -28,6 +28,7 @@ from github_stats_exporter.app.runtime import (
     client_options,
     initial_role,
     make_auth,
+    rate_limit_budget,
     snapshot_retention,
 )
 from github_stats_exporter.cluster_counters import ClusterCounters
@@ -140,6 +141,7 @@ def build_github(core: Core, stack: contextlib.AsyncExitStack) -> GitHubAccess:
             metrics=core.metrics,
             session=session,
             clock=clock,
+            budget=rate_limit_budget(core, options, creds, org_cfg.org),
             tracing=core.tracing,
         )
     tracker = InstallationHealth(

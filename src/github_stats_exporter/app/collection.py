@@ -19,6 +19,7 @@ from github_stats_exporter.app.runtime import (
     MissedSink,
     client_options,
     make_auth,
+    rate_limit_budget,
 )
 from github_stats_exporter.config import AppCredentials, TokenCredentials
 from github_stats_exporter.config.copilot import CopilotConfig
@@ -290,6 +291,7 @@ async def _copilot_collectors(
             metrics=core.metrics,
             session=session,
             clock=clock,
+            budget=rate_limit_budget(core, link_options, creds, ent.slug),
             tracing=core.tracing,
         )
         if ent_reports:
@@ -408,6 +410,7 @@ def _seat_collectors(
             metrics=core.metrics,
             session=session,
             clock=clock,
+            budget=rate_limit_budget(core, options, ent.credentials, ent.slug),
             tracing=core.tracing,
         )
         add(SeatOptions("enterprise", ent.slug, interval, users), client)

@@ -24,6 +24,7 @@ from github_stats_exporter.github.client import (
     GitHubClient,
     default_user_agent,
 )
+from github_stats_exporter.github.ratelimit import RateLimitBudget, SharedBudget
 from github_stats_exporter.health import Health
 from github_stats_exporter.leader.base import Elector
 from github_stats_exporter.leader.identity import default_identity
@@ -177,6 +178,26 @@ def client_options(settings: Settings) -> ClientOptions:
         max_pages=gh.max_pages,
         api_version=gh.api_version,
         user_agent=gh.user_agent or default_user_agent(),
+    )
+
+
+def rate_limit_budget(
+    core: Core, options: ClientOptions, creds: Credentials, name: str
+) -> RateLimitBudget | None:
+    """The budget of one installation, shared through a Redis store; None keeps the client's own.
+
+    Every replica calling GitHub for an installation draws from one budget (followers run backfill
+    jobs, shards collect in parallel), so with a shared store they trade it (docs/scaling.md).
+    """
+    if core.settings.store.backend != "redis":
+        return None
+    scope = f"installation:{creds.installation_id}" if isinstance(creds, AppCredentials) else f"token:{name}"
+    return RateLimitBudget(
+        min_remaining_threshold=options.min_remaining_threshold,
+        min_reset_buffer=options.min_reset_buffer,
+        max_wait=options.max_wait,
+        clock=core.clock,
+        shared=SharedBudget(core.store, scope),
     )
 
 

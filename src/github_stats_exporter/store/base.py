@@ -8,6 +8,7 @@ A caller names the port(s) it uses, so a reader sees at a glance which state it 
 * `CheckpointStore` small named byte records with a TTL: ledgers, collection state, dedup markers
 * `LockStore`       short-lived exclusive locks that expire by themselves
 * `CounterStore`    cluster-wide totals of the replicas' counter increments
+* `RateLimitStore`  the GitHub rate-limit budget every replica of an installation shares
 * `StoreMaintenance` what only the composition root calls: `gc`, `ping`, `close`
 * `CollectionStore` snapshots and checkpoints: what a collector needs
 * `Store`           all of the above, what an adapter offers and what the composition root holds
@@ -28,6 +29,7 @@ from typing import Protocol, runtime_checkable
 
 from github_stats_exporter.errors import ExporterError
 from github_stats_exporter.model import Labels, Sample, Snapshot, SnapshotKey
+from github_stats_exporter.store.ratelimit_share import BudgetShare
 
 CounterKey = tuple[str, Labels]
 """A counter series in the cluster-wide totals: family name and labels (the sample's identity)."""
@@ -178,6 +180,18 @@ class CounterStore(Protocol):
 
 
 @runtime_checkable
+class RateLimitStore(Protocol):
+    """The rate-limit budget of one installation, shared by every replica that calls GitHub for it."""
+
+    async def share_rate_limit(self, scope: str, mine: BudgetShare, ttl_seconds: float) -> BudgetShare:
+        """Merge ``mine`` into the record of ``scope`` (`ratelimit_share.merge_shares`); returns the result.
+
+        The record expires ``ttl_seconds`` after its last write (a budget nobody reports is unknown).
+        """
+        ...
+
+
+@runtime_checkable
 class StoreMaintenance(Protocol):
     """Housekeeping and lifecycle of a whole store; only the composition root calls these."""
 
@@ -195,7 +209,9 @@ class StoreMaintenance(Protocol):
 
 
 @runtime_checkable
-class Store(SnapshotStore, CheckpointStore, LockStore, CounterStore, StoreMaintenance, Protocol):
+class Store(
+    SnapshotStore, CheckpointStore, LockStore, CounterStore, RateLimitStore, StoreMaintenance, Protocol
+):
     """Every port at once: what an adapter offers and what the composition root passes around."""
 
 

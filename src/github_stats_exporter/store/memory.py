@@ -20,6 +20,7 @@ from github_stats_exporter.store.base import (
     StoreUnavailable,
 )
 from github_stats_exporter.store.fragments import encode_fragments
+from github_stats_exporter.store.ratelimit_share import BudgetShare, merge_shares
 
 _BATCH_ID_TTL_SECONDS = 3600.0
 """How long an applied counter batch id is remembered (a retry comes within seconds)."""
@@ -65,6 +66,7 @@ class MemorySnapshotStore:
         self._generation = 0
         self._checkpoints: dict[str, tuple[bytes, float | None]] = {}
         self._locks: dict[str, float] = {}
+        self._rate_limits: dict[str, tuple[BudgetShare, float]] = {}
         self._closed = False
 
     @property
@@ -185,6 +187,15 @@ class MemorySnapshotStore:
     async def release_lock(self, name: str) -> None:
         self._check_open()
         self._locks.pop(name, None)
+
+    async def share_rate_limit(self, scope: str, mine: BudgetShare, ttl_seconds: float) -> BudgetShare:
+        self._check_open()
+        _check_ttl(ttl_seconds)
+        now = self._clock()
+        stored, expires_at = self._rate_limits.get(scope, (BudgetShare(), now))
+        merged = merge_shares(stored if expires_at > now else BudgetShare(), mine)
+        self._rate_limits[scope] = (merged, now + ttl_seconds)
+        return merged
 
     async def add_counters(self, deltas: Mapping[CounterKey, float], batch_id: str = "") -> None:
         self._check_open()

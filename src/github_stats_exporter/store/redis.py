@@ -19,6 +19,8 @@ Sentinel Redis, not Redis Cluster):
                        names of expired records are dropped when listed and by ``gc``
 * ``P:counters``       hash, JSON (name, labels) -> float cluster-wide counter totals
 * ``P:batch:<id>``     string, marks an applied counter batch (idempotent flushes)
+* ``P:ratelimit:<scope>`` hash, resource -> ``limit|remaining|used|reset`` and ``~block`` ->
+                       ``until|secondary``: an installation's shared budget (PEXPIRE on every write)
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from github_stats_exporter.store.base import (
 )
 from github_stats_exporter.store.connection import RedisTuning, open_sentinel, open_standalone
 from github_stats_exporter.store.fragments import encode_fragments
+from github_stats_exporter.store.ratelimit_share import BudgetReading, BudgetShare
 
 DECODE_OFFLOAD_BYTES = 1 << 20
 """Payloads above this size are decoded in a worker thread so the event loop keeps serving scrapes."""
@@ -151,6 +154,35 @@ for i = 3, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1])
 return 1
 """
 
+# The merge rule of `ratelimit_share.merge_shares`, field by field; empty parts mean "unknown".
+# Values travel as strings both ways, so Lua never rounds a float reply to an integer.
+_SHARE_RATE_LIMIT = """
+local function parts(text)
+  local out = {}
+  for part in string.gmatch(text .. '|', '([^|]*)|') do out[#out + 1] = part end
+  return out
+end
+local function newer(old, new)
+  if not old then return new end
+  local o, n = parts(old), parts(new)
+  if n[4] == '' then if o[4] ~= '' then return old end return new end
+  if o[4] == '' or tonumber(n[4]) > tonumber(o[4]) then return new end
+  if tonumber(n[4]) < tonumber(o[4]) then return old end
+  if o[2] ~= '' and (n[2] == '' or tonumber(n[2]) > tonumber(o[2])) then return old end
+  return new
+end
+for i = 3, #ARGV, 2 do
+  local old = redis.call('HGET', KEYS[1], ARGV[i])
+  redis.call('HSET', KEYS[1], ARGV[i], newer(old, ARGV[i + 1]))
+end
+local block = redis.call('HGET', KEYS[1], '~block')
+if not block or tonumber(parts(ARGV[2])[1]) > tonumber(parts(block)[1]) then
+  redis.call('HSET', KEYS[1], '~block', ARGV[2])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return redis.call('HGETALL', KEYS[1])
+"""
+
 _Payload = tuple[float, dict[str, str], tuple[Sample, ...]]
 _payload_decoder = msgspec.msgpack.Decoder(_Payload)
 _key_decoder = msgspec.json.Decoder(tuple[str, ...])
@@ -176,6 +208,34 @@ def _field_key(field: bytes) -> SnapshotKey:
 
 def _counter_field(key: CounterKey) -> bytes:
     return msgspec.json.encode(key)
+
+
+def _optional(value: float | None) -> str:
+    return "" if value is None else repr(value)
+
+
+def _encode_reading(reading: BudgetReading) -> str:
+    return "|".join(
+        _optional(part) for part in (reading.limit, reading.remaining, reading.used, reading.reset_at)
+    )
+
+
+def _decode_share(raw: Sequence[bytes]) -> BudgetShare:
+    """The HGETALL reply of a shared budget; an unreadable field is dropped, never raised."""
+    readings: list[BudgetReading] = []
+    until, secondary = 0.0, False
+    for field, value in zip(raw[::2], raw[1::2], strict=True):
+        parts = value.decode().split("|")
+        try:
+            if field == b"~block":
+                until, secondary = float(parts[0]), parts[1] == "1"
+                continue
+            limit, remaining, used = (int(p) if p else None for p in parts[:3])
+            reset = float(parts[3]) if parts[3] else None
+        except (ValueError, IndexError):
+            continue  # written by a newer or broken writer: unknown rather than a crash
+        readings.append(BudgetReading(field.decode(), limit, remaining, used, reset))
+    return BudgetShare(tuple(sorted(readings, key=lambda r: r.resource)), until, secondary)
 
 
 def _decode_payloads(raw: list[tuple[SnapshotKey, bytes, bytes]]) -> dict[SnapshotKey, Snapshot]:
@@ -240,6 +300,7 @@ class RedisSnapshotStore:
         self._checkpoint_names_script = client.register_script(_CHECKPOINT_NAMES)
         self._gc_checkpoint_names_script = client.register_script(_GC_CHECKPOINT_NAMES)
         self._keys_script = client.register_script(_KEYS_WITH_PREFIX)
+        self._share_rate_limit_script = client.register_script(_SHARE_RATE_LIMIT)
 
     @classmethod
     def standalone(cls, host: str, port: int, **options: Any) -> RedisSnapshotStore:
@@ -356,6 +417,15 @@ class RedisSnapshotStore:
 
     async def release_lock(self, name: str) -> None:
         await self._call(self._redis.delete(f"{self._prefix}:lock:{name}"))
+
+    async def share_rate_limit(self, scope: str, mine: BudgetShare, ttl_seconds: float) -> BudgetShare:
+        block = f"{mine.blocked_until!r}|{1 if mine.blocked_secondary else 0}"
+        args: list[str | int] = [_ttl_ms(ttl_seconds), block]
+        for reading in mine.readings:
+            args += (reading.resource, _encode_reading(reading))
+        keys = [f"{self._prefix}:ratelimit:{scope}"]
+        raw = await self._call(self._share_rate_limit_script(keys=keys, args=args))
+        return _decode_share(raw)
 
     async def add_counters(self, deltas: Mapping[CounterKey, float], batch_id: str = "") -> None:
         args: list[str | bytes | int] = [batch_id, _BATCH_ID_TTL_MS]

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 
 from github_stats_exporter.model import Snapshot, SnapshotKey
 from github_stats_exporter.store.base import CounterKey, Store, StoredFragments
+from github_stats_exporter.store.ratelimit_share import BudgetShare
 from github_stats_exporter.tracing import Attributes, Tracing
 
 _FIRST_SEGMENT = re.compile(r"[^:/]*")
@@ -97,6 +98,9 @@ class TracedStore:
 
     async def counters(self) -> dict[CounterKey, float]:
         return await self._inner.counters()
+
+    async def share_rate_limit(self, scope: str, mine: BudgetShare, ttl_seconds: float) -> BudgetShare:
+        return await self._inner.share_rate_limit(scope, mine, ttl_seconds)
 
     async def gc(self, now: float) -> int:
         return await self._inner.gc(now)
