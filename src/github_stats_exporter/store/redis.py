@@ -19,6 +19,9 @@ Sentinel Redis, not Redis Cluster):
                        names of expired records are dropped when listed and by ``gc``
 * ``P:counters``       hash, JSON (name, labels) -> float cluster-wide counter totals
 * ``P:batch:<id>``     string, marks an applied counter batch (idempotent flushes)
+* ``P:members``        sorted set, live replica -> expiry (ms, Redis server time) of sharded collection
+* ``P:unit:<unit>``    string, the unit's holder (PX = lease); ``P:unit:<unit>:epoch`` its fencing epoch,
+                       INCR'd on every acquisition; fenced writes compare it inside their script
 * ``P:ratelimit:<scope>`` hash, resource -> ``limit|remaining|used|reset`` and ``~block`` ->
                        ``until|secondary``: an installation's shared budget (PEXPIRE on every write)
 """
@@ -39,6 +42,8 @@ from github_stats_exporter.metrics import STORE_SERIES_REFUSED
 from github_stats_exporter.model import Labels, Sample, Snapshot, SnapshotKey
 from github_stats_exporter.store.base import (
     CounterKey,
+    Fence,
+    FencedOut,
     FragmentEncoder,
     SeriesBudgetExceeded,
     StoredFragments,
@@ -152,6 +157,42 @@ _ADD_COUNTERS = """
 if ARGV[1] ~= '' and not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then return 0 end
 for i = 3, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 1
+"""
+
+# Fenced writes: the write's own script first compares the unit's epoch (last key) with the writer's
+# (last argument), so check and write are one atomic step.
+_FENCE_CHECK = """
+local current = tonumber(redis.call('GET', KEYS[#KEYS]) or '0')
+if current ~= tonumber(ARGV[#ARGV]) then return {-2, current} end
+"""
+
+_MEMBERS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if ARGV[1] ~= '' then redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1]) end
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+"""
+
+# Every acquisition starts a new term, even by the holder itself: ticks of its old term were ended.
+_UNIT_ACQUIRE = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return redis.call('INCR', KEYS[2])
+"""
+
+_UNIT_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('GET', KEYS[2]) == ARGV[3] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+_UNIT_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 # The merge rule of `ratelimit_share.merge_shares`, field by field; empty parts mean "unknown".
@@ -301,6 +342,13 @@ class RedisSnapshotStore:
         self._gc_checkpoint_names_script = client.register_script(_GC_CHECKPOINT_NAMES)
         self._keys_script = client.register_script(_KEYS_WITH_PREFIX)
         self._share_rate_limit_script = client.register_script(_SHARE_RATE_LIMIT)
+        self._put_fenced_script = client.register_script(_FENCE_CHECK + _PUT)
+        self._set_checkpoint_fenced_script = client.register_script(_FENCE_CHECK + _SET_CHECKPOINT)
+        self._members_script = client.register_script(_MEMBERS)
+        self._unit_acquire_script = client.register_script(_UNIT_ACQUIRE)
+        self._unit_renew_script = client.register_script(_UNIT_RENEW)
+        self._unit_release_script = client.register_script(_UNIT_RELEASE)
+        self._members = f"{key_prefix}:members"
 
     @classmethod
     def standalone(cls, host: str, port: int, **options: Any) -> RedisSnapshotStore:
@@ -319,6 +367,12 @@ class RedisSnapshotStore:
         return f"{self._prefix}:snap:{text}"
 
     async def put(self, snapshot: Snapshot) -> int:
+        return await self._put(snapshot, None)
+
+    async def put_fenced(self, snapshot: Snapshot, fence: Fence) -> int:
+        return await self._put(snapshot, fence)
+
+    async def _put(self, snapshot: Snapshot, fence: Fence | None) -> int:
         field = _key_field(snapshot.key)
         payload = msgspec.msgpack.encode((snapshot.produced_at, snapshot.meta, snapshot.samples))
         fragments = await encode_fragments(self._encoder, snapshot.samples)
@@ -333,7 +387,14 @@ class RedisSnapshotStore:
             refused,
             b"" if fragments is None else fragments,
         ]
-        version, added = await self._call(self._put_script(keys=keys, args=args))
+        script = self._put_script
+        if fence is not None:
+            keys.append(self._epoch_key(fence.unit))
+            args.append(fence.epoch)
+            script = self._put_fenced_script
+        version, added = await self._call(script(keys=keys, args=args))
+        if version == -2 and fence is not None:
+            raise FencedOut(fence.unit, fence.epoch, int(added))
         if version < 0:
             raise SeriesBudgetExceeded(snapshot.key, int(added), self._budget)
         return int(version)
@@ -398,6 +459,53 @@ class RedisSnapshotStore:
         px = 0 if ttl_seconds is None else _ttl_ms(ttl_seconds)
         keys = [self._cp_key(name), self._cp_names]
         await self._call(self._set_checkpoint_script(keys=keys, args=[bytes(value), px, name]))
+
+    async def set_checkpoint_fenced(
+        self, name: str, value: bytes, ttl_seconds: float | None, fence: Fence
+    ) -> None:
+        px = 0 if ttl_seconds is None else _ttl_ms(ttl_seconds)
+        keys = [self._cp_key(name), self._cp_names, self._epoch_key(fence.unit)]
+        args: list[str | bytes | int] = [bytes(value), px, name, fence.epoch]
+        refused = await self._call(self._set_checkpoint_fenced_script(keys=keys, args=args))
+        if refused:
+            raise FencedOut(fence.unit, fence.epoch, int(refused[1]))
+
+    # --- sharded collection: members and unit leases ------------------------------------------------
+    def _unit_key(self, unit: str) -> str:
+        return f"{self._prefix}:unit:{unit}"
+
+    def _epoch_key(self, unit: str) -> str:
+        return f"{self._prefix}:unit:{unit}:epoch"
+
+    async def heartbeat(self, member: str, ttl_seconds: float) -> list[str]:
+        names = await self._call(
+            self._members_script(keys=[self._members], args=[member, _ttl_ms(ttl_seconds)])
+        )
+        return sorted(name.decode() for name in names)
+
+    async def leave(self, member: str) -> None:
+        await self._call(self._redis.zrem(self._members, member))
+
+    async def acquire_unit(self, unit: str, holder: str, ttl_seconds: float) -> int:
+        keys = [self._unit_key(unit), self._epoch_key(unit)]
+        return int(
+            await self._call(self._unit_acquire_script(keys=keys, args=[holder, _ttl_ms(ttl_seconds)]))
+        )
+
+    async def renew_unit(self, unit: str, holder: str, epoch: int, ttl_seconds: float) -> bool:
+        keys = [self._unit_key(unit), self._epoch_key(unit)]
+        args: list[str | int] = [holder, _ttl_ms(ttl_seconds), str(epoch)]
+        return bool(await self._call(self._unit_renew_script(keys=keys, args=args)))
+
+    async def release_unit(self, unit: str, holder: str) -> None:
+        await self._call(self._unit_release_script(keys=[self._unit_key(unit)], args=[holder]))
+
+    async def unit_epochs(self, units: Iterable[str]) -> dict[str, int]:
+        names = list(units)
+        if not names:
+            return {}
+        raw = await self._call(self._redis.mget([self._epoch_key(u) for u in names]))
+        return {unit: int(value or 0) for unit, value in zip(names, raw, strict=True)}
 
     async def delete_checkpoint(self, name: str) -> None:
         keys = [self._cp_key(name), self._cp_names]
