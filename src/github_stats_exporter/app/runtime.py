@@ -13,6 +13,7 @@ import aiohttp
 import structlog
 
 from github_stats_exporter.app.leadership import Leadership
+from github_stats_exporter.app.units import UnitGate
 from github_stats_exporter.backfill.base import JobQueue
 from github_stats_exporter.cluster_state import ClusterState
 from github_stats_exporter.config import AppCredentials, Credentials, Settings
@@ -29,7 +30,9 @@ from github_stats_exporter.health import Health
 from github_stats_exporter.leader.base import Elector
 from github_stats_exporter.leader.identity import default_identity
 from github_stats_exporter.leader.lease import LeaseTimings
+from github_stats_exporter.leader.shards import ShardCoordinator
 from github_stats_exporter.leader.static import StaticElector, role_from_environment
+from github_stats_exporter.leader.units import WorkUnit
 from github_stats_exporter.model import MissedWindow, Role
 from github_stats_exporter.scrape.activity import ActivityCollector
 from github_stats_exporter.scrape.copilot import (
@@ -80,6 +83,8 @@ class Core:
     cluster_state: ClusterState
     refresh_interval: float
     tracing: Tracing = NO_TRACING
+    units: UnitGate | None = None
+    """The work units this replica holds; None in ``leader_election.mode: single``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +120,8 @@ class Collectors:
     seats: Mapping[tuple[str, str], SeatsCollector] = field(default_factory=dict)
     teams: Mapping[tuple[str, str], TeamsCollector] = field(default_factory=dict)
     repos: Mapping[tuple[str, str], ReposCollector] = field(default_factory=dict)
+    units: tuple[WorkUnit, ...] = ()
+    """The work units of sharded collection the jobs belong to (empty in single mode)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +139,8 @@ class Runtime:
     leadership: Leadership
     jobs: tuple[Job, ...]
     services: Mapping[str, Service]
+    coordinator: ShardCoordinator | None = None
+    """Keeps this replica's work units leased in sharded mode; None in single mode."""
 
     @property
     def settings(self) -> Settings:
@@ -231,6 +240,15 @@ def host_port(addr: str) -> tuple[str, int]:
     """``host:port`` (IPv6 in brackets allowed) as a pair; the config already validated the shape."""
     host, _, port = addr.rpartition(":")
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def lease_timings(settings: Settings) -> LeaseTimings:
+    cfg = settings.leader_election
+    return LeaseTimings(
+        cfg.lease_duration.total_seconds(),
+        cfg.renew_deadline.total_seconds(),
+        cfg.retry_period.total_seconds(),
+    )
 
 
 def build_elector(settings: Settings, metrics: SelfMetrics) -> Elector:
