@@ -38,12 +38,17 @@ async def test_a_unit_has_one_holder_and_every_term_a_new_epoch(store: Store) ->
     assert second > first
     assert not await store.renew_unit(UNIT, "a", first, 30)
     assert await store.unit_epochs([UNIT, "seats:org/acme"]) == {UNIT: second, "seats:org/acme": 0}
+    assert await store.unit_holders([UNIT, "seats:org/acme"]) == {
+        UNIT: ("b", second),
+        "seats:org/acme": ("", 0),
+    }
 
 
 async def test_an_expired_lease_can_be_taken_over(store: Store, store_backend: StoreBackend) -> None:
     """A holder that stops renewing loses the unit after its TTL, and cannot renew its old term."""
     first = await store.acquire_unit(UNIT, "a", 0.1)
     await store_backend.elapse(0.15)
+    assert await store.unit_holders([UNIT]) == {UNIT: ("", first)}
     second = await store.acquire_unit(UNIT, "b", 30)
     assert second > first
     assert not await store.renew_unit(UNIT, "a", first, 30)

@@ -6,7 +6,7 @@ import asyncio
 
 from github_stats_exporter.app.units import UnitGate
 from github_stats_exporter.health import Health
-from github_stats_exporter.metrics import SHARD_UNITS_HELD
+from github_stats_exporter.metrics import SHARD_UNIT_EPOCH, SHARD_UNITS_HELD
 from github_stats_exporter.scrape.scheduler import Job
 from github_stats_exporter.selfmetrics import SelfMetrics
 
@@ -66,3 +66,18 @@ async def test_gaining_a_unit_wakes_sleeping_unit_jobs() -> None:
     units.set({UNIT: 3})
     await asyncio.wait_for(sleeper, 1)
     assert f"{UNIT}@3" in health.snapshot()["details"]["shards"]["detail"]
+
+
+async def test_the_cluster_view_names_every_unit_s_holder_and_forgets_moved_ones() -> None:
+    """Each leased unit gets one epoch series under its holder; a moved unit's old series goes away."""
+    units, health, metrics = gate()
+    units.view({UNIT: ("replica-a", 4), "seats:org/acme": ("replica-b", 2)})
+    assert metrics.value(SHARD_UNIT_EPOCH, {"unit": UNIT, "replica": "replica-a"}) == 4
+    units.view({UNIT: ("replica-b", 5), "seats:org/acme": ("", 2)})
+    series = {
+        (s.label("unit"), s.label("replica")): s.value
+        for s in metrics.cluster_state_samples()
+        if s.name == SHARD_UNIT_EPOCH.name
+    }
+    assert series == {(UNIT, "replica-b"): 5}
+    assert "units per replica: (none)=1, replica-b=1" in health.snapshot()["details"]["shards"]["detail"]

@@ -83,6 +83,7 @@ async def build_runtime(
             identity=default_identity(settings.leader_election.identity),
             units=collectors.units,
             timings=lease_timings(settings),
+            on_view=core.units.view,
         )
     return Runtime(core, github, recovery, collectors, leadership, jobs, services, coordinator)
 

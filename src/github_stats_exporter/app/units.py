@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from github_stats_exporter.health import Health
-from github_stats_exporter.metrics import SHARD_UNITS_HELD
+from github_stats_exporter.metrics import SHARD_UNIT_EPOCH, SHARD_UNITS_HELD
 from github_stats_exporter.scrape.scheduler import Job
 from github_stats_exporter.selfmetrics import SelfMetrics
 
@@ -29,6 +29,7 @@ class UnitGate:
         self._metrics = metrics
         self._identity = identity
         self._held: dict[str, int] = {}
+        self._view: dict[str, tuple[str, int]] = {}
         self._ticks: dict[str, set[asyncio.Timeout]] = {}
         self._gained = asyncio.Event()
         health.register(HEALTH_COMPONENT, required_for_ready=False)
@@ -78,7 +79,25 @@ class UnitGate:
             self._gained.set()
             self._gained = asyncio.Event()
 
+    def view(self, holders: Mapping[str, tuple[str, int]]) -> None:
+        """Record who holds every unit (the store's view): the epoch gauges and the `/healthz` summary."""
+        for unit, (holder, _) in self._view.items():
+            if holders.get(unit, ("", 0))[0] != holder and holder:
+                self._metrics.remove(SHARD_UNIT_EPOCH, {"unit": unit, "replica": holder})
+        for unit, (holder, epoch) in holders.items():
+            if holder:
+                self._metrics.set(SHARD_UNIT_EPOCH, {"unit": unit, "replica": holder}, epoch)
+        self._view = dict(holders)
+        self._report()
+
     def _report(self) -> None:
         self._metrics.set(SHARD_UNITS_HELD, None, len(self._held))
         units = ", ".join(f"{name}@{epoch}" for name, epoch in sorted(self._held.items()))
-        self._health.set(HEALTH_COMPONENT, True, f"{self._identity} holds {len(self._held)}: {units}"[:2000])
+        counts: dict[str, int] = {}
+        for holder, _ in self._view.values():
+            counts[holder or "(none)"] = counts.get(holder or "(none)", 0) + 1
+        cluster = ", ".join(f"{holder}={n}" for holder, n in sorted(counts.items()))
+        detail = f"{self._identity} holds {len(self._held)}: {units}"
+        if cluster:
+            detail = f"units per replica: {cluster}; {detail}"
+        self._health.set(HEALTH_COMPONENT, True, detail[:4000])

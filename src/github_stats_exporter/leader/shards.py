@@ -5,7 +5,8 @@ In ``leader_election.mode: sharded`` every replica runs one `ShardCoordinator` (
 over the live members (`units.assign`), gives up the units no longer its own, renews the ones it keeps
 and acquires the ones it gained, each acquisition a new term with a new fencing epoch. When no store
 round trip succeeded within ``renew_deadline`` it drops every unit, before any lease can expire, as a
-leader steps down. It reports the held units (name -> epoch) through ``on_change``; it never collects.
+leader steps down. It reports the held units (name -> epoch) through ``on_change`` and every unit's
+holder and epoch, as the store has them, through ``on_view``; it never collects.
 Store failures are expected and retried; anything else propagates.
 """
 
@@ -26,6 +27,8 @@ log = structlog.get_logger(__name__)
 
 Held = Mapping[str, int]
 """Unit name -> the epoch of this replica's term."""
+Holders = Mapping[str, tuple[str, int]]
+"""Unit name -> (the replica whose lease lives, "" for none; the unit's current epoch): the cluster's view."""
 
 
 class ShardCoordinator:
@@ -40,7 +43,9 @@ class ShardCoordinator:
         timings: LeaseTimings,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        on_view: Callable[[Holders], None] | None = None,
     ) -> None:
+        self._on_view = on_view
         self._store = store
         self._identity = identity
         self._units = {unit.name: unit for unit in units}
@@ -115,6 +120,8 @@ class ShardCoordinator:
             if epoch:
                 self._held[name] = epoch
                 log.info("shard unit acquired", unit=name, epoch=epoch)
+        if self._on_view is not None:
+            self._on_view(await self._store.unit_holders(sorted(self._units)))
 
     async def release(self) -> None:
         """Give every unit up and leave, so the others take over at once (a clean shutdown)."""

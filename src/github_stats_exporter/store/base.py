@@ -243,6 +243,10 @@ class UnitLeaseStore(Protocol):
         """The current epoch of each unit (0 for one never acquired)."""
         ...
 
+    async def unit_holders(self, units: Iterable[str]) -> dict[str, tuple[str, int]]:
+        """Each unit's holder while its lease lives ("" otherwise) and its current epoch."""
+        ...
+
     async def put_fenced(self, snapshot: Snapshot, fence: Fence) -> int:
         """`SnapshotStore.put` that first checks ``fence``; raises `FencedOut` when its term is over."""
         ...

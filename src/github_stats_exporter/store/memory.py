@@ -246,6 +246,15 @@ class MemorySnapshotStore:
         self._check_open()
         return {unit: self._epochs.get(unit, 0) for unit in units}
 
+    async def unit_holders(self, units: Iterable[str]) -> dict[str, tuple[str, int]]:
+        self._check_open()
+        now = self._clock()
+        out: dict[str, tuple[str, int]] = {}
+        for unit in units:
+            holder, until = self._units.get(unit, ("", now))
+            out[unit] = (holder if until > now else "", self._epochs.get(unit, 0))
+        return out
+
     async def put_fenced(self, snapshot: Snapshot, fence: Fence) -> int:
         self._check_fence(fence)
         return await self.put(snapshot)

@@ -507,6 +507,18 @@ class RedisSnapshotStore:
         raw = await self._call(self._redis.mget([self._epoch_key(u) for u in names]))
         return {unit: int(value or 0) for unit, value in zip(names, raw, strict=True)}
 
+    async def unit_holders(self, units: Iterable[str]) -> dict[str, tuple[str, int]]:
+        names = list(units)
+        if not names:
+            return {}
+        keys = [self._unit_key(u) for u in names] + [self._epoch_key(u) for u in names]
+        raw = await self._call(self._redis.mget(keys))
+        holders, epochs = raw[: len(names)], raw[len(names) :]
+        return {
+            unit: ((holder or b"").decode(), int(epoch or 0))
+            for unit, holder, epoch in zip(names, holders, epochs, strict=True)
+        }
+
     async def delete_checkpoint(self, name: str) -> None:
         keys = [self._cp_key(name), self._cp_names]
         await self._call(self._delete_checkpoint_script(keys=keys, args=[name]))

@@ -140,6 +140,9 @@ class TracedStore:
     async def unit_epochs(self, units: Iterable[str]) -> dict[str, int]:
         return await self._inner.unit_epochs(units)
 
+    async def unit_holders(self, units: Iterable[str]) -> dict[str, tuple[str, int]]:
+        return await self._inner.unit_holders(units)
+
     async def gc(self, now: float) -> int:
         return await self._inner.gc(now)
 

@@ -120,7 +120,7 @@ class Cluster:
             except (aiohttp.ClientError, ValueError):
                 continue
             detail = doc["details"]["shards"]["detail"]
-            listed = detail.split(": ", 1)[1] if ": " in detail else ""
+            listed = detail.rsplit(" holds ", 1)[-1].partition(": ")[2]
             out[name] = {u: int(e) for u, _, e in (p.rpartition("@") for p in listed.split(", ") if p)}
         return out
 
