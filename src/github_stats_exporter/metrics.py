@@ -728,12 +728,22 @@ LEADER_ELECTION_ERRORS = _counter(
     "Failed lease attempts, by reason; the elector retries on leader_election.retry_period.",
     ("reason",),
 )
+SHARD_UNITS_HELD = _gauge(
+    "gh_exporter_shard_units_held", "Work units of sharded collection this replica holds (0 in single mode)."
+)
+SHARD_UNIT_EPOCH = _gauge(
+    "gh_exporter_shard_unit_epoch",
+    "Fencing epoch of each leased work unit of sharded collection, by the replica that holds it.",
+    ("unit", "replica"),
+    cluster_state=True,
+)
 
 
 PER_PROCESS: frozenset[str] = frozenset(
     {
         BUILD_INFO.name,
         IS_LEADER.name,
+        SHARD_UNITS_HELD.name,
         READY.name,
         DEPENDENCY_HEALTH.name,
         CACHE_REFRESH_DURATION.name,

@@ -19,6 +19,7 @@ from github_stats_exporter.github.client import ClientOptions, GitHubClient
 from github_stats_exporter.model import MissedWindow, TimeWindow
 from github_stats_exporter.scrape.activity import ActivityCollector, ledger_name
 from github_stats_exporter.scrape.repos import RepoDirectory
+from github_stats_exporter.scrape.shard import WHOLE_ORG, RepoShard
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.simulator.clock import SimClock
 from github_stats_exporter.simulator.faults import FaultRule
@@ -77,7 +78,13 @@ class Env:
     def directory(self, *allowlist: str, client: GitHubClient | None = None) -> RepoDirectory:
         return RepoDirectory(client or self.client, ORG, allowlist=allowlist, include_archived=False)
 
-    def collector(self, *, directory: RepoDirectory | None = None, client: GitHubClient | None = None):
+    def collector(
+        self,
+        *,
+        directory: RepoDirectory | None = None,
+        client: GitHubClient | None = None,
+        shard: RepoShard = WHOLE_ORG,
+    ):
         gh = client or self.client
         directory = directory or self.directory("*", client=gh)
 
@@ -93,6 +100,7 @@ class Env:
             metrics=self.metrics,
             missed=sink,
             clock=self.clock.now,
+            shard=shard,
         )
 
     def truth(self, repos: set[str] | None = None) -> Values:
@@ -458,3 +466,24 @@ async def test_listing_failure_keeps_every_snapshot(env: Env) -> None:
 
 async def _no_sleep(seconds: float) -> None:
     return None
+
+
+async def test_shards_of_one_org_together_match_truth_and_split_the_repos(env: Env) -> None:
+    """Three shards of one org write disjoint repos that together equal the truth, and never delete each other's."""
+    shards = [env.collector(shard=RepoShard(i, 3)) for i in range(3)]
+    written: list[set[str]] = []
+    for collector in shards:
+        before = {k.parts[1] for k in await env.store.versions() if k.kind == "activity"}
+        assert await collector.tick()
+        after = {k.parts[1] for k in await env.store.versions() if k.kind == "activity"}
+        assert before <= after
+        written.append(after - before)
+    assert all(written)
+    selected = {r.name for r in await env.directory("*").repos()}
+    assert sum(len(w) for w in written) == len(set().union(*written)) == len(selected)
+    assert await env.exported() == env.truth()
+
+    env.clock.advance(3600)
+    for collector in reversed(shards):
+        assert await collector.tick()
+    assert await env.exported() == env.truth()

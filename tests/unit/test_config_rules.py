@@ -480,6 +480,21 @@ RULES = [
         "is required when RabbitMQ is configured",
         id="queue-required",
     ),
+    pytest.param(
+        {"leader_election": {"mode": "sharded", "enabled": True, "namespace": "ns"}},
+        "leader_election.mode",
+        "'sharded' needs leader_election.enabled: true and store.backend: redis",
+        id="sharded-needs-redis-store",
+    ),
+    pytest.param(
+        {"leader_election": {"mode": "spread"}},
+        "leader_election.mode",
+        "use one of 'single' or 'sharded'",
+        id="mode-enum",
+    ),
+    pytest.param(
+        {"github": _org(token_env="GH_TOKEN", shards=0)}, "github.orgs[0].shards", "1", id="shards-range"
+    ),
     # store
     pytest.param(
         {"store": {"backend": "postgres"}},

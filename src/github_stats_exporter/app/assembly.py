@@ -27,9 +27,12 @@ from github_stats_exporter.app.runtime import (
     build_store,
     client_options,
     initial_role,
+    lease_timings,
     make_auth,
+    rate_limit_budget,
     snapshot_retention,
 )
+from github_stats_exporter.app.units import UnitGate
 from github_stats_exporter.cluster_counters import ClusterCounters
 from github_stats_exporter.cluster_state import ClusterState
 from github_stats_exporter.config import AppCredentials, Settings
@@ -41,6 +44,7 @@ from github_stats_exporter.github.client import (
 )
 from github_stats_exporter.health import Health
 from github_stats_exporter.leader.identity import default_identity
+from github_stats_exporter.leader.shards import ShardCoordinator
 from github_stats_exporter.metrics import BUILD_INFO, STORE_SERIES_BUDGET
 from github_stats_exporter.scrape.probe import GitHubProbe, InstallationHealth
 from github_stats_exporter.scrape.scheduler import Job
@@ -72,7 +76,16 @@ async def build_runtime(
         core.health.require(name)
     jobs = (github.probe_job, *recovery.jobs, *collectors.jobs, gc_job(core))
     services = {**recovery.services, **workers}
-    return Runtime(core, github, recovery, collectors, leadership, jobs, services)
+    coordinator = None
+    if core.units is not None:
+        coordinator = ShardCoordinator(
+            core.store,
+            identity=default_identity(settings.leader_election.identity),
+            units=collectors.units,
+            timings=lease_timings(settings),
+            on_view=core.units.view,
+        )
+    return Runtime(core, github, recovery, collectors, leadership, jobs, services, coordinator)
 
 
 def build_core(settings: Settings, stack: contextlib.AsyncExitStack, clock: Callable[[], float]) -> Core:
@@ -115,7 +128,10 @@ def build_core(settings: Settings, stack: contextlib.AsyncExitStack, clock: Call
         rewrite_after_seconds=max(retention / 4, refresh),
         clock=clock,
     )
-    return Core(settings, clock, store, metrics, health, cache, cluster_state, refresh, tracing)
+    units = None
+    if settings.leader_election.mode == "sharded":
+        units = UnitGate(health, metrics, default_identity(settings.leader_election.identity))
+    return Core(settings, clock, store, metrics, health, cache, cluster_state, refresh, tracing, units)
 
 
 def build_github(core: Core, stack: contextlib.AsyncExitStack) -> GitHubAccess:
@@ -140,6 +156,7 @@ def build_github(core: Core, stack: contextlib.AsyncExitStack) -> GitHubAccess:
             metrics=core.metrics,
             session=session,
             clock=clock,
+            budget=rate_limit_budget(core, options, creds, org_cfg.org),
             tracing=core.tracing,
         )
     tracker = InstallationHealth(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -19,8 +20,9 @@ from github_stats_exporter.app.runtime import (
     MissedSink,
     client_options,
     make_auth,
+    rate_limit_budget,
 )
-from github_stats_exporter.config import AppCredentials, TokenCredentials
+from github_stats_exporter.config import AppCredentials, OrgConfig, TokenCredentials
 from github_stats_exporter.config.copilot import CopilotConfig
 from github_stats_exporter.github.client import (
     GitHubClient,
@@ -28,6 +30,7 @@ from github_stats_exporter.github.client import (
 )
 from github_stats_exporter.github.copilot import ReportDownloader, ReportType, Scope, download_hosts_for
 from github_stats_exporter.health import FoldedHealth, HealthReport
+from github_stats_exporter.leader.units import UnitKind, WorkUnit
 from github_stats_exporter.metrics import SCRAPE_RUNS
 from github_stats_exporter.scrape.activity import ActivityCollector
 from github_stats_exporter.scrape.copilot import (
@@ -44,6 +47,9 @@ from github_stats_exporter.scrape.loc import LocCollector
 from github_stats_exporter.scrape.probe import InstallationHealth
 from github_stats_exporter.scrape.repos import RepoDirectory
 from github_stats_exporter.scrape.scheduler import Job, Tick
+from github_stats_exporter.scrape.shard import WHOLE_ORG, RepoShard
+from github_stats_exporter.store.base import CollectionStore
+from github_stats_exporter.store.fenced import FencedStore
 from github_stats_exporter.tracing import Tracing
 
 log = structlog.get_logger(__name__)
@@ -67,14 +73,36 @@ async def build_collectors(
         jobs += copilot_jobs
         if core.settings.copilot.include_seats:
             jobs += _seat_collectors(core, github, reporter, stack, seats)
-    return Collectors(activity, loc, directories, copilot, tuple(jobs), seats, teams, repos)
+    units = _units(core, jobs)
+    return Collectors(activity, loc, directories, copilot, tuple(jobs), seats, teams, repos, units)
+
+
+def unit_of(core: Core, kind: UnitKind, scope: str, scope_id: str) -> str:
+    """The work unit a job of this scope belongs to in sharded mode; "" (no unit) in single mode."""
+    return WorkUnit(kind, f"{scope}/{scope_id}").name if core.units is not None else ""
+
+
+def _units(core: Core, jobs: list[Job]) -> tuple[WorkUnit, ...]:
+    """Every work unit of the configuration (sharded mode; empty otherwise), one per unit job."""
+    if core.units is None:
+        return ()
+    units = [
+        WorkUnit(UnitKind.REPOS, f"org/{o.org}", i, o.shards)
+        for o in core.settings.github.orgs
+        for i in range(o.shards)
+    ]
+    for job in jobs:
+        if job.unit and not job.unit.startswith(UnitKind.REPOS.value):
+            kind, _, scope = job.unit.partition(":")
+            units.append(WorkUnit(UnitKind(kind), scope))
+    return tuple(sorted(set(units)))
 
 
 def _org_collectors(
     core: Core, github: GitHubAccess, missed: MissedSink, reporter: HealthReport
 ) -> tuple[dict[str, ActivityCollector], dict[str, LocCollector], dict[str, RepoDirectory], list[Job]]:
     """Per org: repo discovery shared by the activity and LOC collectors, and one leader-only cycle job."""
-    settings, health, clock = core.settings, core.health, core.clock
+    settings, health = core.settings, core.health
     activities: dict[str, ActivityCollector] = {}
     locs: dict[str, LocCollector] = {}
     directories: dict[str, RepoDirectory] = {}
@@ -85,45 +113,73 @@ def _org_collectors(
         directory = RepoDirectory(
             client, org, allowlist=org_cfg.repo_allowlist, include_archived=org_cfg.include_archived
         )
-        activity = ActivityCollector(
-            client,
-            directory,
-            core.store,
-            org=org,
-            concurrency=org_cfg.per_org_concurrency,
-            metrics=core.metrics,
-            missed=missed,
-            clock=clock,
-            health=reporter,
-        )
-        loc = LocCollector(
-            client,
-            directory,
-            core.store,
-            org=org,
-            settings=settings.loc,
-            concurrency=org_cfg.per_org_concurrency,
-            metrics=core.metrics,
-            missed=missed,
-            clock=clock,
-            health=reporter,
-        )
+
+        def pair(store: CollectionStore, shard: RepoShard) -> tuple[ActivityCollector, LocCollector]:
+            return _org_pair(core, org_cfg, client, directory, store, shard, missed, reporter)  # noqa: B023
+
+        # The whole-org pair serves backfill jobs (any replica) and, in single mode, the cycle.
+        activity, loc = pair(core.store, WHOLE_ORG)
         for collector in (activity, loc):
             health.register(collector.health_component, required_for_ready=False, collection=True)
         activities[org], locs[org], directories[org] = activity, loc, directory
         interval = org_cfg.scrape_interval.total_seconds()
-        jobs.append(
-            Job(
-                f"org_cycle:{org}",
-                interval,
-                org_cycle(core, github.tracker, org, activity, loc),
-                # The LOC tick re-polls 202s inside the tick (2+4+8 s), so leave room beyond one interval.
-                timeout=max(interval * 3, 120.0),
-                jitter=0.05,
-                leader_only=True,
+        # The LOC tick re-polls 202s inside the tick (2+4+8 s), so leave room beyond one interval.
+        timeout = max(interval * 3, 120.0)
+        gate = core.units
+        if gate is None:
+            cycle = org_cycle(core, github.tracker, org, activity, loc)
+            jobs.append(
+                Job(f"org_cycle:{org}", interval, cycle, timeout=timeout, jitter=0.05, leader_only=True)
             )
-        )
+            continue
+        for index in range(org_cfg.shards):
+            unit = WorkUnit(UnitKind.REPOS, f"org/{org}", index, org_cfg.shards).name
+            fenced = FencedStore(core.store, unit, functools.partial(gate.epoch, unit))
+            part = pair(fenced, RepoShard(index, org_cfg.shards))
+            cycle = org_cycle(core, github.tracker, org, *part)
+            name = f"org_cycle:{org}#{index}/{org_cfg.shards}"
+            jobs.append(Job(name, interval, cycle, timeout=timeout, jitter=0.05, leader_only=True, unit=unit))
     return activities, locs, directories, jobs
+
+
+def _org_pair(
+    core: Core,
+    org_cfg: OrgConfig,
+    client: GitHubClient,
+    directory: RepoDirectory,
+    store: CollectionStore,
+    shard: RepoShard,
+    missed: MissedSink,
+    reporter: HealthReport,
+) -> tuple[ActivityCollector, LocCollector]:
+    """The activity and LOC collectors of one org (or one shard of it) writing to ``store``."""
+    org, concurrency, metrics, clock = org_cfg.org, org_cfg.per_org_concurrency, core.metrics, core.clock
+    activity = ActivityCollector(
+        client,
+        directory,
+        store,
+        org=org,
+        concurrency=concurrency,
+        metrics=metrics,
+        missed=missed,
+        clock=clock,
+        health=reporter,
+        shard=shard,
+    )
+    loc = LocCollector(
+        client,
+        directory,
+        store,
+        org=org,
+        settings=core.settings.loc,
+        concurrency=concurrency,
+        metrics=metrics,
+        missed=missed,
+        clock=clock,
+        health=reporter,
+        shard=shard,
+    )
+    return activity, loc
 
 
 def org_cycle(
@@ -246,6 +302,7 @@ async def _copilot_collectors(
                 timeout=3600.0,
                 jitter=0.05,
                 leader_only=True,
+                unit=unit_of(core, UnitKind.COPILOT, scope, scope_id),
             )
         )
 
@@ -290,6 +347,7 @@ async def _copilot_collectors(
             metrics=core.metrics,
             session=session,
             clock=clock,
+            budget=rate_limit_budget(core, link_options, creds, ent.slug),
             tracing=core.tracing,
         )
         if ent_reports:
@@ -334,6 +392,7 @@ async def _copilot_collectors(
                 timeout=3600.0,
                 jitter=0.05,
                 leader_only=True,
+                unit=unit_of(core, UnitKind(kind.event), scope, scope_id),
             )
         )
         return collector
@@ -391,6 +450,7 @@ def _seat_collectors(
                 timeout=max(interval, 600.0),
                 jitter=0.05,
                 leader_only=True,
+                unit=unit_of(core, UnitKind.SEATS, options.scope, options.scope_id),
             )
         )
 
@@ -408,6 +468,7 @@ def _seat_collectors(
             metrics=core.metrics,
             session=session,
             clock=clock,
+            budget=rate_limit_budget(core, options, ent.credentials, ent.slug),
             tracing=core.tracing,
         )
         add(SeatOptions("enterprise", ent.slug, interval, users), client)

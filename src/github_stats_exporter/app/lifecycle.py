@@ -138,6 +138,8 @@ async def serve(
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(_wait_for_signal(stop, runtime.health), name="signals")
                     tg.create_task(elector.run(on_change), name="leader_election")
+                    if runtime.coordinator is not None and runtime.core.units is not None:
+                        tg.create_task(runtime.coordinator.run(runtime.core.units.set), name="shard_units")
                     tg.create_task(_watched(runtime, refresher), name=refresher.name)
                     for job in runtime.jobs:
                         tg.create_task(_watched(runtime, job), name=job.name)
@@ -152,6 +154,8 @@ async def serve(
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(settings.leader_election.renew_deadline.total_seconds() + 1):
                         await elector.release()
+                        if runtime.coordinator is not None:
+                            await runtime.coordinator.release()
     finally:
         remove_handlers()
 
@@ -161,7 +165,11 @@ async def _watched(runtime: Runtime, job: Job) -> None:
     stall = runtime.settings.health.liveness_stall_intervals
     allowed = stall * job.interval * (1 + job.jitter) + (job.timeout or 0.0)
     runtime.health.watch(job.name, max(LIVENESS_MIN_SILENCE_SECONDS, allowed))
-    if job.leader_only:
+    units = runtime.core.units
+    if job.unit and units is not None:
+        # Sharded collection: the job runs while this replica holds its unit, whoever leads.
+        await run_periodic(units.guard(job), sleep=units.sleep, beat=lambda: runtime.health.beat(job.name))
+    elif job.leader_only:
         await run_periodic(
             runtime.leadership.guard(job),
             sleep=runtime.leadership.sleep,
@@ -185,6 +193,10 @@ async def once(
 ) -> OnceResult:
     """One collection cycle of everything enabled, then render the page once."""
     log_config_findings(settings)
+    if settings.leader_election.mode == "sharded":
+        # One process collects everything once: there is nobody to share the units with.
+        election = settings.leader_election.model_copy(update={"mode": "single"})
+        settings = settings.model_copy(update={"leader_election": election})
     async with contextlib.AsyncExitStack() as stack:
         runtime = await build_runtime(settings, stack, clock=clock)
         failures = [job.name for job in runtime.jobs if not await run_tick(job)]

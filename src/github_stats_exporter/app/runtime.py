@@ -13,6 +13,7 @@ import aiohttp
 import structlog
 
 from github_stats_exporter.app.leadership import Leadership
+from github_stats_exporter.app.units import UnitGate
 from github_stats_exporter.backfill.base import JobQueue
 from github_stats_exporter.cluster_state import ClusterState
 from github_stats_exporter.config import AppCredentials, Credentials, Settings
@@ -24,11 +25,14 @@ from github_stats_exporter.github.client import (
     GitHubClient,
     default_user_agent,
 )
+from github_stats_exporter.github.ratelimit import RateLimitBudget, SharedBudget
 from github_stats_exporter.health import Health
 from github_stats_exporter.leader.base import Elector
 from github_stats_exporter.leader.identity import default_identity
 from github_stats_exporter.leader.lease import LeaseTimings
+from github_stats_exporter.leader.shards import ShardCoordinator
 from github_stats_exporter.leader.static import StaticElector, role_from_environment
+from github_stats_exporter.leader.units import WorkUnit
 from github_stats_exporter.model import MissedWindow, Role
 from github_stats_exporter.scrape.activity import ActivityCollector
 from github_stats_exporter.scrape.copilot import (
@@ -79,6 +83,8 @@ class Core:
     cluster_state: ClusterState
     refresh_interval: float
     tracing: Tracing = NO_TRACING
+    units: UnitGate | None = None
+    """The work units this replica holds; None in ``leader_election.mode: single``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +120,8 @@ class Collectors:
     seats: Mapping[tuple[str, str], SeatsCollector] = field(default_factory=dict)
     teams: Mapping[tuple[str, str], TeamsCollector] = field(default_factory=dict)
     repos: Mapping[tuple[str, str], ReposCollector] = field(default_factory=dict)
+    units: tuple[WorkUnit, ...] = ()
+    """The work units of sharded collection the jobs belong to (empty in single mode)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +139,8 @@ class Runtime:
     leadership: Leadership
     jobs: tuple[Job, ...]
     services: Mapping[str, Service]
+    coordinator: ShardCoordinator | None = None
+    """Keeps this replica's work units leased in sharded mode; None in single mode."""
 
     @property
     def settings(self) -> Settings:
@@ -180,6 +190,26 @@ def client_options(settings: Settings) -> ClientOptions:
     )
 
 
+def rate_limit_budget(
+    core: Core, options: ClientOptions, creds: Credentials, name: str
+) -> RateLimitBudget | None:
+    """The budget of one installation, shared through a Redis store; None keeps the client's own.
+
+    Every replica calling GitHub for an installation draws from one budget (followers run backfill
+    jobs, shards collect in parallel), so with a shared store they trade it (docs/scaling.md).
+    """
+    if core.settings.store.backend != "redis":
+        return None
+    scope = f"installation:{creds.installation_id}" if isinstance(creds, AppCredentials) else f"token:{name}"
+    return RateLimitBudget(
+        min_remaining_threshold=options.min_remaining_threshold,
+        min_reset_buffer=options.min_reset_buffer,
+        max_wait=options.max_wait,
+        clock=core.clock,
+        shared=SharedBudget(core.store, scope),
+    )
+
+
 def make_auth(
     creds: Credentials, options: ClientOptions, session: aiohttp.ClientSession, clock: Callable[[], float]
 ) -> Auth:
@@ -210,6 +240,15 @@ def host_port(addr: str) -> tuple[str, int]:
     """``host:port`` (IPv6 in brackets allowed) as a pair; the config already validated the shape."""
     host, _, port = addr.rpartition(":")
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def lease_timings(settings: Settings) -> LeaseTimings:
+    cfg = settings.leader_election
+    return LeaseTimings(
+        cfg.lease_duration.total_seconds(),
+        cfg.renew_deadline.total_seconds(),
+        cfg.retry_period.total_seconds(),
+    )
 
 
 def build_elector(settings: Settings, metrics: SelfMetrics) -> Elector:

@@ -40,6 +40,7 @@ class OrgConfig(CredentialFields):
     repo_allowlist: TextList = ("*",)
     per_org_concurrency: Annotated[StrictInt, Field(ge=1, le=64)] = 4
     include_archived: Flag = False
+    shards: Annotated[StrictInt, Field(ge=1, le=256)] = 1
 
     @field_validator("org")
     @classmethod

@@ -72,6 +72,7 @@ class LeaderElectionConfig(Section):
 
     enabled: Flag = False
     backend: Literal["kubernetes", "redis"] = "kubernetes"
+    mode: Literal["single", "sharded"] = "single"
     identity: Text = ""
     namespace: Text = ""
     lease_name: Text = "github-stats-exporter-leader"
@@ -259,6 +260,15 @@ class Settings(Section):
     def _check(self, ctx: LoadContext) -> list[ConfigProblem]:
         # Across sections: the Redis lease lives in the store's Redis and reuses its connection settings.
         election = self.leader_election
+        if election.mode == "sharded" and not (election.enabled and self.store.backend == "redis"):
+            return [
+                ConfigProblem(
+                    "leader_election.mode",
+                    election.mode,
+                    "'sharded' needs leader_election.enabled: true and store.backend: redis (the work "
+                    "units' leases and fencing epochs live in the store's Redis, docs/scaling.md)",
+                )
+            ]
         if election.enabled and election.backend == "redis" and self.store.backend != "redis":
             return [
                 ConfigProblem(

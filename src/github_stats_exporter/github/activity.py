@@ -58,12 +58,15 @@ class RepoItem:
     disabled: bool
     default_branch: str
     pushed_at: float | None
+    repo_id: int | None = None
+    """GitHub's numeric id (what shards hash, docs/scaling.md); None when the item lacks a readable one."""
 
 
 class _Repo(msgspec.Struct):
     """A repository as listed: a name is required, everything else is read tolerantly."""
 
     name: str
+    id: object = None
     owner: object = None
     full_name: object = None
     archived: object = None
@@ -88,6 +91,7 @@ def parse_repo(raw: object) -> RepoItem | None:
         disabled=repo.disabled is True,
         default_branch=text(repo.default_branch),
         pushed_at=parse_time(repo.pushed_at),
+        repo_id=repo.id if isinstance(repo.id, int) and not isinstance(repo.id, bool) else None,
     )
 
 

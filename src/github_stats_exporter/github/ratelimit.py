@@ -2,8 +2,11 @@
 
 `RateLimitBudget` decides *before* a request whether to pause: when the known remaining budget of
 a resource is at or below the threshold, or when a secondary limit blocked the whole installation.
-Pauses use the injected (cancellable) sleep. This module sends no requests and records no metrics;
-the client turns the returned `Pause` records into metrics.
+Pauses use the injected (cancellable) sleep. With a `SharedBudget` the budget also trades its readings
+and pause with the other replicas of the installation through the store before it decides (at most
+once per ``interval``, at once when it is about to pause), so N replicas never spend N budgets
+(docs/scaling.md, "The shared budget"). This module sends no requests to GitHub and records no
+metrics; the client turns the returned `Pause` records into metrics.
 """
 
 from __future__ import annotations
@@ -14,8 +17,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
+from typing import Protocol
+
+import structlog
 
 from github_stats_exporter.github.errors import RateLimited
+from github_stats_exporter.store.base import StoreError
+from github_stats_exporter.store.ratelimit_share import BudgetReading, BudgetShare, newer_reading
+
+log = structlog.get_logger(__name__)
 
 SECONDARY_LIMIT_MESSAGES = ("secondary rate limit", "abuse detection")
 """Lower-case fragments of GitHub's secondary-limit messages (current text and the older wording)."""
@@ -131,6 +141,25 @@ def resource_for(path: str) -> str:
     return "core"
 
 
+class BudgetExchange(Protocol):
+    """Where replicas trade an installation's budget (`store.base.RateLimitStore` is one)."""
+
+    async def share_rate_limit(self, scope: str, mine: BudgetShare, ttl_seconds: float) -> BudgetShare: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SharedBudget:
+    """How a budget is shared: through which store, under which scope, how often at most."""
+
+    exchange: BudgetExchange
+    scope: str
+    """``installation:<id>`` for an App installation, ``token:<org>`` for a token."""
+    interval: float = 1.0
+    """Seconds between two trades while no pause is near; a pause is traded at once."""
+    ttl: float = 7200.0
+    """A record nobody writes for this long is forgotten (two primary windows)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Pause:
     """One wait the budget took: why, how long, and until when."""
@@ -154,7 +183,11 @@ class RateLimitBudget:
         max_wait: float = 900.0,
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.time,
+        shared: SharedBudget | None = None,
     ) -> None:
+        self._shared = shared
+        self._traded_at = -float("inf")
+        self._trading = False
         self._threshold = min_remaining_threshold
         self._buffer = min_reset_buffer
         self._max_wait = max_wait
@@ -227,13 +260,60 @@ class RateLimitBudget:
         Cancelling the caller cancels the sleep at once (the injected sleep must be cancellable).
         """
         taken: list[Pause] = []
-        while (pause := self.pending(resource)) is not None:
+        while (pause := await self._pending_shared(resource)) is not None:
             if pause.seconds > self._max_wait:
                 raise RateLimited(pause.until, pause.reason == "secondary_limit", "wait exceeds max_wait")
             await self._sleep(pause.seconds)
             taken.append(pause)
             self._consume(resource, pause.until)
         return tuple(taken)
+
+    async def _pending_shared(self, resource: str) -> Pause | None:
+        """`pending` after trading with the other replicas when it is time (or a pause is near)."""
+        pause = self.pending(resource)
+        shared = self._shared
+        if shared is None or self._trading:
+            return pause
+        now = self._clock()
+        if pause is None and now - self._traded_at < shared.interval:
+            return pause
+        self._trading, self._traded_at = True, now
+        try:
+            merged = await shared.exchange.share_rate_limit(shared.scope, self._share(), shared.ttl)
+        except StoreError as exc:
+            # The local budget still protects this replica; the next request tries to trade again.
+            log.warning("rate-limit budget not shared", scope=shared.scope, error=str(exc))
+            return pause
+        finally:
+            self._trading = False
+        self._adopt(merged)
+        return self.pending(resource)
+
+    def _share(self) -> BudgetShare:
+        readings = tuple(
+            BudgetReading(name, s.limit, s.remaining, s.used, s.reset_at)
+            for name, s in sorted(self._states.items())
+        )
+        return BudgetShare(readings, self._blocked_until, self._blocked_secondary)
+
+    def _adopt(self, merged: BudgetShare) -> None:
+        now = self._clock()
+        for reading in merged.readings:
+            if reading.reset_at is not None and reading.reset_at + self._buffer <= now:
+                continue  # a window that is over says nothing about the budget now
+            state = self._states.get(reading.resource)
+            mine = (
+                None
+                if state is None
+                else BudgetReading(reading.resource, state.limit, state.remaining, state.used, state.reset_at)
+            )
+            best = newer_reading(mine, reading)
+            if best is not mine:
+                self._states[reading.resource] = RateLimitState(
+                    best.limit, best.remaining, best.used, best.reset_at, best.resource
+                )
+        if merged.blocked_until > max(self._blocked_until, now):
+            self._blocked_until, self._blocked_secondary = merged.blocked_until, merged.blocked_secondary
 
     def _consume(self, resource: str, until: float) -> None:
         # After waiting, what we waited for is over; a later block or a newer window still counts.

@@ -50,6 +50,7 @@ from github_stats_exporter.scrape.ledger import (
     user_label,
 )
 from github_stats_exporter.scrape.repos import Repo, RepoDirectory
+from github_stats_exporter.scrape.shard import WHOLE_ORG, RepoShard
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import CollectionStore, StoreError
 
@@ -140,6 +141,7 @@ class ActivityCollector:
         missed: Callable[[MissedWindow], Awaitable[None]],
         clock: Callable[[], float] = time.time,
         health: HealthReport | None = None,
+        shard: RepoShard = WHOLE_ORG,
     ) -> None:
         if concurrency < 1:
             msg = f"concurrency must be >= 1, got {concurrency}"
@@ -153,6 +155,7 @@ class ActivityCollector:
         self._missed = missed
         self._clock = clock
         self._health = health
+        self._shard = shard
         self._states: dict[str, _RepoState] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._known: set[str] | None = None
@@ -186,7 +189,9 @@ class ActivityCollector:
                 {"org": self._org, "endpoint": "list_org_repos"},
                 self._directory.skipped_items,
             )
+        # What left the org is decided on the whole listing; a shard collects only its own repos.
         await self._forget_missing({r.name for r in repos})
+        repos = [r for r in repos if self._shard.holds(r.repo_id, r.name)]
         now = self._clock()
         gate = asyncio.Semaphore(self._concurrency)
 
@@ -485,7 +490,8 @@ class ActivityCollector:
         self._metrics.set(metrics.SCRAPE_DURATION, {"org": self._org}, time.perf_counter() - started)
         self._metrics.set(metrics.LEADER_CYCLE_LAST_RUN, None, self._clock())
         if self._health is not None:
-            self._health.report(self.health_component, "", result == "success", detail)
+            member = "" if self._shard.whole else self._shard.label
+            self._health.report(self.health_component, member, result == "success", detail)
 
     @property
     def health_component(self) -> str:

@@ -58,6 +58,7 @@ from github_stats_exporter.scrape.locstate import (
     week_commits,
     week_totals,
 )
+from github_stats_exporter.scrape.shard import WHOLE_ORG, RepoShard
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import CollectionStore, StoreError
 
@@ -91,6 +92,8 @@ class RepoRef(Protocol):
     def default_branch(self) -> str: ...
     @property
     def pushed_at(self) -> float | None: ...
+    @property
+    def repo_id(self) -> int | None: ...
 
 
 class RepoSource(Protocol):
@@ -133,6 +136,7 @@ class LocCollector:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         repoll_delays: Sequence[float] = TICK_REPOLL_DELAYS,
         health: HealthReport | None = None,
+        shard: RepoShard = WHOLE_ORG,
     ) -> None:
         if concurrency < 1:
             msg = f"concurrency must be >= 1, got {concurrency}"
@@ -151,7 +155,10 @@ class LocCollector:
         self._clock = clock
         self._sleep = sleep
         self._repoll_delays = tuple(repoll_delays)
+        self._shard = shard
         self._repos: dict[str, RepoRef] = {}
+        self._listed: frozenset[str] = frozenset()
+        """Every listed repo of the org, this shard's or not: what is gone is decided on the whole listing."""
         self._warming: set[str] = set()
         self._failed: set[str] = set()
         self._errors: dict[str, GitHubError] = {}
@@ -181,7 +188,8 @@ class LocCollector:
             log.warning("loc repo listing failed", org=self._org, error=str(exc))
             self._report(healthy=False, detail=f"repository listing: {exc}")
             return False
-        self._repos = {r.name: r for r in repos}
+        self._listed = frozenset(r.name for r in repos)
+        self._repos = {r.name: r for r in repos if self._shard.holds(r.repo_id, r.name)}
         await self._forget_gone()
         await self._pass(sorted(self._repos), force=False)
         for delay in self._repoll_delays:
@@ -201,7 +209,8 @@ class LocCollector:
 
     def _report(self, *, healthy: bool, detail: str) -> None:
         if self._health is not None:
-            self._health.report(self.health_component, "", healthy, detail)
+            member = "" if self._shard.whole else self._shard.label
+            self._health.report(self.health_component, member, healthy, detail)
 
     async def settle(self, timeout: float) -> bool:  # noqa: ASYNC109 - bounds injected sleeps, not a wall clock
         """Re-poll repos still answering 202 (2, 4, 8 … 60 s apart) until none is left or ``timeout`` passes.
@@ -478,7 +487,7 @@ class LocCollector:
     async def _forget_gone(self) -> None:
         """Delete the snapshots (and state) of repos that left the listing."""
         for key in await self._store.keys(SnapshotKey(SNAPSHOT_KIND, (self._org,))):
-            if len(key.parts) == 2 and key.parts[1] not in self._repos:
+            if len(key.parts) == 2 and key.parts[1] not in self._listed:
                 await self._forget(key.parts[1])
         for name in list(self._warming | self._failed):
             if name not in self._repos:

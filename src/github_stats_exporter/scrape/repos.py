@@ -29,6 +29,7 @@ class Repo:
     disabled: bool
     default_branch: str
     pushed_at: float | None
+    repo_id: int | None = None
 
 
 class RepoDirectory:
@@ -94,4 +95,5 @@ class RepoDirectory:
             disabled=item.disabled,
             default_branch=item.default_branch,
             pushed_at=item.pushed_at,
+            repo_id=item.repo_id,
         )

@@ -32,7 +32,8 @@ class Job:
     ``timeout`` bounds one tick (None: unbounded); ``jitter`` spreads replicas/orgs apart (fraction of
     the interval added at random to each sleep); ``gate`` is checked before each tick.
     ``leader_only`` marks scheduled collection: the composition root gates it on leadership and
-    cancels a running tick when leadership is lost.
+    cancels a running tick when leadership is lost. ``unit`` names the work unit of sharded collection
+    the job belongs to (docs/scaling.md); in that mode it is gated on holding the unit instead.
     """
 
     name: str
@@ -42,6 +43,7 @@ class Job:
     jitter: float = 0.0
     gate: Callable[[], bool] = field(default=_always)
     leader_only: bool = False
+    unit: str = ""
 
 
 async def run_periodic(

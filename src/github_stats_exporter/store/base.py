@@ -8,6 +8,8 @@ A caller names the port(s) it uses, so a reader sees at a glance which state it 
 * `CheckpointStore` small named byte records with a TTL: ledgers, collection state, dedup markers
 * `LockStore`       short-lived exclusive locks that expire by themselves
 * `CounterStore`    cluster-wide totals of the replicas' counter increments
+* `RateLimitStore`  the GitHub rate-limit budget every replica of an installation shares
+* `UnitLeaseStore`  live members, one lease per work unit with a fencing epoch, and fenced writes
 * `StoreMaintenance` what only the composition root calls: `gc`, `ping`, `close`
 * `CollectionStore` snapshots and checkpoints: what a collector needs
 * `Store`           all of the above, what an adapter offers and what the composition root holds
@@ -28,6 +30,7 @@ from typing import Protocol, runtime_checkable
 
 from github_stats_exporter.errors import ExporterError
 from github_stats_exporter.model import Labels, Sample, Snapshot, SnapshotKey
+from github_stats_exporter.store.ratelimit_share import BudgetShare
 
 CounterKey = tuple[str, Labels]
 """A counter series in the cluster-wide totals: family name and labels (the sample's identity)."""
@@ -56,6 +59,24 @@ class StoreError(ExporterError):
 
 class StoreUnavailable(StoreError):
     """The backend did not answer; callers keep what they have and retry."""
+
+
+class FencedOut(StoreError):
+    """A fenced write from a holder whose term of the unit is over; nothing was written."""
+
+    def __init__(self, unit: str, epoch: int, current: int) -> None:
+        self.unit = unit
+        self.epoch = epoch
+        self.current = current
+        super().__init__(f"write for unit {unit} refused: term {epoch} is over (current term {current})")
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """The unit a write belongs to and the term (epoch) its writer holds it in."""
+
+    unit: str
+    epoch: int
 
 
 class SeriesBudgetExceeded(StoreError):
@@ -178,6 +199,66 @@ class CounterStore(Protocol):
 
 
 @runtime_checkable
+class RateLimitStore(Protocol):
+    """The rate-limit budget of one installation, shared by every replica that calls GitHub for it."""
+
+    async def share_rate_limit(self, scope: str, mine: BudgetShare, ttl_seconds: float) -> BudgetShare:
+        """Merge ``mine`` into the record of ``scope`` (`ratelimit_share.merge_shares`); returns the result.
+
+        The record expires ``ttl_seconds`` after its last write (a budget nobody reports is unknown).
+        """
+        ...
+
+
+@runtime_checkable
+class UnitLeaseStore(Protocol):
+    """Sharded collection's coordination (docs/scaling.md): who is live, who holds which unit, fenced writes.
+
+    A unit's epoch only grows: every acquisition starts a new term. A fenced write succeeds only while
+    the unit's epoch still equals the writer's, so a replica that lost a unit (paused, partitioned,
+    expired) cannot overwrite what the new holder wrote.
+    """
+
+    async def heartbeat(self, member: str, ttl_seconds: float) -> list[str]:
+        """Mark ``member`` live for ``ttl_seconds`` (empty ``member``: only look); returns the live members, sorted."""
+        ...
+
+    async def leave(self, member: str) -> None:
+        """Remove ``member`` from the live members at once (a clean shutdown)."""
+        ...
+
+    async def acquire_unit(self, unit: str, holder: str, ttl_seconds: float) -> int:
+        """Start a new term of ``unit`` for ``holder``: its epoch (> 0), or 0 while another holder's lease lives."""
+        ...
+
+    async def renew_unit(self, unit: str, holder: str, epoch: int, ttl_seconds: float) -> bool:
+        """Extend ``holder``'s lease of ``unit`` in term ``epoch``; False when that term is over."""
+        ...
+
+    async def release_unit(self, unit: str, holder: str) -> None:
+        """Drop ``holder``'s lease of ``unit`` so the next owner need not wait for it to expire."""
+        ...
+
+    async def unit_epochs(self, units: Iterable[str]) -> dict[str, int]:
+        """The current epoch of each unit (0 for one never acquired)."""
+        ...
+
+    async def unit_holders(self, units: Iterable[str]) -> dict[str, tuple[str, int]]:
+        """Each unit's holder while its lease lives ("" otherwise) and its current epoch."""
+        ...
+
+    async def put_fenced(self, snapshot: Snapshot, fence: Fence) -> int:
+        """`SnapshotStore.put` that first checks ``fence``; raises `FencedOut` when its term is over."""
+        ...
+
+    async def set_checkpoint_fenced(
+        self, name: str, value: bytes, ttl_seconds: float | None, fence: Fence
+    ) -> None:
+        """`CheckpointStore.set_checkpoint` that first checks ``fence``; raises `FencedOut` when its term is over."""
+        ...
+
+
+@runtime_checkable
 class StoreMaintenance(Protocol):
     """Housekeeping and lifecycle of a whole store; only the composition root calls these."""
 
@@ -195,7 +276,16 @@ class StoreMaintenance(Protocol):
 
 
 @runtime_checkable
-class Store(SnapshotStore, CheckpointStore, LockStore, CounterStore, StoreMaintenance, Protocol):
+class Store(
+    SnapshotStore,
+    CheckpointStore,
+    LockStore,
+    CounterStore,
+    RateLimitStore,
+    UnitLeaseStore,
+    StoreMaintenance,
+    Protocol,
+):
     """Every port at once: what an adapter offers and what the composition root passes around."""
 
 

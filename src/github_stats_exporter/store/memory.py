@@ -14,12 +14,15 @@ from github_stats_exporter.metrics import STORE_SERIES_REFUSED
 from github_stats_exporter.model import Snapshot, SnapshotKey
 from github_stats_exporter.store.base import (
     CounterKey,
+    Fence,
+    FencedOut,
     FragmentEncoder,
     SeriesBudgetExceeded,
     StoredFragments,
     StoreUnavailable,
 )
 from github_stats_exporter.store.fragments import encode_fragments
+from github_stats_exporter.store.ratelimit_share import BudgetShare, merge_shares
 
 _BATCH_ID_TTL_SECONDS = 3600.0
 """How long an applied counter batch id is remembered (a retry comes within seconds)."""
@@ -65,6 +68,10 @@ class MemorySnapshotStore:
         self._generation = 0
         self._checkpoints: dict[str, tuple[bytes, float | None]] = {}
         self._locks: dict[str, float] = {}
+        self._rate_limits: dict[str, tuple[BudgetShare, float]] = {}
+        self._members: dict[str, float] = {}
+        self._units: dict[str, tuple[str, float]] = {}
+        self._epochs: dict[str, int] = {}
         self._closed = False
 
     @property
@@ -185,6 +192,84 @@ class MemorySnapshotStore:
     async def release_lock(self, name: str) -> None:
         self._check_open()
         self._locks.pop(name, None)
+
+    async def share_rate_limit(self, scope: str, mine: BudgetShare, ttl_seconds: float) -> BudgetShare:
+        self._check_open()
+        _check_ttl(ttl_seconds)
+        now = self._clock()
+        stored, expires_at = self._rate_limits.get(scope, (BudgetShare(), now))
+        merged = merge_shares(stored if expires_at > now else BudgetShare(), mine)
+        self._rate_limits[scope] = (merged, now + ttl_seconds)
+        return merged
+
+    async def heartbeat(self, member: str, ttl_seconds: float) -> list[str]:
+        self._check_open()
+        _check_ttl(ttl_seconds)
+        now = self._clock()
+        if member:
+            self._members[member] = now + ttl_seconds
+        self._members = {m: until for m, until in self._members.items() if until > now}
+        return sorted(self._members)
+
+    async def leave(self, member: str) -> None:
+        self._check_open()
+        self._members.pop(member, None)
+
+    async def acquire_unit(self, unit: str, holder: str, ttl_seconds: float) -> int:
+        self._check_open()
+        _check_ttl(ttl_seconds)
+        now = self._clock()
+        current = self._units.get(unit)
+        if current is not None and current[0] != holder and current[1] > now:
+            return 0
+        self._units[unit] = (holder, now + ttl_seconds)
+        self._epochs[unit] = self._epochs.get(unit, 0) + 1
+        return self._epochs[unit]
+
+    async def renew_unit(self, unit: str, holder: str, epoch: int, ttl_seconds: float) -> bool:
+        self._check_open()
+        _check_ttl(ttl_seconds)
+        now = self._clock()
+        current = self._units.get(unit)
+        if current is None or current[0] != holder or current[1] <= now or self._epochs.get(unit) != epoch:
+            return False
+        self._units[unit] = (holder, now + ttl_seconds)
+        return True
+
+    async def release_unit(self, unit: str, holder: str) -> None:
+        self._check_open()
+        current = self._units.get(unit)
+        if current is not None and current[0] == holder:
+            del self._units[unit]
+
+    async def unit_epochs(self, units: Iterable[str]) -> dict[str, int]:
+        self._check_open()
+        return {unit: self._epochs.get(unit, 0) for unit in units}
+
+    async def unit_holders(self, units: Iterable[str]) -> dict[str, tuple[str, int]]:
+        self._check_open()
+        now = self._clock()
+        out: dict[str, tuple[str, int]] = {}
+        for unit in units:
+            holder, until = self._units.get(unit, ("", now))
+            out[unit] = (holder if until > now else "", self._epochs.get(unit, 0))
+        return out
+
+    async def put_fenced(self, snapshot: Snapshot, fence: Fence) -> int:
+        self._check_fence(fence)
+        return await self.put(snapshot)
+
+    async def set_checkpoint_fenced(
+        self, name: str, value: bytes, ttl_seconds: float | None, fence: Fence
+    ) -> None:
+        self._check_fence(fence)
+        await self.set_checkpoint(name, value, ttl_seconds)
+
+    def _check_fence(self, fence: Fence) -> None:
+        self._check_open()
+        current = self._epochs.get(fence.unit, 0)
+        if current != fence.epoch:
+            raise FencedOut(fence.unit, fence.epoch, current)
 
     async def add_counters(self, deltas: Mapping[CounterKey, float], batch_id: str = "") -> None:
         self._check_open()

@@ -19,6 +19,11 @@ Sentinel Redis, not Redis Cluster):
                        names of expired records are dropped when listed and by ``gc``
 * ``P:counters``       hash, JSON (name, labels) -> float cluster-wide counter totals
 * ``P:batch:<id>``     string, marks an applied counter batch (idempotent flushes)
+* ``P:members``        sorted set, live replica -> expiry (ms, Redis server time) of sharded collection
+* ``P:unit:<unit>``    string, the unit's holder (PX = lease); ``P:unit:<unit>:epoch`` its fencing epoch,
+                       INCR'd on every acquisition; fenced writes compare it inside their script
+* ``P:ratelimit:<scope>`` hash, resource -> ``limit|remaining|used|reset`` and ``~block`` ->
+                       ``until|secondary``: an installation's shared budget (PEXPIRE on every write)
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from github_stats_exporter.metrics import STORE_SERIES_REFUSED
 from github_stats_exporter.model import Labels, Sample, Snapshot, SnapshotKey
 from github_stats_exporter.store.base import (
     CounterKey,
+    Fence,
+    FencedOut,
     FragmentEncoder,
     SeriesBudgetExceeded,
     StoredFragments,
@@ -45,6 +52,7 @@ from github_stats_exporter.store.base import (
 )
 from github_stats_exporter.store.connection import RedisTuning, open_sentinel, open_standalone
 from github_stats_exporter.store.fragments import encode_fragments
+from github_stats_exporter.store.ratelimit_share import BudgetReading, BudgetShare
 
 DECODE_OFFLOAD_BYTES = 1 << 20
 """Payloads above this size are decoded in a worker thread so the event loop keeps serving scrapes."""
@@ -151,6 +159,71 @@ for i = 3, #ARGV, 2 do redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1])
 return 1
 """
 
+# Fenced writes: the write's own script first compares the unit's epoch (last key) with the writer's
+# (last argument), so check and write are one atomic step.
+_FENCE_CHECK = """
+local current = tonumber(redis.call('GET', KEYS[#KEYS]) or '0')
+if current ~= tonumber(ARGV[#ARGV]) then return {-2, current} end
+"""
+
+_MEMBERS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if ARGV[1] ~= '' then redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1]) end
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+"""
+
+# Every acquisition starts a new term, even by the holder itself: ticks of its old term were ended.
+_UNIT_ACQUIRE = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return redis.call('INCR', KEYS[2])
+"""
+
+_UNIT_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('GET', KEYS[2]) == ARGV[3] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+_UNIT_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# The merge rule of `ratelimit_share.merge_shares`, field by field; empty parts mean "unknown".
+# Values travel as strings both ways, so Lua never rounds a float reply to an integer.
+_SHARE_RATE_LIMIT = """
+local function parts(text)
+  local out = {}
+  for part in string.gmatch(text .. '|', '([^|]*)|') do out[#out + 1] = part end
+  return out
+end
+local function newer(old, new)
+  if not old then return new end
+  local o, n = parts(old), parts(new)
+  if n[4] == '' then if o[4] ~= '' then return old end return new end
+  if o[4] == '' or tonumber(n[4]) > tonumber(o[4]) then return new end
+  if tonumber(n[4]) < tonumber(o[4]) then return old end
+  if o[2] ~= '' and (n[2] == '' or tonumber(n[2]) > tonumber(o[2])) then return old end
+  return new
+end
+for i = 3, #ARGV, 2 do
+  local old = redis.call('HGET', KEYS[1], ARGV[i])
+  redis.call('HSET', KEYS[1], ARGV[i], newer(old, ARGV[i + 1]))
+end
+local block = redis.call('HGET', KEYS[1], '~block')
+if not block or tonumber(parts(ARGV[2])[1]) > tonumber(parts(block)[1]) then
+  redis.call('HSET', KEYS[1], '~block', ARGV[2])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return redis.call('HGETALL', KEYS[1])
+"""
+
 _Payload = tuple[float, dict[str, str], tuple[Sample, ...]]
 _payload_decoder = msgspec.msgpack.Decoder(_Payload)
 _key_decoder = msgspec.json.Decoder(tuple[str, ...])
@@ -176,6 +249,34 @@ def _field_key(field: bytes) -> SnapshotKey:
 
 def _counter_field(key: CounterKey) -> bytes:
     return msgspec.json.encode(key)
+
+
+def _optional(value: float | None) -> str:
+    return "" if value is None else repr(value)
+
+
+def _encode_reading(reading: BudgetReading) -> str:
+    return "|".join(
+        _optional(part) for part in (reading.limit, reading.remaining, reading.used, reading.reset_at)
+    )
+
+
+def _decode_share(raw: Sequence[bytes]) -> BudgetShare:
+    """The HGETALL reply of a shared budget; an unreadable field is dropped, never raised."""
+    readings: list[BudgetReading] = []
+    until, secondary = 0.0, False
+    for field, value in zip(raw[::2], raw[1::2], strict=True):
+        parts = value.decode().split("|")
+        try:
+            if field == b"~block":
+                until, secondary = float(parts[0]), parts[1] == "1"
+                continue
+            limit, remaining, used = (int(p) if p else None for p in parts[:3])
+            reset = float(parts[3]) if parts[3] else None
+        except (ValueError, IndexError):
+            continue  # written by a newer or broken writer: unknown rather than a crash
+        readings.append(BudgetReading(field.decode(), limit, remaining, used, reset))
+    return BudgetShare(tuple(sorted(readings, key=lambda r: r.resource)), until, secondary)
 
 
 def _decode_payloads(raw: list[tuple[SnapshotKey, bytes, bytes]]) -> dict[SnapshotKey, Snapshot]:
@@ -240,6 +341,14 @@ class RedisSnapshotStore:
         self._checkpoint_names_script = client.register_script(_CHECKPOINT_NAMES)
         self._gc_checkpoint_names_script = client.register_script(_GC_CHECKPOINT_NAMES)
         self._keys_script = client.register_script(_KEYS_WITH_PREFIX)
+        self._share_rate_limit_script = client.register_script(_SHARE_RATE_LIMIT)
+        self._put_fenced_script = client.register_script(_FENCE_CHECK + _PUT)
+        self._set_checkpoint_fenced_script = client.register_script(_FENCE_CHECK + _SET_CHECKPOINT)
+        self._members_script = client.register_script(_MEMBERS)
+        self._unit_acquire_script = client.register_script(_UNIT_ACQUIRE)
+        self._unit_renew_script = client.register_script(_UNIT_RENEW)
+        self._unit_release_script = client.register_script(_UNIT_RELEASE)
+        self._members = f"{key_prefix}:members"
 
     @classmethod
     def standalone(cls, host: str, port: int, **options: Any) -> RedisSnapshotStore:
@@ -258,6 +367,12 @@ class RedisSnapshotStore:
         return f"{self._prefix}:snap:{text}"
 
     async def put(self, snapshot: Snapshot) -> int:
+        return await self._put(snapshot, None)
+
+    async def put_fenced(self, snapshot: Snapshot, fence: Fence) -> int:
+        return await self._put(snapshot, fence)
+
+    async def _put(self, snapshot: Snapshot, fence: Fence | None) -> int:
         field = _key_field(snapshot.key)
         payload = msgspec.msgpack.encode((snapshot.produced_at, snapshot.meta, snapshot.samples))
         fragments = await encode_fragments(self._encoder, snapshot.samples)
@@ -272,7 +387,14 @@ class RedisSnapshotStore:
             refused,
             b"" if fragments is None else fragments,
         ]
-        version, added = await self._call(self._put_script(keys=keys, args=args))
+        script = self._put_script
+        if fence is not None:
+            keys.append(self._epoch_key(fence.unit))
+            args.append(fence.epoch)
+            script = self._put_fenced_script
+        version, added = await self._call(script(keys=keys, args=args))
+        if version == -2 and fence is not None:
+            raise FencedOut(fence.unit, fence.epoch, int(added))
         if version < 0:
             raise SeriesBudgetExceeded(snapshot.key, int(added), self._budget)
         return int(version)
@@ -338,6 +460,65 @@ class RedisSnapshotStore:
         keys = [self._cp_key(name), self._cp_names]
         await self._call(self._set_checkpoint_script(keys=keys, args=[bytes(value), px, name]))
 
+    async def set_checkpoint_fenced(
+        self, name: str, value: bytes, ttl_seconds: float | None, fence: Fence
+    ) -> None:
+        px = 0 if ttl_seconds is None else _ttl_ms(ttl_seconds)
+        keys = [self._cp_key(name), self._cp_names, self._epoch_key(fence.unit)]
+        args: list[str | bytes | int] = [bytes(value), px, name, fence.epoch]
+        refused = await self._call(self._set_checkpoint_fenced_script(keys=keys, args=args))
+        if refused:
+            raise FencedOut(fence.unit, fence.epoch, int(refused[1]))
+
+    # --- sharded collection: members and unit leases ------------------------------------------------
+    def _unit_key(self, unit: str) -> str:
+        return f"{self._prefix}:unit:{unit}"
+
+    def _epoch_key(self, unit: str) -> str:
+        return f"{self._prefix}:unit:{unit}:epoch"
+
+    async def heartbeat(self, member: str, ttl_seconds: float) -> list[str]:
+        names = await self._call(
+            self._members_script(keys=[self._members], args=[member, _ttl_ms(ttl_seconds)])
+        )
+        return sorted(name.decode() for name in names)
+
+    async def leave(self, member: str) -> None:
+        await self._call(self._redis.zrem(self._members, member))
+
+    async def acquire_unit(self, unit: str, holder: str, ttl_seconds: float) -> int:
+        keys = [self._unit_key(unit), self._epoch_key(unit)]
+        return int(
+            await self._call(self._unit_acquire_script(keys=keys, args=[holder, _ttl_ms(ttl_seconds)]))
+        )
+
+    async def renew_unit(self, unit: str, holder: str, epoch: int, ttl_seconds: float) -> bool:
+        keys = [self._unit_key(unit), self._epoch_key(unit)]
+        args: list[str | int] = [holder, _ttl_ms(ttl_seconds), str(epoch)]
+        return bool(await self._call(self._unit_renew_script(keys=keys, args=args)))
+
+    async def release_unit(self, unit: str, holder: str) -> None:
+        await self._call(self._unit_release_script(keys=[self._unit_key(unit)], args=[holder]))
+
+    async def unit_epochs(self, units: Iterable[str]) -> dict[str, int]:
+        names = list(units)
+        if not names:
+            return {}
+        raw = await self._call(self._redis.mget([self._epoch_key(u) for u in names]))
+        return {unit: int(value or 0) for unit, value in zip(names, raw, strict=True)}
+
+    async def unit_holders(self, units: Iterable[str]) -> dict[str, tuple[str, int]]:
+        names = list(units)
+        if not names:
+            return {}
+        keys = [self._unit_key(u) for u in names] + [self._epoch_key(u) for u in names]
+        raw = await self._call(self._redis.mget(keys))
+        holders, epochs = raw[: len(names)], raw[len(names) :]
+        return {
+            unit: ((holder or b"").decode(), int(epoch or 0))
+            for unit, holder, epoch in zip(names, holders, epochs, strict=True)
+        }
+
     async def delete_checkpoint(self, name: str) -> None:
         keys = [self._cp_key(name), self._cp_names]
         await self._call(self._delete_checkpoint_script(keys=keys, args=[name]))
@@ -356,6 +537,15 @@ class RedisSnapshotStore:
 
     async def release_lock(self, name: str) -> None:
         await self._call(self._redis.delete(f"{self._prefix}:lock:{name}"))
+
+    async def share_rate_limit(self, scope: str, mine: BudgetShare, ttl_seconds: float) -> BudgetShare:
+        block = f"{mine.blocked_until!r}|{1 if mine.blocked_secondary else 0}"
+        args: list[str | int] = [_ttl_ms(ttl_seconds), block]
+        for reading in mine.readings:
+            args += (reading.resource, _encode_reading(reading))
+        keys = [f"{self._prefix}:ratelimit:{scope}"]
+        raw = await self._call(self._share_rate_limit_script(keys=keys, args=args))
+        return _decode_share(raw)
 
     async def add_counters(self, deltas: Mapping[CounterKey, float], batch_id: str = "") -> None:
         args: list[str | bytes | int] = [batch_id, _BATCH_ID_TTL_MS]

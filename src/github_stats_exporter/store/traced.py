@@ -13,7 +13,8 @@ import re
 from collections.abc import Iterable, Mapping
 
 from github_stats_exporter.model import Snapshot, SnapshotKey
-from github_stats_exporter.store.base import CounterKey, Store, StoredFragments
+from github_stats_exporter.store.base import CounterKey, Fence, Store, StoredFragments
+from github_stats_exporter.store.ratelimit_share import BudgetShare
 from github_stats_exporter.tracing import Attributes, Tracing
 
 _FIRST_SEGMENT = re.compile(r"[^:/]*")
@@ -97,6 +98,50 @@ class TracedStore:
 
     async def counters(self) -> dict[CounterKey, float]:
         return await self._inner.counters()
+
+    async def share_rate_limit(self, scope: str, mine: BudgetShare, ttl_seconds: float) -> BudgetShare:
+        return await self._inner.share_rate_limit(scope, mine, ttl_seconds)
+
+    async def put_fenced(self, snapshot: Snapshot, fence: Fence) -> int:
+        attributes: Attributes = {
+            "store.operation": "put",
+            "store.kind": snapshot.key.kind,
+            "store.series": len(snapshot.samples),
+        }
+        with self._tracing.span("store.write", attributes, child_only=True):
+            return await self._inner.put_fenced(snapshot, fence)
+
+    async def set_checkpoint_fenced(
+        self, name: str, value: bytes, ttl_seconds: float | None, fence: Fence
+    ) -> None:
+        attributes: Attributes = {
+            "store.operation": "set_checkpoint",
+            "store.kind": _family(name),
+            "store.bytes": len(value),
+        }
+        with self._tracing.span("store.write", attributes, child_only=True):
+            await self._inner.set_checkpoint_fenced(name, value, ttl_seconds, fence)
+
+    async def heartbeat(self, member: str, ttl_seconds: float) -> list[str]:
+        return await self._inner.heartbeat(member, ttl_seconds)
+
+    async def leave(self, member: str) -> None:
+        await self._inner.leave(member)
+
+    async def acquire_unit(self, unit: str, holder: str, ttl_seconds: float) -> int:
+        return await self._inner.acquire_unit(unit, holder, ttl_seconds)
+
+    async def renew_unit(self, unit: str, holder: str, epoch: int, ttl_seconds: float) -> bool:
+        return await self._inner.renew_unit(unit, holder, epoch, ttl_seconds)
+
+    async def release_unit(self, unit: str, holder: str) -> None:
+        await self._inner.release_unit(unit, holder)
+
+    async def unit_epochs(self, units: Iterable[str]) -> dict[str, int]:
+        return await self._inner.unit_epochs(units)
+
+    async def unit_holders(self, units: Iterable[str]) -> dict[str, tuple[str, int]]:
+        return await self._inner.unit_holders(units)
 
     async def gc(self, now: float) -> int:
         return await self._inner.gc(now)

@@ -1,0 +1,274 @@
+"""Sharded collection with real `serve` processes on a real Redis: cycle wall time, budget, correctness, kill -9.
+
+The simulator (in this process, a fixed latency added to every API answer) serves ORGS x REPOS
+repositories; one exporter process in ``leader_election.mode: single`` (today's baseline), then 1 and
+3 processes in ``mode: sharded`` (each org in SHARDS shards) collect them into a fresh redis-server. The benchmark watches the simulator's request counter:
+the first burst is the warm-up cycle (full history), the second one is a steady cycle (conditional
+requests, mostly 304). It reports the steady cycle's wall time, the rate-limited requests it cost,
+whether every activity value equals the ground truth at the instant its snapshot was produced, and,
+with 3 replicas, how long after ``kill -9`` of one replica its units were leased again and its
+repositories collected again.
+
+Run: ``python -m benchmarks sharded_collection`` (a few minutes); scale with the environment:
+``GSE_BENCH_ORGS`` (default 20), ``GSE_BENCH_REPOS`` (1000), ``GSE_BENCH_LATENCY_MS`` (50),
+``GSE_BENCH_SHARDS`` (3). docs/benchmarks.md has the figures and the scale they were measured at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from redis.asyncio import Redis
+from tests.support.redis_server import RedisProcess, free_port
+
+from github_stats_exporter import metrics
+from github_stats_exporter.scrape.shard import RepoShard
+from github_stats_exporter.simulator.faults import FaultRule
+from github_stats_exporter.simulator.keys import generate_key_pair
+from github_stats_exporter.simulator.server import Simulator
+from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
+from github_stats_exporter.simulator.truth import activity_truth
+from github_stats_exporter.store.redis import RedisSnapshotStore
+
+ORGS = int(os.environ.get("GSE_BENCH_ORGS", "20"))
+REPOS = int(os.environ.get("GSE_BENCH_REPOS", "1000"))
+LATENCY = float(os.environ.get("GSE_BENCH_LATENCY_MS", "50")) / 1000
+SHARDS = int(os.environ.get("GSE_BENCH_SHARDS", "3"))
+LEASE = 4.0
+QUIET = 3.0
+"""Seconds without a request that end a burst (a collection cycle)."""
+ACTIVITY = frozenset(
+    spec.name
+    for spec in (
+        metrics.ACTIVITY_COMMITS,
+        metrics.ACTIVITY_PRS_OPENED,
+        metrics.ACTIVITY_PRS_MERGED,
+        metrics.ACTIVITY_REVIEWS,
+        metrics.ACTIVITY_ISSUE_COMMENTS,
+        metrics.ACTIVITY_LAST_EVENT,
+    )
+)
+
+
+def org_names() -> list[str]:
+    return [f"org{i:02d}" for i in range(ORGS)]
+
+
+def spec() -> WorldSpec:
+    orgs = tuple(
+        OrgSpec(name, repos=REPOS, users=40, app_id=11, installation_id=100 + i)
+        for i, name in enumerate(org_names())
+    )
+    return WorldSpec(seed=7, orgs=orgs, start=time.time(), history_days=3, future_days=1)
+
+
+def write_config(
+    path: Path, name: str, sim: Simulator, key: Path, redis: RedisProcess, interval: float, mode: str
+) -> int:
+    port = free_port()
+    shards = SHARDS if mode == "sharded" else 1
+    org = {"app_id": 11, "private_key_path": str(key), "scrape_interval": f"{interval}s", "shards": shards}
+    config: dict[str, Any] = {
+        "server": {"listen_addr": f"127.0.0.1:{port}", "log_level": "warning"},
+        "github": {
+            "api_base_url": sim.api_url,
+            "orgs": [{"org": o, "installation_id": 100 + i, **org} for i, o in enumerate(org_names())],
+        },
+        "health": {"github_probe_interval": "1h"},
+        "leader_election": {
+            "enabled": True,
+            "backend": "redis",
+            "mode": mode,
+            "identity": name,
+            "lease_duration": f"{LEASE}s",
+            "renew_deadline": "3s",
+            "retry_period": "500ms",
+        },
+        "store": {"backend": "redis", "redis_addr": f"127.0.0.1:{redis.port}", "key_prefix": "bench"},
+    }
+    path.write_text(yaml.safe_dump(config))
+    return port
+
+
+async def burst(sim: Simulator, *, start_within: float) -> tuple[float, float, int]:
+    """The next collection cycle: (start, end, rate-limited requests) of the next burst of requests.
+
+    A burst starts with a request and ends when QUIET seconds pass without one; bursts smaller than
+    one request per repository (the token exchange, the rate-limit probe) are not cycles and skipped.
+    """
+    while True:
+        started, ended, budget, count = await _burst(sim, start_within=start_within)
+        if count >= ORGS * REPOS:
+            return started, ended, budget
+
+
+async def _burst(sim: Simulator, *, start_within: float) -> tuple[float, float, int, int]:
+    deadline = time.monotonic() + start_within
+    seen = sim.stats.total()
+    while sim.stats.total() == seen:
+        if time.monotonic() > deadline:
+            msg = "no collection cycle started"
+            raise RuntimeError(msg)
+        await asyncio.sleep(0.05)
+    started, budget, first = time.monotonic(), sim.stats.rate_limited(), seen
+    last_change, seen = started, sim.stats.total()
+    while time.monotonic() - last_change < QUIET:
+        await asyncio.sleep(0.05)
+        if (now := sim.stats.total()) != seen:
+            seen, last_change = now, time.monotonic()
+    return started, last_change, sim.stats.rate_limited() - budget, seen - first
+
+
+async def wrong_values(sim: Simulator, redis: RedisProcess, orgs: Sequence[str]) -> tuple[int, int]:
+    """(series compared, series that differ from the truth at their snapshot's production time)."""
+    store = RedisSnapshotStore.standalone("127.0.0.1", redis.port, key_prefix="bench")
+    async with store:
+        keys = [k for k in await store.versions() if k.kind == "activity" and k.parts[0] in orgs]
+        snaps = await store.get_many(keys)
+    by_time: dict[float, list[Any]] = {}
+    for snap in snaps.values():
+        by_time.setdefault(snap.produced_at, []).append(snap)
+    compared = wrong = 0
+    for produced_at, group in by_time.items():
+        truth = activity_truth(sim.world, produced_at)
+        repos = {s.key.parts for s in group}
+        want = {k: v for k, v in truth.items() if k[0] in ACTIVITY and (k[1], k[2]) in repos}
+        got = {
+            (s.name, s.label("org") or "", s.label("repo") or "", s.label("user") or ""): s.value
+            for snap in group
+            for s in snap.samples
+            if s.name in ACTIVITY
+        }
+        compared += len(want)
+        wrong += len(set(want.items()) ^ set(got.items()))
+    return compared, wrong
+
+
+async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> dict[str, float]:
+    interval = 60.0
+    redis = RedisProcess(tmp / f"redis-{mode}-{replicas}").start()
+    procs: list[asyncio.subprocess.Process] = []
+    try:
+        async with Simulator(spec()) as sim:
+            sim.add_app(11, public)
+            sim.faults.add(FaultRule(kind="latency", delay_s=LATENCY))
+            for n in range(replicas):
+                config = tmp / f"{mode}{replicas}-{n}.yaml"
+                write_config(config, f"r{n}", sim, key, redis, interval, mode)
+                with (tmp / f"{mode}{replicas}-{n}.log").open("wb") as log:
+                    cmd = ["-m", "github_stats_exporter", "serve", "--config", str(config)]
+                    proc = await asyncio.create_subprocess_exec(
+                        sys.executable, *cmd, stdout=subprocess.DEVNULL, stderr=log
+                    )
+                procs.append(proc)
+            warm = await burst(sim, start_within=60)
+            steady = await burst(sim, start_within=interval * 2)
+            compared, wrong = await wrong_values(sim, redis, org_names())
+            result = {
+                "warmup_s": warm[1] - warm[0],
+                "steady_s": steady[1] - steady[0],
+                "steady_rate_limited": float(steady[2]),
+                "compared": float(compared),
+                "wrong": float(wrong),
+            }
+            if replicas > 1:
+                result |= await kill_one(procs, sim, redis)
+            return result
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            await asyncio.wait_for(proc.wait(), 30)
+        redis.stop()
+
+
+async def kill_one(
+    procs: list[subprocess.Popen[bytes]], sim: Simulator, redis: RedisProcess
+) -> dict[str, float]:
+    """kill -9 replica r0; seconds until its units are leased by others and its repos collected again."""
+    client = Redis(host="127.0.0.1", port=redis.port)
+    try:
+        units = [
+            k.decode().removeprefix("bench:unit:")
+            for k in await client.keys("bench:unit:*")
+            if not k.endswith(b":epoch")
+        ]
+        held = {u for u in units if await client.get(f"bench:unit:{u}") == b"r0"}
+        procs[0].kill()
+        killed = time.time()
+        await procs[0].wait()
+        while True:
+            holders = [await client.get(f"bench:unit:{u}") for u in held]
+            if all(h not in (None, b"r0") for h in holders):
+                break
+            await asyncio.sleep(0.05)
+        leased = time.time() - killed
+        wanted = set()
+        for unit in held:
+            if not unit.startswith("repos:"):
+                continue
+            org, _, shard = unit.removeprefix("repos:org/").partition("#")
+            index, count = (int(x) for x in shard.split("/"))
+            wanted |= {
+                (org, i.name)
+                for i in sim.world.repos(org)
+                if i.kind not in ("archived", "disabled") and RepoShard(index, count).holds(i.id, i.name)
+            }
+        store = RedisSnapshotStore(client, key_prefix="bench")
+        while True:
+            snaps = await store.get_many(_keys(wanted))
+            if len(snaps) == len(wanted) and all(s.produced_at >= killed for s in snaps.values()):
+                break
+            await asyncio.sleep(0.1)
+        return {
+            "kill_units": float(len(held)),
+            "kill_leased_s": leased,
+            "kill_collected_s": time.time() - killed,
+        }
+    finally:
+        await client.aclose()
+
+
+def _keys(wanted: set[tuple[str, str]]) -> list[Any]:
+    from github_stats_exporter.model import SnapshotKey
+
+    return [SnapshotKey("activity", parts) for parts in wanted]
+
+
+def main() -> None:
+    private, public = generate_key_pair()
+    with tempfile.TemporaryDirectory() as raw:
+        tmp = Path(raw)
+        key = tmp / "app.pem"
+        key.write_text(private)
+        print(
+            f"{ORGS} orgs x {REPOS} repos, {SHARDS} shards per org, {LATENCY * 1000:.0f} ms latency per request"
+        )
+        runs = (("single", 1), ("sharded", 1), ("sharded", 3))
+        results = {(m, n): asyncio.run(run(n, m, key, tmp, public)) for m, n in runs}
+    for (mode, n), r in results.items():
+        print(
+            f"{mode}, {n} replica(s): warm-up {r['warmup_s']:.1f} s, steady cycle {r['steady_s']:.1f} s, "
+            f"{r['steady_rate_limited']:.0f} rate-limited requests, "
+            f"{r['wrong']:.0f} of {r['compared']:.0f} activity values differ from the truth"
+        )
+    three = results["sharded", 3]
+    for baseline in (("single", 1), ("sharded", 1)):
+        ratio = three["steady_s"] / results[baseline]["steady_s"]
+        print(f"steady cycle, 3 sharded replicas / {baseline[0]} 1 replica: {ratio:.0%}")
+    print(
+        f"kill -9 of one of 3 replicas ({three['kill_units']:.0f} units): leased again after "
+        f"{three['kill_leased_s']:.1f} s, its repositories collected again after {three['kill_collected_s']:.1f} s "
+        f"(lease {LEASE:.0f} s)"
+    )

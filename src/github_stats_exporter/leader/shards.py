@@ -1,0 +1,132 @@
+"""The shard coordinator: this replica's membership and the work units it holds, each under a fenced lease.
+
+In ``leader_election.mode: sharded`` every replica runs one `ShardCoordinator` (docs/scaling.md). Every
+``retry_period`` it beats its membership (TTL ``lease_duration``), computes the rendezvous assignment
+over the live members (`units.assign`), gives up the units no longer its own, renews the ones it keeps
+and acquires the ones it gained, each acquisition a new term with a new fencing epoch. When no store
+round trip succeeded within ``renew_deadline`` it drops every unit, before any lease can expire, as a
+leader steps down. It reports the held units (name -> epoch) through ``on_change`` and every unit's
+holder and epoch, as the store has them, through ``on_view``; it never collects.
+Store failures are expected and retried; anything else propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+import structlog
+
+from github_stats_exporter.leader.lease import LeaseTimings
+from github_stats_exporter.leader.units import WorkUnit, assign
+from github_stats_exporter.store.base import StoreError, UnitLeaseStore
+
+log = structlog.get_logger(__name__)
+
+Held = Mapping[str, int]
+"""Unit name -> the epoch of this replica's term."""
+Holders = Mapping[str, tuple[str, int]]
+"""Unit name -> (the replica whose lease lives, "" for none; the unit's current epoch): the cluster's view."""
+
+
+class ShardCoordinator:
+    """Keeps this replica's share of ``units`` leased; see the module docstring."""
+
+    def __init__(
+        self,
+        store: UnitLeaseStore,
+        *,
+        identity: str,
+        units: Sequence[WorkUnit],
+        timings: LeaseTimings,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        on_view: Callable[[Holders], None] | None = None,
+    ) -> None:
+        self._on_view = on_view
+        self._store = store
+        self._identity = identity
+        self._units = {unit.name: unit for unit in units}
+        self._timings = timings
+        self._clock = clock
+        self._sleep = sleep
+        self._held: dict[str, int] = {}
+        self._members: tuple[str, ...] = ()
+        self._renewed_at = float("-inf")
+
+    @property
+    def identity(self) -> str:
+        return self._identity
+
+    @property
+    def held(self) -> dict[str, int]:
+        """The units this replica holds now, with the epoch of its term."""
+        return dict(self._held)
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """The live members seen by the last successful beat."""
+        return self._members
+
+    async def run(self, on_change: Callable[[Held], None]) -> None:
+        """Beat, rebalance and renew every ``retry_period`` until cancelled; then drop every unit."""
+        try:
+            while True:
+                await self.step(on_change)
+                await self._sleep(self._timings.retry_period)
+        finally:
+            # Nothing renews any more: stop collecting now; `release` frees the leases afterwards.
+            if self._held:
+                on_change({})
+
+    async def step(self, on_change: Callable[[Held], None]) -> None:
+        """One round: beat, then give up, renew and acquire units so this replica holds its share."""
+        started = self._clock()
+        before = dict(self._held)
+        try:
+            async with asyncio.timeout(self._timings.renew_deadline):
+                await self._round(started, on_change)
+        except (StoreError, TimeoutError) as exc:
+            log.warning("shard coordination failed", identity=self._identity, error=str(exc) or "timeout")
+        if self._held and self._clock() - self._renewed_at > self._timings.renew_deadline:
+            log.warning(
+                "shard leases not renewed within renew_deadline; dropping every unit", units=len(self._held)
+            )
+            self._held.clear()
+        if self._held != before:
+            on_change(dict(self._held))
+
+    async def _round(self, started: float, on_change: Callable[[Held], None]) -> None:
+        ttl = self._timings.lease_duration
+        members = await self._store.heartbeat(self._identity, ttl)
+        if self._identity not in members:
+            members = sorted([*members, self._identity])
+        self._members = tuple(members)
+        mine = {unit.name for unit in assign(self._units.values(), members)[self._identity]}
+        for name in sorted(set(self._held) - mine):
+            # Stop collecting first, then free the lease for its new owner.
+            del self._held[name]
+            on_change(dict(self._held))
+            await self._store.release_unit(name, self._identity)
+        for name, epoch in sorted(self._held.items()):
+            if not await self._store.renew_unit(name, self._identity, epoch, ttl):
+                log.warning("shard unit lost", unit=name, epoch=epoch)
+                del self._held[name]
+        self._renewed_at = started
+        for name in sorted(mine - set(self._held)):
+            epoch = await self._store.acquire_unit(name, self._identity, ttl)
+            if epoch:
+                self._held[name] = epoch
+                log.info("shard unit acquired", unit=name, epoch=epoch)
+        if self._on_view is not None:
+            self._on_view(await self._store.unit_holders(sorted(self._units)))
+
+    async def release(self) -> None:
+        """Give every unit up and leave, so the others take over at once (a clean shutdown)."""
+        held, self._held = dict(self._held), {}
+        with contextlib.suppress(StoreError):
+            for name in sorted(held):
+                await self._store.release_unit(name, self._identity)
+            await self._store.leave(self._identity)

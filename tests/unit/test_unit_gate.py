@@ -1,0 +1,83 @@
+"""The unit gate of sharded collection: jobs run while their unit is held and stop at once when it is lost."""
+
+from __future__ import annotations
+
+import asyncio
+
+from github_stats_exporter.app.units import UnitGate
+from github_stats_exporter.health import Health
+from github_stats_exporter.metrics import SHARD_UNIT_EPOCH, SHARD_UNITS_HELD
+from github_stats_exporter.scrape.scheduler import Job
+from github_stats_exporter.selfmetrics import SelfMetrics
+
+UNIT = "repos:org/acme#0/2"
+
+
+def gate() -> tuple[UnitGate, Health, SelfMetrics]:
+    metrics = SelfMetrics()
+    health = Health(lambda: True, metrics)
+    return UnitGate(health, metrics, "replica-a"), health, metrics
+
+
+async def test_a_unit_job_runs_only_while_its_unit_is_held() -> None:
+    """The gate opens with the unit, and the epoch of the term is what fenced writes carry."""
+    units, _, metrics = gate()
+
+    async def tick() -> bool:
+        return True
+
+    job = units.guard(Job("org_cycle:acme#0/2", 60, tick, unit=UNIT))
+    assert not job.gate()
+    assert units.epoch(UNIT) == 0
+    units.set({UNIT: 7})
+    assert job.gate()
+    assert units.epoch(UNIT) == 7
+    assert metrics.value(SHARD_UNITS_HELD, None) == 1
+
+
+async def test_losing_a_unit_ends_its_tick_in_flight() -> None:
+    """A tick of a unit that moved to another replica ends at once, as a timeout."""
+    units, _, _ = gate()
+    started = asyncio.Event()
+
+    async def tick() -> bool:
+        started.set()
+        await asyncio.sleep(30)
+        return True
+
+    units.set({UNIT: 1})
+    job = units.guard(Job("org_cycle:acme#0/2", 60, tick, unit=UNIT))
+    running = asyncio.ensure_future(job.tick())
+    await started.wait()
+    units.set({})
+    try:
+        await asyncio.wait_for(running, 1)
+    except TimeoutError:
+        pass
+    else:
+        raise AssertionError("the tick of a lost unit kept running")
+
+
+async def test_gaining_a_unit_wakes_sleeping_unit_jobs() -> None:
+    """A job sleeping between ticks wakes as soon as this replica gains a unit."""
+    units, health, _ = gate()
+    sleeper = asyncio.create_task(units.sleep(30))
+    await asyncio.sleep(0)
+    units.set({UNIT: 3})
+    await asyncio.wait_for(sleeper, 1)
+    assert f"{UNIT}@3" in health.snapshot()["details"]["shards"]["detail"]
+
+
+async def test_the_cluster_view_names_every_unit_s_holder_and_forgets_moved_ones() -> None:
+    """Each leased unit gets one epoch series under its holder; a moved unit's old series goes away."""
+    units, health, metrics = gate()
+    units.view({UNIT: ("replica-a", 4), "seats:org/acme": ("replica-b", 2)})
+    assert metrics.value(SHARD_UNIT_EPOCH, {"unit": UNIT, "replica": "replica-a"}) == 4
+    units.view({UNIT: ("replica-b", 5), "seats:org/acme": ("", 2)})
+    series = {
+        (s.label("unit"), s.label("replica")): s.value
+        for s in metrics.cluster_state_samples()
+        if s.name == SHARD_UNIT_EPOCH.name
+    }
+    assert series == {(UNIT, "replica-b"): 5}
+    assert "units per replica: (none)=1, replica-b=1" in health.snapshot()["details"]["shards"]["detail"]
