@@ -8,7 +8,13 @@ replica: the gauges are rendered from the store like business series, and collec
 nothing disappears while its first cycles run. Per-process facts (its own connections, role, page cache) never go
 through here (docs/metrics.md, "Cluster state and per-process series").
 
-This module does not schedule anything; the page refresh calls `publish` and `load`.
+In ``leader_election.mode: sharded`` every replica collects the units it holds: each one writes its
+own part with `publish_part` (a checkpoint with a TTL, `cluster_parts`), and the leader's `publish` merges
+the live parts into the same ``exporter_state`` snapshot instead of publishing only its own values.
+A replica that loses a unit forgets its collector state (`units_lost`): the values are labelled by org,
+not by unit, so only what it measures for the units it still holds may stay in its part.
+
+This module does not schedule anything; the page refresh calls `publish_part`, `publish` and `load`.
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ from typing import Any
 
 import structlog
 
+from github_stats_exporter.cluster_parts import PART_PREFIX, PartError, StatePart, decode_part, merge_parts
 from github_stats_exporter.health import Health
-from github_stats_exporter.model import Snapshot, SnapshotKey
+from github_stats_exporter.metrics import SHARD_UNIT_EPOCH
+from github_stats_exporter.model import Sample, Snapshot, SnapshotKey
 from github_stats_exporter.selfmetrics import SelfMetrics
-from github_stats_exporter.store.base import SnapshotStore
+from github_stats_exporter.store.base import CheckpointStore, SnapshotStore
 
 log = structlog.get_logger(__name__)
 
@@ -44,8 +52,16 @@ class ClusterState:
         identity: str,
         rewrite_after_seconds: float,
         clock: Callable[[], float] = time.time,
+        parts: CheckpointStore | None = None,
+        part_ttl_seconds: float = 0.0,
     ) -> None:
+        """``parts`` (sharded mode only) is where every replica writes its part, kept ``part_ttl_seconds``."""
         self._store = store
+        self._parts = parts
+        self._part_ttl = part_ttl_seconds
+        self._part_written: tuple[Any, ...] | None = None
+        self._part_written_at = float("-inf")
+        self._folds: list[Callable[[], None]] = []
         self._metrics = metrics
         self._health = health
         self._identity = identity
@@ -59,25 +75,97 @@ class ClusterState:
         """A term begins or ends: forget the earlier term's state, adopt what is published first.
 
         Synchronous on purpose: it runs in the role change, before any collection tick of the new
-        term can set a value that adoption must not override.
+        term can set a value that adoption must not override. In sharded mode each replica's part is
+        about the units it holds, not about leadership: nothing is forgotten, the new leader merges.
         """
+        if self._parts is not None:
+            self._published = None
+            return
         self._metrics.clear_cluster_state()
         self._health.clear_collection_state()
         self._adopted = False
+
+    @property
+    def sharded(self) -> bool:
+        return self._parts is not None
+
+    def on_units_lost(self, forget: Callable[[], None]) -> None:
+        """Also call ``forget`` when units are lost (the health folds that remember shard members)."""
+        self._folds.append(forget)
+
+    def units_lost(self) -> None:
+        """Sharded mode: this replica gave units up; forget its collector state, its held units re-measure it.
+
+        Synchronous, like `leadership_changed`: it runs before the new holder's values can be merged.
+        Who holds which unit is not a measurement of this replica's units and is kept.
+        """
+        view = [s for s in self._metrics.cluster_state_samples() if s.name == SHARD_UNIT_EPOCH.name]
+        self._metrics.clear_cluster_state()
+        for sample in view:
+            self._metrics.set(SHARD_UNIT_EPOCH, dict(sample.labels), sample.value)
+        self._health.clear_collection_state()
+        for forget in self._folds:
+            forget()
+
+    def _own_part(self) -> StatePart:
+        samples = tuple(s for s in self._metrics.cluster_state_samples() if s.name != SHARD_UNIT_EPOCH.name)
+        health = self._health.collection_state(measured_only=True)
+        return StatePart(self._identity, self._clock(), samples, health)
+
+    async def publish_part(self) -> bool:
+        """Sharded mode, every replica: write this replica's part when it changed or half its TTL passed.
+
+        Returns True when a part was written. Store errors propagate.
+        """
+        if self._parts is None:
+            msg = "publish_part is for sharded collection only"
+            raise RuntimeError(msg)
+        part = self._own_part()
+        content = (part.samples, json.dumps(part.health, sort_keys=True))
+        if content == self._part_written and part.produced_at - self._part_written_at < self._part_ttl / 2:
+            return False
+        await self._parts.set_checkpoint(PART_PREFIX + self._identity, part.encode(), self._part_ttl)
+        self._part_written, self._part_written_at = content, part.produced_at
+        return True
+
+    async def _merged(self, store: CheckpointStore) -> tuple[tuple[Sample, ...], dict[str, dict[str, Any]]]:
+        """Sharded mode: the live parts of every replica (this one's as it is now) merged into one."""
+        own = self._own_part()
+        parts = [own]
+        for name in await store.checkpoint_names(PART_PREFIX):
+            if name == PART_PREFIX + self._identity:
+                continue
+            raw = await store.get_checkpoint(name)
+            if raw is None:
+                continue
+            try:
+                parts.append(decode_part(raw))
+            except PartError as exc:
+                log.warning("cluster_state_part_unreadable", name=name, error=str(exc))
+        merged = merge_parts(parts, now=own.produced_at, ttl_seconds=self._part_ttl)
+        # Who holds which unit is the leader's view, not a measurement: it is published once, from here.
+        view = tuple(s for s in self._metrics.cluster_state_samples() if s.name == SHARD_UNIT_EPOCH.name)
+        samples = tuple(sorted((*merged.samples, *view), key=lambda s: (s.name, s.labels)))
+        return samples, merged.health
 
     async def publish(self) -> bool:
         """Write this process's collector state when it changed (or to keep it from expiring).
 
         Call on the leader only. Returns True when a snapshot was written. Store errors propagate.
+        In sharded mode the snapshot is the merge of every replica's live part.
         """
+        if self._parts is not None:
+            samples, merged_health = await self._merged(self._parts)
+            return await self._write(samples, merged_health)
         if not self._adopted:
             stored = (await self._store.get_many([STATE_KEY])).get(STATE_KEY)
             if stored is not None:
                 self._metrics.adopt_cluster_state(stored.samples)
                 self._health.adopt_collection_state(_health_of(stored))
             self._adopted = True
-        samples = self._metrics.cluster_state_samples()
-        health = self._health.collection_state()
+        return await self._write(self._metrics.cluster_state_samples(), self._health.collection_state())
+
+    async def _write(self, samples: tuple[Sample, ...], health: Mapping[str, Mapping[str, Any]]) -> bool:
         content = (samples, json.dumps(health, sort_keys=True))
         now = self._clock()
         if content == self._published and now - self._published_at < self._rewrite_after:

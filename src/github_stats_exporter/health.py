@@ -60,6 +60,10 @@ class FoldedHealth:
         self._health = health
         self._states: dict[str, dict[str, tuple[bool, str]]] = {}
 
+    def clear(self) -> None:
+        """Forget every member's verdict (sharded mode: the units they were measured on moved away)."""
+        self._states.clear()
+
     def report(self, component: str, member: str, healthy: bool, detail: str = "") -> None:
         members = self._states.setdefault(component, {})
         members[member] = (healthy, detail)
@@ -157,8 +161,11 @@ class Health:
 
     # --- collection components: published by the leader, read back by every replica ----------------
 
-    def collection_state(self) -> dict[str, dict[str, Any]]:
-        """This process's collection components as set here (what the leader publishes)."""
+    def collection_state(self, *, measured_only: bool = False) -> dict[str, dict[str, Any]]:
+        """This process's collection components as set here (what the leader publishes).
+
+        ``measured_only`` leaves out components nothing set in this process (sharded mode: a replica
+        reports only on the units it collects)."""
         return {
             name: {
                 "healthy": c.healthy,
@@ -167,7 +174,7 @@ class Health:
                 "last_failure_unixtime": c.last_failure_unixtime,
             }
             for name, c in self._components.items()
-            if c.collection
+            if c.collection and (c.measured or not measured_only)
         }
 
     def clear_collection_state(self) -> None:

@@ -119,6 +119,7 @@ def build_core(settings: Settings, stack: contextlib.AsyncExitStack, clock: Call
         log.info(
             "retention_raised", configured_seconds=settings.store.retention.total_seconds(), seconds=retention
         )
+    sharded = settings.leader_election.mode == "sharded"
     cluster_state = ClusterState(
         store,
         metrics,
@@ -127,10 +128,18 @@ def build_core(settings: Settings, stack: contextlib.AsyncExitStack, clock: Call
         # Rewritten at least this often so the snapshot never expires while a leader lives.
         rewrite_after_seconds=max(retention / 4, refresh),
         clock=clock,
+        # Sharded: every replica's part; a dead replica's part is gone a few refreshes after it.
+        parts=store if sharded else None,
+        part_ttl_seconds=max(3 * refresh, settings.leader_election.lease_duration.total_seconds()),
     )
     units = None
-    if settings.leader_election.mode == "sharded":
-        units = UnitGate(health, metrics, default_identity(settings.leader_election.identity))
+    if sharded:
+        units = UnitGate(
+            health,
+            metrics,
+            default_identity(settings.leader_election.identity),
+            on_lost=cluster_state.units_lost,
+        )
     return Core(settings, clock, store, metrics, health, cache, cluster_state, refresh, tracing, units)
 
 

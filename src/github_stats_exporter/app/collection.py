@@ -61,6 +61,8 @@ async def build_collectors(
 ) -> Collectors:
     """Activity and LOC per org, Copilot when enabled, each with its leader-only job."""
     reporter = FoldedHealth(core.health)  # the one way every collector reports its health
+    if core.cluster_state.sharded:
+        core.cluster_state.on_units_lost(reporter.clear)
     activity, loc, directories, jobs = _org_collectors(core, github, missed, reporter)
     copilot: dict[tuple[str, str], CopilotCollector] = {}
     seats: dict[tuple[str, str], SeatsCollector] = {}

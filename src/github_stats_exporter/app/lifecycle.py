@@ -48,10 +48,14 @@ def log_config_findings(settings: Settings) -> None:
 async def refresh_cache(runtime: Runtime, *, publish: bool | None = None) -> bool:
     """Publish the leader's collector state, then refresh the page and the published health view.
 
+    In sharded mode every replica first writes its own part, which the leader merges (`ClusterState`).
+
     ``publish`` defaults to "this replica leads". A store failure keeps the last page and marks health.
     """
     cluster_state = runtime.core.cluster_state
     try:
+        if cluster_state.sharded:
+            await cluster_state.publish_part()
         if runtime.is_leader if publish is None else publish:
             await cluster_state.publish()
         await cluster_state.load()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from github_stats_exporter.health import Health
 from github_stats_exporter.metrics import SHARD_UNIT_EPOCH, SHARD_UNITS_HELD
@@ -24,7 +24,16 @@ HEALTH_COMPONENT = "shards"
 class UnitGate:
     """Held units (name -> epoch), the gate of unit jobs and the scopes of unit ticks in flight."""
 
-    def __init__(self, health: Health, metrics: SelfMetrics, identity: str) -> None:
+    def __init__(
+        self,
+        health: Health,
+        metrics: SelfMetrics,
+        identity: str,
+        *,
+        on_lost: Callable[[], None] | None = None,
+    ) -> None:
+        """``on_lost`` runs, synchronously, whenever a held unit is lost or its term ended."""
+        self._on_lost = on_lost
         self._health = health
         self._metrics = metrics
         self._identity = identity
@@ -73,7 +82,10 @@ class UnitGate:
                 for scope in list(self._ticks.get(unit, ())):
                     scope.reschedule(now)
         gained = bool(set(held) - set(self._held))
+        lost = any(held.get(unit) != epoch for unit, epoch in self._held.items())
         self._held = dict(held)
+        if lost and self._on_lost is not None:
+            self._on_lost()
         self._report()
         if gained:
             self._gained.set()

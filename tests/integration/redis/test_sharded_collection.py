@@ -3,8 +3,10 @@
 Three `serve` processes share the work units of two simulated orgs (three shards each). The test reads
 the unit leases and fencing epochs straight from Redis and every replica's `/healthz` to check that no
 unit ever has two current holders, that a replica joining or leaving moves only what it must, that a
-killed replica's units are collected again within lease duration plus one cycle, and that a write
-fenced with an ended term is refused by the store.
+killed replica's units are collected again within lease duration plus one cycle, that a write
+fenced with an ended term is refused by the store, and that after rebalancing every replica serves the
+same page (but for the per-process families), with the collector gauges and collection health of every
+org once.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import yaml
 from redis.asyncio import Redis
 from tests.support.redis_server import RedisProcess, free_port
 
+from github_stats_exporter.cluster_parts import PART_PREFIX, decode_part
+from github_stats_exporter.metrics import PER_PROCESS
 from github_stats_exporter.model import Snapshot, SnapshotKey
 from github_stats_exporter.scrape.shard import RepoShard
 from github_stats_exporter.simulator.keys import generate_key_pair
@@ -90,6 +94,29 @@ def write_config(
     return path
 
 
+def family_of(line: str) -> str:
+    """The family a page line belongs to (a sample's name without suffixes, or a comment's subject)."""
+    if line.startswith("#"):
+        parts = line.split()
+        return parts[2] if len(parts) > 2 else ""
+    name = line.split("{", 1)[0].split(" ", 1)[0]
+    for suffix in ("_total", "_created", "_bucket", "_count", "_sum", "_info"):
+        if name.removesuffix(suffix) in PER_PROCESS:
+            return name.removesuffix(suffix)
+    return name
+
+
+def once_per_org(page: list[str], family: str) -> dict[str, int]:
+    """org -> how many samples of ``family`` carry that org on the page."""
+    counts = dict.fromkeys(ORGS, 0)
+    for line in page:
+        if line.startswith(family + "{"):
+            for org in ORGS:
+                if f'org="{org}"' in line:
+                    counts[org] += 1
+    return counts
+
+
 class Cluster:
     """The unit leases in Redis and the replicas' own view of what they hold."""
 
@@ -148,6 +175,59 @@ class Cluster:
         msg = f"units did not settle on {sorted(members)}: {holders}"
         raise AssertionError(msg)
 
+    async def shared_pages(self) -> dict[str, list[str]]:
+        """replica -> its `/metrics` lines without the per-process families."""
+        out: dict[str, list[str]] = {}
+        for name, port in self.ports.items():
+            async with self.session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                text = await response.text()
+            out[name] = [line for line in text.splitlines() if family_of(line) not in PER_PROCESS]
+        return out
+
+    async def collection_healthy(self, org: str) -> bool:
+        """True when every replica's `/healthz` reports the org's activity component healthy."""
+        for port in self.ports.values():
+            async with self.session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                doc = await response.json()
+            if doc["components"].get(f"activity:{org}") is not True:
+                return False
+        return True
+
+    async def parts_follow_units(self) -> bool:
+        """True when every replica's published part reports exactly the orgs it holds a shard of."""
+        store = RedisSnapshotStore(self.redis, key_prefix=self.prefix)
+        holders = await self.holders()
+        for name in self.ports:
+            raw = await store.get_checkpoint(PART_PREFIX + name)
+            if raw is None:
+                return False
+            held = {
+                f"activity:{u.removeprefix('repos:org/').partition('#')[0]}"
+                for u, (h, _) in holders.items()
+                if h == name
+            }
+            if {c for c in decode_part(raw).health if c.startswith("activity:")} != held:
+                return False
+        return True
+
+    async def pages_agree(self, within: float) -> list[str]:
+        """Wait until every replica serves the same page, merged from every replica's part; returns it."""
+        deadline = time.monotonic() + within
+        pages: dict[str, list[str]] = {}
+        while time.monotonic() < deadline:
+            if not await self.parts_follow_units():
+                await asyncio.sleep(0.2)
+                continue
+            pages = await self.shared_pages()
+            first = next(iter(pages.values()))
+            healthy = [await self.collection_healthy(org) for org in ORGS]
+            gauges = [f'gh_exporter_collection_health{{component="activity:{o}"}} 1' in first for o in ORGS]
+            if all(page == first for page in pages.values()) and all(healthy) and all(gauges):
+                return first
+            await asyncio.sleep(0.2)
+        msg = f"replica pages did not converge: {sorted(pages)}"
+        raise AssertionError(msg)
+
     async def collected_since(self, since: float, units: set[str]) -> bool:
         """True when every repository of ``units`` has an activity snapshot produced after ``since``.
 
@@ -194,6 +274,16 @@ async def test_replicas_share_units_and_a_killed_replica_is_replaced(
             assert moved
             assert all(three[u][0] == "r3" for u in moved)
             assert all(three[u][1] > two[u][1] for u in moved)
+
+            # Every replica collects its units and publishes its part; every page merges all of them.
+            page = await cluster.pages_agree(30)
+            for family in ("gh_exporter_activity_repos", "gh_exporter_scrape_duration_seconds"):
+                assert once_per_org(page, family) == dict.fromkeys(ORGS, 1), (family, page)
+            epochs = [line for line in page if line.startswith("gh_exporter_shard_unit_epoch{")]
+            assert sorted(line.split('unit="')[1].split('"')[0] for line in epochs) == sorted(UNITS)
+            assert all(
+                f'replica="{three[u][0]}"' in line for line in epochs for u in UNITS if f'"{u}"' in line
+            )
 
             procs["r1"].send_signal(signal.SIGTERM)  # leave: its units are released at once
             assert await asyncio.wait_for(procs["r1"].wait(), 20) == 0
