@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import structlog
@@ -62,6 +62,7 @@ class ClusterState:
         self._part_written: tuple[Any, ...] | None = None
         self._part_written_at = float("-inf")
         self._folds: list[Callable[[], None]] = []
+        self._members: Callable[[], Collection[str]] = tuple
         self._metrics = metrics
         self._health = health
         self._identity = identity
@@ -88,6 +89,13 @@ class ClusterState:
     @property
     def sharded(self) -> bool:
         return self._parts is not None
+
+    def follow_members(self, members: Callable[[], Collection[str]]) -> None:
+        """Merge only the parts of these live members (the coordinator's last beat; empty: not known yet).
+
+        A replica killed without leaving drops out of the merge when its membership expires, with its
+        units, instead of when its part's TTL passes."""
+        self._members = members
 
     def on_units_lost(self, forget: Callable[[], None]) -> None:
         """Also call ``forget`` when units are lost (the health folds that remember shard members)."""
@@ -132,8 +140,10 @@ class ClusterState:
         """Sharded mode: the live parts of every replica (this one's as it is now) merged into one."""
         own = self._own_part()
         parts = [own]
+        live = set(self._members())
         for name in await store.checkpoint_names(PART_PREFIX):
-            if name == PART_PREFIX + self._identity:
+            replica = name.removeprefix(PART_PREFIX)
+            if replica == self._identity or (live and replica not in live):
                 continue
             raw = await store.get_checkpoint(name)
             if raw is None:

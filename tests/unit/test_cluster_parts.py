@@ -208,3 +208,23 @@ async def test_a_dead_replicas_part_expires():
     assert lines(await a.refresh(leader=True), "gh_exporter_activity_ledger_events{") == [
         'gh_exporter_activity_ledger_events{org="acme"} 3'
     ]
+
+
+async def test_a_replica_that_left_the_members_drops_out_before_its_part_expires():
+    """With the coordinator's live members known, a killed replica's part stops counting when it leaves them."""
+    now = [1000.0]
+    store = MemorySnapshotStore(clock=lambda: now[0])
+    a, dead = Replica(store, "a", now), Replica(store, "dead", now)
+    members = ["a", "dead"]
+    a.state.follow_members(lambda: members)
+    a.metrics.set(ACTIVITY_LEDGER_EVENTS, {"org": "acme"}, 3)
+    dead.metrics.set(ACTIVITY_LEDGER_EVENTS, {"org": "acme"}, 4)
+    await dead.refresh(leader=False)
+    assert lines(await a.refresh(leader=True), "gh_exporter_activity_ledger_events{") == [
+        'gh_exporter_activity_ledger_events{org="acme"} 7'
+    ]
+    members.remove("dead")
+    now[0] += 1
+    assert lines(await a.refresh(leader=True), "gh_exporter_activity_ledger_events{") == [
+        'gh_exporter_activity_ledger_events{org="acme"} 3'
+    ]

@@ -78,13 +78,16 @@ async def build_runtime(
     services = {**recovery.services, **workers}
     coordinator = None
     if core.units is not None:
-        coordinator = ShardCoordinator(
+        shards = ShardCoordinator(
             core.store,
             identity=default_identity(settings.leader_election.identity),
             units=collectors.units,
             timings=lease_timings(settings),
             on_view=core.units.view,
         )
+        # A replica killed without leaving drops out of the merged collector state with its membership.
+        core.cluster_state.follow_members(lambda: shards.members)
+        coordinator = shards
     return Runtime(core, github, recovery, collectors, leadership, jobs, services, coordinator)
 
 

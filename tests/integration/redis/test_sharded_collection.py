@@ -305,6 +305,9 @@ async def test_replicas_share_units_and_a_killed_replica_is_replaced(
                 await asyncio.sleep(0.1)
             resumed = time.time() - killed_at
             assert await cluster.collected_since(killed_at, victim_units), (taken, resumed)
+            # The survivor's page covers every org once, without the killed replica's last part.
+            page = await cluster.pages_agree(10)
+            assert once_per_org(page, "gh_exporter_scrape_duration_seconds") == dict.fromkeys(ORGS, 1)
 
             # The killed replica's last term is over: a write fenced with it is refused by the store.
             unit = sorted(victim_units)[0]
