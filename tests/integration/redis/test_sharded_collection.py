@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 from tests.support.redis_server import RedisProcess, free_port
 
 from github_stats_exporter.cluster_parts import PART_PREFIX, decode_part
+from github_stats_exporter.leader.units import owner, plan_units
 from github_stats_exporter.metrics import PER_PROCESS
 from github_stats_exporter.model import Snapshot, SnapshotKey
 from github_stats_exporter.scrape.shard import RepoShard
@@ -38,7 +39,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 ORGS = {"acme": 21, "umbrella": 22}
 SHARDS = 3
-UNITS = {f"repos:org/{org}#{i}/{SHARDS}" for org in ORGS for i in range(SHARDS)}
+PLAN = plan_units(dict.fromkeys(ORGS, SHARDS))
+UNITS = {unit.name for unit in PLAN}
 LEASE_SECONDS = 2.0
 CYCLE_SECONDS = 2.0
 
@@ -131,8 +133,10 @@ class Cluster:
         """unit -> (holder named by its lease, current epoch); units without a live lease are absent."""
         out: dict[str, tuple[str, int]] = {}
         for unit in UNITS:
-            holder = await self.redis.get(f"{self.prefix}:unit:{unit}")
-            epoch = await self.redis.get(f"{self.prefix}:unit:{unit}:epoch")
+            # One MGET: a lease changing hands between two GETs would pair a holder with another term.
+            holder, epoch = await self.redis.mget(
+                f"{self.prefix}:unit:{unit}", f"{self.prefix}:unit:{unit}:epoch"
+            )
             if holder is not None:
                 out[unit] = (holder.decode() if isinstance(holder, bytes) else holder, int(epoch or 0))
         return out
@@ -162,15 +166,16 @@ class Cluster:
         return holders
 
     async def settle(self, members: set[str], within: float) -> dict[str, tuple[str, int]]:
-        """Wait until every unit is leased by one of ``members``, checking single holders meanwhile."""
+        """Wait until the units are leased as rendezvous hashing over ``members`` assigns them, checking single holders meanwhile."""
         deadline = time.monotonic() + within
         holders: dict[str, tuple[str, int]] = {}
         while time.monotonic() < deadline:
             holders = await self.check_single_holder()
-            if set(holders) == UNITS and {h for h, _ in holders.values()} <= members:
-                spread = {h for h, _ in holders.values()}
-                if spread == members:
-                    return holders
+            # Settled means the final rendezvous assignment, not merely "every unit is held by a
+            # member": a unit may still be on its way from one member to another.
+            expected = {unit.name: owner(unit, sorted(members)) for unit in PLAN}
+            if {unit: holder for unit, (holder, _) in holders.items()} == expected:
+                return holders
             await asyncio.sleep(0.1)
         msg = f"units did not settle on {sorted(members)}: {holders}"
         raise AssertionError(msg)
