@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 from tests.support.copilot_e2e import DAY, DayEnv, TruthKey, open_day_env, page_series, serve_until
+from tests.support.copilot_e2e import service_config as copilot_service_config
 
 from github_stats_exporter import app, metrics
-from github_stats_exporter.config import Settings, parse_config
+from github_stats_exporter.config import Settings
 from github_stats_exporter.exposition import Format
 from github_stats_exporter.health import FoldedHealth
 from github_stats_exporter.scrape.copilot_repos import RepoOptions, ReposCollector, snapshot_key
@@ -175,28 +176,12 @@ def org_keys() -> tuple[str, str]:
 
 
 def service_config(sim: Simulator, key_path: Path, *, repositories: bool = True) -> Settings:
-    orgs = [
-        {"org": org, "app_id": ORG_APP, "installation_id": inst, "private_key_path": str(key_path)}
-        for org, inst in (("acme", 21), ("globex", 22))
-    ]
-    return parse_config(
-        {
-            "server": {"listen_addr": "127.0.0.1:0", "log_level": "warning"},
-            "github": {"api_base_url": sim.api_url, "orgs": orgs},
-            "retry": {"max_attempts": 2, "initial_backoff": "10ms", "max_backoff": "20ms"},
-            "health": {"github_probe_interval": "1h"},
-            "copilot": {
-                "enabled": True,
-                "include_org_28d": False,
-                "include_repositories": repositories,
-                "enterprise": {
-                    "enabled": repositories,
-                    "slug": ENTERPRISE,
-                    "token_env": "GSE_REPOS_ENT_TOKEN",
-                },
-            },
-        },
-        environ={"GSE_REPOS_ENT_TOKEN": TOKEN},
+    return copilot_service_config(
+        sim.api_url,
+        key_path,
+        {"include_repositories": repositories},
+        enterprise_token=TOKEN,
+        enterprise=repositories,
     )
 
 

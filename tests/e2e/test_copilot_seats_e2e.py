@@ -17,10 +17,11 @@ from typing import Any
 import aiohttp
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
+from tests.support.copilot_e2e import service_config as copilot_service_config
 from tests.support.health import HealthStates
 
 from github_stats_exporter import app, metrics
-from github_stats_exporter.config import Settings, parse_config
+from github_stats_exporter.config import Settings
 from github_stats_exporter.exposition import Format
 from github_stats_exporter.github.auth import TokenAuth
 from github_stats_exporter.github.client import ClientOptions, GitHubClient
@@ -237,35 +238,17 @@ def org_keys() -> tuple[str, str]:
     return generate_key_pair()
 
 
-def service_config(sim: Simulator, key_path: Path, port: int = 0) -> Settings:
-    return parse_config(
+def service_config(sim: Simulator, key_path: Path) -> Settings:
+    return copilot_service_config(
+        sim.api_url,
+        key_path,
         {
-            "server": {"listen_addr": f"127.0.0.1:{port}", "log_level": "warning"},
-            "github": {
-                "api_base_url": sim.api_url,
-                "orgs": [
-                    {
-                        "org": org,
-                        "app_id": ORG_APP,
-                        "installation_id": inst,
-                        "private_key_path": str(key_path),
-                    }
-                    for org, inst in (("acme", 21), ("globex", 22))
-                ],
-            },
-            "retry": {"max_attempts": 2, "initial_backoff": "10ms", "max_backoff": "20ms"},
-            "health": {"github_probe_interval": "1h"},
-            "copilot": {
-                "enabled": True,
-                "include_org_28d": False,
-                "include_seats": True,
-                "include_seat_users": True,
-                "user_label_mode": "login",
-                "seats_interval": "1h",
-                "enterprise": {"enabled": True, "slug": ENTERPRISE, "token_env": "GSE_SEAT_ENT_TOKEN"},
-            },
+            "include_seats": True,
+            "include_seat_users": True,
+            "user_label_mode": "login",
+            "seats_interval": "1h",
         },
-        environ={"GSE_SEAT_ENT_TOKEN": ENT_TOKEN},
+        enterprise_token=ENT_TOKEN,
     )
 
 

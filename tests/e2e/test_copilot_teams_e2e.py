@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 from tests.support.copilot_e2e import DAY, DayEnv, TruthKey, open_day_env, page_series, serve_until
+from tests.support.copilot_e2e import service_config as copilot_service_config
 
 from github_stats_exporter import app, metrics
-from github_stats_exporter.config import Settings, parse_config
+from github_stats_exporter.config import Settings
 from github_stats_exporter.exposition import Format
 from github_stats_exporter.health import FoldedHealth
 from github_stats_exporter.scrape.copilot_teams import TeamOptions, TeamsCollector, snapshot_key
@@ -194,33 +195,8 @@ def org_keys() -> tuple[str, str]:
     return generate_key_pair()
 
 
-def service_config(sim: Simulator, key_path: Path, port: int = 0) -> Settings:
-    return parse_config(
-        {
-            "server": {"listen_addr": f"127.0.0.1:{port}", "log_level": "warning"},
-            "github": {
-                "api_base_url": sim.api_url,
-                "orgs": [
-                    {
-                        "org": org,
-                        "app_id": ORG_APP,
-                        "installation_id": inst,
-                        "private_key_path": str(key_path),
-                    }
-                    for org, inst in (("acme", 21), ("globex", 22))
-                ],
-            },
-            "retry": {"max_attempts": 2, "initial_backoff": "10ms", "max_backoff": "20ms"},
-            "health": {"github_probe_interval": "1h"},
-            "copilot": {
-                "enabled": True,
-                "include_org_28d": False,
-                "include_teams": True,
-                "enterprise": {"enabled": True, "slug": ENTERPRISE, "token_env": "GSE_TEAMS_ENT_TOKEN"},
-            },
-        },
-        environ={"GSE_TEAMS_ENT_TOKEN": TOKEN},
-    )
+def service_config(sim: Simulator, key_path: Path) -> Settings:
+    return copilot_service_config(sim.api_url, key_path, {"include_teams": True}, enterprise_token=TOKEN)
 
 
 team_page = partial(page_series, prefix="gh_copilot_team_")

@@ -3,15 +3,17 @@
 `open_day_env` starts a simulator (frozen clock) with a token for two orgs and an enterprise, an HTTP
 session and a report downloader; `DayEnv` builds clients and reads snapshots from its memory store.
 `page_series` keys a page's samples like the simulator's truths; `serve_until` runs `app.serve` until its
-/metrics (parsed by the caller) equals what the test expects, then stops it.
+/metrics (parsed by the caller) equals what the test expects, then stops it; `service_config` is the
+settings of such a service (two App orgs, an enterprise on a token, the test's Copilot options).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import aiohttp
@@ -19,7 +21,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from tests.support.health import HealthStates
 
 from github_stats_exporter import app
-from github_stats_exporter.config import Settings
+from github_stats_exporter.config import Settings, parse_config
 from github_stats_exporter.github.auth import TokenAuth
 from github_stats_exporter.github.client import ClientOptions, GitHubClient
 from github_stats_exporter.github.copilot import ReportDownloader, download_hosts_for
@@ -32,6 +34,10 @@ from github_stats_exporter.store.memory import MemorySnapshotStore
 
 TruthKey = tuple[str, tuple[tuple[str, str], ...]]
 DAY = 86400.0
+ORG_APP = 11
+"""The App id of the two orgs ``acme`` (installation 21) and ``globex`` (installation 22)."""
+ENTERPRISE = "ent"
+ENTERPRISE_TOKEN_ENV = "GSE_E2E_ENT_TOKEN"
 OPENMETRICS = {"Accept": "application/openmetrics-text; version=1.0.0"}
 
 
@@ -128,3 +134,33 @@ async def serve_until(
         stop.set()
         await asyncio.wait_for(task, 20)
     return page
+
+
+def service_config(
+    api_url: str,
+    key_path: Path,
+    copilot: Mapping[str, object],
+    *,
+    enterprise_token: str,
+    enterprise: bool = True,
+) -> Settings:
+    """Settings of a service over the simulator: the orgs as Apps, the enterprise on a token, ``copilot`` options."""
+    orgs = [
+        {"org": org, "app_id": ORG_APP, "installation_id": inst, "private_key_path": str(key_path)}
+        for org, inst in (("acme", 21), ("globex", 22))
+    ]
+    return parse_config(
+        {
+            "server": {"listen_addr": "127.0.0.1:0", "log_level": "warning"},
+            "github": {"api_base_url": api_url, "orgs": orgs},
+            "retry": {"max_attempts": 2, "initial_backoff": "10ms", "max_backoff": "20ms"},
+            "health": {"github_probe_interval": "1h"},
+            "copilot": {
+                "enabled": True,
+                "include_org_28d": False,
+                **copilot,
+                "enterprise": {"enabled": enterprise, "slug": ENTERPRISE, "token_env": ENTERPRISE_TOKEN_ENV},
+            },
+        },
+        environ={ENTERPRISE_TOKEN_ENV: enterprise_token},
+    )
