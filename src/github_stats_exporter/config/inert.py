@@ -11,7 +11,6 @@ config that spells out the defaults stays quiet. Nothing here reads files or log
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import BaseModel
@@ -24,14 +23,10 @@ _GO_ONLY = "kept for Go exporter compatibility; this exporter does not use it"
 
 @dataclass(frozen=True, slots=True)
 class InertKey:
-    """A config key that is validated and then ignored, and why it is still accepted.
-
-    ``only_if`` narrows the warning to settings where the key would matter in the Go exporter.
-    """
+    """A config key that is validated and then ignored, and why it is still accepted."""
 
     path: str
     reason: str
-    only_if: Callable[[Settings], bool] | None = None
 
 
 INERT_KEYS: tuple[InertKey, ...] = (
@@ -90,7 +85,7 @@ def config_warnings(settings: Settings) -> list[ConfigWarning]:
     warnings: list[ConfigWarning] = []
     for key in INERT_KEYS:
         is_set, value = _set_value(settings, key.path)
-        if is_set and (key.only_if is None or key.only_if(settings)):
+        if is_set:
             warnings.append(ConfigWarning(key.path, f"{show(value)} has no effect: {key.reason}"))
     amqp = _amqp_warning(settings)
     if amqp is not None:
