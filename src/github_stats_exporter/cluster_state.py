@@ -11,8 +11,10 @@ through here (docs/metrics.md, "Cluster state and per-process series").
 In ``leader_election.mode: sharded`` every replica collects the units it holds: each one writes its
 own part with `publish_part` (a checkpoint with a TTL, `cluster_parts`), and the leader's `publish` merges
 the live parts into the same ``exporter_state`` snapshot instead of publishing only its own values.
-A replica that loses a unit forgets its collector state (`units_lost`): the values are labelled by org,
-not by unit, so only what it measures for the units it still holds may stay in its part.
+A replica that loses a unit forgets that unit's collector state (`units_lost`): the values are
+labelled by org, not by unit, so only what it measures for the units it still holds may stay in its
+part. The activity and LOC gauges of each unit are kept apart (`selfmetrics.UnitMetrics`) and stay
+for the units still held; the values measured outside any unit are forgotten whole.
 
 This module does not schedule anything; the page refresh calls `publish_part`, `publish` and `load`.
 """
@@ -26,7 +28,14 @@ from typing import Any
 
 import structlog
 
-from github_stats_exporter.cluster_parts import PART_PREFIX, PartError, StatePart, decode_part, merge_parts
+from github_stats_exporter.cluster_parts import (
+    PART_PREFIX,
+    PartError,
+    StatePart,
+    UnitState,
+    decode_part,
+    merge_parts,
+)
 from github_stats_exporter.health import Health
 from github_stats_exporter.metrics import SHARD_UNIT_EPOCH
 from github_stats_exporter.model import Sample, Snapshot, SnapshotKey
@@ -101,12 +110,14 @@ class ClusterState:
         """Also call ``forget`` when units are lost (the health folds that remember shard members)."""
         self._folds.append(forget)
 
-    def units_lost(self) -> None:
-        """Sharded mode: this replica gave units up; forget its collector state, its held units re-measure it.
+    def units_lost(self, held: Mapping[str, int]) -> None:
+        """Sharded mode: this replica gave units up and still holds ``held`` (unit -> epoch); forget the
+        lost units' state and the state measured outside units, its held units re-measure that.
 
         Synchronous, like `leadership_changed`: it runs before the new holder's values can be merged.
         Who holds which unit is not a measurement of this replica's units and is kept.
         """
+        self._metrics.retain_units(held)
         view = [s for s in self._metrics.cluster_state_samples() if s.name == SHARD_UNIT_EPOCH.name]
         self._metrics.clear_cluster_state()
         for sample in view:
@@ -118,7 +129,8 @@ class ClusterState:
     def _own_part(self) -> StatePart:
         samples = tuple(s for s in self._metrics.cluster_state_samples() if s.name != SHARD_UNIT_EPOCH.name)
         health = self._health.collection_state(measured_only=True)
-        return StatePart(self._identity, self._clock(), samples, health)
+        units = {u: UnitState(epoch, values) for u, (epoch, values) in self._metrics.unit_states().items()}
+        return StatePart(self._identity, self._clock(), samples, health, units)
 
     async def publish_part(self) -> bool:
         """Sharded mode, every replica: write this replica's part when it changed or half its TTL passed.
@@ -129,7 +141,7 @@ class ClusterState:
             msg = "publish_part is for sharded collection only"
             raise RuntimeError(msg)
         part = self._own_part()
-        content = (part.samples, json.dumps(part.health, sort_keys=True))
+        content = (part.samples, json.dumps(part.health, sort_keys=True), tuple(part.units.items()))
         if content == self._part_written and part.produced_at - self._part_written_at < self._part_ttl / 2:
             return False
         await self._parts.set_checkpoint(PART_PREFIX + self._identity, part.encode(), self._part_ttl)

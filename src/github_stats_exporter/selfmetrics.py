@@ -5,6 +5,11 @@ batches (`CounterBatch`) so `cluster_counters.ClusterCounters` can add them to t
 cluster-wide totals. Gauges of ``cluster_state`` families are kept apart: the renderer never serves
 them from here; `cluster_state.ClusterState` publishes the leader's values through the store.
 
+In sharded collection the collectors of one work unit set their ``cluster_state`` gauges through a
+`UnitMetrics` view: those values are kept per unit and per term (epoch), so two shards of one org in
+one process do not overwrite each other's series, and a lost unit's values are forgotten alone
+(`retain_units`); `cluster_parts` merges them per org with the family's rule.
+
 This module never talks to the store or the network, and never puts secrets in labels.
 """
 
@@ -12,8 +17,9 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from github_stats_exporter.metrics import FAMILIES, MetricSpec, MetricType
 from github_stats_exporter.model import Labels, Sample
@@ -51,6 +57,7 @@ class SelfMetrics:
         self._batch_seq = 0
         self._lock = threading.Lock()
         self._generation = 0
+        self._units: dict[str, tuple[int, dict[SeriesKey, float]]] = {}
 
     @property
     def generation(self) -> int:
@@ -105,6 +112,50 @@ class SelfMetrics:
                     continue
                 self._cluster_keys.add(key)
                 self._values[key] = sample.value
+                self._generation += 1
+
+    def set_unit(
+        self, unit: str, epoch: int, spec: MetricSpec, labels: Mapping[str, str] | None, value: float
+    ) -> None:
+        """Set a ``cluster_state`` gauge measured by ``unit``'s collectors in its term ``epoch``.
+
+        Without a term (epoch 0) nothing is kept; a new term starts from no values.
+        """
+        if not spec.cluster_state:
+            msg = f"{spec.name} is not a cluster_state gauge; use set()"
+            raise TypeError(msg)
+        key = self._key(spec, labels)
+        if epoch <= 0:
+            return
+        with self._lock:
+            held = self._units.get(unit)
+            if held is None or held[0] != epoch:
+                held = (epoch, {})
+                self._units[unit] = held
+            if held[1].get(key) != value:
+                held[1][key] = value
+                self._generation += 1
+
+    def unit_value(self, unit: str, spec: MetricSpec, labels: Mapping[str, str] | None = None) -> float:
+        """A unit's current value of a ``cluster_state`` gauge (0 when never set in its term)."""
+        key = self._key(spec, labels)
+        with self._lock:
+            held = self._units.get(unit)
+            return 0.0 if held is None else held[1].get(key, 0.0)
+
+    def unit_states(self) -> dict[str, tuple[int, tuple[Sample, ...]]]:
+        """Per unit: the epoch of its term and its ``cluster_state`` values, in a stable order."""
+        with self._lock:
+            return {
+                unit: (epoch, tuple(Sample(n, lb, v) for (n, lb), v in sorted(values.items())))
+                for unit, (epoch, values) in sorted(self._units.items())
+            }
+
+    def retain_units(self, held: Mapping[str, int]) -> None:
+        """Forget the values of every unit not held in the same term (a lost unit, or an ended term)."""
+        with self._lock:
+            for unit in [u for u, (epoch, _) in self._units.items() if held.get(u) != epoch]:
+                del self._units[unit]
                 self._generation += 1
 
     def cluster_state_samples(self) -> tuple[Sample, ...]:
@@ -181,3 +232,33 @@ class SelfMetrics:
     def _key(spec: MetricSpec, labels: Mapping[str, str] | None) -> SeriesKey:
         sample = spec.sample(0.0, labels)  # validates the label set against the contract
         return sample.name, sample.labels
+
+
+class CollectorMetrics(Protocol):
+    """What a collector needs of the self-metrics: `SelfMetrics` itself, or one unit's `UnitMetrics`."""
+
+    def inc(self, spec: MetricSpec, labels: Mapping[str, str] | None = None, amount: float = 1.0) -> None: ...
+
+    def set(self, spec: MetricSpec, labels: Mapping[str, str] | None = None, value: float = 0.0) -> None: ...
+
+
+class UnitMetrics:
+    """`SelfMetrics` as one work unit's collectors see it: their ``cluster_state`` gauges are the unit's.
+
+    Counters and per-process gauges go to the process as usual; a ``cluster_state`` gauge is kept
+    for ``unit`` in the term ``epoch()`` returns (docs/scaling.md, "How to watch it").
+    """
+
+    def __init__(self, metrics: SelfMetrics, unit: str, epoch: Callable[[], int]) -> None:
+        self._metrics = metrics
+        self._unit = unit
+        self._epoch = epoch
+
+    def inc(self, spec: MetricSpec, labels: Mapping[str, str] | None = None, amount: float = 1.0) -> None:
+        self._metrics.inc(spec, labels, amount)
+
+    def set(self, spec: MetricSpec, labels: Mapping[str, str] | None = None, value: float = 0.0) -> None:
+        if spec.cluster_state:
+            self._metrics.set_unit(self._unit, self._epoch(), spec, labels, value)
+        else:
+            self._metrics.set(spec, labels, value)

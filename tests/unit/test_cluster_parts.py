@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from github_stats_exporter.app.units import UnitGate
-from github_stats_exporter.cluster_parts import PartError, StatePart, decode_part, merge_parts
+from github_stats_exporter.cluster_parts import PartError, StatePart, UnitState, decode_part, merge_parts
 from github_stats_exporter.cluster_state import ClusterState
 from github_stats_exporter.exposition import ExpositionCache, Format
 from github_stats_exporter.health import FoldedHealth, Health
 from github_stats_exporter.metrics import (
     ACTIVITY_LEDGER_EVENTS,
     ACTIVITY_REPOS,
+    ACTIVITY_REPOS_FAILING,
     COLLECTION_HEALTH,
     LEADER_CYCLE_LAST_RUN,
     PER_PROCESS,
@@ -19,7 +22,7 @@ from github_stats_exporter.metrics import (
     SHARD_UNIT_EPOCH,
 )
 from github_stats_exporter.model import Sample
-from github_stats_exporter.selfmetrics import SelfMetrics
+from github_stats_exporter.selfmetrics import SelfMetrics, UnitMetrics
 from github_stats_exporter.store.memory import MemorySnapshotStore
 
 TTL = 90.0
@@ -228,3 +231,127 @@ async def test_a_replica_that_left_the_members_drops_out_before_its_part_expires
     assert lines(await a.refresh(leader=True), "gh_exporter_activity_ledger_events{") == [
         'gh_exporter_activity_ledger_events{org="acme"} 3'
     ]
+
+
+def test_each_unit_counts_once_from_its_newest_term_and_units_of_one_org_add_up():
+    """Two shards' values add up per org; a unit in two parts (mid-handover) counts from its newest term."""
+    s0, s1 = "repos:org/acme#0/2", "repos:org/acme#1/2"
+    a = StatePart(
+        "a",
+        100.0,
+        (),
+        {},
+        {
+            s0: UnitState(
+                3, (Sample(ACTIVITY_LEDGER_EVENTS.name, ACME, 3), Sample(SCRAPE_DURATION.name, ACME, 2))
+            ),
+            s1: UnitState(
+                4, (Sample(ACTIVITY_LEDGER_EVENTS.name, ACME, 4), Sample(SCRAPE_DURATION.name, ACME, 5))
+            ),
+        },
+    )
+    stale = StatePart(
+        "b", 105.0, (), {}, {s1: UnitState(2, (Sample(ACTIVITY_LEDGER_EVENTS.name, ACME, 40),))}
+    )
+    merged = merge_parts([stale, a], now=110.0, ttl_seconds=TTL)
+    assert merged.samples == (
+        Sample(ACTIVITY_LEDGER_EVENTS.name, ACME, 7),
+        Sample(SCRAPE_DURATION.name, ACME, 5),
+    )
+    assert merge_parts([a, stale], now=110.0, ttl_seconds=TTL) == merged
+    assert decode_part(a.encode()) == a
+
+
+S0, S1 = "repos:org/acme#0/2", "repos:org/acme#1/2"
+
+
+def shard(replica: Replica, unit: str, events: float, failing: float) -> None:
+    """What one shard's activity collector sets at the end of its cycle, through its unit's view."""
+    view = UnitMetrics(replica.metrics, unit, functools.partial(replica.units.epoch, unit))
+    view.set(ACTIVITY_LEDGER_EVENTS, {"org": "acme"}, events)
+    view.set(ACTIVITY_REPOS_FAILING, {"org": "acme"}, failing)
+    view.set(ACTIVITY_REPOS, {"org": "acme"}, 12)
+
+
+def org_totals(page: str) -> list[str]:
+    return [
+        *lines(page, "gh_exporter_activity_ledger_events{"),
+        *lines(page, "gh_exporter_activity_repos{"),
+        *lines(page, "gh_exporter_activity_repos_failing{"),
+    ]
+
+
+async def test_two_shards_of_one_org_on_one_replica_add_up():
+    """One replica holding both shards of an org serves the org totals, whichever shard finished last."""
+    now = [1000.0]
+    store = MemorySnapshotStore(clock=lambda: now[0])
+    a = Replica(store, "a", now)
+    a.units.set({S0: 1, S1: 1})
+    shard(a, S0, 3, 1)
+    shard(a, S1, 4, 2)
+    assert org_totals(await a.refresh(leader=True)) == [
+        'gh_exporter_activity_ledger_events{org="acme"} 7',
+        'gh_exporter_activity_repos{org="acme"} 12',
+        'gh_exporter_activity_repos_failing{org="acme"} 3',
+    ]
+    shard(a, S0, 5, 0)  # the next cycle of shard 0 replaces only its own values
+    now[0] += 1
+    assert org_totals(await a.refresh(leader=True))[0] == 'gh_exporter_activity_ledger_events{org="acme"} 9'
+
+
+async def test_shards_of_one_org_on_two_replicas_and_a_moved_unit_count_once():
+    """Shards on two replicas add up; after a unit moves the loser forgets it and nothing counts twice."""
+    now = [1000.0]
+    store = MemorySnapshotStore(clock=lambda: now[0])
+    a, b = Replica(store, "a", now), Replica(store, "b", now)
+    a.units.set({S0: 1})
+    b.units.set({S1: 1})
+    shard(a, S0, 3, 1)
+    shard(b, S1, 4, 2)
+    await b.refresh(leader=False)
+    expected = [
+        'gh_exporter_activity_ledger_events{org="acme"} 7',
+        'gh_exporter_activity_repos{org="acme"} 12',
+        'gh_exporter_activity_repos_failing{org="acme"} 3',
+    ]
+    assert org_totals(await a.refresh(leader=True)) == expected
+    assert org_totals(await b.refresh(leader=False)) == expected
+
+    # S1 moves to a (term 2); a measures it before b's part is rewritten: b's stale term is not counted.
+    a.units.set({S0: 1, S1: 2})
+    shard(a, S1, 4, 2)
+    now[0] += 1
+    assert org_totals(await a.refresh(leader=True)) == expected
+    # b learns it lost S1 and forgets it; its own part no longer carries it.
+    b.units.set({})
+    assert b.metrics.unit_states() == {}
+    now[0] += 1
+    await b.refresh(leader=False)
+    assert org_totals(await a.refresh(leader=True)) == expected
+    # a loses S0 alone: S1's values stay with a, S0's go.
+    a.units.set({S1: 2})
+    now[0] += 1
+    assert org_totals(await a.refresh(leader=True)) == [
+        'gh_exporter_activity_ledger_events{org="acme"} 4',
+        'gh_exporter_activity_repos{org="acme"} 12',
+        'gh_exporter_activity_repos_failing{org="acme"} 2',
+    ]
+
+
+def test_a_unit_view_keeps_nothing_without_a_term_and_starts_a_new_term_empty():
+    """Values set while the unit is not held are dropped; a new epoch forgets the previous term's values."""
+    metrics = SelfMetrics()
+    epoch = [0]
+    view = UnitMetrics(metrics, S0, lambda: epoch[0])
+    view.set(ACTIVITY_LEDGER_EVENTS, {"org": "acme"}, 3)
+    assert metrics.unit_states() == {}
+    epoch[0] = 1
+    view.set(ACTIVITY_LEDGER_EVENTS, {"org": "acme"}, 3)
+    view.set(ACTIVITY_REPOS, {"org": "acme"}, 12)
+    epoch[0] = 2
+    view.set(ACTIVITY_LEDGER_EVENTS, {"org": "acme"}, 5)
+    assert metrics.unit_states() == {S0: (2, (Sample(ACTIVITY_LEDGER_EVENTS.name, ACME, 5),))}
+    assert metrics.unit_value(S0, ACTIVITY_LEDGER_EVENTS, {"org": "acme"}) == 5
+    # Unit values are never served as this process's own series.
+    assert metrics.cluster_state_samples() == ()
+    assert metrics.gauge_samples() == ()

@@ -84,16 +84,17 @@ async def test_the_cluster_view_names_every_unit_s_holder_and_forgets_moved_ones
 
 
 async def test_losing_a_unit_or_its_term_calls_on_lost_and_gaining_one_does_not() -> None:
-    """The replica's collector state is forgotten when a unit goes, never when one is gained."""
-    calls: list[str] = []
+    """The replica's collector state is forgotten when a unit goes, never when one is gained; on_lost gets
+    the units still held."""
+    calls: list[dict[str, int]] = []
     metrics = SelfMetrics()
     units = UnitGate(
-        Health(lambda: True, metrics), metrics, "replica-a", on_lost=lambda: calls.append("lost")
+        Health(lambda: True, metrics), metrics, "replica-a", on_lost=lambda held: calls.append(dict(held))
     )
     units.set({UNIT: 1})
     units.set({UNIT: 1, "repos:org/acme#1/2": 2})
     assert calls == []
     units.set({UNIT: 3, "repos:org/acme#1/2": 2})
-    assert calls == ["lost"]
+    assert calls == [{UNIT: 3, "repos:org/acme#1/2": 2}]
     units.set({UNIT: 3})
-    assert calls == ["lost", "lost"]
+    assert calls == [{UNIT: 3, "repos:org/acme#1/2": 2}, {UNIT: 3}]

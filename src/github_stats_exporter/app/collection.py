@@ -48,6 +48,7 @@ from github_stats_exporter.scrape.probe import InstallationHealth
 from github_stats_exporter.scrape.repos import RepoDirectory
 from github_stats_exporter.scrape.scheduler import Job, Tick
 from github_stats_exporter.scrape.shard import WHOLE_ORG, RepoShard
+from github_stats_exporter.selfmetrics import CollectorMetrics, UnitMetrics
 from github_stats_exporter.store.base import CollectionStore
 from github_stats_exporter.store.fenced import FencedStore
 from github_stats_exporter.tracing import Tracing
@@ -116,11 +117,13 @@ def _org_collectors(
             client, org, allowlist=org_cfg.repo_allowlist, include_archived=org_cfg.include_archived
         )
 
-        def pair(store: CollectionStore, shard: RepoShard) -> tuple[ActivityCollector, LocCollector]:
-            return _org_pair(core, org_cfg, client, directory, store, shard, missed, reporter)  # noqa: B023
+        def pair(
+            store: CollectionStore, shard: RepoShard, metrics: CollectorMetrics
+        ) -> tuple[ActivityCollector, LocCollector]:
+            return _org_pair(core, org_cfg, client, directory, store, shard, metrics, missed, reporter)  # noqa: B023
 
         # The whole-org pair serves backfill jobs (any replica) and, in single mode, the cycle.
-        activity, loc = pair(core.store, WHOLE_ORG)
+        activity, loc = pair(core.store, WHOLE_ORG, core.metrics)
         for collector in (activity, loc):
             health.register(collector.health_component, required_for_ready=False, collection=True)
         activities[org], locs[org], directories[org] = activity, loc, directory
@@ -136,8 +139,13 @@ def _org_collectors(
             continue
         for index in range(org_cfg.shards):
             unit = WorkUnit(UnitKind.REPOS, f"org/{org}", index, org_cfg.shards).name
-            fenced = FencedStore(core.store, unit, functools.partial(gate.epoch, unit))
-            part = pair(fenced, RepoShard(index, org_cfg.shards))
+            epoch = functools.partial(gate.epoch, unit)
+            # Each shard's gauges are its unit's, so two shards of the org in this process add up.
+            part = pair(
+                FencedStore(core.store, unit, epoch),
+                RepoShard(index, org_cfg.shards),
+                UnitMetrics(core.metrics, unit, epoch),
+            )
             cycle = org_cycle(core, github.tracker, org, *part)
             name = f"org_cycle:{org}#{index}/{org_cfg.shards}"
             jobs.append(Job(name, interval, cycle, timeout=timeout, jitter=0.05, leader_only=True, unit=unit))
@@ -151,11 +159,12 @@ def _org_pair(
     directory: RepoDirectory,
     store: CollectionStore,
     shard: RepoShard,
+    metrics: CollectorMetrics,
     missed: MissedSink,
     reporter: HealthReport,
 ) -> tuple[ActivityCollector, LocCollector]:
     """The activity and LOC collectors of one org (or one shard of it) writing to ``store``."""
-    org, concurrency, metrics, clock = org_cfg.org, org_cfg.per_org_concurrency, core.metrics, core.clock
+    org, concurrency, clock = org_cfg.org, org_cfg.per_org_concurrency, core.clock
     activity = ActivityCollector(
         client,
         directory,

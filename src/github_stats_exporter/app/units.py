@@ -30,9 +30,10 @@ class UnitGate:
         metrics: SelfMetrics,
         identity: str,
         *,
-        on_lost: Callable[[], None] | None = None,
+        on_lost: Callable[[Mapping[str, int]], None] | None = None,
     ) -> None:
-        """``on_lost`` runs, synchronously, whenever a held unit is lost or its term ended."""
+        """``on_lost`` runs, synchronously, whenever a held unit is lost or its term ended; it gets the
+        units still held (name -> epoch)."""
         self._on_lost = on_lost
         self._health = health
         self._metrics = metrics
@@ -85,7 +86,7 @@ class UnitGate:
         lost = any(held.get(unit) != epoch for unit, epoch in self._held.items())
         self._held = dict(held)
         if lost and self._on_lost is not None:
-            self._on_lost()
+            self._on_lost(dict(self._held))
         self._report()
         if gained:
             self._gained.set()

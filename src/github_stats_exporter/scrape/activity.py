@@ -51,7 +51,7 @@ from github_stats_exporter.scrape.ledger import (
 )
 from github_stats_exporter.scrape.repos import Repo, RepoDirectory
 from github_stats_exporter.scrape.shard import WHOLE_ORG, RepoShard
-from github_stats_exporter.selfmetrics import SelfMetrics
+from github_stats_exporter.selfmetrics import CollectorMetrics
 from github_stats_exporter.store.base import CollectionStore, StoreError
 
 log = structlog.get_logger(__name__)
@@ -137,7 +137,7 @@ class ActivityCollector:
         *,
         org: str,
         concurrency: int,
-        metrics: SelfMetrics,
+        metrics: CollectorMetrics,
         missed: Callable[[MissedWindow], Awaitable[None]],
         clock: Callable[[], float] = time.time,
         health: HealthReport | None = None,

@@ -59,7 +59,7 @@ from github_stats_exporter.scrape.locstate import (
     week_totals,
 )
 from github_stats_exporter.scrape.shard import WHOLE_ORG, RepoShard
-from github_stats_exporter.selfmetrics import SelfMetrics
+from github_stats_exporter.selfmetrics import CollectorMetrics
 from github_stats_exporter.store.base import CollectionStore, StoreError
 
 log = structlog.get_logger(__name__)
@@ -130,7 +130,7 @@ class LocCollector:
         org: str,
         settings: LocConfig,
         concurrency: int,
-        metrics: SelfMetrics,
+        metrics: CollectorMetrics,
         missed: MissedSink,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
