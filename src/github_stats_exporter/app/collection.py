@@ -1,6 +1,8 @@
 """Builds the collectors: per org repo discovery, activity and LOC cycles, Copilot report collectors.
 
-Every replica builds them (backfill workers call them); only their ticks are gated on leadership.
+Every replica builds them (backfill workers call them); only their ticks are gated on leadership. In
+sharded mode each unit's ticks write through the store fenced by the unit (`unit_store`), while the
+collectors backfill jobs call write unfenced (docs/scaling.md, "Leases and fencing").
 `build_collectors` takes the missed-work sink, so backfill is always wired before any collector."""
 
 from __future__ import annotations
@@ -85,6 +87,14 @@ def unit_of(core: Core, kind: UnitKind, scope: str, scope_id: str) -> str:
     return WorkUnit(kind, f"{scope}/{scope_id}").name if core.units is not None else ""
 
 
+def unit_store(core: Core, unit: str) -> CollectionStore:
+    """Where a unit's collectors write: the store fenced by ``unit`` at this replica's term of it; the
+    plain store without a unit (single mode, backfill)."""
+    if not unit or core.units is None:
+        return core.store
+    return FencedStore(core.store, unit, functools.partial(core.units.epoch, unit))
+
+
 def _units(core: Core, jobs: list[Job]) -> tuple[WorkUnit, ...]:
     """Every work unit of the configuration (sharded mode; empty otherwise), one per unit job."""
     if core.units is None:
@@ -139,12 +149,11 @@ def _org_collectors(
             continue
         for index in range(org_cfg.shards):
             unit = WorkUnit(UnitKind.REPOS, f"org/{org}", index, org_cfg.shards).name
-            epoch = functools.partial(gate.epoch, unit)
             # Each shard's gauges are its unit's, so two shards of the org in this process add up.
             part = pair(
-                FencedStore(core.store, unit, epoch),
+                unit_store(core, unit),
                 RepoShard(index, org_cfg.shards),
-                UnitMetrics(core.metrics, unit, epoch),
+                UnitMetrics(core.metrics, unit, functools.partial(gate.epoch, unit)),
             )
             cycle = org_cycle(core, github.tracker, org, *part)
             name = f"org_cycle:{org}#{index}/{org_cfg.shards}"
@@ -293,27 +302,35 @@ async def _copilot_collectors(
             if name not in registered:  # registering twice would reset a component's state
                 core.health.register(name, required_for_ready=False, collection=True)
                 registered.add(name)
-        collector = CopilotCollector(
-            client,
-            downloader,
-            core.store,
-            core.metrics,
-            opts,
-            record_missed=missed,
-            health=reporter,
-            clock=clock,
-            tracing=core.tracing,
-        )
+        unit = unit_of(core, UnitKind.COPILOT, scope, scope_id)
+
+        def collector_on(store: CollectionStore) -> CopilotCollector:
+            return CopilotCollector(
+                client,
+                downloader,
+                store,
+                core.metrics,
+                opts,
+                record_missed=missed,
+                health=reporter,
+                clock=clock,
+                tracing=core.tracing,
+            )
+
+        # Backfill jobs (any replica, no unit) write unfenced; the unit's own ticks write fenced
+        # (docs/scaling.md, "Leases and fencing").
+        collector = collector_on(core.store)
         collectors[scope, scope_id] = collector
+        live = collector_on(unit_store(core, unit)) if unit else collector
         jobs.append(
             Job(
                 f"copilot:{scope}:{scope_id}",
                 opts.poll_seconds,
-                traced_cycle(core.tracing, "copilot", scope_id, collector.tick),
+                traced_cycle(core.tracing, "copilot", scope_id, live.tick),
                 timeout=3600.0,
                 jitter=0.05,
                 leader_only=True,
-                unit=unit_of(core, UnitKind.COPILOT, scope, scope_id),
+                unit=unit,
             )
         )
 
@@ -384,10 +401,11 @@ async def _copilot_collectors(
         if options.component not in registered:
             core.health.register(options.component, required_for_ready=False, collection=True)
             registered.add(options.component)
+        unit = unit_of(core, UnitKind(kind.event), scope, scope_id)
         collector = kind(
             client,
             downloader,
-            core.store,
+            unit_store(core, unit),
             core.metrics,
             options,
             health=reporter,
@@ -403,7 +421,7 @@ async def _copilot_collectors(
                 timeout=3600.0,
                 jitter=0.05,
                 leader_only=True,
-                unit=unit_of(core, UnitKind(kind.event), scope, scope_id),
+                unit=unit,
             )
         )
         return collector
@@ -451,7 +469,9 @@ def _seat_collectors(
         if options.component not in registered:  # registering twice would reset a component's state
             core.health.register(options.component, required_for_ready=False, collection=True)
             registered.add(options.component)
-        collector = SeatsCollector(client, core.store, core.metrics, options, health=reporter, clock=clock)
+        unit = unit_of(core, UnitKind.SEATS, options.scope, options.scope_id)
+        store = unit_store(core, unit)
+        collector = SeatsCollector(client, store, core.metrics, options, health=reporter, clock=clock)
         collectors[options.scope, options.scope_id] = collector
         jobs.append(
             Job(
@@ -461,7 +481,7 @@ def _seat_collectors(
                 timeout=max(interval, 600.0),
                 jitter=0.05,
                 leader_only=True,
-                unit=unit_of(core, UnitKind.SEATS, options.scope, options.scope_id),
+                unit=unit,
             )
         )
 
