@@ -3,7 +3,8 @@
 `LocCollector.tick` is one pass over an org: every repo that is *due* (see `locstate.is_due`) gets its
 LOC refreshed and its complete snapshot ``loc/<org>/<repo>`` replaced; repos that are not due cost no
 request. Per-repo state, the fallback's commit-detail cache and the org's hourly detail budget live in
-the store, so a restart or a new leader carries on. Failures after the client's retries keep the old
+the store, so a restart or a new leader carries on; the budget is granted atomically by the store, so
+every shard of the org draws from it without overspending. Failures after the client's retries keep the old
 snapshot and are reported (self-metrics, `failed`, a `MissedWindow` for backfill); a 202 or a 204 is
 not a failure. This module does I/O and bookkeeping; the decisions are pure functions in `locstate`.
 """
@@ -45,9 +46,7 @@ from github_stats_exporter.scrape.locstate import (
     WeekTotals,
     cached_commit,
     current_mode,
-    decode_budget,
     decode_cache,
-    encode_budget,
     encode_cache,
     hour_bucket,
     is_due,
@@ -149,7 +148,6 @@ class LocCollector:
         self._policy = policy_from_config(settings)
         self._concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
-        self._budget_lock = asyncio.Lock()
         self._metrics = metrics
         self._missed = missed
         self._clock = clock
@@ -450,21 +448,18 @@ class LocCollector:
         return "failed"
 
     async def _budget_used(self, hour: int) -> int:
-        return decode_budget(await self._store.get_checkpoint(self._budget_name(hour)))
+        return await self._store.budget_used(self._budget_name(hour))
 
     async def _reserve(self, hour: int, wanted: int) -> int:
-        """Book up to ``wanted`` detail calls in this clock hour's org budget; returns how many were granted."""
+        """Book up to ``wanted`` detail calls in this clock hour's org budget; returns how many were granted.
+
+        One atomic grant in the store, so every shard of the org (on any replica) together stays within
+        the budget. Booked before the calls are made: a crash mid-way over-counts, never overspends.
+        """
         if wanted <= 0:
             return 0
-        async with self._budget_lock:
-            used = await self._budget_used(hour)
-            granted = max(0, min(wanted, self._policy.detail_calls_per_hour - used))
-            if granted:
-                # Booked before the calls are made: a crash mid-way over-counts, never overspends.
-                await self._store.set_checkpoint(
-                    self._budget_name(hour), encode_budget(used + granted), ttl_seconds=2 * HOUR_SECONDS
-                )
-        return granted
+        cap = self._policy.detail_calls_per_hour
+        return await self._store.take_budget(self._budget_name(hour), wanted, cap, 2 * HOUR_SECONDS)
 
     def _refreshed(self, state: LocState, now: float, week: int, *, more: bool) -> LocState:
         return replace(state, last_refresh=now, week=week, warming=False, failed=False, more=more)
@@ -523,4 +518,4 @@ class LocCollector:
         return f"loc/{self._org}/{name}/commits/{'' if week is None else week}"
 
     def _budget_name(self, hour: int) -> str:
-        return f"loc/{self._org}/budget/{hour}"
+        return f"loc/{self._org}/{hour}"

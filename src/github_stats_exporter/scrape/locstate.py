@@ -233,25 +233,6 @@ def decode_cache(record: bytes | None, week: int) -> dict[str, CachedCommit]:
     return dict(commits)
 
 
-class _Budget(msgspec.Struct, forbid_unknown_fields=False):
-    used: int = 0
-
-
-def encode_budget(used: int) -> bytes:
-    """The record of one clock hour's booked commit-detail calls."""
-    return codec.encode(_Budget(used))
-
-
-def decode_budget(record: bytes | None) -> int:
-    """Calls already booked in the hour; an absent or unreadable record books none."""
-    if record is None:
-        return 0
-    try:
-        return codec.decode(record, _Budget).used
-    except codec.RecordError:
-        return 0
-
-
 # --- samples --------------------------------------------------------------------------------------
 
 

@@ -167,6 +167,26 @@ class CheckpointStore(Protocol):
 
 
 @runtime_checkable
+class BudgetStore(Protocol):
+    """Named budgets that every replica draws from, granted atomically (the LOC hourly detail budget).
+
+    A budget is a count of units booked under ``name``; it expires ``ttl_seconds`` after its last grant.
+    """
+
+    async def take_budget(self, name: str, wanted: int, cap: int, ttl_seconds: float) -> int:
+        """Book up to ``wanted`` units while the total booked stays within ``cap``; returns how many.
+
+        Reading what is booked and booking are one atomic step, so concurrent callers (any replica)
+        never book more than ``cap`` together.
+        """
+        ...
+
+    async def budget_used(self, name: str) -> int:
+        """The units booked under ``name`` (0 when none or expired)."""
+        ...
+
+
+@runtime_checkable
 class LockStore(Protocol):
     """Exclusive locks that expire by themselves (dedup, idempotency, one sealer per epoch)."""
 
@@ -279,6 +299,7 @@ class StoreMaintenance(Protocol):
 class Store(
     SnapshotStore,
     CheckpointStore,
+    BudgetStore,
     LockStore,
     CounterStore,
     RateLimitStore,
@@ -290,5 +311,6 @@ class Store(
 
 
 @runtime_checkable
-class CollectionStore(SnapshotStore, CheckpointStore, Protocol):
-    """What a collector needs: its snapshots and the checkpoints that make collection incremental."""
+class CollectionStore(SnapshotStore, CheckpointStore, BudgetStore, Protocol):
+    """What a collector needs: its snapshots, the checkpoints that make collection incremental, and
+    the budgets it shares with other replicas."""

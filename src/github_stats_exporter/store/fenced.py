@@ -3,8 +3,9 @@
 In sharded collection (docs/scaling.md) a collector writes only while its replica holds the unit: each
 snapshot put and checkpoint write goes through `UnitLeaseStore.put_fenced` / `set_checkpoint_fenced`
 with the epoch of the current term, so a replica whose term ended cannot overwrite the new holder's
-work. Without a term (epoch 0) nothing is written. Reads and deletes pass straight through (a delete
-of a repository that left the org is the same whoever does it). It decides nothing else.
+work. Without a term (epoch 0) nothing is written. Reads, deletes and budget grants pass straight
+through (a delete of a repository that left the org is the same whoever does it; a budget is the
+org's). It decides nothing else.
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ class FencedStore:
 
     async def set_checkpoint(self, name: str, value: bytes, ttl_seconds: float | None = None) -> None:
         await self._inner.set_checkpoint_fenced(name, value, ttl_seconds, self._fence())
+
+    async def take_budget(self, name: str, wanted: int, cap: int, ttl_seconds: float) -> int:
+        # A budget is the org's, not the unit's: a stale holder's grant only spends what it then uses.
+        return await self._inner.take_budget(name, wanted, cap, ttl_seconds)
+
+    async def budget_used(self, name: str) -> int:
+        return await self._inner.budget_used(name)
 
     async def delete(self, key: SnapshotKey) -> None:
         await self._inner.delete(key)

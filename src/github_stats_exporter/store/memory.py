@@ -68,6 +68,7 @@ class MemorySnapshotStore:
         self._generation = 0
         self._checkpoints: dict[str, tuple[bytes, float | None]] = {}
         self._locks: dict[str, float] = {}
+        self._budgets: dict[str, tuple[int, float]] = {}
         self._rate_limits: dict[str, tuple[BudgetShare, float]] = {}
         self._members: dict[str, float] = {}
         self._units: dict[str, tuple[str, float]] = {}
@@ -178,6 +179,25 @@ class MemorySnapshotStore:
             for name, (_, expires_at) in self._checkpoints.items()
             if name.startswith(prefix) and (expires_at is None or expires_at > now)
         )
+
+    async def take_budget(self, name: str, wanted: int, cap: int, ttl_seconds: float) -> int:
+        # No await between the read and the write: a grant is atomic on the event loop.
+        self._check_open()
+        _check_ttl(ttl_seconds)
+        now = self._clock()
+        used = self._budget_used(name, now)
+        granted = max(0, min(wanted, cap - used))
+        if granted:
+            self._budgets[name] = (used + granted, now + ttl_seconds)
+        return granted
+
+    async def budget_used(self, name: str) -> int:
+        self._check_open()
+        return self._budget_used(name, self._clock())
+
+    def _budget_used(self, name: str, now: float) -> int:
+        used, expires_at = self._budgets.get(name, (0, now))
+        return used if expires_at > now else 0
 
     async def try_lock(self, name: str, ttl_seconds: float) -> bool:
         self._check_open()
@@ -323,6 +343,8 @@ class MemorySnapshotStore:
             if expires_at is not None and expires_at <= now
         ]
         expired_locks = [name for name, expires_at in self._locks.items() if expires_at <= now]
+        for name in [n for n, (_, expires_at) in self._budgets.items() if expires_at <= now]:
+            del self._budgets[name]
         for name in expired_checkpoints:
             del self._checkpoints[name]
         for name in expired_locks:

@@ -22,6 +22,8 @@ Sentinel Redis, not Redis Cluster):
 * ``P:members``        sorted set, live replica -> expiry (ms, Redis server time) of sharded collection
 * ``P:unit:<unit>``    string, the unit's holder (PX = lease); ``P:unit:<unit>:epoch`` its fencing epoch,
                        INCR'd on every acquisition; fenced writes compare it inside their script
+* ``P:budget:<name>``  string, the units booked of a shared budget (INCRBY within a cap in one script;
+                       PEXPIRE on every grant)
 * ``P:ratelimit:<scope>`` hash, resource -> ``limit|remaining|used|reset`` and ``~block`` ->
                        ``until|secondary``: an installation's shared budget (PEXPIRE on every write)
 """
@@ -190,6 +192,16 @@ end
 return 0
 """
 
+# Read and book in one step: concurrent grants of every replica never exceed the cap together.
+_TAKE_BUDGET = """
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local granted = math.min(tonumber(ARGV[1]), tonumber(ARGV[2]) - used)
+if granted <= 0 then return 0 end
+redis.call('INCRBY', KEYS[1], granted)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return granted
+"""
+
 _UNIT_RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
@@ -348,6 +360,7 @@ class RedisSnapshotStore:
         self._unit_acquire_script = client.register_script(_UNIT_ACQUIRE)
         self._unit_renew_script = client.register_script(_UNIT_RENEW)
         self._unit_release_script = client.register_script(_UNIT_RELEASE)
+        self._take_budget_script = client.register_script(_TAKE_BUDGET)
         self._members = f"{key_prefix}:members"
 
     @classmethod
@@ -530,6 +543,17 @@ class RedisSnapshotStore:
 
     def _cp_key(self, name: str) -> str:
         return f"{self._prefix}:cp:{name}"
+
+    async def take_budget(self, name: str, wanted: int, cap: int, ttl_seconds: float) -> int:
+        args = [int(wanted), int(cap), _ttl_ms(ttl_seconds)]
+        return int(await self._call(self._take_budget_script(keys=[self._budget_key(name)], args=args)))
+
+    async def budget_used(self, name: str) -> int:
+        raw = await self._call(self._redis.get(self._budget_key(name)))
+        return int(raw or 0)
+
+    def _budget_key(self, name: str) -> str:
+        return f"{self._prefix}:budget:{name}"
 
     async def try_lock(self, name: str, ttl_seconds: float) -> bool:
         px = _ttl_ms(ttl_seconds)

@@ -87,6 +87,14 @@ class TracedStore:
     async def checkpoint_names(self, prefix: str) -> list[str]:
         return await self._inner.checkpoint_names(prefix)
 
+    async def take_budget(self, name: str, wanted: int, cap: int, ttl_seconds: float) -> int:
+        attributes: Attributes = {"store.operation": "take_budget", "store.kind": _family(name)}
+        with self._tracing.span("store.write", attributes, child_only=True):
+            return await self._inner.take_budget(name, wanted, cap, ttl_seconds)
+
+    async def budget_used(self, name: str) -> int:
+        return await self._inner.budget_used(name)
+
     async def try_lock(self, name: str, ttl_seconds: float) -> bool:
         return await self._inner.try_lock(name, ttl_seconds)
 

@@ -20,9 +20,7 @@ from github_stats_exporter.scrape.locstate import (
     WeekTotals,
     cached_commit,
     current_mode,
-    decode_budget,
     decode_cache,
-    encode_budget,
     encode_cache,
     hour_bucket,
     is_due,
@@ -281,14 +279,6 @@ def test_commit_cache_record_of_an_earlier_version_still_reads() -> None:
     """A cache that held its commits as JSON text inside the record (before the one codec) reads the same."""
     legacy = {"week": str(W), "commits": json.dumps({"abc": ["ana", 3, 1, True]})}
     assert decode_cache(json.dumps(legacy).encode(), W) == {"abc": ("ana", 3, 1, True)}
-
-
-def test_budget_record_round_trip_and_tolerance() -> None:
-    """The hourly budget reads back what was booked; absent, corrupt and earlier string records are handled."""
-    assert decode_budget(encode_budget(7)) == 7
-    assert decode_budget(None) == 0
-    assert decode_budget(b"{not json") == 0
-    assert decode_budget(b'{"used": "4"}') == 4
 
 
 def test_samples_only_for_active_users_with_one_hot_mode() -> None:
