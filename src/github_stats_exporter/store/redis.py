@@ -21,7 +21,8 @@ Sentinel Redis, not Redis Cluster):
 * ``P:batch:<id>``     string, marks an applied counter batch (idempotent flushes)
 * ``P:members``        sorted set, live replica -> expiry (ms, Redis server time) of sharded collection
 * ``P:unit:<unit>``    string, the unit's holder (PX = lease); ``P:unit:<unit>:epoch`` its fencing epoch,
-                       INCR'd on every acquisition; fenced writes compare it inside their script
+                       INCR'd on every acquisition, created at the server's time in ms; fenced writes
+                       compare it inside their script
 * ``P:budget:<name>``  string, the units booked of a shared budget (INCRBY within a cap in one script;
                        PEXPIRE on every grant)
 * ``P:ratelimit:<scope>`` hash, resource -> ``limit|remaining|used|reset`` and ``~block`` ->
@@ -177,10 +178,17 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)
 """
 
 # Every acquisition starts a new term, even by the holder itself: ticks of its old term were ended.
+# A missing epoch (first use, or a Redis that restarted without its data) starts from the server's
+# time in milliseconds, not from 0: a term handed out before a data loss is then below every later
+# one and can never be current again (docs/scaling.md, "Limits").
 _UNIT_ACQUIRE = """
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local t = redis.call('TIME')
+  redis.call('SET', KEYS[2], t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000)))
+end
 return redis.call('INCR', KEYS[2])
 """
 
