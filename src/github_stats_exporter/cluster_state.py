@@ -13,8 +13,9 @@ own part with `publish_part` (a checkpoint with a TTL, `cluster_parts`), and the
 the live parts into the same ``exporter_state`` snapshot instead of publishing only its own values.
 A replica that loses a unit forgets that unit's collector state (`units_lost`): the values are
 labelled by org, not by unit, so only what it measures for the units it still holds may stay in its
-part. The activity and LOC gauges of each unit are kept apart (`selfmetrics.UnitMetrics`) and stay
-for the units still held; the values measured outside any unit are forgotten whole.
+part. The collector gauges and health verdicts of each unit are kept apart (`selfmetrics.UnitMetrics`,
+`health.UnitHealth`) and stay for the units still held; what was measured outside any unit is
+forgotten whole.
 
 This module does not schedule anything; the page refresh calls `publish_part`, `publish` and `load`.
 """
@@ -70,7 +71,7 @@ class ClusterState:
         self._part_ttl = part_ttl_seconds
         self._part_written: tuple[Any, ...] | None = None
         self._part_written_at = float("-inf")
-        self._folds: list[Callable[[], None]] = []
+        self._folds: list[Callable[[Collection[str]], Collection[str]]] = []
         self._members: Callable[[], Collection[str]] = tuple
         self._metrics = metrics
         self._health = health
@@ -106,9 +107,10 @@ class ClusterState:
         units, instead of when its part's TTL passes."""
         self._members = members
 
-    def on_units_lost(self, forget: Callable[[], None]) -> None:
-        """Also call ``forget`` when units are lost (the health folds that remember shard members)."""
-        self._folds.append(forget)
+    def on_units_lost(self, retain: Callable[[Collection[str]], Collection[str]]) -> None:
+        """Also call ``retain`` with the units still held when units are lost (the health folds that
+        remember which unit measured which member); it returns the components it still has a verdict for."""
+        self._folds.append(retain)
 
     def units_lost(self, held: Mapping[str, int]) -> None:
         """Sharded mode: this replica gave units up and still holds ``held`` (unit -> epoch); forget the
@@ -122,9 +124,10 @@ class ClusterState:
         self._metrics.clear_cluster_state()
         for sample in view:
             self._metrics.set(SHARD_UNIT_EPOCH, dict(sample.labels), sample.value)
-        self._health.clear_collection_state()
-        for forget in self._folds:
-            forget()
+        kept: set[str] = set()
+        for retain in self._folds:
+            kept |= set(retain(held))
+        self._health.clear_collection_state(keep=kept)
 
     def _own_part(self) -> StatePart:
         samples = tuple(s for s in self._metrics.cluster_state_samples() if s.name != SHARD_UNIT_EPOCH.name)

@@ -21,7 +21,7 @@ probes anything itself.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -54,23 +54,63 @@ class FoldedHealth:
     """The `HealthReport` on top of `Health`: a component is healthy when all of its members are.
 
     One instance is shared by every collector. A failing member's detail is prefixed with its name.
+    In sharded collection a unit's collectors report through `UnitHealth`, so a member's verdict is
+    known to belong to the unit it was measured on (`retain_units`).
     """
 
     def __init__(self, health: ComponentStates) -> None:
         self._health = health
-        self._states: dict[str, dict[str, tuple[bool, str]]] = {}
+        self._states: dict[str, dict[str, tuple[bool, str, str]]] = {}
 
     def clear(self) -> None:
-        """Forget every member's verdict (sharded mode: the units they were measured on moved away)."""
+        """Forget every member's verdict."""
         self._states.clear()
 
-    def report(self, component: str, member: str, healthy: bool, detail: str = "") -> None:
+    def report(self, component: str, member: str, healthy: bool, detail: str = "", *, unit: str = "") -> None:
+        """Record one member's verdict (measured on ``unit``, "" for none) and set the folded one."""
         members = self._states.setdefault(component, {})
-        members[member] = (healthy, detail)
+        members[member] = (healthy, detail, unit)
+        self._fold(component, members)
+
+    def retain_units(self, held: Collection[str]) -> frozenset[str]:
+        """Sharded mode: forget the verdicts measured on units not in ``held`` and those measured outside
+        any unit; returns the components that still have a verdict (each set again when it changed)."""
+        kept: set[str] = set()
+        for component in list(self._states):
+            members = self._states[component]
+            remaining = {name: state for name, state in members.items() if state[2] and state[2] in held}
+            if not remaining:
+                del self._states[component]
+                continue
+            kept.add(component)
+            if remaining != members:
+                before = self._verdict(members)
+                self._states[component] = remaining
+                if self._verdict(remaining) != before:
+                    self._fold(component, remaining)
+        return frozenset(kept)
+
+    @staticmethod
+    def _verdict(members: Mapping[str, tuple[bool, str, str]]) -> tuple[bool, str]:
         failing = [
-            f"{name}: {text}" if name else text for name, (ok, text) in sorted(members.items()) if not ok
+            f"{name}: {text}" if name else text for name, (ok, text, _) in sorted(members.items()) if not ok
         ]
-        self._health.set(component, not failing, "; ".join(failing)[:500])
+        return not failing, "; ".join(failing)[:500]
+
+    def _fold(self, component: str, members: Mapping[str, tuple[bool, str, str]]) -> None:
+        healthy, detail = self._verdict(members)
+        self._health.set(component, healthy, detail)
+
+
+class UnitHealth:
+    """`FoldedHealth` as one work unit's collectors report to it: every verdict is the unit's."""
+
+    def __init__(self, folded: FoldedHealth, unit: str) -> None:
+        self._folded = folded
+        self._unit = unit
+
+    def report(self, component: str, member: str, healthy: bool, detail: str = "") -> None:
+        self._folded.report(component, member, healthy, detail, unit=self._unit)
 
 
 @dataclass(slots=True)
@@ -177,10 +217,13 @@ class Health:
             if c.collection and (c.measured or not measured_only)
         }
 
-    def clear_collection_state(self) -> None:
-        """A leadership term begins: collection verdicts of an earlier term are not this term's."""
+    def clear_collection_state(self, *, keep: Collection[str] = ()) -> None:
+        """A leadership term begins: collection verdicts of an earlier term are not this term's.
+
+        ``keep`` (sharded mode, units lost): components still measured on the units this replica holds.
+        """
         for name, component in self._components.items():
-            if component.collection:
+            if component.collection and name not in keep:
                 self._components[name] = _Component(component.required_for_ready, collection=True)
 
     def adopt_collection_state(self, published: Mapping[str, Mapping[str, Any]]) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from github_stats_exporter import metrics
 from github_stats_exporter.errors import ExporterError
-from github_stats_exporter.selfmetrics import SelfMetrics
+from github_stats_exporter.selfmetrics import CollectorMetrics
 
 Sleep = Callable[[float], Awaitable[object]]
 
@@ -60,7 +60,7 @@ class Retrier:
         policy: RetryPolicy,
         *,
         org: str,
-        metrics: SelfMetrics,
+        metrics: CollectorMetrics,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:

@@ -10,12 +10,13 @@ from github_stats_exporter.app.units import UnitGate
 from github_stats_exporter.cluster_parts import PartError, StatePart, UnitState, decode_part, merge_parts
 from github_stats_exporter.cluster_state import ClusterState
 from github_stats_exporter.exposition import ExpositionCache, Format
-from github_stats_exporter.health import FoldedHealth, Health
+from github_stats_exporter.health import FoldedHealth, Health, UnitHealth
 from github_stats_exporter.metrics import (
     ACTIVITY_LEDGER_EVENTS,
     ACTIVITY_REPOS,
     ACTIVITY_REPOS_FAILING,
     COLLECTION_HEALTH,
+    COPILOT_LAST_SUCCESS,
     LEADER_CYCLE_LAST_RUN,
     PER_PROCESS,
     SCRAPE_DURATION,
@@ -125,7 +126,7 @@ class Replica:
             parts=store,
             part_ttl_seconds=TTL,
         )
-        self.state.on_units_lost(self.folds.clear)
+        self.state.on_units_lost(self.folds.retain_units)
         self.units = UnitGate(self.health, self.metrics, name, on_lost=self.state.units_lost)
 
     async def refresh(self, *, leader: bool) -> str:
@@ -355,3 +356,33 @@ def test_a_unit_view_keeps_nothing_without_a_term_and_starts_a_new_term_empty():
     # Unit values are never served as this process's own series.
     assert metrics.cluster_state_samples() == ()
     assert metrics.gauge_samples() == ()
+
+
+async def test_a_lost_unit_takes_only_its_own_health_verdicts_and_gauges_with_it():
+    """Losing one shard keeps the other shard's verdict and a Copilot unit's gauge; the failing one leaves."""
+    now = [1000.0]
+    store = MemorySnapshotStore(clock=lambda: now[0])
+    a = Replica(store, "a", now)
+    copilot = "copilot:org/acme"
+    a.units.set({S0: 1, S1: 1, copilot: 1})
+    UnitHealth(a.folds, S0).report("activity:acme", "#0/2", True)
+    UnitHealth(a.folds, S1).report("activity:acme", "#1/2", False, "502")
+    UnitMetrics(a.metrics, copilot, functools.partial(a.units.epoch, copilot)).set(
+        COPILOT_LAST_SUCCESS, {"org": "acme", "scope": "org"}, 900.0
+    )
+    await a.refresh(leader=True)
+    assert a.health.snapshot()["components"]["activity:acme"] is False
+
+    a.units.set({S0: 1, copilot: 1})  # S1 moved away: its failure is not this replica's any more
+    now[0] += 1
+    page = await a.refresh(leader=True)
+    assert a.health.snapshot()["components"]["activity:acme"] is True
+    assert lines(page, "gh_exporter_copilot_last_success_unixtime{") == [
+        'gh_exporter_copilot_last_success_unixtime{org="acme",scope="org"} 900'
+    ]
+
+    a.units.set({copilot: 1})  # no shard of the org left here: no verdict of its own
+    now[0] += 1
+    await a.refresh(leader=True)
+    assert a.health.snapshot()["components"]["activity:acme"] is False
+    assert "activity:acme" not in a.health.collection_state(measured_only=True)

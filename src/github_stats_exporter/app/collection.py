@@ -1,8 +1,8 @@
 """Builds the collectors: per org repo discovery, activity and LOC cycles, Copilot report collectors.
 
 Every replica builds them (backfill workers call them); only their ticks are gated on leadership. In
-sharded mode each unit's ticks write through the store fenced by the unit (`unit_store`), while the
-collectors backfill jobs call write unfenced (docs/scaling.md, "Leases and fencing").
+sharded mode each unit's ticks write through the store fenced by the unit and keep their gauges and
+health as the unit's (`for_unit`), while the collectors backfill jobs call write unfenced (docs/scaling.md, "Leases and fencing").
 `build_collectors` takes the missed-work sink, so backfill is always wired before any collector."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from github_stats_exporter.github.client import (
     create_session,
 )
 from github_stats_exporter.github.copilot import ReportDownloader, ReportType, Scope, download_hosts_for
-from github_stats_exporter.health import FoldedHealth, HealthReport
+from github_stats_exporter.health import FoldedHealth, HealthReport, UnitHealth
 from github_stats_exporter.leader.units import UnitKind, WorkUnit
 from github_stats_exporter.metrics import SCRAPE_RUNS
 from github_stats_exporter.scrape.activity import ActivityCollector
@@ -65,7 +65,7 @@ async def build_collectors(
     """Activity and LOC per org, Copilot when enabled, each with its leader-only job."""
     reporter = FoldedHealth(core.health)  # the one way every collector reports its health
     if core.cluster_state.sharded:
-        core.cluster_state.on_units_lost(reporter.clear)
+        core.cluster_state.on_units_lost(reporter.retain_units)
     activity, loc, directories, jobs = _org_collectors(core, github, missed, reporter)
     copilot: dict[tuple[str, str], CopilotCollector] = {}
     seats: dict[tuple[str, str], SeatsCollector] = {}
@@ -87,12 +87,27 @@ def unit_of(core: Core, kind: UnitKind, scope: str, scope_id: str) -> str:
     return WorkUnit(kind, f"{scope}/{scope_id}").name if core.units is not None else ""
 
 
-def unit_store(core: Core, unit: str) -> CollectionStore:
-    """Where a unit's collectors write: the store fenced by ``unit`` at this replica's term of it; the
-    plain store without a unit (single mode, backfill)."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class UnitWiring:
+    """What one work unit's collectors write to: the store, their self-metrics and their health."""
+
+    store: CollectionStore
+    metrics: CollectorMetrics
+    health: HealthReport
+
+
+def for_unit(core: Core, reporter: FoldedHealth, unit: str) -> UnitWiring:
+    """Sharded mode, a unit's collectors: the store fenced by ``unit`` at this replica's term of it, and
+    gauges and health verdicts kept as the unit's (`selfmetrics.UnitMetrics`, `health.UnitHealth`).
+    Without a unit (single mode, backfill): the plain store, the process's metrics and health."""
     if not unit or core.units is None:
-        return core.store
-    return FencedStore(core.store, unit, functools.partial(core.units.epoch, unit))
+        return UnitWiring(core.store, core.metrics, reporter)
+    epoch = functools.partial(core.units.epoch, unit)
+    return UnitWiring(
+        FencedStore(core.store, unit, epoch),
+        UnitMetrics(core.metrics, unit, epoch),
+        UnitHealth(reporter, unit),
+    )
 
 
 def _units(core: Core, jobs: list[Job]) -> tuple[WorkUnit, ...]:
@@ -112,7 +127,7 @@ def _units(core: Core, jobs: list[Job]) -> tuple[WorkUnit, ...]:
 
 
 def _org_collectors(
-    core: Core, github: GitHubAccess, missed: MissedSink, reporter: HealthReport
+    core: Core, github: GitHubAccess, missed: MissedSink, reporter: FoldedHealth
 ) -> tuple[dict[str, ActivityCollector], dict[str, LocCollector], dict[str, RepoDirectory], list[Job]]:
     """Per org: repo discovery shared by the activity and LOC collectors, and one leader-only cycle job."""
     settings, health = core.settings, core.health
@@ -127,13 +142,11 @@ def _org_collectors(
             client, org, allowlist=org_cfg.repo_allowlist, include_archived=org_cfg.include_archived
         )
 
-        def pair(
-            store: CollectionStore, shard: RepoShard, metrics: CollectorMetrics
-        ) -> tuple[ActivityCollector, LocCollector]:
-            return _org_pair(core, org_cfg, client, directory, store, shard, metrics, missed, reporter)  # noqa: B023
+        def pair(wiring: UnitWiring, shard: RepoShard) -> tuple[ActivityCollector, LocCollector]:
+            return _org_pair(core, org_cfg, client, directory, wiring, shard, missed)  # noqa: B023
 
         # The whole-org pair serves backfill jobs (any replica) and, in single mode, the cycle.
-        activity, loc = pair(core.store, WHOLE_ORG, core.metrics)
+        activity, loc = pair(for_unit(core, reporter, ""), WHOLE_ORG)
         for collector in (activity, loc):
             health.register(collector.health_component, required_for_ready=False, collection=True)
         activities[org], locs[org], directories[org] = activity, loc, directory
@@ -150,11 +163,7 @@ def _org_collectors(
         for index in range(org_cfg.shards):
             unit = WorkUnit(UnitKind.REPOS, f"org/{org}", index, org_cfg.shards).name
             # Each shard's gauges are its unit's, so two shards of the org in this process add up.
-            part = pair(
-                unit_store(core, unit),
-                RepoShard(index, org_cfg.shards),
-                UnitMetrics(core.metrics, unit, functools.partial(gate.epoch, unit)),
-            )
+            part = pair(for_unit(core, reporter, unit), RepoShard(index, org_cfg.shards))
             cycle = org_cycle(core, github.tracker, org, *part)
             name = f"org_cycle:{org}#{index}/{org_cfg.shards}"
             jobs.append(Job(name, interval, cycle, timeout=timeout, jitter=0.05, leader_only=True, unit=unit))
@@ -166,37 +175,35 @@ def _org_pair(
     org_cfg: OrgConfig,
     client: GitHubClient,
     directory: RepoDirectory,
-    store: CollectionStore,
+    wiring: UnitWiring,
     shard: RepoShard,
-    metrics: CollectorMetrics,
     missed: MissedSink,
-    reporter: HealthReport,
 ) -> tuple[ActivityCollector, LocCollector]:
-    """The activity and LOC collectors of one org (or one shard of it) writing to ``store``."""
+    """The activity and LOC collectors of one org (or one shard of it) writing to ``wiring``."""
     org, concurrency, clock = org_cfg.org, org_cfg.per_org_concurrency, core.clock
     activity = ActivityCollector(
         client,
         directory,
-        store,
+        wiring.store,
         org=org,
         concurrency=concurrency,
-        metrics=metrics,
+        metrics=wiring.metrics,
         missed=missed,
         clock=clock,
-        health=reporter,
+        health=wiring.health,
         shard=shard,
     )
     loc = LocCollector(
         client,
         directory,
-        store,
+        wiring.store,
         org=org,
         settings=core.settings.loc,
         concurrency=concurrency,
-        metrics=metrics,
+        metrics=wiring.metrics,
         missed=missed,
         clock=clock,
-        health=reporter,
+        health=wiring.health,
         shard=shard,
     )
     return activity, loc
@@ -260,7 +267,7 @@ async def _copilot_collectors(
     core: Core,
     github: GitHubAccess,
     missed: MissedSink,
-    reporter: HealthReport,
+    reporter: FoldedHealth,
     stack: contextlib.AsyncExitStack,
     collectors: dict[tuple[str, str], CopilotCollector],
     day_collectors: _DayCollectors,
@@ -304,24 +311,24 @@ async def _copilot_collectors(
                 registered.add(name)
         unit = unit_of(core, UnitKind.COPILOT, scope, scope_id)
 
-        def collector_on(store: CollectionStore) -> CopilotCollector:
+        def collector_on(wiring: UnitWiring) -> CopilotCollector:
             return CopilotCollector(
                 client,
                 downloader,
-                store,
-                core.metrics,
+                wiring.store,
+                wiring.metrics,
                 opts,
                 record_missed=missed,
-                health=reporter,
+                health=wiring.health,
                 clock=clock,
                 tracing=core.tracing,
             )
 
         # Backfill jobs (any replica, no unit) write unfenced; the unit's own ticks write fenced
         # (docs/scaling.md, "Leases and fencing").
-        collector = collector_on(core.store)
+        collector = collector_on(for_unit(core, reporter, ""))
         collectors[scope, scope_id] = collector
-        live = collector_on(unit_store(core, unit)) if unit else collector
+        live = collector_on(for_unit(core, reporter, unit)) if unit else collector
         jobs.append(
             Job(
                 f"copilot:{scope}:{scope_id}",
@@ -402,13 +409,14 @@ async def _copilot_collectors(
             core.health.register(options.component, required_for_ready=False, collection=True)
             registered.add(options.component)
         unit = unit_of(core, UnitKind(kind.event), scope, scope_id)
+        wiring = for_unit(core, reporter, unit)
         collector = kind(
             client,
             downloader,
-            unit_store(core, unit),
-            core.metrics,
+            wiring.store,
+            wiring.metrics,
             options,
-            health=reporter,
+            health=wiring.health,
             clock=clock,
             tracing=core.tracing,
         )
@@ -449,7 +457,7 @@ class _DayCollectors:
 def _seat_collectors(
     core: Core,
     github: GitHubAccess,
-    reporter: HealthReport,
+    reporter: FoldedHealth,
     stack: contextlib.AsyncExitStack,
     collectors: dict[tuple[str, str], SeatsCollector],
 ) -> list[Job]:
@@ -470,8 +478,10 @@ def _seat_collectors(
             core.health.register(options.component, required_for_ready=False, collection=True)
             registered.add(options.component)
         unit = unit_of(core, UnitKind.SEATS, options.scope, options.scope_id)
-        store = unit_store(core, unit)
-        collector = SeatsCollector(client, store, core.metrics, options, health=reporter, clock=clock)
+        wiring = for_unit(core, reporter, unit)
+        collector = SeatsCollector(
+            client, wiring.store, wiring.metrics, options, health=wiring.health, clock=clock
+        )
         collectors[options.scope, options.scope_id] = collector
         jobs.append(
             Job(

@@ -52,7 +52,7 @@ from github_stats_exporter.scrape.copilot_map import (
 )
 from github_stats_exporter.scrape.copilot_parse import ReportParser
 from github_stats_exporter.scrape.report_fetch import read_with_fresh_links
-from github_stats_exporter.selfmetrics import SelfMetrics
+from github_stats_exporter.selfmetrics import CollectorMetrics
 from github_stats_exporter.store import codec
 from github_stats_exporter.store.base import CollectionStore, StoreError
 from github_stats_exporter.tracing import NO_TRACING, Tracing
@@ -187,7 +187,7 @@ class CopilotCollector:
         client: GitHubClient,
         downloader: ReportDownloader,
         store: CollectionStore,
-        self_metrics: SelfMetrics,
+        self_metrics: CollectorMetrics,
         options: CopilotOptions,
         *,
         record_missed: RecordMissed | None = None,

@@ -23,7 +23,7 @@ from github_stats_exporter.health import HealthReport
 from github_stats_exporter.model import Snapshot, SnapshotKey
 from github_stats_exporter.scrape.copilot_map import LabelPolicy
 from github_stats_exporter.scrape.seat_census import MalformedSeatList, SeatCensus
-from github_stats_exporter.selfmetrics import SelfMetrics
+from github_stats_exporter.selfmetrics import CollectorMetrics
 from github_stats_exporter.store.base import CollectionStore, StoreError
 
 log = structlog.get_logger(__name__)
@@ -72,7 +72,7 @@ class SeatsCollector:
         self,
         client: GitHubClient,
         store: CollectionStore,
-        self_metrics: SelfMetrics,
+        self_metrics: CollectorMetrics,
         options: SeatOptions,
         *,
         health: HealthReport | None = None,

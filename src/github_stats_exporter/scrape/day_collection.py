@@ -42,7 +42,7 @@ from github_stats_exporter.retry import Retrier, RetryPolicy
 from github_stats_exporter.scrape.copilot_parse import Number
 from github_stats_exporter.scrape.day_files import DayFiles
 from github_stats_exporter.scrape.day_reports import DayReportError, DayReports, LinkSource
-from github_stats_exporter.selfmetrics import SelfMetrics
+from github_stats_exporter.selfmetrics import CollectorMetrics
 from github_stats_exporter.store.base import CollectionStore, StoreError
 from github_stats_exporter.tracing import NO_TRACING, Tracing
 
@@ -126,7 +126,7 @@ class DayCollector(ABC):
         client: GitHubClient,
         downloader: ReportDownloader,
         store: CollectionStore,
-        self_metrics: SelfMetrics,
+        self_metrics: CollectorMetrics,
         options: DayOptions,
         *,
         health: HealthReport | None = None,

@@ -28,7 +28,7 @@ from github_stats_exporter.github.errors import GitHubError
 from github_stats_exporter.retry import Retrier
 from github_stats_exporter.scrape.report_fetch import read_with_fresh_links
 from github_stats_exporter.scrape.report_rows import RowParser
-from github_stats_exporter.selfmetrics import SelfMetrics
+from github_stats_exporter.selfmetrics import CollectorMetrics
 from github_stats_exporter.tracing import NO_TRACING, Tracing
 
 R = TypeVar("R")
@@ -61,7 +61,7 @@ class DayReports:
         links: LinkSource,
         downloader: ReportDownloader,
         retrier: Retrier,
-        self_metrics: SelfMetrics,
+        self_metrics: CollectorMetrics,
         labels: Mapping[str, str],
         *,
         tracing: Tracing = NO_TRACING,
