@@ -2,7 +2,8 @@
 
 Every replica builds them (backfill workers call them); only their ticks are gated on leadership. In
 sharded mode each unit's ticks write through the store fenced by the unit and keep their gauges and
-health as the unit's (`for_unit`), while the collectors backfill jobs call write unfenced (docs/scaling.md, "Leases and fencing").
+health as the unit's (`for_unit`), while the collectors backfill jobs call write unfenced
+(docs/scaling.md, "Leases and fencing").
 `build_collectors` takes the missed-work sink, so backfill is always wired before any collector."""
 
 from __future__ import annotations
