@@ -21,7 +21,8 @@ Sentinel Redis, not Redis Cluster):
 * ``P:batch:<id>``     string, marks an applied counter batch (idempotent flushes)
 * ``P:members``        sorted set, live replica -> expiry (ms, Redis server time) of sharded collection
 * ``P:unit:<unit>``    string, the unit's holder (PX = lease); ``P:unit:<unit>:epoch`` its fencing epoch,
-                       INCR'd on every acquisition; fenced writes compare it inside their script
+                       INCR'd on every acquisition (raised to the Lease's term with Kubernetes unit leases);
+                       fenced writes compare it inside their script
 * ``P:ratelimit:<scope>`` hash, resource -> ``limit|remaining|used|reset`` and ``~block`` ->
                        ``until|secondary``: an installation's shared budget (PEXPIRE on every write)
 """
@@ -190,6 +191,14 @@ end
 return 0
 """
 
+# Set-if-greater: a term leased outside Redis (Kubernetes) moves the fence before its first write.
+_UNIT_RAISE = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local epoch = tonumber(ARGV[1])
+if current < epoch then redis.call('SET', KEYS[1], ARGV[1]) return epoch end
+return current
+"""
+
 _UNIT_RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
@@ -348,6 +357,7 @@ class RedisSnapshotStore:
         self._unit_acquire_script = client.register_script(_UNIT_ACQUIRE)
         self._unit_renew_script = client.register_script(_UNIT_RENEW)
         self._unit_release_script = client.register_script(_UNIT_RELEASE)
+        self._unit_raise_script = client.register_script(_UNIT_RAISE)
         self._members = f"{key_prefix}:members"
 
     @classmethod
@@ -506,6 +516,13 @@ class RedisSnapshotStore:
             return {}
         raw = await self._call(self._redis.mget([self._epoch_key(u) for u in names]))
         return {unit: int(value or 0) for unit, value in zip(names, raw, strict=True)}
+
+    async def raise_unit_epoch(self, unit: str, epoch: int) -> int:
+        if epoch < 1:
+            msg = f"a unit epoch is a positive integer, got {epoch!r}"
+            raise ValueError(msg)
+        keys = [self._epoch_key(unit)]
+        return int(await self._call(self._unit_raise_script(keys=keys, args=[str(epoch)])))
 
     async def unit_holders(self, units: Iterable[str]) -> dict[str, tuple[str, int]]:
         names = list(units)
