@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from tests.support.lease_api import NAMESPACE, FakeLeaseApi
 
 from github_stats_exporter.leader.base import LeaseError
@@ -316,11 +317,11 @@ UNITS = plan_units({"acme": 4, "umbrella": 2}, copilot=["org/acme"])
 TIMINGS = LeaseTimings(lease_duration=10.0, renew_deadline=6.0, retry_period=2.0)
 
 
-async def test_coordinators_share_units_and_drop_them_when_the_api_is_gone(
+async def test_coordinators_share_units_cheaply_and_drop_them_when_the_api_is_gone(
     lease_api, make_leases, clock
 ) -> None:
-    """Three coordinators on Leases settle on the rendezvous assignment; one cut off from the API for
-    renew_deadline drops every unit before its Leases can expire for the others."""
+    """Three coordinators on Leases settle on the rendezvous assignment, then renew with one LIST and one PUT
+    per Lease held; one cut off from the API for renew_deadline drops every unit before its Leases expire."""
     held: dict[str, list[Held]] = {}
     coordinators = {}
     for name in ("a", "b", "c"):
@@ -343,9 +344,49 @@ async def test_coordinators_share_units_and_drop_them_when_the_api_is_gone(
     assert len(unit_leases) == len(UNITS)
     assert {lease["spec"]["holderIdentity"] for lease in unit_leases} == {"a", "b", "c"}
 
+    # The API cost docs/scaling.md states: a settled round is one LIST, the member's PUT and one PUT per unit.
+    lease_api.seen.clear()
+    await coordinators["a"].step(held["a"].append)
+    assert sorted(verb(seen) for seen in lease_api.seen) == sorted(
+        ["list", "update"] + ["update"] * len(coordinators["a"].held)
+    )
+
     lease_api.failing_tokens["token-c"] = 503
     for _ in range(4):
         await coordinators["c"].step(held["c"].append)
         clock.advance(TIMINGS.retry_period)
     assert coordinators["c"].held == {}
     assert held["c"][-1] == {}
+
+
+def verb(seen: Any) -> str:
+    """The RBAC verb of one request to the Lease API."""
+    named = seen.path.rstrip("/").split("/")[-1] != "leases"
+    if seen.method == "GET":
+        return "get" if named else "list"
+    return {"POST": "create", "PUT": "update", "DELETE": "delete"}[seen.method]
+
+
+async def test_the_ha_role_grants_exactly_the_verbs_the_lease_code_uses(
+    lease_api, make_leases, make_elector, clock
+) -> None:
+    """A whole life (elect, join, acquire, renew, release, leave, a dead member removed) uses every verb
+    of the ha overlay's Role on leases, and no other."""
+    rbac = Path(__file__).parents[3] / "deploy/kubernetes/overlays/ha/rbac.yaml"
+    role = next(doc for doc in yaml.safe_load_all(rbac.read_text()) if doc["kind"] == "Role")
+    elector = make_elector("pod-a")
+    await elector.step()
+    a, b = make_leases("pod-a"), make_leases("pod-b")
+    await b.heartbeat("pod-b", TTL)
+    await a.heartbeat("pod-a", TTL)
+    epoch = await a.acquire_unit(UNIT, "pod-a", TTL)
+    clock.advance(TTL)
+    await a.heartbeat("pod-a", TTL)  # pod-b never beat again: its member Lease is deleted
+    assert await a.renew_unit(UNIT, "pod-a", epoch, TTL)
+    await a.release_unit(UNIT, "pod-a")
+    await a.leave("pod-a")
+    await elector.release()
+
+    used = {verb(seen) for seen in lease_api.seen}
+    assert [rule["resources"] for rule in role["rules"]] == [["leases"]]
+    assert used == set(role["rules"][0]["verbs"])
