@@ -146,7 +146,7 @@ class KubernetesUnitLeases:
         name = self.unit_lease(unit)
         record = self._leases.get(name)
         # A malformed Lease has an unknown holder: it is taken over only once it expired.
-        taken = record is not None and (record.problem or record.holder not in ("", holder))
+        taken = record is not None and (bool(record.problem) or record.holder not in ("", holder))
         if record is not None and taken and self._live(record, self._clock()):
             return 0
         floor = (await self._fences.unit_epochs([unit]))[unit]

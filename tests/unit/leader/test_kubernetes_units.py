@@ -43,12 +43,17 @@ class FlakyFences(MemorySnapshotStore):
     """A memory store whose next ``fail_raises`` epoch raises answer like an unreachable Redis."""
 
     fail_raises = 0
+    ahead_by = 0
+    """A later term's raise lands first, between this replica's read of the epoch and its own raise."""
 
     async def raise_unit_epoch(self, unit: str, epoch: int) -> int:
         if self.fail_raises:
             self.fail_raises -= 1
             msg = "redis down"
             raise StoreUnavailable(msg)
+        if self.ahead_by:
+            await super().raise_unit_epoch(unit, epoch + self.ahead_by)
+            self.ahead_by = 0
         return await super().raise_unit_epoch(unit, epoch)
 
 
@@ -241,6 +246,21 @@ async def test_a_failed_fence_raise_hands_out_nothing(lease_api, make_leases, fe
 
     assert await a.acquire_unit(UNIT, "pod-a", TTL) == 2
     assert await fences.unit_epochs([UNIT]) == {UNIT: 2}
+
+
+async def test_a_term_already_passed_in_the_store_is_not_handed_out(lease_api, make_leases, fences) -> None:
+    """When the store holds a later epoch by the time the fence is raised, the won Lease's term is over
+    before it began: nothing is handed out, and the next attempt starts above the store's epoch."""
+    a = make_leases("pod-a")
+    await a.heartbeat("pod-a", TTL)
+    fences.ahead_by = 5
+
+    assert await a.acquire_unit(UNIT, "pod-a", TTL) == 0
+    assert await fences.unit_epochs([UNIT]) == {UNIT: 6}
+    await a.heartbeat("pod-a", TTL)
+
+    assert await a.acquire_unit(UNIT, "pod-a", TTL) == 7
+    assert await fences.unit_epochs([UNIT]) == {UNIT: 7}
 
 
 async def test_a_release_clears_the_holder_for_an_immediate_takeover(lease_api, make_leases) -> None:
