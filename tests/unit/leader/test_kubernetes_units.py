@@ -22,9 +22,10 @@ from github_stats_exporter.leader.kubernetes_units import (
     KEY_ANNOTATION,
     KIND_LABEL,
     KubernetesUnitLeases,
+    parse_lease,
 )
 from github_stats_exporter.leader.lease import LeaseTimings
-from github_stats_exporter.leader.lease_names import DNS_SUBDOMAIN
+from github_stats_exporter.leader.lease_names import DNS_SUBDOMAIN, group_label, lease_object_name
 from github_stats_exporter.leader.shards import Held, ShardCoordinator
 from github_stats_exporter.leader.units import assign, plan_units
 from github_stats_exporter.model import Snapshot, SnapshotKey
@@ -410,3 +411,157 @@ async def test_the_ha_role_grants_exactly_the_verbs_the_lease_code_uses(
     used = {verb(seen) for seen in lease_api.seen}
     assert [rule["resources"] for rule in role["rules"]] == [["leases"]]
     assert used == set(role["rules"][0]["verbs"])
+
+
+def good_lease(group: str = GROUP, key: str = UNIT) -> dict[str, Any]:
+    """A well-formed unit Lease of ``group`` as the API would list it."""
+    return {
+        "metadata": {
+            "name": lease_object_name(group, "unit", key),
+            "resourceVersion": "7",
+            "labels": {GROUP_LABEL: group_label(group), KIND_LABEL: "unit"},
+            "annotations": {KEY_ANNOTATION: key},
+        },
+        "spec": {"holderIdentity": "pod-a", "leaseDurationSeconds": 10, "leaseTransitions": 3},
+    }
+
+
+def broken(path: str, value: object) -> dict[str, Any]:
+    """`good_lease` with the field at the dotted ``path`` replaced by ``value``."""
+    lease = good_lease()
+    *parents, last = path.split(".")
+    target: Any = lease
+    for part in parents:
+        target = target[part]
+    target[last] = value
+    return lease
+
+
+def test_a_well_formed_lease_parses_without_a_problem() -> None:
+    """Every field of a listed unit Lease is read: holder, duration, transitions, version and key."""
+    record = parse_lease(good_lease(), GROUP)
+    assert record.problem == ""
+    assert (record.kind, record.key, record.holder, record.duration, record.transitions, record.version) == (
+        "unit",
+        UNIT,
+        "pod-a",
+        10,
+        3,
+        "7",
+    )
+
+
+@pytest.mark.parametrize(
+    ("item", "problem"),
+    [
+        pytest.param(["not", "a", "lease"], "a list, not an object", id="not-an-object"),
+        pytest.param(broken("metadata.resourceVersion", 7), "resourceVersion missing", id="version-not-text"),
+        pytest.param(
+            broken("metadata.labels", {GROUP_LABEL: "other"}), "not this group's", id="foreign-labels"
+        ),
+        pytest.param(broken("metadata.annotations", None), "annotation", id="no-key"),
+        pytest.param(
+            broken("metadata.annotations", {KEY_ANNOTATION: "seats:org/acme"}),
+            "does not give this name",
+            id="key-of-another-name",
+        ),
+        pytest.param(broken("spec", "held"), "spec is not an object", id="spec-not-object"),
+        pytest.param(
+            broken("spec.holderIdentity", 5), "holderIdentity is not a string", id="holder-not-text"
+        ),
+        pytest.param(broken("spec.leaseDurationSeconds", True), "leaseDurationSeconds", id="duration-bool"),
+        pytest.param(broken("spec.leaseTransitions", -1), "leaseTransitions", id="transitions-negative"),
+    ],
+)
+def test_malformed_leases_name_what_is_wrong(item: object, problem: str) -> None:
+    """A malformed Lease becomes a record whose problem says what is wrong, never an exception."""
+    record = parse_lease(item, GROUP)
+    assert problem in record.problem
+
+
+async def test_only_looking_writes_nothing(lease_api, make_leases) -> None:
+    """A heartbeat without a member lists the live members and writes no Lease."""
+    a, b = make_leases("pod-a"), make_leases("pod-b")
+    await b.heartbeat("pod-b", TTL)
+    lease_api.seen.clear()
+
+    assert await a.heartbeat("", TTL) == ["pod-b"]
+    assert [s.method for s in lease_api.seen] == ["GET"]
+
+
+async def test_leaving_without_a_listing_reads_the_lease_first(lease_api, make_leases) -> None:
+    """A replica that leaves before its cache knows its member Lease reads it and deletes it; none is a no-op."""
+    await make_leases("pod-a").heartbeat("pod-a", TTL)
+    fresh = make_leases("pod-a")
+
+    await fresh.leave("pod-a")
+    assert [s.method for s in lease_api.seen[-2:]] == ["GET", "DELETE"]
+    assert not lease_api.leases
+    await fresh.leave("pod-a")
+    assert lease_api.seen[-1].method == "GET"
+
+
+@pytest.mark.parametrize(
+    ("call", "method", "status", "reason"),
+    [
+        pytest.param("release", "GET", 500, "server_error", id="release-read-5xx"),
+        pytest.param("leave", "GET", 403, "unauthorized", id="leave-read-rbac"),
+        pytest.param("leave-cached", "DELETE", 500, "server_error", id="leave-delete-5xx"),
+        pytest.param("acquire", "POST", 422, "rejected", id="acquire-invalid"),
+    ],
+)
+async def test_unexpected_answers_are_lease_errors(
+    lease_api, make_leases, call: str, method: str, status: int, reason: str
+) -> None:
+    """Answers other than success, 404 or a lost race surface as `LeaseError` with the status's reason."""
+    a = make_leases("pod-a")
+    if call == "leave-cached":
+        await a.heartbeat("pod-a", TTL)
+    lease_api.fail_next(method, status)
+
+    calls = {
+        "release": lambda: a.release_unit(UNIT, "pod-a"),
+        "leave": lambda: a.leave("pod-a"),
+        "leave-cached": lambda: a.leave("pod-a"),
+        "acquire": lambda: a.acquire_unit(UNIT, "pod-a", TTL),
+    }
+
+    with pytest.raises(LeaseError) as failed:
+        await calls[call]()
+    assert failed.value.reason == reason
+
+
+async def test_releasing_a_unit_without_a_lease_is_a_no_op(lease_api, make_leases) -> None:
+    """Releasing a unit whose Lease does not exist (never acquired, or deleted) writes nothing."""
+    a = make_leases("pod-a")
+
+    await a.release_unit(UNIT, "pod-a")
+
+    assert [s.method for s in lease_api.seen] == ["GET"]
+
+
+async def test_an_unreadable_write_answer_is_rejected(lease_api, make_leases) -> None:
+    """A 2xx answer to a write that is not the Lease written is a `rejected` error, not a held unit."""
+    a = make_leases("pod-a")
+    lease_api.answer_next("POST", 201, {"kind": "Status"})
+
+    with pytest.raises(LeaseError, match="unreadable Lease") as failed:
+        await a.heartbeat("pod-a", TTL)
+    assert failed.value.reason == "rejected"
+
+
+async def test_a_dead_member_lease_that_cannot_be_deleted_is_reported_once(
+    lease_api, make_leases, clock
+) -> None:
+    """Without `delete` (403) the dead member's Lease stays, the round goes on, and it is tried once per version."""
+    a, b = make_leases("pod-a"), make_leases("pod-b")
+    await b.heartbeat("pod-b", TTL)
+    await a.heartbeat("pod-a", TTL)
+    clock.advance(TTL)
+    lease_api.fail_next("DELETE", 403)
+
+    assert await a.heartbeat("pod-a", TTL) == ["pod-a"]
+    assert await a.heartbeat("pod-a", TTL) == ["pod-a"]
+
+    assert [s.method for s in lease_api.seen].count("DELETE") == 1
+    assert (NAMESPACE, b.member_lease("pod-b")) in lease_api.leases
