@@ -5,7 +5,8 @@ the service-account token, which it re-reads for every request (projected tokens
 happens only when the Lease has not changed for a full lease duration *as this process observed it*
 on its monotonic clock (clock skew between nodes does not matter). Writes carry the resourceVersion
 read just before, so a race ends in 409 for the loser, which stays follower. Times are MicroTime with
-exactly six fractional digits, as the API server requires.
+exactly six fractional digits, as the API server requires. `LeaseApiClient` (the requests) and the
+helpers below are shared with the shard leases of `kubernetes_units.py`.
 
 It never ends the process on an API error (they become `LeaseError`) and it never falls back to a
 static role: a pod that cannot reach the API server does not lead.
