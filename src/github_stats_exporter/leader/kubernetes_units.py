@@ -132,14 +132,19 @@ class KubernetesUnitLeases:
     async def leave(self, member: str) -> None:
         name = self.member_lease(member)
         record = self._leases.pop(name, None)
-        if record is None:
-            status, body = await self._client.call(_GET, self._client.url(name))
-            if status == 404:
+        # The cached version may be stale (a renewal cut off by the shutdown may still have landed): read
+        # the Lease again once when the delete's precondition fails.
+        for _ in range(2):
+            if record is None:
+                status, body = await self._client.call(_GET, self._client.url(name))
+                if status == 404:
+                    return
+                if status != 200:
+                    raise failure(_GET, status, body)
+                record = self._parse(body)
+            if await self._delete(record) != 409:
                 return
-            if status != 200:
-                raise failure(_GET, status, body)
-            record = self._parse(body)
-        await self._delete(record)
+            record = None
 
     # --- units -----------------------------------------------------------------------------------
     async def acquire_unit(self, unit: str, holder: str, ttl_seconds: float) -> int:
@@ -272,7 +277,8 @@ class KubernetesUnitLeases:
             else:
                 self._leases.pop(record.name, None)
 
-    async def _delete(self, record: LeaseRecord) -> None:
+    async def _delete(self, record: LeaseRecord) -> int:
+        """DELETE ``record`` unless it changed since it was read; the status (404 gone, 409 changed)."""
         # The precondition makes it a no-op when the Lease changed since it was read (a member came back).
         options = {
             "apiVersion": "v1",
@@ -282,6 +288,7 @@ class KubernetesUnitLeases:
         status, body = await self._client.call(_DELETE, self._client.url(record.name), options)
         if status not in (200, 202, 404, 409):
             raise failure(_DELETE, status, body)
+        return status
 
     async def _write(
         self, record: LeaseRecord | None, name: str, kind: str, key: str, spec: Mapping[str, Any]

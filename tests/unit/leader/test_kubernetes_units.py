@@ -531,6 +531,20 @@ async def test_unexpected_answers_are_lease_errors(
     assert failed.value.reason == reason
 
 
+async def test_leaving_after_a_renewal_the_cache_missed_still_deletes(lease_api, make_leases, clock) -> None:
+    """When the member Lease changed after the last read (a renewal cut off by shutdown that still landed),
+    leaving reads it again and deletes it."""
+    a = make_leases("pod-a")
+    await a.heartbeat("pod-a", TTL)
+    lease_api.spec(a.member_lease("pod-a"))["renewTime"] = "2026-11-25T10:30:00.000000Z"
+    lease_api.lease(a.member_lease("pod-a"))["metadata"]["resourceVersion"] = "99"
+
+    await a.leave("pod-a")
+
+    assert [s.method for s in lease_api.seen[-3:]] == ["DELETE", "GET", "DELETE"]
+    assert not lease_api.leases
+
+
 async def test_releasing_a_unit_without_a_lease_is_a_no_op(lease_api, make_leases) -> None:
     """Releasing a unit whose Lease does not exist (never acquired, or deleted) writes nothing."""
     a = make_leases("pod-a")
