@@ -50,6 +50,8 @@ class FakeLeaseApi:
     """(method, status) answered once, in order, before the request is looked at."""
     canned: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
     """(method, status, body) answered once, in order, before the request is looked at."""
+    outage: int = 0
+    """While non-zero every request answers this status (the API server unreachable for everyone)."""
     delay: float = 0.0
     server: TestServer | None = None
     _version: int = 0
@@ -90,6 +92,8 @@ class FakeLeaseApi:
         self.seen.append(Seen(request.method, request.path, token, copy.deepcopy(body), request.query_string))
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.outage:
+            return _status(self.outage, "scripted outage")
         if self.tokens is not None and token not in self.tokens:
             return _status(401, "Unauthorized")
         if token in self.failing_tokens:

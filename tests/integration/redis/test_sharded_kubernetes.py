@@ -6,7 +6,8 @@ API (tests/support/lease_api.py, served by this test on 127.0.0.1 and reached th
 the epochs from Redis, then the unit Leases, then every replica's `/healthz`, and checks that no unit is
 claimed by two replicas in its current term and that no epoch in Redis is ahead of its Lease (the
 Lease is won before the fence is raised). Join, leave (SIGTERM) and kill -9 move units as rendezvous
-hashing says; a killed replica's units are collected again within lease duration plus one cycle.
+hashing says; a killed replica's units are collected again within lease duration plus one cycle; with
+the API server down a replica drops every unit within renew_deadline and takes them back after.
 """
 
 from __future__ import annotations
@@ -266,6 +267,27 @@ async def test_replicas_share_units_on_kubernetes_leases_and_a_killed_replica_is
             assert await cluster.collected_since(killed_at, victim_units), (taken, resumed)
             assert "r2" not in cluster.members()  # r3 deleted the dead replica's member Lease
 
+            # The API server gone for everyone: the survivor drops every unit within renew_deadline (it
+            # cannot renew), and takes them again in new terms once the API server answers.
+            before_outage = await cluster.settle({"r3"}, 5)
+            lease_api.outage = 503
+            outage_at = time.monotonic()
+            while time.monotonic() < outage_at + 5:
+                if not (await cluster.claims()).get("r3"):
+                    break
+                await asyncio.sleep(0.05)
+            dropped = time.monotonic() - outage_at
+            assert (await cluster.claims())["r3"] == {}
+            lease_api.outage = 0
+            back_at = time.monotonic()
+            while time.monotonic() < back_at + 10:
+                if set((await cluster.claims()).get("r3", {})) == UNITS:
+                    break
+                await asyncio.sleep(0.05)
+            after_outage = await cluster.settle({"r3"}, 5)
+            assert (await cluster.claims())["r3"] == {u: epoch for u, (_, epoch) in after_outage.items()}
+            assert all(after_outage[u][1] > before_outage[u][1] for u in UNITS)
+
             # The killed replica's last term is over: a write fenced with it is refused by the store.
             unit = sorted(victim_units)[0]
             store = RedisSnapshotStore(redis, key_prefix=key_prefix)
@@ -282,3 +304,4 @@ async def test_replicas_share_units_on_kubernetes_leases_and_a_killed_replica_is
     assert cluster.samples > 20
     assert taken <= LEASE_SECONDS + 5
     assert resumed <= LEASE_SECONDS + CYCLE_SECONDS + 3
+    assert dropped <= 1.5 + 0.2 + 1  # renew_deadline + retry_period + the healthz refresh
