@@ -10,7 +10,8 @@ fencing epoch and grows on every acquisition (docs/scaling.md, "Kubernetes Lease
 
 Fencing stays in the store: after winning a unit Lease, the new holder raises the unit's epoch in the
 store (`UnitFenceStore.raise_unit_epoch`, set-if-greater) to its term before `acquire_unit` returns it,
-so from then on every write of an older term is refused. When the store is ahead of the Lease (Leases
+so from then on every write of an older term is refused; every renewal raises it again (a Redis that
+lost its data gets the epoch back, a later term found there ends this one). When the store is ahead of the Lease (Leases
 deleted, or the units were leased in Redis before) the new term starts above the store's epoch.
 
 It never decides assignments or timing (`leader.shards.ShardCoordinator` does) and never raises
@@ -187,7 +188,17 @@ class KubernetesUnitLeases:
             leaseDurationSeconds=lease_seconds(ttl_seconds),
             renewTime=micro_time(self._wall()),
         )
-        return await self._write(record, name, UNIT, unit, spec) is not None
+        if await self._write(record, name, UNIT, unit, spec) is None:
+            return False
+        # Re-assert the fence after every renewal: a Redis that lost its data gets the term's epoch back
+        # (the Lease, not Redis, is the record of the term), and a later term found there ends ours.
+        current = await self._fences.raise_unit_epoch(unit, epoch)
+        if current != epoch:
+            log.warning(
+                "shard unit term already over in the store", unit=unit, epoch=epoch, store_epoch=current
+            )
+            return False
+        return True
 
     async def release_unit(self, unit: str, holder: str) -> None:
         name = self.unit_lease(unit)

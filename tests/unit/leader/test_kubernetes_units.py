@@ -7,7 +7,7 @@ raised the unit's epoch there before it is handed out.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from github_stats_exporter.leader.lease_names import DNS_SUBDOMAIN, group_label,
 from github_stats_exporter.leader.shards import Held, ShardCoordinator
 from github_stats_exporter.leader.units import assign, plan_units
 from github_stats_exporter.model import Snapshot, SnapshotKey
-from github_stats_exporter.store.base import Fence, FencedOut, StoreUnavailable
+from github_stats_exporter.store.base import Fence, FencedOut, StoreUnavailable, UnitFenceStore
 from github_stats_exporter.store.memory import MemorySnapshotStore
 
 from .conftest import ManualClock
@@ -70,14 +70,16 @@ async def make_leases(
     """Unit leases of one replica each, on the fake API with the token ``token-<name>``."""
     made: list[KubernetesUnitLeases] = []
 
-    def make(name: str, group: str = GROUP) -> KubernetesUnitLeases:
+    def make(
+        name: str, group: str = GROUP, fence_store: UnitFenceStore | None = None
+    ) -> KubernetesUnitLeases:
         token = tmp_path / f"token-{name}"
         token.write_text(f"token-{name}")
         leases = KubernetesUnitLeases(
             ApiServer(lease_api.base_url, token_path=token),
             namespace=NAMESPACE,
             group=group,
-            fences=fences,
+            fences=fence_store or fences,
             clock=clock,
             wall=clock.wall,
         )
@@ -207,6 +209,77 @@ async def test_renewing_keeps_the_term_and_a_lost_race_ends_it(lease_api, make_l
     assert lease_of(lease_api, a.unit_lease(UNIT))["spec"]["leaseTransitions"] == epoch
     assert not await a.renew_unit(UNIT, "pod-a", epoch + 1, TTL)  # not the term it holds
     lease_api.fail_next("PUT", 409)
+    assert not await a.renew_unit(UNIT, "pod-a", epoch, TTL)
+
+
+class RestartableRedis:
+    """The fence port over a memory store that `lose_data` replaces with an empty one (a Redis restarted
+    without persistence)."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.store = MemorySnapshotStore(clock=clock)
+
+    def lose_data(self) -> None:
+        self.store = MemorySnapshotStore(clock=self.clock)
+
+    async def unit_epochs(self, units: Iterable[str]) -> dict[str, int]:
+        return await self.store.unit_epochs(units)
+
+    async def raise_unit_epoch(self, unit: str, epoch: int) -> int:
+        return await self.store.raise_unit_epoch(unit, epoch)
+
+    async def put_fenced(self, snapshot: Snapshot, fence: Fence) -> int:
+        return await self.store.put_fenced(snapshot, fence)
+
+    async def set_checkpoint_fenced(
+        self, name: str, value: bytes, ttl_seconds: float | None, fence: Fence
+    ) -> None:
+        await self.store.set_checkpoint_fenced(name, value, ttl_seconds, fence)
+
+
+async def fences_at(leases: KubernetesUnitLeases, redis: RestartableRedis, terms: int) -> None:
+    """Let ``terms`` acquisitions and releases pass, so the unit's epoch is ``terms``."""
+    for _ in range(terms):
+        await leases.acquire_unit(UNIT, "pod-a", TTL)
+        await leases.release_unit(UNIT, "pod-a")
+    assert await redis.unit_epochs([UNIT]) == {UNIT: terms}
+
+
+async def test_a_renewal_gives_a_redis_that_lost_its_data_the_epoch_back(
+    lease_api, make_leases, clock
+) -> None:
+    """After Redis lost every epoch, the holder's next renewal restores its term's epoch, so its writes
+    land again and a stale term's are refused."""
+    redis = RestartableRedis(clock)
+    a = make_leases("pod-a", fence_store=redis)
+    await a.heartbeat("pod-a", TTL)
+    await fences_at(a, redis, 3)
+    epoch = await a.acquire_unit(UNIT, "pod-a", TTL)
+    redis.lose_data()
+    with pytest.raises(FencedOut):
+        await redis.put_fenced(Snapshot(KEY, (), 1.0), Fence(UNIT, epoch))
+    clock.advance(2.0)
+    await a.heartbeat("pod-a", TTL)
+
+    assert await a.renew_unit(UNIT, "pod-a", epoch, TTL)
+
+    assert await redis.unit_epochs([UNIT]) == {UNIT: epoch}
+    assert await redis.put_fenced(Snapshot(KEY, (), 2.0), Fence(UNIT, epoch)) > 0
+    with pytest.raises(FencedOut):
+        await redis.put_fenced(Snapshot(KEY, (), 3.0), Fence(UNIT, epoch - 1))
+
+
+async def test_a_renewal_that_finds_a_later_term_in_the_store_ends_its_own(
+    lease_api, make_leases, fences
+) -> None:
+    """A holder whose renewal finds a higher epoch in the store gives the unit up (its term is over)."""
+    a = make_leases("pod-a")
+    await a.heartbeat("pod-a", TTL)
+    epoch = await a.acquire_unit(UNIT, "pod-a", TTL)
+    await fences.raise_unit_epoch(UNIT, epoch + 1)
+    await a.heartbeat("pod-a", TTL)
+
     assert not await a.renew_unit(UNIT, "pod-a", epoch, TTL)
 
 
