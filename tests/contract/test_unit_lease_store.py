@@ -73,3 +73,29 @@ async def test_fenced_writes_of_a_stale_term_are_refused(store: Store) -> None:
     assert await store.get_checkpoint("activity/ledger/acme/api") == b"a"
     await store.put_fenced(Snapshot(KEY, (), produced_at=3.0), Fence(UNIT, second))
     assert (await store.get_many([KEY]))[KEY].produced_at == 3.0
+
+
+async def test_raising_an_epoch_fences_out_every_lower_term(store: Store) -> None:
+    """A term leased elsewhere raises the unit's epoch before writing; lower terms are refused from then on."""
+    assert await store.raise_unit_epoch(UNIT, 7) == 7
+    assert await store.unit_epochs([UNIT]) == {UNIT: 7}
+    with pytest.raises(FencedOut) as refused:
+        await store.put_fenced(Snapshot(KEY, (), produced_at=1.0), Fence(UNIT, 6))
+    assert refused.value.current == 7
+    assert await store.put_fenced(Snapshot(KEY, (), produced_at=2.0), Fence(UNIT, 7)) > 0
+
+
+async def test_raising_never_lowers_an_epoch(store: Store) -> None:
+    """Set-if-greater: a stale term's raise leaves the higher epoch and says so, so that term never writes."""
+    assert await store.raise_unit_epoch(UNIT, 9) == 9
+    assert await store.raise_unit_epoch(UNIT, 4) == 9
+    assert await store.raise_unit_epoch(UNIT, 9) == 9
+    assert await store.unit_epochs([UNIT]) == {UNIT: 9}
+
+
+@pytest.mark.parametrize("epoch", [pytest.param(0, id="zero"), pytest.param(-3, id="negative")])
+async def test_raising_to_a_non_positive_epoch_is_refused(store: Store, epoch: int) -> None:
+    """Epochs start at 1: a raise to 0 or below is a programming error, refused before touching the store."""
+    with pytest.raises(ValueError, match="positive integer"):
+        await store.raise_unit_epoch(UNIT, epoch)
+    assert await store.unit_epochs([UNIT]) == {UNIT: 0}

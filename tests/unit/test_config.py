@@ -162,6 +162,7 @@ DEFAULTS = [
     ("leader_election.lease_duration", timedelta(seconds=30)),
     ("leader_election.renew_deadline", timedelta(seconds=20)),
     ("leader_election.retry_period", timedelta(seconds=5)),
+    ("leader_election.kubernetes_api_url", ""),
     ("github.api_base_url", "https://api.github.com"),
     ("github.request_timeout", timedelta(seconds=20)),
     ("github.unhealthy_failure_threshold", 1),

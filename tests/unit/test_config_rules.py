@@ -594,6 +594,12 @@ RULES = [
         "is not an http(s) URL",
         id="endpoint-url",
     ),
+    pytest.param(
+        {"leader_election": {"kubernetes_api_url": "127.0.0.1:8001"}},
+        "leader_election.kubernetes_api_url",
+        "is not an http(s) URL",
+        id="kubernetes-api-url",
+    ),
 ]
 
 
@@ -614,6 +620,16 @@ def test_rule_violation_names_path_and_reason(patch: dict[str, object], path: st
         ),
         pytest.param(
             {"leader_election": {"enabled": True, "namespace": "monitoring"}}, id="leader-enabled-defaults"
+        ),
+        pytest.param(
+            {
+                "leader_election": {
+                    "enabled": True,
+                    "namespace": "monitoring",
+                    "kubernetes_api_url": "http://127.0.0.1:8001",
+                }
+            },
+            id="leader-kubernetes-api-url",
         ),
         pytest.param({"copilot": {"user_label_mode": "hashed"}}, id="copilot-off-needs-no-key"),
         pytest.param({"copilot": {"enterprise": {"enabled": True}}}, id="copilot-off-needs-no-enterprise"),

@@ -199,12 +199,17 @@ def test_probes_and_port_match_the_app(overlay: str, rendered: dict[str, Manifes
     assert config["server"]["listen_addr"].endswith(f":{port['containerPort']}")
 
 
-def test_ha_rbac_grants_exactly_what_the_lease_elector_uses(rendered: dict[str, Manifests]):
-    """The Role allows get/create/update on leases and nothing else, bound to the pods' service account."""
+def test_ha_rbac_grants_exactly_what_the_lease_code_uses(rendered: dict[str, Manifests]):
+    """The Role allows on leases only what the elector and the sharded unit leases use, bound to the pods'
+    service account (tests/unit/leader/test_kubernetes_units.py checks the verbs against the requests)."""
     ha = rendered["ha"]
     role = ha["Role", "github-stats-exporter-leader"]
     assert role["rules"] == [
-        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["get", "list", "create", "update", "delete"],
+        }
     ]
     binding = ha["RoleBinding", "github-stats-exporter-leader"]
     account = ha["Deployment", NAME]["spec"]["template"]["spec"]["serviceAccountName"]

@@ -25,6 +25,7 @@ from github_stats_exporter.app.runtime import (
     Runtime,
     StartupError,
     build_store,
+    build_unit_leases,
     client_options,
     initial_role,
     lease_timings,
@@ -79,7 +80,7 @@ async def build_runtime(
     coordinator = None
     if core.units is not None:
         shards = ShardCoordinator(
-            core.store,
+            build_unit_leases(settings, core.store, stack),
             identity=default_identity(settings.leader_election.identity),
             units=collectors.units,
             timings=lease_timings(settings),

@@ -5,9 +5,10 @@ No I/O at build time (stores connect lazily); no scheduling (see `lifecycle`).""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import structlog
@@ -27,7 +28,7 @@ from github_stats_exporter.github.client import (
 )
 from github_stats_exporter.github.ratelimit import RateLimitBudget, SharedBudget
 from github_stats_exporter.health import Health
-from github_stats_exporter.leader.base import Elector
+from github_stats_exporter.leader.base import Elector, UnitLeases
 from github_stats_exporter.leader.identity import default_identity
 from github_stats_exporter.leader.lease import LeaseTimings
 from github_stats_exporter.leader.shards import ShardCoordinator
@@ -49,6 +50,9 @@ from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import Store
 from github_stats_exporter.store.memory import MemorySnapshotStore
 from github_stats_exporter.tracing import NO_TRACING, Tracing
+
+if TYPE_CHECKING:
+    from github_stats_exporter.leader.kubernetes import ApiServer
 
 log = structlog.get_logger(__name__)
 
@@ -251,6 +255,38 @@ def lease_timings(settings: Settings) -> LeaseTimings:
     )
 
 
+def kubernetes_api(settings: Settings) -> ApiServer:
+    """The API server of the Kubernetes backend: ``kubernetes_api_url``, else the pod's in-cluster one."""
+    from github_stats_exporter.leader.kubernetes import ApiServer, ElectorSetupError
+
+    url = settings.leader_election.kubernetes_api_url
+    if url:
+        return ApiServer(url)
+    try:
+        return ApiServer.in_cluster()
+    except ElectorSetupError as exc:
+        # Refuse rather than lead statically: two replicas that both believe they lead double the
+        # GitHub budget spend (the Go exporter's silent static-leader fallback, docs/leader_election.md).
+        raise StartupError(str(exc)) from exc
+
+
+def build_unit_leases(settings: Settings, store: Store, stack: contextlib.AsyncExitStack) -> UnitLeases:
+    """Where sharded collection's membership and unit leases live: Kubernetes Leases or the store's Redis.
+
+    The fencing epochs stay in the store either way (docs/scaling.md).
+    """
+    cfg = settings.leader_election
+    if cfg.backend != "kubernetes":
+        return store
+    from github_stats_exporter.leader.kubernetes_units import KubernetesUnitLeases
+
+    leases = KubernetesUnitLeases(
+        kubernetes_api(settings), namespace=cfg.namespace, group=cfg.lease_name, fences=store
+    )
+    stack.push_async_callback(leases.close)
+    return leases
+
+
 def build_elector(settings: Settings, metrics: SelfMetrics) -> Elector:
     """Static role without leader election; a Kubernetes Lease or a Redis lease elector with it."""
     cfg = settings.leader_election
@@ -263,20 +299,16 @@ def build_elector(settings: Settings, metrics: SelfMetrics) -> Elector:
         cfg.retry_period.total_seconds(),
     )
     if cfg.backend == "kubernetes":
-        from github_stats_exporter.leader.kubernetes import ElectorSetupError, KubernetesElector
+        from github_stats_exporter.leader.kubernetes import KubernetesElector
 
-        try:
-            return KubernetesElector(
-                namespace=cfg.namespace,
-                lease_name=cfg.lease_name,
-                identity=identity,
-                timings=timings,
-                metrics=metrics,
-            )
-        except ElectorSetupError as exc:
-            # Refuse rather than lead statically: two replicas that both believe they lead double the
-            # GitHub budget spend (the Go exporter's silent static-leader fallback, docs/leader_election.md).
-            raise StartupError(str(exc)) from exc
+        return KubernetesElector(
+            namespace=cfg.namespace,
+            lease_name=cfg.lease_name,
+            identity=identity,
+            timings=timings,
+            metrics=metrics,
+            api=kubernetes_api(settings),
+        )
     # Imported only when chosen, so a memory-only run never loads redis.
     from github_stats_exporter.leader.redis import RedisElector
 

@@ -79,6 +79,13 @@ class LeaderElectionConfig(Section):
     lease_duration: PositiveDuration = timedelta(seconds=30)
     renew_deadline: PositiveDuration = timedelta(seconds=20)
     retry_period: PositiveDuration = timedelta(seconds=5)
+    kubernetes_api_url: Text = ""
+    """Empty: the in-cluster API server; else an API server that needs no credentials (``kubectl proxy``)."""
+
+    @field_validator("kubernetes_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        return check_http_url(value, example="127.0.0.1:8001").rstrip("/") if value else value
 
     @field_validator("identity")
     @classmethod

@@ -5,7 +5,8 @@ the service-account token, which it re-reads for every request (projected tokens
 happens only when the Lease has not changed for a full lease duration *as this process observed it*
 on its monotonic clock (clock skew between nodes does not matter). Writes carry the resourceVersion
 read just before, so a race ends in 409 for the loser, which stays follower. Times are MicroTime with
-exactly six fractional digits, as the API server requires.
+exactly six fractional digits, as the API server requires. `LeaseApiClient` (the requests) and the
+helpers below are shared with the shard leases of `kubernetes_units.py`.
 
 It never ends the process on an API error (they become `LeaseError`) and it never falls back to a
 static role: a pod that cannot reach the API server does not lead.
@@ -92,6 +93,80 @@ class ApiServer:
 _Record = tuple[object, ...]
 
 
+class LeaseApiClient:
+    """Requests to the Lease collection of one namespace; the bearer token is re-read for every request."""
+
+    def __init__(
+        self,
+        api: ApiServer,
+        *,
+        namespace: str,
+        session: aiohttp.ClientSession | None = None,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+    ) -> None:
+        base = api.base_url.rstrip("/")
+        self.collection = f"{base}{LEASE_API}/namespaces/{namespace}/leases"
+        self._token_path = api.token_path
+        self._ssl: ssl.SSLContext | bool = True
+        if api.base_url.startswith("https://"):
+            self._ssl = ssl.create_default_context(cafile=str(api.ca_path) if api.ca_path else None)
+        self._session = session
+        self._own_session = session is None
+        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+
+    def url(self, name: str) -> str:
+        """The URL of the Lease ``name``."""
+        return f"{self.collection}/{name}"
+
+    async def close(self) -> None:
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _token(self) -> str:
+        if self._token_path is None:
+            return ""
+        try:
+            return self._token_path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            msg = f"cannot read {self._token_path}: {exc.strerror}"
+            raise LeaseError(msg, reason="token") from exc
+
+    async def call(
+        self,
+        method: str,
+        url: str,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """One request; the status and the decoded JSON object (empty when the answer had none)."""
+        headers = {"Accept": "application/json"}
+        token = self._token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        try:
+            async with self._session.request(
+                method, url, json=body, params=params, headers=headers, ssl=self._ssl
+            ) as resp:
+                status, raw = resp.status, await resp.read()
+        except TimeoutError as exc:
+            msg = f"{method} Lease timed out"
+            raise LeaseError(msg, reason="timeout") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            msg = f"{method} Lease: {type(exc).__name__}"
+            raise LeaseError(msg, reason="network") from exc
+        try:
+            decoded = json.loads(raw) if raw else {}
+        except ValueError:
+            decoded = {}
+        if status < 300 and not isinstance(decoded, dict):
+            msg = f"{method} Lease answered {status} without a JSON object"
+            raise LeaseError(msg, reason="rejected")
+        return status, decoded if isinstance(decoded, dict) else {}
+
+
 class KubernetesLease:
     """A `LeaseLock` on one Lease object; keeps the last observed record and when it changed."""
 
@@ -107,19 +182,15 @@ class KubernetesLease:
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        base = api.base_url.rstrip("/")
-        self._collection = f"{base}{LEASE_API}/namespaces/{namespace}/leases"
-        self._url = f"{self._collection}/{name}"
+        self._client = LeaseApiClient(
+            api, namespace=namespace, session=session, request_timeout=request_timeout
+        )
+        self._call = self._client.call
+        self._collection = self._client.collection
+        self._url = self._client.url(name)
         self._namespace, self._name, self._identity = namespace, name, identity
         # leaseDurationSeconds is a whole number; rounding up keeps every replica on the safe side.
-        self._duration_seconds = max(1, math.ceil(lease_duration))
-        self._token_path = api.token_path
-        self._ssl: ssl.SSLContext | bool = True
-        if api.base_url.startswith("https://"):
-            self._ssl = ssl.create_default_context(cafile=str(api.ca_path) if api.ca_path else None)
-        self._session = session
-        self._own_session = session is None
-        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+        self._duration_seconds = lease_seconds(lease_duration)
         self._wall = wall
         self._observed: _Record | None = None
         self._observed_at = 0.0
@@ -134,7 +205,7 @@ class KubernetesLease:
         if status == 404:
             return await self._create(now)
         if status != 200:
-            raise _failure(_GET, status, lease)
+            raise failure(_GET, status, lease)
         spec = _spec(lease)
         self._observe(spec, now)
         holder = spec.get("holderIdentity") or ""
@@ -153,7 +224,7 @@ class KubernetesLease:
         lease["spec"] = renewed
         status, updated = await self._call("PUT", self._url, lease)
         if status != 200:
-            raise _failure(_PUT, status, updated)
+            raise failure(_PUT, status, updated)
         self._observe(_spec(updated), now)
         return True
 
@@ -162,7 +233,7 @@ class KubernetesLease:
         if status == 404:
             return False
         if status != 200:
-            raise _failure(_GET, status, lease)
+            raise failure(_GET, status, lease)
         spec = _spec(lease)
         if spec.get("holderIdentity") != self._identity:
             return False
@@ -173,13 +244,11 @@ class KubernetesLease:
         lease["spec"] = cleared
         status, updated = await self._call("PUT", self._url, lease)
         if status != 200:
-            raise _failure(_PUT, status, updated)
+            raise failure(_PUT, status, updated)
         return True
 
     async def close(self) -> None:
-        if self._own_session and self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._client.close()
 
     async def _create(self, now: float) -> bool:
         stamp = micro_time(self._wall())
@@ -197,7 +266,7 @@ class KubernetesLease:
         }
         status, created = await self._call("POST", self._collection, lease)
         if status not in (200, 201):
-            raise _failure(_POST, status, created)
+            raise failure(_POST, status, created)
         self._observe(_spec(created), now)
         return True
 
@@ -220,41 +289,10 @@ class KubernetesLease:
         duration = _int(spec.get("leaseDurationSeconds")) or self._duration_seconds
         return now >= self._observed_at + duration
 
-    def _token(self) -> str:
-        if self._token_path is None:
-            return ""
-        try:
-            return self._token_path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            msg = f"cannot read {self._token_path}: {exc.strerror}"
-            raise LeaseError(msg, reason="token") from exc
 
-    async def _call(
-        self, method: str, url: str, body: Mapping[str, Any] | None = None
-    ) -> tuple[int, dict[str, Any]]:
-        headers = {"Accept": "application/json"}
-        token = self._token()
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        try:
-            async with self._session.request(method, url, json=body, headers=headers, ssl=self._ssl) as resp:
-                status, raw = resp.status, await resp.read()
-        except TimeoutError as exc:
-            msg = f"{method} Lease timed out"
-            raise LeaseError(msg, reason="timeout") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            msg = f"{method} Lease: {type(exc).__name__}"
-            raise LeaseError(msg, reason="network") from exc
-        try:
-            decoded = json.loads(raw) if raw else {}
-        except ValueError:
-            decoded = {}
-        if status < 300 and not isinstance(decoded, dict):
-            msg = f"{method} Lease answered {status} without a JSON object"
-            raise LeaseError(msg, reason="rejected")
-        return status, decoded if isinstance(decoded, dict) else {}
+def lease_seconds(duration: float) -> int:
+    """``leaseDurationSeconds`` for a duration: a whole number of seconds, rounded up, at least 1."""
+    return max(1, math.ceil(duration))
 
 
 def _spec(lease: Mapping[str, Any]) -> dict[str, Any]:
@@ -266,7 +304,8 @@ def _int(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def _failure(method: str, status: int, body: Mapping[str, Any]) -> LeaseError:
+def failure(method: str, status: int, body: Mapping[str, Any]) -> LeaseError:
+    """The `LeaseError` of an unexpected answer, its reason from the status (409 is ``conflict``)."""
     message = body.get("message")
     detail = f"{method} Lease answered {status}"
     if isinstance(message, str) and message:

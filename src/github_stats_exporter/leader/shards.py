@@ -3,11 +3,12 @@
 In ``leader_election.mode: sharded`` every replica runs one `ShardCoordinator` (docs/scaling.md). Every
 ``retry_period`` it beats its membership (TTL ``lease_duration``), computes the rendezvous assignment
 over the live members (`units.assign`), gives up the units no longer its own, renews the ones it keeps
-and acquires the ones it gained, each acquisition a new term with a new fencing epoch. When no store
-round trip succeeded within ``renew_deadline`` it drops every unit, before any lease can expire, as a
+and acquires the ones it gained, each acquisition a new term with a new fencing epoch. When no lease
+round (beat and renewals) succeeded within ``renew_deadline`` it drops every unit, before any lease can expire, as a
 leader steps down. It reports the held units (name -> epoch) through ``on_change`` and every unit's
-holder and epoch, as the store has them, through ``on_view``; it never collects.
-Store failures are expected and retried; anything else propagates.
+holder and epoch, as the leases have them, through ``on_view``; it never collects. The leases live in
+the store's Redis or in Kubernetes Leases (`leader.base.UnitLeases`); their failures are expected and
+retried; anything else propagates.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import structlog
 
+from github_stats_exporter.leader.base import LeaseError, UnitLeases
 from github_stats_exporter.leader.lease import LeaseTimings
 from github_stats_exporter.leader.units import WorkUnit, assign
-from github_stats_exporter.store.base import StoreError, UnitLeaseStore
+from github_stats_exporter.store.base import StoreError
 
 log = structlog.get_logger(__name__)
 
@@ -36,7 +38,7 @@ class ShardCoordinator:
 
     def __init__(
         self,
-        store: UnitLeaseStore,
+        leases: UnitLeases,
         *,
         identity: str,
         units: Sequence[WorkUnit],
@@ -46,7 +48,7 @@ class ShardCoordinator:
         on_view: Callable[[Holders], None] | None = None,
     ) -> None:
         self._on_view = on_view
-        self._store = store
+        self._leases = leases
         self._identity = identity
         self._units = {unit.name: unit for unit in units}
         self._timings = timings
@@ -88,7 +90,7 @@ class ShardCoordinator:
         try:
             async with asyncio.timeout(self._timings.renew_deadline):
                 await self._round(started, on_change)
-        except (StoreError, TimeoutError) as exc:
+        except (LeaseError, StoreError, TimeoutError) as exc:
             log.warning("shard coordination failed", identity=self._identity, error=str(exc) or "timeout")
         if self._held and self._clock() - self._renewed_at > self._timings.renew_deadline:
             log.warning(
@@ -100,7 +102,7 @@ class ShardCoordinator:
 
     async def _round(self, started: float, on_change: Callable[[Held], None]) -> None:
         ttl = self._timings.lease_duration
-        members = await self._store.heartbeat(self._identity, ttl)
+        members = await self._leases.heartbeat(self._identity, ttl)
         if self._identity not in members:
             members = sorted([*members, self._identity])
         self._members = tuple(members)
@@ -109,24 +111,24 @@ class ShardCoordinator:
             # Stop collecting first, then free the lease for its new owner.
             del self._held[name]
             on_change(dict(self._held))
-            await self._store.release_unit(name, self._identity)
+            await self._leases.release_unit(name, self._identity)
         for name, epoch in sorted(self._held.items()):
-            if not await self._store.renew_unit(name, self._identity, epoch, ttl):
+            if not await self._leases.renew_unit(name, self._identity, epoch, ttl):
                 log.warning("shard unit lost", unit=name, epoch=epoch)
                 del self._held[name]
         self._renewed_at = started
         for name in sorted(mine - set(self._held)):
-            epoch = await self._store.acquire_unit(name, self._identity, ttl)
+            epoch = await self._leases.acquire_unit(name, self._identity, ttl)
             if epoch:
                 self._held[name] = epoch
                 log.info("shard unit acquired", unit=name, epoch=epoch)
         if self._on_view is not None:
-            self._on_view(await self._store.unit_holders(sorted(self._units)))
+            self._on_view(await self._leases.unit_holders(sorted(self._units)))
 
     async def release(self) -> None:
         """Give every unit up and leave, so the others take over at once (a clean shutdown)."""
         held, self._held = dict(self._held), {}
-        with contextlib.suppress(StoreError):
+        with contextlib.suppress(LeaseError, StoreError):
             for name in sorted(held):
-                await self._store.release_unit(name, self._identity)
-            await self._store.leave(self._identity)
+                await self._leases.release_unit(name, self._identity)
+            await self._leases.leave(self._identity)

@@ -9,7 +9,8 @@ A caller names the port(s) it uses, so a reader sees at a glance which state it 
 * `LockStore`       short-lived exclusive locks that expire by themselves
 * `CounterStore`    cluster-wide totals of the replicas' counter increments
 * `RateLimitStore`  the GitHub rate-limit budget every replica of an installation shares
-* `UnitLeaseStore`  live members, one lease per work unit with a fencing epoch, and fenced writes
+* `UnitLeaseStore`  live members and one lease per work unit (sharded collection on the store's Redis)
+* `UnitFenceStore`  every work unit's fencing epoch and the writes checked against it
 * `StoreMaintenance` what only the composition root calls: `gc`, `ping`, `close`
 * `CollectionStore` snapshots and checkpoints: what a collector needs
 * `Store`           all of the above, what an adapter offers and what the composition root holds
@@ -232,11 +233,10 @@ class RateLimitStore(Protocol):
 
 @runtime_checkable
 class UnitLeaseStore(Protocol):
-    """Sharded collection's coordination (docs/scaling.md): who is live, who holds which unit, fenced writes.
+    """Sharded collection's membership and unit leases kept in the store (docs/scaling.md).
 
-    A unit's epoch only grows: every acquisition starts a new term. A fenced write succeeds only while
-    the unit's epoch still equals the writer's, so a replica that lost a unit (paused, partitioned,
-    expired) cannot overwrite what the new holder wrote.
+    This is the store's implementation of `leader.base.UnitLeases` (the Kubernetes one lives in
+    `leader/kubernetes_units.py`). A unit's epoch only grows: every acquisition starts a new term.
     """
 
     async def heartbeat(self, member: str, ttl_seconds: float) -> list[str]:
@@ -259,12 +259,31 @@ class UnitLeaseStore(Protocol):
         """Drop ``holder``'s lease of ``unit`` so the next owner need not wait for it to expire."""
         ...
 
+    async def unit_holders(self, units: Iterable[str]) -> dict[str, tuple[str, int]]:
+        """Each unit's holder while its lease lives ("" otherwise) and its current epoch."""
+        ...
+
+
+@runtime_checkable
+class UnitFenceStore(Protocol):
+    """The fencing epoch of every work unit and the writes checked against it, whoever leases the units.
+
+    A fenced write succeeds only while the unit's epoch still equals the writer's, so a replica that
+    lost a unit (paused, partitioned, expired) cannot overwrite what the new holder wrote. The store's
+    own unit leases (`UnitLeaseStore`) move the epoch on every acquisition; leases kept elsewhere
+    (Kubernetes) raise it to their term with `raise_unit_epoch` before the term's first write.
+    """
+
     async def unit_epochs(self, units: Iterable[str]) -> dict[str, int]:
         """The current epoch of each unit (0 for one never acquired)."""
         ...
 
-    async def unit_holders(self, units: Iterable[str]) -> dict[str, tuple[str, int]]:
-        """Each unit's holder while its lease lives ("" otherwise) and its current epoch."""
+    async def raise_unit_epoch(self, unit: str, epoch: int) -> int:
+        """Set the epoch of ``unit`` to ``epoch`` unless it is already higher, in one atomic step.
+
+        Returns the epoch afterwards: ``epoch`` when the term may write, a higher one when a later term
+        exists already.
+        """
         ...
 
     async def put_fenced(self, snapshot: Snapshot, fence: Fence) -> int:
@@ -304,6 +323,7 @@ class Store(
     CounterStore,
     RateLimitStore,
     UnitLeaseStore,
+    UnitFenceStore,
     StoreMaintenance,
     Protocol,
 ):

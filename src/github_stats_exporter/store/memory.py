@@ -34,6 +34,12 @@ def _check_ttl(ttl_seconds: float) -> None:
         raise ValueError(msg)
 
 
+def _check_epoch(epoch: int) -> None:
+    if epoch < 1:
+        msg = f"a unit epoch is a positive integer, got {epoch!r}"
+        raise ValueError(msg)
+
+
 class MemorySnapshotStore:
     """Snapshots, checkpoints, locks and counters in memory, with TTLs read from an injectable clock.
 
@@ -265,6 +271,12 @@ class MemorySnapshotStore:
     async def unit_epochs(self, units: Iterable[str]) -> dict[str, int]:
         self._check_open()
         return {unit: self._epochs.get(unit, 0) for unit in units}
+
+    async def raise_unit_epoch(self, unit: str, epoch: int) -> int:
+        self._check_open()
+        _check_epoch(epoch)
+        self._epochs[unit] = max(self._epochs.get(unit, 0), epoch)
+        return self._epochs[unit]
 
     async def unit_holders(self, units: Iterable[str]) -> dict[str, tuple[str, int]]:
         self._check_open()

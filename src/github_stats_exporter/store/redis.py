@@ -21,8 +21,8 @@ Sentinel Redis, not Redis Cluster):
 * ``P:batch:<id>``     string, marks an applied counter batch (idempotent flushes)
 * ``P:members``        sorted set, live replica -> expiry (ms, Redis server time) of sharded collection
 * ``P:unit:<unit>``    string, the unit's holder (PX = lease); ``P:unit:<unit>:epoch`` its fencing epoch,
-                       INCR'd on every acquisition, created at the server's time in ms; fenced writes
-                       compare it inside their script
+                       INCR'd on every acquisition, created at the server's time in ms (raised to the
+                       Lease's term with Kubernetes unit leases); fenced writes compare it inside their script
 * ``P:budget:<name>``  string, the units booked of a shared budget (INCRBY within a cap in one script;
                        PEXPIRE on every grant)
 * ``P:ratelimit:<scope>`` hash, resource -> ``limit|remaining|used|reset`` and ``~block`` ->
@@ -210,6 +210,14 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return granted
 """
 
+# Set-if-greater: a term leased outside Redis (Kubernetes) moves the fence before its first write.
+_UNIT_RAISE = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local epoch = tonumber(ARGV[1])
+if current < epoch then redis.call('SET', KEYS[1], ARGV[1]) return epoch end
+return current
+"""
+
 _UNIT_RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
@@ -369,6 +377,7 @@ class RedisSnapshotStore:
         self._unit_renew_script = client.register_script(_UNIT_RENEW)
         self._unit_release_script = client.register_script(_UNIT_RELEASE)
         self._take_budget_script = client.register_script(_TAKE_BUDGET)
+        self._unit_raise_script = client.register_script(_UNIT_RAISE)
         self._members = f"{key_prefix}:members"
 
     @classmethod
@@ -527,6 +536,13 @@ class RedisSnapshotStore:
             return {}
         raw = await self._call(self._redis.mget([self._epoch_key(u) for u in names]))
         return {unit: int(value or 0) for unit, value in zip(names, raw, strict=True)}
+
+    async def raise_unit_epoch(self, unit: str, epoch: int) -> int:
+        if epoch < 1:
+            msg = f"a unit epoch is a positive integer, got {epoch!r}"
+            raise ValueError(msg)
+        keys = [self._epoch_key(unit)]
+        return int(await self._call(self._unit_raise_script(keys=keys, args=[str(epoch)])))
 
     async def unit_holders(self, units: Iterable[str]) -> dict[str, tuple[str, int]]:
         names = list(units)

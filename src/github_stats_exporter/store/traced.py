@@ -148,6 +148,9 @@ class TracedStore:
     async def unit_epochs(self, units: Iterable[str]) -> dict[str, int]:
         return await self._inner.unit_epochs(units)
 
+    async def raise_unit_epoch(self, unit: str, epoch: int) -> int:
+        return await self._inner.raise_unit_epoch(unit, epoch)
+
     async def unit_holders(self, units: Iterable[str]) -> dict[str, tuple[str, int]]:
         return await self._inner.unit_holders(units)
 
