@@ -209,6 +209,10 @@ def _invalid(spec: dict[str, Any]) -> str:
     duration = spec.get("leaseDurationSeconds")
     if duration is not None and not (isinstance(duration, int) and duration > 0):
         return "spec.leaseDurationSeconds: must be greater than 0"
+    transitions = spec.get("leaseTransitions")
+    if transitions is not None and not (isinstance(transitions, int) and 0 <= transitions < 2**31):
+        # leaseTransitions is an int32 in coordination.k8s.io/v1.
+        return f'Lease in version "v1" cannot be handled as a Lease: leaseTransitions: {transitions!r} out of int32'
     return ""
 
 

@@ -51,6 +51,8 @@ KIND_LABEL = "github-stats-exporter/lease-kind"
 """Label saying what a Lease is: ``member`` or ``unit``."""
 KEY_ANNOTATION = "github-stats-exporter/key"
 """Annotation holding the exact replica identity or unit name the Lease's name was derived from."""
+MAX_LEASE_TRANSITIONS = 2**31 - 1
+"""``leaseTransitions`` is an int32 in the Lease API: the highest term a unit Lease can carry."""
 MEMBER, UNIT = "member", "unit"
 _GET, _PUT, _POST, _DELETE, _LIST = "GET", "PUT", "POST", "DELETE", "LIST"
 
@@ -157,6 +159,15 @@ class KubernetesUnitLeases:
             return 0
         floor = (await self._fences.unit_epochs([unit]))[unit]
         epoch = max(record.transitions if record is not None else 0, floor) + 1
+        if epoch > MAX_LEASE_TRANSITIONS:
+            # Redis unit leases seed epochs at Redis's time in ms (docs/scaling.md, "Limits"); a Lease
+            # cannot carry such a term, and a lower one would let the old terms' writes through.
+            msg = (
+                f"unit {unit!r}: its fencing epoch in the store ({floor}) is beyond what a Lease's"
+                " leaseTransitions (int32) can hold; it was leased with Redis unit leases before: stop every"
+                " replica and delete the store's unit epoch keys (docs/scaling.md, 'Kubernetes Leases')"
+            )
+            raise LeaseError(msg, reason="rejected")
         stamp = micro_time(self._wall())
         spec = {
             "holderIdentity": holder,

@@ -652,3 +652,17 @@ async def test_a_dead_member_lease_that_cannot_be_deleted_is_reported_once(
 
     assert [s.method for s in lease_api.seen].count("DELETE") == 1
     assert (NAMESPACE, b.member_lease("pod-b")) in lease_api.leases
+
+
+async def test_a_store_epoch_beyond_int32_is_a_clear_error_and_no_lease(
+    lease_api, make_leases, fences
+) -> None:
+    """Epochs seeded by Redis unit leases (ms timestamps) cannot go into leaseTransitions: a clear error,
+    and the Lease is not written with a term the API server would refuse."""
+    await fences.raise_unit_epoch(UNIT, 1_796_444_123_457)
+    a = make_leases("pod-a")
+    await a.heartbeat("pod-a", TTL)
+
+    with pytest.raises(LeaseError, match=r"leaseTransitions \(int32\)"):
+        await a.acquire_unit(UNIT, "pod-a", TTL)
+    assert a.unit_lease(UNIT) not in {item["metadata"]["name"] for item in lease_api.leases.values()}
