@@ -31,6 +31,7 @@ from typing import Protocol
 import structlog
 
 from github_stats_exporter.cluster_counters import ClusterCounters, CountersStore
+from github_stats_exporter.exposition.compression import gzip_pieces
 from github_stats_exporter.exposition.encoder import (
     EOF,
     EncodedSnapshot,
@@ -56,9 +57,6 @@ log = structlog.get_logger(__name__)
 GZIP_LEVEL = 6
 _PRECOMPRESS_BYTES = 256 * 1024
 """Below this size compressing on the event loop costs less than handing the work to a thread."""
-_EAGER_FORMATS = frozenset({Format.OPENMETRICS})
-"""Joined by every rebuild (Prometheus asks for OpenMetrics); another format is joined when first asked
-for and kept up to date from then on, so a replica holds one body per format its scrapers use."""
 
 
 class _SeriesIndex:
@@ -142,40 +140,46 @@ def _key_order(key: SnapshotKey) -> tuple[str, tuple[str, ...]]:
 
 @dataclass(slots=True)
 class _Page:
-    """The store part of the page; replaced as a whole, never edited (but for bodies joined on demand).
+    """The store part of the page; replaced as a whole, never edited (but for what is cached per format).
 
-    ``families`` lists each family (sorted) with its sample fragments in key order; a format's body is
-    its headers and those fragments joined, built once per format by `body`.
+    ``families`` lists each family (sorted) with its sample fragments in key order. A format's page is
+    the list of its pieces: each family's header, then that family's fragments (views into the bytes
+    read from the store). Nothing joins them into one body; the server sends the pieces as they are.
     """
 
     families: list[tuple[str, list[bytes | memoryview]]]
     counts: dict[str, int]
     duplicates: int
     size: int
-    bodies: dict[Format, bytes] = field(default_factory=dict)
+    by_format: dict[Format, list[bytes | memoryview]] = field(default_factory=dict)
     gzipped: dict[Format, bytes] = field(default_factory=dict)
 
     @property
     def series(self) -> int:
         return sum(self.counts.values())
 
-    def body(self, fmt: Format) -> bytes:
-        body = self.bodies.get(fmt)
-        if body is None:
-            parts: list[bytes | memoryview] = []
+    def pieces(self, fmt: Format) -> list[bytes | memoryview]:
+        pieces = self.by_format.get(fmt)
+        if pieces is None:
+            pieces = []
             for name, fragments in self.families:
-                parts.append(family_header(FAMILIES[name], fmt))
-                parts += fragments
-            # Two threads may both join a missing body; they produce the same bytes.
-            body = self.bodies[fmt] = b"".join(parts)
-        return body
+                pieces.append(family_header(FAMILIES[name], fmt))
+                pieces += fragments
+            # Two threads may both build a missing list; they build equal lists.
+            self.by_format[fmt] = pieces
+        return pieces
+
+    def gzip(self, fmt: Format) -> bytes:
+        head = self.gzipped.get(fmt)
+        if head is None:
+            head = self.gzipped[fmt] = gzip_pieces(self.pieces(fmt), GZIP_LEVEL)
+        return head
 
 
 def _build_page(
     entries: dict[SnapshotKey, EncodedSnapshot],
     order: list[SnapshotKey],
     index: _SeriesIndex,
-    formats: frozenset[Format] = _EAGER_FORMATS,
 ) -> _Page:
     duplicates = index.duplicates
     seen: set[str] = set()
@@ -195,10 +199,7 @@ def _build_page(
             counts[name] = counts.get(name, 0) + count
     families = sorted(by_family.items())
     size = sum(len(fragment) for _, fragments in families for fragment in fragments)
-    page = _Page(families, counts, dropped, size)
-    for fmt in formats:
-        page.body(fmt)
-    return page
+    return _Page(families, counts, dropped, size)
 
 
 @dataclass(slots=True)
@@ -231,10 +232,9 @@ def _apply(
     removed: list[SnapshotKey],
     *,
     copy: bool,
-    formats: frozenset[Format] = _EAGER_FORMATS,
     precompress: frozenset[Format] = frozenset(),
 ) -> tuple[_State, _Page]:
-    """Take the loaded fragments, encode the fetched snapshots, drop the removed ones, rebuild the bodies.
+    """Take the loaded fragments, encode the fetched snapshots, drop the removed ones, rebuild the page.
 
     With ``copy`` the given state is left untouched (for a worker thread whose result may be discarded).
     """
@@ -254,9 +254,9 @@ def _apply(
         entries[key] = entry
     index.add_all(fresh)
     order = sorted(entries, key=_key_order) if keys_changed else state.order
-    page = _build_page(entries, order, index, formats)
+    page = _build_page(entries, order, index)
     for fmt in precompress:
-        page.gzipped[fmt] = gzip_codec.compress(page.body(fmt), GZIP_LEVEL, mtime=0)
+        page.gzip(fmt)
     skipped = sum(entry.skipped for entry in encoded.values())
     return _State(entries, order, index, page, state.encoded + len(encoded), state.skipped + skipped), page
 
@@ -272,7 +272,7 @@ class PageStore(SnapshotStore, CountersStore, Protocol):
 class ExpositionCache:
     """Pre-rendered `/metrics` bodies, rebuilt from the store only for snapshots whose version changed.
 
-    `refresh` is the only method that talks to the store; `body` serves bytes built earlier plus the
+    `refresh` is the only method that talks to the store; `parts` serves bytes built earlier plus the
     small self-metrics part. Work over ``offload_threshold`` samples (or on a page of more than ten
     times that many series) runs in a worker thread so the event loop keeps serving scrapes.
 
@@ -301,7 +301,6 @@ class ExpositionCache:
         self._generation: int | None = None
         self._dirty = False
         self._gzip_wanted: set[Format] = set()
-        self._formats_wanted: set[Format] = set(_EAGER_FORMATS)
         self._self_key: tuple[int, tuple[int, int], frozenset[str]] | None = None
         self._self_bodies: dict[Format, bytes] = {}
         self.last_success_unixtime: float | None = None
@@ -381,15 +380,13 @@ class ExpositionCache:
                     fetched,
                     removed,
                     copy=True,
-                    formats=frozenset(self._formats_wanted),
                     precompress=frozenset(self._gzip_wanted),
                 )
             else:
                 # In place is safe: nothing awaits between the first change and the swap below, and if
                 # _apply raises half-way the dirty flag forces a rebuild on the next refresh.
                 self._dirty = True
-                formats = frozenset(self._formats_wanted)
-                state, page = _apply(state, loaded, fetched, removed, copy=False, formats=formats)
+                state, page = _apply(state, loaded, fetched, removed, copy=False)
             self._commit(state, page, generation, started)
             await self._precompress(page)
             return True
@@ -399,11 +396,7 @@ class ExpositionCache:
         wanted = [f for f in self._gzip_wanted if f not in page.gzipped]
         if not wanted or page.size < _PRECOMPRESS_BYTES:
             return
-        compressed = await asyncio.to_thread(
-            lambda: {f: gzip_codec.compress(page.body(f), GZIP_LEVEL, mtime=0) for f in wanted}
-        )
-        for fmt, data in compressed.items():
-            page.gzipped.setdefault(fmt, data)
+        await asyncio.to_thread(lambda: [page.gzip(f) for f in wanted])
 
     def _commit(self, state: _State, page: _Page, generation: int, started: float) -> None:
         old_page = self._state.page
@@ -419,31 +412,32 @@ class ExpositionCache:
         self.last_success_unixtime = now
 
     def body(self, fmt: Format, gzip: bool = False) -> bytes:
-        """The full page: cached store part, self-metrics part and, for OpenMetrics, ``# EOF``.
+        """The full page as one bytes object (a copy): store part, self-metrics part and, for OpenMetrics, ``# EOF``.
 
         With ``gzip`` the result is two gzip members (cached store part, fresh small tail); RFC 1952
-        readers decode a multi-member stream to the concatenation of the members. The first gzip
-        request after a small refresh compresses on the caller's thread; later refreshes precompress
-        in the worker thread for formats that were asked for gzipped. Likewise the first request of a
-        format other than OpenMetrics joins its body on the caller's thread; rebuilds join it from then on.
+        readers decode a multi-member stream to the concatenation of the members. The server uses
+        `parts`, which copies nothing.
         """
-        return b"".join(self.parts(fmt, gzip))
+        pieces, tail = self.parts(fmt, gzip)
+        return b"".join((*pieces, tail))
 
-    def parts(self, fmt: Format, gzip: bool = False) -> tuple[bytes, bytes]:
-        """The page as (cached store part, small fresh tail), so a server can send it without a join."""
+    def parts(self, fmt: Format, gzip: bool = False) -> tuple[list[bytes | memoryview], bytes]:
+        """The page as the cached store part's pieces (do not modify the list) and a small fresh tail.
+
+        The pieces are the page's own bytes (family headers and views of the stored fragments); with
+        ``gzip`` they are one compressed member. The first gzip request after a small refresh
+        compresses on the caller's thread; later refreshes precompress in the worker thread for
+        formats that were asked for gzipped.
+        """
         page = self._state.page
         if page is None:
             msg = "the exposition cache has not completed a refresh yet"
             raise CacheNotReady(msg)
         tail = self._self_part(page)[fmt]
-        self._formats_wanted.add(fmt)
         if not gzip:
-            return page.body(fmt), tail
-        head = page.gzipped.get(fmt)
-        if head is None:
-            self._gzip_wanted.add(fmt)
-            head = page.gzipped[fmt] = gzip_codec.compress(page.body(fmt), GZIP_LEVEL, mtime=0)
-        return head, gzip_codec.compress(tail, GZIP_LEVEL, mtime=0)
+            return page.pieces(fmt), tail
+        self._gzip_wanted.add(fmt)
+        return [page.gzip(fmt)], gzip_codec.compress(tail, GZIP_LEVEL, mtime=0)
 
     def _self_part(self, page: _Page) -> dict[Format, bytes]:
         owned = frozenset(page.counts)
@@ -458,8 +452,8 @@ class ExpositionCache:
             samples.sort(key=lambda s: (s.name, s.labels))
             part = _build_page({_SELF: encode_samples(samples)}, [_SELF], _SeriesIndex())
             self._self_bodies = {
-                Format.OPENMETRICS: part.body(Format.OPENMETRICS) + EOF,
-                Format.TEXT: part.body(Format.TEXT),
+                Format.OPENMETRICS: b"".join((*part.pieces(Format.OPENMETRICS), EOF)),
+                Format.TEXT: b"".join(part.pieces(Format.TEXT)),
             }
             self._self_key = key
         return self._self_bodies
