@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import gzip as gzip_codec
+import sys
 import time
 from array import array
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import chain
 from typing import Protocol
 
@@ -59,8 +60,29 @@ _PRECOMPRESS_BYTES = 256 * 1024
 """Below this size compressing on the event loop costs less than handing the work to a thread."""
 
 
+_KEY_BITS = 56
+_KEY_MASK = (1 << _KEY_BITS) - 1
+_MOST_SIGNIFICANT_BYTE = 7 if sys.byteorder == "little" else 0
+
+
+def _index_keys(hashes: array[int]) -> array[int]:
+    """Series hashes as index keys: their low 56 bits, by zeroing each hash's top byte in one C-level slice.
+
+    Python ints below 2**60 are smaller and faster to hash and store than 64-bit ones; this halves what
+    building the index of a cold start costs per series (docs/benchmarks.md, "Replica cold start").
+    Two series whose keys collide (~1e-5 for a million series) only send both snapshots through the
+    exact, prefix-comparing `_drop_seen`, which keeps both; a collision never drops a series.
+    """
+    raw = bytearray(hashes)
+    raw[_MOST_SIGNIFICANT_BYTE :: hashes.itemsize] = bytes(len(hashes))
+    keys = array("q")
+    keys.frombytes(raw)
+    return keys
+
+
 class _SeriesIndex:
-    """Series-identity hashes of the whole page, maintained per changed snapshot with set operations in C.
+    """Series-identity keys (`_index_keys`) of the whole page, maintained per changed snapshot with set
+    operations in C.
 
     ``_extra`` only holds hashes seen more than once (duplicates are rare), with their occurrence count.
     """
@@ -125,7 +147,7 @@ def _drop_seen(fragment: bytes | memoryview, duplicates: frozenset[int], seen: s
     # Split on "\n" only: label values may hold other line separators (\r, U+2028) unescaped.
     for line in str(fragment, "utf-8").split("\n")[:-1]:
         prefix = line.rpartition(" ")[0]
-        if series_hash(prefix) in duplicates:
+        if series_hash(prefix) & _KEY_MASK in duplicates:
             if prefix in seen:
                 dropped += 1
                 continue
@@ -204,7 +226,10 @@ def _build_page(
 
 @dataclass(slots=True)
 class _State:
-    """Everything the cache derives from the store; the thread path builds a new one, the loop swaps it in."""
+    """Everything the cache derives from the store; the thread path builds a new one, the loop swaps it in.
+
+    The entries' ``hashes`` are index keys (`_index_keys`), not the stored 64-bit hashes.
+    """
 
     entries: dict[SnapshotKey, EncodedSnapshot] = field(default_factory=dict)
     order: list[SnapshotKey] = field(default_factory=list)
@@ -238,8 +263,10 @@ def _apply(
 
     With ``copy`` the given state is left untouched (for a worker thread whose result may be discarded).
     """
-    encoded = dict(loaded)
-    encoded |= {key: encode_samples(snap.samples, snap.version) for key, snap in fetched.items()}
+    encoded = {key: replace(entry, hashes=_index_keys(entry.hashes)) for key, entry in loaded.items()}
+    for key, snap in fetched.items():
+        entry = encode_samples(snap.samples, snap.version)
+        encoded[key] = replace(entry, hashes=_index_keys(entry.hashes))
     entries = dict(state.entries) if copy else state.entries
     index = state.index.copy() if copy else state.index
     keys_changed = bool(removed) or any(key not in entries for key in encoded)
