@@ -692,7 +692,13 @@ async def test_gzip_body_is_a_multi_member_stream_of_the_plain_body(fmt: Format)
 OPS = st.lists(
     st.tuples(
         st.sampled_from(["a", "b", "c"]),  # snapshot key
-        st.one_of(st.none(), st.lists(st.tuples(st.sampled_from("uvwxyz"), st.integers(0, 9)), max_size=6)),
+        # (user, repo, value): snapshots whose samples share a repo have it in their scope, others do not.
+        st.one_of(
+            st.none(),
+            st.lists(
+                st.tuples(st.sampled_from("uvwxyz"), st.sampled_from("wg"), st.integers(0, 9)), max_size=6
+            ),
+        ),
         st.booleans(),  # refresh after this operation?
     ),
     min_size=1,
@@ -703,28 +709,28 @@ OPS = st.lists(
 @settings(max_examples=40, deadline=None)
 @given(ops=OPS, threshold=st.sampled_from([1, 10**9]), fragments=st.booleans())
 def test_incremental_page_equals_a_from_scratch_model(
-    ops: list[tuple[str, list[tuple[str, int]] | None, bool]], threshold: int, fragments: bool
+    ops: list[tuple[str, list[tuple[str, str, int]] | None, bool]], threshold: int, fragments: bool
 ) -> None:
     """Any sequence of puts, deletes and refreshes serves what a naive first-wins model of the store says."""
 
     async def scenario() -> None:
         store = MemorySnapshotStore(fragments=pack_snapshot if fragments else None)
         cache = ExpositionCache(store, SelfMetrics(), offload_threshold=threshold)
-        model: dict[str, list[tuple[str, int]]] = {}
+        model: dict[str, list[tuple[str, str, int]]] = {}
         for key, samples, refresh in [*ops[:-1], (*ops[-1][:2], True)]:
             if samples is None:
                 model.pop(key, None)
                 await store.delete(SnapshotKey(key))
             else:
                 model[key] = samples
-                snapshot_samples = tuple(m.ACTIVITY_COMMITS.sample(v, oru(u)) for u, v in samples)
+                snapshot_samples = tuple(m.ACTIVITY_COMMITS.sample(v, oru(u, r)) for u, r, v in samples)
                 await store.put(Snapshot(SnapshotKey(key), snapshot_samples, 1.0))
             if refresh:
                 await cache.refresh()
                 want: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
                 for k in sorted(model):
-                    for u, v in model[k]:
-                        want.setdefault(("gh_activity_commits_24h", tuple(sorted(oru(u).items()))), v)
+                    for u, r, v in model[k]:
+                        want.setdefault(("gh_activity_commits_24h", tuple(sorted(oru(u, r).items()))), v)
                 assert store_series(cache) == want
                 assert cache.series_count == len(want)
 

@@ -20,13 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import gzip as gzip_codec
-import sys
 import time
-from array import array
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from itertools import chain
 from typing import Protocol
 
 import structlog
@@ -43,6 +39,7 @@ from github_stats_exporter.exposition.encoder import (
     unpack_fragments,
 )
 from github_stats_exporter.exposition.negotiation import Format
+from github_stats_exporter.exposition.series_index import KEY_MASK, DuplicateIndex, index_keys
 from github_stats_exporter.metrics import (
     CACHE_REFRESH_DURATION,
     FAMILIES,
@@ -60,86 +57,6 @@ _PRECOMPRESS_BYTES = 256 * 1024
 """Below this size compressing on the event loop costs less than handing the work to a thread."""
 
 
-_KEY_BITS = 56
-_KEY_MASK = (1 << _KEY_BITS) - 1
-_MOST_SIGNIFICANT_BYTE = 7 if sys.byteorder == "little" else 0
-
-
-def _index_keys(hashes: array[int]) -> array[int]:
-    """Series hashes as index keys: their low 56 bits, by zeroing each hash's top byte in one C-level slice.
-
-    Python ints below 2**60 are smaller and faster to hash and store than 64-bit ones; this halves what
-    building the index of a cold start costs per series (docs/benchmarks.md, "Replica cold start").
-    Two series whose keys collide (~1e-5 for a million series) only send both snapshots through the
-    exact, prefix-comparing `_drop_seen`, which keeps both; a collision never drops a series.
-    """
-    raw = bytearray(hashes)
-    raw[_MOST_SIGNIFICANT_BYTE :: hashes.itemsize] = bytes(len(hashes))
-    keys = array("q")
-    keys.frombytes(raw)
-    return keys
-
-
-class _SeriesIndex:
-    """Series-identity keys (`_index_keys`) of the whole page, maintained per changed snapshot with set
-    operations in C.
-
-    ``_extra`` only holds hashes seen more than once (duplicates are rare), with their occurrence count.
-    """
-
-    __slots__ = ("_all", "_extra")
-
-    def __init__(self) -> None:
-        self._all: set[int] = set()
-        self._extra: dict[int, int] = {}
-
-    @property
-    def duplicates(self) -> frozenset[int]:
-        return frozenset(self._extra)
-
-    def copy(self) -> _SeriesIndex:
-        clone = _SeriesIndex()
-        clone._all = self._all.copy()
-        clone._extra = self._extra.copy()
-        return clone
-
-    def add_all(self, hashes: list[array[int]]) -> None:
-        """Index many snapshots at once; one set build when none of their series repeats (a cold start)."""
-        if not self._all:
-            total = sum(map(len, hashes))
-            every = set(chain.from_iterable(hashes))
-            if len(every) == total:
-                self._all = every
-                return
-        for one in hashes:
-            self.add(one)
-
-    def add(self, hashes: array[int]) -> None:
-        new = set(hashes)
-        counts = Counter(hashes) if len(new) != len(hashes) else None
-        for h in new.intersection(self._all):
-            self._extra[h] = self._extra.get(h, 1) + (counts[h] if counts else 1)
-        if counts:
-            for h, n in counts.items():
-                if n > 1 and h not in self._all:
-                    self._extra[h] = n
-        self._all |= new
-
-    def remove(self, hashes: array[int]) -> None:
-        old = set(hashes)
-        if self._extra:
-            counts = Counter(hashes) if len(old) != len(hashes) else None
-            for h in old.intersection(self._extra):
-                left = self._extra[h] - (counts[h] if counts else 1)
-                if left > 1:
-                    self._extra[h] = left
-                else:
-                    del self._extra[h]
-                if left > 0:
-                    old.discard(h)  # another occurrence still owns it
-        self._all -= old
-
-
 def _drop_seen(fragment: bytes | memoryview, duplicates: frozenset[int], seen: set[str]) -> tuple[bytes, int]:
     """Drop lines whose series was already emitted (slow path, only for snapshots holding a duplicate)."""
     kept: list[str] = []
@@ -147,7 +64,7 @@ def _drop_seen(fragment: bytes | memoryview, duplicates: frozenset[int], seen: s
     # Split on "\n" only: label values may hold other line separators (\r, U+2028) unescaped.
     for line in str(fragment, "utf-8").split("\n")[:-1]:
         prefix = line.rpartition(" ")[0]
-        if series_hash(prefix) & _KEY_MASK in duplicates:
+        if series_hash(prefix) & KEY_MASK in duplicates:
             if prefix in seen:
                 dropped += 1
                 continue
@@ -201,7 +118,7 @@ class _Page:
 def _build_page(
     entries: dict[SnapshotKey, EncodedSnapshot],
     order: list[SnapshotKey],
-    index: _SeriesIndex,
+    index: DuplicateIndex,
 ) -> _Page:
     duplicates = index.duplicates
     seen: set[str] = set()
@@ -233,7 +150,7 @@ class _State:
 
     entries: dict[SnapshotKey, EncodedSnapshot] = field(default_factory=dict)
     order: list[SnapshotKey] = field(default_factory=list)
-    index: _SeriesIndex = field(default_factory=_SeriesIndex)
+    index: DuplicateIndex = field(default_factory=DuplicateIndex)
     page: _Page | None = None
     encoded: int = 0
     skipped: int = 0
@@ -263,23 +180,17 @@ def _apply(
 
     With ``copy`` the given state is left untouched (for a worker thread whose result may be discarded).
     """
-    encoded = {key: replace(entry, hashes=_index_keys(entry.hashes)) for key, entry in loaded.items()}
+    encoded = {key: replace(entry, hashes=index_keys(entry.hashes)) for key, entry in loaded.items()}
     for key, snap in fetched.items():
         entry = encode_samples(snap.samples, snap.version)
-        encoded[key] = replace(entry, hashes=_index_keys(entry.hashes))
+        encoded[key] = replace(entry, hashes=index_keys(entry.hashes))
     entries = dict(state.entries) if copy else state.entries
     index = state.index.copy() if copy else state.index
     keys_changed = bool(removed) or any(key not in entries for key in encoded)
     for key in removed:
-        index.remove(entries.pop(key).hashes)
-    fresh: list[array[int]] = []
-    for key, entry in encoded.items():
-        old = entries.get(key)
-        if old is not None:
-            index.remove(old.hashes)
-        fresh.append(entry.hashes)
-        entries[key] = entry
-    index.add_all(fresh)
+        del entries[key]
+    entries |= encoded
+    index.update(entries, encoded, removed)
     order = sorted(entries, key=_key_order) if keys_changed else state.order
     page = _build_page(entries, order, index)
     for fmt in precompress:
@@ -477,7 +388,7 @@ class ExpositionCache:
             # Series in a fixed order: replicas hold the same totals in different dict orders, and
             # every replica must serve the same bytes (docs/metrics.md).
             samples.sort(key=lambda s: (s.name, s.labels))
-            part = _build_page({_SELF: encode_samples(samples)}, [_SELF], _SeriesIndex())
+            part = _build_page({_SELF: encode_samples(samples)}, [_SELF], DuplicateIndex())
             self._self_bodies = {
                 Format.OPENMETRICS: b"".join((*part.pieces(Format.OPENMETRICS), EOF)),
                 Format.TEXT: b"".join(part.pieces(Format.TEXT)),
