@@ -58,21 +58,29 @@ def _text(status: int, body: str) -> web.Response:
 
 
 def stream_chunks(pieces: Iterable[bytes | memoryview], size: int) -> Iterator[bytes | memoryview]:
-    """The pieces' bytes in order, as chunks of about ``size``: large pieces sliced, runs of small ones joined."""
+    """The pieces' bytes in order, in chunks of ``size // 16`` to about ``size`` bytes.
+
+    Pieces in that range go out as they are (no copy), larger ones as slices, and runs of smaller ones
+    (family headers, small snapshots) joined until the run is large enough to be worth a write.
+    """
+    least = max(1, size // 16)
     run: list[bytes | memoryview] = []
     run_bytes = 0
     for piece in pieces:
-        if len(piece) >= size:
+        if len(piece) >= least:
             if run:
                 yield b"".join(run)
                 run, run_bytes = [], 0
+            if len(piece) <= size:
+                yield piece
+                continue
             view = memoryview(piece)
             for start in range(0, len(view), size):
                 yield view[start : start + size]
             continue
         run.append(piece)
         run_bytes += len(piece)
-        if run_bytes >= size:
+        if run_bytes >= least:
             yield b"".join(run)
             run, run_bytes = [], 0
     if run:
