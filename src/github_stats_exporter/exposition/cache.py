@@ -2,10 +2,12 @@
 
 Only `ExpositionCache.refresh` talks to the store; serving a scrape never touches the store and never
 renders more than the small self-metrics part. A changed snapshot is read as the fragments its writer
-stored with it (`SnapshotStore.get_fragments`: the page is built by concatenation, no sample is
-decoded); a snapshot without fragments (written by an older version, or by a store without an
-encoder) or with fragments this version cannot read is fetched with `get_many` and encoded here.
-Both paths produce the same bytes.
+stored with it (`SnapshotStore.get_fragments`: the page is the list of those fragments under the
+family headers, served as they are, and no sample is decoded); a snapshot without fragments (written
+by an older version, or by a store without an encoder) or with fragments this version cannot read is
+fetched with `get_many` and encoded here.
+Both paths produce the same bytes. Series that two snapshots both claim are served once (the first
+snapshot by key order wins); `series_index.DuplicateIndex` says which.
 
 Families are owned by one side: a family present in the store's snapshots is rendered from the store
 only, and the process's own samples of that family are dropped, so every family stays contiguous.
