@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from dataclasses import replace
 
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from github_stats_exporter import metrics as m
 from github_stats_exporter.exposition import EncodedSnapshot, pack_snapshot, unpack_fragments
-from github_stats_exporter.exposition.series_index import DuplicateIndex, index_keys
+from github_stats_exporter.exposition.series_index import KEY_MASK, DuplicateIndex, to_index_keys
 from github_stats_exporter.model import SnapshotKey
 
 SERIES = st.tuples(st.sampled_from("uvw"), st.sampled_from("rs"), st.sampled_from("ab"))  # user, repo, org
@@ -21,7 +22,7 @@ def entry(series: list[tuple[str, str, str]], *, scoped: bool) -> EncodedSnapsho
     rows = [m.ACTIVITY_COMMITS.sample(1, {"org": o, "repo": r, "user": u}) for u, r, o in series]
     stored = unpack_fragments(pack_snapshot(rows), 1)
     # Unscoped: what an older writer's fragments (no scope) and snapshots encoded locally look like.
-    keyed = replace(stored, hashes=index_keys(stored.hashes))
+    keyed = replace(stored, hashes=to_index_keys(stored.hashes))
     return keyed if scoped else replace(keyed, scope=None, unique=False)
 
 
@@ -78,3 +79,11 @@ def test_snapshots_a_label_tells_apart_are_not_hashed_and_the_same_series_twice_
     del entries[SnapshotKey("r")]
     index.update(entries, [], [SnapshotKey("r")])
     assert index.duplicates == frozenset()
+
+
+def test_index_keys_are_the_low_56_bits_of_the_hashes_in_place() -> None:
+    """Index keys keep the low 56 bits of each series hash, in the same array, whatever its sign."""
+    hashes = array("q", [-1, -(2**63), 2**62 + 5, 7, 0])
+    assert to_index_keys(hashes) is hashes
+    assert hashes.tolist() == [(2**56) - 1, 0, 5, 7, 0]
+    assert all(0 <= key <= KEY_MASK for key in hashes)

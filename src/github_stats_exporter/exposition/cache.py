@@ -24,7 +24,7 @@ import asyncio
 import gzip as gzip_codec
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import structlog
@@ -41,7 +41,7 @@ from github_stats_exporter.exposition.encoder import (
     unpack_fragments,
 )
 from github_stats_exporter.exposition.negotiation import Format
-from github_stats_exporter.exposition.series_index import KEY_MASK, DuplicateIndex, index_keys
+from github_stats_exporter.exposition.series_index import KEY_MASK, DuplicateIndex, to_index_keys
 from github_stats_exporter.metrics import (
     CACHE_REFRESH_DURATION,
     FAMILIES,
@@ -147,7 +147,7 @@ def _build_page(
 class _State:
     """Everything the cache derives from the store; the thread path builds a new one, the loop swaps it in.
 
-    The entries' ``hashes`` are index keys (`_index_keys`), not the stored 64-bit hashes.
+    The entries' ``hashes`` are index keys (`series_index.to_index_keys`), not the stored 64-bit hashes.
     """
 
     entries: dict[SnapshotKey, EncodedSnapshot] = field(default_factory=dict)
@@ -182,10 +182,9 @@ def _apply(
 
     With ``copy`` the given state is left untouched (for a worker thread whose result may be discarded).
     """
-    encoded = {key: replace(entry, hashes=index_keys(entry.hashes)) for key, entry in loaded.items()}
-    for key, snap in fetched.items():
-        entry = encode_samples(snap.samples, snap.version)
-        encoded[key] = replace(entry, hashes=index_keys(entry.hashes))
+    encoded = loaded | {key: encode_samples(snap.samples, snap.version) for key, snap in fetched.items()}
+    for entry in encoded.values():
+        to_index_keys(entry.hashes)  # fresh arrays, owned here
     entries = dict(state.entries) if copy else state.entries
     index = state.index.copy() if copy else state.index
     keys_changed = bool(removed) or any(key not in entries for key in encoded)

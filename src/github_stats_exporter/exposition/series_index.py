@@ -2,7 +2,7 @@
 
 The page serves each series once (the first snapshot by key order wins), so the cache must know the
 series that two snapshots (or one snapshot twice) claim. Snapshots are indexed by their series hashes
-as 56-bit keys (`index_keys`), and only where they can collide: two snapshots whose scopes give one
+as 56-bit keys (`to_index_keys`), and only where they can collide: two snapshots whose scopes give one
 label different values share no series (`EncodedSnapshot.scope`, written with the fragments), so the
 snapshots are grouped by the value of one label that every scope has, and a group of one snapshot its
 writer found free of repeats needs no hash set at all. A cold start of snapshots that a label tells
@@ -23,22 +23,22 @@ from github_stats_exporter.exposition.encoder import EncodedSnapshot
 from github_stats_exporter.model import SnapshotKey
 
 KEY_MASK = (1 << 56) - 1
-"""`index_keys` of a stored series hash ``h`` is ``h & KEY_MASK``."""
+"""`to_index_keys` turns a stored series hash ``h`` into ``h & KEY_MASK``."""
 _MOST_SIGNIFICANT_BYTE = 7 if sys.byteorder == "little" else 0
 
 
-def index_keys(hashes: array[int]) -> array[int]:
-    """Series hashes as index keys: their low 56 bits, by zeroing each hash's top byte in one C-level slice.
+def to_index_keys(hashes: array[int]) -> array[int]:
+    """Turn series hashes into index keys in place (their low 56 bits) and return the same array.
 
-    Python ints below 2**60 are smaller and faster to hash and store than 64-bit ones. Two series whose
-    keys collide (~1e-5 for a million series) only make the cache compare those snapshots' lines
-    exactly (by text), which keeps both; a collision never drops a series.
+    The top byte of every hash is zeroed by one C-level strided assignment, without a copy; the caller
+    must own the array (the cache does: it comes fresh from unpacking or encoding). Python ints below
+    2**60 are smaller and faster to hash and store than 64-bit ones. Two series whose keys collide
+    (~1e-5 for a million series) only make the cache compare those snapshots' lines exactly (by text),
+    which keeps both; a collision never drops a series.
     """
-    raw = bytearray(hashes)
-    raw[_MOST_SIGNIFICANT_BYTE :: hashes.itemsize] = bytes(len(hashes))
-    keys = array("q")
-    keys.frombytes(raw)
-    return keys
+    with memoryview(hashes) as view, view.cast("B") as raw:
+        raw[_MOST_SIGNIFICANT_BYTE :: hashes.itemsize] = bytes(len(hashes))
+    return hashes
 
 
 class SeriesIndex:
