@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
+from tests.support.fragments_v1 import pack_snapshot_v1
 
 from github_stats_exporter import metrics as m
 from github_stats_exporter.exposition import (
@@ -490,6 +491,39 @@ async def test_snapshots_without_readable_fragments_are_encoded_here() -> None:
     assert await cache.refresh()
     assert store.read == []
     assert store_series(cache)[("gh_activity_commits_24h", tuple(sorted(oru("bob").items())))] == 4
+
+
+async def test_a_page_of_both_fragment_layouts_serves_each_series_once() -> None:
+    """Snapshots stored by the previous writer (no scope) and by this one, claiming one series, serve it once."""
+    old_users = {"carol"}
+
+    def mixed_writer(samples: Iterable[Sample]) -> bytes:
+        rows = list(samples)
+        previous = any(dict(s.labels).get("user") in old_users for s in rows)
+        return pack_snapshot_v1(rows) if previous else pack_snapshot(rows)
+
+    def commits(key: str, *users: str, repo: str = "w") -> Snapshot:
+        samples = tuple(m.ACTIVITY_COMMITS.sample(1, oru(u, repo)) for u in users)
+        return Snapshot(SnapshotKey("activity", ("acme", key)), samples, 1.0)
+
+    # a and b (the previous writer's) both claim bob in repo w; c is in another repo.
+    snaps = [commits("a", "alice", "bob"), commits("b", "bob", "carol"), commits("c", "dora", repo="g")]
+    store = MemorySnapshotStore(fragments=mixed_writer)
+    for snap in snaps:
+        await store.put(snap)
+    cache = make_cache(store)
+    reference = make_cache(await filled_store(snaps))
+    await cache.refresh()
+    await reference.refresh()
+    assert cache.duplicate_series == 1
+    for fmt in Format:
+        assert b"".join(cache.parts(fmt)[0]) == b"".join(reference.parts(fmt)[0])
+    old_users.clear()  # the upgraded writer takes the snapshot back
+    await store.put(snaps[1])
+    await reference.refresh()
+    assert await cache.refresh()
+    assert cache.duplicate_series == 1
+    assert b"".join(cache.parts(Format.TEXT)[0]) == b"".join(reference.parts(Format.TEXT)[0])
 
 
 async def test_deleted_snapshots_disappear() -> None:

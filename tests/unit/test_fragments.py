@@ -7,10 +7,10 @@ import subprocess
 import sys
 from dataclasses import replace
 
-import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.support.fragments_v1 import pack_snapshot_v1
 
 from github_stats_exporter import metrics as m
 from github_stats_exporter.exposition import (
@@ -95,17 +95,7 @@ def test_the_writer_stores_the_scope_and_whether_series_repeat(
 def test_fragments_of_the_previous_layout_are_still_read() -> None:
     """Fragments an older writer stored (layout GSEF1: no scope) unpack to the same lines, scope unknown."""
     encoded = encode_samples(samples())
-    families = [(name, encoded.counts[name], len(data)) for name, data in encoded.fragments.items()]
-    header = msgspec.msgpack.encode((encoded.skipped, len(encoded.hashes), families))
-    previous = b"".join(
-        (
-            b"GSEF1\n",
-            len(header).to_bytes(4, "little"),
-            header,
-            encoded.hashes.tobytes(),
-            *encoded.fragments.values(),
-        )
-    )
+    previous = pack_snapshot_v1(samples())
     back = unpack_fragments(previous, 7)
     assert {name: bytes(data) for name, data in back.fragments.items()} == encoded.fragments
     assert back.hashes == encoded.hashes
