@@ -213,7 +213,7 @@ async def test_handler_failure_is_a_500_and_the_server_keeps_serving(
     """An unexpected error while building a response becomes a counted 500, not a dead server."""
     await served.cache.refresh()
 
-    def broken_parts(fmt: Format, gzip: bool = False) -> tuple[list[bytes], bytes]:
+    def broken_parts(fmt: Format, gzip: bool = False) -> tuple[tuple[bytes, ...], bytes]:
         raise RuntimeError("boom")
 
     monkeypatch.setattr(served.cache, "parts", broken_parts)

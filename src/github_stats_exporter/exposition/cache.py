@@ -5,9 +5,9 @@ renders more than the small self-metrics part. A changed snapshot is read as the
 stored with it (`SnapshotStore.get_fragments`: the page is the list of those fragments under the
 family headers, served as they are, and no sample is decoded); a snapshot without fragments (written
 by an older version, or by a store without an encoder) or with fragments this version cannot read is
-fetched with `get_many` and encoded here.
-Both paths produce the same bytes. Series that two snapshots both claim are served once (the first
-snapshot by key order wins); `series_index.DuplicateIndex` says which.
+fetched with `get_many` and encoded here. Both paths produce the same bytes. Series that two
+snapshots both claim are served once (the first snapshot by key order wins);
+`series_index.DuplicateIndex` says which.
 
 Families are owned by one side: a family present in the store's snapshots is rendered from the store
 only, and the process's own samples of that family are dropped, so every family stays contiguous.
@@ -92,22 +92,22 @@ class _Page:
     counts: dict[str, int]
     duplicates: int
     size: int
-    by_format: dict[Format, list[bytes | memoryview]] = field(default_factory=dict)
+    by_format: dict[Format, tuple[bytes | memoryview, ...]] = field(default_factory=dict)
     gzipped: dict[Format, bytes] = field(default_factory=dict)
 
     @property
     def series(self) -> int:
         return sum(self.counts.values())
 
-    def pieces(self, fmt: Format) -> list[bytes | memoryview]:
+    def pieces(self, fmt: Format) -> tuple[bytes | memoryview, ...]:
         pieces = self.by_format.get(fmt)
         if pieces is None:
-            pieces = []
+            listed: list[bytes | memoryview] = []
             for name, fragments in self.families:
-                pieces.append(family_header(FAMILIES[name], fmt))
-                pieces += fragments
-            # Two threads may both build a missing list; they build equal lists.
-            self.by_format[fmt] = pieces
+                listed.append(family_header(FAMILIES[name], fmt))
+                listed += fragments
+            # Two threads may both build a missing tuple; they build equal ones.
+            pieces = self.by_format[fmt] = tuple(listed)
         return pieces
 
     def gzip(self, fmt: Format) -> bytes:
@@ -360,8 +360,8 @@ class ExpositionCache:
         pieces, tail = self.parts(fmt, gzip)
         return b"".join((*pieces, tail))
 
-    def parts(self, fmt: Format, gzip: bool = False) -> tuple[list[bytes | memoryview], bytes]:
-        """The page as the cached store part's pieces (do not modify the list) and a small fresh tail.
+    def parts(self, fmt: Format, gzip: bool = False) -> tuple[tuple[bytes | memoryview, ...], bytes]:
+        """The page as the cached store part's pieces and a small fresh tail.
 
         The pieces are the page's own bytes (family headers and views of the stored fragments); with
         ``gzip`` they are one compressed member. The first gzip request after a small refresh
@@ -376,7 +376,7 @@ class ExpositionCache:
         if not gzip:
             return page.pieces(fmt), tail
         self._gzip_wanted.add(fmt)
-        return [page.gzip(fmt)], gzip_codec.compress(tail, GZIP_LEVEL, mtime=0)
+        return (page.gzip(fmt),), gzip_codec.compress(tail, GZIP_LEVEL, mtime=0)
 
     def _self_part(self, page: _Page) -> dict[Format, bytes]:
         owned = frozenset(page.counts)
