@@ -80,6 +80,12 @@ def test_pack_then_unpack_gives_the_encoders_output() -> None:
             True,
             id="only-shared-labels",
         ),
+        pytest.param(
+            [Sample(m.ACTIVITY_COMMITS.name, (("org", "a"), ("org", "b"), ("repo", "w")), 1.0)],
+            {"repo": "w"},
+            True,
+            id="a-label-named-twice-is-left-out",
+        ),
         pytest.param([], {}, True, id="empty"),
     ],
 )
