@@ -6,8 +6,10 @@ prometheus_client baseline renders the same 500k series in the same run.
 
 A fresh replica is a new process (``python -m benchmarks.store_render --replica PORT PREFIX``) that
 connects to the filled Redis, refreshes its page cache once and reports the time and its resident
-memory (VmRSS) before and after; it runs three times per store layout and the median is reported:
-snapshots written with fragments (this version) and without (an older writer: decode + encode).
+memory (VmRSS) before and after, and the CPU seconds of the refresh; it runs three times per store
+layout and the median is reported: snapshots written with fragments (this version), the same while a
+spinning process keeps one core busy, and snapshots without fragments (an older writer: decode +
+encode).
 """
 
 from __future__ import annotations
@@ -93,33 +95,46 @@ async def replica_refresh(port: int, prefix: str) -> dict[str, float]:
         cache = ExpositionCache(store, m_self())
         gc.collect()
         before = rss_bytes()
+        cpu = time.process_time()  # every thread of the process, the refresh's worker thread included
         started = time.perf_counter()
         await cache.refresh()
         cold = time.perf_counter() - started
+        cpu = time.process_time() - cpu
         # parts(), as the server uses it: body() would add a joined copy of the page to the figure.
-        page, _ = cache.parts(Format.OPENMETRICS)  # what Prometheus asks for; joined by the refresh
+        pieces, _ = cache.parts(Format.OPENMETRICS)  # what Prometheus asks for
         gc.collect()
         after = rss_bytes()
-        cache.parts(Format.TEXT)  # a second format, joined on its first request
+        cache.parts(Format.TEXT)  # a second format: the same fragments under other family headers
         gc.collect()
         both = rss_bytes()
         # Bytes per series = MB per million series.
         return {
             "series": cache.series_count,
             "cold_refresh_s": cold,
+            "cold_refresh_cpu_s": cpu,
             "rss_mb_per_million_series": (after - before) / cache.series_count,
             "rss_mb_per_million_series_both_formats": (both - before) / cache.series_count,
-            "page_mb": len(page) / 1e6,
+            "page_mb": sum(map(len, pieces)) / 1e6,
         }
 
 
-def fresh_replicas(port: int, prefix: str) -> dict[str, float]:
-    """Run `replica_refresh` in REPLICA_RUNS new processes; the median of each figure."""
-    runs = []
-    for _ in range(REPLICA_RUNS):
-        command = [sys.executable, "-m", "benchmarks.store_render", "--replica", str(port), prefix]
-        done = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
-        runs.append(json.loads(done.stdout))
+def fresh_replicas(port: int, prefix: str, *, busy_core: bool = False) -> dict[str, float]:
+    """Run `replica_refresh` in REPLICA_RUNS new processes; the median of each figure.
+
+    With ``busy_core`` a process spinning in a loop keeps one core busy meanwhile (on top of whatever
+    else the machine runs), the situation the cold-start target must hold in.
+    """
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy_core else None
+    try:
+        runs = []
+        for _ in range(REPLICA_RUNS):
+            command = [sys.executable, "-m", "benchmarks.store_render", "--replica", str(port), prefix]
+            done = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
+            runs.append(json.loads(done.stdout))
+    finally:
+        if spinner is not None:
+            spinner.kill()
+            spinner.wait()
     return {name: statistics.median(run[name] for run in runs) for name in runs[0]}
 
 
@@ -153,6 +168,7 @@ async def redis_render_benchmark(port: int, snaps: list[Snapshot]) -> dict[str, 
     fill = await redis_fill(port, "bench-r", snaps, fragments=True)
     old_fill = await redis_fill(port, "bench-old", snaps, fragments=False)
     replica = fresh_replicas(port, "bench-r")
+    busy_replica = fresh_replicas(port, "bench-r", busy_core=True)
     old_replica = fresh_replicas(port, "bench-old")
     async with RedisSnapshotStore.standalone(
         "127.0.0.1", port, key_prefix="bench-r", fragments=pack_snapshot
@@ -178,11 +194,15 @@ async def redis_render_benchmark(port: int, snaps: list[Snapshot]) -> dict[str, 
             "fill_500k_s": fill,
             "fill_500k_without_fragments_s": old_fill,
             "fresh_replica_cold_refresh_s": replica["cold_refresh_s"],
+            "fresh_replica_cold_refresh_cpu_s": replica["cold_refresh_cpu_s"],
+            "fresh_replica_one_core_busy_cold_refresh_s": busy_replica["cold_refresh_s"],
+            "fresh_replica_one_core_busy_cold_refresh_cpu_s": busy_replica["cold_refresh_cpu_s"],
             "fresh_replica_rss_mb_per_million_series": replica["rss_mb_per_million_series"],
             "fresh_replica_rss_mb_per_million_series_both_formats": replica[
                 "rss_mb_per_million_series_both_formats"
             ],
             "fresh_replica_without_fragments_cold_refresh_s": old_replica["cold_refresh_s"],
+            "fresh_replica_without_fragments_cold_refresh_cpu_s": old_replica["cold_refresh_cpu_s"],
             "fresh_replica_without_fragments_rss_mb_per_million_series": old_replica[
                 "rss_mb_per_million_series"
             ],

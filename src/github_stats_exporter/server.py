@@ -11,7 +11,7 @@ import html
 import ipaddress
 import re
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -26,6 +26,7 @@ from github_stats_exporter.selfmetrics import SelfMetrics
 STREAM_THRESHOLD = 1 << 20
 """Pages larger than this (bytes) are streamed in slices instead of being joined per request."""
 STREAM_CHUNK = 1 << 20
+"""About how many bytes the server hands to the transport at a time when it streams a page."""
 
 KNOWN_PATHS = frozenset({"/", "/metrics", "/livez", "/readyz", "/healthz"})
 TEXT_PLAIN = "text/plain; charset=utf-8"
@@ -54,6 +55,36 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def _text(status: int, body: str) -> web.Response:
     return web.Response(status=status, body=body.encode(), headers={"Content-Type": TEXT_PLAIN})
+
+
+def stream_chunks(pieces: Iterable[bytes | memoryview], size: int) -> Iterator[bytes | memoryview]:
+    """The pieces' bytes in order, in chunks of ``size // 16`` to about ``size`` bytes.
+
+    Pieces in that range go out as they are (no copy), larger ones as slices, and runs of smaller ones
+    (family headers, small snapshots) joined until the run is large enough to be worth a write.
+    """
+    least = max(1, size // 16)
+    run: list[bytes | memoryview] = []
+    run_bytes = 0
+    for piece in pieces:
+        if len(piece) >= least:
+            if run:
+                yield b"".join(run)
+                run, run_bytes = [], 0
+            if len(piece) <= size:
+                yield piece
+                continue
+            view = memoryview(piece)
+            for start in range(0, len(view), size):
+                yield view[start : start + size]
+            continue
+        run.append(piece)
+        run_bytes += len(piece)
+        if run_bytes >= least:
+            yield b"".join(run)
+            run, run_bytes = [], 0
+    if run:
+        yield b"".join(run)
 
 
 def landing_page(version: str, role: str) -> str:
@@ -116,17 +147,18 @@ def build_app(
         headers = {"Content-Type": fmt.content_type, "Vary": "Accept, Accept-Encoding"}
         if compress:
             headers["Content-Encoding"] = "gzip"
-        head, tail = cache.parts(fmt, gzip=compress)
-        if request.method == "HEAD" or len(head) < STREAM_THRESHOLD:
-            return web.Response(body=head + tail, headers=headers)
-        # A large page goes out as slices of the cached bytes: no per-request copy of the whole page,
-        # and the transport buffers at most one slice when the client reads slowly.
+        pieces, tail = cache.parts(fmt, gzip=compress)
+        length = sum(map(len, pieces)) + len(tail)
+        if request.method == "HEAD" or length < STREAM_THRESHOLD:
+            return web.Response(body=b"".join((*pieces, tail)), headers=headers)
+        # A large page goes out as the cache's own pieces, in slices of about STREAM_CHUNK: no
+        # per-request copy of the whole page, and the transport buffers at most about one slice when
+        # the client reads slowly.
         response = web.StreamResponse(headers=headers)
-        response.content_length = len(head) + len(tail)
+        response.content_length = length
         await response.prepare(request)
-        view = memoryview(head)
-        for start in range(0, len(view), STREAM_CHUNK):
-            await response.write(view[start : start + STREAM_CHUNK])
+        for chunk in stream_chunks(pieces, STREAM_CHUNK):
+            await response.write(chunk)
         await response.write(tail)
         await response.write_eof()
         return response

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
+from tests.support.fragments_v1 import pack_snapshot_v1
 
 from github_stats_exporter import metrics as m
 from github_stats_exporter.exposition import (
@@ -466,7 +467,7 @@ async def test_stored_fragments_build_the_page_without_reading_samples() -> None
     await reference.refresh()
     assert "get_many" not in store.calls
     for fmt in Format:
-        assert cache.parts(fmt)[0] == reference.parts(fmt)[0]
+        assert b"".join(cache.parts(fmt)[0]) == b"".join(reference.parts(fmt)[0])
     assert cache.encoded_snapshots == 3
 
 
@@ -483,13 +484,46 @@ async def test_snapshots_without_readable_fragments_are_encoded_here() -> None:
     reference = make_cache(await filled_store(golden_snapshots()))
     await reference.refresh()
     for fmt in Format:
-        assert cache.parts(fmt)[0] == reference.parts(fmt)[0]
+        assert b"".join(cache.parts(fmt)[0]) == b"".join(reference.parts(fmt)[0])
     store.unfragmented = set()
     await store.put(activity(WIDGETS, "bob", value=4))  # now rewritten by this version's writer
     store.read.clear()
     assert await cache.refresh()
     assert store.read == []
     assert store_series(cache)[("gh_activity_commits_24h", tuple(sorted(oru("bob").items())))] == 4
+
+
+async def test_a_page_of_both_fragment_layouts_serves_each_series_once() -> None:
+    """Snapshots stored by the previous writer (no scope) and by this one, claiming one series, serve it once."""
+    old_users = {"carol"}
+
+    def mixed_writer(samples: Iterable[Sample]) -> bytes:
+        rows = list(samples)
+        previous = any(dict(s.labels).get("user") in old_users for s in rows)
+        return pack_snapshot_v1(rows) if previous else pack_snapshot(rows)
+
+    def commits(key: str, *users: str, repo: str = "w") -> Snapshot:
+        samples = tuple(m.ACTIVITY_COMMITS.sample(1, oru(u, repo)) for u in users)
+        return Snapshot(SnapshotKey("activity", ("acme", key)), samples, 1.0)
+
+    # a and b (the previous writer's) both claim bob in repo w; c is in another repo.
+    snaps = [commits("a", "alice", "bob"), commits("b", "bob", "carol"), commits("c", "dora", repo="g")]
+    store = MemorySnapshotStore(fragments=mixed_writer)
+    for snap in snaps:
+        await store.put(snap)
+    cache = make_cache(store)
+    reference = make_cache(await filled_store(snaps))
+    await cache.refresh()
+    await reference.refresh()
+    assert cache.duplicate_series == 1
+    for fmt in Format:
+        assert b"".join(cache.parts(fmt)[0]) == b"".join(reference.parts(fmt)[0])
+    old_users.clear()  # the upgraded writer takes the snapshot back
+    await store.put(snaps[1])
+    await reference.refresh()
+    assert await cache.refresh()
+    assert cache.duplicate_series == 1
+    assert b"".join(cache.parts(Format.TEXT)[0]) == b"".join(reference.parts(Format.TEXT)[0])
 
 
 async def test_deleted_snapshots_disappear() -> None:
@@ -692,7 +726,13 @@ async def test_gzip_body_is_a_multi_member_stream_of_the_plain_body(fmt: Format)
 OPS = st.lists(
     st.tuples(
         st.sampled_from(["a", "b", "c"]),  # snapshot key
-        st.one_of(st.none(), st.lists(st.tuples(st.sampled_from("uvwxyz"), st.integers(0, 9)), max_size=6)),
+        # (user, repo, value): snapshots whose samples share a repo have it in their scope, others do not.
+        st.one_of(
+            st.none(),
+            st.lists(
+                st.tuples(st.sampled_from("uvwxyz"), st.sampled_from("wg"), st.integers(0, 9)), max_size=6
+            ),
+        ),
         st.booleans(),  # refresh after this operation?
     ),
     min_size=1,
@@ -703,28 +743,28 @@ OPS = st.lists(
 @settings(max_examples=40, deadline=None)
 @given(ops=OPS, threshold=st.sampled_from([1, 10**9]), fragments=st.booleans())
 def test_incremental_page_equals_a_from_scratch_model(
-    ops: list[tuple[str, list[tuple[str, int]] | None, bool]], threshold: int, fragments: bool
+    ops: list[tuple[str, list[tuple[str, str, int]] | None, bool]], threshold: int, fragments: bool
 ) -> None:
     """Any sequence of puts, deletes and refreshes serves what a naive first-wins model of the store says."""
 
     async def scenario() -> None:
         store = MemorySnapshotStore(fragments=pack_snapshot if fragments else None)
         cache = ExpositionCache(store, SelfMetrics(), offload_threshold=threshold)
-        model: dict[str, list[tuple[str, int]]] = {}
+        model: dict[str, list[tuple[str, str, int]]] = {}
         for key, samples, refresh in [*ops[:-1], (*ops[-1][:2], True)]:
             if samples is None:
                 model.pop(key, None)
                 await store.delete(SnapshotKey(key))
             else:
                 model[key] = samples
-                snapshot_samples = tuple(m.ACTIVITY_COMMITS.sample(v, oru(u)) for u, v in samples)
+                snapshot_samples = tuple(m.ACTIVITY_COMMITS.sample(v, oru(u, r)) for u, r, v in samples)
                 await store.put(Snapshot(SnapshotKey(key), snapshot_samples, 1.0))
             if refresh:
                 await cache.refresh()
                 want: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
                 for k in sorted(model):
-                    for u, v in model[k]:
-                        want.setdefault(("gh_activity_commits_24h", tuple(sorted(oru(u).items()))), v)
+                    for u, r, v in model[k]:
+                        want.setdefault(("gh_activity_commits_24h", tuple(sorted(oru(u, r).items()))), v)
                 assert store_series(cache) == want
                 assert cache.series_count == len(want)
 

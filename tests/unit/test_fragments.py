@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.support.fragments_v1 import pack_snapshot_v1
 
 from github_stats_exporter import metrics as m
 from github_stats_exporter.exposition import (
@@ -42,7 +44,68 @@ def test_pack_then_unpack_gives_the_encoders_output() -> None:
     assert back.counts == encoded.counts
     assert back.hashes == encoded.hashes
     assert (back.skipped, back.version) == (2, 42)
-    assert pack_snapshot(samples()) == pack_fragments(encoded)
+    assert pack_snapshot(samples()) == pack_fragments(replace(encoded, scope={}, unique=True))
+
+
+@pytest.mark.parametrize(
+    ("rows", "scope", "unique"),
+    [
+        pytest.param(
+            [m.ACTIVITY_COMMITS.sample(1, {"org": "acme", "repo": "w", "user": u}) for u in ("a", "b")],
+            {"org": "acme", "repo": "w"},
+            True,
+            id="labels-of-every-series",
+        ),
+        pytest.param(
+            [
+                m.ACTIVITY_COMMITS.sample(1, {"org": "acme", "repo": 'we"ird', "user": "a"}),
+                m.ACTIVITY_LAST_EVENT.sample(2, {"org": "acme", "repo": 'we"ird', "user": "b"}),
+            ],
+            {"org": "acme", "repo": 'we\\"ird'},
+            True,
+            id="values-as-the-page-escapes-them",
+        ),
+        pytest.param(
+            [m.ACTIVITY_COMMITS.sample(v, {"org": "acme", "repo": "w", "user": "a"}) for v in (1, 2)],
+            {"org": "acme", "repo": "w", "user": "a"},
+            False,
+            id="a-series-twice",
+        ),
+        pytest.param(
+            [
+                m.ACTIVITY_COMMITS.sample(1, {"org": "acme", "repo": "w", "user": "a"}),
+                m.SCRAPE_RUNS.sample(1, {"org": "acme", "result": "ok"}),
+            ],
+            {"org": "acme"},
+            True,
+            id="only-shared-labels",
+        ),
+        pytest.param(
+            [Sample(m.ACTIVITY_COMMITS.name, (("org", "a"), ("org", "b"), ("repo", "w")), 1.0)],
+            {"repo": "w"},
+            True,
+            id="a-label-named-twice-is-left-out",
+        ),
+        pytest.param([], {}, True, id="empty"),
+    ],
+)
+def test_the_writer_stores_the_scope_and_whether_series_repeat(
+    rows: list[Sample], scope: dict[str, str], unique: bool
+) -> None:
+    """A packed snapshot carries the labels all its series share (as the page writes them) and its uniqueness."""
+    back = unpack_fragments(pack_snapshot(rows), 1)
+    assert back.scope == scope
+    assert back.unique is unique
+
+
+def test_fragments_of_the_previous_layout_are_still_read() -> None:
+    """Fragments an older writer stored (layout GSEF1: no scope) unpack to the same lines, scope unknown."""
+    encoded = encode_samples(samples())
+    previous = pack_snapshot_v1(samples())
+    back = unpack_fragments(previous, 7)
+    assert {name: bytes(data) for name, data in back.fragments.items()} == encoded.fragments
+    assert back.hashes == encoded.hashes
+    assert (back.scope, back.unique, back.skipped) == (None, False, 2)
 
 
 @settings(max_examples=60, deadline=None)
@@ -86,7 +149,7 @@ GOOD = pack_snapshot(samples())
     "data",
     [
         pytest.param(b"", id="empty"),
-        pytest.param(b"GSEF2\n" + GOOD[6:], id="other-layout"),
+        pytest.param(b"GSEF9\n" + GOOD[6:], id="other-layout"),
         pytest.param(GOOD[:-1], id="truncated"),
         pytest.param(GOOD + b"x", id="trailing-bytes"),
         pytest.param(GOOD[:10] + b"\xff" * 8 + GOOD[18:], id="damaged-header"),

@@ -17,7 +17,13 @@ from github_stats_exporter.health import Health
 from github_stats_exporter.metrics import ACTIVITY_COMMITS, HTTP_REQUESTS
 from github_stats_exporter.model import Role, Snapshot, SnapshotKey
 from github_stats_exporter.selfmetrics import SelfMetrics
-from github_stats_exporter.server import HttpServer, build_app, landing_page, parse_listen_addr
+from github_stats_exporter.server import (
+    HttpServer,
+    build_app,
+    landing_page,
+    parse_listen_addr,
+    stream_chunks,
+)
 from github_stats_exporter.store.memory import MemorySnapshotStore
 
 PROMETHEUS_ACCEPT = (
@@ -207,7 +213,7 @@ async def test_handler_failure_is_a_500_and_the_server_keeps_serving(
     """An unexpected error while building a response becomes a counted 500, not a dead server."""
     await served.cache.refresh()
 
-    def broken_parts(fmt: Format, gzip: bool = False) -> tuple[bytes, bytes]:
+    def broken_parts(fmt: Format, gzip: bool = False) -> tuple[tuple[bytes, ...], bytes]:
         raise RuntimeError("boom")
 
     monkeypatch.setattr(served.cache, "parts", broken_parts)
@@ -339,26 +345,62 @@ async def test_start_reports_the_bound_port_and_stop_closes_the_listener() -> No
         await asyncio.open_connection("127.0.0.1", port)
 
 
-async def test_large_pages_stream_the_same_bytes(served: Served) -> None:
-    """A page above the streaming threshold arrives byte-identical to the cached body, plain and gzip."""
+@pytest.mark.parametrize("fmt", list(Format), ids=lambda f: f.name.lower())
+async def test_large_pages_stream_the_cached_pieces_byte_identical(
+    fmt: Format, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page above the streaming threshold, held as many pieces, arrives complete with its Content-Length, plain and gzip."""
     from github_stats_exporter import server as server_module
 
-    await served.cache.refresh()
-    original = server_module.STREAM_THRESHOLD
-    server_module.STREAM_THRESHOLD = 1  # force the streaming path for the small test page
+    store = MemorySnapshotStore()
+    for repo in range(40):
+        samples = tuple(
+            ACTIVITY_COMMITS.sample(user % 5, {"org": "acme", "repo": f"r{repo}", "user": f"u{user}"})
+            for user in range(30)
+        )
+        await store.put(Snapshot(SnapshotKey("activity", ("acme", f"r{repo}")), samples, 1))
+    self_metrics = SelfMetrics()
+    cache = ExpositionCache(store, self_metrics)
+    await cache.refresh()
+    # Force the streaming path and chunks smaller than some pieces and larger than others.
+    monkeypatch.setattr(server_module, "STREAM_THRESHOLD", 1)
+    monkeypatch.setattr(server_module, "STREAM_CHUNK", 1000)
+    server = HttpServer(build_app(cache, Health(lambda: True), self_metrics), "127.0.0.1", 0)
+    port = await server.start()
     try:
-        for encoding, gz in (("identity", False), ("gzip", True)):
-            async with served.session.get(
-                served.url + "/metrics", headers={"Accept-Encoding": encoding}, auto_decompress=False
-            ) as resp:
-                assert resp.status == 200
-                payload = await resp.read()
-                assert resp.content_length == len(payload)
-            # The store part is the cached bytes; the small tail carries live self-metrics (the request
-            # counter moves between requests), so compare the page up to the tail.
-            head, _ = served.cache.parts(Format.TEXT)
-            text = gzip.decompress(payload) if gz else payload
-            assert text.startswith(head)
-            assert text.endswith(b"\n")
+        async with aiohttp.ClientSession(auto_decompress=False) as session:
+            for encoding in ("identity", "gzip"):
+                headers = {"Accept": fmt.content_type, "Accept-Encoding": encoding}
+                async with session.get(f"http://127.0.0.1:{port}/metrics", headers=headers) as resp:
+                    assert resp.status == 200
+                    assert resp.headers["Content-Type"] == fmt.content_type
+                    payload = await resp.read()
+                    assert resp.content_length == len(payload)
+                text = gzip.decompress(payload) if encoding == "gzip" else payload
+                # The request counter in the tail moves between requests: compare the store part whole.
+                pieces, _ = cache.parts(fmt)
+                store_part = b"".join(pieces)
+                assert text.startswith(store_part)
+                assert text.count(b'gh_activity_commits_24h{org="acme"') == 1200
+                assert text.endswith(b"# EOF\n" if fmt is Format.OPENMETRICS else b"\n")
     finally:
-        server_module.STREAM_THRESHOLD = original
+        await server.stop()
+
+
+@pytest.mark.parametrize(
+    ("pieces", "size"),
+    [
+        pytest.param([], 32, id="nothing"),
+        pytest.param([b"x" * 100], 32, id="one-large-piece-sliced"),
+        pytest.param([b"a", b"b", b"c", b"d", b"e"], 32, id="small-pieces-joined"),
+        pytest.param([b"x" * 20], 32, id="medium-piece-as-is"),
+        pytest.param([b"ab", memoryview(b"0123456789" * 7), b"c", b"", b"defg", b"h" * 10], 32, id="mixed"),
+    ],
+)
+def test_stream_chunks_keep_the_bytes_in_order_in_bounded_chunks(
+    pieces: list[bytes | memoryview], size: int
+) -> None:
+    """Streaming chunks concatenate to the pieces' bytes and none is larger than the chunk size."""
+    chunks = list(stream_chunks(pieces, size))
+    assert b"".join(chunks) == b"".join(pieces)
+    assert all(0 < len(chunk) <= size for chunk in chunks)

@@ -2,10 +2,12 @@
 
 Only `ExpositionCache.refresh` talks to the store; serving a scrape never touches the store and never
 renders more than the small self-metrics part. A changed snapshot is read as the fragments its writer
-stored with it (`SnapshotStore.get_fragments`: the page is built by concatenation, no sample is
-decoded); a snapshot without fragments (written by an older version, or by a store without an
-encoder) or with fragments this version cannot read is fetched with `get_many` and encoded here.
-Both paths produce the same bytes.
+stored with it (`SnapshotStore.get_fragments`: the page is the list of those fragments under the
+family headers, served as they are, and no sample is decoded); a snapshot without fragments (written
+by an older version, or by a store without an encoder) or with fragments this version cannot read is
+fetched with `get_many` and encoded here. Both paths produce the same bytes. Series that two
+snapshots both claim are served once (the first snapshot by key order wins);
+`series_index.DuplicateIndex` says which.
 
 Families are owned by one side: a family present in the store's snapshots is rendered from the store
 only, and the process's own samples of that family are dropped, so every family stays contiguous.
@@ -21,16 +23,14 @@ from __future__ import annotations
 import asyncio
 import gzip as gzip_codec
 import time
-from array import array
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import chain
 from typing import Protocol
 
 import structlog
 
 from github_stats_exporter.cluster_counters import ClusterCounters, CountersStore
+from github_stats_exporter.exposition.compression import gzip_pieces
 from github_stats_exporter.exposition.encoder import (
     EOF,
     EncodedSnapshot,
@@ -41,6 +41,7 @@ from github_stats_exporter.exposition.encoder import (
     unpack_fragments,
 )
 from github_stats_exporter.exposition.negotiation import Format
+from github_stats_exporter.exposition.series_index import KEY_MASK, DuplicateIndex, to_index_keys
 from github_stats_exporter.metrics import (
     CACHE_REFRESH_DURATION,
     FAMILIES,
@@ -56,68 +57,6 @@ log = structlog.get_logger(__name__)
 GZIP_LEVEL = 6
 _PRECOMPRESS_BYTES = 256 * 1024
 """Below this size compressing on the event loop costs less than handing the work to a thread."""
-_EAGER_FORMATS = frozenset({Format.OPENMETRICS})
-"""Joined by every rebuild (Prometheus asks for OpenMetrics); another format is joined when first asked
-for and kept up to date from then on, so a replica holds one body per format its scrapers use."""
-
-
-class _SeriesIndex:
-    """Series-identity hashes of the whole page, maintained per changed snapshot with set operations in C.
-
-    ``_extra`` only holds hashes seen more than once (duplicates are rare), with their occurrence count.
-    """
-
-    __slots__ = ("_all", "_extra")
-
-    def __init__(self) -> None:
-        self._all: set[int] = set()
-        self._extra: dict[int, int] = {}
-
-    @property
-    def duplicates(self) -> frozenset[int]:
-        return frozenset(self._extra)
-
-    def copy(self) -> _SeriesIndex:
-        clone = _SeriesIndex()
-        clone._all = self._all.copy()
-        clone._extra = self._extra.copy()
-        return clone
-
-    def add_all(self, hashes: list[array[int]]) -> None:
-        """Index many snapshots at once; one set build when none of their series repeats (a cold start)."""
-        if not self._all:
-            total = sum(map(len, hashes))
-            every = set(chain.from_iterable(hashes))
-            if len(every) == total:
-                self._all = every
-                return
-        for one in hashes:
-            self.add(one)
-
-    def add(self, hashes: array[int]) -> None:
-        new = set(hashes)
-        counts = Counter(hashes) if len(new) != len(hashes) else None
-        for h in new.intersection(self._all):
-            self._extra[h] = self._extra.get(h, 1) + (counts[h] if counts else 1)
-        if counts:
-            for h, n in counts.items():
-                if n > 1 and h not in self._all:
-                    self._extra[h] = n
-        self._all |= new
-
-    def remove(self, hashes: array[int]) -> None:
-        old = set(hashes)
-        if self._extra:
-            counts = Counter(hashes) if len(old) != len(hashes) else None
-            for h in old.intersection(self._extra):
-                left = self._extra[h] - (counts[h] if counts else 1)
-                if left > 1:
-                    self._extra[h] = left
-                else:
-                    del self._extra[h]
-                if left > 0:
-                    old.discard(h)  # another occurrence still owns it
-        self._all -= old
 
 
 def _drop_seen(fragment: bytes | memoryview, duplicates: frozenset[int], seen: set[str]) -> tuple[bytes, int]:
@@ -127,7 +66,7 @@ def _drop_seen(fragment: bytes | memoryview, duplicates: frozenset[int], seen: s
     # Split on "\n" only: label values may hold other line separators (\r, U+2028) unescaped.
     for line in str(fragment, "utf-8").split("\n")[:-1]:
         prefix = line.rpartition(" ")[0]
-        if series_hash(prefix) in duplicates:
+        if series_hash(prefix) & KEY_MASK in duplicates:
             if prefix in seen:
                 dropped += 1
                 continue
@@ -142,40 +81,46 @@ def _key_order(key: SnapshotKey) -> tuple[str, tuple[str, ...]]:
 
 @dataclass(slots=True)
 class _Page:
-    """The store part of the page; replaced as a whole, never edited (but for bodies joined on demand).
+    """The store part of the page; replaced as a whole, never edited (but for what is cached per format).
 
-    ``families`` lists each family (sorted) with its sample fragments in key order; a format's body is
-    its headers and those fragments joined, built once per format by `body`.
+    ``families`` lists each family (sorted) with its sample fragments in key order. A format's page is
+    the list of its pieces: each family's header, then that family's fragments (views into the bytes
+    read from the store). Nothing joins them into one body; the server sends the pieces as they are.
     """
 
     families: list[tuple[str, list[bytes | memoryview]]]
     counts: dict[str, int]
     duplicates: int
     size: int
-    bodies: dict[Format, bytes] = field(default_factory=dict)
+    by_format: dict[Format, tuple[bytes | memoryview, ...]] = field(default_factory=dict)
     gzipped: dict[Format, bytes] = field(default_factory=dict)
 
     @property
     def series(self) -> int:
         return sum(self.counts.values())
 
-    def body(self, fmt: Format) -> bytes:
-        body = self.bodies.get(fmt)
-        if body is None:
-            parts: list[bytes | memoryview] = []
+    def pieces(self, fmt: Format) -> tuple[bytes | memoryview, ...]:
+        pieces = self.by_format.get(fmt)
+        if pieces is None:
+            listed: list[bytes | memoryview] = []
             for name, fragments in self.families:
-                parts.append(family_header(FAMILIES[name], fmt))
-                parts += fragments
-            # Two threads may both join a missing body; they produce the same bytes.
-            body = self.bodies[fmt] = b"".join(parts)
-        return body
+                listed.append(family_header(FAMILIES[name], fmt))
+                listed += fragments
+            # Two threads may both build a missing tuple; they build equal ones.
+            pieces = self.by_format[fmt] = tuple(listed)
+        return pieces
+
+    def gzip(self, fmt: Format) -> bytes:
+        head = self.gzipped.get(fmt)
+        if head is None:
+            head = self.gzipped[fmt] = gzip_pieces(self.pieces(fmt), GZIP_LEVEL)
+        return head
 
 
 def _build_page(
     entries: dict[SnapshotKey, EncodedSnapshot],
     order: list[SnapshotKey],
-    index: _SeriesIndex,
-    formats: frozenset[Format] = _EAGER_FORMATS,
+    index: DuplicateIndex,
 ) -> _Page:
     duplicates = index.duplicates
     seen: set[str] = set()
@@ -195,19 +140,19 @@ def _build_page(
             counts[name] = counts.get(name, 0) + count
     families = sorted(by_family.items())
     size = sum(len(fragment) for _, fragments in families for fragment in fragments)
-    page = _Page(families, counts, dropped, size)
-    for fmt in formats:
-        page.body(fmt)
-    return page
+    return _Page(families, counts, dropped, size)
 
 
 @dataclass(slots=True)
 class _State:
-    """Everything the cache derives from the store; the thread path builds a new one, the loop swaps it in."""
+    """Everything the cache derives from the store; the thread path builds a new one, the loop swaps it in.
+
+    The entries' ``hashes`` are index keys (`series_index.to_index_keys`), not the stored 64-bit hashes.
+    """
 
     entries: dict[SnapshotKey, EncodedSnapshot] = field(default_factory=dict)
     order: list[SnapshotKey] = field(default_factory=list)
-    index: _SeriesIndex = field(default_factory=_SeriesIndex)
+    index: DuplicateIndex = field(default_factory=DuplicateIndex)
     page: _Page | None = None
     encoded: int = 0
     skipped: int = 0
@@ -231,32 +176,26 @@ def _apply(
     removed: list[SnapshotKey],
     *,
     copy: bool,
-    formats: frozenset[Format] = _EAGER_FORMATS,
     precompress: frozenset[Format] = frozenset(),
 ) -> tuple[_State, _Page]:
-    """Take the loaded fragments, encode the fetched snapshots, drop the removed ones, rebuild the bodies.
+    """Take the loaded fragments, encode the fetched snapshots, drop the removed ones, rebuild the page.
 
     With ``copy`` the given state is left untouched (for a worker thread whose result may be discarded).
     """
-    encoded = dict(loaded)
-    encoded |= {key: encode_samples(snap.samples, snap.version) for key, snap in fetched.items()}
+    encoded = loaded | {key: encode_samples(snap.samples, snap.version) for key, snap in fetched.items()}
+    for entry in encoded.values():
+        to_index_keys(entry.hashes)  # fresh arrays, owned here
     entries = dict(state.entries) if copy else state.entries
     index = state.index.copy() if copy else state.index
     keys_changed = bool(removed) or any(key not in entries for key in encoded)
     for key in removed:
-        index.remove(entries.pop(key).hashes)
-    fresh: list[array[int]] = []
-    for key, entry in encoded.items():
-        old = entries.get(key)
-        if old is not None:
-            index.remove(old.hashes)
-        fresh.append(entry.hashes)
-        entries[key] = entry
-    index.add_all(fresh)
+        del entries[key]
+    entries |= encoded
+    index.update(entries, encoded, removed)
     order = sorted(entries, key=_key_order) if keys_changed else state.order
-    page = _build_page(entries, order, index, formats)
+    page = _build_page(entries, order, index)
     for fmt in precompress:
-        page.gzipped[fmt] = gzip_codec.compress(page.body(fmt), GZIP_LEVEL, mtime=0)
+        page.gzip(fmt)
     skipped = sum(entry.skipped for entry in encoded.values())
     return _State(entries, order, index, page, state.encoded + len(encoded), state.skipped + skipped), page
 
@@ -272,7 +211,7 @@ class PageStore(SnapshotStore, CountersStore, Protocol):
 class ExpositionCache:
     """Pre-rendered `/metrics` bodies, rebuilt from the store only for snapshots whose version changed.
 
-    `refresh` is the only method that talks to the store; `body` serves bytes built earlier plus the
+    `refresh` is the only method that talks to the store; `parts` serves bytes built earlier plus the
     small self-metrics part. Work over ``offload_threshold`` samples (or on a page of more than ten
     times that many series) runs in a worker thread so the event loop keeps serving scrapes.
 
@@ -301,7 +240,6 @@ class ExpositionCache:
         self._generation: int | None = None
         self._dirty = False
         self._gzip_wanted: set[Format] = set()
-        self._formats_wanted: set[Format] = set(_EAGER_FORMATS)
         self._self_key: tuple[int, tuple[int, int], frozenset[str]] | None = None
         self._self_bodies: dict[Format, bytes] = {}
         self.last_success_unixtime: float | None = None
@@ -381,15 +319,13 @@ class ExpositionCache:
                     fetched,
                     removed,
                     copy=True,
-                    formats=frozenset(self._formats_wanted),
                     precompress=frozenset(self._gzip_wanted),
                 )
             else:
                 # In place is safe: nothing awaits between the first change and the swap below, and if
                 # _apply raises half-way the dirty flag forces a rebuild on the next refresh.
                 self._dirty = True
-                formats = frozenset(self._formats_wanted)
-                state, page = _apply(state, loaded, fetched, removed, copy=False, formats=formats)
+                state, page = _apply(state, loaded, fetched, removed, copy=False)
             self._commit(state, page, generation, started)
             await self._precompress(page)
             return True
@@ -399,11 +335,7 @@ class ExpositionCache:
         wanted = [f for f in self._gzip_wanted if f not in page.gzipped]
         if not wanted or page.size < _PRECOMPRESS_BYTES:
             return
-        compressed = await asyncio.to_thread(
-            lambda: {f: gzip_codec.compress(page.body(f), GZIP_LEVEL, mtime=0) for f in wanted}
-        )
-        for fmt, data in compressed.items():
-            page.gzipped.setdefault(fmt, data)
+        await asyncio.to_thread(lambda: [page.gzip(f) for f in wanted])
 
     def _commit(self, state: _State, page: _Page, generation: int, started: float) -> None:
         old_page = self._state.page
@@ -419,31 +351,32 @@ class ExpositionCache:
         self.last_success_unixtime = now
 
     def body(self, fmt: Format, gzip: bool = False) -> bytes:
-        """The full page: cached store part, self-metrics part and, for OpenMetrics, ``# EOF``.
+        """The full page as one bytes object (a copy): store part, self-metrics part and, for OpenMetrics, ``# EOF``.
 
         With ``gzip`` the result is two gzip members (cached store part, fresh small tail); RFC 1952
-        readers decode a multi-member stream to the concatenation of the members. The first gzip
-        request after a small refresh compresses on the caller's thread; later refreshes precompress
-        in the worker thread for formats that were asked for gzipped. Likewise the first request of a
-        format other than OpenMetrics joins its body on the caller's thread; rebuilds join it from then on.
+        readers decode a multi-member stream to the concatenation of the members. The server uses
+        `parts`, which copies nothing.
         """
-        return b"".join(self.parts(fmt, gzip))
+        pieces, tail = self.parts(fmt, gzip)
+        return b"".join((*pieces, tail))
 
-    def parts(self, fmt: Format, gzip: bool = False) -> tuple[bytes, bytes]:
-        """The page as (cached store part, small fresh tail), so a server can send it without a join."""
+    def parts(self, fmt: Format, gzip: bool = False) -> tuple[tuple[bytes | memoryview, ...], bytes]:
+        """The page as the cached store part's pieces and a small fresh tail.
+
+        The pieces are the page's own bytes (family headers and views of the stored fragments); with
+        ``gzip`` they are one compressed member. The first gzip request after a small refresh
+        compresses on the caller's thread; later refreshes precompress in the worker thread for
+        formats that were asked for gzipped.
+        """
         page = self._state.page
         if page is None:
             msg = "the exposition cache has not completed a refresh yet"
             raise CacheNotReady(msg)
         tail = self._self_part(page)[fmt]
-        self._formats_wanted.add(fmt)
         if not gzip:
-            return page.body(fmt), tail
-        head = page.gzipped.get(fmt)
-        if head is None:
-            self._gzip_wanted.add(fmt)
-            head = page.gzipped[fmt] = gzip_codec.compress(page.body(fmt), GZIP_LEVEL, mtime=0)
-        return head, gzip_codec.compress(tail, GZIP_LEVEL, mtime=0)
+            return page.pieces(fmt), tail
+        self._gzip_wanted.add(fmt)
+        return (page.gzip(fmt),), gzip_codec.compress(tail, GZIP_LEVEL, mtime=0)
 
     def _self_part(self, page: _Page) -> dict[Format, bytes]:
         owned = frozenset(page.counts)
@@ -456,10 +389,10 @@ class ExpositionCache:
             # Series in a fixed order: replicas hold the same totals in different dict orders, and
             # every replica must serve the same bytes (docs/metrics.md).
             samples.sort(key=lambda s: (s.name, s.labels))
-            part = _build_page({_SELF: encode_samples(samples)}, [_SELF], _SeriesIndex())
+            part = _build_page({_SELF: encode_samples(samples)}, [_SELF], DuplicateIndex())
             self._self_bodies = {
-                Format.OPENMETRICS: part.body(Format.OPENMETRICS) + EOF,
-                Format.TEXT: part.body(Format.TEXT),
+                Format.OPENMETRICS: b"".join((*part.pieces(Format.OPENMETRICS), EOF)),
+                Format.TEXT: b"".join(part.pieces(Format.TEXT)),
             }
             self._self_key = key
         return self._self_bodies

@@ -16,7 +16,7 @@ import functools
 import hashlib
 from array import array
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from operator import attrgetter, methodcaller
 
@@ -35,9 +35,14 @@ _labels_of = attrgetter("labels")
 _value_of = attrgetter("value")
 _digest = methodcaller("digest")
 _blake2b_8 = functools.partial(hashlib.blake2b, digest_size=8)
-_FRAGMENTS_MAGIC = b"GSEF1\n"
+_FRAGMENTS_MAGIC = b"GSEF2\n"
 """Leads the stored fragments; a new layout gets a new magic and readers fall back on unknown ones."""
-_header_decoder = msgspec.msgpack.Decoder(tuple[int, int, list[tuple[str, int, int]]])
+_FRAGMENTS_MAGIC_V1 = b"GSEF1\n"
+"""The previous layout (no scope, no uniqueness flag), still read: an older writer's fragments."""
+_header_decoder = msgspec.msgpack.Decoder(
+    tuple[int, int, list[tuple[str, int, int]], list[tuple[str, str]], bool]
+)
+_header_decoder_v1 = msgspec.msgpack.Decoder(tuple[int, int, list[tuple[str, int, int]]])
 
 
 def series_hashes(prefixes: Iterable[str]) -> array[int]:
@@ -94,6 +99,11 @@ class EncodedSnapshot:
     ``hashes`` holds `series_hash` of every series identity (sample name plus labels) so the cache can
     spot a series that two snapshots both claim without keeping the identities themselves. Fragments
     read back by `unpack_fragments` are memoryviews into the stored bytes.
+
+    ``scope`` holds the labels (name -> escaped value text) that every series of the snapshot carries,
+    and ``unique`` says that no series repeats inside the snapshot; the writer works both out once
+    (`pack_snapshot`) so readers can tell snapshots that share no series without comparing hashes.
+    None / False when unknown (an older writer, or encoded locally).
     """
 
     version: int
@@ -101,6 +111,8 @@ class EncodedSnapshot:
     counts: dict[str, int]
     hashes: array[int]
     skipped: int
+    scope: dict[str, str] | None = None
+    unique: bool = False
 
 
 def encode_samples(samples: Iterable[Sample], version: int = 0, *, hashed: bool = True) -> EncodedSnapshot:
@@ -265,11 +277,13 @@ def pack_fragments(encoded: EncodedSnapshot) -> bytes:
     """The stored form of an encoded snapshot (everything but its version, which the store assigns).
 
     Layout: magic, a 4-byte little-endian header length, a msgpack header ``(skipped, series,
-    [(family, count, bytes), ...])``, the series hashes (8 bytes each, as `series_hashes` lays them
-    out), then the families' sample lines one after another in header order.
+    [(family, count, bytes), ...], [(label, value), ...] scope, unique)``, the series hashes (8 bytes
+    each, as `series_hashes` lays them out), then the families' sample lines one after another in
+    header order.
     """
     families = [(name, encoded.counts[name], len(data)) for name, data in encoded.fragments.items()]
-    header = msgspec.msgpack.encode((encoded.skipped, len(encoded.hashes), families))
+    scope = sorted((encoded.scope or {}).items())
+    header = msgspec.msgpack.encode((encoded.skipped, len(encoded.hashes), families, scope, encoded.unique))
     return b"".join(
         (
             _FRAGMENTS_MAGIC,
@@ -281,21 +295,53 @@ def pack_fragments(encoded: EncodedSnapshot) -> bytes:
     )
 
 
+def snapshot_scope(samples: Iterable[Sample]) -> dict[str, str]:
+    """Labels every sample carries, as name -> the value's escaped text (what the page shows).
+
+    Two snapshots whose scopes give one label different values share no series: their lines differ in
+    that label's text. Computed over every sample (skipped ones too), which can only leave labels out.
+    """
+    distinct = iter(set(map(_labels_of, samples)))
+    first = next(distinct, None)
+    if first is None:
+        return {}
+    common = set(first)
+    for labels in distinct:
+        common.intersection_update(labels)
+        if not common:
+            return {}
+    names = [name for name, _ in common]
+    # A label set naming one label twice is invalid; leave such a name out rather than pick a value.
+    once = {name for name in names if names.count(name) == 1}
+    return {name: _escape_label_value(value) for name, value in common if name in once}
+
+
 def pack_snapshot(samples: Iterable[Sample]) -> bytes:
-    """Encode samples once and pack them: what a store keeps next to a snapshot."""
-    return pack_fragments(encode_samples(samples))
+    """Encode samples once and pack them with their scope and uniqueness: what a store keeps next to a snapshot."""
+    items = samples if isinstance(samples, list | tuple) else list(samples)
+    encoded = encode_samples(items)
+    unique = len(set(encoded.hashes)) == len(encoded.hashes)
+    return pack_fragments(replace(encoded, scope=snapshot_scope(items), unique=unique))
 
 
 def unpack_fragments(data: bytes, version: int) -> EncodedSnapshot:
-    """Read bytes written by `pack_fragments`; the sample lines stay views into ``data`` (no copy)."""
+    """Read bytes written by `pack_fragments` (this layout or the previous one); the sample lines stay
+    views into ``data`` (no copy)."""
     view = memoryview(data)
     start = len(_FRAGMENTS_MAGIC) + 4
-    if bytes(view[: len(_FRAGMENTS_MAGIC)]) != _FRAGMENTS_MAGIC or len(view) < start:
+    magic = bytes(view[: len(_FRAGMENTS_MAGIC)])
+    if magic not in (_FRAGMENTS_MAGIC, _FRAGMENTS_MAGIC_V1) or len(view) < start:
         msg = "stored fragments: unknown layout"
         raise FragmentsError(msg)
     header_end = start + int.from_bytes(view[start - 4 : start], "little")
+    scope: dict[str, str] | None = None
+    unique = False
     try:
-        skipped, series, families = _header_decoder.decode(view[start:header_end])
+        if magic == _FRAGMENTS_MAGIC:
+            skipped, series, families, scope_pairs, unique = _header_decoder.decode(view[start:header_end])
+            scope = dict(scope_pairs)
+        else:
+            skipped, series, families = _header_decoder_v1.decode(view[start:header_end])
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         msg = f"stored fragments: bad header: {exc}"
         raise FragmentsError(msg) from exc
@@ -315,7 +361,7 @@ def unpack_fragments(data: bytes, version: int) -> EncodedSnapshot:
     if sum(counts.values()) != series or any(name not in FAMILIES for name in fragments):
         msg = "stored fragments: families do not match the header"
         raise FragmentsError(msg)
-    return EncodedSnapshot(version, fragments, counts, hashes, skipped)
+    return EncodedSnapshot(version, fragments, counts, hashes, skipped, scope, unique)
 
 
 def render(samples: Iterable[Sample], fmt: Format) -> bytes:

@@ -1,6 +1,7 @@
 """Redis store (every port of `base.Store`; standalone or Sentinel) on redis-py asyncio, shared by replicas.
 
-Every write is one Lua script (atomic, one round trip); reads are one command or one pipeline. It must
+Every write is one Lua script (atomic, one round trip); reads are one command or one pipeline (fragments:
+one pipeline per `_FRAGMENT_BATCH` snapshots, each snapshot read by one HMGET). It must
 not fall back to anything when Redis is unreachable: every failure surfaces as `StoreUnavailable`.
 
 Key model under the prefix ``P`` (the scripts touch keys they compute, so this needs standalone or
@@ -62,7 +63,18 @@ DECODE_OFFLOAD_BYTES = 1 << 20
 _BATCH_ID_TTL_MS = 3_600_000
 _MAX_IN_FLIGHT = 32
 """Concurrent commands per store; more callers wait here instead of failing on an exhausted pool."""
-_TUNING = RedisTuning(socket_timeout=5.0, connect_timeout=2.0, retries=1, health_check_interval=30)
+_TUNING = RedisTuning(
+    socket_timeout=5.0,
+    connect_timeout=2.0,
+    retries=1,
+    health_check_interval=30,
+    # A cold refresh reads every snapshot's fragments (~80 bytes per series): 1 MiB reads take about
+    # a third less CPU than the default 64 KiB ones (docs/benchmarks.md, "Replica cold start").
+    socket_read_size=1 << 20,
+)
+_FRAGMENT_BATCH = 100
+"""Snapshots per pipeline when reading fragments: a cold refresh reads in batches rather than asking
+Redis to queue one reply of the whole page (docs/benchmarks.md, "Replica cold start")."""
 """One quick retry absorbs a dropped idle connection; longer outages surface as StoreUnavailable at
 once so the caller keeps its last good state and retries on its own schedule."""
 
@@ -469,17 +481,19 @@ class RedisSnapshotStore:
 
     async def get_fragments(self, keys: Iterable[SnapshotKey]) -> dict[SnapshotKey, StoredFragments]:
         wanted = list(dict.fromkeys(keys))
-        if not wanted:
-            return {}
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in wanted:
-                pipe.hmget(self._snap_key(_key_field(key)), "v", "fv", "f")
-            rows = await self._call(pipe.execute())
-        return {
-            key: StoredFragments(int(v), f)
-            for key, (v, fv, f) in zip(wanted, rows, strict=True)
-            if v is not None and v == fv and f
-        }
+        found: dict[SnapshotKey, StoredFragments] = {}
+        for start in range(0, len(wanted), _FRAGMENT_BATCH):
+            batch = wanted[start : start + _FRAGMENT_BATCH]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in batch:
+                    pipe.hmget(self._snap_key(_key_field(key)), "v", "fv", "f")
+                rows = await self._call(pipe.execute())
+            found |= {
+                key: StoredFragments(int(v), f)
+                for key, (v, fv, f) in zip(batch, rows, strict=True)
+                if v is not None and v == fv and f
+            }
+        return found
 
     async def get_checkpoint(self, name: str) -> bytes | None:
         raw = await self._call(self._redis.get(self._cp_key(name)))

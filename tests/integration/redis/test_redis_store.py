@@ -9,10 +9,11 @@ from tests.support.redis_server import RedisProcess, free_port, send_command
 
 from github_stats_exporter import metrics as m
 from github_stats_exporter.cluster_counters import ClusterCounters
-from github_stats_exporter.exposition import ExpositionCache, Format
+from github_stats_exporter.exposition import ExpositionCache, Format, pack_snapshot
 from github_stats_exporter.model import Snapshot, SnapshotKey
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.base import StoreUnavailable
+from github_stats_exporter.store.memory import MemorySnapshotStore
 from github_stats_exporter.store.redis import RedisSnapshotStore
 
 pytestmark = pytest.mark.integration
@@ -179,3 +180,31 @@ async def test_a_redis_that_refuses_writes_shows_in_the_flush_failing_gauge(
         await counters.sync()
         assert self_metrics.value(m.STORE_FLUSH_FAILING) == 0
         assert (await store.counters())[(m.HTTP_REQUESTS.name, tuple(labels.items()))] == 3
+
+
+async def test_a_replica_reads_fragments_in_batches_into_the_same_page(
+    redis_server: RedisProcess, key_prefix: str
+) -> None:
+    """Fragments of more snapshots than one read batch holds build the page a memory store builds, in both formats."""
+    snaps = [
+        activity(SnapshotKey("activity", ("acme", f"r{i:03}")), "alice", f"u{i}", value=i) for i in range(250)
+    ]
+    reference_store = MemorySnapshotStore(fragments=pack_snapshot)
+    async with RedisSnapshotStore.standalone(
+        "127.0.0.1", redis_server.port, key_prefix=key_prefix, fragments=pack_snapshot
+    ) as writer:
+        for snap in snaps:
+            await writer.put(snap)
+            await reference_store.put(snap)
+        gone = SnapshotKey("activity", ("acme", "never-written"))
+        found = await writer.get_fragments([gone, *(s.key for s in snaps)])
+        assert set(found) == {s.key for s in snaps}
+    async with standalone(redis_server, key_prefix) as store:
+        replica = ExpositionCache(store, SelfMetrics())
+        reference = ExpositionCache(reference_store, SelfMetrics())
+        await replica.refresh()
+        await reference.refresh()
+        assert replica.series_count == 500
+        for fmt in Format:
+            assert b"".join(replica.parts(fmt)[0]) == b"".join(reference.parts(fmt)[0])
+            assert replica.parts(fmt, gzip=True)[0] == reference.parts(fmt, gzip=True)[0]
