@@ -6,14 +6,18 @@ before anything is timed; the timed part reads them in 256 KiB chunks, as a down
 Throughput is CPU time (best of three) without tracemalloc (it slows Python down); peak memory is taken in
 a further pass under tracemalloc. A second table covers users reports with every breakdown on, at about
 10k and 100k records: adding the records (parse + map) and building the series are timed apart, median
-of three runs, and the peak memory is set against the series the report produces.
+of three runs, and the peak memory is set against the series the report produces. With ``--breakdowns``
+(``python -m benchmarks.copilot_parse --breakdowns``) only that table runs (about a minute). Each table
+is framed by the machine's load average, as CPU seconds still move with contention on a shared machine.
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import os
 import statistics
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -97,11 +101,12 @@ def breakdown_peak(path: Path, repeat: int) -> float:
 def breakdown_table(directory: Path) -> None:
     """Users reports of ~10k and ~100k records with every breakdown on: median of three runs."""
     print()
+    print(f"load average before: {load()}")
     print(
-        "| users | records | pass | parse + map records/CPU-s | series build CPU-s | "
+        "| users | records | pass | parse + map CPU-s | parse + map records/CPU-s | series build CPU-s | "
         "parse + map + series records/CPU-s | peak MiB | series | peak KiB per 1k series |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for users in BREAKDOWN_SIZES:
         path, rows = write_report(users, directory)
         for label, repeat in (("all breakdowns", 1), ("all breakdowns, file twice", 2)):
@@ -114,10 +119,17 @@ def breakdown_table(directory: Path) -> None:
             peak = breakdown_peak(path, repeat)
             records = rows * repeat
             print(
-                f"| {users} | {records} | {label} | {records / mapped:,.0f} | {built:.2f} | "
-                f"{records / total:,.0f} | {peak:.1f} | {series} | {peak * 2**10 / series * 1000:.0f} |"
+                f"| {users} | {records} | {label} | {mapped:.3f} | {records / mapped:,.0f} | {built:.2f} | "
+                f"{records / total:,.0f} | {peak:.1f} | {series} | {peak * 2**10 / series * 1000:.0f} |",
+                flush=True,
             )
         path.unlink()
+    print(f"load average after: {load()}")
+
+
+def load() -> str:
+    """The 1, 5 and 15-minute load averages, as `uptime` prints them."""
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def measure(run: Callable[[], int]) -> tuple[float, int, float]:
@@ -140,10 +152,13 @@ def measure(run: Callable[[], int]) -> tuple[float, int, float]:
     return seconds, result, peak / 2**20
 
 
-def main() -> None:
+def main(*, breakdowns_only: bool = False) -> None:
     with tempfile.TemporaryDirectory(prefix="copilot-bench-") as tmp:
         breakdown_table(Path(tmp))
+        if breakdowns_only:
+            return
         print()
+        print(f"load average before: {load()}")
         files = []
         for users in SIZES:
             started = time.perf_counter()
@@ -174,9 +189,11 @@ def main() -> None:
                 series = "" if label.startswith("parse only") else str(result)
                 print(
                     f"| {users} | {records} | {size * repeat:.1f} | {label} | {records / seconds:,.0f} | "
-                    f"{size * repeat / seconds:.0f} | {peak:.1f} | {series} |"
+                    f"{size * repeat / seconds:.0f} | {peak:.1f} | {series} |",
+                    flush=True,
                 )
+        print(f"load average after: {load()}")
 
 
 if __name__ == "__main__":
-    main()
+    main(breakdowns_only="--breakdowns" in sys.argv[1:])
