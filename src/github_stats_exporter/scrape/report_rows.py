@@ -51,13 +51,23 @@ class RowParser(Generic[T]):
         if self._mode == "array":
             self._array_parts.append(chunk)
             return []
-        data = self._pending + chunk if self._pending else chunk
-        cut = data.rfind(b"\n")
+        cut = chunk.rfind(b"\n")
         if cut < 0:
-            self._pending = data
+            self._pending += chunk
             return []
-        self._pending = data[cut + 1 :]
-        return self._lines(data[:cut])
+        # The chunk's whole lines are decoded in place through a memoryview: joining the held partial
+        # line to a 256 KiB chunk and slicing off its tail copied every chunk twice, which cost as much
+        # as decoding the rows of a report without breakdowns (docs/benchmarks.md, "Copilot report
+        # parsing"). Only the one line that straddles two chunks is joined.
+        start = 0
+        rows: list[T] = []
+        if self._pending:
+            start = chunk.find(b"\n") + 1
+            rows = self._lines(self._pending + chunk[: start - 1])
+        self._pending = chunk[cut + 1 :]
+        if start < cut:
+            rows += self._lines(memoryview(chunk)[start:cut])
+        return rows
 
     def finish(self) -> Iterator[T]:
         """Rows left at the end of the body (a last line without newline, or the whole array)."""
@@ -78,7 +88,7 @@ class RowParser(Generic[T]):
         self.records += 1
         yield row
 
-    def _lines(self, block: bytes) -> list[T]:
+    def _lines(self, block: bytes | memoryview) -> list[T]:
         try:
             # One C-level call for the whole block; blank lines are skipped by msgspec itself.
             out = self._decoder.decode_lines(block)
@@ -87,11 +97,11 @@ class RowParser(Generic[T]):
         self.records += len(out)
         return out
 
-    def _lines_one_by_one(self, block: bytes) -> list[T]:
+    def _lines_one_by_one(self, block: bytes | memoryview) -> list[T]:
         decode = self._decoder.decode
         out: list[T] = []
         append = out.append
-        for line in block.split(b"\n"):
+        for line in bytes(block).split(b"\n"):
             if not line or line.isspace():
                 continue
             try:

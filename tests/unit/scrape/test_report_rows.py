@@ -55,3 +55,20 @@ def test_a_body_cut_inside_a_row_is_truncated(body: bytes) -> None:
     """A file that ends inside a row is flagged, so the caller downloads it again."""
     _, parser = parse(body, 4)
     assert parser.truncated
+
+
+def test_a_line_straddling_two_chunks_decodes_before_the_whole_lines_of_the_second() -> None:
+    """The line joined across a chunk boundary and the chunk's own lines come out in file order, each bad one counted."""
+    parser = RowParser(Row)
+    rows = parser.feed(b'{"user_id": 1}\n{"user_id": ')
+    rows += parser.feed(b'2}\n{"user_id": 3}\n{"user_id": [}\n{"slug": "a"}\n{"sl')
+    rows += parser.feed(b'ug": []}\n{"user_id": 4}\n')
+    rows += parser.finish()
+    assert [(row.user_id, row.slug) for row in rows] == [
+        (1, None),
+        (2, None),
+        (3, None),
+        (None, "a"),
+        (4, None),
+    ]
+    assert (parser.records, parser.dropped, parser.buffered, parser.truncated) == (5, 2, 0, False)
