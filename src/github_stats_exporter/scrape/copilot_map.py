@@ -11,10 +11,11 @@ import gc
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import add, attrgetter
-from typing import Literal
+from types import FunctionType
+from typing import Literal, TypeVar, cast
 
 from github_stats_exporter import metrics
 from github_stats_exporter.metrics import MetricSpec
@@ -152,7 +153,6 @@ PHASE_GAUGE_SPECS: tuple[MetricSpec, ...] = (
 NEWEST_DAY_ONLY = "1d"
 """The window label of the view that carries the pull-request medians (a median cannot be summed)."""
 
-_counters = attrgetter(*COUNTER_FIELDS)
 _prs = attrgetter(*PR_FIELDS)
 _gauges = attrgetter(*GAUGE_FIELDS)
 _medians = attrgetter(*PR_MEDIAN_FIELDS)
@@ -161,24 +161,18 @@ _CHAT_MODE = re.compile(r"chat_panel_(.+)_mode")
 CHAT_MODE = "chat_mode"
 """The label of the chat-mode breakdown: one ``chat_panel_<mode>_mode`` feature each, so its sums are
 those of that feature (derived when the series are built, never summed twice)."""
-# Which array feeds each breakdown label; language and model arrays are summed over features.
-ElementsOf = Callable[[AnyRecord], list[Breakdown] | None]
-_N = Number | None
-ReadElement = Callable[[Breakdown], tuple[str | None, _N, _N, _N, _N, _N, _N, _N]]
-"""An element's dimension value, then its counters in `COUNTER_FIELDS` order."""
-# (a record's array, an element's dimension value and counters); with breakdowns on, records must be
-# decoded with their arrays (`ReportParser(breakdowns=True)`), as every caller does.
-_ARRAYS: dict[Dimension, tuple[ElementsOf, ReadElement]] = {
-    "ide": (attrgetter("totals_by_ide"), attrgetter("ide", *COUNTER_FIELDS)),
-    "feature": (attrgetter("totals_by_feature"), attrgetter("feature", *COUNTER_FIELDS)),
-    "language": (attrgetter("totals_by_language_feature"), attrgetter("language", *COUNTER_FIELDS)),
-    "model": (attrgetter("totals_by_model_feature"), attrgetter("model", *COUNTER_FIELDS)),
-}
-
+# Each breakdown label is fed by one array of a record (`_add_day` reads them in `DIMENSIONS` order):
+# totals_by_ide, totals_by_feature, totals_by_language_feature and totals_by_model_feature, the last two
+# summed over features. With breakdowns on, records must be decoded with their arrays
+# (`ReportParser(breakdowns=True)`), as every caller does.
 Group = tuple[Number | None, ...] | None
 """A group of additive values (counters, pull requests, CLI, app, …) summed together; None when absent."""
+
+
 Sums = dict[str, tuple[Number | None, ...]]
 """Counter sums of one breakdown dimension of one (user, day) key, per label value."""
+Parts = tuple[Sums | None, ...]
+"""The `Sums` of one (user, day) key per dimension in `DIMENSIONS` order (None: that breakdown is off)."""
 Keyed = tuple[str, str, Group]
 """(label, value, additive values) of one element of a keyed array (agent, comment_type, phase)."""
 
@@ -281,9 +275,9 @@ class _Window:
     def __init__(self, day: str | None) -> None:
         self.day = day  # only records of this day count (None: every record)
         self.sums: dict[tuple[str, str], list[Group]] = {}
-        # (user, day label) -> dimension -> value -> counter sums: nested so that the hot path builds no
-        # key tuple per breakdown element, and looks the (user, day) key up once per record.
-        self.breakdowns: dict[tuple[str, str], dict[Dimension, Sums]] = {}
+        # (user, day label) -> per enabled dimension: value -> counter sums. Nested so that the hot path
+        # builds no key tuple per breakdown element and looks the (user, day) key up once per record.
+        self.breakdowns: dict[tuple[str, str], Parts] = {}
         self.keyed: dict[tuple[str, str, str, str], Group] = {}
         self.gauges: dict[str, _DayGauges] = {}
         self.gauge_day: dict[str, str] = {}
@@ -313,7 +307,8 @@ class ReportMapper:
         self._emit_day = options.labels.emit_day_label
         self._include_prs = options.include_pull_requests
         # The enabled breakdowns in a fixed order (so series come out in the same order in every process).
-        self._arrays = tuple((dim, *_ARRAYS[dim]) for dim in DIMENSIONS if dim in options.breakdowns)
+        self._enabled = tuple(dim in options.breakdowns for dim in DIMENSIONS)
+        self._breakdowns = any(self._enabled)
         self._label_values: dict[str, set[str]] = {label: set() for label in KEYED_LABELS}
         self.records = 0
         """Day records seen (kept or dropped)."""
@@ -376,7 +371,17 @@ class ReportMapper:
         app = record.totals_by_copilot_app
         vscode = record.totals_by_vscode_agent
         credits = record.ai_credits_used
-        counters = _counters(record)
+        # Attribute reads, not an attrgetter: the interpreter specializes these to slot reads, where
+        # the C getter takes the generic lookup each time.
+        counters = (
+            record.user_initiated_interaction_count,
+            record.code_generation_activity_count,
+            record.code_acceptance_activity_count,
+            record.loc_suggested_to_add_sum,
+            record.loc_suggested_to_delete_sum,
+            record.loc_added_sum,
+            record.loc_deleted_sum,
+        )
         pr_values = _prs(prs) if prs is not None else None
         cli_values = _usage(cli) if cli is not None else None
         app_values = _usage(app) if app is not None else None
@@ -388,6 +393,17 @@ class ReportMapper:
             if phases or prs is not None or record.totals_by_3rd_party_agent
             else None
         )
+        # With breakdowns on, records are decoded with their arrays (see the note on the arrays above).
+        arrays = (
+            (
+                record.totals_by_ide,  # type: ignore[union-attr]
+                record.totals_by_feature,  # type: ignore[union-attr]
+                record.totals_by_language_feature,  # type: ignore[union-attr]
+                record.totals_by_model_feature,  # type: ignore[union-attr]
+            )
+            if self._breakdowns
+            else None
+        )
         key = (user, day_key)
         for window in self._views:
             if window.day is not None and day != window.day:
@@ -397,7 +413,13 @@ class ReportMapper:
             if acc is None:
                 window.sums[key] = [counters, pr_values, cli_values, app_values, vscode_values, credit_values]
             else:
-                acc[0] = _merge(acc[0], counters)
+                summed = acc[0]
+                try:
+                    a0, a1, a2, a3, a4, a5, a6 = summed  # type: ignore[misc]
+                    v0, v1, v2, v3, v4, v5, v6 = counters
+                    acc[0] = (a0 + v0, a1 + v1, a2 + v2, a3 + v3, a4 + v4, a5 + v5, a6 + v6)  # type: ignore[operator]
+                except TypeError:  # a counter is None in the sums or in the record
+                    acc[0] = _merge(summed, counters)
                 if pr_values is not None:
                     acc[1] = _merge(acc[1], pr_values)
                 if cli_values is not None:
@@ -416,17 +438,15 @@ class ReportMapper:
                     parts[part_key] = _merge(parts.get(part_key), values)
             if not self._is_users:
                 self._take_gauges(window, record, prs, day, day_key)
-            if self._arrays:
+            if arrays is not None:
                 by_dimension = window.breakdowns.get(key)
                 if by_dimension is None:
-                    by_dimension = window.breakdowns[key] = {}
-                for dimension, elements_of, read in self._arrays:
-                    elements = elements_of(record)
-                    if elements:
-                        sums = by_dimension.get(dimension)
-                        if sums is None:
-                            sums = by_dimension[dimension] = {}
-                        _sum_elements(sums, elements, read)
+                    by_dimension = window.breakdowns[key] = tuple(
+                        [{} if on else None for on in self._enabled]
+                    )
+                for sums, elements, sum_elements in zip(by_dimension, arrays, _SUMMERS, strict=True):
+                    if elements and sums is not None:
+                        sum_elements(sums, elements)
 
     def _keyed(
         self, record: AnyRecord, prs: PullRequests | None, phases: list[AdoptionPhase] | None
@@ -522,14 +542,16 @@ class ReportMapper:
                         if v is not None
                     ]
         chat_modes: dict[str, str | None] = {}
-        for (user, day), by_dimension in view.breakdowns.items():
+        for (user, day), parts in view.breakdowns.items():
             head = base(user, day)
             tail = (("day", day),) if emit_day and day else ()
-            for dimension, sums in by_dimension.items():
-                for value_label, group in sums.items():
+            for dimension, sums in zip(DIMENSIONS, parts, strict=True):
+                if sums is None:
+                    continue
+                for value_label, counter_sums in sums.items():
                     named = [
                         (name, float(v))
-                        for name, v in zip(COUNTER_NAMES, group, strict=True)
+                        for name, v in zip(COUNTER_NAMES, counter_sums, strict=True)
                         if v is not None
                     ]
                     labels = (*head, (dimension, value_label), *tail)
@@ -592,28 +614,66 @@ def _merge(acc: Group, values: Group) -> Group:
     return tuple(map(add, acc, values))
 
 
-def _sum_elements(sums: Sums, elements: list[Breakdown], read: ReadElement) -> None:
+def _sum_elements(sums: Sums, elements: Sequence[Breakdown]) -> None:
     """Add the counters of one record's breakdown array to ``sums`` (per value of its dimension).
 
     Runs once per breakdown element, the bulk of the mapping work with every breakdown on, hence unrolled:
-    seven additions in one tuple display cost a third of ``tuple(map(add, ...))``.
+    the element's counters are read as attributes straight into the seven additions of one tuple display,
+    which builds one tuple and no intermediate (docs/benchmarks.md, "Copilot report parsing").
     """
     get = sums.get
     for element in elements:
-        value, v0, v1, v2, v3, v4, v5, v6 = read(element)
-        if value is None:
-            continue
-        acc = get(value)
+        value = element.value
+        acc = get(value)  # type: ignore[arg-type]
         if acc is None:
-            sums[value] = (v0, v1, v2, v3, v4, v5, v6)
+            if value is not None:
+                sums[value] = (
+                    element.user_initiated_interaction_count,
+                    element.code_generation_activity_count,
+                    element.code_acceptance_activity_count,
+                    element.loc_suggested_to_add_sum,
+                    element.loc_suggested_to_delete_sum,
+                    element.loc_added_sum,
+                    element.loc_deleted_sum,
+                )
             continue
         a0, a1, a2, a3, a4, a5, a6 = acc
+        v0 = element.user_initiated_interaction_count
         try:
-            # GitHub omits interactions in the language and model arrays: None there is the common case.
-            first = v0 if a0 is None else a0 if v0 is None else a0 + v0
-            sums[value] = (first, a1 + v1, a2 + v2, a3 + v3, a4 + v4, a5 + v5, a6 + v6)  # type: ignore[operator]
-        except TypeError:  # another counter is None in the sums or in the element
-            values = (v0, v1, v2, v3, v4, v5, v6)
-            sums[value] = tuple(
-                [v if a is None else a if v is None else a + v for a, v in zip(acc, values, strict=True)]
+            # GitHub omits interactions in the language arrays: None there is the common case.
+            sums[value] = (  # type: ignore[index]
+                v0 if a0 is None else a0 if v0 is None else a0 + v0,
+                a1 + element.code_generation_activity_count,  # type: ignore[operator]
+                a2 + element.code_acceptance_activity_count,  # type: ignore[operator]
+                a3 + element.loc_suggested_to_add_sum,  # type: ignore[operator]
+                a4 + element.loc_suggested_to_delete_sum,  # type: ignore[operator]
+                a5 + element.loc_added_sum,  # type: ignore[operator]
+                a6 + element.loc_deleted_sum,  # type: ignore[operator]
             )
+        except TypeError:  # another counter is None in the sums or in the element
+            sums[value] = _merge(acc, _element_counters(element))  # type: ignore[index,assignment]
+
+
+_element_counters = attrgetter(*COUNTER_FIELDS)
+_F = TypeVar("_F", bound=Callable[..., object])
+
+
+def _own_copy(function: _F, name: str) -> _F:
+    """``function`` with a code object of its own, so its attribute reads specialize to one type.
+
+    CPython (3.11+) specializes an attribute read for the one type it meets at that place in the code;
+    the four element types (`IdeBreakdown`, …) alternating at the same place keep that specialization
+    missing, and every read falls back to a generic lookup (about a tenth of the mapping work; see
+    docs/benchmarks.md, "Copilot report parsing"). One copy per array keeps each place to one type.
+    """
+    code = function.__code__.replace(co_name=name, co_qualname=name)
+    return cast(
+        _F, FunctionType(code, function.__globals__, name, function.__defaults__, function.__closure__)
+    )
+
+
+SUM_ELEMENTS: dict[Dimension, Callable[[Sums, Sequence[Breakdown]], None]] = {
+    dimension: _own_copy(_sum_elements, f"_sum_{dimension}_elements") for dimension in DIMENSIONS
+}
+"""`_sum_elements` for each dimension's array, each with its own code object (see `_own_copy`)."""
+_SUMMERS = tuple(SUM_ELEMENTS[dimension] for dimension in DIMENSIONS)

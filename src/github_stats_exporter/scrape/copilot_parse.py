@@ -33,36 +33,55 @@ COUNTER_FIELDS = tuple(Counters.__struct_fields__)
 
 
 class Breakdown(Counters, kw_only=True, gc=False):
-    """One element of a ``totals_by_*`` array: its counters, and in each subclass its own dimension.
+    """One element of a ``totals_by_*`` array: its counters, and ``value``, the value of its dimension.
 
-    Each array decodes into its own subclass that declares only that array's dimension; every other key
-    of the element (the ``feature`` of the language and model arrays, version objects) is skipped
-    unparsed, so decoding builds no string and fills no default the mapper would not use.
+    Each array decodes into its own subclass, which reads ``value`` from that array's dimension key
+    (``ide``, ``feature``, ``language``, ``model``), so the mapper sums every array with one loop.
+    Every other key of the element (the ``feature`` of the language and model arrays, version objects)
+    is skipped unparsed, so decoding builds no string and fills no default the mapper would not use.
     """
+
+    value: str | None = None
 
 
 class IdeBreakdown(Breakdown, kw_only=True, gc=False):
     """An element of ``totals_by_ide``."""
 
-    ide: str | None = None
+    value: str | None = msgspec.field(default=None, name="ide")
+
+    @property
+    def ide(self) -> str | None:
+        return self.value
 
 
 class FeatureBreakdown(Breakdown, kw_only=True, gc=False):
     """An element of ``totals_by_feature``."""
 
-    feature: str | None = None
+    value: str | None = msgspec.field(default=None, name="feature")
+
+    @property
+    def feature(self) -> str | None:
+        return self.value
 
 
 class LanguageBreakdown(Breakdown, kw_only=True, gc=False):
     """An element of ``totals_by_language_feature`` (summed over features by the mapper)."""
 
-    language: str | None = None
+    value: str | None = msgspec.field(default=None, name="language")
+
+    @property
+    def language(self) -> str | None:
+        return self.value
 
 
 class ModelBreakdown(Breakdown, kw_only=True, gc=False):
     """An element of ``totals_by_model_feature`` (summed over features by the mapper)."""
 
-    model: str | None = None
+    value: str | None = msgspec.field(default=None, name="model")
+
+    @property
+    def model(self) -> str | None:
+        return self.value
 
 
 class CommentType(msgspec.Struct, kw_only=True, gc=False):
