@@ -17,6 +17,9 @@ from operator import add, attrgetter
 from types import FunctionType
 from typing import Literal, TypeVar, cast
 
+import msgspec
+from msgspec.structs import astuple
+
 from github_stats_exporter import metrics
 from github_stats_exporter.metrics import MetricSpec
 from github_stats_exporter.model import Sample
@@ -169,7 +172,26 @@ Group = tuple[Number | None, ...] | None
 """A group of additive values (counters, pull requests, CLI, app, …) summed together; None when absent."""
 
 
-Sums = dict[str, tuple[Number | None, ...]]
+class CounterSums(msgspec.Struct, gc=False):
+    """The seven counter sums (`COUNTER_FIELDS` order) of one breakdown value of one (user, day) key.
+
+    A struct the cyclic GC never tracks (``gc=False``), and so neither the dicts holding them: with a
+    tuple per value, every element summed made a new tracked tuple, and the collections that ran
+    between chunks (the decoder allocates) re-scanned them, scattered in memory, a quarter of the time
+    with 100k records (docs/benchmarks.md, "Copilot report parsing"). Replaced, never mutated: the
+    struct's attribute writes take the generic path, its constructor is cheaper.
+    """
+
+    interactions: Number | None
+    code_generation: Number | None
+    code_acceptance: Number | None
+    loc_suggested_to_add: Number | None
+    loc_suggested_to_delete: Number | None
+    loc_added: Number | None
+    loc_deleted: Number | None
+
+
+Sums = dict[str, CounterSums]
 """Counter sums of one breakdown dimension of one (user, day) key, per label value."""
 Parts = tuple[Sums | None, ...]
 """The `Sums` of one (user, day) key per dimension in `DIMENSIONS` order (None: that breakdown is off)."""
@@ -551,7 +573,7 @@ class ReportMapper:
                 for value_label, counter_sums in sums.items():
                     named = [
                         (name, float(v))
-                        for name, v in zip(COUNTER_NAMES, counter_sums, strict=True)
+                        for name, v in zip(COUNTER_NAMES, astuple(counter_sums), strict=True)
                         if v is not None
                     ]
                     labels = (*head, (dimension, value_label), *tail)
@@ -618,8 +640,9 @@ def _sum_elements(sums: Sums, elements: Sequence[Breakdown]) -> None:
     """Add the counters of one record's breakdown array to ``sums`` (per value of its dimension).
 
     Runs once per breakdown element, the bulk of the mapping work with every breakdown on, hence unrolled:
-    the element's counters are read as attributes straight into the seven additions of one tuple display,
-    which builds one tuple and no intermediate (docs/benchmarks.md, "Copilot report parsing").
+    the element's counters are read as attributes straight into the seven additions of one constructor
+    call, which builds one untracked struct and no intermediate (docs/benchmarks.md, "Copilot report
+    parsing").
     """
     get = sums.get
     for element in elements:
@@ -627,7 +650,7 @@ def _sum_elements(sums: Sums, elements: Sequence[Breakdown]) -> None:
         acc = get(value)  # type: ignore[arg-type]
         if acc is None:
             if value is not None:
-                sums[value] = (
+                sums[value] = CounterSums(
                     element.user_initiated_interaction_count,
                     element.code_generation_activity_count,
                     element.code_acceptance_activity_count,
@@ -637,21 +660,22 @@ def _sum_elements(sums: Sums, elements: Sequence[Breakdown]) -> None:
                     element.loc_deleted_sum,
                 )
             continue
-        a0, a1, a2, a3, a4, a5, a6 = acc
+        a0 = acc.interactions
         v0 = element.user_initiated_interaction_count
         try:
             # GitHub omits interactions in the language arrays: None there is the common case.
-            sums[value] = (  # type: ignore[index]
+            sums[value] = CounterSums(  # type: ignore[index]
                 v0 if a0 is None else a0 if v0 is None else a0 + v0,
-                a1 + element.code_generation_activity_count,  # type: ignore[operator]
-                a2 + element.code_acceptance_activity_count,  # type: ignore[operator]
-                a3 + element.loc_suggested_to_add_sum,  # type: ignore[operator]
-                a4 + element.loc_suggested_to_delete_sum,  # type: ignore[operator]
-                a5 + element.loc_added_sum,  # type: ignore[operator]
-                a6 + element.loc_deleted_sum,  # type: ignore[operator]
+                acc.code_generation + element.code_generation_activity_count,  # type: ignore[operator]
+                acc.code_acceptance + element.code_acceptance_activity_count,  # type: ignore[operator]
+                acc.loc_suggested_to_add + element.loc_suggested_to_add_sum,  # type: ignore[operator]
+                acc.loc_suggested_to_delete + element.loc_suggested_to_delete_sum,  # type: ignore[operator]
+                acc.loc_added + element.loc_added_sum,  # type: ignore[operator]
+                acc.loc_deleted + element.loc_deleted_sum,  # type: ignore[operator]
             )
         except TypeError:  # another counter is None in the sums or in the element
-            sums[value] = _merge(acc, _element_counters(element))  # type: ignore[index,assignment]
+            merged = _merge(astuple(acc), _element_counters(element))
+            sums[value] = CounterSums(*merged)  # type: ignore[index,misc]
 
 
 _element_counters = attrgetter(*COUNTER_FIELDS)
