@@ -297,8 +297,9 @@ class _Window:
     def __init__(self, day: str | None) -> None:
         self.day = day  # only records of this day count (None: every record)
         self.sums: dict[tuple[str, str], list[Group]] = {}
-        # (user, day label) -> per enabled dimension: value -> counter sums. Nested so that the hot path
-        # builds no key tuple per breakdown element and looks the (user, day) key up once per record.
+        # (user, day label) -> per dimension (None when off): value -> counter sums. Nested so that the
+        # hot path builds no key tuple per breakdown element and looks the (user, day) key up once per
+        # record; nothing below the per-key tuple is tracked by the cyclic GC (see `CounterSums`).
         self.breakdowns: dict[tuple[str, str], Parts] = {}
         self.keyed: dict[tuple[str, str, str, str], Group] = {}
         self.gauges: dict[str, _DayGauges] = {}
