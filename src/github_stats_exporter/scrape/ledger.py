@@ -187,7 +187,7 @@ class Ledger:
         one page long while an idle repo keeps asking the same URL and gets free 304s.
         """
         target = since
-        floor = fetched_at - WINDOW_SECONDS - MARGIN_SECONDS
+        floor = int(fetched_at - WINDOW_SECONDS - MARGIN_SECONDS)  # whole seconds, as `since_for` gives
         if newest is not None and (pages > 1 or since < floor):
             target = max(since, int(newest - OVERLAP_SECONDS))
         previous = self.streams.get(stream)

@@ -172,6 +172,15 @@ def test_since_moves_only_when_data_arrives_behind_the_window_or_spans_pages() -
     assert ledger.since_for("pulls", NOW + 1200) == int(NOW + 900 - OVERLAP_SECONDS)
 
 
+def test_first_fetch_at_a_fractional_instant_keeps_its_since() -> None:
+    """A first fetch that brought data at a non-whole second keeps since, so the next cycle asks the same URL (a 304)."""
+    ledger = Ledger()
+    now = NOW + 0.75
+    since = ledger.since_for("commits", now)
+    ledger.advance("commits", since, now - 60, now)
+    assert ledger.since_for("commits", now + 60) == since
+
+
 def test_outage_longer_than_window_restarts_at_the_window_not_the_checkpoint() -> None:
     """After an outage the next fetch starts at now - 24h - margin: the window is never widened."""
     ledger = Ledger()
