@@ -87,12 +87,21 @@ class RestApi:
             web.get(
                 "/installation/repositories", c.endpoint("list_installation_repos", self.installation_repos)
             ),
-            web.get("/repos/{owner}/{repo}/commits", c.endpoint("list_commits", self.commits)),
-            web.get("/repos/{owner}/{repo}/commits/{sha}", c.endpoint("get_commit", self.commit)),
-            web.get("/repos/{owner}/{repo}/pulls", c.endpoint("list_pulls", self.pulls)),
-            web.get("/repos/{owner}/{repo}/pulls/{number}/reviews", c.endpoint("list_reviews", self.reviews)),
             web.get(
-                "/repos/{owner}/{repo}/issues/comments", c.endpoint("list_issue_comments", self.comments)
+                "/repos/{owner}/{repo}/commits",
+                c.endpoint("list_commits", self.commits, fingerprint=self._changes),
+            ),
+            web.get("/repos/{owner}/{repo}/commits/{sha}", c.endpoint("get_commit", self.commit)),
+            web.get(
+                "/repos/{owner}/{repo}/pulls", c.endpoint("list_pulls", self.pulls, fingerprint=self._changes)
+            ),
+            web.get(
+                "/repos/{owner}/{repo}/pulls/{number}/reviews",
+                c.endpoint("list_reviews", self.reviews, fingerprint=self._changes),
+            ),
+            web.get(
+                "/repos/{owner}/{repo}/issues/comments",
+                c.endpoint("list_issue_comments", self.comments, fingerprint=self._changes),
             ),
             web.get("/repos/{owner}/{repo}/stats/contributors", c.endpoint("contributor_stats", self.stats)),
         ]
@@ -131,6 +140,15 @@ class RestApi:
         )
 
     # -- repos ----------------------------------------------------------------------------------
+
+    def _changes(self, request: web.Request, who: Principal) -> int | None:
+        """The fingerprint of a repo's listings: how many of its moments have passed (None: not readable)."""
+        if request.query.get("sort") == "long-running":
+            return None  # the order moves with the clock itself, not only with the repo's moments
+        info = self.ctx.world.repo_info(request.match_info["owner"], request.match_info["repo"])
+        if info is None or not who.can_read_org(info.org):
+            return None
+        return self.ctx.world.repo(info.org, info.name).changes(self.ctx.clock.now())
 
     def _repo(self, who: Principal, owner: str, name: str) -> RepoData:
         info = self.ctx.world.repo_info(owner, name)

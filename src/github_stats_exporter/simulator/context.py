@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +57,14 @@ class Reply:
 
 
 Handler = Callable[[web.Request, Principal, FaultRule | None], Awaitable[Reply]]
+Fingerprint = Callable[[web.Request, Principal], Hashable | None]
+"""What a reply depends on besides the request's path and query (None: unknown, always render).
+
+Two requests for the same path and query with equal fingerprints get the same body; the pipeline
+then answers a matching ``If-None-Match`` with 304 without rendering the body again.
+"""
+VALIDATORS_MAX = 1_000_000
+"""Remembered (path and query -> fingerprint, ETag) pairs; past this the memory starts over."""
 
 
 def dump(body: Any) -> bytes:
@@ -91,6 +99,8 @@ class SimContext:
     api_url: str = ""
     download_url: str = ""
     closing: asyncio.Event = field(default_factory=asyncio.Event)
+    validators: dict[tuple[str, str], tuple[Hashable, str, dict[str, str]]] = field(default_factory=dict)
+    """(route, path and query) -> (fingerprint, ETag, reply headers) of the last 200 rendered for it."""
 
     def json_response(self, status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
         return web.Response(
@@ -105,19 +115,29 @@ class SimContext:
             return
 
     def endpoint(
-        self, route: str, handler: Handler, *, budget: bool = True
+        self, route: str, handler: Handler, *, budget: bool = True, fingerprint: Fingerprint | None = None
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        """Wrap a handler in the pipeline: fault → auth → primary limit → handler → ETag/304 → budget → count."""
+        """Wrap a handler in the pipeline: fault → auth → primary limit → handler → ETag/304 → budget → count.
+
+        With a ``fingerprint``, a conditional request whose path, query and fingerprint match the last
+        200 rendered for them, and whose ``If-None-Match`` matches that 200's ETag, is answered 304
+        without calling the handler: the same answer, status and headers, at a fraction of the cost.
+        """
 
         async def serve(request: web.Request) -> web.StreamResponse:
-            response = await self._serve(route, handler, request, budget)
+            response = await self._serve(route, handler, request, budget, fingerprint)
             self.stats.record(route, response.status)
             return response
 
         return serve
 
     async def _serve(
-        self, route: str, handler: Handler, request: web.Request, budget: bool
+        self,
+        route: str,
+        handler: Handler,
+        request: web.Request,
+        budget: bool,
+        fingerprint: Fingerprint | None = None,
     ) -> web.StreamResponse:
         now = self.clock.now()
         fault = self.faults.pick(route, request.path_qs)
@@ -130,6 +150,16 @@ class SimContext:
             return self.json_response(exc.status, error_body(exc.status, exc.message))
         if budget and self.limiter.exhausted(principal.budget_key, now):
             return self.primary_limited(principal, self.limiter.peek(principal.budget_key, now))
+        inm = request.headers.get("If-None-Match")
+        known: Hashable | None = None
+        if fault is None and fingerprint is not None:
+            known = fingerprint(request, principal)
+            seen = self.validators.get((route, request.path_qs)) if known is not None else None
+            if inm and seen is not None and seen[0] == known and etag_matches(inm, seen[1]):
+                headers = {"X-GitHub-Media-Type": "github.v3; format=json", **seen[2], "ETag": seen[1]}
+                if budget:
+                    headers.update(self.limiter.peek(principal.budget_key, now).headers())
+                return web.Response(status=304, headers=headers)
         try:
             reply = await handler(request, principal, fault)
         except ApiError as exc:
@@ -139,7 +169,10 @@ class SimContext:
         if reply.status == 200 and reply.etag and reply.body is not None:
             tag = '"' + hashlib.sha256(payload).hexdigest()[:40] + '"'
             headers["ETag"] = tag
-            inm = request.headers.get("If-None-Match")
+            if known is not None:
+                if len(self.validators) >= VALIDATORS_MAX:
+                    self.validators.clear()
+                self.validators[route, request.path_qs] = (known, tag, dict(reply.headers))
             if inm and etag_matches(inm, tag):
                 # A 304 costs no primary budget, but the headers still report it.
                 if budget:

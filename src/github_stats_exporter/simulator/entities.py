@@ -182,11 +182,28 @@ class RepoData:
     _commit_times: list[int] = field(init=False, repr=False)
     _comment_times: list[int] = field(init=False, repr=False)
     _by_sha: dict[str, int] = field(init=False, repr=False)
+    _change_times: list[int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._commit_times = [c.committed_at for c in self.commits]
         self._comment_times = [c.created_at for c in self.comments]
         self._by_sha = {c.sha: i for i, c in enumerate(self.commits)}
+        times = list(self._commit_times)
+        for pr in self.pulls.values():
+            times += pr.event_times
+            times += [t for t in (pr.created_at, pr.merged_at, pr.closed_at) if t is not None]
+        for reviews in self.reviews.values():
+            times += [t for r in reviews for t in (r.created_at, r.submitted_at) if t is not None]
+        times += [t for c in self.comments for t in (c.created_at, c.edited_at) if t is not None]
+        self._change_times = sorted(times)
+
+    def changes(self, now: float) -> int:
+        """How many of the repo's moments (commit, PR, review, comment, edit) lie at or before ``now``.
+
+        Everything the commit, pull, review and comment listings show is a function of which of these
+        moments have passed, so two instants with the same count show the same listings.
+        """
+        return bisect_right(self._change_times, now)
 
     def visible_commits(self, now: float) -> list[Commit]:
         return self.commits[: bisect_right(self._commit_times, now)]

@@ -287,3 +287,27 @@ async def test_data_endpoints_require_a_token(sim: Simulator, api: Any) -> None:
     status, body, _ = await api.get("/orgs/acme/repos", token="ghp_wrong")
     assert (status, body["message"]) == (401, "Bad credentials")
     assert sim.stats.rate_limited() == 0
+
+
+async def test_remembered_etag_answers_304_until_the_repo_changes(
+    sim: Simulator, api: Any, clock: SimClock
+) -> None:
+    """A conditional listing answers 304 with the 200's ETag and Link while nothing happens, and 200 with the news once a commit lands."""
+    repo = busy_repo(sim)
+    data = sim.world.repo("acme", repo)
+    path = f"/repos/acme/{repo}/commits?per_page=3"
+    status, body, headers = await api.get(path)
+    tag = headers["ETag"]
+    assert status == 200
+    assert "Link" in headers
+    pending = [c.committed_at for c in data.commits if c.committed_at > clock.now()]
+    clock.set(float(pending[0] - 1))  # time passes, the repo's next commit is still ahead
+    status, _, h304 = await api.get(path, **{"If-None-Match": tag})
+    assert status == 304
+    assert (h304["ETag"], h304["Link"]) == (tag, headers["Link"])
+    clock.set(float(pending[0]))
+    status, fresh, h200 = await api.get(path, **{"If-None-Match": tag})
+    assert status == 200
+    assert h200["ETag"] != tag
+    assert fresh[0]["sha"] in {c.sha for c in data.commits if c.committed_at == pending[0]}
+    assert fresh != body
