@@ -156,8 +156,8 @@ class RestApi:
             raise ApiError(404, "Not Found")
         return self.ctx.world.repo(info.org, info.name)
 
-    def _repo_list(self, request: web.Request, org: str, *, sortable: bool) -> list[dict[str, Any]]:
-        now = self.ctx.clock.now()
+    def _repo_list(self, request: web.Request, org: str, now: float, *, sortable: bool) -> list[RepoData]:
+        """The org's repos in listing order; only the page asked for is rendered (by the caller)."""
         world = self.ctx.world
         datas = [world.repo(org, info.name) for info in world.repos(org)]
         if sortable:
@@ -180,14 +180,18 @@ class RestApi:
             datas.sort(key=keys[sort], reverse=_direction(request, sort != "full_name"))
         else:
             datas.sort(key=lambda d: d.info.id)
-        return [payloads.repo(d.info, d, now, self.ctx.api_url) for d in datas]
+        return datas
+
+    def _render_repos(self, page: Sequence[RepoData], now: float) -> list[dict[str, Any]]:
+        return [payloads.repo(d.info, d, now, self.ctx.api_url) for d in page]
 
     async def org_repos(self, request: web.Request, who: Principal, fault: FaultRule | None) -> Reply:
         org_spec = self.ctx.world.org_spec(request.match_info["org"])
         if org_spec is None or not who.can_read_org(org_spec.name):
             raise ApiError(404, "Not Found")
-        page, link = paginate(self.ctx, request, self._repo_list(request, org_spec.name, sortable=True))
-        return Reply(body=list(page), headers=link, org=org_spec.name)
+        now = self.ctx.clock.now()
+        page, link = paginate(self.ctx, request, self._repo_list(request, org_spec.name, now, sortable=True))
+        return Reply(body=self._render_repos(page, now), headers=link, org=org_spec.name)
 
     async def installation_repos(
         self, request: web.Request, who: Principal, fault: FaultRule | None
@@ -195,9 +199,11 @@ class RestApi:
         orgs = [o for o in self.ctx.world.org_names if who.can_read_org(o)]
         if who.budget_key.startswith("token:") or not orgs:
             raise ApiError(403, "This endpoint can only be accessed with an installation access token")
-        repos = [r for org in orgs for r in self._repo_list(request, org, sortable=False)]
+        now = self.ctx.clock.now()
+        repos = [r for org in orgs for r in self._repo_list(request, org, now, sortable=False)]
         page, link = paginate(self.ctx, request, repos)
-        return Reply(body={"total_count": len(repos), "repositories": list(page)}, headers=link, org=orgs[0])
+        body = {"total_count": len(repos), "repositories": self._render_repos(page, now)}
+        return Reply(body=body, headers=link, org=orgs[0])
 
     # -- commits --------------------------------------------------------------------------------
 

@@ -99,6 +99,8 @@ class SimContext:
     api_url: str = ""
     download_url: str = ""
     closing: asyncio.Event = field(default_factory=asyncio.Event)
+    holds: set[asyncio.Future[None]] = field(default_factory=set)
+    """Requests waiting in `hold` (latency and timeout faults)."""
     validators: dict[tuple[str, str], tuple[Hashable, str, dict[str, str]]] = field(default_factory=dict)
     """(route, path and query) -> (fingerprint, ETag, reply headers) of the last 200 rendered for it."""
 
@@ -109,10 +111,24 @@ class SimContext:
 
     async def hold(self, seconds: float) -> None:
         """Wait ``seconds`` or until the simulator stops, whichever comes first (timeouts and latency)."""
-        try:
-            await asyncio.wait_for(self.closing.wait(), timeout=seconds)
-        except TimeoutError:
+        if self.closing.is_set():
             return
+        # A future the timer releases, not wait_for over the event: no task per held request.
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        timer = loop.call_later(seconds, _release, done)
+        self.holds.add(done)
+        try:
+            await done
+        finally:
+            timer.cancel()
+            self.holds.discard(done)
+
+    def close(self) -> None:
+        """Release every held request (the simulator is stopping)."""
+        self.closing.set()
+        for held in list(self.holds):
+            _release(held)
 
     def endpoint(
         self, route: str, handler: Handler, *, budget: bool = True, fingerprint: Fingerprint | None = None
@@ -152,7 +168,7 @@ class SimContext:
             return self.primary_limited(principal, self.limiter.peek(principal.budget_key, now))
         inm = request.headers.get("If-None-Match")
         known: Hashable | None = None
-        if fault is None and fingerprint is not None:
+        if fingerprint is not None and (fault is None or fault.kind == "latency"):
             known = fingerprint(request, principal)
             seen = self.validators.get((route, request.path_qs)) if known is not None else None
             if inm and seen is not None and seen[0] == known and etag_matches(inm, seen[1]):
@@ -250,6 +266,11 @@ class SimContext:
             return self.auth.resolve(request.headers.get("Authorization"))
         except AuthError:
             return None
+
+
+def _release(held: asyncio.Future[None]) -> None:
+    if not held.done():
+        held.set_result(None)
 
 
 def post_fault(fault: FaultRule | None, payload: bytes) -> bytes:

@@ -191,7 +191,7 @@ class Simulator:
             setattr(self._ctx, attr, f"http://{self.host}:{bound}")
 
     async def stop(self) -> None:
-        self._ctx.closing.set()
+        self._ctx.close()
         runners, self._runners = self._runners, []
         for runner in reversed(runners):
             await runner.cleanup()
