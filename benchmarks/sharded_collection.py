@@ -11,7 +11,9 @@ repositories collected again.
 
 Run: ``python -m benchmarks sharded_collection`` (a few minutes); scale with the environment:
 ``GSE_BENCH_ORGS`` (default 20), ``GSE_BENCH_REPOS`` (1000), ``GSE_BENCH_LATENCY_MS`` (50),
-``GSE_BENCH_SHARDS`` (3). docs/benchmarks.md has the figures and the scale they were measured at.
+``GSE_BENCH_SHARDS`` (3), ``GSE_BENCH_HISTORY_DAYS`` (3), ``GSE_BENCH_INTERVAL_S`` (60), ``GSE_BENCH_RUNS`` (``single1,sharded1,sharded3``).
+CPU seconds of every process in the steady cycle come from ``/proc/<pid>/stat`` (the exporters) and
+``time.process_time`` (this process: the simulator, plus the benchmark's own polling). docs/benchmarks.md has the figures and the scale they were measured at.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,13 @@ ORGS = int(os.environ.get("GSE_BENCH_ORGS", "20"))
 REPOS = int(os.environ.get("GSE_BENCH_REPOS", "1000"))
 LATENCY = float(os.environ.get("GSE_BENCH_LATENCY_MS", "50")) / 1000
 SHARDS = int(os.environ.get("GSE_BENCH_SHARDS", "3"))
+INTERVAL = float(os.environ.get("GSE_BENCH_INTERVAL_S", "60"))
+"""The scrape interval: longer than the warm-up cycle, or the steady cycle follows it without a pause."""
+HISTORY_DAYS = int(os.environ.get("GSE_BENCH_HISTORY_DAYS", "3"))
+RUNS = tuple(os.environ.get("GSE_BENCH_RUNS", "single1,sharded1,sharded3").split(","))
+"""Which runs: ``single1``, ``sharded1``, ``sharded3`` (mode and replica count), comma-separated."""
+RATE_LIMIT = 12_500
+"""GitHub's hourly budget of an App installation on an org with 1,000 repositories (5,000 + 50 per repo over 20, capped)."""
 LEASE = 4.0
 QUIET = 3.0
 """Seconds without a request that end a burst (a collection cycle)."""
@@ -69,7 +78,7 @@ def spec() -> WorldSpec:
         OrgSpec(name, repos=REPOS, users=40, app_id=11, installation_id=100 + i)
         for i, name in enumerate(org_names())
     )
-    return WorldSpec(seed=7, orgs=orgs, start=time.time(), history_days=3, future_days=1)
+    return WorldSpec(seed=7, orgs=orgs, start=time.time(), history_days=HISTORY_DAYS, future_days=1)
 
 
 def write_config(
@@ -100,19 +109,23 @@ def write_config(
     return port
 
 
-async def burst(sim: Simulator, *, start_within: float) -> tuple[float, float, int]:
+async def burst(
+    sim: Simulator, *, start_within: float, on_start: Callable[[], None] = lambda: None
+) -> tuple[float, float, int]:
     """The next collection cycle: (start, end, rate-limited requests) of the next burst of requests.
 
     A burst starts with a request and ends when QUIET seconds pass without one; bursts smaller than
     one request per repository (the token exchange, the rate-limit probe) are not cycles and skipped.
     """
     while True:
-        started, ended, budget, count = await _burst(sim, start_within=start_within)
+        started, ended, budget, count = await _burst(sim, start_within=start_within, on_start=on_start)
         if count >= ORGS * REPOS:
             return started, ended, budget
 
 
-async def _burst(sim: Simulator, *, start_within: float) -> tuple[float, float, int, int]:
+async def _burst(
+    sim: Simulator, *, start_within: float, on_start: Callable[[], None]
+) -> tuple[float, float, int, int]:
     deadline = time.monotonic() + start_within
     seen = sim.stats.total()
     while sim.stats.total() == seen:
@@ -120,6 +133,7 @@ async def _burst(sim: Simulator, *, start_within: float) -> tuple[float, float, 
             msg = "no collection cycle started"
             raise RuntimeError(msg)
         await asyncio.sleep(0.05)
+    on_start()
     started, budget, first = time.monotonic(), sim.stats.rate_limited(), seen
     last_change, seen = started, sim.stats.total()
     while time.monotonic() - last_change < QUIET:
@@ -155,11 +169,11 @@ async def wrong_values(sim: Simulator, redis: RedisProcess, orgs: Sequence[str])
 
 
 async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> dict[str, float]:
-    interval = 60.0
+    interval = INTERVAL
     redis = RedisProcess(tmp / f"redis-{mode}-{replicas}").start()
     procs: list[asyncio.subprocess.Process] = []
     try:
-        async with Simulator(spec()) as sim:
+        async with Simulator(spec(), rate_limit=RATE_LIMIT) as sim:
             sim.add_app(11, public)
             sim.faults.add(FaultRule(kind="latency", delay_s=LATENCY))
             for n in range(replicas):
@@ -172,7 +186,22 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
                     )
                 procs.append(proc)
             warm = await burst(sim, start_within=60)
-            steady = await burst(sim, start_within=interval * 2)
+            cpu_before = [cpu_seconds(p.pid) for p in procs], time.process_time()
+            routes_before = sim.stats.requests.copy()
+            at_start: list[tuple[list[float], float]] = []
+            steady = await burst(
+                sim,
+                start_within=interval * 2,
+                on_start=lambda: at_start.append(([cpu_seconds(p.pid) for p in procs], time.process_time())),
+            )
+            cpu_after = [cpu_seconds(p.pid) for p in procs], time.process_time()
+            load = os.getloadavg()[0]
+            routes = sim.stats.requests - routes_before
+            print(
+                f"  {mode} {replicas}: steady-cycle requests by (route, status): "
+                + ", ".join(f"{r} {s}: {n}" for (r, s), n in sorted(routes.items())),
+                flush=True,
+            )
             compared, wrong = await wrong_values(sim, redis, org_names())
             result = {
                 "warmup_s": warm[1] - warm[0],
@@ -180,7 +209,13 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
                 "steady_rate_limited": float(steady[2]),
                 "compared": float(compared),
                 "wrong": float(wrong),
+                "simulator_cpu_s": cpu_after[1] - at_start[-1][1],
+                "simulator_interval_cpu_s": cpu_after[1] - cpu_before[1],
+                "load": load,
             }
+            for n, (a, s, b) in enumerate(zip(cpu_before[0], at_start[-1][0], cpu_after[0], strict=True)):
+                result[f"replica{n}_cpu_s"] = b - s
+                result[f"replica{n}_interval_cpu_s"] = b - a
             if replicas > 1:
                 result |= await kill_one(procs, sim, redis)
             return result
@@ -240,6 +275,12 @@ async def kill_one(
         await client.aclose()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _keys(wanted: set[tuple[str, str]]) -> list[Any]:
     from github_stats_exporter.model import SnapshotKey
 
@@ -253,20 +294,32 @@ def main() -> None:
         key = tmp / "app.pem"
         key.write_text(private)
         print(
-            f"{ORGS} orgs x {REPOS} repos, {SHARDS} shards per org, {LATENCY * 1000:.0f} ms latency per request"
+            f"{ORGS} orgs x {REPOS} repos, {SHARDS} shards per org, {LATENCY * 1000:.0f} ms latency per request, "
+            f"{HISTORY_DAYS} days of history",
+            flush=True,
         )
-        runs = (("single", 1), ("sharded", 1), ("sharded", 3))
-        results = {(m, n): asyncio.run(run(n, m, key, tmp, public)) for m, n in runs}
-    for (mode, n), r in results.items():
-        print(
-            f"{mode}, {n} replica(s): warm-up {r['warmup_s']:.1f} s, steady cycle {r['steady_s']:.1f} s, "
-            f"{r['steady_rate_limited']:.0f} rate-limited requests, "
-            f"{r['wrong']:.0f} of {r['compared']:.0f} activity values differ from the truth"
-        )
+        runs = [(r.rstrip("0123456789"), int(r[len(r.rstrip("0123456789")) :])) for r in RUNS]
+        results: dict[tuple[str, int], dict[str, float]] = {}
+        for m, n in runs:
+            results[m, n] = r = asyncio.run(run(n, m, key, tmp, public))
+            replicas = ", ".join(f"{r[f'replica{i}_cpu_s']:.2f}" for i in range(n))
+            interval = ", ".join(f"{r[f'replica{i}_interval_cpu_s']:.2f}" for i in range(n))
+            print(
+                f"{m}, {n} replica(s): warm-up {r['warmup_s']:.1f} s, steady cycle {r['steady_s']:.1f} s "
+                f"(load average {r['load']:.1f}), {r['steady_rate_limited']:.0f} rate-limited requests, "
+                f"{r['wrong']:.0f} of {r['compared']:.0f} activity values differ from the truth; "
+                f"CPU seconds in the steady cycle: exporter(s) {replicas}, simulator {r['simulator_cpu_s']:.2f}; "
+                f"from the end of the warm-up to the end of the steady cycle: exporter(s) {interval}, "
+                f"simulator {r['simulator_interval_cpu_s']:.2f}",
+                flush=True,
+            )
+    if ("sharded", 3) not in results:
+        return
     three = results["sharded", 3]
     for baseline in (("single", 1), ("sharded", 1)):
-        ratio = three["steady_s"] / results[baseline]["steady_s"]
-        print(f"steady cycle, 3 sharded replicas / {baseline[0]} 1 replica: {ratio:.0%}")
+        if baseline in results:
+            ratio = three["steady_s"] / results[baseline]["steady_s"]
+            print(f"steady cycle, 3 sharded replicas / {baseline[0]} 1 replica: {ratio:.0%}")
     print(
         f"kill -9 of one of 3 replicas ({three['kill_units']:.0f} units): leased again after "
         f"{three['kill_leased_s']:.1f} s, its repositories collected again after {three['kill_collected_s']:.1f} s "
