@@ -1,4 +1,5 @@
-"""Request accounting for the simulator: responses per (route, status), budget use per org, downloads.
+"""Request accounting for the simulator: responses per (route, status), the last answer per repository
+route, budget use per org, downloads.
 
 Counting only; it must not influence what a response contains.
 """
@@ -13,12 +14,17 @@ class RequestStats:
 
     def __init__(self) -> None:
         self.requests: Counter[tuple[str, int]] = Counter()
+        self.last_answered: dict[tuple[str, str, str], float] = {}
+        """(route, owner, repo) -> simulated time of the last answer to a repository route."""
         self._budget: Counter[str] = Counter()
         self.downloads = 0
         self.download_bytes = 0
 
     def record(self, route: str, status: int) -> None:
         self.requests[route, status] += 1
+
+    def record_repo(self, route: str, owner: str, repo: str, now: float) -> None:
+        self.last_answered[route, owner.lower(), repo.lower()] = now
 
     def record_budget(self, org: str) -> None:
         self._budget[org] += 1
@@ -38,6 +44,7 @@ class RequestStats:
 
     def reset(self) -> None:
         self.requests.clear()
+        self.last_answered.clear()
         self._budget.clear()
         self.downloads = 0
         self.download_bytes = 0

@@ -143,6 +143,9 @@ class SimContext:
         async def serve(request: web.Request) -> web.StreamResponse:
             response = await self._serve(route, handler, request, budget, fingerprint)
             self.stats.record(route, response.status)
+            match = request.match_info
+            if "repo" in match and "owner" in match:
+                self.stats.record_repo(route, match["owner"], match["repo"], self.clock.now())
             return response
 
         return serve

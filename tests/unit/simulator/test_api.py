@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from tests.unit.simulator.conftest import START
 
 from github_stats_exporter.simulator.clock import SimClock
 from github_stats_exporter.simulator.server import Simulator
@@ -311,3 +312,16 @@ async def test_remembered_etag_answers_304_until_the_repo_changes(
     assert h200["ETag"] != tag
     assert fresh[0]["sha"] in {c.sha for c in data.commits if c.committed_at == pending[0]}
     assert fresh != body
+
+
+async def test_the_last_answer_per_repository_route_is_recorded(
+    sim: Simulator, api: Any, clock: SimClock
+) -> None:
+    """Every answer to a repository route records its simulated time under (route, owner, repo), lower-cased."""
+    repo = busy_repo(sim)
+    await api.get(f"/repos/ACME/{repo}/issues/comments")
+    clock.advance(60)
+    await api.get(f"/repos/acme/{repo}/pulls")
+    last = sim.stats.last_answered
+    assert last["list_issue_comments", "acme", repo.lower()] == START
+    assert last["list_pulls", "acme", repo.lower()] == START + 60
