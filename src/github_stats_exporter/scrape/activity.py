@@ -61,6 +61,8 @@ LEDGER_TTL_SECONDS = 3 * 86400.0
 """A ledger nobody refreshes for this long (repo gone, exporter removed) expires from the store."""
 PERSIST_FETCHED_AT_EVERY = MARGIN_SECONDS / 2
 """An idle repo's ledger is rewritten only this often (to keep ``fetched_at`` fresh for a new leader)."""
+COMMITS_RECHECK_SECONDS = MARGIN_SECONDS / 2
+"""A repo whose ``pushed_at`` has not moved still has its commits asked at least this often."""
 
 REASONS: dict[str, ActivityReason] = {
     "commits": ActivityReason.COMMITS_FAILED,
@@ -92,6 +94,9 @@ class _RepoState:
     samples: tuple[Sample, ...] | None = None
     empty_at_push: float | None = None
     """The repo's ``pushed_at`` when commits last answered 409 (empty): until it changes, skip commits."""
+    commits_at_push: float | None = None
+    """The repo's ``pushed_at`` (from the listing) when its commits were last read successfully."""
+    commits_checked_at: float = 0.0
 
 
 @dataclass(slots=True)
@@ -290,6 +295,17 @@ class ActivityCollector:
             # Still the empty repository of last time (no push since): a 409 would cost budget for nothing.
             ledger.advance("commits", int(since), None, run.now)
             return
+        if (
+            not backfill
+            and not state.reparse
+            and run.pushed_at is not None
+            and state.commits_at_push == run.pushed_at
+            and run.now - state.commits_checked_at < COMMITS_RECHECK_SECONDS
+        ):
+            # No push since the last read: no new commit on the default branch, and the same URL would
+            # answer 304. The ledger records the same as after that 304 (since stays, fetched_at moves).
+            ledger.advance("commits", int(since), None, run.now)
+            return
         try:
             listing = await list_commits(
                 self._client,
@@ -300,10 +316,13 @@ class ActivityCollector:
                 parse_unchanged=backfill or state.reparse,
             )
         except GitHubError as exc:
+            state.commits_at_push = None
             run.failures.append(_Failure("commits", since, exc))
             return
         self._count_skipped("list_commits", listing.skipped)
         state.empty_at_push = run.pushed_at if listing.empty_repo else None
+        if not backfill:
+            state.commits_at_push, state.commits_checked_at = run.pushed_at, run.now
         newest: float | None = None
         for c in listing.items:
             newest = c.committed_at if newest is None else max(newest, c.committed_at)

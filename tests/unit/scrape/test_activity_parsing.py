@@ -19,7 +19,7 @@ from github_stats_exporter.github.client import GitHubClient, Response
 from github_stats_exporter.github.errors import NotFound, http_error_for
 from github_stats_exporter.github.payload import parse_time
 from github_stats_exporter.model import MissedWindow, SnapshotKey, TimeWindow
-from github_stats_exporter.scrape.activity import ActivityCollector
+from github_stats_exporter.scrape.activity import COMMITS_RECHECK_SECONDS, ActivityCollector
 from github_stats_exporter.scrape.repos import RepoDirectory
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.memory import MemorySnapshotStore
@@ -331,3 +331,49 @@ async def test_only_a_curable_stream_failure_records_a_backfill_window(status: i
     assert not await collector.tick()
     assert [w.reason for w in missed] == (["activity_pulls_failed"] if recorded else [])
     assert "w" in collector.failing_repos
+
+
+async def test_commits_are_not_asked_again_until_the_repository_is_pushed_to() -> None:
+    """While the listing's pushed_at stays, commits are not re-asked (and still counted); a push or half an hour asks again."""
+    client = ScriptedClient(
+        {
+            "/orgs/acme/repos": [[repo_json("w")]],
+            "/repos/acme/w/commits": [[commit_json("a" * 40)]],
+            "/repos/acme/w/pulls": [[]],
+            "/repos/acme/w/issues/comments": [[]],
+        }
+    )
+    now = [NOW]
+    store = MemorySnapshotStore(clock=lambda: now[0])
+    collector = ActivityCollector(
+        cast(GitHubClient, client),
+        RepoDirectory(cast(GitHubClient, client), "acme", allowlist=["*"], include_archived=False),
+        store,
+        org="acme",
+        concurrency=2,
+        metrics=SelfMetrics(),
+        missed=lambda window: _ignore(window),
+        clock=lambda: now[0],
+    )
+
+    def commit_calls() -> int:
+        return [p for p, _ in client.calls].count("/repos/acme/w/commits")
+
+    assert await collector.tick()
+    now[0] += 60
+    assert await collector.tick()
+    assert commit_calls() == 1
+    key = SnapshotKey("activity", ("acme", "w"))
+    snapshot = (await store.get_many([key]))[key]
+    assert [s.value for s in snapshot.samples if s.name == metrics.ACTIVITY_COMMITS.name] == [1.0]
+    client.routes["/orgs/acme/repos"] = [[repo_json("w", pushed_at="2026-05-28T20:30:00Z")]]
+    now[0] += 60
+    assert await collector.tick()
+    assert commit_calls() == 2
+    now[0] += COMMITS_RECHECK_SECONDS
+    assert await collector.tick()
+    assert commit_calls() == 3
+
+
+async def _ignore(window: MissedWindow) -> None:
+    return None
