@@ -124,6 +124,7 @@ async def burst(
         started, ended, budget, count = await _burst(sim, start_within=start_within, on_start=on_start)
         if count >= ORGS * REPOS:
             return started, ended, budget
+        print(f"  (a burst of {count} requests over {ended - started:.1f} s is not a cycle)", flush=True)
 
 
 async def _burst(
@@ -176,7 +177,8 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
     redis = RedisProcess(tmp / f"redis-{mode}-{replicas}").start()
     procs: list[asyncio.subprocess.Process] = []
     try:
-        async with Simulator(spec(), rate_limit=RATE_LIMIT) as sim:
+        # Every repository is generated before the exporters start: generation is not GitHub's latency.
+        async with Simulator(spec(), rate_limit=RATE_LIMIT, prewarm=True) as sim:
             sim.add_app(11, public)
             sim.faults.add(FaultRule(kind="latency", delay_s=LATENCY))
             for n in range(replicas):
@@ -188,7 +190,7 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
                         sys.executable, *cmd, stdout=subprocess.DEVNULL, stderr=log
                     )
                 procs.append(proc)
-            warm = await burst(sim, start_within=60)
+            warm = await burst(sim, start_within=180)
             cpu_before = [cpu_seconds(p.pid) for p in procs], time.process_time()
             routes_before = sim.stats.requests.copy()
             at_start: list[tuple[list[float], float]] = []
@@ -222,6 +224,9 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
             if replicas > 1:
                 result |= await kill_one(procs, sim, redis)
             return result
+    except Exception:
+        print_logs(tmp, f"{mode}{replicas}-")
+        raise
     finally:
         for proc in procs:
             if proc.returncode is None:
@@ -229,6 +234,12 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
         for proc in procs:
             await asyncio.wait_for(proc.wait(), 30)
         redis.stop()
+
+
+def print_logs(tmp: Path, prefix: str) -> None:
+    """The last lines every replica logged (when a run fails)."""
+    for log in sorted(tmp.glob(f"{prefix}*.log")):
+        print(f"--- tail of {log.name}:", *log.read_text().splitlines()[-15:], sep="\n", flush=True)
 
 
 async def kill_one(
