@@ -57,8 +57,12 @@ RATE_LIMIT = 12_500
 LEASE = 4.0
 KILL_TIMEOUT = 600.0
 """Seconds after kill -9 the benchmark waits at most for the takeover before reporting what is missing."""
-QUIET = 3.0
-"""Seconds without a request that end a burst (a collection cycle)."""
+QUIET = 10.0
+"""Seconds without a request that end the steady cycle."""
+WARM_QUIET = 30.0
+"""Seconds without a request that end the warm-up (at 20 x 1,000 it has pauses of several seconds)."""
+STEADY_LEAD = 20.0
+"""The steady cycle is awaited from this many seconds before one interval after the warm-up began."""
 ACTIVITY = frozenset(
     spec.name
     for spec in (
@@ -113,22 +117,29 @@ def write_config(
 
 
 async def burst(
-    sim: Simulator, *, start_within: float, on_start: Callable[[], None] = lambda: None
+    sim: Simulator,
+    *,
+    start_within: float,
+    quiet: float,
+    on_start: Callable[[], None] = lambda: None,
 ) -> tuple[float, float, int]:
     """The next collection cycle: (start, end, rate-limited requests) of the next burst of requests.
 
-    A burst starts with a request and ends when QUIET seconds pass without one; bursts smaller than
-    one request per repository (the token exchange, the rate-limit probe) are not cycles and skipped.
+    A burst starts with a request and ends with its last request before ``quiet`` seconds without
+    one; bursts smaller than one request per repository (the token exchange, the rate-limit probe)
+    are not cycles and skipped.
     """
     while True:
-        started, ended, budget, count = await _burst(sim, start_within=start_within, on_start=on_start)
+        started, ended, budget, count = await _burst(
+            sim, start_within=start_within, quiet=quiet, on_start=on_start
+        )
         if count >= ORGS * REPOS:
             return started, ended, budget
         print(f"  (a burst of {count} requests over {ended - started:.1f} s is not a cycle)", flush=True)
 
 
 async def _burst(
-    sim: Simulator, *, start_within: float, on_start: Callable[[], None]
+    sim: Simulator, *, start_within: float, quiet: float, on_start: Callable[[], None]
 ) -> tuple[float, float, int, int]:
     deadline = time.monotonic() + start_within
     seen = sim.stats.total()
@@ -140,11 +151,33 @@ async def _burst(
     on_start()
     started, budget, first = time.monotonic(), sim.stats.rate_limited(), seen
     last_change, seen = started, sim.stats.total()
-    while time.monotonic() - last_change < QUIET:
+    while time.monotonic() - last_change < quiet:
         await asyncio.sleep(0.05)
         if (now := sim.stats.total()) != seen:
             seen, last_change = now, time.monotonic()
     return started, last_change, sim.stats.rate_limited() - budget, seen - first
+
+
+def longest_job(sim: Simulator, mode: str, since: float) -> float:
+    """Seconds of the longest collection job (an org, or a unit) in the cycle answered after ``since``.
+
+    Each job's cycle spans from the first to the last answer to a request about one of its
+    repositories; unlike the burst, this leaves out the jobs' random start offsets (5 % of the interval).
+    """
+    spans: dict[tuple[str, int], list[float]] = {}
+    shards = SHARDS if mode == "sharded" else 1
+    index = {
+        (org, info.name.lower()): next(
+            i for i in range(shards) if RepoShard(i, shards).holds(info.id, info.name)
+        )
+        for org in org_names()
+        for info in sim.world.repos(org)
+    }
+    for (_, owner, repo), at in sim.stats.last_answered.items():
+        if at >= since and (owner, repo) in index:
+            span = spans.setdefault((owner, index[owner, repo]), [at, at])
+            span[0], span[1] = min(span[0], at), max(span[1], at)
+    return max((b - a for a, b in spans.values()), default=0.0)
 
 
 async def wrong_values(sim: Simulator, redis: RedisProcess, orgs: Sequence[str]) -> tuple[int, int]:
@@ -190,13 +223,18 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
                         sys.executable, *cmd, stdout=subprocess.DEVNULL, stderr=log
                     )
                 procs.append(proc)
-            warm = await burst(sim, start_within=180)
+            warm = await burst(sim, start_within=180, quiet=WARM_QUIET)
+            # The steady cycle starts one interval after the warm-up did; nothing else calls GitHub
+            # in between (the LOC pass and the probe are hourly).
+            await asyncio.sleep(max(0.0, warm[0] + interval - STEADY_LEAD - time.monotonic()))
             cpu_before = [cpu_seconds(p.pid) for p in procs], time.process_time()
             routes_before = sim.stats.requests.copy()
             at_start: list[tuple[list[float], float]] = []
+            steady_since = sim.clock.now()
             steady = await burst(
                 sim,
-                start_within=interval * 2,
+                start_within=STEADY_LEAD * 3,
+                quiet=QUIET,
                 on_start=lambda: at_start.append(([cpu_seconds(p.pid) for p in procs], time.process_time())),
             )
             cpu_after = [cpu_seconds(p.pid) for p in procs], time.process_time()
@@ -211,6 +249,7 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
             result = {
                 "warmup_s": warm[1] - warm[0],
                 "steady_s": steady[1] - steady[0],
+                "job_s": longest_job(sim, mode, steady_since),
                 "steady_rate_limited": float(steady[2]),
                 "compared": float(compared),
                 "wrong": float(wrong),
@@ -320,6 +359,7 @@ def main() -> None:
             interval = ", ".join(f"{r[f'replica{i}_interval_cpu_s']:.2f}" for i in range(n))
             print(
                 f"{m}, {n} replica(s): warm-up {r['warmup_s']:.1f} s, steady cycle {r['steady_s']:.1f} s "
+                f"(longest job {r['job_s']:.1f} s) "
                 f"(load average {r['load']:.1f}), {r['steady_rate_limited']:.0f} rate-limited requests, "
                 f"{r['wrong']:.0f} of {r['compared']:.0f} activity values differ from the truth; "
                 f"CPU seconds in the steady cycle: exporter(s) {replicas}, simulator {r['simulator_cpu_s']:.2f}; "
@@ -333,7 +373,11 @@ def main() -> None:
     for baseline in (("single", 1), ("sharded", 1)):
         if baseline in results:
             ratio = three["steady_s"] / results[baseline]["steady_s"]
-            print(f"steady cycle, 3 sharded replicas / {baseline[0]} 1 replica: {ratio:.0%}")
+            jobs = three["job_s"] / results[baseline]["job_s"]
+            print(
+                f"steady cycle, 3 sharded replicas / {baseline[0]} 1 replica: {ratio:.0%} "
+                f"(longest job: {jobs:.0%})"
+            )
     print(
         f"kill -9 of one of 3 replicas ({three['kill_units']:.0f} units): leased again after "
         f"{three['kill_leased_s']:.1f} s, its repositories collected again after {three['kill_collected_s']:.1f} s "
