@@ -40,7 +40,7 @@ from github_stats_exporter.simulator.faults import FaultRule
 from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
-from github_stats_exporter.simulator.truth import activity_truth
+from github_stats_exporter.simulator.truth import repo_activity_truth
 from github_stats_exporter.store.redis import RedisSnapshotStore
 
 ORGS = int(os.environ.get("GSE_BENCH_ORGS", "20"))
@@ -54,7 +54,8 @@ RUNS = tuple(os.environ.get("GSE_BENCH_RUNS", "single1,sharded1,sharded3").split
 """Which runs: ``single1``, ``sharded1``, ``sharded3`` (mode and replica count), comma-separated."""
 RATE_LIMIT = 12_500
 """GitHub's hourly budget of an App installation on an org with 1,000 repositories (5,000 + 50 per repo over 20, capped)."""
-LEASE = 4.0
+LEASE = float(os.environ.get("GSE_BENCH_LEASE_S", "4"))
+"""``lease_duration``; ``renew_deadline`` is two thirds of it and ``retry_period`` an eighth."""
 KILL_TIMEOUT = 600.0
 """Seconds after kill -9 the benchmark waits at most for the takeover before reporting what is missing."""
 QUIET = 10.0
@@ -107,8 +108,8 @@ def write_config(
             "mode": mode,
             "identity": name,
             "lease_duration": f"{LEASE}s",
-            "renew_deadline": "3s",
-            "retry_period": "500ms",
+            "renew_deadline": f"{LEASE * 2 / 3:.3f}s",
+            "retry_period": f"{LEASE / 8:.3f}s",
         },
         "store": {"backend": "redis", "redis_addr": f"127.0.0.1:{redis.port}", "key_prefix": "bench"},
     }
@@ -191,9 +192,11 @@ async def wrong_values(sim: Simulator, redis: RedisProcess, orgs: Sequence[str])
         by_time.setdefault(snap.produced_at, []).append(snap)
     compared = wrong = 0
     for produced_at, group in by_time.items():
-        truth = activity_truth(sim.world, produced_at)
-        repos = {s.key.parts for s in group}
-        want = {k: v for k, v in truth.items() if k[0] in ACTIVITY and (k[1], k[2]) in repos}
+        want: dict[Any, float] = {}
+        for snap in group:
+            org, repo = snap.key.parts
+            truth = repo_activity_truth(sim.world.repo(org, repo), produced_at)
+            want |= {k: v for k, v in truth.items() if k[0] in ACTIVITY}
         got = {
             (s.name, s.label("org") or "", s.label("repo") or "", s.label("user") or ""): s.value
             for snap in group
