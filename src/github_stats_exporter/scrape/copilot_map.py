@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import add, attrgetter
 from types import FunctionType
-from typing import Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 import msgspec
 from msgspec.structs import astuple
@@ -193,8 +193,14 @@ class CounterSums(msgspec.Struct, gc=False):
 
 Sums = dict[str, CounterSums]
 """Counter sums of one breakdown dimension of one (user, day) key, per label value."""
-Parts = tuple[Sums | None, ...]
-"""The `Sums` of one (user, day) key per dimension in `DIMENSIONS` order (None: that breakdown is off)."""
+Entry = list[Any]
+"""The running sums of one (user, day) key in one window view, one list so that a record finds them all
+with one lookup: the six additive groups (`_GROUP_SPECS` order), then the `Sums` of each breakdown
+dimension in `DIMENSIONS` order (None: that breakdown is off)."""
+_GROUPS = len(_GROUP_SPECS)
+Slot = list[Any]
+"""What one (user identity, day label) of the report maps to: its ``user`` label, then its `Entry` in each
+window view (None until that view takes a record of it)."""
 Keyed = tuple[str, str, Group]
 """(label, value, additive values) of one element of a keyed array (agent, comment_type, phase)."""
 
@@ -292,15 +298,15 @@ class ReportLabels:
 class _Window:
     """Running sums of one window view (28-day sums, or the single newest day) of one report."""
 
-    __slots__ = ("breakdowns", "day", "gauge_day", "gauges", "keyed", "sums")
+    __slots__ = ("day", "entries", "gauge_day", "gauges", "keyed")
 
     def __init__(self, day: str | None) -> None:
         self.day = day  # only records of this day count (None: every record)
-        self.sums: dict[tuple[str, str], list[Group]] = {}
-        # (user, day label) -> per dimension (None when off): value -> counter sums. Nested so that the
-        # hot path builds no key tuple per breakdown element and looks the (user, day) key up once per
-        # record; nothing below the per-key tuple is tracked by the cyclic GC (see `CounterSums`).
-        self.breakdowns: dict[tuple[str, str], Parts] = {}
+        # (user, day label) -> its additive groups and, per dimension, value -> counter sums. One list per
+        # key, so that a record touches one object per window instead of one per group and dimension, and
+        # the breakdown elements build no key tuple; nothing below the list is tracked by the cyclic GC
+        # (see `CounterSums`).
+        self.entries: dict[tuple[str, str], Entry] = {}
         self.keyed: dict[tuple[str, str, str, str], Group] = {}
         self.gauges: dict[str, _DayGauges] = {}
         self.gauge_day: dict[str, str] = {}
@@ -321,7 +327,10 @@ class ReportMapper:
         self.report = report
         self.options = options
         self._windows = {label: _Window(day) for label, day in windows.items()}
-        self._views = tuple(self._windows.values())
+        self._views = tuple(enumerate(self._windows.values(), start=1))
+        # (identity, day label) -> `Slot`: one lookup per record finds the user label and the entries of
+        # every window view (docs/benchmarks.md, "Copilot report parsing").
+        self._slots: dict[tuple[tuple[str | None, int | str | None] | None, str], Slot] = {}
         self._users: set[int | str] = set()
         self._user_labels: dict[tuple[str | None, int | str | None], str] = {}
         self._is_users = report.is_users
@@ -375,20 +384,20 @@ class ReportMapper:
         if self._max_records and self.kept >= self._max_records:
             self._drop(DROP_MAX_RECORDS)
             return
+        ident_pair: tuple[str | None, int | str | None] | None = None
         if self._is_users:
             ident_pair = (record.user_login, record.user_id)
             if self._max_users and not self._admit(ident_pair):
                 self._drop(DROP_MAX_USERS)
                 return
-            user = self._user_labels.get(ident_pair)
-            if user is None:
-                # Cached: a 28-day users report repeats each user up to 28 times (and HMAC is not free).
-                user = self._user_labels[ident_pair] = self.options.labels.user(*ident_pair)
-        else:
-            user = AGGREGATE_USER
         self.kept += 1
         day = record.day or ""
         day_key = day if self._emit_day else ""
+        slot_key = (ident_pair, day_key)
+        slot = self._slots.get(slot_key)
+        if slot is None:
+            slot = self._slots[slot_key] = self._new_slot(ident_pair)
+        user: str = slot[0]
         prs = record.pull_requests if self._include_prs else None
         cli = record.totals_by_cli
         app = record.totals_by_copilot_app
@@ -416,44 +425,35 @@ class ReportMapper:
             if phases or prs is not None or record.totals_by_3rd_party_agent
             else None
         )
-        # With breakdowns on, records are decoded with their arrays (see the note on the arrays above).
-        arrays = (
-            (
-                record.totals_by_ide,  # type: ignore[union-attr]
-                record.totals_by_feature,  # type: ignore[union-attr]
-                record.totals_by_language_feature,  # type: ignore[union-attr]
-                record.totals_by_model_feature,  # type: ignore[union-attr]
-            )
-            if self._breakdowns
-            else None
-        )
-        key = (user, day_key)
-        for window in self._views:
+        breakdowns = self._breakdowns
+        for index, window in self._views:
             if window.day is not None and day != window.day:
                 continue
-            acc = window.sums.get(key)
-            # Unrolled on purpose: this runs once per user-day and window view (docs/benchmarks.md).
+            acc: Entry | None = slot[index]
             if acc is None:
-                window.sums[key] = [counters, pr_values, cli_values, app_values, vscode_values, credit_values]
+                acc = slot[index] = self._entry(window, user, day_key)
+            # Unrolled on purpose: this runs once per user-day and window view (docs/benchmarks.md).
+            summed = acc[0]
+            if summed is None:
+                acc[0] = counters
             else:
-                summed = acc[0]
                 try:
-                    a0, a1, a2, a3, a4, a5, a6 = summed  # type: ignore[misc]
+                    a0, a1, a2, a3, a4, a5, a6 = summed
                     v0, v1, v2, v3, v4, v5, v6 = counters
-                    acc[0] = (a0 + v0, a1 + v1, a2 + v2, a3 + v3, a4 + v4, a5 + v5, a6 + v6)  # type: ignore[operator]
+                    acc[0] = (a0 + v0, a1 + v1, a2 + v2, a3 + v3, a4 + v4, a5 + v5, a6 + v6)
                 except TypeError:  # a counter is None in the sums or in the record
                     acc[0] = _merge(summed, counters)
-                if pr_values is not None:
-                    acc[1] = _merge(acc[1], pr_values)
-                if cli_values is not None:
-                    acc[2] = _merge(acc[2], cli_values)
-                if app_values is not None:
-                    acc[3] = _merge(acc[3], app_values)
-                if vscode_values is not None:
-                    acc[4] = _merge(acc[4], vscode_values)
-                if credits is not None:
-                    total = acc[5]
-                    acc[5] = credit_values if total is None or total[0] is None else (total[0] + credits,)
+            if pr_values is not None:
+                acc[1] = _merge(acc[1], pr_values)
+            if cli_values is not None:
+                acc[2] = _merge(acc[2], cli_values)
+            if app_values is not None:
+                acc[3] = _merge(acc[3], app_values)
+            if vscode_values is not None:
+                acc[4] = _merge(acc[4], vscode_values)
+            if credits is not None:
+                total = acc[5]
+                acc[5] = credit_values if total is None or total[0] is None else (total[0] + credits,)
             if keyed:
                 parts = window.keyed
                 for label, value, values in keyed:
@@ -461,15 +461,38 @@ class ReportMapper:
                     parts[part_key] = _merge(parts.get(part_key), values)
             if not self._is_users:
                 self._take_gauges(window, record, prs, day, day_key)
-            if arrays is not None:
-                by_dimension = window.breakdowns.get(key)
-                if by_dimension is None:
-                    by_dimension = window.breakdowns[key] = tuple(
-                        [{} if on else None for on in self._enabled]
-                    )
-                for sums, elements, sum_elements in zip(by_dimension, arrays, _SUMMERS, strict=True):
-                    if elements and sums is not None:
-                        sum_elements(sums, elements)
+            if breakdowns:
+                # With breakdowns on, records are decoded with their arrays (see the note above).
+                elements = record.totals_by_ide  # type: ignore[union-attr]
+                if elements and acc[6] is not None:
+                    _sum_ide(acc[6], elements)
+                elements = record.totals_by_feature  # type: ignore[union-attr]
+                if elements and acc[7] is not None:
+                    _sum_feature(acc[7], elements)
+                elements = record.totals_by_language_feature  # type: ignore[union-attr]
+                if elements and acc[8] is not None:
+                    _sum_language(acc[8], elements)
+                elements = record.totals_by_model_feature  # type: ignore[union-attr]
+                if elements and acc[9] is not None:
+                    _sum_model(acc[9], elements)
+
+    def _new_slot(self, ident_pair: tuple[str | None, int | str | None] | None) -> Slot:
+        """The `Slot` of a new (identity, day label): its user label, no window entry yet."""
+        user = AGGREGATE_USER
+        if ident_pair is not None:
+            known = self._user_labels.get(ident_pair)
+            # Cached: identities of several day labels share it (and HMAC is not free).
+            user = known if known is not None else self.options.labels.user(*ident_pair)
+            self._user_labels[ident_pair] = user
+        return [user, *(None for _ in self._views)]
+
+    def _entry(self, window: _Window, user: str, day_key: str) -> Entry:
+        """The `Entry` of (user, day label) in ``window``, shared by every identity with that user label."""
+        key = (user, day_key)
+        entry = window.entries.get(key)
+        if entry is None:
+            entry = window.entries[key] = [None] * _GROUPS + [{} if on else None for on in self._enabled]
+        return entry
 
     def _keyed(
         self, record: AnyRecord, prs: PullRequests | None, phases: list[AdoptionPhase] | None
@@ -555,9 +578,9 @@ class ReportMapper:
         def base(user: str, day: str) -> tuple[tuple[str, str], ...]:
             return (("org", org), ("repo", "*"), ("user", user), ("scope", scope), ("window", window))
 
-        for (user, day), groups in view.sums.items():
+        for (user, day), entry in view.entries.items():
             labels = base(user, day) + ((("day", day),) if emit_day and day else ())
-            for specs, group in zip(_GROUP_SPECS, groups, strict=True):
+            for specs, group in zip(_GROUP_SPECS, entry[:_GROUPS], strict=True):
                 if group is not None:
                     out += [
                         Sample(spec.name, labels, float(v))
@@ -565,10 +588,10 @@ class ReportMapper:
                         if v is not None
                     ]
         chat_modes: dict[str, str | None] = {}
-        for (user, day), parts in view.breakdowns.items():
+        for (user, day), entry in view.entries.items() if self._breakdowns else ():
             head = base(user, day)
             tail = (("day", day),) if emit_day and day else ()
-            for dimension, sums in zip(DIMENSIONS, parts, strict=True):
+            for dimension, sums in zip(DIMENSIONS, entry[_GROUPS:], strict=True):
                 if sums is None:
                     continue
                 for value_label, counter_sums in sums.items():
@@ -701,4 +724,4 @@ SUM_ELEMENTS: dict[Dimension, Callable[[Sums, Sequence[Breakdown]], None]] = {
     dimension: _own_copy(_sum_elements, f"_sum_{dimension}_elements") for dimension in DIMENSIONS
 }
 """`_sum_elements` for each dimension's array, each with its own code object (see `_own_copy`)."""
-_SUMMERS = tuple(SUM_ELEMENTS[dimension] for dimension in DIMENSIONS)
+_sum_ide, _sum_feature, _sum_language, _sum_model = (SUM_ELEMENTS[dimension] for dimension in DIMENSIONS)
