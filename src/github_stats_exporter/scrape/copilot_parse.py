@@ -32,16 +32,26 @@ class Counters(msgspec.Struct, kw_only=True, gc=False):
 COUNTER_FIELDS = tuple(Counters.__struct_fields__)
 
 
-class Breakdown(Counters, kw_only=True, gc=False):
-    """One element of a ``totals_by_*`` array: its counters, and ``value``, the value of its dimension.
+class Breakdown(msgspec.Struct, kw_only=True, gc=False):
+    """One element of a ``totals_by_*`` array: ``value``, the value of its dimension, and its counters.
 
     Each array decodes into its own subclass, which reads ``value`` from that array's dimension key
     (``ide``, ``feature``, ``language``, ``model``), so the mapper sums every array with one loop.
     Every other key of the element (the ``feature`` of the language and model arrays, version objects)
     is skipped unparsed, so decoding builds no string and fills no default the mapper would not use.
+    The fields are declared in the order GitHub writes the keys (dimension first, then the counters
+    as in `Counters`): msgspec looks a key up from the field after the last one matched, so keys in
+    declared order are found at the first comparison (docs/benchmarks.md, "Copilot report parsing").
     """
 
     value: str | None = None
+    user_initiated_interaction_count: Number | None = None
+    code_generation_activity_count: Number | None = None
+    code_acceptance_activity_count: Number | None = None
+    loc_suggested_to_add_sum: Number | None = None
+    loc_suggested_to_delete_sum: Number | None = None
+    loc_added_sum: Number | None = None
+    loc_deleted_sum: Number | None = None
 
 
 class IdeBreakdown(Breakdown, kw_only=True, gc=False):

@@ -9,6 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from github_stats_exporter.scrape.copilot_parse import (
+    COUNTER_FIELDS,
+    Breakdown,
     Record,
     ReportParser,
     SlimRecord,
@@ -61,6 +63,33 @@ def test_users_rows_decode_without_the_aggregate_only_scalars() -> None:
     (slim,), _ = parse_body(ndjson(row), users=True, breakdowns=False)
     assert isinstance(slim, SlimUserRecord)
     assert parser.dropped == 0
+
+
+def test_breakdown_elements_decode_every_counter_whatever_the_key_order() -> None:
+    """Every element type reads its dimension and all seven counters, in GitHub's key order or any other."""
+    counters = {name: index + 1 for index, name in enumerate(COUNTER_FIELDS)}
+    row = {
+        **USER_ROW,
+        "totals_by_ide": [{"ide": "vscode", **counters}],
+        "totals_by_feature": [{**counters, "feature": "chat_inline"}],
+        "totals_by_language_feature": [
+            {"feature": "x", "language": "go", **dict(reversed(counters.items()))}
+        ],
+        "totals_by_model_feature": [{"model": "m", "feature": "x", **counters}],
+    }
+    (record,), parser = parse_body(ndjson(row), users=True)
+    assert parser.dropped == 0
+    assert isinstance(record, UserRecord)
+    arrays = (
+        record.totals_by_ide,
+        record.totals_by_feature,
+        record.totals_by_language_feature,
+        record.totals_by_model_feature,
+    )
+    elements: list[Breakdown] = [array[0] for array in arrays if array]
+    assert [element.value for element in elements] == ["vscode", "chat_inline", "go", "m"]
+    for element in elements:
+        assert tuple(getattr(element, name) for name in COUNTER_FIELDS) == tuple(counters.values())
 
 
 def test_aggregate_wrapper_keeps_its_day_totals() -> None:
