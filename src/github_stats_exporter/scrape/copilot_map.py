@@ -351,14 +351,12 @@ class ReportMapper:
 
     def add_all(self, records: Iterable[AnyRecord]) -> None:
         """Every record of one decoded chunk (see `add`)."""
+        add_day = self._add_day
         # Summing creates many small tuples and no cycles; without this pause the cyclic GC re-scans
-        # the growing sums again and again (docs/benchmarks.md, "Copilot report parsing"). Paused
-        # before anything is allocated here, so a collection the decoding left pending does not run
-        # while the chunk's rows are still alive.
+        # the growing sums again and again (docs/benchmarks.md, "Copilot report parsing").
         paused = gc.isenabled()
         gc.disable()
         try:
-            add_day = self._add_day
             for record in records:
                 days = record.day_totals
                 if days is None:

@@ -8,7 +8,6 @@ raised; ``truncated`` is set when the body ended inside a row. No I/O, no metric
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
@@ -90,20 +89,11 @@ class RowParser(Generic[T]):
         yield row
 
     def _lines(self, block: bytes | memoryview) -> list[T]:
-        # Decoded JSON holds no reference cycles. With the cyclic GC paused, the young collections
-        # the decoder's lists would trigger mid-chunk (each walking the chunk's rows decoded so far)
-        # run after the chunk instead, once its rows are mapped and freed (docs/benchmarks.md,
-        # "Copilot report parsing").
-        paused = gc.isenabled()
-        gc.disable()
         try:
             # One C-level call for the whole block; blank lines are skipped by msgspec itself.
             out = self._decoder.decode_lines(block)
         except msgspec.DecodeError:
             return self._lines_one_by_one(block)  # a bad line somewhere: find and count it
-        finally:
-            if paused:
-                gc.enable()
         self.records += len(out)
         return out
 
