@@ -6,10 +6,11 @@ Only protocols and the one expected failure live here; no I/O, no timing policy 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Protocol
 
 from github_stats_exporter.errors import ExporterError
+from github_stats_exporter.store.base import UnitLeaseStore
 
 
 class LeaseError(ExporterError):
@@ -81,37 +82,7 @@ class LeaseLock(Protocol):
         ...
 
 
-class UnitLeases(Protocol):
-    """Who is live and who holds which work unit in sharded collection (docs/scaling.md).
-
-    Two implementations: the store's Redis (`store.base.UnitLeaseStore`, which this mirrors) and
-    Kubernetes Leases (`leader.kubernetes_units.KubernetesUnitLeases`). Whichever holds the leases, an
-    acquisition returns an epoch that the store's fences (`store.base.UnitFenceStore`) already accept
-    and every later term a higher one. `leader.shards.ShardCoordinator` calls them in rounds: one
-    `heartbeat`, then renewals, then acquisitions, then `unit_holders`. Expected failures raise
-    `LeaseError` or `store.base.StoreError`.
-    """
-
-    async def heartbeat(self, member: str, ttl_seconds: float) -> list[str]:
-        """Mark ``member`` live for ``ttl_seconds`` (empty ``member``: only look); returns the live members, sorted."""
-        ...
-
-    async def leave(self, member: str) -> None:
-        """Remove ``member`` from the live members at once (a clean shutdown)."""
-        ...
-
-    async def acquire_unit(self, unit: str, holder: str, ttl_seconds: float) -> int:
-        """Start a new term of ``unit`` for ``holder``: its epoch (> 0), or 0 when it cannot be had now."""
-        ...
-
-    async def renew_unit(self, unit: str, holder: str, epoch: int, ttl_seconds: float) -> bool:
-        """Extend ``holder``'s lease of ``unit`` in term ``epoch``; False when that term is over."""
-        ...
-
-    async def release_unit(self, unit: str, holder: str) -> None:
-        """Drop ``holder``'s lease of ``unit`` so the next owner need not wait for it to expire."""
-        ...
-
-    async def unit_holders(self, units: Iterable[str]) -> dict[str, tuple[str, int]]:
-        """Each unit's holder while its lease lives ("" otherwise) and the epoch of its latest term."""
-        ...
+UnitLeases = UnitLeaseStore
+"""Who is live and who holds which work unit in sharded collection (docs/scaling.md): one port, two
+implementations, the store's Redis (`store.base.UnitLeaseStore`, where the methods are declared) and
+Kubernetes Leases (`leader.kubernetes_units.KubernetesUnitLeases`)."""

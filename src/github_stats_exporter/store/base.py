@@ -233,10 +233,14 @@ class RateLimitStore(Protocol):
 
 @runtime_checkable
 class UnitLeaseStore(Protocol):
-    """Sharded collection's membership and unit leases kept in the store (docs/scaling.md).
+    """Who is live and who holds which work unit in sharded collection (docs/scaling.md).
 
-    This is the store's implementation of `leader.base.UnitLeases` (the Kubernetes one lives in
-    `leader/kubernetes_units.py`). A unit's epoch only grows: every acquisition starts a new term.
+    Two implementations: the store's Redis (its own unit leases) and Kubernetes Leases
+    (`leader.kubernetes_units.KubernetesUnitLeases`); `leader.base.UnitLeases` names this port for the
+    leader layer. Whichever holds the leases, an acquisition returns an epoch that the store's fences
+    (`UnitFenceStore`) already accept and every later term a higher one: a unit's epoch only grows.
+    `leader.shards.ShardCoordinator` calls them in rounds: one `heartbeat`, then renewals, then
+    acquisitions, then `unit_holders`. Expected failures raise `leader.base.LeaseError` or `StoreError`.
     """
 
     async def heartbeat(self, member: str, ttl_seconds: float) -> list[str]:
@@ -248,7 +252,7 @@ class UnitLeaseStore(Protocol):
         ...
 
     async def acquire_unit(self, unit: str, holder: str, ttl_seconds: float) -> int:
-        """Start a new term of ``unit`` for ``holder``: its epoch (> 0), or 0 while another holder's lease lives."""
+        """Start a new term of ``unit`` for ``holder``: its epoch (> 0), or 0 when it cannot be had now."""
         ...
 
     async def renew_unit(self, unit: str, holder: str, epoch: int, ttl_seconds: float) -> bool:
