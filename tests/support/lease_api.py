@@ -85,6 +85,13 @@ class FakeLeaseApi:
         if self.server is not None:
             await self.server.close()
 
+    async def __aenter__(self) -> FakeLeaseApi:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else ""

@@ -16,84 +16,35 @@ import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
-import yaml
 from redis.asyncio import Redis
-from tests.support.redis_server import RedisProcess, free_port
+from tests.support.redis_server import RedisProcess
+from tests.support.sharded_cluster import (
+    CYCLE_SECONDS,
+    LEASE_SECONDS,
+    ORGS,
+    UNITS,
+    Holders,
+    ShardedCluster,
+    sharded_world,
+)
 
 from github_stats_exporter.cluster_parts import PART_PREFIX, decode_part
-from github_stats_exporter.leader.units import owner, plan_units
 from github_stats_exporter.metrics import PER_PROCESS
-from github_stats_exporter.model import Snapshot, SnapshotKey
-from github_stats_exporter.scrape.shard import RepoShard
-from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator
-from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
-from github_stats_exporter.store.base import Fence, FencedOut
 from github_stats_exporter.store.redis import RedisSnapshotStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-ORGS = {"acme": 21, "umbrella": 22}
-SHARDS = 3
-PLAN = plan_units(dict.fromkeys(ORGS, SHARDS))
-UNITS = {unit.name for unit in PLAN}
-LEASE_SECONDS = 2.0
-CYCLE_SECONDS = 2.0
+ELECTION = {"backend": "redis"}
 
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[tuple[Simulator, Path]]:
-    private, public = generate_key_pair()
-    key = tmp_path / "app.pem"
-    key.write_text(private)
-    spec = WorldSpec(
-        seed=31,
-        orgs=tuple(OrgSpec(org, repos=12, users=6, app_id=11, installation_id=i) for org, i in ORGS.items()),
-        start=time.time(),
-    )
-    async with Simulator(spec) as simulator:
-        simulator.add_app(11, public)
-        yield simulator, key
-
-
-def write_config(
-    path: Path, name: str, port: int, redis: RedisProcess, prefix: str, sim: Simulator, key: Path
-) -> Path:
-    org = {
-        "app_id": 11,
-        "private_key_path": str(key),
-        "scrape_interval": f"{CYCLE_SECONDS}s",
-        "shards": SHARDS,
-    }
-    config: dict[str, Any] = {
-        "server": {"listen_addr": f"127.0.0.1:{port}", "log_level": "warning"},
-        "github": {
-            "api_base_url": sim.api_url,
-            "orgs": [{"org": o, "installation_id": i, **org} for o, i in ORGS.items()],
-        },
-        "health": {"github_probe_interval": "1h"},
-        "leader_election": {
-            "enabled": True,
-            "backend": "redis",
-            "mode": "sharded",
-            "identity": name,
-            "lease_duration": f"{LEASE_SECONDS}s",
-            "renew_deadline": "1500ms",
-            "retry_period": "200ms",
-        },
-        "store": {
-            "backend": "redis",
-            "redis_addr": f"127.0.0.1:{redis.port}",
-            "key_prefix": prefix,
-            "metric_refresh_interval": "200ms",
-        },
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
+    async with sharded_world(tmp_path, seed=31) as world:
+        yield world
 
 
 def family_of(line: str) -> str:
@@ -119,19 +70,12 @@ def once_per_org(page: list[str], family: str) -> dict[str, int]:
     return counts
 
 
-class Cluster:
+class Cluster(ShardedCluster):
     """The unit leases in Redis and the replicas' own view of what they hold."""
 
-    def __init__(self, redis: Redis, prefix: str, session: aiohttp.ClientSession, sim: Simulator) -> None:
-        self.sim = sim
-        self.redis = redis
-        self.prefix = prefix
-        self.session = session
-        self.ports: dict[str, int] = {}
-
-    async def holders(self) -> dict[str, tuple[str, int]]:
+    async def holders(self) -> Holders:
         """unit -> (holder named by its lease, current epoch); units without a live lease are absent."""
-        out: dict[str, tuple[str, int]] = {}
+        out: Holders = {}
         for unit in UNITS:
             # One MGET: a lease changing hands between two GETs would pair a holder with another term.
             holder, epoch = await self.redis.mget(
@@ -141,21 +85,7 @@ class Cluster:
                 out[unit] = (holder.decode() if isinstance(holder, bytes) else holder, int(epoch or 0))
         return out
 
-    async def claims(self) -> dict[str, dict[str, int]]:
-        """replica -> the units (with epochs) its `/healthz` says it holds."""
-        out: dict[str, dict[str, int]] = {}
-        for name, port in self.ports.items():
-            try:
-                async with self.session.get(f"http://127.0.0.1:{port}/healthz") as response:
-                    doc = await response.json()
-            except (aiohttp.ClientError, ValueError):
-                continue
-            detail = doc["details"]["shards"]["detail"]
-            listed = detail.rsplit(" holds ", 1)[-1].partition(": ")[2]
-            out[name] = {u: int(e) for u, _, e in (p.rpartition("@") for p in listed.split(", ") if p)}
-        return out
-
-    async def check_single_holder(self) -> dict[str, tuple[str, int]]:
+    async def sample(self) -> Holders:
         """No unit is claimed by two replicas in its current term (a stale claim has a lower epoch)."""
         claims = await self.claims()
         holders = await self.holders()
@@ -164,21 +94,6 @@ class Cluster:
             current = [name for name, held in claims.items() if held.get(unit) == epochs[unit]]
             assert len(current) <= 1, (unit, claims)
         return holders
-
-    async def settle(self, members: set[str], within: float) -> dict[str, tuple[str, int]]:
-        """Wait until the units are leased as rendezvous hashing over ``members`` assigns them, checking single holders meanwhile."""
-        deadline = time.monotonic() + within
-        holders: dict[str, tuple[str, int]] = {}
-        while time.monotonic() < deadline:
-            holders = await self.check_single_holder()
-            # Settled means the final rendezvous assignment, not merely "every unit is held by a
-            # member": a unit may still be on its way from one member to another.
-            expected = {unit.name: owner(unit, sorted(members)) for unit in PLAN}
-            if {unit: holder for unit, (holder, _) in holders.items()} == expected:
-                return holders
-            await asyncio.sleep(0.1)
-        msg = f"units did not settle on {sorted(members)}: {holders}"
-        raise AssertionError(msg)
 
     async def shared_pages(self) -> dict[str, list[str]]:
         """replica -> its `/metrics` lines without the per-process families."""
@@ -233,24 +148,6 @@ class Cluster:
         msg = f"replica pages did not converge: {sorted(pages)}"
         raise AssertionError(msg)
 
-    async def collected_since(self, since: float, units: set[str]) -> bool:
-        """True when every repository of ``units`` has an activity snapshot produced after ``since``.
-
-        A new holder starts without in-process state, so its first tick writes every snapshot of the unit.
-        """
-        wanted: set[tuple[str, str]] = set()
-        for unit in units:
-            org, _, shard = unit.removeprefix("repos:org/").partition("#")
-            index = int(shard.split("/")[0])
-            for info in self.sim.world.repos(org):
-                if info.kind not in ("archived", "disabled") and RepoShard(index, SHARDS).holds(
-                    info.id, info.name
-                ):
-                    wanted.add((org, info.name))
-        store = RedisSnapshotStore(self.redis, key_prefix=self.prefix)
-        snaps = await store.get_many(SnapshotKey("activity", parts) for parts in wanted)
-        return len(snaps) == len(wanted) > 0 and all(s.produced_at >= since for s in snaps.values())
-
 
 async def test_replicas_share_units_and_a_killed_replica_is_replaced(
     redis_server: RedisProcess, key_prefix: str, tmp_path: Path, exporters, world: tuple[Simulator, Path]
@@ -258,22 +155,24 @@ async def test_replicas_share_units_and_a_killed_replica_is_replaced(
     """Join, leave and kill -9 move units without two current holders; a killed replica's units resume in time."""
     sim, key = world
     redis = Redis(host="127.0.0.1", port=redis_server.port)
-    procs: dict[str, Any] = {}
     async with aiohttp.ClientSession() as session:
-        cluster = Cluster(redis, key_prefix, session, sim)
-
-        async def start(name: str) -> None:
-            port = free_port()
-            config = write_config(tmp_path / f"{name}.yaml", name, port, redis_server, key_prefix, sim, key)
-            procs[name] = await exporters.start(config, tmp_path / f"{name}.log", {})
-            cluster.ports[name] = port
-
+        cluster = Cluster(
+            exporters=exporters,
+            workdir=tmp_path,
+            redis=redis,
+            redis_port=redis_server.port,
+            prefix=key_prefix,
+            session=session,
+            sim=sim,
+            key=key,
+            election=ELECTION,
+        )
         try:
-            await start("r1")
-            await start("r2")
+            await cluster.start("r1")
+            await cluster.start("r2")
             two = await cluster.settle({"r1", "r2"}, 20)
 
-            await start("r3")  # join: only units that r3 now owns move, each to r3
+            await cluster.start("r3")  # join: only units that r3 now owns move, each to r3
             three = await cluster.settle({"r1", "r2", "r3"}, 20)
             moved = {u for u in UNITS if three[u][0] != two[u][0]}
             assert moved
@@ -290,38 +189,28 @@ async def test_replicas_share_units_and_a_killed_replica_is_replaced(
                 f'replica="{three[u][0]}"' in line for line in epochs for u in UNITS if f'"{u}"' in line
             )
 
-            procs["r1"].send_signal(signal.SIGTERM)  # leave: its units are released at once
-            assert await asyncio.wait_for(procs["r1"].wait(), 20) == 0
-            del cluster.ports["r1"]
+            cluster.procs["r1"].send_signal(signal.SIGTERM)  # leave: its units are released at once
+            assert await cluster.gone("r1") == 0
             after_leave = await cluster.settle({"r2", "r3"}, 5)
             assert all(after_leave[u] == three[u] for u in UNITS if three[u][0] != "r1")
 
             victim_units = {u for u, (h, _) in after_leave.items() if h == "r2"}
-            procs["r2"].kill()  # kill -9: nothing is released, the leases must expire
+            cluster.procs["r2"].kill()  # kill -9: nothing is released, the leases must expire
             killed_at = time.time()
-            await procs["r2"].wait()
-            del cluster.ports["r2"]
+            await cluster.gone("r2")
             await cluster.settle({"r3"}, LEASE_SECONDS + 5)
             taken = time.time() - killed_at
             deadline = killed_at + LEASE_SECONDS + CYCLE_SECONDS + 3
-            while time.time() < deadline:
-                if await cluster.collected_since(killed_at, victim_units):
-                    break
-                await asyncio.sleep(0.1)
+            collected = await cluster.wait_collected(killed_at, victim_units, deadline)
             resumed = time.time() - killed_at
-            assert await cluster.collected_since(killed_at, victim_units), (taken, resumed)
+            assert collected, (taken, resumed)
             # The survivor's page covers every org once, without the killed replica's last part.
             page = await cluster.pages_agree(10)
             assert once_per_org(page, "gh_exporter_scrape_duration_seconds") == dict.fromkeys(ORGS, 1)
 
             # The killed replica's last term is over: a write fenced with it is refused by the store.
             unit = sorted(victim_units)[0]
-            store = RedisSnapshotStore(redis, key_prefix=key_prefix)
-            with pytest.raises(FencedOut):
-                await store.put_fenced(
-                    Snapshot(SnapshotKey("activity", ("acme", "stale")), (), 1.0),
-                    Fence(unit, after_leave[unit][1]),
-                )
+            await cluster.assert_fenced_out(unit, after_leave[unit][1])
         finally:
             codes = await exporters.stop()
             await redis.aclose()

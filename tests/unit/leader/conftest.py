@@ -37,12 +37,8 @@ class ManualClock:
 
 @pytest.fixture
 async def lease_api() -> AsyncIterator[FakeLeaseApi]:
-    api = FakeLeaseApi()
-    await api.start()
-    try:
+    async with FakeLeaseApi() as api:
         yield api
-    finally:
-        await api.close()
 
 
 @pytest.fixture
