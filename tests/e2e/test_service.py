@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 import yaml
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
+from tests.support.activity_page import activity_samples
 
 from github_stats_exporter import app, cli, metrics
 from github_stats_exporter.config import Settings, parse_config
@@ -300,13 +301,7 @@ async def test_once_exports_exactly_the_ground_truth(key_path: Path, keys: tuple
         }
         result = await app.once(parse_config(data), fmt=Format.OPENMETRICS, clock=clock.now)
         assert result.ok, result.failures
-        parsed = text_string_to_metric_families(result.body.decode())  # type: ignore[no-untyped-call]
-        exported = {
-            (s.name, s.labels["org"], s.labels["repo"], s.labels["user"]): s.value
-            for family in parsed
-            if family.name.startswith("gh_activity_")
-            for s in family.samples
-        }
+        exported = activity_samples(result.body)
         truth = activity_truth(sim.world, clock.now())
     assert truth, "the world should have activity"
     assert exported == truth

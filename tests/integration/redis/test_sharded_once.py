@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 import yaml
-from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from redis.asyncio import Redis
+from tests.support.activity_page import activity_samples
 from tests.support.redis_server import RedisProcess
 
 from github_stats_exporter import app
@@ -88,13 +88,7 @@ async def test_once_with_three_shards_exports_exactly_the_truth_and_takes_no_lea
         data = sharded_config(sim, key, redis_server, key_prefix)
         result = await app.once(parse_config(data), fmt=Format.OPENMETRICS, clock=clock.now)
         assert result.ok, result.failures
-        parsed = text_string_to_metric_families(result.body.decode())  # type: ignore[no-untyped-call]
-        exported = {
-            (s.name, s.labels["org"], s.labels["repo"], s.labels["user"]): s.value
-            for family in parsed
-            if family.name.startswith("gh_activity_")
-            for s in family.samples
-        }
+        exported = activity_samples(result.body)
         truth = activity_truth(sim.world, clock.now())
         assert truth, "the world should have activity"
         assert exported == truth
