@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 import yaml
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
-from tests.support.activity_page import activity_samples
+from tests.support.once_truth import activity_samples, truth_world
 
 from github_stats_exporter import app, cli, metrics
 from github_stats_exporter.config import Settings, parse_config
@@ -281,14 +281,7 @@ def test_demo_serves_metrics_and_exits_0_on_signal(sig: signal.Signals):
 async def test_once_exports_exactly_the_ground_truth(key_path: Path, keys: tuple[str, str]):
     """Through the whole service, one `once` run exports activity and LOC equal to the simulator's truth."""
     start = 1_780_000_000.0
-    spec = WorldSpec(
-        seed=9,
-        orgs=(
-            OrgSpec("acme", repos=8, users=5, app_id=11, installation_id=21),
-            OrgSpec("globex", repos=7, users=4, app_id=11, installation_id=22),
-        ),
-        start=start,
-    )
+    spec = truth_world(start)
     clock = SimClock(frozen_at=start)
     async with Simulator(spec, clock=clock) as sim:
         sim.add_app(11, keys[1])

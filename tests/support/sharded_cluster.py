@@ -13,10 +13,12 @@ It must not know about Lease objects or Redis lease keys, and it never weakens a
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -115,6 +117,15 @@ def write_config(
 def rendezvous(members: set[str]) -> dict[str, str | None]:
     """unit -> the member rendezvous hashing assigns it to."""
     return {unit.name: owner(unit, sorted(members)) for unit in PLAN}
+
+
+@dataclass(frozen=True, slots=True)
+class Takeover:
+    """How a kill -9 went: seconds until the survivors held its units, until they were collected again."""
+
+    taken: float
+    resumed: float
+    collected: bool
 
 
 class ShardedCluster(ABC):
@@ -226,14 +237,30 @@ class ShardedCluster(ABC):
         snaps = await store.get_many(SnapshotKey("activity", parts) for parts in wanted)
         return len(snaps) == len(wanted) > 0 and all(s.produced_at >= since for s in snaps.values())
 
-    async def wait_collected(self, since: float, units: set[str], deadline: float) -> bool:
-        """Sample until ``units`` are collected after ``since`` or wall time ``deadline`` passes."""
+    async def leave(self, name: str) -> int:
+        """Stop replica ``name`` with SIGTERM like a pod; its exit code (within 20 s)."""
+        self.procs[name].send_signal(signal.SIGTERM)
+        return await self.gone(name)
+
+    async def kill(self, name: str, units: set[str], survivors: set[str]) -> Takeover:
+        """kill -9 replica ``name``; wait for ``survivors`` to take over and collect its ``units``.
+
+        The survivors get lease duration + 5 s to settle (else AssertionError), and the units' snapshots
+        lease duration + one cycle + 3 s from the kill to be written again.
+        """
+        self.procs[name].kill()
+        killed_at = time.time()
+        await self.gone(name)
+        await self.settle(survivors, LEASE_SECONDS + 5)
+        taken = time.time() - killed_at
+        deadline = killed_at + LEASE_SECONDS + CYCLE_SECONDS + 3
         while time.time() < deadline:
             await self.sample()
-            if await self.collected_since(since, units):
-                return True
+            if await self.collected_since(killed_at, units):
+                break
             await asyncio.sleep(0.1)
-        return await self.collected_since(since, units)
+        resumed = time.time() - killed_at
+        return Takeover(taken, resumed, await self.collected_since(killed_at, units))
 
     async def assert_fenced_out(self, unit: str, epoch: int) -> None:
         """A write fenced with ``unit``'s ended term ``epoch`` is refused by the store."""

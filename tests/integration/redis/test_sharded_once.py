@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from redis.asyncio import Redis
-from tests.support.activity_page import activity_samples
+from tests.support.once_truth import activity_samples, truth_world
 from tests.support.redis_server import RedisProcess
 
 from github_stats_exporter import app
@@ -26,7 +26,6 @@ from github_stats_exporter.exposition import Format
 from github_stats_exporter.simulator.clock import SimClock
 from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator
-from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
 from github_stats_exporter.simulator.truth import activity_truth
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -74,14 +73,7 @@ async def test_once_with_three_shards_exports_exactly_the_truth_and_takes_no_lea
     key = tmp_path / "app.pem"
     key.write_text(private)
     start = time.time()
-    spec = WorldSpec(
-        seed=9,
-        orgs=(
-            OrgSpec("acme", repos=8, users=5, app_id=11, installation_id=21),
-            OrgSpec("globex", repos=7, users=4, app_id=11, installation_id=22),
-        ),
-        start=start,
-    )
+    spec = truth_world(start)
     clock = SimClock(frozen_at=start)
     async with Simulator(spec, clock=clock) as sim:
         sim.add_app(11, public)
