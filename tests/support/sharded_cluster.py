@@ -3,7 +3,7 @@
 `sharded_world` serves two simulated orgs (the App key in the test's tmp dir); `write_config` writes one
 replica's config, sharding both orgs in `SHARDS` shards, with the variant's leader-election fields (the
 Redis lease backend, or Kubernetes Leases on a fake API server) passed in as ``election``. `ShardedCluster`
-starts and tracks the replicas, reads what each says it holds on `/healthz`, waits for the final
+starts and tracks the replicas (and, as an async context manager, stops them and records their exit codes), reads what each says it holds on `/healthz`, waits for the final
 rendezvous assignment and for a takeover's snapshots, and checks that a write fenced with an ended term
 is refused. What a "holder" is and what one sample checks belong to the test: it subclasses
 `ShardedCluster` and implements `sample` (and `settled` when settling needs more than the holders).
@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import aiohttp
 import pytest
@@ -52,6 +52,8 @@ class Exporters(Protocol):
     """The `exporters` fixture of tests/integration/redis/conftest.py: starts `serve` processes."""
 
     async def start(self, config: Path, log: Path, env: Mapping[str, str]) -> Any: ...
+
+    async def stop(self) -> list[int | None]: ...
 
 
 @asynccontextmanager
@@ -136,25 +138,33 @@ class ShardedCluster(ABC):
         *,
         exporters: Exporters,
         workdir: Path,
-        redis: Redis,
         redis_port: int,
         prefix: str,
-        session: aiohttp.ClientSession,
-        sim: Simulator,
-        key: Path,
+        world: tuple[Simulator, Path],
         election: Mapping[str, Any],
     ) -> None:
         self.exporters = exporters
         self.workdir = workdir
-        self.redis = redis
+        self.redis = Redis(host="127.0.0.1", port=redis_port)
         self.redis_port = redis_port
         self.prefix = prefix
-        self.session = session
-        self.sim = sim
-        self.key = key
+        self.session = aiohttp.ClientSession()
+        self.sim, self.key = world
         self.election = dict(election)
         self.ports: dict[str, int] = {}
         self.procs: dict[str, Any] = {}
+        self.exit_codes: list[int | None] = []
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Stop every replica still running with SIGTERM (exit codes in `exit_codes`), then the clients."""
+        try:
+            self.exit_codes = await self.exporters.stop()
+        finally:
+            await self.session.close()
+            await self.redis.aclose()
 
     @abstractmethod
     async def sample(self) -> Holders:

@@ -16,9 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
-from redis.asyncio import Redis
 from tests.support.redis_server import RedisProcess
 from tests.support.sharded_cluster import (
     CYCLE_SECONDS,
@@ -152,60 +150,48 @@ async def test_replicas_share_units_and_a_killed_replica_is_replaced(
     redis_server: RedisProcess, key_prefix: str, tmp_path: Path, exporters, world: tuple[Simulator, Path]
 ) -> None:
     """Join, leave and kill -9 move units without two current holders; a killed replica's units resume in time."""
-    sim, key = world
-    redis = Redis(host="127.0.0.1", port=redis_server.port)
-    async with aiohttp.ClientSession() as session:
-        cluster = Cluster(
-            exporters=exporters,
-            workdir=tmp_path,
-            redis=redis,
-            redis_port=redis_server.port,
-            prefix=key_prefix,
-            session=session,
-            sim=sim,
-            key=key,
-            election=ELECTION,
-        )
-        try:
-            await cluster.start("r1")
-            await cluster.start("r2")
-            two = await cluster.settle({"r1", "r2"}, 20)
+    async with Cluster(
+        exporters=exporters,
+        workdir=tmp_path,
+        redis_port=redis_server.port,
+        prefix=key_prefix,
+        world=world,
+        election=ELECTION,
+    ) as cluster:
+        await cluster.start("r1")
+        await cluster.start("r2")
+        two = await cluster.settle({"r1", "r2"}, 20)
 
-            await cluster.start("r3")  # join: only units that r3 now owns move, each to r3
-            three = await cluster.settle({"r1", "r2", "r3"}, 20)
-            moved = {u for u in UNITS if three[u][0] != two[u][0]}
-            assert moved
-            assert all(three[u][0] == "r3" for u in moved)
-            assert all(three[u][1] > two[u][1] for u in moved)
+        await cluster.start("r3")  # join: only units that r3 now owns move, each to r3
+        three = await cluster.settle({"r1", "r2", "r3"}, 20)
+        moved = {u for u in UNITS if three[u][0] != two[u][0]}
+        assert moved
+        assert all(three[u][0] == "r3" for u in moved)
+        assert all(three[u][1] > two[u][1] for u in moved)
 
-            # Every replica collects its units and publishes its part; every page merges all of them.
-            page = await cluster.pages_agree(30)
-            for family in ("gh_exporter_activity_repos", "gh_exporter_scrape_duration_seconds"):
-                assert once_per_org(page, family) == dict.fromkeys(ORGS, 1), (family, page)
-            epochs = [line for line in page if line.startswith("gh_exporter_shard_unit_epoch{")]
-            assert sorted(line.split('unit="')[1].split('"')[0] for line in epochs) == sorted(UNITS)
-            assert all(
-                f'replica="{three[u][0]}"' in line for line in epochs for u in UNITS if f'"{u}"' in line
-            )
+        # Every replica collects its units and publishes its part; every page merges all of them.
+        page = await cluster.pages_agree(30)
+        for family in ("gh_exporter_activity_repos", "gh_exporter_scrape_duration_seconds"):
+            assert once_per_org(page, family) == dict.fromkeys(ORGS, 1), (family, page)
+        epochs = [line for line in page if line.startswith("gh_exporter_shard_unit_epoch{")]
+        assert sorted(line.split('unit="')[1].split('"')[0] for line in epochs) == sorted(UNITS)
+        assert all(f'replica="{three[u][0]}"' in line for line in epochs for u in UNITS if f'"{u}"' in line)
 
-            assert await cluster.leave("r1") == 0  # leave: its units are released at once
-            after_leave = await cluster.settle({"r2", "r3"}, 5)
-            assert all(after_leave[u] == three[u] for u in UNITS if three[u][0] != "r1")
+        assert await cluster.leave("r1") == 0  # leave: its units are released at once
+        after_leave = await cluster.settle({"r2", "r3"}, 5)
+        assert all(after_leave[u] == three[u] for u in UNITS if three[u][0] != "r1")
 
-            victim_units = {u for u, (h, _) in after_leave.items() if h == "r2"}
-            # kill -9: nothing is released, the leases must expire
-            takeover = await cluster.kill("r2", victim_units, {"r3"})
-            assert takeover.collected, takeover
-            # The survivor's page covers every org once, without the killed replica's last part.
-            page = await cluster.pages_agree(10)
-            assert once_per_org(page, "gh_exporter_scrape_duration_seconds") == dict.fromkeys(ORGS, 1)
+        victim_units = {u for u, (h, _) in after_leave.items() if h == "r2"}
+        # kill -9: nothing is released, the leases must expire
+        takeover = await cluster.kill("r2", victim_units, {"r3"})
+        assert takeover.collected, takeover
+        # The survivor's page covers every org once, without the killed replica's last part.
+        page = await cluster.pages_agree(10)
+        assert once_per_org(page, "gh_exporter_scrape_duration_seconds") == dict.fromkeys(ORGS, 1)
 
-            # The killed replica's last term is over: a write fenced with it is refused by the store.
-            unit = sorted(victim_units)[0]
-            await cluster.assert_fenced_out(unit, after_leave[unit][1])
-        finally:
-            codes = await exporters.stop()
-            await redis.aclose()
-    assert codes[0] == 0
-    assert codes[2] == 0
+        # The killed replica's last term is over: a write fenced with it is refused by the store.
+        unit = sorted(victim_units)[0]
+        await cluster.assert_fenced_out(unit, after_leave[unit][1])
+    assert cluster.exit_codes[0] == 0
+    assert cluster.exit_codes[2] == 0
     assert takeover.resumed <= LEASE_SECONDS + CYCLE_SECONDS + 3

@@ -18,9 +18,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from redis.asyncio import Redis
 from tests.support.lease_api import NAMESPACE, FakeLeaseApi
 from tests.support.redis_server import RedisProcess
 from tests.support.sharded_cluster import (
@@ -120,76 +118,66 @@ async def test_replicas_share_units_on_kubernetes_leases_and_a_killed_replica_is
     lease_api: FakeLeaseApi,
 ) -> None:
     """Join, leave and kill -9 on Leases: never two current holders, fences follow the Leases, takeover in time."""
-    sim, key = world
-    redis = Redis(host="127.0.0.1", port=redis_server.port)
-    async with aiohttp.ClientSession() as session:
-        cluster = Cluster(
-            lease_api,
-            exporters=exporters,
-            workdir=tmp_path,
-            redis=redis,
-            redis_port=redis_server.port,
-            prefix=key_prefix,
-            session=session,
-            sim=sim,
-            key=key,
-            election=election(lease_api),
-        )
-        try:
-            await cluster.start("r1")
-            await cluster.start("r2")
-            two = await cluster.settle({"r1", "r2"}, 20)
-            assert cluster.members() == {"r1", "r2"}
+    async with Cluster(
+        lease_api,
+        exporters=exporters,
+        workdir=tmp_path,
+        redis_port=redis_server.port,
+        prefix=key_prefix,
+        world=world,
+        election=election(lease_api),
+    ) as cluster:
+        await cluster.start("r1")
+        await cluster.start("r2")
+        two = await cluster.settle({"r1", "r2"}, 20)
+        assert cluster.members() == {"r1", "r2"}
 
-            await cluster.start("r3")  # join: only units that r3 now owns move, each to r3 in a new term
-            three = await cluster.settle({"r1", "r2", "r3"}, 20)
-            moved = {u for u in UNITS if three[u][0] != two[u][0]}
-            assert moved
-            assert all(three[u][0] == "r3" for u in moved)
-            assert all(three[u][1] > two[u][1] for u in moved)
-            assert all(three[u] == two[u] for u in UNITS - moved)
+        await cluster.start("r3")  # join: only units that r3 now owns move, each to r3 in a new term
+        three = await cluster.settle({"r1", "r2", "r3"}, 20)
+        moved = {u for u in UNITS if three[u][0] != two[u][0]}
+        assert moved
+        assert all(three[u][0] == "r3" for u in moved)
+        assert all(three[u][1] > two[u][1] for u in moved)
+        assert all(three[u] == two[u] for u in UNITS - moved)
 
-            assert await cluster.leave("r1") == 0  # leave: units released, member Lease deleted
-            assert "r1" not in cluster.members()
-            after_leave = await cluster.settle({"r2", "r3"}, 5)
-            assert all(after_leave[u] == three[u] for u in UNITS if three[u][0] != "r1")
+        assert await cluster.leave("r1") == 0  # leave: units released, member Lease deleted
+        assert "r1" not in cluster.members()
+        after_leave = await cluster.settle({"r2", "r3"}, 5)
+        assert all(after_leave[u] == three[u] for u in UNITS if three[u][0] != "r1")
 
-            victim_units = {u for u, (h, _) in after_leave.items() if h == "r2"}
-            assert victim_units
-            # kill -9: nothing is released, the Leases must expire as r3 observes them
-            takeover = await cluster.kill("r2", victim_units, {"r3"})
-            assert takeover.collected, takeover
-            assert "r2" not in cluster.members()  # r3 deleted the dead replica's member Lease
+        victim_units = {u for u, (h, _) in after_leave.items() if h == "r2"}
+        assert victim_units
+        # kill -9: nothing is released, the Leases must expire as r3 observes them
+        takeover = await cluster.kill("r2", victim_units, {"r3"})
+        assert takeover.collected, takeover
+        assert "r2" not in cluster.members()  # r3 deleted the dead replica's member Lease
 
-            # The API server gone for everyone: the survivor drops every unit within renew_deadline (it
-            # cannot renew), and takes them again in new terms once the API server answers.
-            before_outage = await cluster.settle({"r3"}, 5)
-            lease_api.outage = 503
-            outage_at = time.monotonic()
-            while time.monotonic() < outage_at + 5:
-                if not (await cluster.claims()).get("r3"):
-                    break
-                await asyncio.sleep(0.05)
-            dropped = time.monotonic() - outage_at
-            assert (await cluster.claims())["r3"] == {}
-            lease_api.outage = 0
-            back_at = time.monotonic()
-            while time.monotonic() < back_at + 10:
-                if set((await cluster.claims()).get("r3", {})) == UNITS:
-                    break
-                await asyncio.sleep(0.05)
-            after_outage = await cluster.settle({"r3"}, 5)
-            assert (await cluster.claims())["r3"] == {u: epoch for u, (_, epoch) in after_outage.items()}
-            assert all(after_outage[u][1] > before_outage[u][1] for u in UNITS)
+        # The API server gone for everyone: the survivor drops every unit within renew_deadline (it
+        # cannot renew), and takes them again in new terms once the API server answers.
+        before_outage = await cluster.settle({"r3"}, 5)
+        lease_api.outage = 503
+        outage_at = time.monotonic()
+        while time.monotonic() < outage_at + 5:
+            if not (await cluster.claims()).get("r3"):
+                break
+            await asyncio.sleep(0.05)
+        dropped = time.monotonic() - outage_at
+        assert (await cluster.claims())["r3"] == {}
+        lease_api.outage = 0
+        back_at = time.monotonic()
+        while time.monotonic() < back_at + 10:
+            if set((await cluster.claims()).get("r3", {})) == UNITS:
+                break
+            await asyncio.sleep(0.05)
+        after_outage = await cluster.settle({"r3"}, 5)
+        assert (await cluster.claims())["r3"] == {u: epoch for u, (_, epoch) in after_outage.items()}
+        assert all(after_outage[u][1] > before_outage[u][1] for u in UNITS)
 
-            # The killed replica's last term is over: a write fenced with it is refused by the store.
-            unit = sorted(victim_units)[0]
-            await cluster.assert_fenced_out(unit, after_leave[unit][1])
-        finally:
-            codes = await exporters.stop()
-            await redis.aclose()
-    assert codes[0] == 0
-    assert codes[2] == 0
+        # The killed replica's last term is over: a write fenced with it is refused by the store.
+        unit = sorted(victim_units)[0]
+        await cluster.assert_fenced_out(unit, after_leave[unit][1])
+    assert cluster.exit_codes[0] == 0
+    assert cluster.exit_codes[2] == 0
     assert cluster.samples > 20
     assert takeover.taken <= LEASE_SECONDS + 5
     assert takeover.resumed <= LEASE_SECONDS + CYCLE_SECONDS + 3
