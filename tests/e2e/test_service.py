@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 import yaml
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
-from tests.support.once_truth import activity_samples, truth_world
+from tests.support.once_truth import assert_once_exports_the_truth, truth_world
 
 from github_stats_exporter import app, cli, metrics
 from github_stats_exporter.config import Settings, parse_config
@@ -31,7 +31,6 @@ from github_stats_exporter.simulator.copilot_truth import copilot_truth
 from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator, write_app_keys
 from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec, demo_spec
-from github_stats_exporter.simulator.truth import activity_truth
 
 pytestmark = pytest.mark.e2e
 
@@ -292,12 +291,7 @@ async def test_once_exports_exactly_the_ground_truth(key_path: Path, keys: tuple
             "fallback_max_commits_per_repo_per_week": 5000,
             "fallback_max_commit_detail_calls_per_org_per_hour": 5000,
         }
-        result = await app.once(parse_config(data), fmt=Format.OPENMETRICS, clock=clock.now)
-        assert result.ok, result.failures
-        exported = activity_samples(result.body)
-        truth = activity_truth(sim.world, clock.now())
-    assert truth, "the world should have activity"
-    assert exported == truth
+        await assert_once_exports_the_truth(data, sim, clock)
 
 
 def copilot_page(body: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -17,16 +17,12 @@ from typing import Any
 import pytest
 import yaml
 from redis.asyncio import Redis
-from tests.support.once_truth import activity_samples, truth_world
+from tests.support.once_truth import assert_once_exports_the_truth, truth_world
 from tests.support.redis_server import RedisProcess
 
-from github_stats_exporter import app
-from github_stats_exporter.config import parse_config
-from github_stats_exporter.exposition import Format
 from github_stats_exporter.simulator.clock import SimClock
 from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator
-from github_stats_exporter.simulator.truth import activity_truth
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -78,12 +74,7 @@ async def test_once_with_three_shards_exports_exactly_the_truth_and_takes_no_lea
     async with Simulator(spec, clock=clock) as sim:
         sim.add_app(11, public)
         data = sharded_config(sim, key, redis_server, key_prefix)
-        result = await app.once(parse_config(data), fmt=Format.OPENMETRICS, clock=clock.now)
-        assert result.ok, result.failures
-        exported = activity_samples(result.body)
-        truth = activity_truth(sim.world, clock.now())
-        assert truth, "the world should have activity"
-        assert exported == truth
+        await assert_once_exports_the_truth(data, sim, clock)
         assert await coordination_keys(redis_server, key_prefix) == []
 
         # The command itself, on the same config: exit code 0, still no lease.
