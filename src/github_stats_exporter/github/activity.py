@@ -174,7 +174,9 @@ async def _walk(
     target: str = path
     query: Mapping[str, str | int] | None = params
     for page in range(1, max_pages + 1):
-        response = await client.get(target, endpoint=endpoint, params=query)
+        # An unchanged first page ends the walk unless parsed, so its body need not be decoded again.
+        decode = page > 1 or parse_unchanged
+        response = await client.get(target, endpoint=endpoint, params=query, decode_unchanged=decode)
         requests += 1
         all_cached = all_cached and response.not_modified
         if page == 1 and response.not_modified and not parse_unchanged:

@@ -133,7 +133,8 @@ class Response:
     """A decoded answer.
 
     ``not_modified`` is True when a 304 answered a conditional request; ``status`` is then 200 and
-    ``data``/``headers`` are those of the cached 200 (rate-limit headers refreshed from the 304).
+    ``data``/``headers`` are those of the cached 200 (rate-limit headers refreshed from the 304;
+    ``data`` is a fresh decode of its bytes, or None when the caller asked not to decode it).
     ``truncated`` is set on the last page `GitHubClient.paginate` yields when the page cap stopped
     it while GitHub still offered a next page.
     """
@@ -187,6 +188,11 @@ def _decode(raw: Answer, endpoint: str, url: URL) -> Any:
     except msgspec.DecodeError as exc:
         msg = f"body is not valid JSON ({len(raw.body)} bytes)"
         raise MalformedResponse(raw.status, msg, endpoint, url.path) from exc
+
+
+def _decode_cached(body: bytes) -> Any:
+    """The JSON of a cached 200 body; it decoded when it arrived, so it decodes again."""
+    return msgspec.json.decode(body) if body.strip() else None
 
 
 def _error_message(body: bytes) -> str:
@@ -311,17 +317,20 @@ class GitHubClient:
         params: Mapping[str, str | int] | None = None,
         accept: Collection[int] = (200,),
         conditional: bool = True,
+        decode_unchanged: bool = True,
     ) -> Response:
         """GET a path under the base URL (or an absolute URL on the API origin) and decode the JSON.
 
-        Statuses in ``accept`` are returned; a 304 to a conditional request returns the cached body.
+        Statuses in ``accept`` are returned; a 304 to a conditional request returns the cached body,
+        decoded again from the stored bytes — or ``data=None`` with ``decode_unchanged=False``, for a
+        caller to whom "not modified" is the whole answer.
         An accepted answer whose body is not valid JSON (truncated, garbled) is retried like a 5xx and
         raises `MalformedResponse` once the attempts are spent; it is never put in the ETag cache.
         Anything else goes through the retry policy and ends in a typed `GitHubError`.
         """
         url = self._resolve(path_or_url, params)
         if not self._tracing.enabled:
-            return await self._get(url, endpoint, accept, conditional, None)
+            return await self._get(url, endpoint, accept, conditional, decode_unchanged, None)
         # Only the route template goes into the span: never the URL, its query string or a header.
         route = route_template(url.path, prefix=self._base.path)
         attributes = {
@@ -333,7 +342,7 @@ class GitHubClient:
         note = _Trace()
         with self._tracing.span("github.request", attributes, child_only=True) as span:
             try:
-                return await self._get(url, endpoint, accept, conditional, note)
+                return await self._get(url, endpoint, accept, conditional, decode_unchanged, note)
             finally:
                 if note.status:
                     span.set("http.response.status_code", note.status)
@@ -341,7 +350,13 @@ class GitHubClient:
                 span.set("github.rate_limit_wait_seconds", round(note.waited, 3))
 
     async def _get(
-        self, url: URL, endpoint: str, accept: Collection[int], conditional: bool, note: _Trace | None
+        self,
+        url: URL,
+        endpoint: str,
+        accept: Collection[int],
+        conditional: bool,
+        decode_unchanged: bool,
+        note: _Trace | None,
     ) -> Response:
         key = str(url)
         resource = resource_for(url.path)
@@ -376,7 +391,8 @@ class GitHubClient:
                 self._metrics.inc(metrics.GITHUB_ETAG_HITS, {"org": self._org, "endpoint": endpoint})
                 merged = CIMultiDict(cached.headers)
                 merged.update(raw.headers)
-                return Response(200, cached.data, CIMultiDictProxy(merged), True, key)
+                data = _decode_cached(cached.body) if decode_unchanged else None
+                return Response(200, data, CIMultiDictProxy(merged), True, key)
             if status in accept:
                 try:
                     data = _decode(raw, endpoint, url)
@@ -508,7 +524,8 @@ class GitHubClient:
         if conditional and raw.status == 200:
             etag = header(raw.headers, "etag")
             if etag:
-                self._etags.put(key, CachedResponse(etag, data, raw.headers))
+                # The raw bytes, not ``data``: parsed JSON would be GC-tracked objects kept for hours.
+                self._etags.put(key, CachedResponse(etag, raw.body, raw.headers))
             else:
                 self._etags.discard(key)
         return Response(raw.status, data, raw.headers, False, key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 import time
 from email.utils import formatdate
 from typing import Any
@@ -262,6 +263,61 @@ async def test_etag_304_returns_cached_body_for_free(fake_github, make_client, s
     assert requests_total(self_metrics, "list_org_repos", "2xx") == 1
     assert requests_total(self_metrics, "list_org_repos", "3xx") == 1
     assert self_metrics.value(metrics.GITHUB_ETAG_HITS, {"org": "acme", "endpoint": "list_org_repos"}) == 1
+
+
+async def test_etag_cache_keeps_no_reference_to_decoded_bodies(fake_github, make_client) -> None:
+    """Once the caller drops a cached page's decoded JSON nothing else holds it (the cache keeps bytes)."""
+    fake_github.on(REPOS, fake_github.reply(200, [{"name": "widgets"}], headers={"ETag": '"abc"'}))
+    client = await make_client()
+
+    data = (await client.get(REPOS, endpoint="list_org_repos")).data
+
+    assert data == [{"name": "widgets"}]
+    assert sys.getrefcount(data) == 2  # this local and getrefcount's own argument
+
+
+async def test_etag_304_answers_are_independent_of_earlier_answers(fake_github, make_client) -> None:
+    """Changing the data of one answer does not change what a later 304 for the same URL returns."""
+    fake_github.on(
+        REPOS,
+        fake_github.reply(200, [{"name": "widgets"}], headers={"ETag": '"abc"'}),
+        fake_github.reply(304, headers={"ETag": '"abc"'}),
+        fake_github.reply(304, headers={"ETag": '"abc"'}),
+    )
+    client = await make_client()
+
+    first = await client.get(REPOS, endpoint="list_org_repos")
+    first.data.append({"name": "added by a caller"})
+    second = await client.get(REPOS, endpoint="list_org_repos")
+    second.data[0]["name"] = "renamed by a caller"
+    third = await client.get(REPOS, endpoint="list_org_repos")
+
+    assert (second.not_modified, third.not_modified) == (True, True)
+    assert third.data == [{"name": "widgets"}]
+
+
+async def test_etag_304_without_decoding_returns_no_data(fake_github, make_client) -> None:
+    """decode_unchanged=False answers a 304 with not_modified and no data, and a later 304 still has the body."""
+    fake_github.on(
+        REPOS,
+        fake_github.reply(
+            200, [{"name": "widgets"}], headers={"ETag": '"abc"', "Link": '<http://x/?page=2>; rel="last"'}
+        ),
+        fake_github.reply(304, headers={"ETag": '"abc"'}),
+        fake_github.reply(304, headers={"ETag": '"abc"'}),
+    )
+    client = await make_client()
+
+    await client.get(REPOS, endpoint="list_org_repos")
+    bare = await client.get(REPOS, endpoint="list_org_repos", decode_unchanged=False)
+    full = await client.get(REPOS, endpoint="list_org_repos")
+
+    assert (bare.not_modified, bare.data, bare.headers["Link"]) == (
+        True,
+        None,
+        '<http://x/?page=2>; rel="last"',
+    )
+    assert (full.not_modified, full.data) == (True, [{"name": "widgets"}])
 
 
 async def test_unconditional_request_skips_the_etag_cache(fake_github, make_client) -> None:
@@ -822,9 +878,9 @@ def test_etag_cache_is_a_bounded_lru() -> None:
     cache = ETagCache(max_entries=2)
     headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
     for url in ("a", "b"):
-        cache.put(url, CachedResponse(f'"{url}"', url, headers))
+        cache.put(url, CachedResponse(f'"{url}"', url.encode(), headers))
     assert cache.get("a") is not None  # "a" is now the most recently used
-    cache.put("c", CachedResponse('"c"', "c", headers))
+    cache.put("c", CachedResponse('"c"', b"c", headers))
 
     assert cache.get("b") is None
     assert cache.get("a") is not None

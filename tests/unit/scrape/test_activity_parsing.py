@@ -44,6 +44,7 @@ class ScriptedClient:
         params: Mapping[str, str | int] | None = None,
         accept: Any = (200,),
         conditional: bool = True,
+        decode_unchanged: bool = True,
     ) -> Response:
         page = 1
         path = path_or_url
