@@ -525,7 +525,7 @@ class GitHubClient:
             etag = header(raw.headers, "etag")
             if etag:
                 # The raw bytes, not ``data``: parsed JSON would be GC-tracked objects kept for hours.
-                self._etags.put(key, CachedResponse(etag, raw.body, raw.headers))
+                self._etags.put(key, CachedResponse(etag, raw.body, tuple(raw.headers.items())))
             else:
                 self._etags.discard(key)
         return Response(raw.status, data, raw.headers, False, key)

@@ -2,9 +2,10 @@
 
 A cached entry lets the client send ``If-None-Match``; a 304 answer (free for the primary rate
 limit) then stands for the stored body, which the client decodes again. Bodies are kept as the
-bytes that arrived, never as parsed JSON: a parsed page is dozens of objects the cyclic garbage
-collector must scan on every full collection (tens of millions in a process collecting 20,000
-repositories, and seconds of event-loop stall each time), while bytes are one untracked object.
+bytes that arrived and headers as pairs of strings, never as parsed JSON or a multidict: a parsed
+page is about ten objects the cyclic garbage collector scans on every full collection (1.7 million
+in a process collecting 20,000 repositories, docs/benchmarks.md "Event-loop stalls"), while bytes
+are one object it does not track.
 Process memory only; it does no I/O and never stores request headers (so no credentials end up here).
 """
 
@@ -13,8 +14,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from multidict import CIMultiDictProxy
-
 
 @dataclass(frozen=True, slots=True)
 class CachedResponse:
@@ -22,7 +21,8 @@ class CachedResponse:
 
     etag: str
     body: bytes
-    headers: CIMultiDictProxy[str]
+    headers: tuple[tuple[str, str], ...]
+    """The 200's headers as (name, value) pairs: tuples of strings, which the GC stops tracking."""
 
 
 class ETagCache:

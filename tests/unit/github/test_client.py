@@ -12,7 +12,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from multidict import CIMultiDict, CIMultiDictProxy
 
 from github_stats_exporter import metrics
 from github_stats_exporter.github.auth import AppAuth, TokenAuth
@@ -876,7 +875,7 @@ async def test_a_broken_token_grant_is_retried_as_invalid_body(
 def test_etag_cache_is_a_bounded_lru() -> None:
     """The least recently used URL is evicted first once the cache is full."""
     cache = ETagCache(max_entries=2)
-    headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+    headers = (("ETag", '"x"'),)
     for url in ("a", "b"):
         cache.put(url, CachedResponse(f'"{url}"', url.encode(), headers))
     assert cache.get("a") is not None  # "a" is now the most recently used
