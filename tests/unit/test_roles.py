@@ -52,6 +52,30 @@ async def test_losing_leadership_ends_a_running_leader_tick():
     assert rt.health.role == "follower"
 
 
+async def test_losing_leadership_again_while_a_tick_is_still_ending_does_not_raise():
+    """A second step-down before the first one's cancellation reached the tick (a loop catching up) ends it once."""
+    rt = runtime()
+    for loop_turns in range(4):  # the second step-down lands at each stage of the first one's ending
+        rt.set_role(True)
+        started = asyncio.Event()
+
+        async def tick(started: asyncio.Event = started) -> bool:
+            started.set()
+            await asyncio.sleep(3600)
+            return True
+
+        job = rt.leader_job(Job("collect", 60.0, tick, leader_only=True))
+        running = asyncio.create_task(run_tick(job))
+        await started.wait()
+        rt.set_role(False)
+        for _ in range(loop_turns):
+            await asyncio.sleep(0)
+        rt.set_role(True)
+        rt.set_role(False)
+        assert await asyncio.wait_for(running, 1.0) is False
+        assert rt.health.role == "follower"
+
+
 async def test_regaining_leadership_opens_the_gate_again():
     """The gate follows the role both ways; other ticks are untouched by a step-down."""
     rt = runtime()

@@ -76,7 +76,10 @@ class Leadership:
             # over; it ends as a timeout and the next leader continues from the checkpoints in the store.
             now = asyncio.get_running_loop().time()
             for scope in list(self._ticks):
-                scope.reschedule(now)
+                # A scope already expiring (an earlier step-down, its tick not yet ended: the loop was
+                # stalled) ends its tick anyway; rescheduling it would raise.
+                if not scope.expired():
+                    scope.reschedule(now)
             return
         # Waiters of the set event all wake; later sleeps wait on a fresh one.
         self._gained.set()
