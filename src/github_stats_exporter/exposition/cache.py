@@ -295,11 +295,13 @@ class ExpositionCache:
             loaded = _unpack(await self._store.get_fragments(changed)) if changed else {}
             missing = [k for k in changed if k not in loaded]
             fetched = await self._store.get_many(missing) if missing else {}
-            # Keys listed by versions() but gone by the reads were deleted in between.
+            # Keys listed by versions() but gone by the reads were deleted in between. A set, not the
+            # list: a membership test per page entry in a list of thousands stalled the loop for seconds.
+            changed_keys = set(changed)
             removed = [
                 k
                 for k in state.entries
-                if k not in versions or (k in changed and k not in loaded and k not in fetched)
+                if k not in versions or (k in changed_keys and k not in loaded and k not in fetched)
             ]
             if not loaded and not fetched and not removed and not self._dirty and state.page is not None:
                 self._generation = generation
