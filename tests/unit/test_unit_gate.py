@@ -58,6 +58,34 @@ async def test_losing_a_unit_ends_its_tick_in_flight() -> None:
         raise AssertionError("the tick of a lost unit kept running")
 
 
+async def test_a_new_term_then_a_loss_while_the_tick_is_still_ending_does_not_raise() -> None:
+    """Two verdicts that end the same tick before its cancellation reached it (a stalled loop) end it once."""
+    units, _, _ = gate()
+    for loop_turns in range(4):  # the second verdict lands at each stage of the first one's ending
+        started = asyncio.Event()
+
+        async def tick(started: asyncio.Event = started) -> bool:
+            started.set()
+            await asyncio.sleep(3600)
+            return True
+
+        units.set({UNIT: 1})
+        job = units.guard(Job("org_cycle:acme#0/2", 60, tick, unit=UNIT))
+        running = asyncio.ensure_future(job.tick())
+        await started.wait()
+        units.set({UNIT: 2})  # a new term: the old term's tick must end
+        for _ in range(loop_turns):
+            await asyncio.sleep(0)
+        units.set({})  # then the unit is lost while that tick is still ending
+        try:
+            await asyncio.wait_for(running, 1)
+        except TimeoutError:
+            pass
+        else:
+            raise AssertionError("the tick of an ended term kept running")
+        assert units.epoch(UNIT) == 0
+
+
 async def test_gaining_a_unit_wakes_sleeping_unit_jobs() -> None:
     """A job sleeping between ticks wakes as soon as this replica gains a unit."""
     units, health, _ = gate()

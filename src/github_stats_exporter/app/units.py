@@ -81,7 +81,10 @@ class UnitGate:
             if held.get(unit) != epoch:
                 # A tick of an ended term must not keep writing; the new holder continues from the store.
                 for scope in list(self._ticks.get(unit, ())):
-                    scope.reschedule(now)
+                    # A scope already expiring (an earlier term's end, its tick not yet ended: the loop
+                    # was stalled) ends its tick anyway; rescheduling it would raise.
+                    if not scope.expired():
+                        scope.reschedule(now)
         gained = bool(set(held) - set(self._held))
         lost = any(held.get(unit) != epoch for unit, epoch in self._held.items())
         self._held = dict(held)
