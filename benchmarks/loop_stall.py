@@ -27,43 +27,18 @@ from pathlib import Path
 from types import FunctionType, ModuleType
 from typing import Any
 
-import aiohttp
 import msgspec
 from multidict import CIMultiDictProxy
 from tests.support.redis_server import RedisProcess
 
-from github_stats_exporter.github.auth import TokenAuth
-from github_stats_exporter.github.client import ClientOptions, GitHubClient
-from github_stats_exporter.model import MissedWindow
-from github_stats_exporter.scrape.activity import ActivityCollector
-from github_stats_exporter.scrape.repos import RepoDirectory
-from github_stats_exporter.selfmetrics import SelfMetrics
-from github_stats_exporter.simulator.clock import SimClock
-from github_stats_exporter.simulator.server import Simulator
-from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
-from github_stats_exporter.store.redis import RedisSnapshotStore
+from benchmarks.activity_world import activity_world
 
 ORGS = int(os.environ.get("GSE_BENCH_ORGS", "4"))
 REPOS = int(os.environ.get("GSE_BENCH_REPOS", "1000"))
 HISTORY_DAYS = int(os.environ.get("GSE_BENCH_HISTORY_DAYS", "1"))
 CYCLES = int(os.environ.get("GSE_BENCH_CYCLES", "3"))
-START = 1_780_000_000.0
 INTERVAL = 60.0
 TICK = 0.05
-TOKEN = "ghp_benchmark"  # noqa: S105 - a simulator-only token
-CONCURRENCY = 4
-
-
-def org_names() -> list[str]:
-    return [f"org{i:02d}" for i in range(ORGS)]
-
-
-async def _ignore(window: MissedWindow) -> None:
-    return None
-
-
-async def _no_sleep(seconds: float) -> None:
-    return None
 
 
 def rss_mb() -> float:
@@ -159,52 +134,12 @@ def p99(values: list[float]) -> float:
 
 
 async def run(redis: RedisProcess) -> None:
-    spec = WorldSpec(
-        seed=7,
-        orgs=tuple(
-            OrgSpec(o, repos=REPOS, users=40, app_id=11, installation_id=100 + i)
-            for i, o in enumerate(org_names())
-        ),
-        start=START,
-        history_days=HISTORY_DAYS,
-        future_days=1,
-    )
-    clock = SimClock(frozen_at=START)
-    store = RedisSnapshotStore.standalone("127.0.0.1", redis.port, key_prefix="stall")
     full = FullCollections()
     watchdog = Watchdog()
-    async with (
-        Simulator(spec, clock=clock, prewarm=True, rate_limit=10**9) as sim,
-        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=2 * CONCURRENCY)) as session,
-        store,
-    ):
-        sim.add_token(TOKEN, org_names())
-        clients, collectors = [], []
-        for org in org_names():
-            options = ClientOptions(base_url=sim.api_url, initial_backoff=0.01, jitter=False)
-            client = GitHubClient(
-                options,
-                TokenAuth(TOKEN),
-                org=org,
-                metrics=SelfMetrics(),
-                session=session,
-                sleep=_no_sleep,
-                clock=clock.now,
-            )
-            clients.append(client)
-            directory = RepoDirectory(client, org, allowlist=["*"], include_archived=False)
-            collectors.append(
-                ActivityCollector(
-                    client,
-                    directory,
-                    store,
-                    org=org,
-                    concurrency=CONCURRENCY,
-                    metrics=SelfMetrics(),
-                    missed=_ignore,
-                    clock=clock.now,
-                )
-            )
+    async with activity_world(
+        redis, key_prefix="stall", orgs=ORGS, repos=REPOS, history_days=HISTORY_DAYS
+    ) as world:
+        clock, clients, collectors = world.clock, world.clients, world.collectors
 
         async def cycle() -> float:
             clock.advance(INTERVAL)

@@ -1,0 +1,104 @@
+"""The in-process activity benchmarks' shared set-up: a simulator world and one collector per org.
+
+The simulator (frozen clock, no added latency, no rate limit to speak of) serves ``orgs`` x ``repos``
+repositories with ``history_days`` of history; each org gets a real `GitHubClient` on one shared
+session and an `ActivityCollector` writing into a real redis-server through `RedisSnapshotStore`, as
+``serve`` does. It measures and prints nothing: `steady_cycle_cpu` and `loop_stall` do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import aiohttp
+from tests.support.redis_server import RedisProcess
+
+from github_stats_exporter.github.auth import TokenAuth
+from github_stats_exporter.github.client import ClientOptions, GitHubClient
+from github_stats_exporter.model import MissedWindow
+from github_stats_exporter.scrape.activity import ActivityCollector
+from github_stats_exporter.scrape.repos import RepoDirectory
+from github_stats_exporter.selfmetrics import SelfMetrics
+from github_stats_exporter.simulator.clock import SimClock
+from github_stats_exporter.simulator.server import Simulator
+from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
+from github_stats_exporter.store.redis import RedisSnapshotStore
+
+START = 1_780_000_000.0
+TOKEN = "ghp_benchmark"  # noqa: S105 - a simulator-only token
+CONCURRENCY = 4
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityWorld:
+    """What a benchmark drives: the simulator, its clock, and each org's client and collector."""
+
+    sim: Simulator
+    clock: SimClock
+    clients: tuple[GitHubClient, ...]
+    collectors: tuple[ActivityCollector, ...]
+
+
+def org_names(count: int) -> list[str]:
+    return [f"org{i:02d}" for i in range(count)]
+
+
+async def _ignore(window: MissedWindow) -> None:
+    return None
+
+
+async def _no_sleep(seconds: float) -> None:
+    return None
+
+
+@asynccontextmanager
+async def activity_world(
+    redis: RedisProcess, *, key_prefix: str, orgs: int, repos: int, history_days: int
+) -> AsyncIterator[ActivityWorld]:
+    names = org_names(orgs)
+    spec = WorldSpec(
+        seed=7,
+        orgs=tuple(
+            OrgSpec(o, repos=repos, users=40, app_id=11, installation_id=100 + i) for i, o in enumerate(names)
+        ),
+        start=START,
+        history_days=history_days,
+        future_days=1,
+    )
+    clock = SimClock(frozen_at=START)
+    store = RedisSnapshotStore.standalone("127.0.0.1", redis.port, key_prefix=key_prefix)
+    async with (
+        Simulator(spec, clock=clock, prewarm=True, rate_limit=10**9) as sim,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=2 * CONCURRENCY)) as session,
+        store,
+    ):
+        sim.add_token(TOKEN, names)
+        clients, collectors = [], []
+        for org in names:
+            options = ClientOptions(base_url=sim.api_url, initial_backoff=0.01, jitter=False)
+            client = GitHubClient(
+                options,
+                TokenAuth(TOKEN),
+                org=org,
+                metrics=SelfMetrics(),
+                session=session,
+                sleep=_no_sleep,
+                clock=clock.now,
+            )
+            clients.append(client)
+            directory = RepoDirectory(client, org, allowlist=["*"], include_archived=False)
+            collectors.append(
+                ActivityCollector(
+                    client,
+                    directory,
+                    store,
+                    org=org,
+                    concurrency=CONCURRENCY,
+                    metrics=SelfMetrics(),
+                    missed=_ignore,
+                    clock=clock.now,
+                )
+            )
+        yield ActivityWorld(sim, clock, tuple(clients), tuple(collectors))
