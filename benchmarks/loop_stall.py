@@ -31,7 +31,7 @@ import msgspec
 from multidict import CIMultiDictProxy
 from tests.support.redis_server import RedisProcess
 
-from benchmarks.activity_world import activity_world
+from benchmarks._activity_world import activity_world
 
 ORGS = int(os.environ.get("GSE_BENCH_ORGS", "4"))
 REPOS = int(os.environ.get("GSE_BENCH_REPOS", "1000"))

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from tests.support.redis_server import RedisProcess
 
-from benchmarks.activity_world import activity_world
+from benchmarks._activity_world import activity_world
 
 ORGS = int(os.environ.get("GSE_BENCH_ORGS", "2"))
 REPOS = int(os.environ.get("GSE_BENCH_REPOS", "300"))
