@@ -24,6 +24,7 @@ from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.simulator.clock import SimClock
 from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
+from github_stats_exporter.store.base import CollectionStore
 from github_stats_exporter.store.redis import RedisSnapshotStore
 
 START = 1_780_000_000.0
@@ -51,6 +52,23 @@ async def _ignore(window: MissedWindow) -> None:
 
 async def _no_sleep(seconds: float) -> None:
     return None
+
+
+def activity_collector(
+    client: GitHubClient, store: CollectionStore, org: str, clock: SimClock, *, concurrency: int = CONCURRENCY
+) -> ActivityCollector:
+    """An org's collector as ``serve`` builds it: every repository, ``concurrency`` at once, misses ignored."""
+    directory = RepoDirectory(client, org, allowlist=["*"], include_archived=False)
+    return ActivityCollector(
+        client,
+        directory,
+        store,
+        org=org,
+        concurrency=concurrency,
+        metrics=SelfMetrics(),
+        missed=_ignore,
+        clock=clock.now,
+    )
 
 
 @asynccontextmanager
@@ -88,17 +106,5 @@ async def activity_world(
                 clock=clock.now,
             )
             clients.append(client)
-            directory = RepoDirectory(client, org, allowlist=["*"], include_archived=False)
-            collectors.append(
-                ActivityCollector(
-                    client,
-                    directory,
-                    store,
-                    org=org,
-                    concurrency=CONCURRENCY,
-                    metrics=SelfMetrics(),
-                    missed=_ignore,
-                    clock=clock.now,
-                )
-            )
+            collectors.append(activity_collector(client, store, org, clock))
         yield ActivityWorld(sim, clock, tuple(clients), tuple(collectors))

@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 
+from benchmarks._activity_world import activity_collector
 from github_stats_exporter.github.activity import iso_utc
 from github_stats_exporter.github.auth import TokenAuth
 from github_stats_exporter.github.client import ClientOptions, GitHubClient, next_link
@@ -85,22 +86,10 @@ async def run_ours(sim: Simulator, session: aiohttp.ClientSession) -> tuple[list
     clock = sim.clock
     clock.set(START)
     store = MemorySnapshotStore(clock=clock.now)
-    collectors = []
-    for org in ORGS:
-        client = _client(sim, session, org, clock)
-        directory = RepoDirectory(client, org, allowlist=["*"], include_archived=False)
-        collectors.append(
-            ActivityCollector(
-                client,
-                directory,
-                store,
-                org=org,
-                concurrency=CONCURRENCY,
-                metrics=SelfMetrics(),
-                missed=_ignore_missed,
-                clock=clock.now,
-            )
-        )
+    collectors = [
+        activity_collector(_client(sim, session, org, clock), store, org, clock, concurrency=CONCURRENCY)
+        for org in ORGS
+    ]
     await asyncio.gather(*(c.tick() for c in collectors))  # warm-up: the last 24h + margin
     costs: list[int] = []
     seconds: list[float] = []
