@@ -139,7 +139,21 @@ class Cluster(ShardedCluster):
             first = next(iter(pages.values()))
             healthy = [await self.collection_healthy(org) for org in ORGS]
             gauges = [f'gh_exporter_collection_health{{component="activity:{o}"}} 1' in first for o in ORGS]
-            if all(page == first for page in pages.values()) and all(healthy) and all(gauges):
+            # The epoch gauges are the leader's view of the leases as of its last round: a page published
+            # just before a moved unit was taken again lacks it, so wait for the view of the leases now.
+            leases = await self.holders()
+            view = {
+                f'gh_exporter_shard_unit_epoch{{unit="{unit}",replica="{holder}"}} {epoch}'
+                for unit, (holder, epoch) in leases.items()
+            }
+            epochs = {line for line in first if line.startswith("gh_exporter_shard_unit_epoch{")}
+            if (
+                all(page == first for page in pages.values())
+                and all(healthy)
+                and all(gauges)
+                and set(leases) == set(UNITS)
+                and epochs == view
+            ):
                 return first
             await asyncio.sleep(0.2)
         msg = f"replica pages did not converge: {sorted(pages)}"
