@@ -67,7 +67,9 @@ async def _no_sleep(seconds: float) -> None:
 
 
 def _client(sim: Simulator, session: aiohttp.ClientSession, org: str, clock: SimClock) -> GitHubClient:
-    options = ClientOptions(base_url=sim.api_url, initial_backoff=0.01, jitter=False, etag_cache_size=50_000)
+    options = ClientOptions(
+        base_url=sim.api_url, initial_backoff=0.01, jitter=False, etag_cache_entries=50_000
+    )
     return GitHubClient(
         options,
         TokenAuth(TOKEN),

@@ -593,6 +593,11 @@ GITHUB_ETAG_HITS = _counter(
     "Conditional requests answered 304 (free for the primary limit).",
     ("org", "endpoint"),
 )
+GITHUB_ETAG_EVICTIONS = _counter(
+    "gh_exporter_github_etag_cache_evictions",
+    "Entries the org's ETag cache dropped to stay within its bound (github.etag_cache_entries).",
+    ("org",),
+)
 
 # --- Collection state: cycles and their health --------------------------------------------------------------
 SCRAPE_RUNS = _counter("gh_exporter_scrape_runs", "Collection cycles per org by result.", ("org", "result"))

@@ -169,6 +169,7 @@ DEFAULTS = [
     ("github.unhealthy_cooldown", timedelta(minutes=1)),
     ("github.api_version", "2022-11-28"),
     ("github.max_pages", 100),
+    ("github.etag_cache_entries", 10_000),
     ("github.user_agent", ""),
     ("rate_limit.min_remaining_threshold", 100),
     ("rate_limit.min_reset_buffer", timedelta(seconds=5)),

@@ -189,6 +189,7 @@ def client_options(settings: Settings) -> ClientOptions:
         secondary_limit_backoff=rl.secondary_limit_backoff.total_seconds(),
         max_wait=rl.max_wait.total_seconds(),
         max_pages=gh.max_pages,
+        etag_cache_entries=gh.etag_cache_entries,
         api_version=gh.api_version,
         user_agent=gh.user_agent or default_user_agent(),
     )

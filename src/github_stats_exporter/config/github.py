@@ -90,6 +90,7 @@ class GitHubConfig(Section):
     unhealthy_cooldown: PositiveDuration = timedelta(minutes=1)
     api_version: Text = "2022-11-28"
     max_pages: Annotated[StrictInt, Field(ge=1)] = 100
+    etag_cache_entries: Annotated[StrictInt, Field(ge=0)] = 10_000
     user_agent: Text = ""
     orgs: Annotated[
         tuple[OrgConfig, ...],

@@ -61,6 +61,10 @@ log = structlog.get_logger(__name__)
 MAX_REDIRECTS = 5
 SECONDARY_LIMIT_MIN_WAIT = 60.0
 """GitHub asks for at least a minute after a secondary limit that names no Retry-After."""
+ETAG_ENTRIES_PER_REPOSITORY = 16
+"""ETag cache entries an org may hold per repository: ~8.5 were seen in steady cycles (pull requests,
+issue comments, commits, reviews of changed pull requests, LOC statistics, listing pages;
+docs/benchmarks.md "Event-loop stalls"), doubled for busier repositories."""
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _NEXT_LINK = re.compile(r'<([^>]*)>\s*;[^,]*?\brel="?([^",]*\bnext\b[^",]*)"?')
 
@@ -102,7 +106,8 @@ class ClientOptions:
     max_pages: int = 100
     api_version: str = "2022-11-28"
     user_agent: str = field(default_factory=default_user_agent)
-    etag_cache_size: int = 10_000
+    etag_cache_entries: int = 10_000
+    """The least each org's ETag cache holds; `GitHubClient.fit_etag_cache` raises it with the org's size."""
 
     def __post_init__(self) -> None:
         base = URL(self.base_url)
@@ -255,7 +260,7 @@ class GitHubClient:
             clock=clock,
         )
         self._base = URL(options.base_url)
-        self._etags = ETagCache(options.etag_cache_size)
+        self._etags = ETagCache(options.etag_cache_entries)
         self._headers = {
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": options.api_version,
@@ -519,13 +524,27 @@ class GitHubClient:
         msg = f"more than {MAX_REDIRECTS} redirects"
         raise GitHubHTTPError(raw.status, msg, endpoint, url.path)
 
+    def fit_etag_cache(self, repositories: int) -> None:
+        """Size the ETag cache for an org of ``repositories``: never below `ClientOptions.etag_cache_entries`.
+
+        A steady cycle asks every cached URL in turn; a bound below that working set would evict each
+        entry just before its next use and turn every 304 into a 200 (docs/configuration.md,
+        `github.etag_cache_entries`).
+        """
+        self._etags.resize(max(self._options.etag_cache_entries, ETAG_ENTRIES_PER_REPOSITORY * repositories))
+
     def _accept(self, raw: Answer, data: Any, key: str, conditional: bool) -> Response:
         """The response for an accepted status whose body decoded; remembers its ETag."""
         if conditional and raw.status == 200:
             etag = header(raw.headers, "etag")
             if etag:
+                evicted = self._etags.evictions
                 # The raw bytes, not ``data``: parsed JSON would be GC-tracked objects kept for hours.
                 self._etags.put(key, CachedResponse(etag, raw.body, tuple(raw.headers.items())))
+                if self._etags.evictions != evicted:
+                    self._metrics.inc(
+                        metrics.GITHUB_ETAG_EVICTIONS, {"org": self._org}, self._etags.evictions - evicted
+                    )
             else:
                 self._etags.discard(key)
         return Response(raw.status, data, raw.headers, False, key)

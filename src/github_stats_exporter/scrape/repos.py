@@ -71,6 +71,8 @@ class RepoDirectory:
         listing = await list_org_repos(self._client, self._org)
         if listing.not_modified and self._cached is not None:
             return list(self._cached)
+        # Every repository of the org, collected here or by another shard, shares this org's client.
+        self._client.fit_etag_cache(len(listing.items) + listing.skipped)
         self.skipped_items = listing.skipped
         if listing.skipped:
             log.warning("malformed repository items skipped", org=self._org, skipped=listing.skipped)

@@ -32,6 +32,8 @@ from github_stats_exporter.github.errors import (
 from github_stats_exporter.github.etag import CachedResponse, ETagCache
 from github_stats_exporter.selfmetrics import SelfMetrics
 
+from .conftest import answer
+
 REPOS = "/orgs/acme/repos"
 SECONDARY_TEXT = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
 ABUSE_TEXT = (
@@ -885,6 +887,68 @@ def test_etag_cache_is_a_bounded_lru() -> None:
     assert cache.get("a") is not None
     assert cache.get("c") is not None
     assert len(cache) == 2
+
+
+def test_etag_cache_resize_drops_the_least_recently_used_and_counts_evictions() -> None:
+    """Lowering the bound evicts at once, oldest first; every eviction is counted."""
+    cache = ETagCache(max_entries=4)
+    for url in "abcd":
+        cache.put(url, CachedResponse(f'"{url}"', url.encode(), ()))
+    cache.get("a")
+
+    cache.resize(2)
+
+    assert (len(cache), cache.evictions, cache.max_entries) == (2, 2, 2)
+    assert cache.get("b") is None
+    assert cache.get("c") is None
+    assert cache.get("a") is not None
+    assert cache.get("d") is not None
+
+
+def conditional_pages(fake_github, paths: list[str]) -> None:
+    """Script ``paths`` as unchanging pages: 200 with an ETag, 304 when that ETag is sent back."""
+
+    async def page(request) -> Any:
+        tag = f'"{request.url.path}"'
+        if request.headers.get("If-None-Match") == tag:
+            return answer(304, headers={"ETag": tag})
+        return answer(200, [{"path": request.url.path}], headers={"ETag": tag})
+
+    for path in paths:
+        fake_github.on(path, page)
+
+
+async def test_an_etag_cache_smaller_than_the_cycle_misses_every_time(
+    fake_github, make_client, self_metrics
+) -> None:
+    """Asking 12 URLs in turn through a cache of 10 evicts each just before its reuse: no 304 at all."""
+    paths = [f"/repos/acme/r{i}/pulls" for i in range(12)]
+    conditional_pages(fake_github, paths)
+    client = await make_client(etag_cache_entries=10)
+
+    for _ in range(2):
+        answers = [await client.get(path, endpoint="list_pulls") for path in paths]
+
+    assert not any(a.not_modified for a in answers)
+    assert self_metrics.value(metrics.GITHUB_ETAG_EVICTIONS, {"org": "acme"}) == 14
+
+
+async def test_an_etag_cache_fitted_to_the_org_answers_the_whole_cycle_with_304s(
+    fake_github, make_client, self_metrics
+) -> None:
+    """Fitted to one repository (16 entries), the same 12 URLs come back 304 on the second round."""
+    paths = [f"/repos/acme/r{i}/pulls" for i in range(12)]
+    conditional_pages(fake_github, paths)
+    client = await make_client(etag_cache_entries=10)
+    client.fit_etag_cache(1)
+
+    for _ in range(2):
+        answers = [await client.get(path, endpoint="list_pulls") for path in paths]
+
+    assert all(a.not_modified for a in answers)
+    assert self_metrics.value(metrics.GITHUB_ETAG_EVICTIONS, {"org": "acme"}) == 0
+    client.fit_etag_cache(0)  # never below the configured floor
+    assert sum([(await client.get(path, endpoint="list_pulls")).not_modified for path in paths[-10:]]) == 10
 
 
 async def test_rate_limit_endpoint_feeds_the_budget_even_when_core_is_spent(

@@ -35,6 +35,10 @@ class ScriptedClient:
     def __init__(self, routes: dict[str, list[Any]]) -> None:
         self.routes = routes
         self.calls: list[tuple[str, dict[str, str]]] = []
+        self.fitted: list[int] = []
+
+    def fit_etag_cache(self, repositories: int) -> None:
+        self.fitted.append(repositories)
 
     async def get(
         self,
@@ -183,6 +187,7 @@ async def test_repo_directory_filters(
     )
     assert [r.name for r in await directory.repos()] == expected
     assert directory.skipped_items == 1
+    assert client.fitted == [5]  # the ETag cache is sized for every repository, selected or not
 
 
 async def test_repo_directory_falls_back_to_installation_repositories() -> None:
