@@ -28,7 +28,11 @@ from github_stats_exporter.config import parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES = ROOT / "deploy" / "kubernetes"
-OVERLAYS = {"base": KUBERNETES / "base", "ha": KUBERNETES / "overlays" / "ha"}
+OVERLAYS = {
+    "base": KUBERNETES / "base",
+    "ha": KUBERNETES / "overlays" / "ha",
+    "sharded": KUBERNETES / "overlays" / "sharded",
+}
 CRDS = ROOT / "tests" / "fixtures" / "kubernetes_crds"
 CRD_SCHEMAS = {
     "ServiceMonitor": CRDS / "monitoring.coreos.com_v1_servicemonitor.json",
@@ -199,10 +203,28 @@ def test_probes_and_port_match_the_app(overlay: str, rendered: dict[str, Manifes
     assert config["server"]["listen_addr"].endswith(f":{port['containerPort']}")
 
 
-def test_ha_rbac_grants_exactly_what_the_lease_code_uses(rendered: dict[str, Manifests]):
+def test_sharded_overlay_is_the_ha_overlay_collecting_on_every_replica(rendered: dict[str, Manifests]):
+    """The sharded overlay differs from HA only in its config: sharded mode, a shard per replica per org."""
+    ha, sharded = rendered["ha"], rendered["sharded"]
+    settings = parse_config(config_of(sharded), resolve_secrets=False)
+    assert (settings.leader_election.mode, settings.leader_election.backend) == ("sharded", "kubernetes")
+    replicas = sharded["Deployment", NAME]["spec"]["replicas"]
+    assert all(org.shards >= replicas for org in settings.github.orgs)
+    assert {key: doc for key, doc in sharded.items() if key != ("ConfigMap", NAME)} == {
+        key: doc for key, doc in ha.items() if key != ("ConfigMap", NAME)
+    }
+    unsharded = config_of(sharded)
+    del unsharded["leader_election"]["mode"]
+    for org in unsharded["github"]["orgs"]:
+        del org["shards"]
+    assert unsharded == config_of(ha)
+
+
+@pytest.mark.parametrize("overlay", ["ha", "sharded"])
+def test_ha_rbac_grants_exactly_what_the_lease_code_uses(overlay: str, rendered: dict[str, Manifests]):
     """The Role allows on leases only what the elector and the sharded unit leases use, bound to the pods'
     service account (tests/unit/leader/test_kubernetes_units.py checks the verbs against the requests)."""
-    ha = rendered["ha"]
+    ha = rendered[overlay]
     role = ha["Role", "github-stats-exporter-leader"]
     assert role["rules"] == [
         {
