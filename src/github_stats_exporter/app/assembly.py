@@ -36,7 +36,7 @@ from github_stats_exporter.app.runtime import (
 from github_stats_exporter.app.units import UnitGate
 from github_stats_exporter.cluster_counters import ClusterCounters
 from github_stats_exporter.cluster_state import ClusterState
-from github_stats_exporter.config import AppCredentials, Settings
+from github_stats_exporter.config import AppCredentials, OrgConfig, Settings
 from github_stats_exporter.exposition import ExpositionCache
 from github_stats_exporter.github.auth import Auth
 from github_stats_exporter.github.client import (
@@ -147,6 +147,18 @@ def build_core(settings: Settings, stack: contextlib.AsyncExitStack, clock: Call
     return Core(settings, clock, store, metrics, health, cache, cluster_state, refresh, tracing, units)
 
 
+def org_connections(org_cfg: OrgConfig, *, sharded: bool) -> int:
+    """How many connections the org's HTTP session may open.
+
+    Each unit of an org runs ``per_org_concurrency`` requests at once and one replica may hold every
+    shard of the org, so there is room for all of them plus as many again for the org's other
+    collectors (LOC, Copilot, backfill); fewer would queue a unit's requests behind another's
+    (docs/scaling.md, "When to shard, and how many shards").
+    """
+    units = org_cfg.shards if sharded else 1
+    return max(4, org_cfg.per_org_concurrency * (units + 1))
+
+
 def build_github(core: Core, stack: contextlib.AsyncExitStack) -> GitHubAccess:
     """One session, token source and client per org, the installations' health and the probe job."""
     settings, clock = core.settings, core.clock
@@ -154,8 +166,9 @@ def build_github(core: Core, stack: contextlib.AsyncExitStack) -> GitHubAccess:
     clients: dict[str, GitHubClient] = {}
     auths: dict[str, Auth] = {}
     sessions: dict[str, aiohttp.ClientSession] = {}
+    sharded = settings.leader_election.mode == "sharded"
     for org_cfg in settings.github.orgs:
-        session = create_session(options, max_connections=max(4, org_cfg.per_org_concurrency * 2))
+        session = create_session(options, max_connections=org_connections(org_cfg, sharded=sharded))
         stack.push_async_callback(session.close)
         creds = org_cfg.credentials
         auth = make_auth(creds, options, session, clock)
