@@ -6,7 +6,7 @@ import pytest
 from tests.support.store_backends import StoreBackend
 
 from github_stats_exporter.model import Snapshot, SnapshotKey
-from github_stats_exporter.store.base import Fence, FencedOut, Store
+from github_stats_exporter.store.base import Fence, FencedOut, Store, UnitRenewal
 
 UNIT = "repos:org/acme#1/4"
 KEY = SnapshotKey("activity", ("acme", "api"))
@@ -99,3 +99,75 @@ async def test_raising_to_a_non_positive_epoch_is_refused(store: Store, epoch: i
     with pytest.raises(ValueError, match="positive integer"):
         await store.raise_unit_epoch(UNIT, epoch)
     assert await store.unit_epochs([UNIT]) == {UNIT: 0}
+
+
+KEPT, TAKEN, EXPIRED, NEVER = (f"repos:org/acme#{i}/4" for i in range(4))
+
+
+async def test_one_batch_renewal_tells_each_unit_apart(store: Store, store_backend: StoreBackend) -> None:
+    """A batch renews only the units still the holder's in its term and says who holds each lost one now."""
+    kept = await store.acquire_unit(KEPT, "a", 30)
+    taken = await store.acquire_unit(TAKEN, "a", 30)
+    expired = await store.acquire_unit(EXPIRED, "a", 0.1)
+    await store.release_unit(TAKEN, "a")
+    taken_by_b = await store.acquire_unit(TAKEN, "b", 30)
+    await store_backend.elapse(0.15)
+
+    outcomes = await store.renew_units({KEPT: kept, TAKEN: taken, EXPIRED: expired, NEVER: 1}, "a", 30)
+
+    assert outcomes == {
+        KEPT: UnitRenewal(True, "a", kept),
+        TAKEN: UnitRenewal(False, "b", taken_by_b),
+        EXPIRED: UnitRenewal(False, "", expired),
+        NEVER: UnitRenewal(False, "", 0),
+    }
+    assert await store.unit_holders([KEPT, TAKEN, EXPIRED]) == {
+        KEPT: ("a", kept),
+        TAKEN: ("b", taken_by_b),
+        EXPIRED: ("", expired),
+    }
+    assert await store.renew_units({}, "a", 30) == {}
+
+
+async def test_a_batch_renewal_of_a_stale_term_extends_nothing(
+    store: Store, store_backend: StoreBackend
+) -> None:
+    """A holder renewing with an old epoch (it re-acquired since) loses that unit and its lease is not extended."""
+    first = await store.acquire_unit(KEPT, "a", 0.2)
+    second = await store.acquire_unit(KEPT, "a", 0.2)
+    assert (await store.renew_units({KEPT: first}, "a", 30))[KEPT] == UnitRenewal(False, "a", second)
+    await store_backend.elapse(0.25)
+    assert await store.unit_holders([KEPT]) == {KEPT: ("", second)}
+
+
+async def test_a_batch_acquisition_starts_a_term_of_each_unit_nobody_else_holds(store: Store) -> None:
+    """Units held by another are refused (0); free ones and the holder's own get a new, higher epoch each."""
+    others = await store.acquire_unit(TAKEN, "b", 30)
+    own = await store.acquire_unit(KEPT, "a", 30)
+
+    epochs = await store.acquire_units([KEPT, TAKEN, NEVER], "a", 30)
+
+    assert epochs[TAKEN] == 0
+    assert epochs[KEPT] > own
+    assert epochs[NEVER] > 0
+    assert await store.unit_holders([KEPT, TAKEN, NEVER]) == {
+        KEPT: ("a", epochs[KEPT]),
+        TAKEN: ("b", others),
+        NEVER: ("a", epochs[NEVER]),
+    }
+    assert await store.acquire_units([], "a", 30) == {}
+
+
+async def test_a_batch_release_frees_only_the_holder_s_units(store: Store) -> None:
+    """Releasing a batch drops the releaser's leases at once and leaves another holder's untouched."""
+    mine = await store.acquire_units([KEPT, EXPIRED], "a", 30)
+    theirs = await store.acquire_unit(TAKEN, "b", 30)
+
+    await store.release_units([KEPT, TAKEN, EXPIRED, NEVER], "a")
+
+    assert await store.unit_holders([KEPT, TAKEN, EXPIRED]) == {
+        KEPT: ("", mine[KEPT]),
+        TAKEN: ("b", theirs),
+        EXPIRED: ("", mine[EXPIRED]),
+    }
+    assert await store.acquire_unit(KEPT, "c", 30) > mine[KEPT]

@@ -3,7 +3,8 @@
 In ``leader_election.mode: sharded`` every replica runs one `ShardCoordinator` (docs/scaling.md). Every
 ``retry_period`` it beats its membership (TTL ``lease_duration``), computes the rendezvous assignment
 over the live members (`units.assign`), gives up the units no longer its own, renews the ones it keeps
-and acquires the ones it gained, each acquisition a new term with a new fencing epoch. When no lease
+and acquires the ones it gained, each acquisition a new term with a new fencing epoch; each of these
+steps is one batch call to the leases, whatever the number of units. When no lease
 round (beat and renewals) succeeded within ``renew_deadline`` it drops every unit, before any lease can expire, as a
 leader steps down. It reports the held units (name -> epoch) through ``on_change`` and every unit's
 holder and epoch, as the leases have them, through ``on_view``; it never collects. The leases live in
@@ -107,21 +108,37 @@ class ShardCoordinator:
             members = sorted([*members, self._identity])
         self._members = tuple(members)
         mine = {unit.name for unit in assign(self._units.values(), members)[self._identity]}
-        for name in sorted(set(self._held) - mine):
-            # Stop collecting first, then free the lease for its new owner.
-            del self._held[name]
-            on_change(dict(self._held))
-            await self._leases.release_unit(name, self._identity)
-        for name, epoch in sorted(self._held.items()):
-            if not await self._leases.renew_unit(name, self._identity, epoch, ttl):
-                log.warning("shard unit lost", unit=name, epoch=epoch)
+        # Each step below is one call whatever the number of units (one round trip on Redis), so a round
+        # costs the same few event-loop turns with 60 units as with one (docs/scaling.md, "Cost of a round").
+        gone = sorted(set(self._held) - mine)
+        if gone:
+            # Stop collecting first, then free the leases for their new owners.
+            for name in gone:
                 del self._held[name]
+            on_change(dict(self._held))
+            await self._leases.release_units(gone, self._identity)
+        if self._held:
+            outcomes = await self._leases.renew_units(dict(self._held), self._identity, ttl)
+            for name, epoch in sorted(self._held.items()):
+                outcome = outcomes[name]
+                if not outcome.renewed:
+                    log.warning(
+                        "shard unit lost",
+                        unit=name,
+                        epoch=epoch,
+                        holder=outcome.holder,
+                        current=outcome.epoch,
+                    )
+                    del self._held[name]
         self._renewed_at = started
-        for name in sorted(mine - set(self._held)):
-            epoch = await self._leases.acquire_unit(name, self._identity, ttl)
-            if epoch:
-                self._held[name] = epoch
-                log.info("shard unit acquired", unit=name, epoch=epoch)
+        gained = sorted(mine - set(self._held))
+        if gained:
+            for name, epoch in sorted(
+                (await self._leases.acquire_units(gained, self._identity, ttl)).items()
+            ):
+                if epoch:
+                    self._held[name] = epoch
+                    log.info("shard unit acquired", unit=name, epoch=epoch)
         if self._on_view is not None:
             self._on_view(await self._leases.unit_holders(sorted(self._units)))
 
@@ -129,6 +146,6 @@ class ShardCoordinator:
         """Give every unit up and leave, so the others take over at once (a clean shutdown)."""
         held, self._held = dict(self._held), {}
         with contextlib.suppress(LeaseError, StoreError):
-            for name in sorted(held):
-                await self._leases.release_unit(name, self._identity)
+            if held:
+                await self._leases.release_units(sorted(held), self._identity)
             await self._leases.leave(self._identity)

@@ -231,6 +231,18 @@ class RateLimitStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class UnitRenewal:
+    """What renewing one unit found (`UnitLeaseStore.renew_units`)."""
+
+    renewed: bool
+    """True when the lease was the renewer's, in its term, and now lives another TTL."""
+    holder: str
+    """The unit's holder while its lease lives ("" when it expired or was released)."""
+    epoch: int
+    """The unit's current epoch (the renewer's when renewed, a later term's when taken over)."""
+
+
 @runtime_checkable
 class UnitLeaseStore(Protocol):
     """Who is live and who holds which work unit in sharded collection (docs/scaling.md).
@@ -239,8 +251,9 @@ class UnitLeaseStore(Protocol):
     (`leader.kubernetes_units.KubernetesUnitLeases`); `leader.base.UnitLeases` names this port for the
     leader layer. Whichever holds the leases, an acquisition returns an epoch that the store's fences
     (`UnitFenceStore`) already accept and every later term a higher one: a unit's epoch only grows.
-    `leader.shards.ShardCoordinator` calls them in rounds: one `heartbeat`, then renewals, then
-    acquisitions, then `unit_holders`. Expected failures raise `leader.base.LeaseError` or `StoreError`.
+    `leader.shards.ShardCoordinator` calls them in rounds, each step one call whatever the number of units:
+    one `heartbeat`, then `release_units`, `renew_units` and `acquire_units` (each only when it has units),
+    then `unit_holders`. Expected failures raise `leader.base.LeaseError` or `StoreError`.
     """
 
     async def heartbeat(self, member: str, ttl_seconds: float) -> list[str]:
@@ -261,6 +274,24 @@ class UnitLeaseStore(Protocol):
 
     async def release_unit(self, unit: str, holder: str) -> None:
         """Drop ``holder``'s lease of ``unit`` so the next owner need not wait for it to expire."""
+        ...
+
+    async def acquire_units(self, units: Sequence[str], holder: str, ttl_seconds: float) -> dict[str, int]:
+        """`acquire_unit` of each of ``units`` in one round trip: unit -> its new epoch, or 0."""
+        ...
+
+    async def renew_units(
+        self, terms: Mapping[str, int], holder: str, ttl_seconds: float
+    ) -> dict[str, UnitRenewal]:
+        """`renew_unit` of each unit of ``terms`` (unit -> ``holder``'s epoch) in one round trip.
+
+        Each unit is checked and extended on its own, exactly as `renew_unit` would: some may be renewed
+        while others are lost; the outcome says which, and who holds a lost one now.
+        """
+        ...
+
+    async def release_units(self, units: Iterable[str], holder: str) -> None:
+        """`release_unit` of each of ``units`` in one round trip."""
         ...
 
     async def unit_holders(self, units: Iterable[str]) -> dict[str, tuple[str, int]]:

@@ -53,6 +53,7 @@ from github_stats_exporter.store.base import (
     StoredFragments,
     StoreError,
     StoreUnavailable,
+    UnitRenewal,
 )
 from github_stats_exporter.store.connection import RedisTuning, open_sentinel, open_standalone
 from github_stats_exporter.store.fragments import encode_fragments
@@ -193,23 +194,49 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)
 # A missing epoch (first use, or a Redis that restarted without its data) starts from the server's
 # time in milliseconds, not from 0: a term handed out before a data loss is then below every later
 # one and can never be current again (docs/scaling.md, "Limits").
+# KEYS: each unit's lease and epoch keys in pairs; ARGV: holder, TTL in ms. One epoch (0: held by
+# another) per unit, in order: a coordination round acquires every unit it gained in one round trip.
 _UNIT_ACQUIRE = """
-local holder = redis.call('GET', KEYS[1])
-if holder and holder ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  local t = redis.call('TIME')
-  redis.call('SET', KEYS[2], t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000)))
+local out = {}
+local now = nil
+for i = 1, #KEYS, 2 do
+  local holder = redis.call('GET', KEYS[i])
+  if holder and holder ~= ARGV[1] then
+    out[#out + 1] = 0
+  else
+    redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
+    if redis.call('EXISTS', KEYS[i + 1]) == 0 then
+      if not now then
+        local t = redis.call('TIME')
+        now = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
+      end
+      redis.call('SET', KEYS[i + 1], now)
+    end
+    out[#out + 1] = redis.call('INCR', KEYS[i + 1])
+  end
 end
-return redis.call('INCR', KEYS[2])
+return out
 """
 
+# A lease is extended only while it is the holder's and the unit's epoch is still the holder's term.
+# KEYS: lease and epoch keys in pairs; ARGV: holder, TTL in ms, then each unit's epoch (the term) in
+# order. Per unit: renewed (1/0), the holder found ('' once expired) and the epoch found ('0' never
+# acquired): every held unit of a coordination round is renewed in one round trip (docs/scaling.md).
 _UNIT_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('GET', KEYS[2]) == ARGV[3] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
+local out = {}
+for i = 1, #KEYS, 2 do
+  local holder = redis.call('GET', KEYS[i])
+  local epoch = redis.call('GET', KEYS[i + 1])
+  local renewed = 0
+  if holder == ARGV[1] and epoch == ARGV[2 + (i + 1) / 2] then
+    redis.call('PEXPIRE', KEYS[i], ARGV[2])
+    renewed = 1
+  end
+  out[#out + 1] = renewed
+  out[#out + 1] = holder or ''
+  out[#out + 1] = epoch or '0'
 end
-return 0
+return out
 """
 
 # Read and book in one step: concurrent grants of every replica never exceed the cap together.
@@ -230,8 +257,11 @@ if current < epoch then redis.call('SET', KEYS[1], ARGV[1]) return epoch end
 return current
 """
 
+# KEYS: the units' lease keys; each is deleted only while it is still ARGV[1]'s.
 _UNIT_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
+end
 return 0
 """
 
@@ -531,18 +561,40 @@ class RedisSnapshotStore:
         await self._call(self._redis.zrem(self._members, member))
 
     async def acquire_unit(self, unit: str, holder: str, ttl_seconds: float) -> int:
-        keys = [self._unit_key(unit), self._epoch_key(unit)]
-        return int(
-            await self._call(self._unit_acquire_script(keys=keys, args=[holder, _ttl_ms(ttl_seconds)]))
-        )
+        return (await self.acquire_units([unit], holder, ttl_seconds))[unit]
 
     async def renew_unit(self, unit: str, holder: str, epoch: int, ttl_seconds: float) -> bool:
-        keys = [self._unit_key(unit), self._epoch_key(unit)]
-        args: list[str | int] = [holder, _ttl_ms(ttl_seconds), str(epoch)]
-        return bool(await self._call(self._unit_renew_script(keys=keys, args=args)))
+        return (await self.renew_units({unit: epoch}, holder, ttl_seconds))[unit].renewed
 
     async def release_unit(self, unit: str, holder: str) -> None:
-        await self._call(self._unit_release_script(keys=[self._unit_key(unit)], args=[holder]))
+        await self.release_units([unit], holder)
+
+    async def acquire_units(self, units: Sequence[str], holder: str, ttl_seconds: float) -> dict[str, int]:
+        names = list(dict.fromkeys(units))
+        if not names:
+            return {}
+        keys = [key for unit in names for key in (self._unit_key(unit), self._epoch_key(unit))]
+        epochs = await self._call(self._unit_acquire_script(keys=keys, args=[holder, _ttl_ms(ttl_seconds)]))
+        return {unit: int(epoch) for unit, epoch in zip(names, epochs, strict=True)}
+
+    async def renew_units(
+        self, terms: Mapping[str, int], holder: str, ttl_seconds: float
+    ) -> dict[str, UnitRenewal]:
+        if not terms:
+            return {}
+        names = list(terms)
+        keys = [key for unit in names for key in (self._unit_key(unit), self._epoch_key(unit))]
+        args: list[str | int] = [holder, _ttl_ms(ttl_seconds), *(str(terms[unit]) for unit in names)]
+        raw = await self._call(self._unit_renew_script(keys=keys, args=args))
+        return {
+            unit: UnitRenewal(bool(raw[3 * i]), raw[3 * i + 1].decode(), int(raw[3 * i + 2]))
+            for i, unit in enumerate(names)
+        }
+
+    async def release_units(self, units: Iterable[str], holder: str) -> None:
+        keys = [self._unit_key(unit) for unit in dict.fromkeys(units)]
+        if keys:
+            await self._call(self._unit_release_script(keys=keys, args=[holder]))
 
     async def unit_epochs(self, units: Iterable[str]) -> dict[str, int]:
         names = list(units)

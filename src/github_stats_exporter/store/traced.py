@@ -10,10 +10,10 @@ keys' values or payloads. It must not change what the wrapped store does or rais
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from github_stats_exporter.model import Snapshot, SnapshotKey
-from github_stats_exporter.store.base import CounterKey, Fence, Store, StoredFragments
+from github_stats_exporter.store.base import CounterKey, Fence, Store, StoredFragments, UnitRenewal
 from github_stats_exporter.store.ratelimit_share import BudgetShare
 from github_stats_exporter.tracing import Attributes, Tracing
 
@@ -144,6 +144,17 @@ class TracedStore:
 
     async def release_unit(self, unit: str, holder: str) -> None:
         await self._inner.release_unit(unit, holder)
+
+    async def acquire_units(self, units: Sequence[str], holder: str, ttl_seconds: float) -> dict[str, int]:
+        return await self._inner.acquire_units(units, holder, ttl_seconds)
+
+    async def renew_units(
+        self, terms: Mapping[str, int], holder: str, ttl_seconds: float
+    ) -> dict[str, UnitRenewal]:
+        return await self._inner.renew_units(terms, holder, ttl_seconds)
+
+    async def release_units(self, units: Iterable[str], holder: str) -> None:
+        await self._inner.release_units(units, holder)
 
     async def unit_epochs(self, units: Iterable[str]) -> dict[str, int]:
         return await self._inner.unit_epochs(units)

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Iterable, Mapping, Sequence
+
+import pytest
+
 from github_stats_exporter.leader.lease import LeaseTimings
 from github_stats_exporter.leader.shards import Held, ShardCoordinator
 from github_stats_exporter.leader.units import assign, plan_units
+from github_stats_exporter.store.base import UnitRenewal
 from github_stats_exporter.store.memory import MemorySnapshotStore
 
 TIMINGS = LeaseTimings(lease_duration=10.0, renew_deadline=6.0, retry_period=2.0)
@@ -95,3 +102,96 @@ async def test_a_replica_that_cannot_reach_the_store_drops_its_units_within_the_
     await replica.step()
     assert replica.held == set()
     assert replica.changes[-1] == {}
+
+
+# The configuration measured in docs/benchmarks.md ("Sharded collection"): 4 s leases, 2.7 s deadline.
+BUSY_TIMINGS = LeaseTimings(lease_duration=4.0, renew_deadline=2.7, retry_period=0.5)
+BUSY_SLICE = 0.05
+"""Seconds the busy collectors hold the event loop each time the coordinator gives it up."""
+
+
+class RoundTrips:
+    """The memory store's unit leases, where every call is one round trip: the event loop turns over once
+    (the busy collectors run a slice on the fake clock) before the store answers; calls are counted."""
+
+    def __init__(self, store: MemorySnapshotStore) -> None:
+        self.store = store
+        self.calls: list[str] = []
+
+    async def _trip(self, name: str) -> None:
+        self.calls.append(name)
+        await asyncio.sleep(0)
+
+    async def heartbeat(self, member: str, ttl_seconds: float) -> list[str]:
+        await self._trip("heartbeat")
+        return await self.store.heartbeat(member, ttl_seconds)
+
+    async def leave(self, member: str) -> None:
+        await self._trip("leave")
+        await self.store.leave(member)
+
+    async def acquire_unit(self, unit: str, holder: str, ttl_seconds: float) -> int:
+        await self._trip("acquire_unit")
+        return await self.store.acquire_unit(unit, holder, ttl_seconds)
+
+    async def renew_unit(self, unit: str, holder: str, epoch: int, ttl_seconds: float) -> bool:
+        await self._trip("renew_unit")
+        return await self.store.renew_unit(unit, holder, epoch, ttl_seconds)
+
+    async def release_unit(self, unit: str, holder: str) -> None:
+        await self._trip("release_unit")
+        await self.store.release_unit(unit, holder)
+
+    async def acquire_units(self, units: Sequence[str], holder: str, ttl_seconds: float) -> dict[str, int]:
+        await self._trip("acquire_units")
+        return await self.store.acquire_units(units, holder, ttl_seconds)
+
+    async def renew_units(
+        self, terms: Mapping[str, int], holder: str, ttl_seconds: float
+    ) -> dict[str, UnitRenewal]:
+        await self._trip("renew_units")
+        return await self.store.renew_units(terms, holder, ttl_seconds)
+
+    async def release_units(self, units: Iterable[str], holder: str) -> None:
+        await self._trip("release_units")
+        await self.store.release_units(units, holder)
+
+    async def unit_holders(self, units: Iterable[str]) -> dict[str, tuple[str, int]]:
+        await self._trip("unit_holders")
+        return await self.store.unit_holders(units)
+
+
+async def busy_collectors(clock: Clock) -> None:
+    """Collectors that keep the loop busy: each turn they get costs `BUSY_SLICE` of (fake) time."""
+    while True:
+        clock.now += BUSY_SLICE
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("orgs", [pytest.param(1, id="3-units"), pytest.param(20, id="60-units")])
+async def test_a_replica_keeps_every_unit_on_a_busy_loop_at_a_constant_cost_per_round(orgs: int) -> None:
+    """With 60 units (20 orgs x 3 shards) a settled round costs the same two store round trips as with 3,
+    so collectors that hold the loop 50 ms per turn never push it past renew_deadline: nothing is dropped."""
+    clock = Clock()
+    units = plan_units({f"org{i}": 3 for i in range(orgs)})
+    leases = RoundTrips(MemorySnapshotStore(clock=clock))
+    changes: list[Held] = []
+    coordinator = ShardCoordinator(leases, identity="a", units=units, timings=BUSY_TIMINGS, clock=clock)
+    await coordinator.step(changes.append)  # settles on an idle loop, before any collector runs
+    assert len(coordinator.held) == len(units)
+
+    busy = asyncio.create_task(busy_collectors(clock))
+    try:
+        for _ in range(10):
+            leases.calls.clear()
+            started = clock.now
+            await coordinator.step(changes.append)
+            assert len(coordinator.held) == len(units)
+            assert clock.now - started <= 2 * BUSY_SLICE
+            assert leases.calls == ["heartbeat", "renew_units"]
+            clock.now += BUSY_TIMINGS.retry_period
+    finally:
+        busy.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await busy
+    assert len(changes) == 1  # the first acquisition only: no unit was ever dropped
