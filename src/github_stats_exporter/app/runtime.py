@@ -6,6 +6,7 @@ No I/O at build time (stores connect lazily); no scheduling (see `lifecycle`).""
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -274,15 +275,21 @@ def kubernetes_api(settings: Settings) -> ApiServer:
 def build_unit_leases(settings: Settings, store: Store, stack: contextlib.AsyncExitStack) -> UnitLeases:
     """Where sharded collection's membership and unit leases live: Kubernetes Leases or the store's Redis.
 
-    The fencing epochs stay in the store either way (docs/scaling.md).
+    The fencing epochs stay in the store either way (docs/scaling.md). On Redis, coordination (leases,
+    membership, fence raises) gets a client and connection pool of its own, on the same server and key
+    prefix: a round never queues behind the collectors' store traffic (docs/scaling.md, "Cost of a round").
     """
     cfg = settings.leader_election
+    coordination = store
+    if settings.store.backend != "memory":
+        coordination = build_store(settings, time.time)
+        stack.push_async_callback(coordination.close)
     if cfg.backend != "kubernetes":
-        return store
+        return coordination
     from github_stats_exporter.leader.kubernetes_units import KubernetesUnitLeases
 
     leases = KubernetesUnitLeases(
-        kubernetes_api(settings), namespace=cfg.namespace, group=cfg.lease_name, fences=store
+        kubernetes_api(settings), namespace=cfg.namespace, group=cfg.lease_name, fences=coordination
     )
     stack.push_async_callback(leases.close)
     return leases
