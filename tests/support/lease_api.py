@@ -53,7 +53,14 @@ class FakeLeaseApi:
     outage: int = 0
     """While non-zero every request answers this status (the API server unreachable for everyone)."""
     delay: float = 0.0
+    hold_puts: int = 0
+    """While non-zero, PUTs wait until this many are in flight together, then all go on (and it resets):
+    a writer that sends its PUTs one by one never gets past the first."""
+    most_puts_in_flight: int = 0
+    """The most PUTs this fake has had in flight at once."""
     server: TestServer | None = None
+    _puts_in_flight: int = 0
+    _puts_released: asyncio.Event = field(default_factory=asyncio.Event)
     _version: int = 0
 
     @property
@@ -99,6 +106,29 @@ class FakeLeaseApi:
         self.seen.append(Seen(request.method, request.path, token, copy.deepcopy(body), request.query_string))
         if self.delay:
             await asyncio.sleep(self.delay)
+        if request.method == "PUT":
+            self._puts_in_flight += 1
+            self.most_puts_in_flight = max(self.most_puts_in_flight, self._puts_in_flight)
+            try:
+                await self._hold_put()
+                return await self._answer(request, body, token)
+            finally:
+                self._puts_in_flight -= 1
+        return await self._answer(request, body, token)
+
+    async def _hold_put(self) -> None:
+        if not self.hold_puts:
+            return
+        if self._puts_in_flight >= self.hold_puts:
+            self.hold_puts = 0
+            self._puts_released.set()
+            self._puts_released = asyncio.Event()
+            return
+        await self._puts_released.wait()
+
+    async def _answer(
+        self, request: web.Request, body: dict[str, Any] | None, token: str
+    ) -> web.StreamResponse:
         if self.outage:
             return _status(self.outage, "scripted outage")
         if self.tokens is not None and token not in self.tokens:

@@ -21,6 +21,7 @@ from github_stats_exporter.leader.kubernetes_units import (
     GROUP_LABEL,
     KEY_ANNOTATION,
     KIND_LABEL,
+    MAX_CONCURRENT_WRITES,
     KubernetesUnitLeases,
     parse_lease,
 )
@@ -29,7 +30,7 @@ from github_stats_exporter.leader.lease_names import DNS_SUBDOMAIN, group_label,
 from github_stats_exporter.leader.shards import Held, ShardCoordinator
 from github_stats_exporter.leader.units import assign, plan_units
 from github_stats_exporter.model import Snapshot, SnapshotKey
-from github_stats_exporter.store.base import Fence, FencedOut, StoreUnavailable, UnitFenceStore
+from github_stats_exporter.store.base import Fence, FencedOut, StoreUnavailable, UnitFenceStore, UnitRenewal
 from github_stats_exporter.store.memory import MemorySnapshotStore
 
 from .conftest import ManualClock
@@ -210,6 +211,34 @@ async def test_renewing_keeps_the_term_and_a_lost_race_ends_it(lease_api, make_l
     assert not await a.renew_unit(UNIT, "pod-a", epoch + 1, TTL)  # not the term it holds
     lease_api.fail_next("PUT", 409)
     assert not await a.renew_unit(UNIT, "pod-a", epoch, TTL)
+
+
+async def test_a_batch_renewal_puts_its_leases_concurrently_and_tells_each_unit_apart(
+    lease_api, make_leases, clock
+) -> None:
+    """Renewing 20 units sends their PUTs together, at most MAX_CONCURRENT_WRITES at once; a PUT that
+    loses its race ends that unit's term only, naming no holder the cache does not know."""
+    a = make_leases("pod-a")
+    units = [f"repos:org/acme#{i}/20" for i in range(20)]
+    await a.heartbeat("pod-a", TTL)
+    epochs = await a.acquire_units(units, "pod-a", TTL)
+    assert all(epochs.values())
+    clock.advance(2.0)
+    await a.heartbeat("pod-a", TTL)
+
+    lease_api.hold_puts, lease_api.most_puts_in_flight = MAX_CONCURRENT_WRITES, 0
+    lease_api.fail_next("PUT", 409)
+    async with asyncio.timeout(10):  # PUTs sent one by one would wait here for ever
+        outcomes = await a.renew_units(epochs, "pod-a", TTL)
+
+    assert lease_api.most_puts_in_flight == MAX_CONCURRENT_WRITES
+    lost = [unit for unit, outcome in outcomes.items() if not outcome.renewed]
+    assert len(lost) == 1
+    kept = [unit for unit in units if unit not in lost]
+    assert {unit: outcomes[unit] for unit in kept} == {
+        unit: UnitRenewal(True, "pod-a", epochs[unit]) for unit in kept
+    }
+    assert outcomes[lost[0]].epoch == epochs[lost[0]]
 
 
 class RestartableRedis:
