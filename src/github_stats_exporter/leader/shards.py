@@ -133,9 +133,8 @@ class ShardCoordinator:
         self._renewed_at = started
         gained = sorted(mine - set(self._held))
         if gained:
-            for name, epoch in sorted(
-                (await self._leases.acquire_units(gained, self._identity, ttl)).items()
-            ):
+            acquired = await self._leases.acquire_units(gained, self._identity, ttl)
+            for name, epoch in sorted(acquired.items()):
                 if epoch:
                     self._held[name] = epoch
                     log.info("shard unit acquired", unit=name, epoch=epoch)
