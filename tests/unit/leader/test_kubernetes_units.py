@@ -241,6 +241,27 @@ async def test_a_batch_renewal_puts_its_leases_concurrently_and_tells_each_unit_
     assert outcomes[lost[0]].epoch == epochs[lost[0]]
 
 
+async def test_a_batch_with_a_failed_put_fails_once_every_put_has_ended(
+    lease_api, make_leases, clock
+) -> None:
+    """A PUT answered 503 fails the batch with a LeaseError, raised only after the other PUTs ended."""
+    a = make_leases("pod-a")
+    units = [f"repos:org/acme#{i}/4" for i in range(4)]
+    await a.heartbeat("pod-a", TTL)
+    epochs = await a.acquire_units(units, "pod-a", TTL)
+    acquired_at = lease_of(lease_api, a.unit_lease(units[0]))["spec"]["renewTime"]
+    clock.advance(2.0)
+    lease_api.seen.clear()
+    lease_api.fail_next("PUT", 503)
+
+    with pytest.raises(LeaseError):
+        await a.renew_units(epochs, "pod-a", TTL)
+
+    assert [seen.method for seen in lease_api.seen] == ["PUT"] * len(units)
+    renewed = [lease_of(lease_api, a.unit_lease(unit))["spec"]["renewTime"] != acquired_at for unit in units]
+    assert sorted(renewed) == [False, True, True, True]  # the other three PUTs landed, none was cut off
+
+
 class RestartableRedis:
     """The fence port over a memory store that `lose_data` replaces with an empty one (a Redis restarted
     without persistence)."""
