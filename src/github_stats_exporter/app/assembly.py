@@ -80,7 +80,7 @@ async def build_runtime(
     coordinator = None
     if core.units is not None:
         shards = ShardCoordinator(
-            build_unit_leases(settings, core.store, stack),
+            build_unit_leases(settings, core.store, stack, [unit.name for unit in collectors.units]),
             identity=default_identity(settings.leader_election.identity),
             units=collectors.units,
             timings=lease_timings(settings),

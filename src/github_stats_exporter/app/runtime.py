@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -272,7 +272,9 @@ def kubernetes_api(settings: Settings) -> ApiServer:
         raise StartupError(str(exc)) from exc
 
 
-def build_unit_leases(settings: Settings, store: Store, stack: contextlib.AsyncExitStack) -> UnitLeases:
+def build_unit_leases(
+    settings: Settings, store: Store, stack: contextlib.AsyncExitStack, units: Iterable[str] = ()
+) -> UnitLeases:
     """Where sharded collection's membership and unit leases live: Kubernetes Leases or the store's Redis.
 
     The fencing epochs stay in the store either way (docs/scaling.md). On Redis, coordination (leases,
@@ -289,7 +291,11 @@ def build_unit_leases(settings: Settings, store: Store, stack: contextlib.AsyncE
     from github_stats_exporter.leader.kubernetes_units import KubernetesUnitLeases
 
     leases = KubernetesUnitLeases(
-        kubernetes_api(settings), namespace=cfg.namespace, group=cfg.lease_name, fences=coordination
+        kubernetes_api(settings),
+        namespace=cfg.namespace,
+        group=cfg.lease_name,
+        fences=coordination,
+        units=units,
     )
     stack.push_async_callback(leases.close)
     return leases

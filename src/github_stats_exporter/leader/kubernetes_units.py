@@ -96,7 +96,10 @@ class KubernetesUnitLeases:
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        units: Iterable[str] = (),
     ) -> None:
+        """``units`` names every work unit of the configuration: unit Leases of other units (``shards``
+        lowered, a Copilot scope removed) are deleted once released or expired. Empty: none is deleted."""
         self._client = LeaseApiClient(
             api, namespace=namespace, session=session, request_timeout=request_timeout
         )
@@ -111,6 +114,7 @@ class KubernetesUnitLeases:
         """Lease name -> (the resourceVersion last seen, when this process first saw it)."""
         self._reported: set[tuple[str, str]] = set()
         self._undeletable: set[tuple[str, str]] = set()
+        self._units = frozenset(units)
 
     def member_lease(self, member: str) -> str:
         """The name of ``member``'s membership Lease."""
@@ -131,6 +135,7 @@ class KubernetesUnitLeases:
         if member:
             await self._beat(member, ttl_seconds)
         await self._forget_dead_members(member)
+        await self._forget_removed_units()
         now = self._clock()
         live = {
             record.key
@@ -329,9 +334,37 @@ class KubernetesUnitLeases:
     async def _forget_dead_members(self, member: str) -> None:
         """Delete membership Leases of replicas gone for a full lease (pod names do not come back)."""
         now = self._clock()
-        for record in list(self._leases.values()):
-            if record.kind != MEMBER or record.key == member or (record.holder and self._live(record, now)):
-                continue
+        await self._forget(
+            [
+                record
+                for record in self._leases.values()
+                if record.kind == MEMBER
+                and record.key != member
+                and not (record.holder and self._live(record, now))
+            ],
+            "dead member Lease not deleted",
+        )
+
+    async def _forget_removed_units(self) -> None:
+        """Delete Leases of units no longer configured once nobody holds them (a holder with the older
+        configuration, during a rollout, keeps its Lease until it releases it or its lease runs out)."""
+        if not self._units:
+            return
+        now = self._clock()
+        await self._forget(
+            [
+                record
+                for record in self._leases.values()
+                if record.kind == UNIT
+                and not record.problem
+                and record.key not in self._units
+                and not (record.holder and self._live(record, now))
+            ],
+            "removed unit Lease not deleted",
+        )
+
+    async def _forget(self, records: Sequence[LeaseRecord], failed: str) -> None:
+        for record in records:
             if (record.name, record.version) in self._undeletable:
                 continue
             try:
@@ -339,9 +372,7 @@ class KubernetesUnitLeases:
             except LeaseError as exc:
                 # Logged once per Lease version (a Role without `delete` would otherwise log every round).
                 self._undeletable.add((record.name, record.version))
-                log.warning(
-                    "dead member Lease not deleted", lease=record.name, reason=exc.reason, detail=exc.detail
-                )
+                log.warning(failed, lease=record.name, reason=exc.reason, detail=exc.detail)
             else:
                 self._leases.pop(record.name, None)
 

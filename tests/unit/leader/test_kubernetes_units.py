@@ -72,7 +72,7 @@ async def make_leases(
     made: list[KubernetesUnitLeases] = []
 
     def make(
-        name: str, group: str = GROUP, fence_store: UnitFenceStore | None = None
+        name: str, group: str = GROUP, fence_store: UnitFenceStore | None = None, units: tuple[str, ...] = ()
     ) -> KubernetesUnitLeases:
         token = tmp_path / f"token-{name}"
         token.write_text(f"token-{name}")
@@ -83,6 +83,7 @@ async def make_leases(
             fences=fence_store or fences,
             clock=clock,
             wall=clock.wall,
+            units=units,
         )
         made.append(leases)
         return leases
@@ -402,6 +403,45 @@ async def test_a_release_clears_the_holder_for_an_immediate_takeover(lease_api, 
     assert (spec["holderIdentity"], spec["leaseDurationSeconds"]) == ("", 1)
     await b.heartbeat("pod-b", TTL)
     assert await b.acquire_unit(UNIT, "pod-b", TTL) == first + 1
+
+
+async def test_leases_of_units_no_longer_configured_are_deleted_once_nobody_holds_them(
+    lease_api, make_leases, clock
+) -> None:
+    """After `shards` was lowered, a released or expired Lease of a removed unit is deleted; a held one stays."""
+    old = make_leases("pod-old")
+    await old.heartbeat("pod-old", TTL)
+    for unit in ("repos:org/acme#0/3", "repos:org/acme#1/3", "repos:org/acme#2/3"):
+        await old.acquire_unit(unit, "pod-old", TTL)
+    await old.release_unit("repos:org/acme#1/3", "pod-old")
+    new = make_leases("pod-new", units=("repos:org/acme#0/2", "repos:org/acme#1/2"))
+    await new.acquire_unit("repos:org/acme#0/2", "pod-new", TTL)
+
+    await new.heartbeat("pod-new", TTL)
+
+    assert (NAMESPACE, old.unit_lease("repos:org/acme#1/3")) not in lease_api.leases  # released: deleted
+    assert (NAMESPACE, old.unit_lease("repos:org/acme#2/3")) in lease_api.leases  # held: kept
+    assert (NAMESPACE, new.unit_lease("repos:org/acme#0/2")) in lease_api.leases  # configured: kept
+    clock.advance(TTL)  # the old replica is gone: its Leases expire
+
+    await new.heartbeat("pod-new", TTL)
+
+    units = {lease["metadata"]["annotations"][KEY_ANNOTATION] for lease in lease_api.leases.values()}
+    assert "repos:org/acme#0/3" not in units
+    assert "repos:org/acme#2/3" not in units
+    assert "repos:org/acme#0/2" in units  # expired but configured: a unit Lease keeps its term
+
+
+async def test_without_a_unit_list_no_unit_lease_is_deleted(lease_api, make_leases, clock) -> None:
+    """Leases built without the configuration's units (tools, tests) never delete a unit Lease."""
+    a = make_leases("pod-a")
+    await a.acquire_unit(UNIT, "pod-a", TTL)
+    await a.release_unit(UNIT, "pod-a")
+    clock.advance(TTL)
+
+    await make_leases("pod-b").heartbeat("pod-b", TTL)
+
+    assert (NAMESPACE, a.unit_lease(UNIT)) in lease_api.leases
 
 
 async def test_other_leases_of_the_namespace_are_not_listed(lease_api, make_leases, make_elector) -> None:
