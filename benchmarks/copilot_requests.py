@@ -119,7 +119,7 @@ def main() -> None:
         mine = [row for row in rows if row[0] == label]
         for _, kind, requests, budget, downloads in mine:
             print(f"| {label} | {kind} | {requests} | {budget} | {downloads} |")
-        total = [sum(row[i] for row in mine) for i in (2, 3, 4)]
+        total = [sum(int(row[i]) for row in mine) for i in (2, 3, 4)]
         print(f"| {label} | **all** | **{total[0]}** | **{total[1]}** | **{total[2]}** |")
 
 

@@ -146,7 +146,7 @@ async def _burst(
     seen = sim.stats.total()
     while sim.stats.total() == seen:
         if time.monotonic() > deadline:
-            msg = "no collection cycle started"
+            msg = f"no collection cycle started within {start_within:.0f} s ({seen} requests so far)"
             raise RuntimeError(msg)
         await asyncio.sleep(0.05)
     on_start()
@@ -227,8 +227,14 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
                     )
                 procs.append(proc)
             warm = await burst(sim, start_within=180, quiet=WARM_QUIET)
+            print(
+                f"  {mode} {replicas}: warm-up {warm[1] - warm[0]:.1f} s, {sim.stats.total()} requests so far",
+                flush=True,
+            )
             # The steady cycle starts one interval after the warm-up did; nothing else calls GitHub
-            # in between (the LOC pass and the probe are hourly).
+            # in between (the LOC pass and the probe are hourly). A warm-up longer than the interval ran
+            # the second cycle right behind it (one burst): the steady one is then a whole interval later.
+            late = time.monotonic() > warm[0] + interval - STEADY_LEAD
             await asyncio.sleep(max(0.0, warm[0] + interval - STEADY_LEAD - time.monotonic()))
             cpu_before = [cpu_seconds(p.pid) for p in procs], time.process_time()
             routes_before = sim.stats.requests.copy()
@@ -236,7 +242,7 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
             steady_since = sim.clock.now()
             steady = await burst(
                 sim,
-                start_within=STEADY_LEAD * 3,
+                start_within=STEADY_LEAD * 3 + (interval if late else 0.0),
                 quiet=QUIET,
                 on_start=lambda: at_start.append(([cpu_seconds(p.pid) for p in procs], time.process_time())),
             )
@@ -285,24 +291,21 @@ def print_logs(tmp: Path, prefix: str) -> None:
 
 
 async def kill_one(
-    procs: list[subprocess.Popen[bytes]], sim: Simulator, redis: RedisProcess
+    procs: list[asyncio.subprocess.Process], sim: Simulator, redis: RedisProcess
 ) -> dict[str, float]:
     """kill -9 replica r0; seconds until its units are leased by others and its repos collected again."""
-    client = Redis(host="127.0.0.1", port=redis.port)
+    client = Redis(host="127.0.0.1", port=redis.port, decode_responses=True)
     try:
-        units = [
-            k.decode().removeprefix("bench:unit:")
-            for k in await client.keys("bench:unit:*")
-            if not k.endswith(b":epoch")
-        ]
-        held = {u for u in units if await client.get(f"bench:unit:{u}") == b"r0"}
+        keys = [str(k) for k in await client.keys("bench:unit:*")]
+        units = [k.removeprefix("bench:unit:") for k in keys if not k.endswith(":epoch")]
+        held = {u for u in units if await client.get(f"bench:unit:{u}") == "r0"}
         procs[0].kill()
         killed, killed_sim = time.time(), sim.clock.now()
         await procs[0].wait()
         deadline = time.monotonic() + KILL_TIMEOUT
         while True:
             holders = [await client.get(f"bench:unit:{u}") for u in held]
-            if all(h not in (None, b"r0") for h in holders) or time.monotonic() > deadline:
+            if all(h not in (None, "r0") for h in holders) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.05)
         leased = time.time() - killed

@@ -94,7 +94,11 @@ async def request_path(tracing: Tracing) -> float:
 
 def bare_span(tracing: Tracing) -> float:
     """Seconds per ``with tracing.span(name, attributes)`` inside a cycle span (best round)."""
-    attributes = {"store.operation": "put", "store.kind": "activity", "store.series": 12}
+    attributes: dict[str, str | int | float | bool] = {
+        "store.operation": "put",
+        "store.kind": "activity",
+        "store.series": 12,
+    }
     best = float("inf")
     for _ in range(ROUNDS):
         gc.collect()
