@@ -13,6 +13,7 @@ import hmac
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from operator import add, attrgetter
 from types import FunctionType
 from typing import Any, Literal, TypeVar, cast
@@ -191,13 +192,24 @@ class CounterSums(msgspec.Struct, gc=False):
     loc_deleted: Number | None
 
 
-Sums = dict[str, CounterSums]
-"""Counter sums of one breakdown dimension of one (user, day) key, per label value."""
 Entry = list[Any]
-"""The running sums of one (user, day) key in one window view, one list so that a record finds them all
-with one lookup: the six additive groups (`_GROUP_SPECS` order), then the `Sums` of each breakdown
-dimension in `DIMENSIONS` order (None: that breakdown is off)."""
+"""The running sums of one (user, day) key in one window view, one list holding every group and every
+breakdown value, so that a record finds them all with one lookup: the six additive groups
+(`_GROUP_SPECS` order); then a dict (value number → `CounterSums`, None until needed) for breakdown
+values numbered past `DENSE_VALUES`; then the `CounterSums` of each breakdown value at the value's number
+in the report (see `ReportMapper`), None where this key has no such value. The list grows only up to
+the highest number the key has used."""
 _GROUPS = len(_GROUP_SPECS)
+_FAR = _GROUPS
+"""Index of an entry's dict for the values numbered past `DENSE_VALUES`."""
+_NEAR = _GROUPS + 1
+"""The number of a report's first breakdown value (its index in every entry)."""
+DENSE_VALUES = 128
+"""Breakdown values (every dimension together) of one report whose sums sit in the entries' lists at the
+value's number (GitHub reports tens: IDEs, features, languages, models); the sums of further values go
+to a dict per entry, so that a report with thousands of distinct values (which GitHub does not bound)
+does not give every entry a list that long: a list holds at most 135 slots (1 KiB), and memory stays in
+proportion to the series (docs/benchmarks.md, "Copilot report parsing")."""
 Slot = list[Any]
 """What one (user identity, day label) of the report maps to: its ``user`` label, then its `Entry` in each
 window view (None until that view takes a record of it)."""
@@ -341,6 +353,15 @@ class ReportMapper:
         # The enabled breakdowns in a fixed order (so series come out in the same order in every process).
         self._enabled = tuple(dim in options.breakdowns for dim in DIMENSIONS)
         self._breakdowns = any(self._enabled)
+        # Each breakdown value gets a number, the same for every user and window view, in the order the
+        # report first shows it: its sums sit at that index of every `Entry`. A record's element then
+        # finds its sums with a lookup in a table of the report's few values, shared and so in the
+        # caches, and an index into its user's list, instead of a lookup in a dict of that user's own,
+        # scattered over the memory of 7,000 users (docs/benchmarks.md, "Copilot report parsing").
+        self._value_numbers: tuple[dict[str, int], ...] = tuple({} for _ in DIMENSIONS)
+        self._dimension_values: tuple[list[tuple[int, str]], ...] = tuple([] for _ in DIMENSIONS)
+        self._next_number = _NEAR
+        self._numbering = tuple(partial(self._number, position) for position in range(len(DIMENSIONS)))
         self._label_values: dict[str, set[str]] = {label: set() for label in KEYED_LABELS}
         self.records = 0
         """Day records seen (kept or dropped)."""
@@ -426,6 +447,10 @@ class ReportMapper:
             else None
         )
         breakdowns = self._breakdowns
+        if breakdowns:
+            ide_on, feature_on, language_on, model_on = self._enabled
+            numbers = self._value_numbers
+            numbering = self._numbering
         for index, window in self._views:
             if window.day is not None and day != window.day:
                 continue
@@ -464,17 +489,17 @@ class ReportMapper:
             if breakdowns:
                 # With breakdowns on, records are decoded with their arrays (see the note above).
                 elements = record.totals_by_ide  # type: ignore[union-attr]
-                if elements and acc[6] is not None:
-                    _sum_ide(acc[6], elements)
+                if elements and ide_on:
+                    _sum_ide(acc, elements, numbers[0], numbering[0])
                 elements = record.totals_by_feature  # type: ignore[union-attr]
-                if elements and acc[7] is not None:
-                    _sum_feature(acc[7], elements)
+                if elements and feature_on:
+                    _sum_feature(acc, elements, numbers[1], numbering[1])
                 elements = record.totals_by_language_feature  # type: ignore[union-attr]
-                if elements and acc[8] is not None:
-                    _sum_language(acc[8], elements)
+                if elements and language_on:
+                    _sum_language(acc, elements, numbers[2], numbering[2])
                 elements = record.totals_by_model_feature  # type: ignore[union-attr]
-                if elements and acc[9] is not None:
-                    _sum_model(acc[9], elements)
+                if elements and model_on:
+                    _sum_model(acc, elements, numbers[3], numbering[3])
 
     def _new_slot(self, ident_pair: tuple[str | None, int | str | None] | None) -> Slot:
         """The `Slot` of a new (identity, day label): its user label, no window entry yet."""
@@ -491,8 +516,17 @@ class ReportMapper:
         key = (user, day_key)
         entry = window.entries.get(key)
         if entry is None:
-            entry = window.entries[key] = [None] * _GROUPS + [{} if on else None for on in self._enabled]
+            entry = window.entries[key] = [None] * _NEAR
         return entry
+
+    def _number(self, position: int, value: str | None) -> int | None:
+        """Number a breakdown value new to the report (None: an element without a value, never summed)."""
+        if value is None:
+            return None
+        number = self._value_numbers[position][value] = self._next_number
+        self._dimension_values[position].append((number, value))
+        self._next_number += 1
+        return number
 
     def _keyed(
         self, record: AnyRecord, prs: PullRequests | None, phases: list[AdoptionPhase] | None
@@ -591,10 +625,13 @@ class ReportMapper:
         for (user, day), entry in view.entries.items() if self._breakdowns else ():
             head = base(user, day)
             tail = (("day", day),) if emit_day and day else ()
-            for dimension, sums in zip(DIMENSIONS, entry[_GROUPS:], strict=True):
-                if sums is None:
-                    continue
-                for value_label, counter_sums in sums.items():
+            size = len(entry)
+            far: dict[int, CounterSums] | None = entry[_FAR]
+            for dimension, numbered in zip(DIMENSIONS, self._dimension_values, strict=True):
+                for number, value_label in numbered:
+                    counter_sums = entry[number] if number < size else far.get(number) if far else None
+                    if counter_sums is None:
+                        continue
                     named = [
                         (name, float(v))
                         for name, v in zip(COUNTER_NAMES, astuple(counter_sums), strict=True)
@@ -660,46 +697,77 @@ def _merge(acc: Group, values: Group) -> Group:
     return tuple(map(add, acc, values))
 
 
-def _sum_elements(sums: Sums, elements: Sequence[Breakdown]) -> None:
-    """Add the counters of one record's breakdown array to ``sums`` (per value of its dimension).
+def _sum_elements(
+    entry: Entry,
+    elements: Sequence[Breakdown],
+    numbers: dict[str, int],
+    numbering: Callable[[str | None], int | None],
+) -> None:
+    """Add the counters of one record's breakdown array to ``entry`` (per value of its dimension).
 
-    Runs once per breakdown element, the bulk of the mapping work with every breakdown on, hence unrolled:
-    the element's counters are read as attributes straight into the seven additions of one constructor
-    call, which builds one untracked struct and no intermediate (docs/benchmarks.md, "Copilot report
-    parsing").
+    ``numbers`` maps the dimension's values to their numbers in the report, ``numbering`` numbers a new
+    one (see `ReportMapper`). Runs once per breakdown element, the bulk of the mapping work with every
+    breakdown on, hence unrolled: the element's counters are read as attributes straight into the seven
+    additions of one constructor call, which builds one untracked struct and no intermediate
+    (docs/benchmarks.md, "Copilot report parsing").
     """
-    get = sums.get
+    get = numbers.get
     for element in elements:
-        value = element.value
-        acc = get(value)  # type: ignore[arg-type]
+        number = get(element.value)  # type: ignore[arg-type]
+        if number is None:
+            number = numbering(element.value)
+            if number is None:
+                continue
+        try:
+            acc = entry[number]
+        except IndexError:  # a value this key has not shown yet, past the end of its list
+            _sum_beyond(entry, number, element)
+            continue
         if acc is None:
-            if value is not None:
-                sums[value] = CounterSums(
-                    element.user_initiated_interaction_count,
-                    element.code_generation_activity_count,
-                    element.code_acceptance_activity_count,
-                    element.loc_suggested_to_add_sum,
-                    element.loc_suggested_to_delete_sum,
-                    element.loc_added_sum,
-                    element.loc_deleted_sum,
-                )
+            entry[number] = CounterSums(
+                element.user_initiated_interaction_count,
+                element.code_generation_activity_count,
+                element.code_acceptance_activity_count,
+                element.loc_suggested_to_add_sum,
+                element.loc_suggested_to_delete_sum,
+                element.loc_added_sum,
+                element.loc_deleted_sum,
+            )
             continue
         a0 = acc.interactions
         v0 = element.user_initiated_interaction_count
         try:
             # GitHub omits interactions in the language arrays: None there is the common case.
-            sums[value] = CounterSums(  # type: ignore[index]
+            entry[number] = CounterSums(
                 v0 if a0 is None else a0 if v0 is None else a0 + v0,
-                acc.code_generation + element.code_generation_activity_count,  # type: ignore[operator]
-                acc.code_acceptance + element.code_acceptance_activity_count,  # type: ignore[operator]
-                acc.loc_suggested_to_add + element.loc_suggested_to_add_sum,  # type: ignore[operator]
-                acc.loc_suggested_to_delete + element.loc_suggested_to_delete_sum,  # type: ignore[operator]
-                acc.loc_added + element.loc_added_sum,  # type: ignore[operator]
-                acc.loc_deleted + element.loc_deleted_sum,  # type: ignore[operator]
+                acc.code_generation + element.code_generation_activity_count,
+                acc.code_acceptance + element.code_acceptance_activity_count,
+                acc.loc_suggested_to_add + element.loc_suggested_to_add_sum,
+                acc.loc_suggested_to_delete + element.loc_suggested_to_delete_sum,
+                acc.loc_added + element.loc_added_sum,
+                acc.loc_deleted + element.loc_deleted_sum,
             )
         except TypeError:  # another counter is None in the sums or in the element
-            merged = _merge(astuple(acc), _element_counters(element))
-            sums[value] = CounterSums(*merged)  # type: ignore[index,misc]
+            entry[number] = _added(acc, element)
+
+
+def _added(acc: CounterSums | None, element: Breakdown) -> CounterSums:
+    """``acc`` plus the element's counters, a counter None on one side taking the other's value."""
+    counters = _element_counters(element)
+    merged = counters if acc is None else _merge(astuple(acc), counters)
+    return CounterSums(*merged)  # type: ignore[misc]
+
+
+def _sum_beyond(entry: Entry, number: int, element: Breakdown) -> None:
+    """Add an element whose value lies past the end of ``entry``'s list (see `DENSE_VALUES`)."""
+    if number < _NEAR + DENSE_VALUES:
+        entry.extend([None] * (number - len(entry)))
+        entry.append(_added(None, element))
+        return
+    far: dict[int, CounterSums] | None = entry[_FAR]
+    if far is None:
+        far = entry[_FAR] = {}
+    far[number] = _added(far.get(number), element)
 
 
 _element_counters = attrgetter(*COUNTER_FIELDS)
@@ -720,7 +788,8 @@ def _own_copy(function: _F, name: str) -> _F:
     )
 
 
-SUM_ELEMENTS: dict[Dimension, Callable[[Sums, Sequence[Breakdown]], None]] = {
+SumElements = Callable[[Entry, Sequence[Breakdown], dict[str, int], Callable[[str | None], int | None]], None]
+SUM_ELEMENTS: dict[Dimension, SumElements] = {
     dimension: _own_copy(_sum_elements, f"_sum_{dimension}_elements") for dimension in DIMENSIONS
 }
 """`_sum_elements` for each dimension's array, each with its own code object (see `_own_copy`)."""

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from github_stats_exporter.scrape.copilot_map import (
+    DENSE_VALUES,
     DIMENSIONS,
     Dimension,
     MapOptions,
@@ -100,3 +101,50 @@ def test_breakdown_sums_equal_the_plain_sums_of_the_elements(
         (user, day, {d: e for d, e in arrays.items() if d in on}) for user, day, arrays in rows
     ]
     assert got == expected(kept)
+
+
+def test_breakdown_sums_hold_past_the_values_kept_in_each_entrys_list() -> None:
+    """A report with more distinct breakdown values than `DENSE_VALUES` still sums every value per user."""
+    values = [f"lang{n}" for n in range(DENSE_VALUES + 40)]
+    rows = [
+        (
+            user,
+            day,
+            {"language": [(value, {"loc_added_sum": 1 + n % 5, "code_generation_activity_count": None})]},
+        )
+        for day in ("2026-05-01", "2026-05-02")
+        for n, value in enumerate(values)
+        for user in ("alice", "bob")
+        if user == "alice" or n % 3 == 0
+    ]
+    body = b"".join(
+        json.dumps(
+            {
+                "user_login": user,
+                "day": day,
+                **{
+                    ARRAYS[dimension]: [{dimension: v, **c} for v, c in els]
+                    for dimension, els in arrays.items()
+                },
+            }
+        ).encode()
+        + b"\n"
+        for user, day, arrays in rows
+    )
+    records, _ = parse_body(body, users=True)
+    mapper = ReportMapper(
+        ReportLabels("acme", "users"), MapOptions(breakdowns=frozenset({"language"})), {"28d": None}
+    )
+    mapper.add_all(records)
+    got = {
+        (
+            dict(s.labels)["user"],
+            "language",
+            dict(s.labels)["language"],
+            s.name.removeprefix("gh_copilot_usage_"),
+        ): s.value
+        for s in mapper.samples("28d")
+        if "language" in dict(s.labels)
+    }
+    assert got == expected(rows)
+    assert len(got) == len(values) + len(values[::3])
