@@ -204,7 +204,14 @@ async def wrong_values(sim: Simulator, redis: RedisProcess, orgs: Sequence[str])
             if s.name in ACTIVITY
         }
         compared += len(want)
-        wrong += len(set(want.items()) ^ set(got.items()))
+        differ = set(want.items()) ^ set(got.items())
+        wrong += len(differ)
+        for series in sorted({k for k, _ in differ})[:5]:
+            print(
+                f"  differs: {series} truth {want.get(series)} exported {got.get(series)} "
+                f"(snapshot produced at {produced_at:.3f})",
+                flush=True,
+            )
     return compared, wrong
 
 
