@@ -181,6 +181,9 @@ class ActivityCollector:
         """One cycle over the org; True when the listing and every repo succeeded."""
         started = time.perf_counter()
         labels = {"org": self._org}
+        # The window ends before the listing is asked: commits are skipped on the listing's pushed_at,
+        # so a push while the listing is under way must fall after the window, not inside it uncounted.
+        now = self._clock()
         try:
             repos = await self._directory.repos()
         except GitHubError as exc:
@@ -197,7 +200,6 @@ class ActivityCollector:
         # What left the org is decided on the whole listing; a shard collects only its own repos.
         await self._forget_missing({r.name for r in repos})
         repos = [r for r in repos if self._shard.holds(r.repo_id, r.name)]
-        now = self._clock()
         gate = asyncio.Semaphore(self._concurrency)
 
         async def one(repo: Repo) -> bool:

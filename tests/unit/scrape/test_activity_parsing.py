@@ -381,5 +381,42 @@ async def test_commits_are_not_asked_again_until_the_repository_is_pushed_to() -
     assert commit_calls() == 3
 
 
+async def test_the_window_ends_before_the_listing_that_decides_which_commits_to_skip() -> None:
+    """A push while the listing is under way is not half-counted: the snapshot's instant precedes the listing."""
+    now = [NOW]
+
+    class SlowListing(ScriptedClient):
+        async def get(self, path_or_url: str, **kwargs: Any) -> Response:
+            answer = await super().get(path_or_url, **kwargs)
+            if path_or_url == "/orgs/acme/repos":
+                now[0] += 5  # the listing took 5 s; the repo may have been pushed to meanwhile
+            return answer
+
+    client = SlowListing(
+        {
+            "/orgs/acme/repos": [[repo_json("w")]],
+            "/repos/acme/w/commits": [[commit_json("a" * 40)]],
+            "/repos/acme/w/pulls": [[]],
+            "/repos/acme/w/issues/comments": [[]],
+        }
+    )
+    store = MemorySnapshotStore(clock=lambda: now[0])
+    collector = ActivityCollector(
+        cast(GitHubClient, client),
+        RepoDirectory(cast(GitHubClient, client), "acme", allowlist=["*"], include_archived=False),
+        store,
+        org="acme",
+        concurrency=2,
+        metrics=SelfMetrics(),
+        missed=lambda window: _ignore(window),
+        clock=lambda: now[0],
+    )
+
+    assert await collector.tick()
+
+    key = SnapshotKey("activity", ("acme", "w"))
+    assert (await store.get_many([key]))[key].produced_at == NOW
+
+
 async def _ignore(window: MissedWindow) -> None:
     return None
