@@ -25,6 +25,8 @@ from github_stats_exporter.metrics import FAMILIES, MetricSpec, MetricType
 from github_stats_exporter.model import Labels, Sample
 
 SeriesKey = tuple[str, Labels]
+KEYS_MAX = 100_000
+"""Remembered label sets (validated once each); past this the memory starts over."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,8 @@ class SelfMetrics:
         self._lock = threading.Lock()
         self._generation = 0
         self._units: dict[str, tuple[int, dict[SeriesKey, float]]] = {}
+        self._keys: dict[tuple[str, tuple[tuple[str, str], ...]], SeriesKey] = {}
+        """(family, labels as given) -> validated series key: the clients set several per answer."""
 
     @property
     def generation(self) -> int:
@@ -228,10 +232,15 @@ class SelfMetrics:
             self._pending = None
             self._generation += 1
 
-    @staticmethod
-    def _key(spec: MetricSpec, labels: Mapping[str, str] | None) -> SeriesKey:
-        sample = spec.sample(0.0, labels)  # validates the label set against the contract
-        return sample.name, sample.labels
+    def _key(self, spec: MetricSpec, labels: Mapping[str, str] | None) -> SeriesKey:
+        given = (spec.name, tuple(labels.items()) if labels else ())
+        key = self._keys.get(given)
+        if key is None:
+            sample = spec.sample(0.0, labels)  # validates the label set against the contract
+            if len(self._keys) >= KEYS_MAX:
+                self._keys.clear()
+            key = self._keys[given] = (sample.name, sample.labels)
+        return key
 
 
 class CollectorMetrics(Protocol):

@@ -261,6 +261,8 @@ class GitHubClient:
         )
         self._base = URL(options.base_url)
         self._etags = ETagCache(options.etag_cache_entries)
+        self._limit_labels: dict[str, dict[str, str]] = {}
+        """Labels of the rate-limit gauges per resource, built once: every answer sets them."""
         self._headers = {
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": options.api_version,
@@ -596,14 +598,14 @@ class GitHubClient:
         if parsed is None:
             return
         state = self._budget.update(parsed)
-        labels = {
-            "org": self._org,
-            "installation_id": self._installation_id,
-            "resource": state.resource or "core",
-        }
+        resource = state.resource or "core"
+        labels = self._limit_labels.get(resource)
+        if labels is None:
+            labels = {"org": self._org, "installation_id": self._installation_id, "resource": resource}
+            self._limit_labels[resource] = labels
         if state.remaining is not None:
             self._metrics.set(metrics.GITHUB_RATE_LIMIT_REMAINING, labels, state.remaining)
-            if labels["resource"] == "core":
+            if resource == "core":
                 # The Go exporter's alias had no resource label; it always meant the core budget.
                 compat = {"org": self._org, "installation_id": self._installation_id}
                 self._metrics.set(metrics.GITHUB_RATE_LIMIT_REMAINING_COMPAT, compat, state.remaining)
