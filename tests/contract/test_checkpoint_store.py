@@ -93,3 +93,16 @@ async def test_non_positive_checkpoint_ttls_are_rejected(store: Store, ttl: floa
     with pytest.raises(ValueError, match="ttl"):
         await store.set_checkpoint("cp", b"1", ttl_seconds=ttl)
     assert await store.get_checkpoint("cp") is None
+
+
+async def test_get_checkpoints_reads_many_records_at_once(store: Store, store_backend: StoreBackend) -> None:
+    """Many names read in one call give the same records one call per name gives; absent and expired ones are left out."""
+    names = [f"activity/ledger/acme/repo{i:04d}" for i in range(1_201)]
+    for i, name in enumerate(names):
+        if i % 3:
+            await store.set_checkpoint(name, f"ledger {i}".encode())
+    await store.set_checkpoint("short", b"gone soon", ttl_seconds=TTL)
+    await store_backend.elapse(PAST_TTL)
+    found = await store.get_checkpoints([*names, "short", "never/written"])
+    assert found == {name: f"ledger {i}".encode() for i, name in enumerate(names) if i % 3}
+    assert await store.get_checkpoints([]) == {}

@@ -6,7 +6,7 @@ exactly, as the simulated clock moves forward and faults come and go.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
@@ -27,6 +27,7 @@ from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
 from github_stats_exporter.simulator.truth import activity_truth
+from github_stats_exporter.store.base import StoreUnavailable
 from github_stats_exporter.store.memory import MemorySnapshotStore
 
 pytestmark = pytest.mark.e2e
@@ -487,3 +488,71 @@ async def test_shards_of_one_org_together_match_truth_and_split_the_repos(env: E
     for collector in reversed(shards):
         assert await collector.tick()
     assert await env.exported() == env.truth()
+
+
+class CountingStore(MemorySnapshotStore):
+    """The memory store, counting ledger reads one by one and in batches; batches fail when told to."""
+
+    def __init__(self, *, clock: SimClock, batches_fail: bool = False) -> None:
+        super().__init__(clock=clock.now)
+        self.single = 0
+        self.batched = 0
+        self.batches_fail = batches_fail
+
+    async def get_checkpoint(self, name: str) -> bytes | None:
+        self.single += 1
+        return await super().get_checkpoint(name)
+
+    async def get_checkpoints(self, names: Sequence[str]) -> dict[str, bytes]:
+        self.batched += 1
+        if self.batches_fail:
+            msg = "redis: ConnectionError: reset"
+            raise StoreUnavailable(msg)
+        return await super().get_checkpoints(names)
+
+
+def collector_on(env: Env, store: MemorySnapshotStore) -> ActivityCollector:
+    async def sink(window: MissedWindow) -> None:
+        env.missed.append(window)
+
+    return ActivityCollector(
+        env.client,
+        env.directory("*"),
+        store,
+        org=ORG,
+        concurrency=4,
+        metrics=env.metrics,
+        missed=sink,
+        clock=env.clock.now,
+    )
+
+
+async def test_a_cycle_reads_every_ledger_in_one_store_call(env: Env) -> None:
+    """A cycle reads the ledgers of all its repositories in one batched store call, none one by one."""
+    store = CountingStore(clock=env.clock)
+    collector = collector_on(env, store)
+    assert await collector.tick()
+    env.clock.advance(300)
+    store.single = store.batched = 0
+    assert await collector.tick()
+    assert (store.batched, store.single) == (1, 0)
+    keys = [k for k in await store.versions() if k.kind == "activity"]
+    exported = {
+        (s.name, s.label("org") or "", s.label("repo") or "", s.label("user") or ""): s.value
+        for snap in (await store.get_many(keys)).values()
+        for s in snap.samples
+    }
+    assert exported == env.truth()
+
+
+async def test_a_failed_batched_read_falls_back_to_one_read_per_repository(env: Env) -> None:
+    """When the batched ledger read fails, each repository reads its own ledger and the cycle still succeeds."""
+    store = CountingStore(clock=env.clock, batches_fail=True)
+    collector = collector_on(env, store)
+    assert await collector.tick()
+    env.clock.advance(300)
+    store.single = 0
+    assert await collector.tick()
+    assert store.single == len(env.sim.world.repos(ORG)) - sum(
+        1 for info in env.sim.world.repos(ORG) if info.archived or info.disabled
+    )

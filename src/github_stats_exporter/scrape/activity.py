@@ -99,6 +99,24 @@ class _RepoState:
     commits_checked_at: float = 0.0
 
 
+_ABSENT = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _LedgerRead:
+    """The stored ledgers of a cycle's repos, read at once when it began, and what this process knew then."""
+
+    records: dict[str, bytes]
+    """Repo -> stored record (absent: none stored)."""
+    revs: dict[str, str | None]
+    """Repo -> the revision of this process's state when they were read (absent: no state yet)."""
+
+    def current(self, repo: str, state: _RepoState | None) -> bool:
+        """True when this process has not written or reloaded ``repo``'s ledger since the read."""
+        before = self.revs.get(repo, _ABSENT)
+        return before is _ABSENT if state is None else before == state.rev
+
+
 @dataclass(slots=True)
 class _Failure:
     stream: str
@@ -200,11 +218,12 @@ class ActivityCollector:
         # What left the org is decided on the whole listing; a shard collects only its own repos.
         await self._forget_missing({r.name for r in repos})
         repos = [r for r in repos if self._shard.holds(r.repo_id, r.name)]
+        read = await self._read_ledgers([r.name for r in repos])
         gate = asyncio.Semaphore(self._concurrency)
 
         async def one(repo: Repo) -> bool:
             async with gate:
-                return await self._collect(repo, now)
+                return await self._collect(repo, now, read)
 
         results = await asyncio.gather(*(one(r) for r in repos))
         failed = results.count(False)
@@ -246,11 +265,11 @@ class ActivityCollector:
 
     # --- one repo ----------------------------------------------------------------------------------
 
-    async def _collect(self, selected: Repo, now: float) -> bool:
+    async def _collect(self, selected: Repo, now: float, read: _LedgerRead | None = None) -> bool:
         repo = selected.name
         async with self._lock(repo):
             try:
-                state = await self._load(repo, strict=False)
+                state = await self._load(repo, strict=False, read=read)
             except StoreError as exc:
                 self._failing[repo] = f"store: {exc}"
                 log.warning("activity ledger unavailable", org=self._org, repo=repo, error=str(exc))
@@ -402,10 +421,29 @@ class ActivityCollector:
 
     # --- store -------------------------------------------------------------------------------------
 
-    async def _load(self, repo: str, *, strict: bool) -> _RepoState:
-        """The repo's state; re-read from the store when another process wrote a newer ledger."""
+    async def _read_ledgers(self, repos: list[str]) -> _LedgerRead | None:
+        """Every repo's stored ledger in a few round trips (None when the store did not answer: then each
+        repo reads its own, and reports the failure itself)."""
+        seen = {repo: state.rev for repo in repos if (state := self._states.get(repo)) is not None}
+        try:
+            records = await self._store.get_checkpoints([ledger_name(self._org, repo) for repo in repos])
+        except StoreError as exc:
+            log.warning("activity ledgers not read at once", org=self._org, error=str(exc))
+            return None
+        prefix = len(ledger_name(self._org, ""))
+        return _LedgerRead({name[prefix:]: record for name, record in records.items()}, seen)
+
+    async def _load(self, repo: str, *, strict: bool, read: _LedgerRead | None = None) -> _RepoState:
+        """The repo's state; re-read from the store when another process wrote a newer ledger.
+
+        With ``read`` (the cycle's ledgers, read at its start) the stored record comes from there,
+        unless this process wrote or reloaded the repo's ledger since (a backfill): then it is read again.
+        """
         state = self._states.get(repo)
-        record = await self._store.get_checkpoint(ledger_name(self._org, repo))
+        if read is not None and read.current(repo, state):
+            record = read.records.get(repo)
+        else:
+            record = await self._store.get_checkpoint(ledger_name(self._org, repo))
         rev = Ledger.revision(record) if record is not None else None
         if state is not None and (record is None or rev == state.rev):
             return state

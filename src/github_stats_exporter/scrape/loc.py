@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 import structlog
@@ -117,6 +117,16 @@ def policy_from_config(settings: LocConfig) -> LocPolicy:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _StateRead:
+    """The stored states of a pass's repos, read at once when it began."""
+
+    records: dict[str, bytes | None]
+    """Repo -> its stored record (None: none stored)."""
+    writes: dict[str, int]
+    """Repo -> how many times this process had written its state when they were read."""
+
+
 class LocCollector:
     """Weekly LOC of one org's repos into ``loc/<org>/<repo>`` snapshots."""
 
@@ -161,6 +171,8 @@ class LocCollector:
         self._failed: set[str] = set()
         self._errors: dict[str, GitHubError] = {}
         """The failure of each repo's last refresh, for the backfill that asked for it."""
+        self._writes: dict[str, int] = {}
+        """Writes of each repo's state by this process: a pass's read is current while the count stands."""
 
     @property
     def policy(self) -> LocPolicy:
@@ -263,21 +275,25 @@ class LocCollector:
     # --- one pass ------------------------------------------------------------------------------------
 
     async def _pass(self, names: Sequence[str], *, force: bool) -> None:
+        read = await self._read_states([name for name in names if name in self._repos])
+
         async def one(name: str) -> None:
             repo = self._repos.get(name)
             if repo is None:
                 self._warming.discard(name)
                 return
             async with self._slots:
-                await self._refresh(repo, force=force, record_missed=True)
+                await self._refresh(repo, force=force, record_missed=True, read=read)
 
         async with asyncio.TaskGroup() as tg:
             for name in names:
                 tg.create_task(one(name))
 
-    async def _refresh(self, repo: RepoRef, *, force: bool, record_missed: bool) -> Outcome:
+    async def _refresh(
+        self, repo: RepoRef, *, force: bool, record_missed: bool, read: _StateRead | None = None
+    ) -> Outcome:
         try:
-            outcome = await self._refresh_repo(repo, force=force, record_missed=record_missed)
+            outcome = await self._refresh_repo(repo, force=force, record_missed=record_missed, read=read)
         except StoreError as exc:
             # The store is shared state: without it nothing can be saved, so retry next cycle.
             log.warning("loc store access failed", org=self._org, repo=repo.name, error=str(exc))
@@ -294,11 +310,13 @@ class LocCollector:
             self._failed.discard(repo.name)
         return outcome
 
-    async def _refresh_repo(self, repo: RepoRef, *, force: bool, record_missed: bool) -> Outcome:
+    async def _refresh_repo(
+        self, repo: RepoRef, *, force: bool, record_missed: bool, read: _StateRead | None
+    ) -> Outcome:
         name = repo.name
         now = self._clock()
         week = loc_week(now)
-        state = current_mode(await self._load_state(name), now, self._policy)
+        state = current_mode(await self._load_state(name, read), now, self._policy)
         if not force and not is_due(state, now, week, self._policy):
             return "skipped"
         if repo.pushed_at is not None and repo.pushed_at < week:
@@ -471,13 +489,39 @@ class LocCollector:
         meta = {"week_start": str(week), "mode": mode, "incomplete": "1" if incomplete else "0"}
         await self._store.put(Snapshot(self._key(name), samples, produced_at=now, meta=meta))
 
-    async def _load_state(self, name: str) -> LocState:
+    async def _read_states(self, names: Sequence[str]) -> _StateRead | None:
+        """Every repo's stored state in a few round trips (None when the store did not answer: then each
+        repo reads its own, and reports the failure itself)."""
+        writes = {name: self._writes[name] for name in names if name in self._writes}
+        try:
+            records = await self._store.get_checkpoints([self._state_name(name) for name in names])
+        except StoreError as exc:
+            log.warning("loc states not read at once", org=self._org, error=str(exc))
+            return None
+        return _StateRead({name: records.get(self._state_name(name)) for name in names}, writes)
+
+    async def _load_state(self, name: str, read: _StateRead | None = None) -> LocState:
+        """The repo's stored state: from ``read`` (the pass's, read at its start) unless this process
+        wrote it since (a backfill, a re-poll), else from the store."""
+        if (
+            read is not None
+            and name in read.records
+            and read.writes.get(name, 0) == self._writes.get(name, 0)
+        ):
+            return LocState.from_record(read.records[name])
         return LocState.from_record(await self._store.get_checkpoint(self._state_name(name)))
 
     async def _save_state(self, name: str, state: LocState) -> None:
         # Outlives the cooldown and the refresh interval, then expires with the repo if it disappears.
         ttl = max(self._policy.cooldown, self._policy.refresh_interval) + 2 * WEEK_SECONDS
-        await self._store.set_checkpoint(self._state_name(name), state.to_record(), ttl_seconds=ttl)
+        try:
+            await self._store.set_checkpoint(self._state_name(name), state.to_record(), ttl_seconds=ttl)
+        finally:
+            self._wrote(name)
+
+    def _wrote(self, name: str) -> None:
+        """Count a write (or delete) of ``name``'s state: a pass's earlier read of it is stale now."""
+        self._writes[name] = self._writes.get(name, 0) + 1
 
     async def _forget_gone(self) -> None:
         """Delete the snapshots (and state) of repos that left the listing."""
@@ -492,7 +536,10 @@ class LocCollector:
     async def _forget(self, name: str) -> None:
         log.info("loc repo left the listing", org=self._org, repo=name)
         await self._store.delete(self._key(name))
-        await self._store.delete_checkpoint(self._state_name(name))
+        try:
+            await self._store.delete_checkpoint(self._state_name(name))
+        finally:
+            self._wrote(name)
         for cache_name in await self._store.checkpoint_names(self._cache_name(name, None)):
             await self._store.delete_checkpoint(cache_name)
         self._repos.pop(name, None)

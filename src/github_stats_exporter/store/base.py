@@ -154,6 +154,14 @@ class CheckpointStore(Protocol):
         """The record stored under ``name``, or None."""
         ...
 
+    async def get_checkpoints(self, names: Sequence[str]) -> dict[str, bytes]:
+        """The records stored under ``names`` (absent ones left out), read in a few round trips.
+
+        For a collector that reads one record per repository every cycle: one call per record would
+        cost a round trip each (docs/benchmarks.md, "Steady activity cycle in a serve process").
+        """
+        ...
+
     async def set_checkpoint(self, name: str, value: bytes, ttl_seconds: float | None = None) -> None:
         """Write a record, replacing the old one; ``ttl_seconds`` bounds its lifetime."""
         ...

@@ -10,7 +10,7 @@ org's). It decides nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from github_stats_exporter.model import Snapshot, SnapshotKey
 from github_stats_exporter.store.base import Fence, FencedOut, Store, StoredFragments
@@ -69,6 +69,9 @@ class FencedStore:
 
     async def get_checkpoint(self, name: str) -> bytes | None:
         return await self._inner.get_checkpoint(name)
+
+    async def get_checkpoints(self, names: Sequence[str]) -> dict[str, bytes]:
+        return await self._inner.get_checkpoints(names)
 
     async def checkpoint_names(self, prefix: str) -> list[str]:
         return await self._inner.checkpoint_names(prefix)

@@ -157,6 +157,13 @@ class MemorySnapshotStore:
 
     async def get_checkpoint(self, name: str) -> bytes | None:
         self._check_open()
+        return self._checkpoint(name)
+
+    async def get_checkpoints(self, names: Sequence[str]) -> dict[str, bytes]:
+        self._check_open()
+        return {name: value for name in names if (value := self._checkpoint(name)) is not None}
+
+    def _checkpoint(self, name: str) -> bytes | None:
         entry = self._checkpoints.get(name)
         if entry is None:
             return None

@@ -78,6 +78,8 @@ _FRAGMENT_BATCH = 100
 Redis to queue one reply of the whole page (docs/benchmarks.md, "Replica cold start")."""
 """One quick retry absorbs a dropped idle connection; longer outages surface as StoreUnavailable at
 once so the caller keeps its last good state and retries on its own schedule."""
+_CHECKPOINT_BATCH = 500
+"""Checkpoint names per MGET in `get_checkpoints`: bounded replies, few round trips."""
 
 _PUT = """
 local field, n, budget, ttl = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -528,6 +530,14 @@ class RedisSnapshotStore:
     async def get_checkpoint(self, name: str) -> bytes | None:
         raw = await self._call(self._redis.get(self._cp_key(name)))
         return None if raw is None else bytes(raw)
+
+    async def get_checkpoints(self, names: Sequence[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        for start in range(0, len(names), _CHECKPOINT_BATCH):
+            batch = names[start : start + _CHECKPOINT_BATCH]
+            raw = await self._call(self._redis.mget([self._cp_key(name) for name in batch]))
+            found |= {name: bytes(value) for name, value in zip(batch, raw, strict=True) if value is not None}
+        return found
 
     async def set_checkpoint(self, name: str, value: bytes, ttl_seconds: float | None = None) -> None:
         px = 0 if ttl_seconds is None else _ttl_ms(ttl_seconds)

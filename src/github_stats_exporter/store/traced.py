@@ -84,6 +84,9 @@ class TracedStore:
     async def get_checkpoint(self, name: str) -> bytes | None:
         return await self._inner.get_checkpoint(name)
 
+    async def get_checkpoints(self, names: Sequence[str]) -> dict[str, bytes]:
+        return await self._inner.get_checkpoints(names)
+
     async def checkpoint_names(self, prefix: str) -> list[str]:
         return await self._inner.checkpoint_names(prefix)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -170,6 +170,7 @@ async def rig() -> AsyncIterator[RigFactory]:
             pushed_at: float | None = None,
             auth: Auth | None = None,
             health: HealthLog | None = None,
+            store_class: type[MemorySnapshotStore] = MemorySnapshotStore,
             **loc: Any,
         ) -> Rig:
             gh = ScriptedGitHub()
@@ -192,7 +193,7 @@ async def rig() -> AsyncIterator[RigFactory]:
                 rng=random.Random(3),
             )
             await stack.enter_async_context(client)
-            store = MemorySnapshotStore(clock=clock)
+            store = store_class(clock=clock)
             directory = Directory(repos, pushed_at)
             missed: list[MissedWindow] = []
 
@@ -490,3 +491,34 @@ async def test_a_backfill_refused_with_a_plain_403_is_permanent(rig: RigFactory)
     with pytest.raises(LocCollectionError) as caught:
         await r.collector.backfill("web")
     assert isinstance(permanent_cause(caught.value), Forbidden)
+
+
+class CountingStore(MemorySnapshotStore):
+    """The memory store, counting state reads one by one and in batches."""
+
+    single = 0
+    batched = 0
+
+    async def get_checkpoint(self, name: str) -> bytes | None:
+        self.single += 1
+        return await super().get_checkpoint(name)
+
+    async def get_checkpoints(self, names: Sequence[str]) -> dict[str, bytes]:
+        self.batched += 1
+        return await super().get_checkpoints(names)
+
+
+async def test_a_pass_reads_the_states_of_its_repos_in_one_store_call(rig: RigFactory) -> None:
+    """A tick over repos that are not due reads all their states in one batched call and sends no request."""
+    r = await rig(["web", "api", "docs"], store_class=CountingStore)
+    for repo in ("web", "api", "docs"):
+        r.gh.stats(repo, (200, PAYLOAD))
+    assert await r.collector.tick() is True
+    store = r.store
+    assert isinstance(store, CountingStore)
+    store.single = store.batched = 0
+    r.clock.now += 3600
+    assert await r.collector.tick() is True
+    assert (store.batched, store.single) == (1, 0)
+    assert [r.gh.stats_hits(repo) for repo in ("web", "api", "docs")] == [1, 1, 1]
+    assert await r.values("api") == EXPECTED
