@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import msgspec
 
-from github_stats_exporter.github.client import GitHubClient, next_link
+from github_stats_exporter.github.client import GitHubClient, Response, body_data, next_link
 from github_stats_exporter.github.errors import Conflict, NotFound
 from github_stats_exporter.github.payload import decode, login_of, parse_time, text
 from github_stats_exporter.github.ratelimit import header
@@ -25,6 +25,7 @@ from github_stats_exporter.github.ratelimit import header
 T = TypeVar("T")
 
 PER_PAGE = 100
+MAX_PAGES = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,33 +108,72 @@ def _installation_items(data: object) -> object:
 
 
 async def _collect_repos(
-    client: GitHubClient, path: str, endpoint: str, *, wrapped: bool
+    client: GitHubClient, path: str, endpoint: str, *, wrapped: bool, parse_unchanged: bool
 ) -> Listing[RepoItem]:
-    # Every page is read (and parsed, 304 or not): a change on a later page does not show on page 1.
-    return await _walk(
-        client,
-        path,
-        endpoint=endpoint,
-        params={"per_page": PER_PAGE, "type": "all"},
-        parse=parse_repo,
-        parse_unchanged=True,
-        unwrap=_installation_items if wrapped else None,
-    )
+    """Every page is asked (a change on a later page does not show on page 1); the pages are parsed
+    when one of them changed, or always with ``parse_unchanged``."""
+    unwrap = _installation_items if wrapped else None
+    pages: list[Response] = []
+    target: str = path
+    query: Mapping[str, str | int] | None = {"per_page": PER_PAGE, "type": "all"}
+    truncated = True
+    for _ in range(MAX_PAGES):
+        response = await client.get(target, endpoint=endpoint, params=query, decode_unchanged=parse_unchanged)
+        pages.append(response)
+        if response.unread is None and not isinstance(
+            unwrap(response.data) if unwrap else response.data, list
+        ):
+            truncated = False
+            break  # not a listing: parsing stops at this page, so does the walk
+        following = next_link(header(response.headers, "link"))
+        if following is None:
+            truncated = False
+            break
+        target, query = following, None
+    if not parse_unchanged and all(page.not_modified for page in pages):
+        return Listing((), 0, True, False, len(pages))
+    items: list[RepoItem] = []
+    skipped = 0
+    for page in pages:
+        data = body_data(page)
+        if unwrap is not None:
+            data = unwrap(data)
+        if not isinstance(data, list):
+            return Listing(tuple(items), skipped + 1, False, False, len(pages))
+        for raw in data:
+            parsed = parse_repo(raw)
+            if parsed is None:
+                skipped += 1
+            else:
+                items.append(parsed)
+    return Listing(tuple(items), skipped, all(p.not_modified for p in pages), truncated, len(pages))
 
 
-async def list_org_repos(client: GitHubClient, org: str) -> Listing[RepoItem]:
+async def list_org_repos(
+    client: GitHubClient, org: str, *, parse_unchanged: bool = True
+) -> Listing[RepoItem]:
     """Every repository of ``org``; falls back to ``/installation/repositories`` on 404.
 
     The fallback serves App installations on a user account (no ``/orgs/{org}``); its items are
     filtered to the owner ``org`` (case-insensitive). Pages are conditional: unchanged pages are 304s.
+    Without ``parse_unchanged``, a listing whose every page answered 304 returns no items and
+    ``not_modified=True`` without decoding anything (for a caller that kept the last result).
     """
     try:
         return await _collect_repos(
-            client, f"/orgs/{quote(org, safe='')}/repos", "list_org_repos", wrapped=False
+            client,
+            f"/orgs/{quote(org, safe='')}/repos",
+            "list_org_repos",
+            wrapped=False,
+            parse_unchanged=parse_unchanged,
         )
     except NotFound:
         listing = await _collect_repos(
-            client, "/installation/repositories", "list_installation_repos", wrapped=True
+            client,
+            "/installation/repositories",
+            "list_installation_repos",
+            wrapped=True,
+            parse_unchanged=parse_unchanged,
         )
         wanted = org.lower()
         own = tuple(r for r in listing.items if r.owner.lower() == wanted)

@@ -141,7 +141,8 @@ class Response:
     ``data``/``headers`` are those of the cached 200 (rate-limit headers refreshed from the 304;
     ``data`` is a fresh decode of its bytes, or None when the caller asked not to decode it).
     ``truncated`` is set on the last page `GitHubClient.paginate` yields when the page cap stopped
-    it while GitHub still offered a next page.
+    it while GitHub still offered a next page. ``unread`` holds the cached body a 304 stood for when
+    it was not decoded, so a caller can still decode it (`body_data`) if it turns out to need it.
     """
 
     status: int
@@ -150,6 +151,12 @@ class Response:
     not_modified: bool
     url: str
     truncated: bool = False
+    unread: bytes | None = None
+
+
+def body_data(response: Response) -> Any:
+    """The JSON of a response: ``data``, or the decode of a 304's cached body left unread."""
+    return response.data if response.unread is None else _decode_cached(response.unread)
 
 
 def next_link(link_header: str | None) -> str | None:
@@ -398,8 +405,9 @@ class GitHubClient:
                 self._metrics.inc(metrics.GITHUB_ETAG_HITS, {"org": self._org, "endpoint": endpoint})
                 merged = CIMultiDict(cached.headers)
                 merged.update(raw.headers)
-                data = _decode_cached(cached.body) if decode_unchanged else None
-                return Response(200, data, CIMultiDictProxy(merged), True, key)
+                if decode_unchanged:
+                    return Response(200, _decode_cached(cached.body), CIMultiDictProxy(merged), True, key)
+                return Response(200, None, CIMultiDictProxy(merged), True, key, unread=cached.body)
             if status in accept:
                 try:
                     data = _decode(raw, endpoint, url)

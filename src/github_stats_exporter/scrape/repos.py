@@ -68,7 +68,8 @@ class RepoDirectory:
 
     async def repos(self) -> list[Repo]:
         """The selected repositories, sorted by name; raises `GitHubError` when the listing fails."""
-        listing = await list_org_repos(self._client, self._org)
+        # With a result kept, an unchanged listing (every page a 304) is not decoded at all.
+        listing = await list_org_repos(self._client, self._org, parse_unchanged=self._cached is None)
         if listing.not_modified and self._cached is not None:
             return list(self._cached)
         # Every repository of the org, collected here or by another shard, shares this org's client.
