@@ -167,8 +167,10 @@ class SimContext:
             principal = self.auth.resolve(request.headers.get("Authorization"))
         except AuthError as exc:
             return self.json_response(exc.status, error_body(exc.status, exc.message))
-        if budget and self.limiter.exhausted(principal.budget_key, now):
-            return self.primary_limited(principal, self.limiter.peek(principal.budget_key, now))
+        # One look at the budget serves both the limit check and a 304's headers (same instant).
+        state = self.limiter.peek(principal.budget_key, now) if budget else None
+        if state is not None and state.remaining <= 0:
+            return self.primary_limited(principal, state)
         inm = request.headers.get("If-None-Match")
         known: Hashable | None = None
         if fingerprint is not None and (fault is None or fault.kind == "latency"):
@@ -176,8 +178,8 @@ class SimContext:
             seen = self.validators.get((route, request.path_qs)) if known is not None else None
             if inm and seen is not None and seen[0] == known and etag_matches(inm, seen[1]):
                 headers = {"X-GitHub-Media-Type": "github.v3; format=json", **seen[2], "ETag": seen[1]}
-                if budget:
-                    headers.update(self.limiter.peek(principal.budget_key, now).headers())
+                if state is not None:
+                    headers.update(state.headers())
                 return web.Response(status=304, headers=headers)
         try:
             reply = await handler(request, principal, fault)

@@ -96,6 +96,7 @@ class Simulator:
         self._seats: SeatRoster | None = None
         self._copilot_repos: RepoActivity | None = None
         self._runners: list[web.AppRunner] = []
+        self._date: tuple[int, str] = (-1, "")
 
     @property
     def api_url(self) -> str:
@@ -151,7 +152,11 @@ class Simulator:
 
     async def _stamp_date(self, request: web.Request, response: web.StreamResponse) -> None:
         # Clients that read Date (clock-skew checks) must see simulated time, not wall time.
-        response.headers["Date"] = formatdate(self.clock.now(), usegmt=True)
+        # The header has whole seconds: formatted once per second, not once per answer.
+        second = int(self.clock.now())
+        if second != self._date[0]:
+            self._date = (second, formatdate(second, usegmt=True))
+        response.headers["Date"] = self._date[1]
 
     def api_app(self) -> web.Application:
         app = web.Application()
