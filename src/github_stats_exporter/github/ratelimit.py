@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Protocol
 
 import structlog
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from github_stats_exporter.github.errors import RateLimited
 from github_stats_exporter.store.base import StoreError
@@ -43,8 +44,8 @@ class LimitKind(StrEnum):
 def header(headers: Mapping[str, str], name: str) -> str | None:
     """Case-insensitive header lookup that also works on plain dicts."""
     value = headers.get(name)
-    if value is not None:
-        return value
+    if value is not None or isinstance(headers, CIMultiDictProxy | CIMultiDict):
+        return value  # a multidict's get is already case-insensitive: absent means absent
     lowered = name.lower()
     for key, candidate in headers.items():
         if key.lower() == lowered:
