@@ -83,7 +83,9 @@ class RestApi:
         return [
             web.get("/rate_limit", c.endpoint("rate_limit", self.rate_limit, budget=False)),
             web.post("/app/installations/{installation_id}/access_tokens", self.access_token),
-            web.get("/orgs/{org}/repos", c.endpoint("list_org_repos", self.org_repos)),
+            web.get(
+                "/orgs/{org}/repos", c.endpoint("list_org_repos", self.org_repos, fingerprint=self._pushes)
+            ),
             web.get(
                 "/installation/repositories", c.endpoint("list_installation_repos", self.installation_repos)
             ),
@@ -148,7 +150,18 @@ class RestApi:
         info = self.ctx.world.repo_info(request.match_info["owner"], request.match_info["repo"])
         if info is None or not who.can_read_org(info.org):
             return None
-        return self.ctx.world.repo(info.org, info.name).changes(self.ctx.clock.now())
+        return self.ctx.world.data(info).changes(self.ctx.clock.now())
+
+    def _pushes(self, request: web.Request, who: Principal) -> tuple[int, ...] | None:
+        """The fingerprint of an org's repository listing: each repo's commit count (its ``pushed_at``).
+
+        A repo item is a function of the repo and its head commit, and so is every listing order.
+        """
+        org_spec = self.ctx.world.org_spec(request.match_info["org"])
+        if org_spec is None or not who.can_read_org(org_spec.name):
+            return None
+        world, now = self.ctx.world, self.ctx.clock.now()
+        return tuple(world.data(info).commits_until(now) for info in world.repos(org_spec.name))
 
     def _repo(self, who: Principal, owner: str, name: str) -> RepoData:
         info = self.ctx.world.repo_info(owner, name)
@@ -159,7 +172,7 @@ class RestApi:
     def _repo_list(self, request: web.Request, org: str, now: float, *, sortable: bool) -> list[RepoData]:
         """The org's repos in listing order; only the page asked for is rendered (by the caller)."""
         world = self.ctx.world
-        datas = [world.repo(org, info.name) for info in world.repos(org)]
+        datas = [world.data(info) for info in world.repos(org)]
         if sortable:
             kind = request.query.get("type", "all")
             if kind == "public":

@@ -230,6 +230,10 @@ class RepoData:
     def visible_comments(self, now: float) -> list[IssueComment]:
         return self.comments[: bisect_right(self._comment_times, now)]
 
+    def commits_until(self, now: float) -> int:
+        """How many commits of the default branch exist at ``now`` (its head, hence ``pushed_at``, follows)."""
+        return bisect_right(self._commit_times, now)
+
     def pushed_at(self, now: float) -> int:
         head = self.head(now)
         return head.committed_at if head is not None else self.info.created_at

@@ -66,6 +66,10 @@ class World:
         if info is None:
             msg = f"no repo {org}/{name} in this world"
             raise KeyError(msg)
+        return self.data(info)
+
+    def data(self, info: RepoInfo) -> RepoData:
+        """All events of a repo already looked up (built on first call, then cached)."""
         key = (info.org, info.name)
         data = self._data.get(key)
         if data is None:

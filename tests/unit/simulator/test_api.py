@@ -325,3 +325,30 @@ async def test_the_last_answer_per_repository_route_is_recorded(
     last = sim.stats.last_answered
     assert last["list_issue_comments", "acme", repo.lower()] == START
     assert last["list_pulls", "acme", repo.lower()] == START + 60
+
+
+async def test_remembered_org_listing_answers_304_until_a_repo_is_pushed_to(
+    sim: Simulator, api: Any, clock: SimClock
+) -> None:
+    """An org's conditional repository listing answers 304 (same ETag and Link) while no repo gets a commit, and 200 with the new pushed_at once one does."""
+    path = "/orgs/acme/repos?per_page=2&sort=pushed"
+    status, body, headers = await api.get(path)
+    tag = headers["ETag"]
+    assert status == 200
+    assert "Link" in headers
+    pending = sorted(
+        c.committed_at
+        for info in sim.world.repos("acme")
+        for c in sim.world.repo("acme", info.name).commits
+        if c.committed_at > clock.now()
+    )
+    clock.set(float(pending[0] - 1))
+    status, _, h304 = await api.get(path, **{"If-None-Match": tag})
+    assert status == 304
+    assert (h304["ETag"], h304["Link"]) == (tag, headers["Link"])
+    clock.set(float(pending[0]))
+    status, fresh, h200 = await api.get(path, **{"If-None-Match": tag})
+    assert status == 200
+    assert h200["ETag"] != tag
+    assert fresh[0]["pushed_at"] == iso(pending[0])
+    assert fresh != body
