@@ -19,6 +19,8 @@ from github_stats_exporter.simulator.entities import PullView, RepoData
 from github_stats_exporter.simulator.faults import FaultRule
 
 T = TypeVar("T")
+FIXED_ORDERS = frozenset({"created", "full_name"})
+"""Repository listing orders that do not depend on the clock."""
 
 
 def parse_time(text: str, name: str) -> float:
@@ -77,6 +79,8 @@ class RestApi:
     def __init__(self, ctx: SimContext) -> None:
         self.ctx = ctx
         self._stats_seen: dict[tuple[str, str], tuple[str, int]] = {}
+        self._orders: dict[tuple[str, str, str, bool], list[RepoData]] = {}
+        """(org, type, sort, descending) -> an org's repos in a fixed order (the world never changes)."""
 
     def routes(self) -> list[web.RouteDef]:
         c = self.ctx
@@ -152,16 +156,25 @@ class RestApi:
             return None
         return self.ctx.world.data(info).changes(self.ctx.clock.now())
 
-    def _pushes(self, request: web.Request, who: Principal) -> tuple[int, ...] | None:
-        """The fingerprint of an org's repository listing: each repo's commit count (its ``pushed_at``).
+    def _pushes(self, request: web.Request, who: Principal) -> tuple[str, int] | None:
+        """The fingerprint of a page of an org's repository listing: how many commits its repos have.
 
-        A repo item is a function of the repo and its head commit, and so is every listing order.
+        A repo item is a function of the repo and its head commit (its ``pushed_at``). In a fixed order
+        (created, full_name) a page always holds the same repos, so only theirs count; ordered by push
+        time, every repo of the org does. Commit counts only grow with the clock, so equal sums at two
+        instants mean equal counts (None: not readable, or an invalid query the handler answers).
         """
         org_spec = self.ctx.world.org_spec(request.match_info["org"])
         if org_spec is None or not who.can_read_org(org_spec.name):
             return None
         world, now = self.ctx.world, self.ctx.clock.now()
-        return tuple(world.data(info).commits_until(now) for info in world.repos(org_spec.name))
+        if request.query.get("sort", "created") not in FIXED_ORDERS:
+            return "org", sum(world.data(info).commits_until(now) for info in world.repos(org_spec.name))
+        try:
+            page, _ = paginate(self.ctx, request, self._repo_list(request, org_spec.name, now, sortable=True))
+        except ApiError:
+            return None
+        return "page", sum(d.commits_until(now) for d in page)
 
     def _repo(self, who: Principal, owner: str, name: str) -> RepoData:
         info = self.ctx.world.repo_info(owner, name)
@@ -170,29 +183,37 @@ class RestApi:
         return self.ctx.world.repo(info.org, info.name)
 
     def _repo_list(self, request: web.Request, org: str, now: float, *, sortable: bool) -> list[RepoData]:
-        """The org's repos in listing order; only the page asked for is rendered (by the caller)."""
+        """The org's repos in listing order; only the page asked for is rendered (by the caller).
+
+        A fixed order (created, full_name) is computed once per query and kept: callers must not change it.
+        """
         world = self.ctx.world
+        if not sortable:
+            return sorted((world.data(info) for info in world.repos(org)), key=lambda d: d.info.id)
+        kind = request.query.get("type", "all")
+        sort = request.query.get("sort", "created")
+        keys: dict[str, Callable[[RepoData], Any]] = {
+            "created": lambda d: (d.info.created_at, d.info.id),
+            "updated": lambda d: (d.pushed_at(now), d.info.id),
+            "pushed": lambda d: (d.pushed_at(now), d.info.id),
+            "full_name": lambda d: (d.info.full_name.lower(), d.info.id),
+        }
+        if sort not in keys:
+            raise ApiError(422, "Validation Failed", errors=[{"field": "sort", "code": "invalid"}])
+        desc = _direction(request, sort != "full_name")
+        kept = self._orders.get((org, kind, sort, desc))
+        if kept is not None:
+            return kept
         datas = [world.data(info) for info in world.repos(org)]
-        if sortable:
-            kind = request.query.get("type", "all")
-            if kind == "public":
-                datas = [d for d in datas if not d.info.private]
-            elif kind == "private":
-                datas = [d for d in datas if d.info.private]
-            elif kind == "forks":
-                datas = []
-            sort = request.query.get("sort", "created")
-            keys: dict[str, Callable[[RepoData], Any]] = {
-                "created": lambda d: (d.info.created_at, d.info.id),
-                "updated": lambda d: (d.pushed_at(now), d.info.id),
-                "pushed": lambda d: (d.pushed_at(now), d.info.id),
-                "full_name": lambda d: (d.info.full_name.lower(), d.info.id),
-            }
-            if sort not in keys:
-                raise ApiError(422, "Validation Failed", errors=[{"field": "sort", "code": "invalid"}])
-            datas.sort(key=keys[sort], reverse=_direction(request, sort != "full_name"))
-        else:
-            datas.sort(key=lambda d: d.info.id)
+        if kind == "public":
+            datas = [d for d in datas if not d.info.private]
+        elif kind == "private":
+            datas = [d for d in datas if d.info.private]
+        elif kind == "forks":
+            datas = []
+        datas.sort(key=keys[sort], reverse=desc)
+        if sort in FIXED_ORDERS:
+            self._orders[org, kind, sort, desc] = datas
         return datas
 
     def _render_repos(self, page: Sequence[RepoData], now: float) -> list[dict[str, Any]]:

@@ -352,3 +352,39 @@ async def test_remembered_org_listing_answers_304_until_a_repo_is_pushed_to(
     assert h200["ETag"] != tag
     assert fresh[0]["pushed_at"] == iso(pending[0])
     assert fresh != body
+
+
+async def test_a_page_of_the_org_listing_in_creation_order_changes_only_with_its_own_repos(
+    sim: Simulator, api: Any, clock: SimClock
+) -> None:
+    """In creation order a listing page answers 304 after a push to a repo on another page, and 200 after a push to one of its own."""
+    order = [
+        info.name
+        for info in sorted(sim.world.repos("acme"), key=lambda i: (i.created_at, i.id), reverse=True)
+    ]
+    upcoming = {
+        info.name: min(
+            c.committed_at for c in sim.world.repo("acme", info.name).commits if c.committed_at > clock.now()
+        )
+        for info in sim.world.repos("acme")
+        if any(c.committed_at > clock.now() for c in sim.world.repo("acme", info.name).commits)
+    }
+    pushed = min(upcoming, key=lambda name: upcoming[name])
+    own = order.index(pushed) // 2 + 1
+    other = 1 if own != 1 else 2
+    tags = {}
+    for page in (own, other):
+        status, _, headers = await api.get(f"/orgs/acme/repos?per_page=2&page={page}")
+        assert status == 200
+        tags[page] = headers["ETag"]
+    clock.set(float(upcoming[pushed]))
+    status, _, h304 = await api.get(
+        f"/orgs/acme/repos?per_page=2&page={other}", **{"If-None-Match": tags[other]}
+    )
+    assert (status, h304["ETag"]) == (304, tags[other])
+    status, body, h200 = await api.get(
+        f"/orgs/acme/repos?per_page=2&page={own}", **{"If-None-Match": tags[own]}
+    )
+    assert status == 200
+    assert h200["ETag"] != tags[own]
+    assert next(item["pushed_at"] for item in body if item["name"] == pushed) == iso(upcoming[pushed])
