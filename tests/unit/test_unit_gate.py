@@ -11,6 +11,7 @@ from github_stats_exporter.scrape.scheduler import Job
 from github_stats_exporter.selfmetrics import SelfMetrics
 
 UNIT = "repos:org/acme#0/2"
+OTHER = "repos:org/acme#1/2"
 
 
 def gate() -> tuple[UnitGate, Health, SelfMetrics]:
@@ -86,14 +87,33 @@ async def test_a_new_term_then_a_loss_while_the_tick_is_still_ending_does_not_ra
         assert units.epoch(UNIT) == 0
 
 
-async def test_gaining_a_unit_wakes_sleeping_unit_jobs() -> None:
-    """A job sleeping between ticks wakes as soon as this replica gains a unit."""
+async def test_gaining_a_unit_wakes_its_sleeping_jobs_and_no_other() -> None:
+    """A gained unit's job wakes at once; the job of a unit already held keeps its schedule."""
     units, health, _ = gate()
-    sleeper = asyncio.create_task(units.sleep(30))
+    units.set({OTHER: 1})
+    held = asyncio.create_task(units.sleeper(OTHER)(30))
+    waiting = asyncio.create_task(units.sleeper(UNIT)(30))
     await asyncio.sleep(0)
-    units.set({UNIT: 3})
-    await asyncio.wait_for(sleeper, 1)
+
+    units.set({OTHER: 1, UNIT: 3})
+
+    await asyncio.wait_for(waiting, 1)
+    await asyncio.sleep(0)
+    assert not held.done()
     assert f"{UNIT}@3" in health.snapshot()["details"]["shards"]["detail"]
+    held.cancel()
+
+
+async def test_a_new_term_of_a_held_unit_wakes_its_job() -> None:
+    """Lost and taken again between two rounds (a new epoch): the ended tick's job starts again at once."""
+    units, _, _ = gate()
+    units.set({UNIT: 3})
+    sleeper = asyncio.create_task(units.sleeper(UNIT)(30))
+    await asyncio.sleep(0)
+
+    units.set({UNIT: 4})
+
+    await asyncio.wait_for(sleeper, 1)
 
 
 async def test_the_cluster_view_names_every_unit_s_holder_and_forgets_moved_ones() -> None:

@@ -172,7 +172,9 @@ async def _watched(runtime: Runtime, job: Job) -> None:
     units = runtime.core.units
     if job.unit and units is not None:
         # Sharded collection: the job runs while this replica holds its unit, whoever leads.
-        await run_periodic(units.guard(job), sleep=units.sleep, beat=lambda: runtime.health.beat(job.name))
+        await run_periodic(
+            units.guard(job), sleep=units.sleeper(job.unit), beat=lambda: runtime.health.beat(job.name)
+        )
     elif job.leader_only:
         await run_periodic(
             runtime.leadership.guard(job),

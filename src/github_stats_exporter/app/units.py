@@ -3,7 +3,8 @@ the end of a unit's ticks in flight when it is lost, and the epoch its fenced wr
 
 `UnitGate` applies the `leader.shards.ShardCoordinator`'s verdicts as `Leadership` applies the
 elector's: losing a unit ends that unit's tick at once (docs/leader_election.md, "Takeover"); gaining
-one wakes its sleeping job so it collects at once. It never talks to the store or GitHub.
+one (or a new term of it) wakes that unit's sleeping jobs so they collect at once, and only them: the
+jobs of units already held keep their schedule. It never talks to the store or GitHub.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
 from github_stats_exporter.health import Health
 from github_stats_exporter.metrics import SHARD_UNIT_EPOCH, SHARD_UNITS_HELD
@@ -41,7 +43,7 @@ class UnitGate:
         self._held: dict[str, int] = {}
         self._view: dict[str, tuple[str, int]] = {}
         self._ticks: dict[str, set[asyncio.Timeout]] = {}
-        self._gained = asyncio.Event()
+        self._gained: dict[str, asyncio.Event] = {}
         health.register(HEALTH_COMPONENT, required_for_ready=False)
         self._report()
 
@@ -68,11 +70,16 @@ class UnitGate:
 
         return dataclasses.replace(job, tick=guarded, gate=lambda: unit in self._held)
 
-    async def sleep(self, seconds: float) -> None:
-        """Sleep between unit-job iterations, cut short when this replica gains a unit."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._gained.wait()
+    def sleeper(self, unit: str) -> Callable[[float], Coroutine[Any, Any, None]]:
+        """The sleep between iterations of ``unit``'s jobs: cut short when this replica gains ``unit``."""
+
+        async def sleep(seconds: float) -> None:
+            gained = self._gained.setdefault(unit, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await gained.wait()
+
+        return sleep
 
     def set(self, held: Mapping[str, int]) -> None:
         """Apply the coordinator's verdict: end the ticks of lost units (or of a new term), wake on gains."""
@@ -85,15 +92,16 @@ class UnitGate:
                     # was stalled) ends its tick anyway; rescheduling it would raise.
                     if not scope.expired():
                         scope.reschedule(now)
-        gained = bool(set(held) - set(self._held))
+        gained = [unit for unit, epoch in held.items() if self._held.get(unit) != epoch]
         lost = any(held.get(unit) != epoch for unit, epoch in self._held.items())
         self._held = dict(held)
         if lost and self._on_lost is not None:
             self._on_lost(dict(self._held))
         self._report()
-        if gained:
-            self._gained.set()
-            self._gained = asyncio.Event()
+        for unit in gained:
+            event = self._gained.pop(unit, None)
+            if event is not None:
+                event.set()
 
     def view(self, holders: Mapping[str, tuple[str, int]]) -> None:
         """Record who holds every unit (the store's view): the epoch gauges and the `/healthz` summary."""
