@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 from tests.support.redis_server import RedisProcess
@@ -46,6 +48,20 @@ def org_names(count: int) -> list[str]:
     return [f"org{i:02d}" for i in range(count)]
 
 
+def world_spec(orgs: int, repos: int, history_days: int, *, start: float = START) -> WorldSpec:
+    """``orgs`` orgs (`org_names`) of ``repos`` repositories each, one App installation per org."""
+    return WorldSpec(
+        seed=7,
+        orgs=tuple(
+            OrgSpec(o, repos=repos, users=40, app_id=11, installation_id=100 + i)
+            for i, o in enumerate(org_names(orgs))
+        ),
+        start=start,
+        history_days=history_days,
+        future_days=1,
+    )
+
+
 async def _ignore(window: MissedWindow) -> None:
     return None
 
@@ -71,20 +87,50 @@ def activity_collector(
     )
 
 
+def serve_config(
+    sim: Simulator,
+    key: Path,
+    redis_port: int,
+    *,
+    orgs: int,
+    port: int,
+    interval: float,
+    mode: str = "single",
+    shards: int = 1,
+    identity: str = "r0",
+    lease: float = 30.0,
+) -> dict[str, Any]:
+    """A `serve` config on the simulator's App for ``orgs`` orgs, Redis store and Redis leases.
+
+    ``renew_deadline`` is 2/3 of ``lease``, ``retry_period`` 1/8 of it.
+    """
+    org = {"app_id": 11, "private_key_path": str(key), "scrape_interval": f"{interval}s", "shards": shards}
+    return {
+        "server": {"listen_addr": f"127.0.0.1:{port}", "log_level": "warning"},
+        "github": {
+            "api_base_url": sim.api_url,
+            "orgs": [{"org": o, "installation_id": 100 + i, **org} for i, o in enumerate(org_names(orgs))],
+        },
+        "health": {"github_probe_interval": "1h"},
+        "leader_election": {
+            "enabled": True,
+            "backend": "redis",
+            "mode": mode,
+            "identity": identity,
+            "lease_duration": f"{lease}s",
+            "renew_deadline": f"{lease * 2 / 3:.3f}s",
+            "retry_period": f"{lease / 8:.3f}s",
+        },
+        "store": {"backend": "redis", "redis_addr": f"127.0.0.1:{redis_port}", "key_prefix": "bench"},
+    }
+
+
 @asynccontextmanager
 async def activity_world(
     redis: RedisProcess, *, key_prefix: str, orgs: int, repos: int, history_days: int
 ) -> AsyncIterator[ActivityWorld]:
     names = org_names(orgs)
-    spec = WorldSpec(
-        seed=7,
-        orgs=tuple(
-            OrgSpec(o, repos=repos, users=40, app_id=11, installation_id=100 + i) for i, o in enumerate(names)
-        ),
-        start=START,
-        history_days=history_days,
-        future_days=1,
-    )
+    spec = world_spec(orgs, repos, history_days)
     clock = SimClock(frozen_at=START)
     store = RedisSnapshotStore.standalone("127.0.0.1", redis.port, key_prefix=key_prefix)
     async with (

@@ -32,17 +32,17 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import yaml
 from tests.support.redis_server import RedisProcess, free_port
 
+from benchmarks import _activity_world as activity_world
 from benchmarks.sharded_collection import cpu_seconds, print_logs
 from benchmarks.steady_cycle_cpu import where
 from github_stats_exporter.simulator.faults import FaultRule
 from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator
-from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
+from github_stats_exporter.simulator.spec import WorldSpec
 
 ORGS = int(os.environ.get("GSE_BENCH_ORGS", "4"))
 REPOS = int(os.environ.get("GSE_BENCH_REPOS", "1000"))
@@ -57,37 +57,15 @@ WARM_QUIET = 15.0
 
 
 def org_names() -> list[str]:
-    return [f"org{i:02d}" for i in range(ORGS)]
+    return activity_world.org_names(ORGS)
 
 
 def spec() -> WorldSpec:
-    orgs = tuple(
-        OrgSpec(name, repos=REPOS, users=40, app_id=11, installation_id=100 + i)
-        for i, name in enumerate(org_names())
-    )
-    return WorldSpec(seed=7, orgs=orgs, start=time.time(), history_days=HISTORY_DAYS, future_days=1)
+    return activity_world.world_spec(ORGS, REPOS, HISTORY_DAYS, start=time.time())
 
 
 def write_config(path: Path, sim: Simulator, key: Path, redis: RedisProcess) -> None:
-    org = {"app_id": 11, "private_key_path": str(key), "scrape_interval": f"{INTERVAL}s"}
-    config: dict[str, Any] = {
-        "server": {"listen_addr": f"127.0.0.1:{free_port()}", "log_level": "warning"},
-        "github": {
-            "api_base_url": sim.api_url,
-            "orgs": [{"org": o, "installation_id": 100 + i, **org} for i, o in enumerate(org_names())],
-        },
-        "health": {"github_probe_interval": "1h"},
-        "leader_election": {
-            "enabled": True,
-            "backend": "redis",
-            "mode": "single",
-            "identity": "r0",
-            "lease_duration": "30s",
-            "renew_deadline": "20s",
-            "retry_period": "3s",
-        },
-        "store": {"backend": "redis", "redis_addr": f"127.0.0.1:{redis.port}", "key_prefix": "bench"},
-    }
+    config = activity_world.serve_config(sim, key, redis.port, orgs=ORGS, port=free_port(), interval=INTERVAL)
     path.write_text(yaml.safe_dump(config))
 
 

@@ -34,12 +34,13 @@ import yaml
 from redis.asyncio import Redis
 from tests.support.redis_server import RedisProcess, free_port
 
+from benchmarks import _activity_world as activity_world
 from github_stats_exporter import metrics
 from github_stats_exporter.scrape.shard import RepoShard
 from github_stats_exporter.simulator.faults import FaultRule
 from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator
-from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
+from github_stats_exporter.simulator.spec import WorldSpec
 from github_stats_exporter.simulator.truth import repo_activity_truth
 from github_stats_exporter.store.redis import RedisSnapshotStore
 
@@ -78,41 +79,29 @@ ACTIVITY = frozenset(
 
 
 def org_names() -> list[str]:
-    return [f"org{i:02d}" for i in range(ORGS)]
+    return activity_world.org_names(ORGS)
 
 
 def spec() -> WorldSpec:
-    orgs = tuple(
-        OrgSpec(name, repos=REPOS, users=40, app_id=11, installation_id=100 + i)
-        for i, name in enumerate(org_names())
-    )
-    return WorldSpec(seed=7, orgs=orgs, start=time.time(), history_days=HISTORY_DAYS, future_days=1)
+    return activity_world.world_spec(ORGS, REPOS, HISTORY_DAYS, start=time.time())
 
 
 def write_config(
     path: Path, name: str, sim: Simulator, key: Path, redis: RedisProcess, interval: float, mode: str
 ) -> int:
     port = free_port()
-    shards = SHARDS if mode == "sharded" else 1
-    org = {"app_id": 11, "private_key_path": str(key), "scrape_interval": f"{interval}s", "shards": shards}
-    config: dict[str, Any] = {
-        "server": {"listen_addr": f"127.0.0.1:{port}", "log_level": "warning"},
-        "github": {
-            "api_base_url": sim.api_url,
-            "orgs": [{"org": o, "installation_id": 100 + i, **org} for i, o in enumerate(org_names())],
-        },
-        "health": {"github_probe_interval": "1h"},
-        "leader_election": {
-            "enabled": True,
-            "backend": "redis",
-            "mode": mode,
-            "identity": name,
-            "lease_duration": f"{LEASE}s",
-            "renew_deadline": f"{LEASE * 2 / 3:.3f}s",
-            "retry_period": f"{LEASE / 8:.3f}s",
-        },
-        "store": {"backend": "redis", "redis_addr": f"127.0.0.1:{redis.port}", "key_prefix": "bench"},
-    }
+    config = activity_world.serve_config(
+        sim,
+        key,
+        redis.port,
+        orgs=ORGS,
+        port=port,
+        interval=interval,
+        mode=mode,
+        shards=SHARDS if mode == "sharded" else 1,
+        identity=name,
+        lease=LEASE,
+    )
     path.write_text(yaml.safe_dump(config))
     return port
 

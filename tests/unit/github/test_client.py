@@ -918,37 +918,35 @@ def conditional_pages(fake_github, paths: list[str]) -> None:
         fake_github.on(path, page)
 
 
-async def test_an_etag_cache_smaller_than_the_cycle_misses_every_time(
-    fake_github, make_client, self_metrics
-) -> None:
-    """Asking 12 URLs in turn through a cache of 10 evicts each just before its reuse: no 304 at all."""
+async def second_round_of(make_client, fake_github, repositories: int | None) -> list[Any]:
+    """The answers to 12 URLs asked twice in turn through a cache of 10 (fitted to ``repositories``)."""
     paths = [f"/repos/acme/r{i}/pulls" for i in range(12)]
     conditional_pages(fake_github, paths)
     client = await make_client(etag_cache_entries=10)
-
+    if repositories is not None:
+        client.fit_etag_cache(repositories)
     for _ in range(2):
         answers = [await client.get(path, endpoint="list_pulls") for path in paths]
-
-    assert not any(a.not_modified for a in answers)
-    assert self_metrics.value(metrics.GITHUB_ETAG_EVICTIONS, {"org": "acme"}) == 14
+    return answers
 
 
-async def test_an_etag_cache_fitted_to_the_org_answers_the_whole_cycle_with_304s(
-    fake_github, make_client, self_metrics
+@pytest.mark.parametrize(
+    ("repositories", "not_modified", "evictions"),
+    [
+        pytest.param(None, 0, 14, id="too-small-misses-every-time"),
+        pytest.param(0, 0, 14, id="never-below-the-floor"),
+        pytest.param(1, 12, 0, id="fitted-to-one-repository"),
+    ],
+)
+async def test_an_etag_cache_answers_a_cycle_with_304s_only_when_it_holds_the_cycle(
+    fake_github, make_client, self_metrics, repositories: int | None, not_modified: int, evictions: int
 ) -> None:
-    """Fitted to one repository (16 entries), the same 12 URLs come back 304 on the second round."""
-    paths = [f"/repos/acme/r{i}/pulls" for i in range(12)]
-    conditional_pages(fake_github, paths)
-    client = await make_client(etag_cache_entries=10)
-    client.fit_etag_cache(1)
+    """Asking 12 URLs in turn through 10 entries evicts each just before its reuse (no 304 at all);
+    fitted to one repository (16 entries) the second round is all 304s."""
+    answers = await second_round_of(make_client, fake_github, repositories)
 
-    for _ in range(2):
-        answers = [await client.get(path, endpoint="list_pulls") for path in paths]
-
-    assert all(a.not_modified for a in answers)
-    assert self_metrics.value(metrics.GITHUB_ETAG_EVICTIONS, {"org": "acme"}) == 0
-    client.fit_etag_cache(0)  # never below the configured floor
-    assert sum([(await client.get(path, endpoint="list_pulls")).not_modified for path in paths[-10:]]) == 10
+    assert sum(a.not_modified for a in answers) == not_modified
+    assert self_metrics.value(metrics.GITHUB_ETAG_EVICTIONS, {"org": "acme"}) == evictions
 
 
 async def test_rate_limit_endpoint_feeds_the_budget_even_when_core_is_spent(

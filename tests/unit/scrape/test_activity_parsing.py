@@ -339,17 +339,20 @@ async def test_only_a_curable_stream_failure_records_a_backfill_window(status: i
     assert "w" in collector.failing_repos
 
 
-async def test_commits_are_not_asked_again_until_the_repository_is_pushed_to() -> None:
-    """While the listing's pushed_at stays, commits are not re-asked (and still counted); a push or half an hour asks again."""
-    client = ScriptedClient(
-        {
-            "/orgs/acme/repos": [[repo_json("w")]],
-            "/repos/acme/w/commits": [[commit_json("a" * 40)]],
-            "/repos/acme/w/pulls": [[]],
-            "/repos/acme/w/issues/comments": [[]],
-        }
-    )
-    now = [NOW]
+def one_repo_routes() -> dict[str, list[Any]]:
+    """An org with one repository ``w`` with one commit and nothing else."""
+    return {
+        "/orgs/acme/repos": [[repo_json("w")]],
+        "/repos/acme/w/commits": [[commit_json("a" * 40)]],
+        "/repos/acme/w/pulls": [[]],
+        "/repos/acme/w/issues/comments": [[]],
+    }
+
+
+def one_repo_collector(
+    client: ScriptedClient, now: list[float]
+) -> tuple[MemorySnapshotStore, ActivityCollector]:
+    """A collector of org ``acme`` on ``client`` and a memory store, both on the clock ``now[0]``."""
     store = MemorySnapshotStore(clock=lambda: now[0])
     collector = ActivityCollector(
         cast(GitHubClient, client),
@@ -361,6 +364,14 @@ async def test_commits_are_not_asked_again_until_the_repository_is_pushed_to() -
         missed=lambda window: _ignore(window),
         clock=lambda: now[0],
     )
+    return store, collector
+
+
+async def test_commits_are_not_asked_again_until_the_repository_is_pushed_to() -> None:
+    """While the listing's pushed_at stays, commits are not re-asked (and still counted); a push or half an hour asks again."""
+    client = ScriptedClient(one_repo_routes())
+    now = [NOW]
+    store, collector = one_repo_collector(client, now)
 
     def commit_calls() -> int:
         return [p for p, _ in client.calls].count("/repos/acme/w/commits")
@@ -392,25 +403,8 @@ async def test_the_window_ends_before_the_listing_that_decides_which_commits_to_
                 now[0] += 5  # the listing took 5 s; the repo may have been pushed to meanwhile
             return answer
 
-    client = SlowListing(
-        {
-            "/orgs/acme/repos": [[repo_json("w")]],
-            "/repos/acme/w/commits": [[commit_json("a" * 40)]],
-            "/repos/acme/w/pulls": [[]],
-            "/repos/acme/w/issues/comments": [[]],
-        }
-    )
-    store = MemorySnapshotStore(clock=lambda: now[0])
-    collector = ActivityCollector(
-        cast(GitHubClient, client),
-        RepoDirectory(cast(GitHubClient, client), "acme", allowlist=["*"], include_archived=False),
-        store,
-        org="acme",
-        concurrency=2,
-        metrics=SelfMetrics(),
-        missed=lambda window: _ignore(window),
-        clock=lambda: now[0],
-    )
+    client = SlowListing(one_repo_routes())
+    store, collector = one_repo_collector(client, now)
 
     assert await collector.tick()
 
