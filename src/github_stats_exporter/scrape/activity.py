@@ -268,6 +268,7 @@ class ActivityCollector:
     async def _collect(self, selected: Repo, now: float, read: _LedgerRead | None = None) -> bool:
         repo = selected.name
         async with self._lock(repo):
+            batched = read is not None and read.current(repo, self._states.get(repo))
             try:
                 state = await self._load(repo, strict=False, read=read)
             except StoreError as exc:
@@ -282,6 +283,21 @@ class ActivityCollector:
                 log.exception("activity collection crashed", org=self._org, repo=repo)
                 self._failing[repo] = "internal error"
                 return False
+            if batched and (run.changed or now - state.persisted_at >= PERSIST_FETCHED_AT_EVERY):
+                # The ledger came from the cycle's read at its start; another process (a backfill on
+                # another replica) may have written one since. Writing ours over it would drop what it
+                # merged: leave both to it this cycle, reload and fetch again on the next.
+                try:
+                    if not await self._stored_revision_is(repo, state.rev):
+                        self._states.pop(repo, None)
+                        log.info(
+                            "activity ledger written by another process meanwhile", org=self._org, repo=repo
+                        )
+                        return True
+                except StoreError as exc:
+                    self._failing[repo] = f"store: {exc}"
+                    log.warning("activity ledger unavailable", org=self._org, repo=repo, error=str(exc))
+                    return False
             try:
                 await self._persist(repo, state, now, force=run.changed)
             except StoreError as exc:
@@ -460,6 +476,11 @@ class ActivityCollector:
             fresh.samples = state.samples
         self._states[repo] = fresh
         return fresh
+
+    async def _stored_revision_is(self, repo: str, rev: str | None) -> bool:
+        """True when the store holds the ledger revision ``rev`` of ``repo`` (or no ledger at all)."""
+        record = await self._store.get_checkpoint(ledger_name(self._org, repo))
+        return record is None or Ledger.revision(record) == rev
 
     async def _persist(self, repo: str, state: _RepoState, now: float, *, force: bool) -> None:
         if not force and now - state.persisted_at < PERSIST_FETCHED_AT_EVERY:

@@ -19,7 +19,8 @@ from github_stats_exporter.github.client import GitHubClient, Response
 from github_stats_exporter.github.errors import NotFound, http_error_for
 from github_stats_exporter.github.payload import parse_time
 from github_stats_exporter.model import MissedWindow, SnapshotKey, TimeWindow
-from github_stats_exporter.scrape.activity import COMMITS_RECHECK_SECONDS, ActivityCollector
+from github_stats_exporter.scrape.activity import COMMITS_RECHECK_SECONDS, ActivityCollector, ledger_name
+from github_stats_exporter.scrape.ledger import Ledger
 from github_stats_exporter.scrape.repos import RepoDirectory
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.store.memory import MemorySnapshotStore
@@ -410,6 +411,43 @@ async def test_the_window_ends_before_the_listing_that_decides_which_commits_to_
 
     key = SnapshotKey("activity", ("acme", "w"))
     assert (await store.get_many([key]))[key].produced_at == NOW
+
+
+async def test_a_ledger_written_elsewhere_during_the_cycle_is_not_overwritten() -> None:
+    """The cycle reads every ledger at its start; one that another process wrote since is kept, and the
+    repo is collected again from it on the next cycle."""
+    now = [NOW]
+    stored: list[MemorySnapshotStore] = []
+
+    class BackfillElsewhere(ScriptedClient):
+        armed = False
+
+        async def get(self, path_or_url: str, **kwargs: Any) -> Response:
+            if path_or_url == "/repos/acme/w/commits" and self.armed:
+                self.armed = False
+                # Another replica's backfill writes the ledger while this cycle is under way.
+                await stored[0].set_checkpoint(ledger_name("acme", "w"), Ledger().to_record("elsewhere"))
+            return await super().get(path_or_url, **kwargs)
+
+    client = BackfillElsewhere(one_repo_routes())
+    store, collector = one_repo_collector(client, now)
+    stored.append(store)
+    assert await collector.tick()
+    client.routes["/orgs/acme/repos"] = [[repo_json("w", pushed_at="2026-05-28T20:30:00Z")]]
+    client.routes["/repos/acme/w/commits"] = [[commit_json("b" * 40), commit_json("a" * 40)]]
+    client.armed = True
+    now[0] += 60
+
+    assert await collector.tick()
+
+    record = await store.get_checkpoint(ledger_name("acme", "w"))
+    assert record is not None
+    assert Ledger.revision(record) == "elsewhere"
+    now[0] += 60
+    assert await collector.tick()
+    key = SnapshotKey("activity", ("acme", "w"))
+    snapshot = (await store.get_many([key]))[key]
+    assert [s.value for s in snapshot.samples if s.name == metrics.ACTIVITY_COMMITS.name] == [2.0]
 
 
 async def _ignore(window: MissedWindow) -> None:
