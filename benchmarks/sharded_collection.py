@@ -267,6 +267,10 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
                 result[f"replica{n}_interval_cpu_s"] = b - a
             if replicas > 1:
                 result |= await kill_one(procs, sim, redis)
+                for i, org in enumerate(org_names()):
+                    result[f"spent_{i}"] = float(sim.stats.rate_limited(org))
+                if result["kill_missing"]:
+                    print_logs(tmp, f"{mode}{replicas}-")
             return result
     except Exception:
         print_logs(tmp, f"{mode}{replicas}-")
@@ -305,14 +309,14 @@ async def kill_one(
                 break
             await asyncio.sleep(0.05)
         leased = time.time() - killed
-        wanted = set()
+        wanted: dict[tuple[str, str], str] = {}
         for unit in held:
             if not unit.startswith("repos:"):
                 continue
             org, _, shard = unit.removeprefix("repos:org/").partition("#")
             index, count = (int(x) for x in shard.split("/"))
             wanted |= {
-                (org, i.name)
+                (org, i.name): unit
                 for i in sim.world.repos(org)
                 if i.kind not in ("archived", "disabled") and RepoShard(index, count).holds(i.id, i.name)
             }
@@ -326,6 +330,15 @@ async def kill_one(
             if not missing or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.1)
+        if missing:
+            units_missing: dict[str, int] = {}
+            for repo in missing:
+                units_missing[wanted[repo]] = units_missing.get(wanted[repo], 0) + 1
+            holders_now = {u: await client.get(f"bench:unit:{u}") for u in units_missing}
+            print(f"  not collected again, by unit (holder now): {units_missing} {holders_now}", flush=True)
+            orgs = sorted({org for org, _ in missing})
+            spent = {org: sim.stats.rate_limited(org) for org in orgs}
+            print(f"  rate-limited requests spent by these orgs' installations so far: {spent}", flush=True)
         return {
             "kill_units": float(len(held)),
             "kill_leased_s": leased,
@@ -380,6 +393,11 @@ def main() -> None:
                 f"steady cycle, 3 sharded replicas / {baseline[0]} 1 replica: {ratio:.0%} "
                 f"(longest job: {jobs:.0%})"
             )
+    spent = [three[f"spent_{i}"] for i in range(ORGS) if f"spent_{i}" in three]
+    if spent:
+        print(
+            f"rate-limited requests per installation over the sharded 3 run: {min(spent):.0f}-{max(spent):.0f}"
+        )
     print(
         f"kill -9 of one of 3 replicas ({three['kill_units']:.0f} units): leased again after "
         f"{three['kill_leased_s']:.1f} s, its repositories collected again after {three['kill_collected_s']:.1f} s "
