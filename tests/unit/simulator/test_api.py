@@ -296,22 +296,28 @@ async def test_remembered_etag_answers_304_until_the_repo_changes(
     """A conditional listing answers 304 with the 200's ETag and Link while nothing happens, and 200 with the news once a commit lands."""
     repo = busy_repo(sim)
     data = sim.world.repo("acme", repo)
-    path = f"/repos/acme/{repo}/commits?per_page=3"
+    pending = [c.committed_at for c in data.commits if c.committed_at > clock.now()]
+    body, fresh = await until_it_changes(api, clock, f"/repos/acme/{repo}/commits?per_page=3", pending[0])
+    assert fresh[0]["sha"] in {c.sha for c in data.commits if c.committed_at == pending[0]}
+    assert fresh != body
+
+
+async def until_it_changes(api: Any, clock: SimClock, path: str, change: int) -> tuple[Any, Any]:
+    """GET ``path``; then, just before ``change``, a conditional GET is 304 with the 200's ETag and Link;
+    at ``change`` it is a 200 with another ETag. Returns both 200 bodies."""
     status, body, headers = await api.get(path)
     tag = headers["ETag"]
     assert status == 200
     assert "Link" in headers
-    pending = [c.committed_at for c in data.commits if c.committed_at > clock.now()]
-    clock.set(float(pending[0] - 1))  # time passes, the repo's next commit is still ahead
+    clock.set(float(change - 1))  # time passes, the next change is still ahead
     status, _, h304 = await api.get(path, **{"If-None-Match": tag})
     assert status == 304
     assert (h304["ETag"], h304["Link"]) == (tag, headers["Link"])
-    clock.set(float(pending[0]))
+    clock.set(float(change))
     status, fresh, h200 = await api.get(path, **{"If-None-Match": tag})
     assert status == 200
     assert h200["ETag"] != tag
-    assert fresh[0]["sha"] in {c.sha for c in data.commits if c.committed_at == pending[0]}
-    assert fresh != body
+    return body, fresh
 
 
 async def test_the_last_answer_per_repository_route_is_recorded(
@@ -331,25 +337,13 @@ async def test_remembered_org_listing_answers_304_until_a_repo_is_pushed_to(
     sim: Simulator, api: Any, clock: SimClock
 ) -> None:
     """An org's conditional repository listing answers 304 (same ETag and Link) while no repo gets a commit, and 200 with the new pushed_at once one does."""
-    path = "/orgs/acme/repos?per_page=2&sort=pushed"
-    status, body, headers = await api.get(path)
-    tag = headers["ETag"]
-    assert status == 200
-    assert "Link" in headers
     pending = sorted(
         c.committed_at
         for info in sim.world.repos("acme")
         for c in sim.world.repo("acme", info.name).commits
         if c.committed_at > clock.now()
     )
-    clock.set(float(pending[0] - 1))
-    status, _, h304 = await api.get(path, **{"If-None-Match": tag})
-    assert status == 304
-    assert (h304["ETag"], h304["Link"]) == (tag, headers["Link"])
-    clock.set(float(pending[0]))
-    status, fresh, h200 = await api.get(path, **{"If-None-Match": tag})
-    assert status == 200
-    assert h200["ETag"] != tag
+    body, fresh = await until_it_changes(api, clock, "/orgs/acme/repos?per_page=2&sort=pushed", pending[0])
     assert fresh[0]["pushed_at"] == iso(pending[0])
     assert fresh != body
 
