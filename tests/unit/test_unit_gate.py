@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from github_stats_exporter.app.units import UnitGate
 from github_stats_exporter.health import Health
 from github_stats_exporter.metrics import SHARD_UNIT_EPOCH, SHARD_UNITS_HELD
-from github_stats_exporter.scrape.scheduler import Job
+from github_stats_exporter.scrape.scheduler import Job, run_periodic
 from github_stats_exporter.selfmetrics import SelfMetrics
 
 UNIT = "repos:org/acme#0/2"
@@ -146,3 +147,31 @@ async def test_losing_a_unit_or_its_term_calls_on_lost_and_gaining_one_does_not(
     assert calls == [{UNIT: 3, "repos:org/acme#1/2": 2}]
     units.set({UNIT: 3})
     assert calls == [{UNIT: 3, "repos:org/acme#1/2": 2}, {UNIT: 3}]
+
+
+async def test_a_new_term_during_the_ended_term_s_tick_starts_a_tick_at_once() -> None:
+    """Lost and taken again while the old term's tick is still running: that tick ends, and the job
+    ticks again for the new term without sleeping its interval."""
+    units, _, _ = gate()
+    started: list[int] = []
+    first, second = asyncio.Event(), asyncio.Event()
+
+    async def tick() -> bool:
+        started.append(units.epoch(UNIT))
+        (second if first.is_set() else first).set()
+        await asyncio.sleep(3600)
+        return True
+
+    units.set({UNIT: 3})
+    runner = asyncio.create_task(
+        run_periodic(units.guard(Job("org_cycle:acme#0/2", 3600, tick, unit=UNIT)), sleep=units.sleeper(UNIT))
+    )
+    await asyncio.wait_for(first.wait(), 1)
+
+    units.set({UNIT: 4})
+
+    await asyncio.wait_for(second.wait(), 1)
+    assert started == [3, 4]
+    runner.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await runner

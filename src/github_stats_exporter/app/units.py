@@ -44,6 +44,8 @@ class UnitGate:
         self._view: dict[str, tuple[str, int]] = {}
         self._ticks: dict[str, set[asyncio.Timeout]] = {}
         self._gained: dict[str, asyncio.Event] = {}
+        self._pending: set[str] = set()
+        """Units gained (a new term) while a tick of theirs was still ending: their next sleep is skipped."""
         health.register(HEALTH_COMPONENT, required_for_ready=False)
         self._report()
 
@@ -74,6 +76,9 @@ class UnitGate:
         """The sleep between iterations of ``unit``'s jobs: cut short when this replica gains ``unit``."""
 
         async def sleep(seconds: float) -> None:
+            if unit in self._pending:
+                self._pending.discard(unit)
+                return
             gained = self._gained.setdefault(unit, asyncio.Event())
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(seconds):
@@ -102,6 +107,9 @@ class UnitGate:
             event = self._gained.pop(unit, None)
             if event is not None:
                 event.set()
+            if self._ticks.get(unit):
+                # A new term while the last term's tick is still ending: no job sleeps yet to be woken.
+                self._pending.add(unit)
 
     def view(self, holders: Mapping[str, tuple[str, int]]) -> None:
         """Record who holds every unit (the store's view): the epoch gauges and the `/healthz` summary."""
