@@ -3,12 +3,15 @@
 The simulator (frozen clock, no added latency, no rate limit to speak of) serves ``orgs`` x ``repos``
 repositories with ``history_days`` of history; each org gets a real `GitHubClient` on one shared
 session and an `ActivityCollector` writing into a real redis-server through `RedisSnapshotStore`, as
-``serve`` does. It measures and prints nothing: `steady_cycle_cpu` and `loop_stall` do.
+``serve`` does; the serve benchmarks take its world spec and `serve` config. It measures nothing
+(`run_on_redis` prints only the banner it is given): the benchmarks do.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import tempfile
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +90,40 @@ def activity_collector(
     )
 
 
+def world_client(
+    sim: Simulator,
+    session: aiohttp.ClientSession,
+    org: str,
+    clock: SimClock,
+    *,
+    etag_cache_entries: int = 10_000,
+) -> GitHubClient:
+    """A `GitHubClient` of ``org`` on the simulator's token and clock, never sleeping between retries."""
+    options = ClientOptions(
+        base_url=sim.api_url, initial_backoff=0.01, jitter=False, etag_cache_entries=etag_cache_entries
+    )
+    return GitHubClient(
+        options,
+        TokenAuth(TOKEN),
+        org=org,
+        metrics=SelfMetrics(),
+        session=session,
+        sleep=_no_sleep,
+        clock=clock.now,
+    )
+
+
+def run_on_redis(run: Callable[[RedisProcess], Coroutine[Any, Any, None]], banner: str) -> None:
+    """Print ``banner`` and run ``run`` against a fresh redis-server in a temporary directory."""
+    with tempfile.TemporaryDirectory() as raw:
+        redis = RedisProcess(Path(raw) / "redis").start()
+        try:
+            print(banner)
+            asyncio.run(run(redis))
+        finally:
+            redis.stop()
+
+
 def serve_config(
     sim: Simulator,
     key: Path,
@@ -141,16 +178,7 @@ async def activity_world(
         sim.add_token(TOKEN, names)
         clients, collectors = [], []
         for org in names:
-            options = ClientOptions(base_url=sim.api_url, initial_backoff=0.01, jitter=False)
-            client = GitHubClient(
-                options,
-                TokenAuth(TOKEN),
-                org=org,
-                metrics=SelfMetrics(),
-                session=session,
-                sleep=_no_sleep,
-                clock=clock.now,
-            )
+            client = world_client(sim, session, org, clock)
             clients.append(client)
             collectors.append(activity_collector(client, store, org, clock))
         yield ActivityWorld(sim, clock, tuple(clients), tuple(collectors))

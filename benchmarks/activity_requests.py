@@ -20,10 +20,9 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks._activity_world import activity_collector
+from benchmarks._activity_world import activity_collector, world_client
 from github_stats_exporter.github.activity import iso_utc
-from github_stats_exporter.github.auth import TokenAuth
-from github_stats_exporter.github.client import ClientOptions, GitHubClient, next_link
+from github_stats_exporter.github.client import GitHubClient, next_link
 from github_stats_exporter.github.payload import parse_time
 from github_stats_exporter.github.ratelimit import header
 from github_stats_exporter.model import MissedWindow
@@ -62,23 +61,8 @@ def reference_spec() -> WorldSpec:
     )
 
 
-async def _no_sleep(seconds: float) -> None:
-    return None
-
-
 def _client(sim: Simulator, session: aiohttp.ClientSession, org: str, clock: SimClock) -> GitHubClient:
-    options = ClientOptions(
-        base_url=sim.api_url, initial_backoff=0.01, jitter=False, etag_cache_entries=50_000
-    )
-    return GitHubClient(
-        options,
-        TokenAuth(TOKEN),
-        org=org,
-        metrics=SelfMetrics(),
-        session=session,
-        sleep=_no_sleep,
-        clock=clock.now,
-    )
+    return world_client(sim, session, org, clock, etag_cache_entries=50_000)
 
 
 # --- our collector ------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ import math
 import os
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 from types import FunctionType, ModuleType
@@ -31,7 +30,7 @@ import msgspec
 from multidict import CIMultiDictProxy
 from tests.support.redis_server import RedisProcess
 
-from benchmarks._activity_world import activity_world
+from benchmarks._activity_world import activity_world, run_on_redis
 
 ORGS = int(os.environ.get("GSE_BENCH_ORGS", "4"))
 REPOS = int(os.environ.get("GSE_BENCH_REPOS", "1000"))
@@ -209,13 +208,7 @@ async def run(redis: RedisProcess) -> None:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as raw:
-        redis = RedisProcess(Path(raw) / "redis").start()
-        try:
-            print(f"{ORGS} orgs x {REPOS} repos, {HISTORY_DAYS} days of history, {CYCLES} steady cycles")
-            asyncio.run(run(redis))
-        finally:
-            redis.stop()
+    run_on_redis(run, f"{ORGS} orgs x {REPOS} repos, {HISTORY_DAYS} days of history, {CYCLES} steady cycles")
 
 
 if __name__ == "__main__":

@@ -19,14 +19,12 @@ import asyncio
 import cProfile
 import os
 import pstats
-import tempfile
 import time
 from collections import defaultdict
-from pathlib import Path
 
 from tests.support.redis_server import RedisProcess
 
-from benchmarks._activity_world import activity_world
+from benchmarks._activity_world import activity_world, run_on_redis
 
 ORGS = int(os.environ.get("GSE_BENCH_ORGS", "2"))
 REPOS = int(os.environ.get("GSE_BENCH_REPOS", "300"))
@@ -98,13 +96,7 @@ async def run(redis: RedisProcess) -> None:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as raw:
-        redis = RedisProcess(Path(raw) / "redis").start()
-        try:
-            print(f"{ORGS} orgs x {REPOS} repos, {HISTORY_DAYS} days of history, {CYCLES} steady cycles")
-            asyncio.run(run(redis))
-        finally:
-            redis.stop()
+    run_on_redis(run, f"{ORGS} orgs x {REPOS} repos, {HISTORY_DAYS} days of history, {CYCLES} steady cycles")
 
 
 if __name__ == "__main__":
