@@ -598,6 +598,11 @@ GITHUB_ETAG_EVICTIONS = _counter(
     "Entries the org's ETag cache dropped to stay within its bound (github.etag_cache_entries).",
     ("org",),
 )
+GITHUB_SHARED_ETAG_LOOKUPS = _counter(
+    "gh_exporter_github_shared_etag_lookups",
+    "Lookups of the ETags replicas share through the store, by result (hit, same, miss).",
+    ("org", "result"),
+)
 
 # --- Collection state: cycles and their health --------------------------------------------------------------
 SCRAPE_RUNS = _counter("gh_exporter_scrape_runs", "Collection cycles per org by result.", ("org", "result"))

@@ -170,6 +170,8 @@ DEFAULTS = [
     ("github.api_version", "2022-11-28"),
     ("github.max_pages", 100),
     ("github.etag_cache_entries", 10_000),
+    ("github.share_etags", True),
+    ("github.shared_etag_ttl", timedelta(hours=24)),
     ("github.user_agent", ""),
     ("rate_limit.min_remaining_threshold", 100),
     ("rate_limit.min_reset_buffer", timedelta(seconds=5)),

@@ -31,6 +31,7 @@ from github_stats_exporter.app.runtime import (
     lease_timings,
     make_auth,
     rate_limit_budget,
+    shared_responses,
     snapshot_retention,
 )
 from github_stats_exporter.app.units import UnitGate
@@ -184,6 +185,7 @@ def build_github(core: Core, stack: contextlib.AsyncExitStack) -> GitHubAccess:
             clock=clock,
             budget=rate_limit_budget(core, options, creds, org_cfg.org),
             tracing=core.tracing,
+            shared=shared_responses(core, creds, org_cfg.org),
         )
     tracker = InstallationHealth(
         list(clients),

@@ -27,6 +27,7 @@ from github_stats_exporter.github.client import (
     GitHubClient,
     default_user_agent,
 )
+from github_stats_exporter.github.etag import SharedResponses
 from github_stats_exporter.github.ratelimit import RateLimitBudget, SharedBudget
 from github_stats_exporter.health import Health
 from github_stats_exporter.leader.base import Elector, UnitLeases
@@ -214,6 +215,19 @@ def rate_limit_budget(
         clock=core.clock,
         shared=SharedBudget(core.store, scope),
     )
+
+
+def shared_responses(core: Core, creds: Credentials, name: str) -> SharedResponses | None:
+    """The org's ETag entries kept in a Redis store for every replica; None keeps them per process.
+
+    A replica that takes over a unit (sharded), a new leader (single) and every shard unit listing
+    the org then ask with the validators the cluster last saw (docs/scaling.md, "Shared ETags").
+    """
+    gh = core.settings.github
+    if core.settings.store.backend != "redis" or not gh.share_etags:
+        return None
+    who = f"installation:{creds.installation_id}" if isinstance(creds, AppCredentials) else "token"
+    return SharedResponses(core.store, f"{name.lower()}:{who}", gh.shared_etag_ttl.total_seconds())
 
 
 def make_auth(

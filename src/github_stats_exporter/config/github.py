@@ -91,6 +91,8 @@ class GitHubConfig(Section):
     api_version: Text = "2022-11-28"
     max_pages: Annotated[StrictInt, Field(ge=1)] = 100
     etag_cache_entries: Annotated[StrictInt, Field(ge=0)] = 10_000
+    share_etags: Flag = True
+    shared_etag_ttl: PositiveDuration = timedelta(hours=24)
     user_agent: Text = ""
     orgs: Annotated[
         tuple[OrgConfig, ...],

@@ -118,7 +118,11 @@ async def _collect_repos(
     query: Mapping[str, str | int] | None = {"per_page": PER_PAGE, "type": "all"}
     truncated = True
     for _ in range(MAX_PAGES):
-        response = await client.get(target, endpoint=endpoint, params=query, decode_unchanged=parse_unchanged)
+        # Every shard unit of the org asks for the same pages each cycle, maybe on other replicas: the
+        # validator the cluster last saw makes an unchanged page a 304 for all of them (docs/scaling.md).
+        response = await client.get(
+            target, endpoint=endpoint, params=query, decode_unchanged=parse_unchanged, shared_first=True
+        )
         pages.append(response)
         if response.unread is None and not isinstance(
             unwrap(response.data) if unwrap else response.data, list

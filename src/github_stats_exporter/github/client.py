@@ -38,7 +38,7 @@ from github_stats_exporter.github.errors import (
     TransportError,
     http_error_for,
 )
-from github_stats_exporter.github.etag import CachedResponse, ETagCache
+from github_stats_exporter.github.etag import CachedResponse, ETagCache, SharedResponses
 from github_stats_exporter.github.payload import ErrorBody
 from github_stats_exporter.github.ratelimit import (
     LimitKind,
@@ -247,6 +247,7 @@ class GitHubClient:
         budget: RateLimitBudget | None = None,
         transport: Transport | None = None,
         tracing: Tracing = NO_TRACING,
+        shared: SharedResponses | None = None,
     ) -> None:
         self._options = options
         self._tracing = tracing
@@ -268,6 +269,7 @@ class GitHubClient:
         )
         self._base = URL(options.base_url)
         self._etags = ETagCache(options.etag_cache_entries)
+        self._shared = shared
         self._limit_labels: dict[str, dict[str, str]] = {}
         """Labels of the rate-limit gauges per resource, built once: every answer sets them."""
         self._headers = {
@@ -332,6 +334,7 @@ class GitHubClient:
         accept: Collection[int] = (200,),
         conditional: bool = True,
         decode_unchanged: bool = True,
+        shared_first: bool = False,
     ) -> Response:
         """GET a path under the base URL (or an absolute URL on the API origin) and decode the JSON.
 
@@ -341,10 +344,14 @@ class GitHubClient:
         An accepted answer whose body is not valid JSON (truncated, garbled) is retried like a 5xx and
         raises `MalformedResponse` once the attempts are spent; it is never put in the ETag cache.
         Anything else goes through the retry policy and ends in a typed `GitHubError`.
+        With shared ETags (``shared``), a URL this process has no entry for is looked up in the store,
+        and with ``shared_first`` always (a URL several replicas ask each cycle, like an org's
+        listing); a 304 that stands for a body this process had not seen is returned decoded and not
+        ``not_modified``, as the 200 it replaces would have been.
         """
         url = self._resolve(path_or_url, params)
         if not self._tracing.enabled:
-            return await self._get(url, endpoint, accept, conditional, decode_unchanged, None)
+            return await self._get(url, endpoint, accept, conditional, decode_unchanged, None, shared_first)
         # Only the route template goes into the span: never the URL, its query string or a header.
         route = route_template(url.path, prefix=self._base.path)
         attributes = {
@@ -356,7 +363,9 @@ class GitHubClient:
         note = _Trace()
         with self._tracing.span("github.request", attributes, child_only=True) as span:
             try:
-                return await self._get(url, endpoint, accept, conditional, decode_unchanged, note)
+                return await self._get(
+                    url, endpoint, accept, conditional, decode_unchanged, note, shared_first
+                )
             finally:
                 if note.status:
                     span.set("http.response.status_code", note.status)
@@ -371,12 +380,14 @@ class GitHubClient:
         conditional: bool,
         decode_unchanged: bool,
         note: _Trace | None,
+        shared_first: bool = False,
     ) -> Response:
         key = str(url)
         resource = resource_for(url.path)
         attempts = self._retrier.attempts(endpoint)
         may_refresh = getattr(self._auth, "refreshable", True)
         secondary_hits = 0
+        adopted = await self._adopt_shared(key, shared_first) if conditional else None
         while True:
             waited = await self._wait_for_budget(resource)
             cached = self._etags.get(key) if conditional else None
@@ -405,6 +416,10 @@ class GitHubClient:
                 self._metrics.inc(metrics.GITHUB_ETAG_HITS, {"org": self._org, "endpoint": endpoint})
                 merged = CIMultiDict(cached.headers)
                 merged.update(raw.headers)
+                await self._keep_shared(key, cached)
+                if cached.etag == adopted:
+                    # The body another replica saw: new to this process, so it is data, not "unchanged".
+                    return Response(200, _decode_cached(cached.body), CIMultiDictProxy(merged), False, key)
                 if decode_unchanged:
                     return Response(200, _decode_cached(cached.body), CIMultiDictProxy(merged), True, key)
                 return Response(200, None, CIMultiDictProxy(merged), True, key, unread=cached.body)
@@ -417,7 +432,10 @@ class GitHubClient:
                     if not await attempts.backoff(exc, "invalid_body"):
                         raise
                     continue
-                return self._accept(raw, data, key, conditional)
+                response, kept = self._accept(raw, data, key, conditional)
+                if kept is not None and self._shared is not None:
+                    await self._share(key, kept)
+                return response
 
             message = _error_message(raw.body)
             if status == 401 and may_refresh:
@@ -543,21 +561,57 @@ class GitHubClient:
         """
         self._etags.resize(max(self._options.etag_cache_entries, ETAG_ENTRIES_PER_REPOSITORY * repositories))
 
-    def _accept(self, raw: Answer, data: Any, key: str, conditional: bool) -> Response:
-        """The response for an accepted status whose body decoded; remembers its ETag."""
+    def _accept(
+        self, raw: Answer, data: Any, key: str, conditional: bool
+    ) -> tuple[Response, CachedResponse | None]:
+        """The response for an accepted status whose body decoded, and the ETag entry it left, if any."""
+        kept = None
         if conditional and raw.status == 200:
             etag = header(raw.headers, "etag")
             if etag:
-                evicted = self._etags.evictions
                 # The raw bytes, not ``data``: parsed JSON would be GC-tracked objects kept for hours.
-                self._etags.put(key, CachedResponse(etag, raw.body, tuple(raw.headers.items())))
-                if self._etags.evictions != evicted:
-                    self._metrics.inc(
-                        metrics.GITHUB_ETAG_EVICTIONS, {"org": self._org}, self._etags.evictions - evicted
-                    )
+                kept = CachedResponse(etag, raw.body, tuple(raw.headers.items()))
+                self._keep(key, kept)
             else:
                 self._etags.discard(key)
-        return Response(raw.status, data, raw.headers, False, key)
+        return Response(raw.status, data, raw.headers, False, key), kept
+
+    def _keep(self, key: str, entry: CachedResponse) -> None:
+        evicted = self._etags.evictions
+        self._etags.put(key, entry)
+        if self._etags.evictions != evicted:
+            self._metrics.inc(
+                metrics.GITHUB_ETAG_EVICTIONS, {"org": self._org}, self._etags.evictions - evicted
+            )
+
+    async def _adopt_shared(self, key: str, shared_first: bool) -> str | None:
+        """Take the store's entry for ``key`` when this process has none (or always, ``shared_first``).
+
+        Returns the adopted ETag when the store's entry replaced or filled this process's, else None.
+        """
+        shared = self._shared
+        if shared is None:
+            return None
+        own = self._etags.get(key)
+        if own is not None and not shared_first:
+            return None
+        found = await shared.get(key)
+        result = "miss" if found is None else "same" if own is not None and own.etag == found.etag else "hit"
+        self._metrics.inc(metrics.GITHUB_SHARED_ETAG_LOOKUPS, {"org": self._org, "result": result})
+        if found is None or result == "same":
+            return None
+        self._keep(key, replace(found, shared_at=self._clock()))
+        return found.etag
+
+    async def _share(self, key: str, entry: CachedResponse) -> None:
+        """Write a new entry through to the store, so every replica asks with its validator."""
+        if self._shared is not None and await self._shared.put(key, entry):
+            self._keep(key, replace(entry, shared_at=self._clock()))
+
+    async def _keep_shared(self, key: str, entry: CachedResponse) -> None:
+        """Write an entry this process keeps using back before the store forgets it (half a TTL)."""
+        if self._shared is not None and self._shared.stale(entry, self._clock()):
+            await self._share(key, entry)
 
     def _limit_retry_at(self, kind: LimitKind, raw: Answer, resource: str, hits: int) -> float:
         """When to try again, in GitHub's documented order: Retry-After, then reset, then >= 1 min."""

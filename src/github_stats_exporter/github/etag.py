@@ -10,13 +10,29 @@ The bound grows with the org: a steady cycle asks every cached URL once, in the 
 LRU cache even slightly smaller than that working set misses on every request (each 304 becomes a
 200 that costs rate limit). The client raises the bound from the org's repository count
 (`GitHubClient.fit_etag_cache`; docs/configuration.md, `github.etag_cache_entries`).
-Process memory only; it does no I/O and never stores request headers (so no credentials end up here).
+`ETagCache` is process memory and does no I/O. `SharedResponses` keeps the same entries in the store
+for every replica (docs/scaling.md, "Shared ETags"): a replica that takes over a unit, or lists an org
+another replica listed, then asks with the validator the cluster last saw. Neither ever stores request
+headers, so no credentials end up in a cache.
 """
 
 from __future__ import annotations
 
+import hashlib
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Protocol
+
+import msgspec
+import structlog
+
+from github_stats_exporter.store.base import StoreError
+
+log = structlog.get_logger(__name__)
+
+SHARED_FORMAT = 1
+"""Version of the encoding `encode_entry` writes; a value of another version is ignored (a miss)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +43,8 @@ class CachedResponse:
     body: bytes
     headers: tuple[tuple[str, str], ...]
     """The 200's headers as (name, value) pairs: tuples of strings, which the GC stops tracking."""
+    shared_at: float = 0.0
+    """When this process last wrote or read the entry in the shared store (0: never)."""
 
 
 class ETagCache:
@@ -70,3 +88,90 @@ class ETagCache:
 
     def discard(self, url: str) -> None:
         self._entries.pop(url, None)
+
+
+class _SharedEntry(msgspec.Struct, array_like=True):
+    version: int
+    etag: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+_ENCODER = msgspec.msgpack.Encoder()
+_DECODER = msgspec.msgpack.Decoder(_SharedEntry)
+
+
+def encode_entry(entry: CachedResponse) -> bytes:
+    """The stored form of an entry: msgpack of (version, etag, headers, body), compressed.
+
+    Level 1 zlib: JSON listings shrink several times over at a fraction of a millisecond per page,
+    and the store holds one value per URL of every org (docs/scaling.md, "Shared ETags").
+    """
+    packed = _ENCODER.encode(_SharedEntry(SHARED_FORMAT, entry.etag, list(entry.headers), entry.body))
+    return zlib.compress(packed, 1)
+
+
+def decode_entry(value: bytes) -> CachedResponse | None:
+    """The entry `encode_entry` wrote, or None for a value this version cannot read (never raises)."""
+    try:
+        entry = _DECODER.decode(zlib.decompress(value))
+    except (zlib.error, msgspec.DecodeError):
+        return None
+    if entry.version != SHARED_FORMAT or not entry.etag:
+        return None
+    return CachedResponse(entry.etag, entry.body, tuple((str(k), str(v)) for k, v in entry.headers))
+
+
+def url_key(url: str) -> str:
+    """The store key of a URL: a digest, so keys stay short and carry no query string into the store."""
+    return hashlib.blake2b(url.encode(), digest_size=16).hexdigest()
+
+
+class ResponseExchange(Protocol):
+    """Where replicas keep shared answers (`store.base.ResponseStore` is one)."""
+
+    async def get_response(self, scope: str, key: str, ttl_seconds: float) -> bytes | None: ...
+
+    async def put_response(self, scope: str, key: str, value: bytes, ttl_seconds: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SharedResponses:
+    """The ETag cache entries of one org kept in the store for every replica.
+
+    Every failure is a miss: a store that is down or a value that does not decode costs one full
+    request, never a failed one.
+    """
+
+    exchange: ResponseExchange
+    scope: str
+    """The org (with its installation): answers depend on who asks, so scopes never mix."""
+    ttl: float = 86_400.0
+    """An entry nobody reads or writes for this long is forgotten; a user re-writes it after half."""
+
+    async def get(self, url: str) -> CachedResponse | None:
+        """The entry the cluster last stored for ``url`` (its TTL reset), or None."""
+        try:
+            value = await self.exchange.get_response(self.scope, url_key(url), self.ttl)
+        except StoreError as exc:
+            log.warning("shared etag not read", scope=self.scope, error=str(exc))
+            return None
+        if value is None:
+            return None
+        entry = decode_entry(value)
+        if entry is None:
+            log.warning("shared etag ignored: unreadable value", scope=self.scope)
+        return entry
+
+    async def put(self, url: str, entry: CachedResponse) -> bool:
+        """Store ``entry`` for ``url``; False when the store refused (logged, the caller goes on)."""
+        try:
+            await self.exchange.put_response(self.scope, url_key(url), encode_entry(entry), self.ttl)
+        except StoreError as exc:
+            log.warning("shared etag not written", scope=self.scope, error=str(exc))
+            return False
+        return True
+
+    def stale(self, entry: CachedResponse, now: float) -> bool:
+        """True when ``entry`` was last seen in the store over half a TTL ago: time to write it again."""
+        return now - entry.shared_at >= self.ttl / 2

@@ -239,6 +239,24 @@ class RateLimitStore(Protocol):
         ...
 
 
+@runtime_checkable
+class ResponseStore(Protocol):
+    """GitHub answers kept for every replica: opaque values under a scope and a key, each with a TTL.
+
+    The client keeps each conditional answer's ETag and body here as well as in its own cache, so a
+    replica that takes over a unit, or lists an org another replica listed, asks with ``If-None-Match``
+    too (docs/scaling.md, "Shared ETags"). Values are a cache: a lost one costs one full request.
+    """
+
+    async def get_response(self, scope: str, key: str, ttl_seconds: float) -> bytes | None:
+        """The value under (``scope``, ``key``), its time to live reset to ``ttl_seconds``; None if none."""
+        ...
+
+    async def put_response(self, scope: str, key: str, value: bytes, ttl_seconds: float) -> None:
+        """Store ``value`` under (``scope``, ``key``) for ``ttl_seconds``, replacing what was there."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class UnitRenewal:
     """What renewing one unit found (`UnitLeaseStore.renew_units`)."""
@@ -365,6 +383,7 @@ class Store(
     LockStore,
     CounterStore,
     RateLimitStore,
+    ResponseStore,
     UnitLeaseStore,
     UnitFenceStore,
     StoreMaintenance,

@@ -77,6 +77,7 @@ class MemorySnapshotStore:
         self._locks: dict[str, float] = {}
         self._budgets: dict[str, tuple[int, float]] = {}
         self._rate_limits: dict[str, tuple[BudgetShare, float]] = {}
+        self._responses: dict[tuple[str, str], tuple[bytes, float]] = {}
         self._members: dict[str, float] = {}
         self._units: dict[str, tuple[str, float]] = {}
         self._epochs: dict[str, int] = {}
@@ -236,6 +237,21 @@ class MemorySnapshotStore:
         self._rate_limits[scope] = (merged, now + ttl_seconds)
         return merged
 
+    async def get_response(self, scope: str, key: str, ttl_seconds: float) -> bytes | None:
+        self._check_open()
+        _check_ttl(ttl_seconds)
+        now = self._clock()
+        found = self._responses.get((scope, key))
+        if found is None or found[1] <= now:
+            return None
+        self._responses[scope, key] = (found[0], now + ttl_seconds)
+        return found[0]
+
+    async def put_response(self, scope: str, key: str, value: bytes, ttl_seconds: float) -> None:
+        self._check_open()
+        _check_ttl(ttl_seconds)
+        self._responses[scope, key] = (bytes(value), self._clock() + ttl_seconds)
+
     async def heartbeat(self, member: str, ttl_seconds: float) -> list[str]:
         self._check_open()
         _check_ttl(ttl_seconds)
@@ -367,7 +383,7 @@ class MemorySnapshotStore:
         await self.close()
 
     async def gc(self, now: float) -> int:
-        """Drop expired snapshots, checkpoints, locks and batch ids; returns how many went away."""
+        """Drop expired snapshots, checkpoints, locks, batch ids and responses; returns how many of the first three went away."""
         self._check_open()
         expired_snapshots = [key for key, expires_at in self._expires.items() if expires_at <= now]
         for key in expired_snapshots:
@@ -386,6 +402,8 @@ class MemorySnapshotStore:
         expired_locks = [name for name, expires_at in self._locks.items() if expires_at <= now]
         for name in [n for n, (_, expires_at) in self._budgets.items() if expires_at <= now]:
             del self._budgets[name]
+        for found in [k for k, (_, expires_at) in self._responses.items() if expires_at <= now]:
+            del self._responses[found]
         for name in expired_checkpoints:
             del self._checkpoints[name]
         for name in expired_locks:

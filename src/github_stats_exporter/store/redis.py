@@ -28,6 +28,8 @@ Sentinel Redis, not Redis Cluster):
                        PEXPIRE on every grant)
 * ``P:ratelimit:<scope>`` hash, resource -> ``limit|remaining|used|reset`` and ``~block`` ->
                        ``until|secondary``: an installation's shared budget (PEXPIRE on every write)
+* ``P:response:<scope>:<key>`` string, one cached GitHub answer (ETag, headers, body) shared by the
+                       replicas; SET PX on every write, GETEX PX on every read (unused ones expire)
 """
 
 from __future__ import annotations
@@ -661,6 +663,18 @@ class RedisSnapshotStore:
 
     async def release_lock(self, name: str) -> None:
         await self._call(self._redis.delete(f"{self._prefix}:lock:{name}"))
+
+    async def get_response(self, scope: str, key: str, ttl_seconds: float) -> bytes | None:
+        raw = await self._call(self._redis.getex(self._response_key(scope, key), px=_ttl_ms(ttl_seconds)))
+        return None if raw is None else bytes(raw)
+
+    async def put_response(self, scope: str, key: str, value: bytes, ttl_seconds: float) -> None:
+        await self._call(
+            self._redis.set(self._response_key(scope, key), bytes(value), px=_ttl_ms(ttl_seconds))
+        )
+
+    def _response_key(self, scope: str, key: str) -> str:
+        return f"{self._prefix}:response:{scope}:{key}"
 
     async def share_rate_limit(self, scope: str, mine: BudgetShare, ttl_seconds: float) -> BudgetShare:
         block = f"{mine.blocked_until!r}|{1 if mine.blocked_secondary else 0}"

@@ -50,6 +50,7 @@ class ScriptedClient:
         accept: Any = (200,),
         conditional: bool = True,
         decode_unchanged: bool = True,
+        shared_first: bool = False,
     ) -> Response:
         page = 1
         path = path_or_url
