@@ -107,7 +107,9 @@ def encode_entry(entry: CachedResponse) -> bytes:
     Level 1 zlib: JSON listings shrink several times over at a fraction of a millisecond per page,
     and the store holds one value per URL of every org (docs/scaling.md, "Shared ETags").
     """
-    packed = _ENCODER.encode(_SharedEntry(SHARED_FORMAT, entry.etag, list(entry.headers), entry.body))
+    packed = _ENCODER.encode(
+        _SharedEntry(SHARED_FORMAT, entry.etag, [(str(k), str(v)) for k, v in entry.headers], entry.body)
+    )
     return zlib.compress(packed, 1)
 
 

@@ -29,6 +29,7 @@ from yarl import URL
 from github_stats_exporter.github.auth import Auth, TokenAuth
 from github_stats_exporter.github.client import ClientOptions, GitHubClient
 from github_stats_exporter.github.errors import TransportError
+from github_stats_exporter.github.etag import SharedResponses
 from github_stats_exporter.github.transport import Answer, MockTransport, Request
 from github_stats_exporter.selfmetrics import SelfMetrics
 
@@ -283,6 +284,7 @@ async def make_client(
             auth: Auth | None = None,
             sleep: Callable[[float], Awaitable[object]] | None = None,
             rng: random.Random | None = None,
+            shared: SharedResponses | None = None,
             **options: Any,
         ) -> GitHubClient:
             client = GitHubClient(
@@ -295,6 +297,7 @@ async def make_client(
                 clock=clock,
                 rng=rng or random.Random(7),
                 transport=fake_github,
+                shared=shared,
             )
             return await stack.enter_async_context(client)
 

@@ -1,0 +1,252 @@
+# mypy: allow-untyped-defs, allow-incomplete-defs
+"""ETags shared through the store: a second process asks with the first one's validator (docs/scaling.md).
+
+Two clients stand for two replicas: each has its own ETag cache and both share one memory store (the
+contract suite shows Redis keeps values the same way). The fake GitHub answers 304 only to the
+validator of its current body, as GitHub does.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from github_stats_exporter import metrics
+from github_stats_exporter.github.etag import (
+    CachedResponse,
+    SharedResponses,
+    decode_entry,
+    encode_entry,
+    url_key,
+)
+from github_stats_exporter.github.transport import Answer, Request
+from github_stats_exporter.selfmetrics import SelfMetrics
+from github_stats_exporter.store.base import StoreUnavailable
+from github_stats_exporter.store.memory import MemorySnapshotStore
+
+from .conftest import FakeClock, FakeGitHub, answer
+
+REPOS = "/orgs/acme/repos"
+TTL = 3600.0
+
+
+class Versioned:
+    """A resource whose body changes when told; answers 304 to the validator of the current body."""
+
+    def __init__(self, body: Any) -> None:
+        self.version = 1
+        self.body = body
+
+    def change(self, body: Any) -> None:
+        self.version += 1
+        self.body = body
+
+    @property
+    def etag(self) -> str:
+        return f'"v{self.version}"'
+
+    async def __call__(self, request: Request) -> Answer:
+        if request.headers.get("If-None-Match") == self.etag:
+            return answer(304, headers={"ETag": self.etag})
+        return answer(200, self.body, headers={"ETag": self.etag, "Link": '<http://x/?page=2>; rel="last"'})
+
+
+class BrokenExchange:
+    """A store that is down."""
+
+    async def get_response(self, scope: str, key: str, ttl_seconds: float) -> bytes | None:
+        raise StoreUnavailable("redis is down")
+
+    async def put_response(self, scope: str, key: str, value: bytes, ttl_seconds: float) -> None:
+        raise StoreUnavailable("redis is down")
+
+
+@pytest.fixture
+def store(clock: FakeClock) -> MemorySnapshotStore:
+    return MemorySnapshotStore(clock=clock)
+
+
+@pytest.fixture
+def shared(store: MemoryStore) -> SharedResponses:
+    return SharedResponses(store, "acme:installation:42", TTL)
+
+
+def statuses(fake_github: FakeGitHub) -> list[str | None]:
+    return [seen.headers.get("If-None-Match") for seen in fake_github.requests_to(REPOS)]
+
+
+def lookups(self_metrics: SelfMetrics, result: str) -> float:
+    return self_metrics.value(metrics.GITHUB_SHARED_ETAG_LOOKUPS, {"org": "acme", "result": result})
+
+
+async def test_a_second_replica_asks_with_the_first_ones_validator(
+    fake_github, make_client, shared, self_metrics
+) -> None:
+    """Replica B never saw the URL: it asks conditionally and gets the body as data, not as "unchanged"."""
+    fake_github.on(REPOS, Versioned([{"name": "widgets"}]))
+    first = await make_client(shared=shared)
+    second = await make_client(shared=shared)
+
+    await first.get(REPOS, endpoint="list_org_repos")
+    adopted = await second.get(REPOS, endpoint="list_org_repos", decode_unchanged=False)
+    again = await second.get(REPOS, endpoint="list_org_repos", decode_unchanged=False)
+
+    assert statuses(fake_github) == [None, '"v1"', '"v1"']
+    # New to this process: decoded and not "not modified", with the stored headers.
+    assert (adopted.not_modified, adopted.data, adopted.unread) == (False, [{"name": "widgets"}], None)
+    assert adopted.headers["Link"] == '<http://x/?page=2>; rel="last"'
+    # From then on it is this process's own entry, and a 304 means unchanged again.
+    assert (again.not_modified, again.data) == (True, None)
+    assert (lookups(self_metrics, "hit"), lookups(self_metrics, "miss")) == (1, 1)
+
+
+async def test_without_sharing_a_second_replica_pays_a_full_request(fake_github, make_client) -> None:
+    """The baseline the shared store removes: each process's first request is unconditional."""
+    fake_github.on(REPOS, Versioned([{"name": "widgets"}]))
+    first = await make_client()
+    second = await make_client()
+
+    await first.get(REPOS, endpoint="list_org_repos")
+    await second.get(REPOS, endpoint="list_org_repos")
+
+    assert statuses(fake_github) == [None, None]
+
+
+async def test_shared_first_replaces_an_older_validator_of_this_process(
+    fake_github, make_client, shared, self_metrics
+) -> None:
+    """A listing every unit asks: replica B's stale entry gives way to the newer one replica A stored."""
+    resource = Versioned([{"name": "widgets"}])
+    fake_github.on(REPOS, resource)
+    first = await make_client(shared=shared)
+    second = await make_client(shared=shared)
+    await first.get(REPOS, endpoint="list_org_repos", shared_first=True)
+    await second.get(REPOS, endpoint="list_org_repos", shared_first=True)
+
+    resource.change([{"name": "widgets"}, {"name": "gadgets"}])
+    changed = await first.get(REPOS, endpoint="list_org_repos", shared_first=True)
+    seen = await second.get(REPOS, endpoint="list_org_repos", shared_first=True)
+
+    assert statuses(fake_github) == [None, '"v1"', '"v1"', '"v2"']
+    assert changed.data == seen.data == [{"name": "widgets"}, {"name": "gadgets"}]
+    assert seen.not_modified is False  # B had not seen v2: the caller must re-read the listing
+    # Without shared_first B would have sent its own "v1" and paid a 200.
+    assert lookups(self_metrics, "same") == 1  # A's own v1 on its second call
+
+
+async def test_a_changed_resource_still_costs_one_full_request_and_is_stored_for_all(
+    fake_github, make_client, shared, store
+) -> None:
+    """A validator the store holds but GitHub no longer accepts ends in a 200 that replaces it."""
+    resource = Versioned(["old"])
+    fake_github.on(REPOS, resource)
+    first = await make_client(shared=shared)
+    await first.get(REPOS, endpoint="list_org_repos")
+    resource.change(["new"])
+
+    second = await make_client(shared=shared)
+    fresh = await second.get(REPOS, endpoint="list_org_repos")
+
+    assert (fresh.status, fresh.data, fresh.not_modified) == (200, ["new"], False)
+    stored = await store.get_response(shared.scope, url_key(fake_github.url(REPOS)), TTL)
+    assert stored is not None
+    assert decode_entry(stored) is not None
+    assert decode_entry(stored).etag == '"v2"'  # type: ignore[union-attr]
+
+
+async def test_a_store_that_is_down_costs_full_requests_never_failed_ones(fake_github, make_client) -> None:
+    """Reads and writes that fail are misses: every request still answers."""
+    fake_github.on(REPOS, Versioned(["x"]))
+    broken = SharedResponses(BrokenExchange(), "acme:installation:42", TTL)
+    client = await make_client(shared=broken)
+
+    first = await client.get(REPOS, endpoint="list_org_repos")
+    second = await client.get(REPOS, endpoint="list_org_repos")
+
+    assert (first.data, second.data, second.not_modified) == (["x"], ["x"], True)
+    assert statuses(fake_github) == [None, '"v1"']  # the process's own cache still works
+
+
+async def test_an_unreadable_stored_value_is_a_miss(fake_github, make_client, shared, store) -> None:
+    """Garbage under the key (another version, a corrupted write) is ignored, and the next 200 replaces it."""
+    fake_github.on(REPOS, Versioned(["x"]))
+    key = url_key(fake_github.url(REPOS))
+    await store.put_response(shared.scope, key, b"not zlib", TTL)
+    client = await make_client(shared=shared)
+
+    response = await client.get(REPOS, endpoint="list_org_repos")
+
+    assert statuses(fake_github) == [None]
+    assert response.data == ["x"]
+    stored = await store.get_response(shared.scope, key, TTL)
+    assert stored is not None
+    assert decode_entry(stored) is not None
+
+
+async def test_an_entry_in_use_is_written_again_before_the_store_forgets_it(
+    fake_github, make_client, shared, store, clock
+) -> None:
+    """A URL whose answer never changes keeps its shared entry while this process uses it."""
+    fake_github.on(REPOS, Versioned(["x"]))
+    key = url_key(fake_github.url(REPOS))
+    client = await make_client(shared=shared)
+    await client.get(REPOS, endpoint="list_org_repos")
+
+    for _ in range(6):  # three TTLs of 304s, one every half TTL
+        clock.now += TTL / 2
+        await client.get(REPOS, endpoint="list_org_repos")
+
+    assert await store.get_response(shared.scope, key, TTL) is not None
+    clock.now += TTL + 1
+    assert await store.get_response(shared.scope, key, TTL) is None  # nobody used it: gone
+
+
+async def test_scopes_do_not_mix(fake_github, make_client, store) -> None:
+    """Another installation (or org) never sees this one's entries."""
+    fake_github.on(REPOS, Versioned(["x"]))
+    first = await make_client(shared=SharedResponses(store, "acme:installation:42", TTL))
+    other = await make_client(shared=SharedResponses(store, "acme:installation:43", TTL))
+
+    await first.get(REPOS, endpoint="list_org_repos")
+    await other.get(REPOS, endpoint="list_org_repos")
+
+    assert statuses(fake_github) == [None, None]
+
+
+async def test_unconditional_requests_neither_read_nor_write_the_store(
+    fake_github, make_client, shared, store
+) -> None:
+    fake_github.on(REPOS, Versioned(["x"]))
+    client = await make_client(shared=shared)
+
+    await client.get(REPOS, endpoint="list_org_repos", conditional=False)
+
+    assert await store.get_response(shared.scope, url_key(fake_github.url(REPOS)), TTL) is None
+
+
+headers = st.lists(st.tuples(st.text(max_size=20), st.text(max_size=40)), max_size=5)
+
+
+@given(etag=st.text(min_size=1, max_size=40), body=st.binary(max_size=2000), pairs=headers)
+def test_an_entry_survives_its_stored_form(etag: str, body: bytes, pairs: list[tuple[str, str]]) -> None:
+    entry = CachedResponse(etag, body, tuple(pairs))
+    assert decode_entry(encode_entry(entry)) == entry
+
+
+@given(value=st.binary(max_size=200))
+def test_any_bytes_decode_to_an_entry_or_none(value: bytes) -> None:
+    decoded = decode_entry(value)
+    assert decoded is None or isinstance(decoded, CachedResponse)
+
+
+def test_a_json_page_is_stored_compressed() -> None:
+    """The store holds one value per URL of every org: a listing page takes a fraction of its size."""
+    page = json.dumps(
+        [{"id": i, "name": f"repo-{i}", "private": False, "archived": False} for i in range(100)]
+    )
+    encoded = encode_entry(CachedResponse('"abc"', page.encode(), (("Content-Type", "application/json"),)))
+    assert len(encoded) < len(page) / 4
