@@ -101,6 +101,17 @@ class Cluster(ShardedCluster):
             out[name] = [line for line in text.splitlines() if family_of(line) not in PER_PROCESS]
         return out
 
+    async def shared_etag_hits(self, name: str) -> float:
+        """The cluster's `gh_exporter_github_shared_etag_lookups_total{result="hit"}`, as replica ``name`` serves it."""
+        async with self.session.get(f"http://127.0.0.1:{self.ports[name]}/metrics") as response:
+            text = await response.text()
+        prefix = "gh_exporter_github_shared_etag_lookups_total{"
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(prefix) and 'result="hit"' in line
+        )
+
     async def collection_healthy(self, org: str) -> bool:
         """True when every replica's `/healthz` reports the org's activity component healthy."""
         for port in self.ports.values():
@@ -196,11 +207,21 @@ async def test_replicas_share_units_and_a_killed_replica_is_replaced(
         assert all(after_leave[u] == three[u] for u in UNITS if three[u][0] != "r1")
 
         victim_units = {u for u, (h, _) in after_leave.items() if h == "r2"}
+        hits_before = await cluster.shared_etag_hits("r3")
         # kill -9: nothing is released, the leases must expire
         takeover = await cluster.kill("r2", victim_units, {"r3"})
         assert takeover.collected, takeover
-        # The survivor's page covers every org once, without the killed replica's last part.
+        # The new holder asked for the moved repositories with the validators r2 had stored (shared
+        # ETags, docs/scaling.md): at least one per moved repository unit, where it had none of its own.
+        moved_repo_units = [u for u in victim_units if u.startswith("repos:")]
+        # Counters reach the page through the store's flush, so the total may lag the requests a little.
+        deadline = time.monotonic() + 15
+        while await cluster.shared_etag_hits("r3") - hits_before < len(moved_repo_units):
+            assert time.monotonic() < deadline, (hits_before, moved_repo_units)
+            await asyncio.sleep(0.5)
+        assert moved_repo_units
         page = await cluster.pages_agree(10)
+        # The survivor's page covers every org once, without the killed replica's last part.
         assert once_per_org(page, "gh_exporter_scrape_duration_seconds") == dict.fromkeys(ORGS, 1)
 
         # The killed replica's last term is over: a write fenced with it is refused by the store.
