@@ -251,6 +251,12 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
                 flush=True,
             )
             compared, wrong = await wrong_values(sim, redis, org_names())
+            kept, kept_bytes, used = await shared_etags(redis)
+            print(
+                f"  {mode} {replicas}: shared ETags in Redis: {kept} entries, {kept_bytes / 1e6:.1f} MB of values; "
+                f"Redis used_memory {used / 1e6:.1f} MB",
+                flush=True,
+            )
             result = {
                 "warmup_s": warm[1] - warm[0],
                 "steady_s": steady[1] - steady[0],
@@ -282,6 +288,23 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
         for proc in procs:
             await asyncio.wait_for(proc.wait(), 30)
         redis.stop()
+
+
+async def shared_etags(redis: RedisProcess) -> tuple[int, int, int]:
+    """(shared ETag entries in Redis, bytes of their values, Redis ``used_memory``)."""
+    client = Redis(host="127.0.0.1", port=redis.port)
+    try:
+        keys = [key async for key in client.scan_iter(match="bench:response:*", count=10_000)]
+        size = 0
+        for start in range(0, len(keys), 10_000):
+            async with client.pipeline(transaction=False) as pipe:
+                for key in keys[start : start + 10_000]:
+                    pipe.strlen(key)
+                size += sum(await pipe.execute())
+        used = int((await client.info("memory"))["used_memory"])
+        return len(keys), size, used
+    finally:
+        await client.aclose()
 
 
 def print_logs(tmp: Path, prefix: str) -> None:
