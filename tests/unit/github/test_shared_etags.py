@@ -71,7 +71,7 @@ def store(clock: FakeClock) -> MemorySnapshotStore:
 
 
 @pytest.fixture
-def shared(store: MemoryStore) -> SharedResponses:
+def shared(store: MemorySnapshotStore) -> SharedResponses:
     return SharedResponses(store, "acme:installation:42", TTL)
 
 
