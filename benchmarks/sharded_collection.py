@@ -12,7 +12,8 @@ snapshot is rewritten only when a value changed, so its time cannot tell).
 
 Run: ``python -m benchmarks sharded_collection`` (a few minutes); scale with the environment:
 ``GSE_BENCH_ORGS`` (default 20), ``GSE_BENCH_REPOS`` (1000), ``GSE_BENCH_LATENCY_MS`` (50),
-``GSE_BENCH_SHARDS`` (3), ``GSE_BENCH_HISTORY_DAYS`` (3), ``GSE_BENCH_INTERVAL_S`` (60), ``GSE_BENCH_RUNS`` (``single1,sharded1,sharded3``).
+``GSE_BENCH_SHARDS`` (3), ``GSE_BENCH_HISTORY_DAYS`` (3), ``GSE_BENCH_INTERVAL_S`` (60), ``GSE_BENCH_RUNS`` (``single1,sharded1,sharded3``),
+``GSE_BENCH_SHARE_ETAGS`` (1; 0 sets ``github.share_etags: false``, ETags per process as before).
 CPU seconds of every process in the steady cycle come from ``/proc/<pid>/stat`` (the exporters) and
 ``time.process_time`` (this process: the simulator, plus the benchmark's own polling). docs/benchmarks.md has the figures and the scale they were measured at.
 """
@@ -56,6 +57,7 @@ RUNS = tuple(os.environ.get("GSE_BENCH_RUNS", "single1,sharded1,sharded3").split
 RATE_LIMIT = 12_500
 """GitHub's hourly budget of an App installation on an org with 1,000 repositories (5,000 + 50 per repo over 20, capped)."""
 LEASE = float(os.environ.get("GSE_BENCH_LEASE_S", "4"))
+SHARE_ETAGS = os.environ.get("GSE_BENCH_SHARE_ETAGS", "1") != "0"
 """``lease_duration``; ``renew_deadline`` is two thirds of it and ``retry_period`` an eighth."""
 KILL_TIMEOUT = 600.0
 """Seconds after kill -9 the benchmark waits at most for the takeover before reporting what is missing."""
@@ -102,6 +104,7 @@ def write_config(
         identity=name,
         lease=LEASE,
     )
+    config["github"]["share_etags"] = SHARE_ETAGS
     path.write_text(yaml.safe_dump(config))
     return port
 
