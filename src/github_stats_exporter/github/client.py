@@ -290,6 +290,8 @@ class GitHubClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        if self._shared is not None:
+            await self._shared.flush()
         if self._owns_session and self._session is not None:
             await self._session.close()
             self._session = None
@@ -605,13 +607,18 @@ class GitHubClient:
 
     async def _share(self, key: str, entry: CachedResponse) -> None:
         """Write a new entry through to the store, so every replica asks with its validator."""
-        if self._shared is not None and await self._shared.put(key, entry):
+        if self._shared is not None:
             self._keep(key, replace(entry, shared_at=self._clock()))
+            await self._shared.put(key, entry)
 
     async def _keep_shared(self, key: str, entry: CachedResponse) -> None:
         """Write an entry this process keeps using back before the store forgets it (half a TTL)."""
-        if self._shared is not None and self._shared.stale(entry, self._clock()):
+        if self._shared is None:
+            return
+        if self._shared.stale(entry, self._clock()):
             await self._share(key, entry)
+        else:
+            await self._shared.flush_due()
 
     def _limit_retry_at(self, kind: LimitKind, raw: Answer, resource: str, hits: int) -> float:
         """When to try again, in GitHub's documented order: Retry-After, then reset, then >= 1 min."""

@@ -252,8 +252,8 @@ class ResponseStore(Protocol):
         """The value under (``scope``, ``key``), its time to live reset to ``ttl_seconds``; None if none."""
         ...
 
-    async def put_response(self, scope: str, key: str, value: bytes, ttl_seconds: float) -> None:
-        """Store ``value`` under (``scope``, ``key``) for ``ttl_seconds``, replacing what was there."""
+    async def put_responses(self, scope: str, values: Mapping[str, bytes], ttl_seconds: float) -> None:
+        """Store every (key, value) of ``values`` under ``scope`` for ``ttl_seconds``, replacing what was there."""
         ...
 
 

@@ -247,10 +247,12 @@ class MemorySnapshotStore:
         self._responses[scope, key] = (found[0], now + ttl_seconds)
         return found[0]
 
-    async def put_response(self, scope: str, key: str, value: bytes, ttl_seconds: float) -> None:
+    async def put_responses(self, scope: str, values: Mapping[str, bytes], ttl_seconds: float) -> None:
         self._check_open()
         _check_ttl(ttl_seconds)
-        self._responses[scope, key] = (bytes(value), self._clock() + ttl_seconds)
+        expires_at = self._clock() + ttl_seconds
+        for key, value in values.items():
+            self._responses[scope, key] = (bytes(value), expires_at)
 
     async def heartbeat(self, member: str, ttl_seconds: float) -> list[str]:
         self._check_open()

@@ -29,7 +29,7 @@ Sentinel Redis, not Redis Cluster):
 * ``P:ratelimit:<scope>`` hash, resource -> ``limit|remaining|used|reset`` and ``~block`` ->
                        ``until|secondary``: an installation's shared budget (PEXPIRE on every write)
 * ``P:response:<scope>:<key>`` string, one cached GitHub answer (ETag, headers, body) shared by the
-                       replicas; SET PX on every write, GETEX PX on every read (unused ones expire)
+                       replicas; SET PX on every write (pipelined batches), GETEX PX on every read
 """
 
 from __future__ import annotations
@@ -668,10 +668,15 @@ class RedisSnapshotStore:
         raw = await self._call(self._redis.getex(self._response_key(scope, key), px=_ttl_ms(ttl_seconds)))
         return None if raw is None else bytes(raw)
 
-    async def put_response(self, scope: str, key: str, value: bytes, ttl_seconds: float) -> None:
-        await self._call(
-            self._redis.set(self._response_key(scope, key), bytes(value), px=_ttl_ms(ttl_seconds))
-        )
+    async def put_responses(self, scope: str, values: Mapping[str, bytes], ttl_seconds: float) -> None:
+        px = _ttl_ms(ttl_seconds)
+        if not values:
+            return
+        # One pipeline, no transaction: each SET stands alone (a cache), and one round trip carries a batch.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key, value in values.items():
+                pipe.set(self._response_key(scope, key), bytes(value), px=px)
+            await self._call(pipe.execute())
 
     def _response_key(self, scope: str, key: str) -> str:
         return f"{self._prefix}:response:{scope}:{key}"

@@ -113,8 +113,8 @@ class TracedStore:
     async def get_response(self, scope: str, key: str, ttl_seconds: float) -> bytes | None:
         return await self._inner.get_response(scope, key, ttl_seconds)
 
-    async def put_response(self, scope: str, key: str, value: bytes, ttl_seconds: float) -> None:
-        await self._inner.put_response(scope, key, value, ttl_seconds)
+    async def put_responses(self, scope: str, values: Mapping[str, bytes], ttl_seconds: float) -> None:
+        await self._inner.put_responses(scope, values, ttl_seconds)
 
     async def share_rate_limit(self, scope: str, mine: BudgetShare, ttl_seconds: float) -> BudgetShare:
         return await self._inner.share_rate_limit(scope, mine, ttl_seconds)

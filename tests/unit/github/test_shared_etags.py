@@ -9,6 +9,7 @@ validator of its current body, as GitHub does.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -17,6 +18,8 @@ from hypothesis import strategies as st
 
 from github_stats_exporter import metrics
 from github_stats_exporter.github.etag import (
+    WRITE_BATCH,
+    WRITE_DELAY,
     CachedResponse,
     SharedResponses,
     decode_entry,
@@ -32,6 +35,7 @@ from .conftest import FakeClock, FakeGitHub, answer
 
 REPOS = "/orgs/acme/repos"
 TTL = 3600.0
+SCOPE = "acme:installation:42"
 
 
 class Versioned:
@@ -61,18 +65,36 @@ class BrokenExchange:
     async def get_response(self, scope: str, key: str, ttl_seconds: float) -> bytes | None:
         raise StoreUnavailable("redis is down")
 
-    async def put_response(self, scope: str, key: str, value: bytes, ttl_seconds: float) -> None:
+    async def put_responses(self, scope: str, values: Mapping[str, bytes], ttl_seconds: float) -> None:
         raise StoreUnavailable("redis is down")
 
 
-@pytest.fixture
-def store(clock: FakeClock) -> MemorySnapshotStore:
-    return MemorySnapshotStore(clock=clock)
+class CountingStore(MemorySnapshotStore):
+    """The memory store, counting the batches written."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock=clock)
+        self.batches: list[int] = []
+
+    async def put_responses(self, scope: str, values: Mapping[str, bytes], ttl_seconds: float) -> None:
+        self.batches.append(len(values))
+        await super().put_responses(scope, values, ttl_seconds)
 
 
 @pytest.fixture
-def shared(store: MemorySnapshotStore) -> SharedResponses:
-    return SharedResponses(store, "acme:installation:42", TTL)
+def store(clock: FakeClock) -> CountingStore:
+    return CountingStore(clock)
+
+
+@pytest.fixture
+def share(store: CountingStore, clock: FakeClock) -> Callable[[], SharedResponses]:
+    """A replica's view of the shared entries: each replica has its own (and its own write queue)."""
+    return lambda: SharedResponses(store, SCOPE, TTL, clock=clock)
+
+
+@pytest.fixture
+def shared(share: Callable[[], SharedResponses]) -> SharedResponses:
+    return share()
 
 
 def statuses(fake_github: FakeGitHub) -> list[str | None]:
@@ -84,14 +106,16 @@ def lookups(self_metrics: SelfMetrics, result: str) -> float:
 
 
 async def test_a_second_replica_asks_with_the_first_ones_validator(
-    fake_github, make_client, shared, self_metrics
+    fake_github, make_client, share, self_metrics
 ) -> None:
     """Replica B never saw the URL: it asks conditionally and gets the body as data, not as "unchanged"."""
     fake_github.on(REPOS, Versioned([{"name": "widgets"}]))
-    first = await make_client(shared=shared)
-    second = await make_client(shared=shared)
+    mine = share()
+    first = await make_client(shared=mine)
+    second = await make_client(shared=share())
 
     await first.get(REPOS, endpoint="list_org_repos")
+    await mine.flush()  # A's batch reaches the store (when full, or WRITE_DELAY later)
     adopted = await second.get(REPOS, endpoint="list_org_repos", decode_unchanged=False)
     again = await second.get(REPOS, endpoint="list_org_repos", decode_unchanged=False)
 
@@ -117,18 +141,21 @@ async def test_without_sharing_a_second_replica_pays_a_full_request(fake_github,
 
 
 async def test_shared_first_replaces_an_older_validator_of_this_process(
-    fake_github, make_client, shared, self_metrics
+    fake_github, make_client, share, self_metrics
 ) -> None:
     """A listing every unit asks: replica B's stale entry gives way to the newer one replica A stored."""
     resource = Versioned([{"name": "widgets"}])
     fake_github.on(REPOS, resource)
-    first = await make_client(shared=shared)
-    second = await make_client(shared=shared)
+    mine = share()
+    first = await make_client(shared=mine)
+    second = await make_client(shared=share())
     await first.get(REPOS, endpoint="list_org_repos", shared_first=True)
+    await mine.flush()
     await second.get(REPOS, endpoint="list_org_repos", shared_first=True)
 
     resource.change([{"name": "widgets"}, {"name": "gadgets"}])
     changed = await first.get(REPOS, endpoint="list_org_repos", shared_first=True)
+    await mine.flush()
     seen = await second.get(REPOS, endpoint="list_org_repos", shared_first=True)
 
     assert statuses(fake_github) == [None, '"v1"', '"v1"', '"v2"']
@@ -139,20 +166,23 @@ async def test_shared_first_replaces_an_older_validator_of_this_process(
 
 
 async def test_a_changed_resource_still_costs_one_full_request_and_is_stored_for_all(
-    fake_github, make_client, shared, store
+    fake_github, make_client, share, store
 ) -> None:
     """A validator the store holds but GitHub no longer accepts ends in a 200 that replaces it."""
     resource = Versioned(["old"])
     fake_github.on(REPOS, resource)
-    first = await make_client(shared=shared)
+    mine, theirs = share(), share()
+    first = await make_client(shared=mine)
     await first.get(REPOS, endpoint="list_org_repos")
+    await mine.flush()
     resource.change(["new"])
 
-    second = await make_client(shared=shared)
+    second = await make_client(shared=theirs)
     fresh = await second.get(REPOS, endpoint="list_org_repos")
+    await theirs.flush()
 
     assert (fresh.status, fresh.data, fresh.not_modified) == (200, ["new"], False)
-    stored = await store.get_response(shared.scope, url_key(fake_github.url(REPOS)), TTL)
+    stored = await store.get_response(SCOPE, url_key(fake_github.url(REPOS)), TTL)
     assert stored is not None
     assert decode_entry(stored) is not None
     assert decode_entry(stored).etag == '"v2"'  # type: ignore[union-attr]
@@ -161,10 +191,11 @@ async def test_a_changed_resource_still_costs_one_full_request_and_is_stored_for
 async def test_a_store_that_is_down_costs_full_requests_never_failed_ones(fake_github, make_client) -> None:
     """Reads and writes that fail are misses: every request still answers."""
     fake_github.on(REPOS, Versioned(["x"]))
-    broken = SharedResponses(BrokenExchange(), "acme:installation:42", TTL)
+    broken = SharedResponses(BrokenExchange(), SCOPE, TTL)
     client = await make_client(shared=broken)
 
     first = await client.get(REPOS, endpoint="list_org_repos")
+    await broken.flush()  # refused: logged, dropped
     second = await client.get(REPOS, endpoint="list_org_repos")
 
     assert (first.data, second.data, second.not_modified) == (["x"], ["x"], True)
@@ -175,10 +206,11 @@ async def test_an_unreadable_stored_value_is_a_miss(fake_github, make_client, sh
     """Garbage under the key (another version, a corrupted write) is ignored, and the next 200 replaces it."""
     fake_github.on(REPOS, Versioned(["x"]))
     key = url_key(fake_github.url(REPOS))
-    await store.put_response(shared.scope, key, b"not zlib", TTL)
+    await store.put_responses(SCOPE, {key: b"not zlib"}, TTL)
     client = await make_client(shared=shared)
 
     response = await client.get(REPOS, endpoint="list_org_repos")
+    await shared.flush()
 
     assert statuses(fake_github) == [None]
     assert response.data == ["x"]
@@ -208,10 +240,12 @@ async def test_an_entry_in_use_is_written_again_before_the_store_forgets_it(
 async def test_scopes_do_not_mix(fake_github, make_client, store) -> None:
     """Another installation (or org) never sees this one's entries."""
     fake_github.on(REPOS, Versioned(["x"]))
-    first = await make_client(shared=SharedResponses(store, "acme:installation:42", TTL))
+    mine = SharedResponses(store, SCOPE, TTL)
+    first = await make_client(shared=mine)
     other = await make_client(shared=SharedResponses(store, "acme:installation:43", TTL))
 
     await first.get(REPOS, endpoint="list_org_repos")
+    await mine.flush()
     await other.get(REPOS, endpoint="list_org_repos")
 
     assert statuses(fake_github) == [None, None]
@@ -224,8 +258,48 @@ async def test_unconditional_requests_neither_read_nor_write_the_store(
     client = await make_client(shared=shared)
 
     await client.get(REPOS, endpoint="list_org_repos", conditional=False)
+    await shared.flush()
 
-    assert await store.get_response(shared.scope, url_key(fake_github.url(REPOS)), TTL) is None
+    assert await store.get_response(SCOPE, url_key(fake_github.url(REPOS)), TTL) is None
+
+
+ENTRY = CachedResponse('"e"', b"[]", ())
+
+
+async def test_entries_are_written_in_batches(store, shared) -> None:
+    """A cold start's writes go out WRITE_BATCH at a time, not one round trip per request."""
+    for i in range(WRITE_BATCH * 2 + 3):
+        await shared.put(f"http://api.github.test/u{i}", ENTRY)
+
+    assert store.batches == [WRITE_BATCH, WRITE_BATCH]
+    assert await shared.get("http://api.github.test/u0") == ENTRY  # written
+    assert await shared.get(f"http://api.github.test/u{WRITE_BATCH * 2}") == ENTRY  # still queued, yet found
+
+
+async def test_a_queued_entry_is_written_by_the_next_request_after_the_delay(
+    fake_github, make_client, shared, store, clock
+) -> None:
+    fake_github.on(REPOS, Versioned(["x"]))
+    client = await make_client(shared=shared)
+    await client.get(REPOS, endpoint="list_org_repos")
+    assert store.batches == []
+
+    clock.now += WRITE_DELAY
+    await client.get(REPOS, endpoint="list_org_repos")  # a 304: nothing new, but the batch is due
+
+    assert store.batches == [1]
+
+
+async def test_closing_the_client_writes_what_is_queued(fake_github, make_client, shared, store) -> None:
+    """A replica that stops (rollout, scale-in) leaves its last entries for the others."""
+    fake_github.on(REPOS, Versioned(["x"]))
+    client = await make_client(shared=shared)
+    await client.get(REPOS, endpoint="list_org_repos")
+
+    await client.aclose()
+
+    assert store.batches == [1]
+    assert await store.get_response(SCOPE, url_key(fake_github.url(REPOS)), TTL) is not None
 
 
 headers = st.lists(st.tuples(st.text(max_size=20), st.text(max_size=40)), max_size=5)
