@@ -600,7 +600,7 @@ GITHUB_ETAG_EVICTIONS = _counter(
 )
 GITHUB_SHARED_ETAG_LOOKUPS = _counter(
     "gh_exporter_github_shared_etag_lookups",
-    "Lookups of the ETags replicas share through the store, by result (hit, same, miss).",
+    "Lookups of the ETags replicas share through the store, by result (hit, same, miss, skipped).",
     ("org", "result"),
 )
 

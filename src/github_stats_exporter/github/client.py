@@ -595,10 +595,16 @@ class GitHubClient:
         if shared is None:
             return None
         own = self._etags.get(key)
-        if own is not None and not shared_first:
-            return None
+        if not shared_first:
+            if own is not None:
+                return None
+            if not shared.worth_asking():
+                self._metrics.inc(metrics.GITHUB_SHARED_ETAG_LOOKUPS, {"org": self._org, "result": "skipped"})
+                return None
         found = await shared.get(key)
         result = "miss" if found is None else "same" if own is not None and own.etag == found.etag else "hit"
+        if own is None:
+            shared.tally(found is not None)
         self._metrics.inc(metrics.GITHUB_SHARED_ETAG_LOOKUPS, {"org": self._org, "result": result})
         if found is None or result == "same":
             return None

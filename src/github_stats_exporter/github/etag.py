@@ -143,6 +143,9 @@ WRITE_BATCH = 64
 """Entries written to the store in one round trip; a cold start writes one per request it makes."""
 WRITE_DELAY = 1.0
 """Seconds an entry may wait for its batch: the next request of the org after that writes it."""
+MISS_STREAK = 64
+"""Lookups in a row that found nothing, after which only every `SAMPLE_EVERY`-th URL is looked up."""
+SAMPLE_EVERY = 16
 
 
 class SharedResponses:
@@ -151,9 +154,12 @@ class SharedResponses:
     Entries are written in batches (`WRITE_BATCH`, or `WRITE_DELAY` after the oldest was queued, by the
     next `put` or `flush_due`; `flush` at shutdown): one awaited store write per request made a cold
     start 17 % slower (docs/benchmarks.md, the section on shared ETags). An entry
-    still queued when the process dies is lost, which costs its next asker one full request. Every
-    failure is a miss: a store that is down or a value that does not decode costs one full request,
-    never a failed one.
+    still queued when the process dies is lost, which costs its next asker one full request.
+    Lookups are sampled while they keep missing (`MISS_STREAK`, then one URL in `SAMPLE_EVERY`): in a
+    cold start, or for the new URLs of a steady cycle, nobody has an entry, and a read per request
+    cost a cold start ~20 % more time; the first sampled hit (a unit that moved here) restores every
+    lookup. Every failure is a miss: a store that is down or a value that does not decode costs one
+    full request, never a failed one.
     """
 
     def __init__(
@@ -172,6 +178,18 @@ class SharedResponses:
         self._clock = clock
         self._queued: dict[str, bytes] = {}
         self._queued_at = 0.0
+        self._misses = 0
+        self._unasked = 0
+
+    def worth_asking(self) -> bool:
+        """Whether to look the next URL up: always, unless the last `MISS_STREAK` lookups all missed."""
+        if self._misses < MISS_STREAK:
+            return True
+        self._unasked += 1
+        if self._unasked < SAMPLE_EVERY:
+            return False
+        self._unasked = 0
+        return True
 
     async def get(self, url: str) -> CachedResponse | None:
         """The entry the cluster last stored for ``url`` (its TTL reset), or None."""
@@ -184,12 +202,14 @@ class SharedResponses:
         except StoreError as exc:
             log.warning("shared etag not read", scope=self.scope, error=str(exc))
             return None
-        if value is None:
-            return None
-        entry = decode_entry(value)
-        if entry is None:
+        entry = None if value is None else decode_entry(value)
+        if value is not None and entry is None:
             log.warning("shared etag ignored: unreadable value", scope=self.scope)
         return entry
+
+    def tally(self, hit: bool) -> None:
+        """Count a lookup made for a URL this process had no entry for (what `worth_asking` decides on)."""
+        self._misses = 0 if hit else self._misses + 1
 
     async def put(self, url: str, entry: CachedResponse) -> None:
         """Queue ``entry`` for ``url``; writes the batch when it is full or due."""

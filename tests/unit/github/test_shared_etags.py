@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 
 from github_stats_exporter import metrics
 from github_stats_exporter.github.etag import (
+    MISS_STREAK,
+    SAMPLE_EVERY,
     WRITE_BATCH,
     WRITE_DELAY,
     CachedResponse,
@@ -324,3 +326,37 @@ def test_a_json_page_is_stored_compressed() -> None:
     )
     encoded = encode_entry(CachedResponse('"abc"', page.encode(), (("Content-Type", "application/json"),)))
     assert len(encoded) < len(page) / 4
+
+
+async def test_lookups_that_keep_missing_are_sampled_until_one_is_found(
+    fake_github, make_client, share, self_metrics
+) -> None:
+    """A cold start asks the store for every URL only until MISS_STREAK misses; a hit restores it."""
+    paths = [f"/repos/acme/r{i}/pulls" for i in range(MISS_STREAK + 2 * SAMPLE_EVERY + 24)]
+    for path in paths:
+        fake_github.on(path, Versioned([path]))
+    # Another replica collected the last paths (a unit that moves here later).
+    theirs = share()
+    other = await make_client(shared=theirs)
+    moved = paths[-24:]
+    for path in moved:
+        await other.get(path, endpoint="list_pulls")
+    await theirs.flush()
+    misses_before = lookups(self_metrics, "miss")
+
+    client = await make_client(shared=share())
+    for path in paths[:-24]:  # nobody has these: a cold start
+        await client.get(path, endpoint="list_pulls")
+    asked = lookups(self_metrics, "miss") - misses_before
+    assert asked == MISS_STREAK + 2  # then one in SAMPLE_EVERY: 2 of the 2 x 16 after the streak
+    assert lookups(self_metrics, "skipped") == 2 * (SAMPLE_EVERY - 1)
+
+    for path in moved:
+        await client.get(path, endpoint="list_pulls")
+
+    conditional = [fake_github.requests_to(p)[-1].headers.get("If-None-Match") for p in moved]
+    # Sampled until the first hit, then every URL is looked up again.
+    first_hit = conditional.index('"v1"')
+    assert first_hit == SAMPLE_EVERY - 1  # the 16th URL after the last sampled one
+    assert all(etag == '"v1"' for etag in conditional[first_hit:])
+    assert lookups(self_metrics, "hit") == len(moved) - first_hit
