@@ -187,6 +187,8 @@ def build_github(core: Core, stack: contextlib.AsyncExitStack) -> GitHubAccess:
             tracing=core.tracing,
             shared=shared_responses(core, creds, org_cfg.org),
         )
+        # Before the store closes (the stack unwinds in reverse): the last shared ETags are written.
+        stack.push_async_callback(clients[org_cfg.org].aclose)
     tracker = InstallationHealth(
         list(clients),
         failure_threshold=settings.github.unhealthy_failure_threshold,

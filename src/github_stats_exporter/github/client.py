@@ -301,6 +301,11 @@ class GitHubClient:
     def budget(self) -> RateLimitBudget:
         return self._budget
 
+    @property
+    def shared(self) -> SharedResponses | None:
+        """Where this client's ETag entries are shared with other replicas (None: this process only)."""
+        return self._shared
+
     def rate_limit(self, resource: str = "core") -> RateLimitState | None:
         """The newest known budget of ``resource`` (None before the first response says so)."""
         return self._budget.state(resource)
