@@ -152,14 +152,14 @@ class SharedResponses:
     """The ETag cache entries of one org kept in the store for every replica.
 
     Entries are written in batches (`WRITE_BATCH`, or `WRITE_DELAY` after the oldest was queued, by the
-    next `put` or `flush_due`; `flush` at shutdown): one awaited store write per request made a cold
-    start 17 % slower (docs/benchmarks.md, the section on shared ETags). An entry
-    still queued when the process dies is lost, which costs its next asker one full request.
+    next `put` or `flush_due`; `flush` at shutdown) rather than one awaited write per request. An
+    entry still queued when the process dies is lost, which costs its next asker one full request.
     Lookups are sampled while they keep missing (`MISS_STREAK`, then one URL in `SAMPLE_EVERY`): in a
     cold start, or for the new URLs of a steady cycle, nobody has an entry, and a read per request
-    cost a cold start ~20 % more time; the first sampled hit (a unit that moved here) restores every
-    lookup. Every failure is a miss: a store that is down or a value that does not decode costs one
-    full request, never a failed one.
+    (with a write per request) made a cold start 16 to 20 % slower, 2 % with batches and sampling
+    (docs/benchmarks.md, on shared ETags). The first sampled hit (a unit that moved here) restores
+    every lookup. Every failure is a miss: a store that is down or a value that does not decode costs
+    one full request, never a failed one.
     """
 
     def __init__(
