@@ -93,6 +93,25 @@ async def test_raising_never_lowers_an_epoch(store: Store) -> None:
     assert await store.unit_epochs([UNIT]) == {UNIT: 9}
 
 
+async def test_raising_many_epochs_raises_each_on_its_own(store: Store) -> None:
+    """One call for many units: each is set-if-greater by itself, and every epoch afterwards comes back."""
+    others = [f"{UNIT}-{i}" for i in range(3)]
+    await store.raise_unit_epoch(others[1], 20)
+    assert await store.raise_unit_epochs({others[0]: 5, others[1]: 7, others[2]: 1}) == {
+        others[0]: 5,
+        others[1]: 20,
+        others[2]: 1,
+    }
+    assert await store.unit_epochs(others) == {others[0]: 5, others[1]: 20, others[2]: 1}
+    assert await store.raise_unit_epochs({}) == {}
+
+
+async def test_raising_many_epochs_with_one_non_positive_raises_none(store: Store) -> None:
+    with pytest.raises(ValueError, match="positive integer"):
+        await store.raise_unit_epochs({UNIT: 3, f"{UNIT}-x": 0})
+    assert await store.unit_epochs([UNIT]) == {UNIT: 0}
+
+
 @pytest.mark.parametrize("epoch", [pytest.param(0, id="zero"), pytest.param(-3, id="negative")])
 async def test_raising_to_a_non_positive_epoch_is_refused(store: Store, epoch: int) -> None:
     """Epochs start at 1: a raise to 0 or below is a programming error, refused before touching the store."""

@@ -204,6 +204,10 @@ class KubernetesUnitLeases:
         return epoch
 
     async def renew_unit(self, unit: str, holder: str, epoch: int, ttl_seconds: float) -> bool:
+        return (await self.renew_units({unit: epoch}, holder, ttl_seconds))[unit].renewed
+
+    async def _renew_lease(self, unit: str, holder: str, epoch: int, ttl_seconds: float) -> bool:
+        """Extend the unit's Lease for ``holder``'s term ``epoch``; False when the term is not ours."""
         name = self.unit_lease(unit)
         record = self._leases.get(name)
         if record is None or record.problem or record.holder != holder or record.transitions != epoch:
@@ -214,17 +218,7 @@ class KubernetesUnitLeases:
             leaseDurationSeconds=lease_seconds(ttl_seconds),
             renewTime=micro_time(self._wall()),
         )
-        if await self._write(record, name, UNIT, unit, spec) is None:
-            return False
-        # Re-assert the fence after every renewal: a Redis that lost its data gets the term's epoch back
-        # (the Lease, not Redis, is the record of the term), and a later term found there ends ours.
-        current = await self._fences.raise_unit_epoch(unit, epoch)
-        if current != epoch:
-            log.warning(
-                "shard unit term already over in the store", unit=unit, epoch=epoch, store_epoch=current
-            )
-            return False
-        return True
+        return await self._write(record, name, UNIT, unit, spec) is not None
 
     async def release_unit(self, unit: str, holder: str) -> None:
         name = self.unit_lease(unit)
@@ -248,14 +242,30 @@ class KubernetesUnitLeases:
     async def renew_units(
         self, terms: Mapping[str, int], holder: str, ttl_seconds: float
     ) -> dict[str, UnitRenewal]:
-        async def renew(unit: str) -> UnitRenewal:
-            renewed = await self.renew_unit(unit, holder, terms[unit], ttl_seconds)
-            if renewed:
-                return UnitRenewal(True, holder, terms[unit])
-            found, epoch = (await self.unit_holders([unit]))[unit]
-            return UnitRenewal(False, found, epoch)
-
-        return await self._each(list(terms), renew)
+        written = await self._each(list(terms), lambda u: self._renew_lease(u, holder, terms[u], ttl_seconds))
+        # Re-assert the fences after the renewals, all in one store call (docs/scaling.md, "Cost of a
+        # round"): a Redis that lost its data gets the terms' epochs back (the Lease, not Redis, is the
+        # record of a term), and a later term found there ends ours.
+        landed = {unit: terms[unit] for unit, ok in written.items() if ok}
+        current = await self._fences.raise_unit_epochs(landed) if landed else {}
+        out: dict[str, UnitRenewal] = {}
+        lost: list[str] = []
+        for unit, epoch in terms.items():
+            if unit in landed and current[unit] == epoch:
+                out[unit] = UnitRenewal(True, holder, epoch)
+                continue
+            if unit in landed:
+                log.warning(
+                    "shard unit term already over in the store",
+                    unit=unit,
+                    epoch=epoch,
+                    store_epoch=current[unit],
+                )
+            lost.append(unit)
+        if lost:
+            for unit, (found, epoch) in (await self.unit_holders(lost)).items():
+                out[unit] = UnitRenewal(False, found, epoch)
+        return out
 
     async def release_units(self, units: Iterable[str], holder: str) -> None:
         await self._each(list(units), lambda unit: self.release_unit(unit, holder))

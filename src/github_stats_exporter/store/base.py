@@ -347,6 +347,14 @@ class UnitFenceStore(Protocol):
         """
         ...
 
+    async def raise_unit_epochs(self, epochs: Mapping[str, int]) -> dict[str, int]:
+        """`raise_unit_epoch` of every (unit, epoch) in one call (one round trip to Redis).
+
+        Each unit is raised on its own (one that is already higher does not stop the others); returns
+        every unit's epoch afterwards. A non-positive epoch is refused before anything is raised.
+        """
+        ...
+
     async def put_fenced(self, snapshot: Snapshot, fence: Fence) -> int:
         """`SnapshotStore.put` that first checks ``fence``; raises `FencedOut` when its term is over."""
         ...

@@ -330,6 +330,12 @@ class MemorySnapshotStore:
         self._epochs[unit] = max(self._epochs.get(unit, 0), epoch)
         return self._epochs[unit]
 
+    async def raise_unit_epochs(self, epochs: Mapping[str, int]) -> dict[str, int]:
+        for epoch in epochs.values():
+            _check_epoch(epoch)
+        # One unit at a time through `raise_unit_epoch`, so a subclass that changes it changes both.
+        return {unit: await self.raise_unit_epoch(unit, epoch) for unit, epoch in epochs.items()}
+
     async def unit_holders(self, units: Iterable[str]) -> dict[str, tuple[str, int]]:
         self._check_open()
         return {unit: self._holder(unit) for unit in units}

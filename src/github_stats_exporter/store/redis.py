@@ -261,6 +261,18 @@ if current < epoch then redis.call('SET', KEYS[1], ARGV[1]) return epoch end
 return current
 """
 
+# The same for many units: KEYS[i] raised to ARGV[i]; answers every unit's epoch afterwards.
+_UNIT_RAISE_MANY = """
+local out = {}
+for i = 1, #KEYS do
+  local current = tonumber(redis.call('GET', KEYS[i]) or '0')
+  local epoch = tonumber(ARGV[i])
+  if current < epoch then redis.call('SET', KEYS[i], ARGV[i]) current = epoch end
+  out[i] = current
+end
+return out
+"""
+
 # KEYS: the units' lease keys; each is deleted only while it is still ARGV[1]'s.
 _UNIT_RELEASE = """
 for i = 1, #KEYS do
@@ -424,6 +436,7 @@ class RedisSnapshotStore:
         self._unit_release_script = client.register_script(_UNIT_RELEASE)
         self._take_budget_script = client.register_script(_TAKE_BUDGET)
         self._unit_raise_script = client.register_script(_UNIT_RAISE)
+        self._unit_raise_many_script = client.register_script(_UNIT_RAISE_MANY)
         self._members = f"{key_prefix}:members"
 
     @classmethod
@@ -621,6 +634,18 @@ class RedisSnapshotStore:
             raise ValueError(msg)
         keys = [self._epoch_key(unit)]
         return int(await self._call(self._unit_raise_script(keys=keys, args=[str(epoch)])))
+
+    async def raise_unit_epochs(self, epochs: Mapping[str, int]) -> dict[str, int]:
+        for epoch in epochs.values():
+            if epoch < 1:
+                msg = f"a unit epoch is a positive integer, got {epoch!r}"
+                raise ValueError(msg)
+        if not epochs:
+            return {}
+        names = list(epochs)
+        keys = [self._epoch_key(unit) for unit in names]
+        raw = await self._call(self._unit_raise_many_script(keys=keys, args=[str(epochs[u]) for u in names]))
+        return {unit: int(value) for unit, value in zip(names, raw, strict=True)}
 
     async def unit_holders(self, units: Iterable[str]) -> dict[str, tuple[str, int]]:
         names = list(units)

@@ -171,6 +171,9 @@ class TracedStore:
     async def raise_unit_epoch(self, unit: str, epoch: int) -> int:
         return await self._inner.raise_unit_epoch(unit, epoch)
 
+    async def raise_unit_epochs(self, epochs: Mapping[str, int]) -> dict[str, int]:
+        return await self._inner.raise_unit_epochs(epochs)
+
     async def unit_holders(self, units: Iterable[str]) -> dict[str, tuple[str, int]]:
         return await self._inner.unit_holders(units)
 

@@ -7,7 +7,7 @@ raised the unit's epoch there before it is handed out.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +242,35 @@ async def test_a_batch_renewal_puts_its_leases_concurrently_and_tells_each_unit_
     assert outcomes[lost[0]].epoch == epochs[lost[0]]
 
 
+class CountingFences(MemorySnapshotStore):
+    """A memory store counting the fence-raising calls it gets."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock=clock)
+        self.batches: list[int] = []
+
+    async def raise_unit_epochs(self, epochs: Mapping[str, int]) -> dict[str, int]:
+        self.batches.append(len(epochs))
+        return await super().raise_unit_epochs(epochs)
+
+
+async def test_a_renewal_round_raises_every_fence_in_one_store_call(lease_api, make_leases, clock) -> None:
+    """20 renewals, one fence call (one Redis script): the round's store cost does not grow with the units."""
+    counting = CountingFences(clock)
+    a = make_leases("pod-a", fence_store=counting)
+    units = [f"repos:org/acme#{i}/20" for i in range(20)]
+    await a.heartbeat("pod-a", TTL)
+    epochs = await a.acquire_units(units, "pod-a", TTL)
+    clock.advance(2.0)
+    counting.batches.clear()
+
+    lease_api.fail_next("PUT", 409)  # one unit's PUT loses its race: its fence is not raised
+    outcomes = await a.renew_units(epochs, "pod-a", TTL)
+
+    assert counting.batches == [19]
+    assert sum(outcome.renewed for outcome in outcomes.values()) == 19
+
+
 async def test_a_batch_with_a_failed_put_fails_once_every_put_has_ended(
     lease_api, make_leases, clock
 ) -> None:
@@ -279,6 +308,9 @@ class RestartableRedis:
 
     async def raise_unit_epoch(self, unit: str, epoch: int) -> int:
         return await self.store.raise_unit_epoch(unit, epoch)
+
+    async def raise_unit_epochs(self, epochs: Mapping[str, int]) -> dict[str, int]:
+        return await self.store.raise_unit_epochs(epochs)
 
     async def put_fenced(self, snapshot: Snapshot, fence: Fence) -> int:
         return await self.store.put_fenced(snapshot, fence)
