@@ -441,7 +441,7 @@ class GitHubClient:
                     continue
                 response, kept = self._accept(raw, data, key, conditional)
                 if kept is not None and self._shared is not None:
-                    await self._share(key, kept)
+                    await self._shared.put(key, kept)
                 return response
 
             message = _error_message(raw.body)
@@ -577,7 +577,9 @@ class GitHubClient:
             etag = header(raw.headers, "etag")
             if etag:
                 # The raw bytes, not ``data``: parsed JSON would be GC-tracked objects kept for hours.
-                kept = CachedResponse(etag, raw.body, tuple(raw.headers.items()))
+                # With sharing, the caller writes it through to the store at once: shared as of now.
+                shared_at = self._clock() if self._shared is not None else 0.0
+                kept = CachedResponse(etag, raw.body, tuple(raw.headers.items()), shared_at)
                 self._keep(key, kept)
             else:
                 self._etags.discard(key)
