@@ -27,6 +27,7 @@ from github_stats_exporter.scrape.activity import ActivityCollector
 from github_stats_exporter.scrape.repos import RepoDirectory
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.simulator.clock import SimClock
+from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
 from github_stats_exporter.store.base import CollectionStore
@@ -122,6 +123,14 @@ def run_on_redis(run: Callable[[RedisProcess], Coroutine[Any, Any, None]], banne
             asyncio.run(run(redis))
         finally:
             redis.stop()
+
+
+def app_key(tmp: Path) -> tuple[Path, str]:
+    """A fresh App key pair: the private key written to ``tmp/app.pem`` for `serve`, and the public one."""
+    private, public = generate_key_pair()
+    key = tmp / "app.pem"
+    key.write_text(private)
+    return key, public
 
 
 def serve_config(

@@ -40,7 +40,6 @@ from benchmarks import _activity_world as activity_world
 from benchmarks.sharded_collection import cpu_seconds, print_logs
 from benchmarks.steady_cycle_cpu import where
 from github_stats_exporter.simulator.faults import FaultRule
-from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.simulator.spec import WorldSpec
 
@@ -222,11 +221,9 @@ def written(path: Path) -> bool:
 
 
 def main() -> None:
-    private, public = generate_key_pair()
     with tempfile.TemporaryDirectory() as raw:
         tmp = Path(raw)
-        key = tmp / "app.pem"
-        key.write_text(private)
+        key, public = activity_world.app_key(tmp)
         print(
             f"{ORGS} orgs x {REPOS} repos, {HISTORY_DAYS} day(s) of history, interval {INTERVAL:.0f} s, "
             f"{LATENCY * 1000:.0f} ms latency, {CYCLES} steady cycles",

@@ -39,7 +39,6 @@ from benchmarks import _activity_world as activity_world
 from github_stats_exporter import metrics
 from github_stats_exporter.scrape.shard import RepoShard
 from github_stats_exporter.simulator.faults import FaultRule
-from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.simulator.spec import WorldSpec
 from github_stats_exporter.simulator.truth import repo_activity_truth
@@ -382,11 +381,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def main() -> None:
-    private, public = generate_key_pair()
     with tempfile.TemporaryDirectory() as raw:
         tmp = Path(raw)
-        key = tmp / "app.pem"
-        key.write_text(private)
+        key, public = activity_world.app_key(tmp)
         print(
             f"{ORGS} orgs x {REPOS} repos, {SHARDS} shards per org, {LATENCY * 1000:.0f} ms latency per request, "
             f"{HISTORY_DAYS} days of history",
