@@ -28,7 +28,7 @@ import yaml
 from redis.asyncio import Redis
 from tests.support.redis_server import free_port
 
-from github_stats_exporter.leader.units import owner, plan_units
+from github_stats_exporter.leader.units import assign, plan_units
 from github_stats_exporter.model import Snapshot, SnapshotKey
 from github_stats_exporter.scrape.shard import RepoShard
 from github_stats_exporter.simulator.keys import generate_key_pair
@@ -117,8 +117,17 @@ def write_config(
 
 
 def rendezvous(members: set[str]) -> dict[str, str | None]:
-    """unit -> the member rendezvous hashing assigns it to."""
-    return {unit.name: owner(unit, sorted(members)) for unit in PLAN}
+    """unit -> the member the (bounded-load) rendezvous assignment gives it to; None with no member."""
+    owners: dict[str, str | None] = dict.fromkeys((unit.name for unit in PLAN), None)
+    for member, units in assign(PLAN, sorted(members)).items():
+        owners.update((unit.name, member) for unit in units)
+    return owners
+
+
+def moves(before: set[str], after: set[str]) -> set[str]:
+    """The units whose assigned member differs between two member sets: what a join or leave must move."""
+    old, new = rendezvous(before), rendezvous(after)
+    return {unit for unit in old if old[unit] != new[unit]}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """The shard coordinator: this replica's membership and the work units it holds, each under a fenced lease.
 
 In ``leader_election.mode: sharded`` every replica runs one `ShardCoordinator` (docs/scaling.md). Every
-``retry_period`` it beats its membership (TTL ``lease_duration``), computes the rendezvous assignment
+``retry_period`` it beats its membership (TTL ``lease_duration``), computes the bounded-load rendezvous assignment
 over the live members (`units.assign`), gives up the units no longer its own, renews the ones it keeps
 and acquires the ones it gained, each acquisition a new term with a new fencing epoch; each of these
 steps is one batch call to the leases, whatever the number of units. When no lease
@@ -57,6 +57,8 @@ class ShardCoordinator:
         self._sleep = sleep
         self._held: dict[str, int] = {}
         self._members: tuple[str, ...] = ()
+        self._mine: tuple[tuple[str, ...], frozenset[str]] = ((), frozenset())
+        """The members the last assignment was computed for, and this replica's units in it."""
         self._renewed_at = float("-inf")
 
     @property
@@ -101,13 +103,20 @@ class ShardCoordinator:
         if self._held != before:
             on_change(dict(self._held))
 
+    def _share(self, members: tuple[str, ...]) -> frozenset[str]:
+        """This replica's units among ``members``; recomputed only when the members change (one hash per pair)."""
+        if self._mine[0] != members:
+            assigned = assign(self._units.values(), members)[self._identity]
+            self._mine = (members, frozenset(unit.name for unit in assigned))
+        return self._mine[1]
+
     async def _round(self, started: float, on_change: Callable[[Held], None]) -> None:
         ttl = self._timings.lease_duration
         members = await self._leases.heartbeat(self._identity, ttl)
         if self._identity not in members:
             members = sorted([*members, self._identity])
         self._members = tuple(members)
-        mine = {unit.name for unit in assign(self._units.values(), members)[self._identity]}
+        mine = self._share(self._members)
         # Each step below is one call whatever the number of units (one round trip on Redis), so a round
         # costs the same few event-loop turns with 60 units as with one (docs/scaling.md, "Cost of a round").
         gone = sorted(set(self._held) - mine)

@@ -1,10 +1,14 @@
-"""Work units of sharded collection and their assignment to live replicas by rendezvous hashing.
+"""Work units of sharded collection and their assignment to live replicas by bounded-load rendezvous hashing.
 
 In ``leader_election.mode: sharded`` (docs/scaling.md) collection is cut into units: each org's
 repositories in ``shards`` buckets (`scrape.shard.RepoShard`), plus one unit per Copilot report scope,
 per seats scope and per teams/repositories day-collector scope. Every replica computes the same
-assignment from the same member list: a unit goes to the member with the highest hash of
-``(member, unit)``, so a join or a leave moves only the units that member gains or held.
+assignment from the same member list. Each ``(member, unit)`` pair has a hash; pairs are taken from
+the highest hash down and a unit goes to the first member still under its share, the share being an
+even split of that unit's kind (``q`` or ``q + 1`` of ``divmod(units of the kind, members)``).
+Plain rendezvous (every unit to its top member) moves only the joiner's or leaver's units but leaves
+one replica with up to twice the fair share at a few dozen units; the share cap evens that out at the
+cost of a few extra moves per join or leave (measured in docs/scaling.md, "Assignment").
 This module is pure: it holds no lease, talks to no store and starts nothing.
 """
 
@@ -73,17 +77,52 @@ def _weight(member: str, unit: str) -> int:
 
 
 def owner(unit: WorkUnit, members: Sequence[str]) -> str | None:
-    """The live member that should hold ``unit`` (None when nobody is live); ties go to the lower name."""
+    """The member ranking first for ``unit`` alone (None when nobody is live); ties go to the lower name.
+
+    This is where plain rendezvous puts the unit; `assign` starts from it and moves units off members
+    over their share.
+    """
     if not members:
         return None
     return max(sorted(set(members)), key=lambda member: _weight(member, unit.name))
 
 
 def assign(units: Iterable[WorkUnit], members: Sequence[str]) -> dict[str, frozenset[WorkUnit]]:
-    """Each live member's units (members without a unit map to an empty set)."""
+    """Each live member's units (members without a unit map to an empty set), kinds split evenly."""
+    live = sorted(set(members))
     held: dict[str, set[WorkUnit]] = {member: set() for member in members}
-    for unit in units:
-        chosen = owner(unit, members)
-        if chosen is not None:
-            held[chosen].add(unit)
+    if not live:
+        return {member: frozenset() for member in members}
+    by_kind: dict[UnitKind, list[WorkUnit]] = {}
+    for unit in set(units):
+        by_kind.setdefault(unit.kind, []).append(unit)
+    for kind in sorted(by_kind):
+        for unit, member in _split(by_kind[kind], live).items():
+            held[member].add(unit)
     return {member: frozenset(mine) for member, mine in held.items()}
+
+
+def _split(units: list[WorkUnit], members: list[str]) -> dict[WorkUnit, str]:
+    """One kind's units over ``members``: highest pair hash first, every member within ``q`` or ``q + 1``."""
+    share, extra = divmod(len(units), len(members))
+    # Ties in the hash (never seen with 64 bits) fall back to names, so every replica sorts alike.
+    pairs = sorted(
+        ((_weight(member, unit.name), member, unit) for unit in units for member in members),
+        key=lambda pair: (-pair[0], pair[1], pair[2]),
+    )
+    load = dict.fromkeys(members, 0)
+    chosen: dict[WorkUnit, str] = {}
+    at_top = 0  # members already holding share + 1; only ``extra`` of them may
+    for _, member, unit in pairs:
+        if unit in chosen:
+            continue
+        cap = share + 1 if at_top < extra else share
+        if load[member] >= cap:
+            continue
+        chosen[unit] = member
+        load[member] += 1
+        if load[member] == share + 1:
+            at_top += 1
+        if len(chosen) == len(units):
+            break
+    return chosen
