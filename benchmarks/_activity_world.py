@@ -10,18 +10,16 @@ session and an `ActivityCollector` writing into a real redis-server through `Red
 from __future__ import annotations
 
 import asyncio
-import os
 import tempfile
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import aiohttp
 from tests.support.redis_server import RedisProcess
 
-from github_stats_exporter.eventloop import EventLoopChoice
 from github_stats_exporter.github.auth import TokenAuth
 from github_stats_exporter.github.client import ClientOptions, GitHubClient
 from github_stats_exporter.model import MissedWindow
@@ -38,9 +36,6 @@ from github_stats_exporter.store.redis import RedisSnapshotStore
 START = 1_780_000_000.0
 TOKEN = "ghp_benchmark"  # noqa: S105 - a simulator-only token
 CONCURRENCY = 4
-EVENT_LOOP = cast(EventLoopChoice, os.environ.get("GSE_BENCH_EVENT_LOOP", "auto"))
-"""The event loop of the serve benchmarks' own process (the simulator) and of their `serve` processes:
-``auto`` (uvloop where installed, as `serve`'s default), ``asyncio`` or ``uvloop``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +152,7 @@ def serve_config(
     """
     org = {"app_id": 11, "private_key_path": str(key), "scrape_interval": f"{interval}s", "shards": shards}
     return {
-        "server": {"listen_addr": f"127.0.0.1:{port}", "log_level": "warning", "event_loop": EVENT_LOOP},
+        "server": {"listen_addr": f"127.0.0.1:{port}", "log_level": "warning"},
         "github": {
             "api_base_url": sim.api_url,
             "orgs": [{"org": o, "installation_id": 100 + i, **org} for i, o in enumerate(org_names(orgs))],

@@ -14,8 +14,7 @@ simulator, and the report splits their time by where it went and lists the costl
 
 Run: ``python -m benchmarks serve_cycle_cpu`` (about 6 minutes); scale with ``GSE_BENCH_ORGS`` (4),
 ``GSE_BENCH_REPOS`` (1000), ``GSE_BENCH_HISTORY_DAYS`` (1), ``GSE_BENCH_INTERVAL_S`` (75, must exceed
-the warm-up), ``GSE_BENCH_CYCLES`` (3), ``GSE_BENCH_LATENCY_MS`` (0), ``GSE_BENCH_PROFILE`` (0),
-``GSE_BENCH_EVENT_LOOP`` (``auto``: uvloop in the simulator's process and in ``serve``; ``asyncio``).
+the warm-up), ``GSE_BENCH_CYCLES`` (3), ``GSE_BENCH_LATENCY_MS`` (0), ``GSE_BENCH_PROFILE`` (0).
 """
 
 from __future__ import annotations
@@ -40,7 +39,6 @@ from tests.support.redis_server import RedisProcess, free_port
 from benchmarks import _activity_world as activity_world
 from benchmarks.sharded_collection import cpu_seconds, print_logs
 from benchmarks.steady_cycle_cpu import where
-from github_stats_exporter import eventloop
 from github_stats_exporter.simulator.faults import FaultRule
 from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.simulator.spec import WorldSpec
@@ -228,10 +226,10 @@ def main() -> None:
         key, public = activity_world.app_key(tmp)
         print(
             f"{ORGS} orgs x {REPOS} repos, {HISTORY_DAYS} day(s) of history, interval {INTERVAL:.0f} s, "
-            f"{LATENCY * 1000:.0f} ms latency, {CYCLES} steady cycles, event loop {activity_world.EVENT_LOOP}",
+            f"{LATENCY * 1000:.0f} ms latency, {CYCLES} steady cycles",
             flush=True,
         )
-        eventloop.run(run(tmp, key, public), activity_world.EVENT_LOOP)
+        asyncio.run(run(tmp, key, public))
 
 
 if __name__ == "__main__":

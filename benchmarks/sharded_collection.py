@@ -13,8 +13,7 @@ snapshot is rewritten only when a value changed, so its time cannot tell).
 Run: ``python -m benchmarks sharded_collection`` (a few minutes); scale with the environment:
 ``GSE_BENCH_ORGS`` (default 20), ``GSE_BENCH_REPOS`` (1000), ``GSE_BENCH_LATENCY_MS`` (50),
 ``GSE_BENCH_SHARDS`` (3), ``GSE_BENCH_HISTORY_DAYS`` (3), ``GSE_BENCH_INTERVAL_S`` (60), ``GSE_BENCH_RUNS`` (``single1,sharded1,sharded3``),
-``GSE_BENCH_SHARE_ETAGS`` (1; 0 sets ``github.share_etags: false``, ETags per process as before),
-``GSE_BENCH_EVENT_LOOP`` (``auto``: uvloop in the simulator's process and in every replica; ``asyncio``).
+``GSE_BENCH_SHARE_ETAGS`` (1; 0 sets ``github.share_etags: false``, ETags per process as before).
 CPU seconds of every process in the steady cycle come from ``/proc/<pid>/stat`` (the exporters) and
 ``time.process_time`` (this process: the simulator, plus the benchmark's own polling). docs/benchmarks.md has the figures and the scale they were measured at.
 """
@@ -37,7 +36,7 @@ from redis.asyncio import Redis
 from tests.support.redis_server import RedisProcess, free_port
 
 from benchmarks import _activity_world as activity_world
-from github_stats_exporter import eventloop, metrics
+from github_stats_exporter import metrics
 from github_stats_exporter.scrape.shard import RepoShard
 from github_stats_exporter.simulator.faults import FaultRule
 from github_stats_exporter.simulator.server import Simulator
@@ -387,13 +386,13 @@ def main() -> None:
         key, public = activity_world.app_key(tmp)
         print(
             f"{ORGS} orgs x {REPOS} repos, {SHARDS} shards per org, {LATENCY * 1000:.0f} ms latency per request, "
-            f"{HISTORY_DAYS} days of history, event loop {activity_world.EVENT_LOOP} (GSE_BENCH_EVENT_LOOP)",
+            f"{HISTORY_DAYS} days of history",
             flush=True,
         )
         runs = [(r.rstrip("0123456789"), int(r[len(r.rstrip("0123456789")) :])) for r in RUNS]
         results: dict[tuple[str, int], dict[str, float]] = {}
         for m, n in runs:
-            results[m, n] = r = eventloop.run(run(n, m, key, tmp, public), activity_world.EVENT_LOOP)
+            results[m, n] = r = asyncio.run(run(n, m, key, tmp, public))
             replicas = ", ".join(f"{r[f'replica{i}_cpu_s']:.2f}" for i in range(n))
             interval = ", ".join(f"{r[f'replica{i}_interval_cpu_s']:.2f}" for i in range(n))
             print(

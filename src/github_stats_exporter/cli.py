@@ -22,7 +22,7 @@ from typing import Any
 import bcrypt
 import yaml
 
-from github_stats_exporter import app, eventloop
+from github_stats_exporter import app
 from github_stats_exporter.config import ConfigError, Settings, config_warnings, load_config, parse_config
 from github_stats_exporter.exposition import Format
 from github_stats_exporter.logs import configure_logging
@@ -104,7 +104,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return settings
     configure_logging(settings.server.log_level, settings.server.log_format)
     try:
-        eventloop.run(app.serve(settings), settings.server.event_loop)
+        asyncio.run(app.serve(settings))
     except app.StartupError as exc:
         _err(f"cannot start: {exc}")
         return EXIT_BAD_CONFIG
@@ -118,7 +118,7 @@ def cmd_once(args: argparse.Namespace) -> int:
     configure_logging(settings.server.log_level, settings.server.log_format)
     fmt = Format.OPENMETRICS if args.format == "openmetrics" else Format.TEXT
     try:
-        result = eventloop.run(app.once(settings, fmt=fmt), settings.server.event_loop)
+        result = asyncio.run(app.once(settings, fmt=fmt))
     except app.StartupError as exc:
         _err(f"cannot start: {exc}")
         return EXIT_BAD_CONFIG
@@ -198,7 +198,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     )
     try:
         if args.dry_run:
-            plan = eventloop.run(dry_run(settings, options), settings.server.event_loop)
+            plan = asyncio.run(dry_run(settings, options))
             _out(f"days {plan.span.first}..{plan.span.last} ({len(plan.span.days())})")
             for warning in plan.span.warnings:
                 _err(f"warning: {warning}")
@@ -212,9 +212,7 @@ def cmd_history(args: argparse.Namespace) -> int:
                 )
                 _out(f"  {scope_id}: {est.requests} request(s), {est.remaining}/{est.limit} left now, {wait}")
             return EXIT_OK
-        outcome = eventloop.run(
-            run_history(settings, options, progress_for(sys.stderr)), settings.server.event_loop
-        )
+        outcome = asyncio.run(run_history(settings, options, progress_for(sys.stderr)))
     except HistoryError as exc:
         _err(f"history: {exc}")
         return EXIT_BAD_CONFIG
@@ -256,7 +254,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         _out("\nPut these values into your config (see docs/configuration.md); Ctrl-C stops the simulator.")
 
     with contextlib.suppress(KeyboardInterrupt):
-        eventloop.run(
+        asyncio.run(
             run_standalone(spec, args.host, args.port, args.download_port, key_dir, announce=announce)
         )
     return EXIT_OK
@@ -306,7 +304,7 @@ async def _run_demo(port: int, seed: int) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     configure_logging("info", "console")
     try:
-        eventloop.run(_run_demo(args.port, args.seed))
+        asyncio.run(_run_demo(args.port, args.seed))
     except app.StartupError as exc:
         _err(f"cannot start: {exc}")
         return EXIT_BAD_CONFIG

@@ -149,7 +149,6 @@ DEFAULTS = [
     ("server.log_format", "json"),
     ("server.web_config_file", ""),
     ("server.probes_without_auth", False),
-    ("server.event_loop", "auto"),
     ("metrics.topology", "single_service_target"),
     ("metrics.scrape_service_dns", ""),
     ("leader_election.enabled", False),

@@ -18,7 +18,6 @@ from github_stats_exporter.app.assembly import build_runtime
 from github_stats_exporter.app.listener import open_listener
 from github_stats_exporter.app.runtime import Runtime, build_elector
 from github_stats_exporter.config import Settings, config_warnings
-from github_stats_exporter.eventloop import loop_name
 from github_stats_exporter.exposition import Format
 from github_stats_exporter.health import Health
 from github_stats_exporter.scrape.scheduler import Job, run_periodic, run_tick
@@ -122,7 +121,6 @@ async def serve(
                 tls=listener.tls,
                 role=runtime.role,
                 orgs=list(runtime.github.clients),
-                event_loop=loop_name(asyncio.get_running_loop()),
             )
             if on_listening is not None:
                 maybe = on_listening(bound)

@@ -30,7 +30,6 @@ from github_stats_exporter.config.section import (
     duration_text,
 )
 from github_stats_exporter.config.store import StoreConfig
-from github_stats_exporter.eventloop import uvloop_installed
 
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
@@ -53,16 +52,6 @@ class ServerConfig(Section):
     """TLS and basic auth in the exporter-toolkit format (docs/tls.md); empty: plain HTTP, no auth."""
     probes_without_auth: Flag = False
     """Serve /livez and /readyz without basic auth (kubelet probes carry no credentials)."""
-    event_loop: Annotated[Literal["auto", "asyncio", "uvloop"], BeforeValidator(_lower)] = "auto"
-    """auto: uvloop where installed, else asyncio's loop (docs/configuration.md)."""
-
-    @field_validator("event_loop")
-    @classmethod
-    def _uvloop_present(cls, value: str) -> str:
-        if value == "uvloop" and not uvloop_installed():
-            msg = "'uvloop' needs the uvloop package, which is not installed (it has no Windows build); use auto"
-            raise ValueError(msg)
-        return value
 
     def _finish(self, ctx: LoadContext) -> None:
         # Relative to the config file, like every other file the config names.
