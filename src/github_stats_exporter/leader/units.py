@@ -7,8 +7,9 @@ assignment from the same member list. Each ``(member, unit)`` pair has a hash; p
 the highest hash down and a unit goes to the first member still under its share, the share being an
 even split of that unit's kind (``q`` or ``q + 1`` of ``divmod(units of the kind, members)``).
 Plain rendezvous (every unit to its top member) moves only the joiner's or leaver's units but leaves
-one replica with up to twice the fair share at a few dozen units; the share cap evens that out at the
-cost of a few extra moves per join or leave (measured in docs/scaling.md, "Membership and assignment").
+the busiest replica well over its fair share at a few dozen units (60 units on 3: up to 30); the share
+cap evens that out at the cost of a few extra moves per join or leave (measured in docs/scaling.md,
+"Membership and assignment").
 This module is pure: it holds no lease, talks to no store and starts nothing.
 """
 
