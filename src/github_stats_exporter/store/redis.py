@@ -253,15 +253,8 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return granted
 """
 
-# Set-if-greater: a term leased outside Redis (Kubernetes) moves the fence before its first write.
-_UNIT_RAISE = """
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-local epoch = tonumber(ARGV[1])
-if current < epoch then redis.call('SET', KEYS[1], ARGV[1]) return epoch end
-return current
-"""
-
-# The same for many units: KEYS[i] raised to ARGV[i]; answers every unit's epoch afterwards.
+# Set-if-greater, per unit: a term leased outside Redis (Kubernetes) moves the fence before its first
+# write. KEYS[i] is raised to ARGV[i]; answers every unit's epoch afterwards.
 _UNIT_RAISE_MANY = """
 local out = {}
 for i = 1, #KEYS do
@@ -435,7 +428,6 @@ class RedisSnapshotStore:
         self._unit_renew_script = client.register_script(_UNIT_RENEW)
         self._unit_release_script = client.register_script(_UNIT_RELEASE)
         self._take_budget_script = client.register_script(_TAKE_BUDGET)
-        self._unit_raise_script = client.register_script(_UNIT_RAISE)
         self._unit_raise_many_script = client.register_script(_UNIT_RAISE_MANY)
         self._members = f"{key_prefix}:members"
 
@@ -629,11 +621,7 @@ class RedisSnapshotStore:
         return {unit: int(value or 0) for unit, value in zip(names, raw, strict=True)}
 
     async def raise_unit_epoch(self, unit: str, epoch: int) -> int:
-        if epoch < 1:
-            msg = f"a unit epoch is a positive integer, got {epoch!r}"
-            raise ValueError(msg)
-        keys = [self._epoch_key(unit)]
-        return int(await self._call(self._unit_raise_script(keys=keys, args=[str(epoch)])))
+        return (await self.raise_unit_epochs({unit: epoch}))[unit]
 
     async def raise_unit_epochs(self, epochs: Mapping[str, int]) -> dict[str, int]:
         for epoch in epochs.values():
@@ -694,7 +682,7 @@ class RedisSnapshotStore:
         return None if raw is None else bytes(raw)
 
     async def put_responses(self, scope: str, values: Mapping[str, bytes], ttl_seconds: float) -> None:
-        px = _ttl_ms(ttl_seconds)
+        px = _ttl_ms(ttl_seconds)  # a bad TTL is refused even with nothing to write
         if not values:
             return
         # One pipeline, no transaction: each SET stands alone (a cache), and one round trip carries a batch.
