@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 # benchmarks/ appears with the first benchmark; lint whatever of these exists.
-LINT_PATHS := $(wildcard src tests benchmarks)
+LINT_PATHS := $(wildcard src tests benchmarks setup.py)
 
 .PHONY: demo test lint typecheck unit system-deps bench clean lock dashboards
 
@@ -19,7 +19,7 @@ UV_COMPILE    = $(BIN)/uv pip compile -q --universal --python-version 3.11 --gen
                 pyproject.toml requirements/build.in
 
 # Every package comes from the hashed lock; the project itself is installed without resolving anything.
-$(STAMP): pyproject.toml $(LOCK_DEV)
+$(STAMP): pyproject.toml setup.py src/github_stats_exporter/scrape/_copilot_sums.c $(LOCK_DEV)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --require-hashes --no-deps -r $(LOCK_DEV)
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
@@ -52,7 +52,11 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit tests/contract
 
+# The suite runs the C loop of the Copilot mapper next to the Python one; it must have been built.
 test: system-deps $(STAMP) lint typecheck
+	@$(BIN)/python -c 'import github_stats_exporter.scrape._copilot_sums' 2>/dev/null || { \
+	  echo "the C loop src/github_stats_exporter/scrape/_copilot_sums.c did not build: install a C compiler" \
+	       "and the Python headers (scripts/system-deps.sh), then rm $(STAMP) and run make test again" >&2; exit 1; }
 	bash scripts/pytest.sh
 
 bench: $(STAMP)

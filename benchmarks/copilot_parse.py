@@ -6,7 +6,9 @@ before anything is timed; the timed part reads them in 256 KiB chunks, as a down
 Throughput is CPU time (best of three) without tracemalloc (it slows Python down); peak memory is taken in
 a further pass under tracemalloc. A second table covers users reports with every breakdown on, at about
 10k and 100k records: adding the records (parse + map) and building the series are timed apart, median
-of three runs, and the peak memory is set against the series the report produces. With ``--breakdowns``
+of three runs, and the peak memory is set against the series the report produces; each layout of the
+breakdown sums this install has (`copilot_sums`: the C loop's block when built, and pure Python) gets
+its rows, the layouts taking turns. With ``--breakdowns``
 (``python -m benchmarks.copilot_parse --breakdowns``) only that table runs (about a minute). Each table
 is framed by the machine's load average, as CPU seconds still move with contention on a shared machine.
 """
@@ -25,8 +27,10 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+from github_stats_exporter.scrape import copilot_sums
 from github_stats_exporter.scrape.copilot_map import LabelPolicy, MapOptions, ReportLabels, ReportMapper
 from github_stats_exporter.scrape.copilot_parse import ReportParser
+from github_stats_exporter.scrape.copilot_sums import Layout
 from github_stats_exporter.simulator.copilot_data import CopilotDataset
 
 CHUNK = 256 * 1024
@@ -34,6 +38,8 @@ END_DAY = date(2026, 5, 26)
 SIZES = (2_000, 8_000)
 BREAKDOWN_SIZES = (700, 7_000)  # users: about 10k and 100k records
 ALL_BREAKDOWNS = MapOptions(breakdowns=frozenset({"ide", "feature", "language", "model"}))
+LAYOUTS = [layout for layout in (copilot_sums.BLOCK, copilot_sums.PYTHON) if layout is not None]
+"""The breakdown sums' layouts this install has (`copilot_sums`): the C loop's when built, and Python's."""
 
 
 def write_report(users: int, directory: Path) -> tuple[Path, int]:
@@ -61,9 +67,10 @@ def parse_only(path: Path, repeat: int) -> int:
     return count
 
 
-def feed(path: Path, repeat: int, options: MapOptions) -> ReportMapper:
+def feed(path: Path, repeat: int, options: MapOptions, layout: Layout = copilot_sums.DEFAULT) -> ReportMapper:
     """Parse ``path`` (``repeat`` times over) into one mapper, chunk by chunk as a download arrives."""
-    mapper = ReportMapper(ReportLabels("bench", "users"), options, {"28d": None, "1d": END_DAY.isoformat()})
+    windows: dict[str, str | None] = {"28d": None, "1d": END_DAY.isoformat()}
+    mapper = ReportMapper(ReportLabels("bench", "users"), options, windows, layout)
     parser = ReportParser(breakdowns=bool(options.breakdowns), users=True)
     for _ in range(repeat):
         with path.open("rb") as fh:
@@ -79,20 +86,21 @@ def parse_and_map(path: Path, repeat: int, options: MapOptions) -> int:
     return len(mapper.samples("28d")) + len(mapper.samples("1d"))
 
 
-def breakdown_pass(path: Path, repeat: int) -> tuple[float, float, int]:
+def breakdown_pass(path: Path, repeat: int, layout: Layout) -> tuple[float, float, int]:
     """(CPU s adding the records, CPU s building both windows' series, series) with every breakdown on."""
+    gc.collect()
     started = time.process_time()
-    mapper = feed(path, repeat, ALL_BREAKDOWNS)
+    mapper = feed(path, repeat, ALL_BREAKDOWNS, layout)
     added = time.process_time()
     series = len(mapper.samples("28d")) + len(mapper.samples("1d"))
     return added - started, time.process_time() - added, series
 
 
-def breakdown_peak(path: Path, repeat: int) -> float:
+def breakdown_peak(path: Path, repeat: int, layout: Layout) -> float:
     """tracemalloc's peak MiB of one pass, the built series included."""
     gc.collect()
     tracemalloc.start()
-    breakdown_pass(path, repeat)
+    breakdown_pass(path, repeat, layout)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return peak / 2**20
@@ -103,26 +111,32 @@ def breakdown_table(directory: Path) -> None:
     print()
     print(f"load average before: {load()}")
     print(
-        "| users | records | pass | parse + map CPU-s | parse + map records/CPU-s | series build CPU-s | "
+        "| users | records | pass | sums layout | parse + map CPU-s | parse + map records/CPU-s | series build CPU-s | "
         "parse + map + series records/CPU-s | peak MiB | series | peak KiB per 1k series |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for users in BREAKDOWN_SIZES:
         path, rows = write_report(users, directory)
         for label, repeat in (("all breakdowns", 1), ("all breakdowns, file twice", 2)):
-            gc.collect()
-            runs = [breakdown_pass(path, repeat) for _ in range(3)]
-            mapped = statistics.median(r[0] for r in runs)
-            built = statistics.median(r[1] for r in runs)
-            total = statistics.median(r[0] + r[1] for r in runs)
-            series = runs[0][2]
-            peak = breakdown_peak(path, repeat)
-            records = rows * repeat
-            print(
-                f"| {users} | {records} | {label} | {mapped:.3f} | {records / mapped:,.0f} | {built:.2f} | "
-                f"{records / total:,.0f} | {peak:.1f} | {series} | {peak * 2**10 / series * 1000:.0f} |",
-                flush=True,
-            )
+            # The layouts take turns, so that both see the same load on a shared machine.
+            passes: dict[str, list[tuple[float, float, int]]] = {layout.name: [] for layout in LAYOUTS}
+            for _ in range(3):
+                for layout in LAYOUTS:
+                    passes[layout.name].append(breakdown_pass(path, repeat, layout))
+            for layout in LAYOUTS:
+                runs = passes[layout.name]
+                mapped = statistics.median(r[0] for r in runs)
+                built = statistics.median(r[1] for r in runs)
+                total = statistics.median(r[0] + r[1] for r in runs)
+                series = runs[0][2]
+                peak = breakdown_peak(path, repeat, layout)
+                records = rows * repeat
+                print(
+                    f"| {users} | {records} | {label} | {layout.name} | {mapped:.3f} | {records / mapped:,.0f} | "
+                    f"{built:.2f} | {records / total:,.0f} | {peak:.1f} | {series} | "
+                    f"{peak * 2**10 / series * 1000:.0f} |",
+                    flush=True,
+                )
         path.unlink()
     print(f"load average after: {load()}")
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the real servers the test suite starts (Redis, RabbitMQ, Prometheus/promtool) from Debian.
+# Installs the real servers the test suite starts (Redis, RabbitMQ, Prometheus/promtool) from Debian,
+# and the C compiler of the optional mapper loop.
 # Tests start and stop their own instances on free loopback ports; nothing is started here.
 set -euo pipefail
 need=()
@@ -7,6 +8,11 @@ command -v redis-server   >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-sentinel >/dev/null 2>&1 || need+=(redis-sentinel)
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need+=(rabbitmq-server)
 command -v promtool       >/dev/null 2>&1 || need+=(prometheus)
+# A C compiler and Python's headers build the optional C loop of the Copilot mapper
+# (src/github_stats_exporter/scrape/_copilot_sums.c); the tests run it next to the pure-Python loop.
+command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+python3 -c 'import os, sysconfig, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+  || need+=(python3-dev)
 # kubectl (its built-in kustomize renders deploy/kubernetes in the tests) comes with the machine image
 # (google-cloud-cli); Debian's kubernetes-client is too old to render `patches`, so it is not installed here.
 command -v kubectl >/dev/null 2>&1 || echo "note: kubectl not found; the kustomize rendering tests in tests/unit/test_deploy_manifests.py will skip" >&2

@@ -11,27 +11,30 @@ import gc
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from operator import add, attrgetter
-from types import FunctionType
-from typing import Any, Literal, TypeVar, cast
-
-import msgspec
-from msgspec.structs import astuple
+from operator import attrgetter
+from typing import Any, Literal
 
 from github_stats_exporter import metrics
 from github_stats_exporter.metrics import MetricSpec
 from github_stats_exporter.model import Sample
 from github_stats_exporter.scrape.copilot_parse import (
-    COUNTER_FIELDS,
     AdoptionPhase,
     AnyRecord,
-    Breakdown,
     CliTotals,
     Number,
     PullRequests,
+)
+from github_stats_exporter.scrape.copilot_sums import (
+    DEFAULT,
+    GROUPS,
+    NEAR,
+    Entry,
+    Group,
+    Layout,
+    merge,
 )
 
 UserLabelMode = Literal["login", "id", "hashed", "none"]
@@ -169,47 +172,10 @@ those of that feature (derived when the series are built, never summed twice).""
 # totals_by_ide, totals_by_feature, totals_by_language_feature and totals_by_model_feature, the last two
 # summed over features. With breakdowns on, records must be decoded with their arrays
 # (`ReportParser(breakdowns=True)`), as every caller does.
-Group = tuple[Number | None, ...] | None
-"""A group of additive values (counters, pull requests, CLI, app, …) summed together; None when absent."""
+if len(_GROUP_SPECS) != GROUPS:
+    raise AssertionError("copilot_sums.GROUPS must count the groups of an entry")  # noqa: EM101
 
 
-class CounterSums(msgspec.Struct, gc=False):
-    """The seven counter sums (`COUNTER_FIELDS` order) of one breakdown value of one (user, day) key.
-
-    A struct the cyclic GC never tracks (``gc=False``), and so neither the dicts holding them: with a
-    tuple per value, every element summed made a new tracked tuple, and the collections that ran
-    between chunks (the decoder allocates) re-scanned them, scattered in memory, a quarter of the time
-    with 100k records (docs/benchmarks.md, "Copilot report parsing"). Replaced, never mutated: the
-    struct's attribute writes take the generic path, its constructor is cheaper.
-    """
-
-    interactions: Number | None
-    code_generation: Number | None
-    code_acceptance: Number | None
-    loc_suggested_to_add: Number | None
-    loc_suggested_to_delete: Number | None
-    loc_added: Number | None
-    loc_deleted: Number | None
-
-
-Entry = list[Any]
-"""The running sums of one (user, day) key in one window view, one list holding every group and every
-breakdown value, so that a record finds them all with one lookup: the six additive groups
-(`_GROUP_SPECS` order); then a dict (value number → `CounterSums`, None until needed) for breakdown
-values numbered past `DENSE_VALUES`; then the `CounterSums` of each breakdown value at the value's number
-in the report (see `ReportMapper`), None where this key has no such value. The list grows only up to
-the highest number the key has used."""
-_GROUPS = len(_GROUP_SPECS)
-_FAR = _GROUPS
-"""Index of an entry's dict for the values numbered past `DENSE_VALUES`."""
-_NEAR = _GROUPS + 1
-"""The number of a report's first breakdown value (its index in every entry)."""
-DENSE_VALUES = 128
-"""Breakdown values (every dimension together) of one report whose sums sit in the entries' lists at the
-value's number (GitHub reports tens: IDEs, features, languages, models); the sums of further values go
-to a dict per entry, so that a report with thousands of distinct values (which GitHub does not bound)
-does not give every entry a list that long: a list holds at most 135 slots (1 KiB), and memory stays in
-proportion to the series (docs/benchmarks.md, "Copilot report parsing")."""
 Slot = list[Any]
 """What one (user identity, day label) of the report maps to: its ``user`` label, then its `Entry` in each
 window view (None until that view takes a record of it)."""
@@ -330,14 +296,23 @@ class ReportMapper:
     ``windows`` maps a window label to the day it is restricted to: ``{"28d": None, "1d": end_day}``
     for a 28-day report (sums over every day, plus the newest day alone), ``{"1d": None}`` for a 1-day
     report. Caps count records (user rows, aggregate days) and distinct users in arrival order.
+    ``layout`` holds the breakdown sums (`copilot_sums`: the C loop's when it is built); every layout
+    gives the same series.
     """
 
-    def __init__(self, report: ReportLabels, options: MapOptions, windows: dict[str, str | None]) -> None:
+    def __init__(
+        self,
+        report: ReportLabels,
+        options: MapOptions,
+        windows: dict[str, str | None],
+        layout: Layout = DEFAULT,
+    ) -> None:
         if not windows:
             msg = "a report needs at least one window view"
             raise ValueError(msg)
         self.report = report
         self.options = options
+        self._layout = layout  # how breakdown sums are held and added (copilot_sums)
         self._windows = {label: _Window(day) for label, day in windows.items()}
         self._views = tuple(enumerate(self._windows.values(), start=1))
         # (identity, day label) -> `Slot`: one lookup per record finds the user label and the entries of
@@ -360,7 +335,7 @@ class ReportMapper:
         # scattered over the memory of 7,000 users (docs/benchmarks.md, "Copilot report parsing").
         self._value_numbers: tuple[dict[str, int], ...] = tuple({} for _ in DIMENSIONS)
         self._dimension_values: tuple[list[tuple[int, str]], ...] = tuple([] for _ in DIMENSIONS)
-        self._next_number = _NEAR
+        self._next_number = NEAR
         self._numbering = tuple(partial(self._number, position) for position in range(len(DIMENSIONS)))
         self._label_values: dict[str, set[str]] = {label: set() for label in KEYED_LABELS}
         self.records = 0
@@ -451,6 +426,7 @@ class ReportMapper:
             ide_on, feature_on, language_on, model_on = self._enabled
             numbers = self._value_numbers
             numbering = self._numbering
+            sum_ide, sum_feature, sum_language, sum_model = self._layout.summers
         for index, window in self._views:
             if window.day is not None and day != window.day:
                 continue
@@ -467,15 +443,15 @@ class ReportMapper:
                     v0, v1, v2, v3, v4, v5, v6 = counters
                     acc[0] = (a0 + v0, a1 + v1, a2 + v2, a3 + v3, a4 + v4, a5 + v5, a6 + v6)
                 except TypeError:  # a counter is None in the sums or in the record
-                    acc[0] = _merge(summed, counters)
+                    acc[0] = merge(summed, counters)
             if pr_values is not None:
-                acc[1] = _merge(acc[1], pr_values)
+                acc[1] = merge(acc[1], pr_values)
             if cli_values is not None:
-                acc[2] = _merge(acc[2], cli_values)
+                acc[2] = merge(acc[2], cli_values)
             if app_values is not None:
-                acc[3] = _merge(acc[3], app_values)
+                acc[3] = merge(acc[3], app_values)
             if vscode_values is not None:
-                acc[4] = _merge(acc[4], vscode_values)
+                acc[4] = merge(acc[4], vscode_values)
             if credits is not None:
                 total = acc[5]
                 acc[5] = credit_values if total is None or total[0] is None else (total[0] + credits,)
@@ -483,23 +459,23 @@ class ReportMapper:
                 parts = window.keyed
                 for label, value, values in keyed:
                     part_key = (user, day_key, label, value)
-                    parts[part_key] = _merge(parts.get(part_key), values)
+                    parts[part_key] = merge(parts.get(part_key), values)
             if not self._is_users:
                 self._take_gauges(window, record, prs, day, day_key)
             if breakdowns:
                 # With breakdowns on, records are decoded with their arrays (see the note above).
                 elements = record.totals_by_ide  # type: ignore[union-attr]
                 if elements and ide_on:
-                    _sum_ide(acc, elements, numbers[0], numbering[0])
+                    sum_ide(acc, elements, numbers[0], numbering[0])
                 elements = record.totals_by_feature  # type: ignore[union-attr]
                 if elements and feature_on:
-                    _sum_feature(acc, elements, numbers[1], numbering[1])
+                    sum_feature(acc, elements, numbers[1], numbering[1])
                 elements = record.totals_by_language_feature  # type: ignore[union-attr]
                 if elements and language_on:
-                    _sum_language(acc, elements, numbers[2], numbering[2])
+                    sum_language(acc, elements, numbers[2], numbering[2])
                 elements = record.totals_by_model_feature  # type: ignore[union-attr]
                 if elements and model_on:
-                    _sum_model(acc, elements, numbers[3], numbering[3])
+                    sum_model(acc, elements, numbers[3], numbering[3])
 
     def _new_slot(self, ident_pair: tuple[str | None, int | str | None] | None) -> Slot:
         """The `Slot` of a new (identity, day label): its user label, no window entry yet."""
@@ -516,7 +492,7 @@ class ReportMapper:
         key = (user, day_key)
         entry = window.entries.get(key)
         if entry is None:
-            entry = window.entries[key] = [None] * _NEAR
+            entry = window.entries[key] = [None] * NEAR
         return entry
 
     def _number(self, position: int, value: str | None) -> int | None:
@@ -614,7 +590,7 @@ class ReportMapper:
 
         for (user, day), entry in view.entries.items():
             labels = base(user, day) + ((("day", day),) if emit_day and day else ())
-            for specs, group in zip(_GROUP_SPECS, entry[:_GROUPS], strict=True):
+            for specs, group in zip(_GROUP_SPECS, entry[:GROUPS], strict=True):
                 if group is not None:
                     out += [
                         Sample(spec.name, labels, float(v))
@@ -622,19 +598,18 @@ class ReportMapper:
                         if v is not None
                     ]
         chat_modes: dict[str, str | None] = {}
+        read = self._layout.read
         for (user, day), entry in view.entries.items() if self._breakdowns else ():
             head = base(user, day)
             tail = (("day", day),) if emit_day and day else ()
-            size = len(entry)
-            far: dict[int, CounterSums] | None = entry[_FAR]
             for dimension, numbered in zip(DIMENSIONS, self._dimension_values, strict=True):
                 for number, value_label in numbered:
-                    counter_sums = entry[number] if number < size else far.get(number) if far else None
+                    counter_sums = read(entry, number)
                     if counter_sums is None:
                         continue
                     named = [
                         (name, float(v))
-                        for name, v in zip(COUNTER_NAMES, astuple(counter_sums), strict=True)
+                        for name, v in zip(COUNTER_NAMES, counter_sums, strict=True)
                         if v is not None
                     ]
                     labels = (*head, (dimension, value_label), *tail)
@@ -685,112 +660,3 @@ class ReportMapper:
         """The newest day seen by an aggregate window view (None for users reports or no data)."""
         days = self._windows[window].gauge_day.values()
         return max(days) if days else None
-
-
-def _merge(acc: Group, values: Group) -> Group:
-    if values is None:
-        return acc
-    if acc is None:
-        return values
-    if None in acc or None in values:
-        return tuple(v if a is None else a if v is None else a + v for a, v in zip(acc, values, strict=True))
-    return tuple(map(add, acc, values))
-
-
-def _sum_elements(
-    entry: Entry,
-    elements: Sequence[Breakdown],
-    numbers: dict[str, int],
-    numbering: Callable[[str | None], int | None],
-) -> None:
-    """Add the counters of one record's breakdown array to ``entry`` (per value of its dimension).
-
-    ``numbers`` maps the dimension's values to their numbers in the report, ``numbering`` numbers a new
-    one (see `ReportMapper`). Runs once per breakdown element, the bulk of the mapping work with every
-    breakdown on, hence unrolled: the element's counters are read as attributes straight into the seven
-    additions of one constructor call, which builds one untracked struct and no intermediate
-    (docs/benchmarks.md, "Copilot report parsing").
-    """
-    get = numbers.get
-    for element in elements:
-        number = get(element.value)  # type: ignore[arg-type]
-        if number is None:
-            number = numbering(element.value)
-            if number is None:
-                continue
-        try:
-            acc = entry[number]
-        except IndexError:  # a value this key has not shown yet, past the end of its list
-            _sum_beyond(entry, number, element)
-            continue
-        if acc is None:
-            entry[number] = CounterSums(
-                element.user_initiated_interaction_count,
-                element.code_generation_activity_count,
-                element.code_acceptance_activity_count,
-                element.loc_suggested_to_add_sum,
-                element.loc_suggested_to_delete_sum,
-                element.loc_added_sum,
-                element.loc_deleted_sum,
-            )
-            continue
-        a0 = acc.interactions
-        v0 = element.user_initiated_interaction_count
-        try:
-            # GitHub omits interactions in the language arrays: None there is the common case.
-            entry[number] = CounterSums(
-                v0 if a0 is None else a0 if v0 is None else a0 + v0,
-                acc.code_generation + element.code_generation_activity_count,
-                acc.code_acceptance + element.code_acceptance_activity_count,
-                acc.loc_suggested_to_add + element.loc_suggested_to_add_sum,
-                acc.loc_suggested_to_delete + element.loc_suggested_to_delete_sum,
-                acc.loc_added + element.loc_added_sum,
-                acc.loc_deleted + element.loc_deleted_sum,
-            )
-        except TypeError:  # another counter is None in the sums or in the element
-            entry[number] = _added(acc, element)
-
-
-def _added(acc: CounterSums | None, element: Breakdown) -> CounterSums:
-    """``acc`` plus the element's counters, a counter None on one side taking the other's value."""
-    counters = _element_counters(element)
-    merged = counters if acc is None else _merge(astuple(acc), counters)
-    return CounterSums(*merged)  # type: ignore[misc]
-
-
-def _sum_beyond(entry: Entry, number: int, element: Breakdown) -> None:
-    """Add an element whose value lies past the end of ``entry``'s list (see `DENSE_VALUES`)."""
-    if number < _NEAR + DENSE_VALUES:
-        entry.extend([None] * (number - len(entry)))
-        entry.append(_added(None, element))
-        return
-    far: dict[int, CounterSums] | None = entry[_FAR]
-    if far is None:
-        far = entry[_FAR] = {}
-    far[number] = _added(far.get(number), element)
-
-
-_element_counters = attrgetter(*COUNTER_FIELDS)
-_F = TypeVar("_F", bound=Callable[..., object])
-
-
-def _own_copy(function: _F, name: str) -> _F:
-    """``function`` with a code object of its own, so its attribute reads specialize to one type.
-
-    CPython (3.11+) specializes an attribute read for the one type it meets at that place in the code;
-    the four element types (`IdeBreakdown`, …) alternating at the same place keep that specialization
-    missing, and every read falls back to a generic lookup (about a tenth of the mapping work; see
-    docs/benchmarks.md, "Copilot report parsing"). One copy per array keeps each place to one type.
-    """
-    code = function.__code__.replace(co_name=name, co_qualname=name)
-    return cast(
-        _F, FunctionType(code, function.__globals__, name, function.__defaults__, function.__closure__)
-    )
-
-
-SumElements = Callable[[Entry, Sequence[Breakdown], dict[str, int], Callable[[str | None], int | None]], None]
-SUM_ELEMENTS: dict[Dimension, SumElements] = {
-    dimension: _own_copy(_sum_elements, f"_sum_{dimension}_elements") for dimension in DIMENSIONS
-}
-"""`_sum_elements` for each dimension's array, each with its own code object (see `_own_copy`)."""
-_sum_ide, _sum_feature, _sum_language, _sum_model = (SUM_ELEMENTS[dimension] for dimension in DIMENSIONS)

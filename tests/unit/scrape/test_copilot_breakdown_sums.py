@@ -1,15 +1,20 @@
-"""Breakdown sums of a users report equal a plain per-(user, dimension, value) sum, whatever the elements carry."""
+"""Breakdown sums of a users report equal a plain per-(user, dimension, value) sum, whatever the elements carry.
+
+Every test runs with each layout of the sums built here (`copilot_sums`: the pure-Python one, and the C
+loop's block when it is built), and the layouts give the same series for a whole generated report.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from github_stats_exporter.scrape import copilot_sums
 from github_stats_exporter.scrape.copilot_map import (
-    DENSE_VALUES,
     DIMENSIONS,
     Dimension,
     MapOptions,
@@ -17,6 +22,9 @@ from github_stats_exporter.scrape.copilot_map import (
     ReportMapper,
 )
 from github_stats_exporter.scrape.copilot_parse import parse_body
+from github_stats_exporter.scrape.copilot_sums import DENSE_VALUES, Layout
+
+LAYOUTS = [layout for layout in (copilot_sums.PYTHON, copilot_sums.BLOCK) if layout is not None]
 
 COUNTERS = (
     "user_initiated_interaction_count",
@@ -62,10 +70,11 @@ def expected(rows: list[Row]) -> dict[Key, float]:
     return {key: float(total) for key, total in sums.items()}
 
 
+@pytest.mark.parametrize("layout", LAYOUTS, ids=lambda layout: layout.name)
 @settings(max_examples=200, deadline=None)
 @given(rows=st.lists(ROW, max_size=12), enabled=st.sets(st.sampled_from(DIMENSIONS), min_size=1))
 def test_breakdown_sums_equal_the_plain_sums_of_the_elements(
-    rows: list[Row], enabled: set[Dimension]
+    layout: Layout, rows: list[Row], enabled: set[Dimension]
 ) -> None:
     """Every enabled breakdown series holds the plain sum of its elements' counters (None skipped), and only those exist."""
     body = b"".join(
@@ -85,7 +94,7 @@ def test_breakdown_sums_equal_the_plain_sums_of_the_elements(
     records, parser = parse_body(body, users=True, chunk_size=97)
     assert parser.dropped == 0
     mapper = ReportMapper(
-        ReportLabels("acme", "users"), MapOptions(breakdowns=frozenset(enabled)), {"28d": None}
+        ReportLabels("acme", "users"), MapOptions(breakdowns=frozenset(enabled)), {"28d": None}, layout
     )
     mapper.add_all(records)
     got: dict[Key, float] = {}
@@ -103,7 +112,8 @@ def test_breakdown_sums_equal_the_plain_sums_of_the_elements(
     assert got == expected(kept)
 
 
-def test_breakdown_sums_hold_past_the_values_kept_in_each_entrys_list() -> None:
+@pytest.mark.parametrize("layout", LAYOUTS, ids=lambda layout: layout.name)
+def test_breakdown_sums_hold_past_the_values_kept_in_each_entrys_list(layout: Layout) -> None:
     """A report with more distinct breakdown values than `DENSE_VALUES` still sums every value per user."""
     values = [f"lang{n}" for n in range(DENSE_VALUES + 40)]
     rows = [
@@ -133,7 +143,7 @@ def test_breakdown_sums_hold_past_the_values_kept_in_each_entrys_list() -> None:
     )
     records, _ = parse_body(body, users=True)
     mapper = ReportMapper(
-        ReportLabels("acme", "users"), MapOptions(breakdowns=frozenset({"language"})), {"28d": None}
+        ReportLabels("acme", "users"), MapOptions(breakdowns=frozenset({"language"})), {"28d": None}, layout
     )
     mapper.add_all(records)
     got = {
