@@ -2,8 +2,10 @@
 # Build: docker build -t github-stats-exporter .
 # Run:   docker run -p 8080:8080 -v $PWD/config:/config:ro github-stats-exporter serve --config /config/local.yaml
 FROM python:3.11-slim-bookworm AS build
+# A C compiler for the optional C loop of the Copilot mapper (setup.py); only this stage has it.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY requirements ./requirements
 COPY src ./src
 # Dependencies from the hashed lock only; the package itself resolves nothing.

@@ -20,6 +20,7 @@ from github_stats_exporter.app.runtime import Runtime, build_elector
 from github_stats_exporter.config import Settings, config_warnings
 from github_stats_exporter.exposition import Format
 from github_stats_exporter.health import Health
+from github_stats_exporter.scrape import copilot_sums
 from github_stats_exporter.scrape.scheduler import Job, run_periodic, run_tick
 from github_stats_exporter.store.base import StoreError
 
@@ -121,6 +122,8 @@ async def serve(
                 tls=listener.tls,
                 role=runtime.role,
                 orgs=list(runtime.github.clients),
+                # Whether the C loop of the Copilot breakdown sums was built at install (README).
+                copilot_sums=copilot_sums.DEFAULT.name,
             )
             if on_listening is not None:
                 maybe = on_listening(bound)
