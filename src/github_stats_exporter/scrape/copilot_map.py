@@ -117,6 +117,9 @@ CREDIT_SPECS: tuple[MetricSpec, ...] = (metrics.COPILOT_AI_CREDITS,)
 ADDITIVE_SPECS = COUNTER_SPECS + PR_SPECS + CLI_SPECS + APP_SPECS + VSCODE_AGENT_SPECS + CREDIT_SPECS
 COUNTER_NAMES = tuple(spec.name for spec in COUNTER_SPECS)
 _GROUP_SPECS = (COUNTER_SPECS, PR_SPECS, CLI_SPECS, APP_SPECS, VSCODE_AGENT_SPECS, CREDIT_SPECS)
+if len(_GROUP_SPECS) != GROUPS:  # an entry's head holds one slot per group (copilot_sums.Entry)
+    _msg = f"copilot_sums.GROUPS is {GROUPS}, the mapper sums {len(_GROUP_SPECS)} groups"
+    raise AssertionError(_msg)
 # Additive values of keyed elements, per label: which families their values go to.
 KEYED_SPECS: dict[str, tuple[MetricSpec, ...]] = {
     "agent": (metrics.COPILOT_THIRD_PARTY_AGENT_INTERACTIONS, metrics.COPILOT_THIRD_PARTY_AGENT_SESSIONS),
@@ -172,9 +175,6 @@ those of that feature (derived when the series are built, never summed twice).""
 # totals_by_ide, totals_by_feature, totals_by_language_feature and totals_by_model_feature, the last two
 # summed over features. With breakdowns on, records must be decoded with their arrays
 # (`ReportParser(breakdowns=True)`), as every caller does.
-if len(_GROUP_SPECS) != GROUPS:
-    raise AssertionError("copilot_sums.GROUPS must count the groups of an entry")  # noqa: EM101
-
 
 Slot = list[Any]
 """What one (user identity, day label) of the report maps to: its ``user`` label, then its `Entry` in each
