@@ -80,6 +80,13 @@ class Fence:
     epoch: int
 
 
+def check_unit_epoch(epoch: int) -> None:
+    """Refuse an epoch that is not a positive integer (every store, before it raises a fence)."""
+    if epoch < 1:
+        msg = f"a unit epoch is a positive integer, got {epoch!r}"
+        raise ValueError(msg)
+
+
 class SeriesBudgetExceeded(StoreError):
     """A snapshot would add series beyond the configured budget; the old snapshot stays."""
 

@@ -21,6 +21,7 @@ from github_stats_exporter.store.base import (
     StoredFragments,
     StoreUnavailable,
     UnitRenewal,
+    check_unit_epoch,
 )
 from github_stats_exporter.store.fragments import encode_fragments
 from github_stats_exporter.store.ratelimit_share import BudgetShare, merge_shares
@@ -32,12 +33,6 @@ _BATCH_ID_TTL_SECONDS = 3600.0
 def _check_ttl(ttl_seconds: float) -> None:
     if not ttl_seconds > 0:
         msg = f"ttl_seconds must be positive, got {ttl_seconds!r}"
-        raise ValueError(msg)
-
-
-def _check_epoch(epoch: int) -> None:
-    if epoch < 1:
-        msg = f"a unit epoch is a positive integer, got {epoch!r}"
         raise ValueError(msg)
 
 
@@ -326,13 +321,13 @@ class MemorySnapshotStore:
 
     async def raise_unit_epoch(self, unit: str, epoch: int) -> int:
         self._check_open()
-        _check_epoch(epoch)
+        check_unit_epoch(epoch)
         self._epochs[unit] = max(self._epochs.get(unit, 0), epoch)
         return self._epochs[unit]
 
     async def raise_unit_epochs(self, epochs: Mapping[str, int]) -> dict[str, int]:
         for epoch in epochs.values():
-            _check_epoch(epoch)
+            check_unit_epoch(epoch)
         # One unit at a time through `raise_unit_epoch`, so a subclass that changes it changes both.
         return {unit: await self.raise_unit_epoch(unit, epoch) for unit, epoch in epochs.items()}
 

@@ -56,6 +56,7 @@ from github_stats_exporter.store.base import (
     StoreError,
     StoreUnavailable,
     UnitRenewal,
+    check_unit_epoch,
 )
 from github_stats_exporter.store.connection import RedisTuning, open_sentinel, open_standalone
 from github_stats_exporter.store.fragments import encode_fragments
@@ -625,9 +626,7 @@ class RedisSnapshotStore:
 
     async def raise_unit_epochs(self, epochs: Mapping[str, int]) -> dict[str, int]:
         for epoch in epochs.values():
-            if epoch < 1:
-                msg = f"a unit epoch is a positive integer, got {epoch!r}"
-                raise ValueError(msg)
+            check_unit_epoch(epoch)
         if not epochs:
             return {}
         names = list(epochs)
