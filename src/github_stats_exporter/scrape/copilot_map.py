@@ -37,9 +37,11 @@ from github_stats_exporter.scrape.copilot_sums import (
     merge,
 )
 
+# Re-exported: the mapper's callers (config, collection, tests) name the dimensions through it.
+from github_stats_exporter.scrape.copilot_sums import DIMENSIONS as DIMENSIONS
+from github_stats_exporter.scrape.copilot_sums import Dimension as Dimension
+
 UserLabelMode = Literal["login", "id", "hashed", "none"]
-Dimension = Literal["ide", "feature", "language", "model"]
-DIMENSIONS: tuple[Dimension, ...] = ("ide", "feature", "language", "model")
 REDACTED_USER = "redacted"
 UNKNOWN_USER = "unknown"
 AGGREGATE_USER = "all"

@@ -20,13 +20,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import add, attrgetter
 from types import FunctionType
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 import msgspec
 from msgspec.structs import astuple
 
 from github_stats_exporter.scrape.copilot_parse import COUNTER_FIELDS, Breakdown, Number
 
+Dimension = Literal["ide", "feature", "language", "model"]
+DIMENSIONS: tuple[Dimension, ...] = ("ide", "feature", "language", "model")
+"""The breakdown dimensions, in the order a `Layout` has its loops and the mapper reads the arrays."""
 Group = tuple[Number | None, ...] | None
 """A group of additive values (counters, pull requests, CLI, app, …) summed together; None when absent."""
 Entry = list[Any]
@@ -48,7 +51,6 @@ value's number (GitHub reports tens: IDEs, features, languages, models); the sum
 to a dict per entry, so that a report with thousands of distinct values (which GitHub does not bound)
 does not give every entry a list that long: a list holds at most 135 slots (1 KiB), and memory stays in
 proportion to the series (docs/benchmarks.md, "Copilot report parsing")."""
-COUNTERS = len(COUNTER_FIELDS)
 Sums = tuple[Number | None, ...]
 """A value's seven sums, `COUNTER_FIELDS` order."""
 SumElements = Callable[[Entry, Sequence[Breakdown], dict[str, int], Callable[[str | None], int | None]], None]
@@ -208,8 +210,7 @@ PYTHON = Layout(
     "python",
     # One copy of the loop per dimension's array (see `_own_copy`).
     tuple(  # type: ignore[arg-type]
-        _own_copy(python_sum_elements, f"_sum_{dimension}_elements")
-        for dimension in ("ide", "feature", "language", "model")
+        _own_copy(python_sum_elements, f"_sum_{dimension}_elements") for dimension in DIMENSIONS
     ),
     _read_structs,
 )

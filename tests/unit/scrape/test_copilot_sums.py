@@ -39,8 +39,18 @@ def series(body: bytes, layout: Layout) -> dict[str, list[Any]]:
     return {window: mapper.samples(window) for window in ("28d", "1d")}
 
 
-def test_the_default_layout_is_the_c_loops_when_it_is_built() -> None:
-    assert copilot_sums.DEFAULT is (BLOCK or copilot_sums.PYTHON)
+def test_a_mapper_without_a_layout_sums_in_the_c_loops_blocks_when_it_is_built() -> None:
+    records, _ = parse_body(report(2), users=True)
+    mapper = ReportMapper(ReportLabels("acme", "users"), ALL, {"28d": None})
+    mapper.add_all(records)
+    entries = list(mapper._windows["28d"].entries.values())
+    assert entries
+    held = {type(entry[NEAR]) for entry in entries if len(entry) > NEAR}
+    if BLOCK is not None:
+        assert held == {bytearray}
+    else:
+        assert held
+        assert bytearray not in held
 
 
 @needs_block
