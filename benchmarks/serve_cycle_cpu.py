@@ -14,7 +14,8 @@ simulator, and the report splits their time by where it went and lists the costl
 
 Run: ``python -m benchmarks serve_cycle_cpu`` (about 6 minutes); scale with ``GSE_BENCH_ORGS`` (4),
 ``GSE_BENCH_REPOS`` (1000), ``GSE_BENCH_HISTORY_DAYS`` (1), ``GSE_BENCH_INTERVAL_S`` (75, must exceed
-the warm-up), ``GSE_BENCH_CYCLES`` (3), ``GSE_BENCH_LATENCY_MS`` (0), ``GSE_BENCH_PROFILE`` (0).
+the warm-up), ``GSE_BENCH_CYCLES`` (3), ``GSE_BENCH_LATENCY_MS`` (0), ``GSE_BENCH_PROFILE`` (0),
+``GSE_BENCH_PROFILE_DIR`` (keep the profiles there).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import asyncio
 import cProfile
 import os
 import pstats
+import shutil
 import signal
 import statistics
 import subprocess
@@ -50,6 +52,8 @@ INTERVAL = float(os.environ.get("GSE_BENCH_INTERVAL_S", "75"))
 CYCLES = int(os.environ.get("GSE_BENCH_CYCLES", "3"))
 LATENCY = float(os.environ.get("GSE_BENCH_LATENCY_MS", "0")) / 1000
 PROFILE = os.environ.get("GSE_BENCH_PROFILE", "0") == "1"
+PROFILE_DIR = os.environ.get("GSE_BENCH_PROFILE_DIR", "")
+"""Where to keep the profiles (``serve.prof``, ``simulator.prof``) for pstats; empty: not kept."""
 QUIET = 6.0
 """Seconds without a request that end a cycle (the org jobs start up to 5 % of the interval apart)."""
 WARM_QUIET = 15.0
@@ -202,6 +206,11 @@ async def profiled_cycle(sim: Simulator, proc: asyncio.subprocess.Process, path:
     await asyncio.sleep(0.5)
     report("serve", pstats.Stats(str(path)), repos, "repository")
     report("the simulator", pstats.Stats(simulator), requests, "request")
+    if PROFILE_DIR:
+        kept = Path(PROFILE_DIR)
+        kept.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, kept / "serve.prof")
+        simulator.dump_stats(kept / "simulator.prof")
 
 
 def report(who: str, stats: pstats.Stats, count: int, unit: str) -> None:

@@ -59,6 +59,7 @@ class SelfMetrics:
         self._batch_seq = 0
         self._lock = threading.Lock()
         self._generation = 0
+        self._removals = 0
         self._units: dict[str, tuple[int, dict[SeriesKey, float]]] = {}
         self._keys: dict[tuple[str, tuple[tuple[str, str], ...]], SeriesKey] = {}
         """(family, labels as given) -> validated series key: the clients set several per answer."""
@@ -67,6 +68,15 @@ class SelfMetrics:
     def generation(self) -> int:
         """Changes whenever a value changes; lets a cache skip rebuilding self-metric lines."""
         return self._generation
+
+    @property
+    def removals(self) -> int:
+        """Changes whenever values are dropped (`remove`, `clear_cluster_state`).
+
+        A caller that skips setting a gauge to the value it set last may do so only while this is
+        unchanged: otherwise the value it set may be gone.
+        """
+        return self._removals
 
     def inc(self, spec: MetricSpec, labels: Mapping[str, str] | None = None, amount: float = 1.0) -> None:
         if amount < 0:
@@ -97,6 +107,7 @@ class SelfMetrics:
                 if self._values.pop(key, None) is not None:
                     self._generation += 1
             self._cluster_keys.clear()
+            self._removals += 1
 
     def adopt_cluster_state(self, samples: Iterable[Sample]) -> None:
         """Fill in published collector state this process has not measured itself yet.
@@ -176,6 +187,7 @@ class SelfMetrics:
         with self._lock:
             if self._values.pop(key, None) is not None:
                 self._generation += 1
+            self._removals += 1
             self._counter_keys.discard(key)
             self._cluster_keys.discard(key)
             self._flushed.pop(key, None)

@@ -47,6 +47,7 @@ from github_stats_exporter.github.ratelimit import (
     Sleep,
     classify_limit,
     header,
+    limit_headers,
     parse_retry_after,
     resource_for,
 )
@@ -187,6 +188,26 @@ def _status_class(status: int) -> str:
     return f"{status // 100}xx" if 200 <= status < 600 else "error"
 
 
+_PLAIN_PATH = re.compile(r"(?:/[A-Za-z0-9_.~-]+)+/?")
+_PLAIN_QUERY = re.compile(r"[A-Za-z0-9_.~:-]*")
+"""Characters yarl leaves as they are in a path and in a query name or value (``:`` is kept in a query)."""
+
+
+def _plain_target(path: str, params: Mapping[str, str | int] | None) -> str | None:
+    """``path?query`` as text when no part needs quoting (the path without a query, ``.`` or ``..`` segments)."""
+    if not _PLAIN_PATH.fullmatch(path) or "/./" in path + "/" or "/../" in path + "/":
+        return None
+    if not params:
+        return path
+    pairs = []
+    for name, value in params.items():
+        text = str(value)
+        if not _PLAIN_QUERY.fullmatch(name) or not _PLAIN_QUERY.fullmatch(text):
+            return None
+        pairs.append(f"{name}={text}")
+    return path + "?" + "&".join(pairs)
+
+
 def _origin(url: URL) -> tuple[str, str, int | None]:
     return (url.scheme.lower(), (url.host or "").lower(), url.port)
 
@@ -272,6 +293,14 @@ class GitHubClient:
         self._shared = shared
         self._limit_labels: dict[str, dict[str, str]] = {}
         """Labels of the rate-limit gauges per resource, built once: every answer sets them."""
+        self._limit_values: tuple[str | None, ...] = ()
+        self._limit_parsed: RateLimitState | None = None
+        """The last answer's raw x-ratelimit-* values and what they parsed to."""
+        self._limit_shown: dict[str, tuple[RateLimitState, int]] = {}
+        """Per resource: the state the gauges were last set to, and `SelfMetrics.removals` then."""
+        self._count_labels: dict[tuple[str, str], dict[str, str]] = {}
+        self._base_origin = _origin(self._base)
+        self._base_text = str(self._base.with_query(None).with_fragment(None)).rstrip("/")
         self._headers = {
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": options.api_version,
@@ -501,6 +530,10 @@ class GitHubClient:
             url = URL(path_or_url, encoded=True)
             self._check_origin(url)
         else:
+            text = _plain_target(path_or_url, params)
+            if text is not None:
+                # Nothing to quote: the URL as text, parsed once (what the general case below yields).
+                return URL(self._base_text + text, encoded=True)
             relative = URL(path_or_url)
             prefix = self._base.path.rstrip("/")
             url = self._base.with_path(f"{prefix}/{relative.path.lstrip('/')}").with_query(relative.query)
@@ -509,7 +542,7 @@ class GitHubClient:
         return url
 
     def _check_origin(self, url: URL) -> None:
-        if _origin(url) != _origin(self._base):
+        if _origin(url) != self._base_origin:
             raise ForeignHostError(str(url.origin()), str(self._base.origin()))
 
     async def _limited(
@@ -671,16 +704,28 @@ class GitHubClient:
         return waited
 
     def _count(self, endpoint: str, status_class: str) -> None:
-        labels = {"org": self._org, "endpoint": endpoint, "status_class": status_class}
+        labels = self._count_labels.get((endpoint, status_class))
+        if labels is None:
+            labels = {"org": self._org, "endpoint": endpoint, "status_class": status_class}
+            self._count_labels[endpoint, status_class] = labels
         self._metrics.inc(metrics.GITHUB_REQUESTS, labels)
 
     def _account(self, endpoint: str, raw: Answer) -> None:
         self._count(endpoint, _status_class(raw.status))
-        parsed = RateLimitState.from_headers(raw.headers)
+        # Answers in a row mostly carry the same x-ratelimit-* values (a 304 costs no budget): parse
+        # and publish only what changed (docs/benchmarks.md, "Steady cycle: fewer turns per repository").
+        values = limit_headers(raw.headers)
+        if values != self._limit_values:
+            self._limit_values, self._limit_parsed = values, RateLimitState.from_values(values)
+        parsed = self._limit_parsed
         if parsed is None:
             return
         state = self._budget.update(parsed)
         resource = state.resource or "core"
+        shown = (state, self._metrics.removals)
+        if self._limit_shown.get(resource) == shown:
+            return  # the gauges hold these values already (nothing was removed since they were set)
+        self._limit_shown[resource] = shown
         labels = self._limit_labels.get(resource)
         if labels is None:
             labels = {"org": self._org, "installation_id": self._installation_id, "resource": resource}

@@ -53,8 +53,21 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def _int_header(headers: Mapping[str, str], name: str) -> int | None:
-    raw = header(headers, name)
+LIMIT_HEADERS = (
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-used",
+    "x-ratelimit-reset",
+    "x-ratelimit-resource",
+)
+
+
+def limit_headers(headers: Mapping[str, str]) -> tuple[str | None, ...]:
+    """The raw ``x-ratelimit-*`` values in `LIMIT_HEADERS` order (None where absent)."""
+    return tuple(header(headers, name) for name in LIMIT_HEADERS)
+
+
+def _int_value(raw: str | None) -> int | None:
     if raw is None:
         return None
     try:
@@ -76,11 +89,13 @@ class RateLimitState:
     @classmethod
     def from_headers(cls, headers: Mapping[str, str]) -> RateLimitState | None:
         """Parse ``x-ratelimit-*``; None when the response carries none (e.g. GHES with limits off)."""
-        limit = _int_header(headers, "x-ratelimit-limit")
-        remaining = _int_header(headers, "x-ratelimit-remaining")
-        used = _int_header(headers, "x-ratelimit-used")
-        reset = _int_header(headers, "x-ratelimit-reset")
-        resource = header(headers, "x-ratelimit-resource")
+        return cls.from_values(limit_headers(headers))
+
+    @classmethod
+    def from_values(cls, values: tuple[str | None, ...]) -> RateLimitState | None:
+        """Parse the raw values `limit_headers` returns (same rules as `from_headers`)."""
+        limit, remaining, used, reset = (_int_value(raw) for raw in values[:4])
+        resource = values[4]
         if limit is None and remaining is None and used is None and reset is None:
             return None
         return cls(

@@ -40,6 +40,7 @@ from github_stats_exporter.model import (
     SnapshotKey,
     TimeWindow,
 )
+from github_stats_exporter.scrape import workers
 from github_stats_exporter.scrape.ledger import (
     MARGIN_SECONDS,
     WINDOW_SECONDS,
@@ -219,13 +220,11 @@ class ActivityCollector:
         await self._forget_missing({r.name for r in repos})
         repos = [r for r in repos if self._shard.holds(r.repo_id, r.name)]
         read = await self._read_ledgers([r.name for r in repos])
-        gate = asyncio.Semaphore(self._concurrency)
 
         async def one(repo: Repo) -> bool:
-            async with gate:
-                return await self._collect(repo, now, read)
+            return await self._collect(repo, now, read)
 
-        results = await asyncio.gather(*(one(r) for r in repos))
+        results = await workers.each(repos, self._concurrency, one)
         failed = results.count(False)
         self._metrics.set(metrics.ACTIVITY_REPOS_FAILING, labels, len(self._failing))
         self._metrics.set(

@@ -36,6 +36,7 @@ from github_stats_exporter.github.stats import (
 )
 from github_stats_exporter.health import HealthReport
 from github_stats_exporter.model import JobKind, LocReason, MissedWindow, Snapshot, SnapshotKey, TimeWindow
+from github_stats_exporter.scrape import workers
 from github_stats_exporter.scrape.locstate import (
     FALLBACK,
     HOUR_SECONDS,
@@ -285,9 +286,7 @@ class LocCollector:
             async with self._slots:
                 await self._refresh(repo, force=force, record_missed=True, read=read)
 
-        async with asyncio.TaskGroup() as tg:
-            for name in names:
-                tg.create_task(one(name))
+        await workers.each(names, self._concurrency, one)
 
     async def _refresh(
         self, repo: RepoRef, *, force: bool, record_missed: bool, read: _StateRead | None = None

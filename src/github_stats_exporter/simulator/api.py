@@ -84,32 +84,35 @@ class RestApi:
 
     def routes(self) -> list[web.RouteDef]:
         c = self.ctx
+        # aiohttp tries the routes under one prefix in this order: the two a steady cycle asks for
+        # every repository (pull requests, issue comments) come first. The patterns are disjoint, so
+        # the order decides only how many are tried, never which one matches.
         return [
-            web.get("/rate_limit", c.endpoint("rate_limit", self.rate_limit, budget=False)),
-            web.post("/app/installations/{installation_id}/access_tokens", self.access_token),
+            web.get(
+                "/repos/{owner}/{repo}/pulls", c.endpoint("list_pulls", self.pulls, fingerprint=self._changes)
+            ),
+            web.get(
+                "/repos/{owner}/{repo}/issues/comments",
+                c.endpoint("list_issue_comments", self.comments, fingerprint=self._changes),
+            ),
+            web.get(
+                "/repos/{owner}/{repo}/commits",
+                c.endpoint("list_commits", self.commits, fingerprint=self._changes),
+            ),
+            web.get(
+                "/repos/{owner}/{repo}/pulls/{number}/reviews",
+                c.endpoint("list_reviews", self.reviews, fingerprint=self._changes),
+            ),
+            web.get("/repos/{owner}/{repo}/commits/{sha}", c.endpoint("get_commit", self.commit)),
+            web.get("/repos/{owner}/{repo}/stats/contributors", c.endpoint("contributor_stats", self.stats)),
             web.get(
                 "/orgs/{org}/repos", c.endpoint("list_org_repos", self.org_repos, fingerprint=self._pushes)
             ),
             web.get(
                 "/installation/repositories", c.endpoint("list_installation_repos", self.installation_repos)
             ),
-            web.get(
-                "/repos/{owner}/{repo}/commits",
-                c.endpoint("list_commits", self.commits, fingerprint=self._changes),
-            ),
-            web.get("/repos/{owner}/{repo}/commits/{sha}", c.endpoint("get_commit", self.commit)),
-            web.get(
-                "/repos/{owner}/{repo}/pulls", c.endpoint("list_pulls", self.pulls, fingerprint=self._changes)
-            ),
-            web.get(
-                "/repos/{owner}/{repo}/pulls/{number}/reviews",
-                c.endpoint("list_reviews", self.reviews, fingerprint=self._changes),
-            ),
-            web.get(
-                "/repos/{owner}/{repo}/issues/comments",
-                c.endpoint("list_issue_comments", self.comments, fingerprint=self._changes),
-            ),
-            web.get("/repos/{owner}/{repo}/stats/contributors", c.endpoint("contributor_stats", self.stats)),
+            web.get("/rate_limit", c.endpoint("rate_limit", self.rate_limit, budget=False)),
+            web.post("/app/installations/{installation_id}/access_tokens", self.access_token),
         ]
 
     # -- auth -----------------------------------------------------------------------------------

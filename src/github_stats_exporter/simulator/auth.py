@@ -6,6 +6,7 @@ about routes or rate limits beyond naming the budget a principal draws from.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import string
 from dataclasses import dataclass
@@ -52,7 +53,13 @@ class Principal:
 
 def iso(t: float) -> str:
     """GitHub's timestamp form: UTC, whole seconds, ``Z`` suffix."""
-    return datetime.fromtimestamp(int(t), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _iso_second(int(t))
+
+
+@functools.lru_cache(maxsize=65536)
+def _iso_second(second: int) -> str:
+    # Listing pages render the same repositories' timestamps again and again.
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Authenticator:
