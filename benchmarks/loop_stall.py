@@ -97,19 +97,20 @@ def owned_below(root: object) -> int:
 
 
 class FullCollections:
-    """Times every generation-2 collection through ``gc.callbacks``."""
+    """Times every generation-2 collection through ``gc.callbacks``: (monotonic end, seconds) each."""
 
     def __init__(self) -> None:
-        self.pauses: list[float] = []
+        self.pauses: list[tuple[float, float]] = []
         self._started = 0.0
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         if info["generation"] != 2:
             return
         if phase == "start":
-            self._started = time.perf_counter()
+            self._started = time.monotonic()
         else:
-            self.pauses.append(time.perf_counter() - self._started)
+            now = time.monotonic()
+            self.pauses.append((now, now - self._started))
 
 
 class Watchdog:
@@ -148,7 +149,7 @@ async def run(redis: RedisProcess) -> None:
 
         def report(phase: str) -> None:
             late = watchdog.late or [0.0]
-            pauses = full.pauses or [0.0]
+            pauses = [seconds for _, seconds in full.pauses] or [0.0]
             print(
                 f"{phase}: event-loop stall max {max(late) * 1000:.0f} ms, p99 {p99(late) * 1000:.0f} ms "
                 f"over {len(watchdog.late)} wake-ups; {len(full.pauses)} gen-2 collections, pause max "

@@ -207,10 +207,13 @@ async def profiled_cycle(sim: Simulator, proc: asyncio.subprocess.Process, path:
     report("serve", pstats.Stats(str(path)), repos, "repository")
     report("the simulator", pstats.Stats(simulator), requests, "request")
     if PROFILE_DIR:
-        kept = Path(PROFILE_DIR)
-        kept.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, kept / "serve.prof")
-        simulator.dump_stats(kept / "simulator.prof")
+        keep_profiles(path, simulator, Path(PROFILE_DIR))
+
+
+def keep_profiles(serve: Path, simulator: cProfile.Profile, kept: Path) -> None:
+    kept.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(serve, kept / "serve.prof")
+    simulator.dump_stats(kept / "simulator.prof")
 
 
 def report(who: str, stats: pstats.Stats, count: int, unit: str) -> None:
