@@ -38,6 +38,7 @@ from redis.asyncio import Redis
 from tests.support.redis_server import RedisProcess, free_port
 
 from benchmarks import _activity_world as activity_world
+from benchmarks._gc_serve import read as full_collections
 from benchmarks.loop_stall import FullCollections
 from github_stats_exporter import metrics
 from github_stats_exporter.scrape.shard import RepoShard
@@ -220,6 +221,7 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
     interval = INTERVAL
     redis = RedisProcess(tmp / f"redis-{mode}-{replicas}").start()
     procs: list[asyncio.subprocess.Process] = []
+    gc_logs: list[Path] = []
     try:
         # Every repository is generated before the exporters start: generation is not GitHub's latency.
         async with Simulator(spec(), rate_limit=RATE_LIMIT, prewarm=True) as sim:
@@ -233,8 +235,10 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
             for n in range(replicas):
                 config = tmp / f"{mode}{replicas}-{n}.yaml"
                 write_config(config, f"r{n}", sim, key, redis, interval, mode)
+                gc_log = tmp / f"{mode}{replicas}-{n}.gc"
+                gc_logs.append(gc_log)
                 with (tmp / f"{mode}{replicas}-{n}.log").open("wb") as log:
-                    cmd = ["-m", "github_stats_exporter", "serve", "--config", str(config)]
+                    cmd = ["-m", "benchmarks._gc_serve", str(gc_log), "serve", "--config", str(config)]
                     proc = await asyncio.create_subprocess_exec(
                         sys.executable, *cmd, stdout=subprocess.DEVNULL, stderr=log
                     )
@@ -261,6 +265,9 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
             )
             cpu_after = [cpu_seconds(p.pid) for p in procs], time.process_time()
             pauses = [p for at, p in full.pauses if steady[0] <= at <= steady[1]]
+            replica_pauses = [
+                [p for at, p in full_collections(path) if steady[0] <= at <= steady[1]] for path in gc_logs
+            ]
             load = os.getloadavg()[0]
             routes = sim.stats.requests - routes_before
             print(
@@ -286,6 +293,9 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
                 "simulator_interval_cpu_s": cpu_after[1] - cpu_before[1],
                 "simulator_full_gcs": float(len(pauses)),
                 "simulator_full_gc_s": sum(pauses),
+                "replica_full_gcs": float(sum(len(p) for p in replica_pauses)),
+                "replica_full_gc_s": sum(sum(p) for p in replica_pauses),
+                "replica_full_gc_max_s": max((max(p) for p in replica_pauses if p), default=0.0),
                 "load": load,
             }
             for n, (a, s, b) in enumerate(zip(cpu_before[0], at_start[-1][0], cpu_after[0], strict=True)):
@@ -424,7 +434,8 @@ def main() -> None:
                 f"from the end of the warm-up to the end of the steady cycle: exporter(s) {interval}, "
                 f"simulator {r['simulator_interval_cpu_s']:.2f}; "
                 f"simulator full collections in the steady cycle: {r['simulator_full_gcs']:.0f} "
-                f"({r['simulator_full_gc_s']:.2f} s)",
+                f"({r['simulator_full_gc_s']:.2f} s), exporters {r['replica_full_gcs']:.0f} "
+                f"({r['replica_full_gc_s']:.2f} s, longest {r['replica_full_gc_max_s']:.2f} s)",
                 flush=True,
             )
     if ("sharded", 3) not in results:
