@@ -17,11 +17,15 @@ from typing import Any
 from github_stats_exporter.cli import main
 
 
-class FullCollectionLog:
-    """Appends (monotonic end, seconds) of every generation-2 collection to a file."""
+class FullCollections:
+    """Times every generation-2 collection through ``gc.callbacks``: (monotonic end, seconds) each.
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
+    With a ``log`` path each one is also appended to that file as a line (for another process to read).
+    """
+
+    def __init__(self, log: Path | None = None) -> None:
+        self.pauses: list[tuple[float, float]] = []
+        self._log = log
         self._started = 0.0
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
@@ -31,12 +35,14 @@ class FullCollectionLog:
             self._started = time.monotonic()
             return
         now = time.monotonic()
-        with self._path.open("a") as log:
-            log.write(f"{now:.6f} {now - self._started:.6f}\n")
+        self.pauses.append((now, now - self._started))
+        if self._log is not None:
+            with self._log.open("a") as log:
+                log.write(f"{now:.6f} {now - self._started:.6f}\n")
 
 
 def read(path: Path) -> list[tuple[float, float]]:
-    """The (monotonic end, seconds) pairs a `FullCollectionLog` wrote; none when it wrote nothing."""
+    """The (monotonic end, seconds) pairs a `FullCollections` logged; none when it logged nothing."""
     if not path.exists():
         return []
     pairs = (line.split() for line in path.read_text().splitlines() if line.strip())
@@ -44,7 +50,7 @@ def read(path: Path) -> list[tuple[float, float]]:
 
 
 def run(argv: list[str]) -> int:
-    gc.callbacks.append(FullCollectionLog(Path(argv[0])))
+    gc.callbacks.append(FullCollections(Path(argv[0])))
     return main(argv[1:])
 
 

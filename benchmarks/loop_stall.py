@@ -24,13 +24,13 @@ import sys
 import time
 from pathlib import Path
 from types import FunctionType, ModuleType
-from typing import Any
 
 import msgspec
 from multidict import CIMultiDictProxy
 from tests.support.redis_server import RedisProcess
 
 from benchmarks._activity_world import activity_world, run_on_redis
+from benchmarks._gc_serve import FullCollections
 
 ORGS = int(os.environ.get("GSE_BENCH_ORGS", "4"))
 REPOS = int(os.environ.get("GSE_BENCH_REPOS", "1000"))
@@ -94,23 +94,6 @@ def owned_below(root: object) -> int:
         seen.add(id(obj))
         stack.extend(gc.get_referents(obj))
     return len(seen)
-
-
-class FullCollections:
-    """Times every generation-2 collection through ``gc.callbacks``: (monotonic end, seconds) each."""
-
-    def __init__(self) -> None:
-        self.pauses: list[tuple[float, float]] = []
-        self._started = 0.0
-
-    def __call__(self, phase: str, info: dict[str, Any]) -> None:
-        if info["generation"] != 2:
-            return
-        if phase == "start":
-            self._started = time.monotonic()
-        else:
-            now = time.monotonic()
-            self.pauses.append((now, now - self._started))
 
 
 class Watchdog:

@@ -38,8 +38,8 @@ from redis.asyncio import Redis
 from tests.support.redis_server import RedisProcess, free_port
 
 from benchmarks import _activity_world as activity_world
+from benchmarks._gc_serve import FullCollections
 from benchmarks._gc_serve import read as full_collections
-from benchmarks.loop_stall import FullCollections
 from github_stats_exporter import metrics
 from github_stats_exporter.scrape.shard import RepoShard
 from github_stats_exporter.simulator.faults import FaultRule
