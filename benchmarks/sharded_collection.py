@@ -66,8 +66,8 @@ FREEZE_WORLD = os.environ.get("GSE_BENCH_FREEZE_WORLD", "1") != "0"
 
 At 20 x 1,000 the world is ~1.7 million GC-tracked objects: a full collection in this process is a
 0.7 s stall of the simulator's event loop, during which every request in flight waits. GitHub has no
-such pauses, so they are not the exporter's to pay (docs/benchmarks.md, "20 × 1,000: full collections
-counted").
+such pauses, so they are not the exporter's to pay (docs/benchmarks.md, "Sharded collection", the
+full collections counted at 20 x 1,000).
 """
 """``lease_duration``; ``renew_deadline`` is two thirds of it and ``retry_period`` an eighth."""
 KILL_TIMEOUT = 600.0
