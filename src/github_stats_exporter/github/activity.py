@@ -191,8 +191,8 @@ def iso_utc(t: float) -> str:
 
 
 # A cycle asks thousands of repositories with a handful of distinct seconds and the same names every
-# cycle: formatting and quoting each again was measurable per request (docs/benchmarks.md, "Steady
-# cycle: fewer turns per repository").
+# cycle: formatting and quoting each again took 0.8 % of a steady cycle's samples each
+# (docs/benchmarks.md, "Steady cycle: fewer turns per repository").
 @functools.lru_cache(maxsize=4096)
 def _iso_second(second: int) -> str:
     return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
