@@ -162,7 +162,8 @@ async def run(redis: RedisProcess) -> None:
         size = sum(footprint(c._entries) for c in caches)
         print(f"ETag caches hold {size / 2**20:.0f} MB ({size / max(entries, 1):.0f} bytes per entry)")
         # Entries of the code before the fix had no ``body`` (they kept parsed JSON): nothing to decode.
-        bodies = [e.body for c in caches for e in c._entries.values() if hasattr(e, "body")]
+        entries_read = [c.get(url) for c in caches for url in list(c._entries)]
+        bodies = [e.body for e in entries_read if e is not None and hasattr(e, "body")]
         started = time.process_time()
         for body in bodies:
             msgspec.json.decode(body)

@@ -47,6 +47,15 @@ def test_pack_then_unpack_gives_the_encoders_output() -> None:
     assert pack_snapshot(samples()) == pack_fragments(replace(encoded, scope={}, unique=True))
 
 
+def test_unpacked_fragments_are_bytes_that_keep_nothing_of_the_stored_value() -> None:
+    """The page keeps each snapshot's lines for as long as it stands: as bytes, not views pinning the stored value."""
+    data = pack_snapshot(samples())
+    back = unpack_fragments(data, 1)
+    assert all(type(fragment) is bytes for fragment in back.fragments.values())
+    assert sys.getrefcount(data) == 2  # this local and getrefcount's own argument
+    assert b"".join(back.fragments.values()) == b"".join(encode_samples(samples()).fragments.values())
+
+
 @pytest.mark.parametrize(
     ("rows", "scope", "unique"),
     [

@@ -59,7 +59,7 @@ _PRECOMPRESS_BYTES = 256 * 1024
 """Below this size compressing on the event loop costs less than handing the work to a thread."""
 
 
-def _drop_seen(fragment: bytes | memoryview, duplicates: frozenset[int], seen: set[str]) -> tuple[bytes, int]:
+def _drop_seen(fragment: bytes, duplicates: frozenset[int], seen: set[str]) -> tuple[bytes, int]:
     """Drop lines whose series was already emitted (slow path, only for snapshots holding a duplicate)."""
     kept: list[str] = []
     dropped = 0
@@ -84,25 +84,25 @@ class _Page:
     """The store part of the page; replaced as a whole, never edited (but for what is cached per format).
 
     ``families`` lists each family (sorted) with its sample fragments in key order. A format's page is
-    the list of its pieces: each family's header, then that family's fragments (views into the bytes
+    the list of its pieces: each family's header, then that family's fragments (slices of the bytes
     read from the store). Nothing joins them into one body; the server sends the pieces as they are.
     """
 
-    families: list[tuple[str, list[bytes | memoryview]]]
+    families: list[tuple[str, list[bytes]]]
     counts: dict[str, int]
     duplicates: int
     size: int
-    by_format: dict[Format, tuple[bytes | memoryview, ...]] = field(default_factory=dict)
+    by_format: dict[Format, tuple[bytes, ...]] = field(default_factory=dict)
     gzipped: dict[Format, bytes] = field(default_factory=dict)
 
     @property
     def series(self) -> int:
         return sum(self.counts.values())
 
-    def pieces(self, fmt: Format) -> tuple[bytes | memoryview, ...]:
+    def pieces(self, fmt: Format) -> tuple[bytes, ...]:
         pieces = self.by_format.get(fmt)
         if pieces is None:
-            listed: list[bytes | memoryview] = []
+            listed: list[bytes] = []
             for name, fragments in self.families:
                 listed.append(family_header(FAMILIES[name], fmt))
                 listed += fragments
@@ -124,7 +124,7 @@ def _build_page(
 ) -> _Page:
     duplicates = index.duplicates
     seen: set[str] = set()
-    by_family: dict[str, list[bytes | memoryview]] = {}
+    by_family: dict[str, list[bytes]] = {}
     counts: dict[str, int] = {}
     dropped = 0
     for key in order:
@@ -159,9 +159,14 @@ class _State:
 
 
 def _unpack(stored: dict[SnapshotKey, StoredFragments]) -> dict[SnapshotKey, EncodedSnapshot]:
-    """The fragments this version can read; the others are left out (their snapshots are encoded here)."""
+    """The fragments this version can read; the others are left out (their snapshots are encoded here).
+
+    Empties ``stored`` as it goes: each stored value can be freed as soon as its lines are copied out,
+    so a cold start holds the values and their copies together only one snapshot at a time.
+    """
     found: dict[SnapshotKey, EncodedSnapshot] = {}
-    for key, item in stored.items():
+    for key in list(stored):
+        item = stored.pop(key)
         try:
             found[key] = unpack_fragments(item.data, item.version)
         except FragmentsError as exc:
@@ -362,10 +367,10 @@ class ExpositionCache:
         pieces, tail = self.parts(fmt, gzip)
         return b"".join((*pieces, tail))
 
-    def parts(self, fmt: Format, gzip: bool = False) -> tuple[tuple[bytes | memoryview, ...], bytes]:
+    def parts(self, fmt: Format, gzip: bool = False) -> tuple[tuple[bytes, ...], bytes]:
         """The page as the cached store part's pieces and a small fresh tail.
 
-        The pieces are the page's own bytes (family headers and views of the stored fragments); with
+        The pieces are the page's own bytes (family headers and slices of the stored fragments); with
         ``gzip`` they are one compressed member. The first gzip request after a small refresh
         compresses on the caller's thread; later refreshes precompress in the worker thread for
         formats that were asked for gzipped.

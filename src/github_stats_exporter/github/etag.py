@@ -49,12 +49,22 @@ class CachedResponse:
     """When this process last wrote or read the entry in the shared store (0: never)."""
 
 
+_Kept = tuple[str, bytes, tuple[tuple[str, str], ...], float]
+"""A `CachedResponse` as the cache holds it: the fields in a plain tuple."""
+
+
 class ETagCache:
-    """Least-recently-used map from URL to `CachedResponse`, holding at most ``max_entries``."""
+    """Least-recently-used map from URL to `CachedResponse`, holding at most ``max_entries``.
+
+    Entries are held as plain tuples of their fields, not as `CachedResponse` objects: a process keeps
+    one per URL it asks (tens of thousands), and the cyclic garbage collector stops tracking a tuple of
+    strings, bytes and numbers after one pass, while it scans every dataclass instance on every full
+    collection (docs/benchmarks.md, "Fewer objects for the garbage collector").
+    """
 
     def __init__(self, max_entries: int = 10_000) -> None:
         self._max = max_entries
-        self._entries: OrderedDict[str, CachedResponse] = OrderedDict()
+        self._entries: OrderedDict[str, _Kept] = OrderedDict()
         self.evictions = 0
         """Entries dropped to stay within the bound, since the cache was made."""
 
@@ -71,15 +81,16 @@ class ETagCache:
         self._trim()
 
     def get(self, url: str) -> CachedResponse | None:
-        entry = self._entries.get(url)
-        if entry is not None:
-            self._entries.move_to_end(url)
-        return entry
+        kept = self._entries.get(url)
+        if kept is None:
+            return None
+        self._entries.move_to_end(url)
+        return CachedResponse(*kept)
 
     def put(self, url: str, entry: CachedResponse) -> None:
         if self._max <= 0:
             return
-        self._entries[url] = entry
+        self._entries[url] = (entry.etag, entry.body, entry.headers, entry.shared_at)
         self._entries.move_to_end(url)
         self._trim()
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import sys
 import time
@@ -887,6 +888,25 @@ def test_etag_cache_is_a_bounded_lru() -> None:
     assert cache.get("a") is not None
     assert cache.get("c") is not None
     assert len(cache) == 2
+
+
+def test_etag_cache_entries_leave_the_garbage_collectors_sight() -> None:
+    """A process keeps one entry per URL it asks: once collected, they add nothing to scan, and read back whole."""
+    cache = ETagCache(max_entries=5_000)
+    gc.collect()
+    before = len(gc.get_objects())
+    for n in range(2_000):
+        headers = (("ETag", f'"{n}"'), ("Link", f"<http://x/?page={n}>"))
+        cache.put(f"u{n}", CachedResponse(f'"{n}"', str(n).encode(), headers, float(n)))
+    # A pass stops tracking a tuple once its items are untracked; the pass may meet an entry before the
+    # headers tuple inside it, so the second pass is the one that finds every entry untracked.
+    gc.collect()
+    gc.collect()
+
+    assert len(gc.get_objects()) - before < 100  # a dataclass per entry was 2,000
+    assert cache.get("u1999") == CachedResponse(
+        '"1999"', b"1999", (("ETag", '"1999"'), ("Link", "<http://x/?page=1999>")), 1999.0
+    )
 
 
 def test_etag_cache_resize_drops_the_least_recently_used_and_counts_evictions() -> None:
