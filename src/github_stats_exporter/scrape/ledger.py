@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from enum import IntEnum
 
 import msgspec
@@ -85,16 +84,15 @@ def user_label(login: str | None) -> str:
 # --- ledger ---------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class StreamCheckpoint:
-    """Where one stream (commits / pulls / comments) continues.
+StreamCheckpoint = tuple[int, float]
+"""Where one stream (commits / pulls / comments) continues: ``(since, fetched_at)``.
 
-    ``since`` is the lower bound of the next request (Unix seconds, whole); every event at or after it
-    up to ``fetched_at`` has been seen. ``fetched_at`` is when the last successful fetch started.
-    """
-
-    since: int
-    fetched_at: float
+``since`` is the lower bound of the next request (Unix seconds, whole); every event at or after it up
+to ``fetched_at`` has been seen. ``fetched_at`` is when the last successful fetch started. A plain tuple
+of two numbers, not a class: a process keeps three per repository, and the cyclic garbage collector
+stops tracking such a tuple (and a dict holding only such values) after one pass, while it scans every
+class instance on every full collection (docs/benchmarks.md, "Fewer objects for the garbage collector").
+"""
 
 
 class LedgerFormatError(ValueError):
@@ -172,9 +170,10 @@ class Ledger:
         """
         floor = int(now - WINDOW_SECONDS - MARGIN_SECONDS)
         checkpoint = self.streams.get(stream)
-        if checkpoint is None or checkpoint.fetched_at < now - WINDOW_SECONDS - MARGIN_SECONDS:
+        if checkpoint is None:
             return floor
-        return checkpoint.since
+        since, fetched_at = checkpoint
+        return floor if fetched_at < now - WINDOW_SECONDS - MARGIN_SECONDS else since
 
     def advance(
         self, stream: str, since: int, newest: float | None, fetched_at: float, *, pages: int = 1
@@ -191,8 +190,8 @@ class Ledger:
         if newest is not None and (pages > 1 or since < floor):
             target = max(since, int(newest - OVERLAP_SECONDS))
         previous = self.streams.get(stream)
-        self.streams[stream] = StreamCheckpoint(target, fetched_at)
-        return previous is None or previous.since != target
+        self.streams[stream] = (target, fetched_at)
+        return previous is None or previous[0] != target
 
     # --- window ------------------------------------------------------------------------------------
 
@@ -250,7 +249,7 @@ class Ledger:
             v=FORMAT_VERSION,
             users=list(users),
             events=events,
-            streams={name: (cp.since, cp.fetched_at) for name, cp in self.streams.items()},
+            streams=dict(self.streams),
             prs={str(n): int(updated) for n, updated in self.pr_reviewed.items()},
         )
         return codec.encode(_Record(rev, wire))
@@ -284,7 +283,7 @@ class Ledger:
                 if kind in kinds:
                     ledger.events[kind, event_id] = (float(ts), wire.users[index])
             for name, (since, fetched_at) in wire.streams.items():
-                ledger.streams[name] = StreamCheckpoint(int(since), float(fetched_at))
+                ledger.streams[name] = (int(since), float(fetched_at))
             for number, updated in wire.prs.items():
                 ledger.pr_reviewed[int(number)] = float(updated)
         except (IndexError, ValueError) as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 
@@ -221,6 +222,21 @@ def test_unreadable_ledgers_raise_a_format_error(text: str) -> None:
     """A corrupt or foreign ledger is reported as LedgerFormatError, never half-loaded."""
     with pytest.raises(LedgerFormatError):
         Ledger.from_record(b'{"rev": "r", "ledger": ' + text.encode() + b"}")
+
+
+def test_checkpoints_and_events_leave_the_garbage_collectors_sight() -> None:
+    """A process keeps a ledger per repository: its checkpoints and events are numbers and strings the GC stops scanning."""
+    ledger = Ledger()
+    ledger.add(EventKind.COMMIT, "a" * 40, NOW - 5, "mona")
+    for stream in ("commits", "pulls", "comments"):
+        ledger.advance(stream, int(NOW) - 3600, NOW - 5, NOW)
+    # The first pass may meet a dict before the tuples inside it; the second finds them all untracked.
+    gc.collect()
+    gc.collect()
+
+    assert not gc.is_tracked(ledger.streams)
+    assert not gc.is_tracked(ledger.events)
+    assert ledger.since_for("pulls", NOW + 60) == int(NOW) - 3600
 
 
 def test_a_record_of_an_earlier_version_still_reads() -> None:
