@@ -22,7 +22,7 @@ from typing import Any
 import bcrypt
 import yaml
 
-from github_stats_exporter import app
+from github_stats_exporter import app, gc_policy
 from github_stats_exporter.config import ConfigError, Settings, config_warnings, load_config, parse_config
 from github_stats_exporter.exposition import Format
 from github_stats_exporter.logs import configure_logging
@@ -103,6 +103,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if isinstance(settings, int):
         return settings
     configure_logging(settings.server.log_level, settings.server.log_format)
+    gc_policy.apply()
     try:
         asyncio.run(app.serve(settings))
     except app.StartupError as exc:
