@@ -10,7 +10,9 @@ per cycle, the page refresh and the idle loop included), divided by the reposito
 CPU (this process's ``time.process_time``, the benchmark's polling included) per request. Medians
 of the cycles are printed with the load average. With ``GSE_BENCH_PROFILE=1`` one more steady cycle
 runs with cProfile on in ``serve`` (switched by signals, `benchmarks._profiled_serve`) and in the
-simulator, and the report splits their time by where it went and lists the costliest functions.
+simulator, and the report splits their time by where it went and lists the costliest functions; it
+first prints the census of ``serve``'s GC-tracked objects (how many, by type, and what one full
+collection of them costs).
 
 Run: ``python -m benchmarks serve_cycle_cpu`` (about 6 minutes); scale with ``GSE_BENCH_ORGS`` (4),
 ``GSE_BENCH_REPOS`` (1000), ``GSE_BENCH_HISTORY_DAYS`` (1), ``GSE_BENCH_INTERVAL_S`` (75, must exceed
@@ -204,6 +206,9 @@ async def profiled_cycle(sim: Simulator, proc: asyncio.subprocess.Process, path:
             break
         await asyncio.sleep(0.1)
     await asyncio.sleep(0.5)
+    census = path.with_name(path.name + ".census")
+    if census.exists():
+        print(f"serve's heap at the start of the profiled cycle: {census.read_text()}", end="")
     report("serve", pstats.Stats(str(path)), repos, "repository")
     report("the simulator", pstats.Stats(simulator), requests, "request")
     if PROFILE_DIR:
