@@ -99,9 +99,10 @@ class EncodedSnapshot:
     ``hashes`` holds `series_hash` of every series identity (sample name plus labels) so the cache can
     spot a series that two snapshots both claim without keeping the identities themselves. Fragments
     are ``bytes``, never views into the stored bytes: a page holds one entry per snapshot for as long as
-    the snapshot stands, and a view is two objects the cyclic garbage collector scans on every full
-    collection (a memoryview and its managed buffer, and they make the dict holding them tracked too),
-    while bytes are none (docs/benchmarks.md, "20 x 1,000: fewer objects for the collector").
+    the snapshot stands, and views are objects the cyclic garbage collector scans on every full
+    collection (a memoryview per family, the one they were cut from and its managed buffer; they make
+    the dict holding them tracked too), while bytes are none (docs/benchmarks.md, "Fewer objects for
+    the garbage collector").
 
     ``scope`` holds the labels (name -> escaped value text) that every series of the snapshot carries,
     and ``unique`` says that no series repeats inside the snapshot; the writer works both out once
