@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 import os
 import signal
 import subprocess
@@ -126,16 +127,17 @@ async def burst(
     start_within: float,
     quiet: float,
     on_start: Callable[[], None] = lambda: None,
+    longest: float = math.inf,
 ) -> tuple[float, float, int]:
     """The next collection cycle: (start, end, rate-limited requests) of the next burst of requests.
 
     A burst starts with a request and ends with its last request before ``quiet`` seconds without
     one; bursts smaller than one request per repository (the token exchange, the rate-limit probe)
-    are not cycles and skipped.
+    are not cycles and skipped. A burst still going after ``longest`` seconds raises RuntimeError.
     """
     while True:
         started, ended, budget, count = await _burst(
-            sim, start_within=start_within, quiet=quiet, on_start=on_start
+            sim, start_within=start_within, quiet=quiet, on_start=on_start, longest=longest
         )
         if count >= ORGS * REPOS:
             return started, ended, budget
@@ -143,7 +145,7 @@ async def burst(
 
 
 async def _burst(
-    sim: Simulator, *, start_within: float, quiet: float, on_start: Callable[[], None]
+    sim: Simulator, *, start_within: float, quiet: float, on_start: Callable[[], None], longest: float
 ) -> tuple[float, float, int, int]:
     deadline = time.monotonic() + start_within
     seen = sim.stats.total()
@@ -159,6 +161,9 @@ async def _burst(
         await asyncio.sleep(0.05)
         if (now := sim.stats.total()) != seen:
             seen, last_change = now, time.monotonic()
+        if last_change - started > longest:
+            msg = f"a burst of requests has not paused for {quiet:g} s in {longest:g} s ({seen - first} requests)"
+            raise RuntimeError(msg)
     return started, last_change, sim.stats.rate_limited() - budget, seen - first
 
 
@@ -244,7 +249,13 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
                         sys.executable, *cmd, stdout=subprocess.DEVNULL, stderr=log
                     )
                 procs.append(proc)
-            warm = await burst(sim, start_within=180, quiet=WARM_QUIET)
+            try:
+                warm = await burst(sim, start_within=180, quiet=WARM_QUIET, longest=max(600.0, 4 * interval))
+            except RuntimeError as exc:
+                # Cycles run back to back (no quiet gap ends the warm-up) when the interval is shorter
+                # than the warm-up plus WARM_QUIET: without this the benchmark would wait forever.
+                msg = f"the warm-up never ended: {exc}; set GSE_BENCH_INTERVAL_S above the warm-up + {WARM_QUIET:.0f} s"
+                raise RuntimeError(msg) from exc
             print(
                 f"  {mode} {replicas}: warm-up {warm[1] - warm[0]:.1f} s, {sim.stats.total()} requests so far",
                 flush=True,
