@@ -61,6 +61,7 @@ RUNS = tuple(os.environ.get("GSE_BENCH_RUNS", "single1,sharded1,sharded3").split
 RATE_LIMIT = 12_500
 """GitHub's hourly budget of an App installation on an org with 1,000 repositories (5,000 + 50 per repo over 20, capped)."""
 LEASE = float(os.environ.get("GSE_BENCH_LEASE_S", "4"))
+"""``lease_duration``; ``renew_deadline`` is two thirds of it and ``retry_period`` an eighth."""
 SHARE_ETAGS = os.environ.get("GSE_BENCH_SHARE_ETAGS", "1") != "0"
 FREEZE_WORLD = os.environ.get("GSE_BENCH_FREEZE_WORLD", "1") != "0"
 """Move the generated world out of the cyclic GC's sight (``gc.freeze``) before the exporters start.
@@ -70,7 +71,6 @@ At 20 x 1,000 the world is ~1.7 million GC-tracked objects: a full collection in
 such pauses, so they are not the exporter's to pay (docs/benchmarks.md, "Sharded collection", the
 full collections counted at 20 x 1,000).
 """
-"""``lease_duration``; ``renew_deadline`` is two thirds of it and ``retry_period`` an eighth."""
 KILL_TIMEOUT = 600.0
 """Seconds after kill -9 the benchmark waits at most for the takeover before reporting what is missing."""
 QUIET = 10.0
@@ -121,6 +121,10 @@ def write_config(
     return port
 
 
+class EndlessBurst(RuntimeError):
+    """A burst of requests went on longer than it may without a pause of ``quiet`` seconds."""
+
+
 async def burst(
     sim: Simulator,
     *,
@@ -133,7 +137,7 @@ async def burst(
 
     A burst starts with a request and ends with its last request before ``quiet`` seconds without
     one; bursts smaller than one request per repository (the token exchange, the rate-limit probe)
-    are not cycles and skipped. A burst still going after ``longest`` seconds raises RuntimeError.
+    are not cycles and skipped. A burst still going after ``longest`` seconds raises `EndlessBurst`.
     """
     while True:
         started, ended, budget, count = await _burst(
@@ -163,7 +167,7 @@ async def _burst(
             seen, last_change = now, time.monotonic()
         if last_change - started > longest:
             msg = f"a burst of requests has not paused for {quiet:g} s in {longest:g} s ({seen - first} requests)"
-            raise RuntimeError(msg)
+            raise EndlessBurst(msg)
     return started, last_change, sim.stats.rate_limited() - budget, seen - first
 
 
@@ -251,7 +255,7 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
                 procs.append(proc)
             try:
                 warm = await burst(sim, start_within=180, quiet=WARM_QUIET, longest=max(600.0, 4 * interval))
-            except RuntimeError as exc:
+            except EndlessBurst as exc:
                 # Cycles run back to back (no quiet gap ends the warm-up) when the interval is shorter
                 # than the warm-up plus WARM_QUIET: without this the benchmark would wait forever.
                 msg = f"the warm-up never ended: {exc}; set GSE_BENCH_INTERVAL_S above the warm-up + {WARM_QUIET:.0f} s"
@@ -331,7 +335,8 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
             await asyncio.wait_for(proc.wait(), 30)
         redis.stop()
         gc.callbacks[:] = [c for c in gc.callbacks if not isinstance(c, FullCollections)]
-        gc.unfreeze()  # the next run's world replaces this one
+        if FREEZE_WORLD:
+            gc.unfreeze()  # the next run's world replaces this one
 
 
 async def shared_etags(redis: RedisProcess) -> tuple[int, int, int]:
