@@ -171,11 +171,12 @@ async def _burst(
     return started, last_change, sim.stats.rate_limited() - budget, seen - first
 
 
-def longest_job(sim: Simulator, mode: str, since: float) -> float:
-    """Seconds of the longest collection job (an org, or a unit) in the cycle answered after ``since``.
+def job_spans(sim: Simulator, mode: str, since: float) -> dict[tuple[str, int], tuple[float, float, int]]:
+    """Each collection job's (first answer, last answer, repositories) in the cycle answered after ``since``.
 
-    Each job's cycle spans from the first to the last answer to a request about one of its
-    repositories; unlike the burst, this leaves out the jobs' random start offsets (5 % of the interval).
+    A job is an org (single mode) or a unit (sharded); its cycle spans from the first to the last answer
+    to a request about one of its repositories: unlike the burst, this leaves out the jobs' random start
+    offsets (5 % of the interval). Times are the simulator clock's.
     """
     spans: dict[tuple[str, int], list[float]] = {}
     shards = SHARDS if mode == "sharded" else 1
@@ -186,11 +187,54 @@ def longest_job(sim: Simulator, mode: str, since: float) -> float:
         for org in org_names()
         for info in sim.world.repos(org)
     }
+    sizes: dict[tuple[str, int], int] = {}
+    for (owner, _), unit in index.items():
+        sizes[owner, unit] = sizes.get((owner, unit), 0) + 1
     for (_, owner, repo), at in sim.stats.last_answered.items():
         if at >= since and (owner, repo) in index:
             span = spans.setdefault((owner, index[owner, repo]), [at, at])
             span[0], span[1] = min(span[0], at), max(span[1], at)
-    return max((b - a for a, b in spans.values()), default=0.0)
+    return {job: (a, b, sizes[job]) for job, (a, b) in spans.items()}
+
+
+def longest_job(spans: dict[tuple[str, int], tuple[float, float, int]]) -> float:
+    """Seconds of the longest job of `job_spans`."""
+    return max((b - a for a, b, _ in spans.values()), default=0.0)
+
+
+def describe_jobs(spans: dict[tuple[str, int], tuple[float, float, int]]) -> str:
+    """The longest and the biggest job: seconds, repositories, and start after the cycle's first job."""
+    if not spans:
+        return "no jobs"
+    first = min(a for a, _, _ in spans.values())
+    longest = max(spans.items(), key=lambda kv: kv[1][1] - kv[1][0])
+    biggest = max(spans.items(), key=lambda kv: (kv[1][2], kv[1][1] - kv[1][0]))
+    return "; ".join(
+        f"{what} {org}#{unit}: {b - a:.1f} s for {n} repositories, started {a - first:.1f} s in"
+        for what, ((org, unit), (a, b, n)) in (("longest", longest), ("biggest", biggest))
+    )
+
+
+class LoopLag:
+    """How late this process's event loop wakes a task that sleeps ``period`` seconds (the simulator's loop).
+
+    A request's answer waits as long as the loop is busy elsewhere, so the lateness is what the
+    simulator adds to the latency it was told to add.
+    """
+
+    def __init__(self, period: float = 0.005) -> None:
+        self.period = period
+        self.samples: list[tuple[float, float]] = []
+
+    async def run(self) -> None:
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(self.period)
+            now = time.monotonic()
+            self.samples.append((now, now - before - self.period))
+
+    def within(self, start: float, end: float) -> list[float]:
+        return sorted(late for at, late in self.samples if start <= at <= end)
 
 
 async def wrong_values(sim: Simulator, redis: RedisProcess, orgs: Sequence[str]) -> tuple[int, int]:
@@ -232,6 +276,7 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
     redis = RedisProcess(tmp / f"redis-{mode}-{replicas}").start()
     procs: list[asyncio.subprocess.Process] = []
     gc_logs: list[Path] = []
+    lag_task: asyncio.Task[None] | None = None
     try:
         # Every repository is generated before the exporters start: generation is not GitHub's latency.
         async with Simulator(spec(), rate_limit=RATE_LIMIT, prewarm=True) as sim:
@@ -240,6 +285,8 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
                 gc.freeze()
             full = FullCollections()
             gc.callbacks.append(full)
+            lag = LoopLag()
+            lag_task = asyncio.create_task(lag.run())
             sim.add_app(11, public)
             sim.faults.add(FaultRule(kind="latency", delay_s=LATENCY))
             for n in range(replicas):
@@ -269,17 +316,23 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
             # the second cycle right behind it (one burst): the steady one is then a whole interval later.
             late = time.monotonic() > warm[0] + interval - STEADY_LEAD
             await asyncio.sleep(max(0.0, warm[0] + interval - STEADY_LEAD - time.monotonic()))
+            redis_pid = redis.pid
+            assert redis_pid is not None, "redis-server stopped during the warm-up"
             cpu_before = [cpu_seconds(p.pid) for p in procs], time.process_time()
+            redis_before = cpu_seconds(redis_pid)
             routes_before = sim.stats.requests.copy()
-            at_start: list[tuple[list[float], float]] = []
+            at_start: list[tuple[list[float], float, float]] = []
             steady_since = sim.clock.now()
             steady = await burst(
                 sim,
                 start_within=STEADY_LEAD * 3 + (interval if late else 0.0),
                 quiet=QUIET,
-                on_start=lambda: at_start.append(([cpu_seconds(p.pid) for p in procs], time.process_time())),
+                on_start=lambda: at_start.append(
+                    ([cpu_seconds(p.pid) for p in procs], time.process_time(), cpu_seconds(redis_pid))
+                ),
             )
             cpu_after = [cpu_seconds(p.pid) for p in procs], time.process_time()
+            redis_after = cpu_seconds(redis_pid)
             pauses = [p for at, p in full.pauses if steady[0] <= at <= steady[1]]
             replica_pauses = [
                 [p for at, p in full_collections(path) if steady[0] <= at <= steady[1]] for path in gc_logs
@@ -289,6 +342,15 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
             print(
                 f"  {mode} {replicas}: steady-cycle requests by (route, status): "
                 + ", ".join(f"{r} {s}: {n}" for (r, s), n in sorted(routes.items())),
+                flush=True,
+            )
+            spans = job_spans(sim, mode, steady_since)
+            lateness = lag.within(steady[0], steady[1])
+            print(
+                f"  {mode} {replicas}: {describe_jobs(spans)}; the simulator's loop late by "
+                f"{lateness[len(lateness) // 2] * 1000:.1f} ms (median), "
+                f"{lateness[int(len(lateness) * 0.99)] * 1000:.1f} ms (99th), {lateness[-1] * 1000:.1f} ms (most) "
+                "in the steady cycle",
                 flush=True,
             )
             compared, wrong = await wrong_values(sim, redis, org_names())
@@ -301,12 +363,14 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
             result = {
                 "warmup_s": warm[1] - warm[0],
                 "steady_s": steady[1] - steady[0],
-                "job_s": longest_job(sim, mode, steady_since),
+                "job_s": longest_job(spans),
                 "steady_rate_limited": float(steady[2]),
                 "compared": float(compared),
                 "wrong": float(wrong),
                 "simulator_cpu_s": cpu_after[1] - at_start[-1][1],
                 "simulator_interval_cpu_s": cpu_after[1] - cpu_before[1],
+                "redis_cpu_s": redis_after - at_start[-1][2],
+                "redis_interval_cpu_s": redis_after - redis_before,
                 "simulator_full_gcs": float(len(pauses)),
                 "simulator_full_gc_s": sum(pauses),
                 "replica_full_gcs": float(sum(len(p) for p in replica_pauses)),
@@ -328,6 +392,8 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
         print_logs(tmp, f"{mode}{replicas}-")
         raise
     finally:
+        if lag_task is not None:
+            lag_task.cancel()
         for proc in procs:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
@@ -447,9 +513,10 @@ def main() -> None:
                 f"(longest job {r['job_s']:.1f} s) "
                 f"(load average {r['load']:.1f}), {r['steady_rate_limited']:.0f} rate-limited requests, "
                 f"{r['wrong']:.0f} of {r['compared']:.0f} activity values differ from the truth; "
-                f"CPU seconds in the steady cycle: exporter(s) {replicas}, simulator {r['simulator_cpu_s']:.2f}; "
+                f"CPU seconds in the steady cycle: exporter(s) {replicas}, simulator {r['simulator_cpu_s']:.2f}, "
+                f"redis-server {r['redis_cpu_s']:.2f}; "
                 f"from the end of the warm-up to the end of the steady cycle: exporter(s) {interval}, "
-                f"simulator {r['simulator_interval_cpu_s']:.2f}; "
+                f"simulator {r['simulator_interval_cpu_s']:.2f}, redis-server {r['redis_interval_cpu_s']:.2f}; "
                 f"simulator full collections in the steady cycle: {r['simulator_full_gcs']:.0f} "
                 f"({r['simulator_full_gc_s']:.2f} s), exporters {r['replica_full_gcs']:.0f} "
                 f"({r['replica_full_gc_s']:.2f} s, longest {r['replica_full_gc_max_s']:.2f} s)",
