@@ -64,7 +64,8 @@ LEASE = float(os.environ.get("GSE_BENCH_LEASE_S", "4"))
 """``lease_duration``; ``renew_deadline`` is two thirds of it and ``retry_period`` an eighth."""
 SHARE_ETAGS = os.environ.get("GSE_BENCH_SHARE_ETAGS", "1") != "0"
 FREEZE_WORLD = os.environ.get("GSE_BENCH_FREEZE_WORLD", "1") != "0"
-"""Move the generated world out of the cyclic GC's sight (``gc.freeze``) before the exporters start.
+"""Move the generated world out of the cyclic GC's sight (``gc.freeze``) before the exporters start, and
+what the warm-up added to it (repository data built on first ask) after the warm-up.
 
 At 20 x 1,000 the world is ~1.7 million GC-tracked objects: a full collection in this process is a
 0.7 s stall of the simulator's event loop, during which every request in flight waits. GitHub has no
@@ -311,6 +312,18 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
                 f"  {mode} {replicas}: warm-up {warm[1] - warm[0]:.1f} s, {sim.stats.total()} requests so far",
                 flush=True,
             )
+            if FREEZE_WORLD:
+                # What the warm-up added to the world (each repository's data, built on first ask) is
+                # the world as much as what was generated before it.
+                started = time.perf_counter()
+                gc.collect()
+                added = len(gc.get_objects())
+                print(
+                    f"  {mode} {replicas}: the warm-up left {added} GC-tracked objects in the simulator's process "
+                    f"(a full collection took {time.perf_counter() - started:.2f} s); frozen too",
+                    flush=True,
+                )
+                gc.freeze()
             # The steady cycle starts one interval after the warm-up did; nothing else calls GitHub
             # in between (the LOC pass and the probe are hourly). A warm-up longer than the interval ran
             # the second cycle right behind it (one burst): the steady one is then a whole interval later.
@@ -320,6 +333,7 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
             assert redis_pid is not None, "redis-server stopped during the warm-up"
             cpu_before = [cpu_seconds(p.pid) for p in procs], time.process_time()
             redis_before = cpu_seconds(redis_pid)
+            await reset_command_stats(redis)
             routes_before = sim.stats.requests.copy()
             at_start: list[tuple[list[float], float, float]] = []
             steady_since = sim.clock.now()
@@ -354,6 +368,10 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
                 flush=True,
             )
             compared, wrong = await wrong_values(sim, redis, org_names())
+            print(
+                f"  {mode} {replicas}: redis-server's costliest commands: {await command_stats(redis)}",
+                flush=True,
+            )
             kept, kept_bytes, used = await shared_etags(redis)
             print(
                 f"  {mode} {replicas}: shared ETags in Redis: {kept} entries, {kept_bytes / 1e6:.1f} MB of values; "
@@ -403,6 +421,28 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
         gc.callbacks[:] = [c for c in gc.callbacks if not isinstance(c, FullCollections)]
         if FREEZE_WORLD:
             gc.unfreeze()  # the next run's world replaces this one
+
+
+async def reset_command_stats(redis: RedisProcess) -> None:
+    client = Redis(host="127.0.0.1", port=redis.port)
+    try:
+        await client.config_resetstat()
+    finally:
+        await client.aclose()
+
+
+async def command_stats(redis: RedisProcess, top: int = 8) -> str:
+    """Redis's costliest commands since `reset_command_stats`: calls and CPU seconds of each."""
+    client = Redis(host="127.0.0.1", port=redis.port)
+    try:
+        stats = await client.info("commandstats")
+    finally:
+        await client.aclose()
+    rows = sorted(
+        ((name.removeprefix("cmdstat_"), int(v["calls"]), int(v["usec"]) / 1e6) for name, v in stats.items()),
+        key=lambda row: -row[2],
+    )
+    return ", ".join(f"{name} {calls} calls {seconds:.2f} s" for name, calls, seconds in rows[:top])
 
 
 async def shared_etags(redis: RedisProcess) -> tuple[int, int, int]:
