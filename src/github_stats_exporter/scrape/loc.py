@@ -67,6 +67,8 @@ log = structlog.get_logger(__name__)
 SNAPSHOT_KIND = "loc"
 TICK_REPOLL_DELAYS = (2.0, 4.0, 8.0)
 """Re-polls of 202 answers inside one tick; whatever still computes is asked again next cycle."""
+KEYS_RELIST_SECONDS = 3600.0
+"""How often a pass lists the org's stored LOC snapshots again to find repos that left the listing."""
 SETTLE_FIRST_DELAY = 2.0
 SETTLE_MAX_DELAY = 60.0
 
@@ -168,6 +170,12 @@ class LocCollector:
         self._repos: dict[str, RepoRef] = {}
         self._listed: frozenset[str] = frozenset()
         """Every listed repo of the org, this shard's or not: what is gone is decided on the whole listing."""
+        self._known: set[str] | None = None
+        """Repos that may have a LOC snapshot: the store's, read at most once per `KEYS_RELIST_SECONDS`,
+        plus every repo listed since (and those whose removal failed). Reading the store's keys on every
+        pass scanned the whole snapshot index in Redis each time (docs/benchmarks.md, "One key scan an
+        hour")."""
+        self._known_at = -float("inf")
         self._warming: set[str] = set()
         self._failed: set[str] = set()
         self._errors: dict[str, GitHubError] = {}
@@ -524,9 +532,16 @@ class LocCollector:
 
     async def _forget_gone(self) -> None:
         """Delete the snapshots (and state) of repos that left the listing."""
-        for key in await self._store.keys(SnapshotKey(SNAPSHOT_KIND, (self._org,))):
-            if len(key.parts) == 2 and key.parts[1] not in self._listed:
-                await self._forget(key.parts[1])
+        now = self._clock()
+        if self._known is None or now - self._known_at >= KEYS_RELIST_SECONDS:
+            # Again now and then: another replica may have held this unit meanwhile and written repos
+            # this process never listed.
+            stored = await self._store.keys(SnapshotKey(SNAPSHOT_KIND, (self._org,)))
+            self._known = {key.parts[1] for key in stored if len(key.parts) == 2}
+            self._known_at = now
+        for name in sorted(self._known - self._listed):
+            await self._forget(name)  # a removal that fails stays known, and is tried again next pass
+        self._known |= self._listed
         for name in list(self._warming | self._failed):
             if name not in self._repos:
                 self._warming.discard(name)
@@ -544,6 +559,8 @@ class LocCollector:
         self._repos.pop(name, None)
         self._warming.discard(name)
         self._failed.discard(name)
+        if self._known is not None:
+            self._known.discard(name)
 
     def _malformed(self, endpoint: str, count: int) -> None:
         if count:

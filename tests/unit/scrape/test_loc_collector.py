@@ -20,11 +20,12 @@ from github_stats_exporter.errors import permanent_cause
 from github_stats_exporter.github.auth import Auth, TokenAuth
 from github_stats_exporter.github.client import ClientOptions, GitHubClient
 from github_stats_exporter.github.errors import AuthError, Forbidden, ServerError
-from github_stats_exporter.model import MissedWindow, SnapshotKey, TimeWindow
+from github_stats_exporter.model import MissedWindow, Snapshot, SnapshotKey, TimeWindow
 from github_stats_exporter.scrape.loc import LocCollectionError, LocCollector
 from github_stats_exporter.scrape.locstate import FALLBACK, WEEK_SECONDS, LocState, loc_week
 from github_stats_exporter.scrape.repos import Repo
 from github_stats_exporter.selfmetrics import SelfMetrics
+from github_stats_exporter.store.base import StoreUnavailable
 from github_stats_exporter.store.memory import MemorySnapshotStore
 
 ORG = "acme"
@@ -350,6 +351,76 @@ async def test_repos_that_leave_the_listing_are_deleted(rig: RigFactory) -> None
         f"loc/{ORG}/web/state",
     ]
     assert await r.values("web") == EXPECTED
+
+
+class KeyCountingStore(MemorySnapshotStore):
+    """The memory store, counting key listings and failing the next ``failing_deletes`` deletes."""
+
+    listings = 0
+    failing_deletes = 0
+
+    async def keys(self, prefix: SnapshotKey) -> list[SnapshotKey]:
+        self.listings += 1
+        return await super().keys(prefix)
+
+    async def delete(self, key: SnapshotKey) -> None:
+        if self.failing_deletes:
+            self.failing_deletes -= 1
+            msg = "redis is restarting"
+            raise StoreUnavailable(msg)
+        await super().delete(key)
+
+
+async def test_the_store_keys_are_listed_once_an_hour(rig: RigFactory) -> None:
+    """Only a pass an hour lists the org's stored snapshots; the others still delete what left the listing.
+
+    A listing scans the store's whole snapshot index (in Redis: one blocking script per call), so a
+    pass per unit per cycle cost seconds of Redis CPU at 20 x 1,000 (docs/benchmarks.md).
+    """
+    r = await rig(["web", "api", "docs"], store_class=KeyCountingStore)
+    for repo in ("web", "api", "docs"):
+        r.gh.stats(repo, (200, PAYLOAD))
+    # A snapshot written before this process started (by an earlier leader) of a repo no longer listed.
+    await r.store.put(Snapshot(SnapshotKey("loc", (ORG, "old")), (), NOW))
+    assert await r.collector.tick() is True
+    assert (await r.store.get_many([SnapshotKey("loc", (ORG, "old"))])) == {}
+    for _ in range(3):
+        r.clock.now += 600
+        assert await r.collector.tick() is True
+    r.directory.list = [x for x in r.directory.list if x.name != "api"]
+    r.clock.now += 600
+    await r.collector.tick()
+    store = r.store
+    assert isinstance(store, KeyCountingStore)
+    assert store.listings == 1
+    assert await r.values("api") is None
+    assert await r.values("web") == EXPECTED
+    # Another replica held the unit meanwhile and wrote a repo this process never listed.
+    await r.store.put(Snapshot(SnapshotKey("loc", (ORG, "brief")), (), r.clock.now))
+    r.clock.now += 3600
+    await r.collector.tick()
+    assert store.listings == 2
+    assert (await r.store.get_many([SnapshotKey("loc", (ORG, "brief"))])) == {}
+
+
+async def test_a_removal_that_fails_is_tried_again_next_pass(rig: RigFactory) -> None:
+    """A repo whose snapshot could not be deleted (store down) is deleted by the next pass."""
+    r = await rig(["web", "api"], store_class=KeyCountingStore)
+    r.gh.stats("web", (200, PAYLOAD))
+    r.gh.stats("api", (200, PAYLOAD))
+    await r.collector.tick()
+    store = r.store
+    assert isinstance(store, KeyCountingStore)
+    store.failing_deletes = 1
+    r.directory.list = [x for x in r.directory.list if x.name == "web"]
+    with pytest.raises(StoreUnavailable):
+        await r.collector.tick()
+    assert await r.values("api") == EXPECTED
+    r.clock.now += 600
+    await r.collector.tick()
+    assert await r.values("api") is None
+    assert await r.store.get_checkpoint(f"loc/{ORG}/api/state") is None
+    assert store.listings == 1
 
 
 async def test_idle_repo_costs_no_request(rig: RigFactory) -> None:
