@@ -250,7 +250,18 @@ async def test_keys_forgets_deleted_snapshots(store: Store) -> None:
 
 async def test_keys_matches_parts_with_pattern_characters_literally(store: Store) -> None:
     """Parts holding glob or quote characters are matched as plain text."""
-    odd = SnapshotKey("activity", ('a*[b]"', "x"))
+    odd = SnapshotKey("activity", ('a*[b]"?\\', "x"))
     await store.put(snap(odd, "alice"))
     await store.put(snap(SnapshotKey("activity", ("aXb", "x")), "bob"))
-    assert await store.keys(SnapshotKey("activity", ('a*[b]"',))) == [odd]
+    await store.put(snap(SnapshotKey("activity", ('a*[b]"!\\', "x")), "carol"))
+    await store.put(snap(SnapshotKey("activity", ('a*[b]"?\\z', "x")), "dave"))
+    assert await store.keys(SnapshotKey("activity", ('a*[b]"?\\',))) == [odd]
+
+
+async def test_keys_finds_every_key_of_a_large_index(store: Store) -> None:
+    """A prefix matching a few keys among thousands finds all of them (a store may walk its index in steps)."""
+    wanted = [SnapshotKey("loc", ("acme", f"repo-{n:04d}")) for n in range(0, 2500, 100)]
+    for n in range(2500):
+        key = SnapshotKey("loc", ("acme" if n % 100 == 0 else "other", f"repo-{n:04d}"))
+        await store.put(Snapshot(key, (), 1.0))
+    assert await store.keys(SnapshotKey("loc", ("acme",))) == wanted
