@@ -15,8 +15,12 @@ Run: ``python -m benchmarks sharded_collection`` (a few minutes); scale with the
 ``GSE_BENCH_SHARDS`` (3), ``GSE_BENCH_HISTORY_DAYS`` (3), ``GSE_BENCH_INTERVAL_S`` (60), ``GSE_BENCH_RUNS`` (``single1,sharded1,sharded3``),
 ``GSE_BENCH_SHARE_ETAGS`` (1; 0 sets ``github.share_etags: false``, ETags per process as before),
 ``GSE_BENCH_FREEZE_WORLD`` (1; 0 leaves the generated world to the cyclic GC, as before).
-CPU seconds of every process in the steady cycle come from ``/proc/<pid>/stat`` (the exporters) and
-``time.process_time`` (this process: the simulator, plus the benchmark's own polling). docs/benchmarks.md has the figures and the scale they were measured at.
+CPU seconds of every process in the steady cycle come from ``/proc/<pid>/stat`` (the exporters and
+redis-server) and ``time.process_time`` (this process: the simulator, plus the benchmark's own
+polling). Each run also prints Redis's costliest commands in the steady cycle (``INFO commandstats``,
+reset 20 s before it), how late the simulator's event loop woke a task sleeping 5 ms (what the
+machine adds to every answer's latency), and the longest and the biggest job with their start in the
+cycle. docs/benchmarks.md has the figures and the scale they were measured at.
 """
 
 from __future__ import annotations
@@ -333,6 +337,7 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
             assert redis_pid is not None, "redis-server stopped during the warm-up"
             cpu_before = [cpu_seconds(p.pid) for p in procs], time.process_time()
             redis_before = cpu_seconds(redis_pid)
+            stolen_before = stolen_seconds()
             await reset_command_stats(redis)
             routes_before = sim.stats.requests.copy()
             at_start: list[tuple[list[float], float, float]] = []
@@ -347,6 +352,7 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
             )
             cpu_after = [cpu_seconds(p.pid) for p in procs], time.process_time()
             redis_after = cpu_seconds(redis_pid)
+            stolen = stolen_seconds() - stolen_before
             pauses = [p for at, p in full.pauses if steady[0] <= at <= steady[1]]
             replica_pauses = [
                 [p for at, p in full_collections(path) if steady[0] <= at <= steady[1]] for path in gc_logs
@@ -389,6 +395,7 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
                 "simulator_interval_cpu_s": cpu_after[1] - cpu_before[1],
                 "redis_cpu_s": redis_after - at_start[-1][2],
                 "redis_interval_cpu_s": redis_after - redis_before,
+                "stolen_s": stolen,
                 "simulator_full_gcs": float(len(pauses)),
                 "simulator_full_gc_s": sum(pauses),
                 "replica_full_gcs": float(sum(len(p) for p in replica_pauses)),
@@ -527,6 +534,12 @@ async def kill_one(
         await client.aclose()
 
 
+def stolen_seconds() -> float:
+    """CPU seconds the hypervisor has run something else while this machine wanted its cores (all cores)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a process has used so far (``/proc/<pid>/stat``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -555,8 +568,9 @@ def main() -> None:
                 f"{r['wrong']:.0f} of {r['compared']:.0f} activity values differ from the truth; "
                 f"CPU seconds in the steady cycle: exporter(s) {replicas}, simulator {r['simulator_cpu_s']:.2f}, "
                 f"redis-server {r['redis_cpu_s']:.2f}; "
-                f"from the end of the warm-up to the end of the steady cycle: exporter(s) {interval}, "
-                f"simulator {r['simulator_interval_cpu_s']:.2f}, redis-server {r['redis_interval_cpu_s']:.2f}; "
+                f"from {STEADY_LEAD:.0f} s before the steady cycle to its end: exporter(s) {interval}, "
+                f"simulator {r['simulator_interval_cpu_s']:.2f}, redis-server {r['redis_interval_cpu_s']:.2f} "
+                f"(CPU time the hypervisor took from this machine meanwhile: {r['stolen_s']:.2f} s); "
                 f"simulator full collections in the steady cycle: {r['simulator_full_gcs']:.0f} "
                 f"({r['simulator_full_gc_s']:.2f} s), exporters {r['replica_full_gcs']:.0f} "
                 f"({r['replica_full_gc_s']:.2f} s, longest {r['replica_full_gc_max_s']:.2f} s)",
