@@ -173,8 +173,8 @@ class LocCollector:
         self._known: set[str] | None = None
         """Repos that may have a LOC snapshot: the store's, read at most once per `KEYS_RELIST_SECONDS`,
         plus every repo listed since (and those whose removal failed). Reading the store's keys on every
-        pass scanned the whole snapshot index in Redis each time (docs/benchmarks.md, "One key scan an
-        hour")."""
+        pass scanned the whole snapshot index in Redis each time
+        (docs/benchmarks.md, "One key scan an hour")."""
         self._known_at = -float("inf")
         self._warming: set[str] = set()
         self._failed: set[str] = set()
