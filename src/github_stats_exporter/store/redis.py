@@ -503,7 +503,7 @@ class RedisSnapshotStore:
     async def keys(self, prefix: SnapshotKey) -> list[SnapshotKey]:
         """The keys under ``prefix``: the index walked in `HSCAN` steps, matched by Redis.
 
-        One script over the whole index (`HKEYS`, then a match per field in Lua) held Redis for 20–33 ms
+        One script over the whole index (`HKEYS`, then a match per field in Lua) held Redis for 20 to 33 ms
         at 40,000 snapshots, and every command of every replica waited behind it (docs/benchmarks.md,
         "One key scan an hour"). A key written or deleted during the walk may be missed or listed.
         """
