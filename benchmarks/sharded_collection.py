@@ -431,6 +431,7 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
 
 
 async def reset_command_stats(redis: RedisProcess) -> None:
+    """Zero Redis's per-command counters (`command_stats` reports what was spent since)."""
     client = Redis(host="127.0.0.1", port=redis.port)
     try:
         await client.config_resetstat()
