@@ -14,7 +14,8 @@ Run: ``python -m benchmarks sharded_collection`` (a few minutes); scale with the
 ``GSE_BENCH_ORGS`` (default 20), ``GSE_BENCH_REPOS`` (1000), ``GSE_BENCH_LATENCY_MS`` (50),
 ``GSE_BENCH_SHARDS`` (3), ``GSE_BENCH_HISTORY_DAYS`` (3), ``GSE_BENCH_INTERVAL_S`` (60), ``GSE_BENCH_RUNS`` (``single1,sharded1,sharded3``),
 ``GSE_BENCH_SHARE_ETAGS`` (1; 0 sets ``github.share_etags: false``, ETags per process as before),
-``GSE_BENCH_FREEZE_WORLD`` (1; 0 leaves the generated world to the cyclic GC, as before).
+``GSE_BENCH_FREEZE_WORLD`` (1; 0 leaves the generated world, and what the warm-up adds to it, to the
+cyclic GC, as before).
 CPU seconds of every process in the steady cycle come from ``/proc/<pid>/stat`` (the exporters and
 redis-server) and ``time.process_time`` (this process: the simulator, plus the benchmark's own
 polling). Each run also prints Redis's costliest commands in the steady cycle (``INFO commandstats``,
