@@ -16,7 +16,7 @@ import pytest
 from github_stats_exporter import metrics
 from github_stats_exporter.github.auth import AppAuth
 from github_stats_exporter.github.client import ClientOptions, GitHubClient
-from github_stats_exporter.model import MissedWindow, TimeWindow
+from github_stats_exporter.model import MissedWindow, Snapshot, SnapshotKey, TimeWindow
 from github_stats_exporter.scrape.activity import ActivityCollector, ledger_name
 from github_stats_exporter.scrape.repos import RepoDirectory
 from github_stats_exporter.scrape.shard import WHOLE_ORG, RepoShard
@@ -252,6 +252,64 @@ async def test_allowlist_changes_add_and_remove_repos(env: Env) -> None:
     assert await collector.tick()
     assert await env.exported() == env.truth({second})
     assert await env.store.get_checkpoint(ledger_name(ORG, first)) is None
+
+
+class CleanupCountingStore(MemorySnapshotStore):
+    """The memory store, counting key listings and snapshot deletes, failing the next ``failing`` deletes."""
+
+    listings = 0
+    deletes = 0
+    failing = 0
+
+    async def keys(self, prefix: SnapshotKey) -> list[SnapshotKey]:
+        self.listings += 1
+        return await super().keys(prefix)
+
+    async def delete(self, key: SnapshotKey) -> None:
+        self.deletes += 1
+        if self.failing:
+            self.failing -= 1
+            msg = "redis is restarting"
+            raise StoreUnavailable(msg)
+        await super().delete(key)
+
+
+async def test_a_removed_repo_is_deleted_once_and_the_store_listed_once_an_hour(env: Env) -> None:
+    """Removal happens once (a failed one again next cycle); the store's keys are listed hourly, not per cycle.
+
+    A listing scans the store's whole snapshot index (docs/benchmarks.md, "One key scan an hour"); a
+    snapshot another process wrote for a repo this one never selected is found at the next hourly one.
+    """
+    store = CleanupCountingStore(clock=env.clock.now)
+    env.store = store
+    first = busiest_repo(env, metrics.ACTIVITY_COMMITS.name)
+    second = busiest_repo(env, metrics.ACTIVITY_ISSUE_COMMENTS.name)
+    if second == first:
+        second = next(r for r in {k[2] for k in env.truth()} if r != first and r != repo_of_kind(env, "idle"))
+    directory = env.directory(first, second)
+    collector = env.collector(directory=directory)
+    assert await collector.tick()
+    directory.set_allowlist([second])
+    store.failing = 1
+    env.clock.advance(600)
+    assert await collector.tick()
+    assert store.deletes == 1
+    assert await store.get_checkpoint(ledger_name(ORG, first)) is not None  # kept for the retry
+    env.clock.advance(600)
+    assert await collector.tick()
+    assert store.deletes == 2
+    assert await env.exported() == env.truth({second})
+    assert await store.get_checkpoint(ledger_name(ORG, first)) is None
+    for _ in range(2):
+        env.clock.advance(600)
+        assert await collector.tick()
+    assert (store.deletes, store.listings) == (2, 1)
+    stray = SnapshotKey("activity", (ORG, "written-elsewhere"))
+    await store.put(Snapshot(stray, (), env.clock.now()))
+    env.clock.advance(3600)
+    assert await collector.tick()
+    assert store.listings == 2
+    assert await store.get_many([stray]) == {}
 
 
 @pytest.mark.parametrize(
