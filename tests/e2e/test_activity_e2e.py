@@ -12,6 +12,7 @@ from typing import Literal, cast
 
 import aiohttp
 import pytest
+from tests.support.cleanup_store import CleanupCountingStore
 
 from github_stats_exporter import metrics
 from github_stats_exporter.github.auth import AppAuth
@@ -252,26 +253,6 @@ async def test_allowlist_changes_add_and_remove_repos(env: Env) -> None:
     assert await collector.tick()
     assert await env.exported() == env.truth({second})
     assert await env.store.get_checkpoint(ledger_name(ORG, first)) is None
-
-
-class CleanupCountingStore(MemorySnapshotStore):
-    """The memory store, counting key listings and snapshot deletes, failing the next ``failing`` deletes."""
-
-    listings = 0
-    deletes = 0
-    failing = 0
-
-    async def keys(self, prefix: SnapshotKey) -> list[SnapshotKey]:
-        self.listings += 1
-        return await super().keys(prefix)
-
-    async def delete(self, key: SnapshotKey) -> None:
-        self.deletes += 1
-        if self.failing:
-            self.failing -= 1
-            msg = "redis is restarting"
-            raise StoreUnavailable(msg)
-        await super().delete(key)
 
 
 async def test_a_removed_repo_is_deleted_once_and_the_store_listed_once_an_hour(env: Env) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from tests.support.cleanup_store import CleanupCountingStore
 
 from github_stats_exporter import metrics
 from github_stats_exporter.config import LocConfig
@@ -353,31 +354,13 @@ async def test_repos_that_leave_the_listing_are_deleted(rig: RigFactory) -> None
     assert await r.values("web") == EXPECTED
 
 
-class KeyCountingStore(MemorySnapshotStore):
-    """The memory store, counting key listings and failing the next ``failing_deletes`` deletes."""
-
-    listings = 0
-    failing_deletes = 0
-
-    async def keys(self, prefix: SnapshotKey) -> list[SnapshotKey]:
-        self.listings += 1
-        return await super().keys(prefix)
-
-    async def delete(self, key: SnapshotKey) -> None:
-        if self.failing_deletes:
-            self.failing_deletes -= 1
-            msg = "redis is restarting"
-            raise StoreUnavailable(msg)
-        await super().delete(key)
-
-
 async def test_the_store_keys_are_listed_once_an_hour(rig: RigFactory) -> None:
     """Only a pass an hour lists the org's stored snapshots; the others still delete what left the listing.
 
     A listing scans the store's whole snapshot index (in Redis: one blocking script per call), so a
     pass per unit per cycle cost seconds of Redis CPU at 20 x 1,000 (docs/benchmarks.md).
     """
-    r = await rig(["web", "api", "docs"], store_class=KeyCountingStore)
+    r = await rig(["web", "api", "docs"], store_class=CleanupCountingStore)
     for repo in ("web", "api", "docs"):
         r.gh.stats(repo, (200, PAYLOAD))
     # A snapshot written before this process started (by an earlier leader) of a repo no longer listed.
@@ -391,7 +374,7 @@ async def test_the_store_keys_are_listed_once_an_hour(rig: RigFactory) -> None:
     r.clock.now += 600
     await r.collector.tick()
     store = r.store
-    assert isinstance(store, KeyCountingStore)
+    assert isinstance(store, CleanupCountingStore)
     assert store.listings == 1
     assert await r.values("api") is None
     assert await r.values("web") == EXPECTED
@@ -405,13 +388,13 @@ async def test_the_store_keys_are_listed_once_an_hour(rig: RigFactory) -> None:
 
 async def test_a_removal_that_fails_is_tried_again_next_pass(rig: RigFactory) -> None:
     """A repo whose snapshot could not be deleted (store down) is deleted by the next pass."""
-    r = await rig(["web", "api"], store_class=KeyCountingStore)
+    r = await rig(["web", "api"], store_class=CleanupCountingStore)
     r.gh.stats("web", (200, PAYLOAD))
     r.gh.stats("api", (200, PAYLOAD))
     await r.collector.tick()
     store = r.store
-    assert isinstance(store, KeyCountingStore)
-    store.failing_deletes = 1
+    assert isinstance(store, CleanupCountingStore)
+    store.failing = 1
     r.directory.list = [x for x in r.directory.list if x.name == "web"]
     with pytest.raises(StoreUnavailable):
         await r.collector.tick()
