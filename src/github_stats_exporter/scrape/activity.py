@@ -41,6 +41,7 @@ from github_stats_exporter.model import (
     TimeWindow,
 )
 from github_stats_exporter.scrape import workers
+from github_stats_exporter.scrape.inventory import SnapshotInventory
 from github_stats_exporter.scrape.ledger import (
     MARGIN_SECONDS,
     WINDOW_SECONDS,
@@ -62,8 +63,6 @@ LEDGER_TTL_SECONDS = 3 * 86400.0
 """A ledger nobody refreshes for this long (repo gone, exporter removed) expires from the store."""
 PERSIST_FETCHED_AT_EVERY = MARGIN_SECONDS / 2
 """An idle repo's ledger is rewritten only this often (to keep ``fetched_at`` fresh for a new leader)."""
-KEYS_RELIST_SECONDS = 3600.0
-"""How often a cycle lists the org's stored snapshots again to find repos that left the selection."""
 COMMITS_RECHECK_SECONDS = MARGIN_SECONDS / 2
 """A repo whose ``pushed_at`` has not moved still has its commits asked at least this often."""
 
@@ -184,10 +183,7 @@ class ActivityCollector:
         self._shard = shard
         self._states: dict[str, _RepoState] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._known: set[str] | None = None
-        """Repos that may have a snapshot: the store's, listed at most once per `KEYS_RELIST_SECONDS`,
-        plus every repo selected since and those whose removal failed."""
-        self._known_at = -float("inf")
+        self._inventory = SnapshotInventory(store, SNAPSHOT_KIND, org, clock)
         self._failing: dict[str, str] = {}
 
     @property
@@ -507,19 +503,12 @@ class ActivityCollector:
 
     async def _forget_missing(self, current: set[str]) -> None:
         """Delete the snapshot and ledger of repos that left the selection (deleted, archived, allowlist)."""
-        now = self._clock()
-        if self._known is None or now - self._known_at >= KEYS_RELIST_SECONDS:
-            # Again now and then: another replica may have held this unit meanwhile and written repos
-            # this process never selected (docs/benchmarks.md, "One key scan an hour").
-            try:
-                stored = await self._store.keys(SnapshotKey(SNAPSHOT_KIND, (self._org,)))
-            except StoreError as exc:
-                log.warning("activity snapshot inventory unavailable", org=self._org, error=str(exc))
-                return
-            self._known = {k.parts[1] for k in stored if len(k.parts) == 2}
-            self._known_at = now
-        kept: set[str] = set()
-        for repo in sorted(self._known - current):
+        try:
+            gone = await self._inventory.missing(current)
+        except StoreError as exc:
+            log.warning("activity snapshot inventory unavailable", org=self._org, error=str(exc))
+            return
+        for repo in gone:
             try:
                 await self._store.delete(snapshot_key(self._org, repo))
                 await self._store.delete_checkpoint(ledger_name(self._org, repo))
@@ -527,13 +516,12 @@ class ActivityCollector:
                 log.warning(
                     "activity snapshot of a removed repo kept", org=self._org, repo=repo, error=str(exc)
                 )
-                kept.add(repo)
                 continue
+            self._inventory.forget(repo)
             self._states.pop(repo, None)
             self._failing.pop(repo, None)
             log.info("activity repo no longer selected; series removed", org=self._org, repo=repo)
-        # A removed repo is forgotten; one whose removal failed is tried again next cycle.
-        self._known = set(current) | kept
+        self._inventory.remember(current)
 
     # --- reporting ---------------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ from github_stats_exporter.github.stats import (
 from github_stats_exporter.health import HealthReport
 from github_stats_exporter.model import JobKind, LocReason, MissedWindow, Snapshot, SnapshotKey, TimeWindow
 from github_stats_exporter.scrape import workers
+from github_stats_exporter.scrape.inventory import SnapshotInventory
 from github_stats_exporter.scrape.locstate import (
     FALLBACK,
     HOUR_SECONDS,
@@ -67,8 +68,6 @@ log = structlog.get_logger(__name__)
 SNAPSHOT_KIND = "loc"
 TICK_REPOLL_DELAYS = (2.0, 4.0, 8.0)
 """Re-polls of 202 answers inside one tick; whatever still computes is asked again next cycle."""
-KEYS_RELIST_SECONDS = 3600.0
-"""How often a pass lists the org's stored LOC snapshots again to find repos that left the listing."""
 SETTLE_FIRST_DELAY = 2.0
 SETTLE_MAX_DELAY = 60.0
 
@@ -170,12 +169,7 @@ class LocCollector:
         self._repos: dict[str, RepoRef] = {}
         self._listed: frozenset[str] = frozenset()
         """Every listed repo of the org, this shard's or not: what is gone is decided on the whole listing."""
-        self._known: set[str] | None = None
-        """Repos that may have a LOC snapshot: the store's, read at most once per `KEYS_RELIST_SECONDS`,
-        plus every repo listed since (and those whose removal failed). Reading the store's keys on every
-        pass scanned the whole snapshot index in Redis each time
-        (docs/benchmarks.md, "One key scan an hour")."""
-        self._known_at = -float("inf")
+        self._inventory = SnapshotInventory(store, SNAPSHOT_KIND, org, clock)
         self._warming: set[str] = set()
         self._failed: set[str] = set()
         self._errors: dict[str, GitHubError] = {}
@@ -532,16 +526,9 @@ class LocCollector:
 
     async def _forget_gone(self) -> None:
         """Delete the snapshots (and state) of repos that left the listing."""
-        now = self._clock()
-        if self._known is None or now - self._known_at >= KEYS_RELIST_SECONDS:
-            # Again now and then: another replica may have held this unit meanwhile and written repos
-            # this process never listed.
-            stored = await self._store.keys(SnapshotKey(SNAPSHOT_KIND, (self._org,)))
-            self._known = {key.parts[1] for key in stored if len(key.parts) == 2}
-            self._known_at = now
-        for name in sorted(self._known - self._listed):
-            await self._forget(name)  # a removal that fails stays known, and is tried again next pass
-        self._known |= self._listed
+        for name in await self._inventory.missing(self._listed):
+            await self._forget(name)
+        self._inventory.remember(self._listed)
         for name in list(self._warming | self._failed):
             if name not in self._repos:
                 self._warming.discard(name)
@@ -559,8 +546,7 @@ class LocCollector:
         self._repos.pop(name, None)
         self._warming.discard(name)
         self._failed.discard(name)
-        if self._known is not None:
-            self._known.discard(name)
+        self._inventory.forget(name)
 
     def _malformed(self, endpoint: str, count: int) -> None:
         if count:
