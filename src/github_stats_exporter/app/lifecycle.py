@@ -22,7 +22,6 @@ from github_stats_exporter.exposition import Format
 from github_stats_exporter.health import Health
 from github_stats_exporter.scrape import copilot_sums
 from github_stats_exporter.scrape.scheduler import Job, run_periodic, run_tick
-from github_stats_exporter.scrape.stagger import Stagger
 from github_stats_exporter.store.base import StoreError
 
 log = structlog.get_logger(__name__)
@@ -149,10 +148,8 @@ async def serve(
                     if runtime.coordinator is not None and runtime.core.units is not None:
                         tg.create_task(runtime.coordinator.run(runtime.core.units.set), name="shard_units")
                     tg.create_task(_watched(runtime, refresher), name=refresher.name)
-                    # One order for all of this process's collection jobs: longest first in each interval.
-                    stagger = Stagger()
                     for job in runtime.jobs:
-                        tg.create_task(_watched(runtime, job, stagger), name=job.name)
+                        tg.create_task(_watched(runtime, job), name=job.name)
                     for name, service in runtime.services.items():
                         tg.create_task(service(), name=name)
                     if listener.watcher is not None:
@@ -170,11 +167,8 @@ async def serve(
         remove_handlers()
 
 
-async def _watched(runtime: Runtime, job: Job, stagger: Stagger | None = None) -> None:
-    """Run a periodic job under the liveness watchdog; leader jobs wake when leadership is gained.
-
-    Collection jobs (leader-only, or of a unit) start in ``stagger``'s order within their jitter window.
-    """
+async def _watched(runtime: Runtime, job: Job) -> None:
+    """Run a periodic job under the liveness watchdog; leader jobs wake when leadership is gained."""
     stall = runtime.settings.health.liveness_stall_intervals
     allowed = stall * job.interval * (1 + job.jitter) + (job.timeout or 0.0)
     runtime.health.watch(job.name, max(LIVENESS_MIN_SILENCE_SECONDS, allowed))
@@ -182,17 +176,13 @@ async def _watched(runtime: Runtime, job: Job, stagger: Stagger | None = None) -
     if job.unit and units is not None:
         # Sharded collection: the job runs while this replica holds its unit, whoever leads.
         await run_periodic(
-            units.guard(job),
-            sleep=units.sleeper(job.unit),
-            beat=lambda: runtime.health.beat(job.name),
-            stagger=stagger,
+            units.guard(job), sleep=units.sleeper(job.unit), beat=lambda: runtime.health.beat(job.name)
         )
     elif job.leader_only:
         await run_periodic(
             runtime.leadership.guard(job),
             sleep=runtime.leadership.sleep,
             beat=lambda: runtime.health.beat(job.name),
-            stagger=stagger,
         )
     else:
         await run_periodic(job, beat=lambda: runtime.health.beat(job.name))

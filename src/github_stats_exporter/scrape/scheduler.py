@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from github_stats_exporter.scrape.stagger import Stagger
-
 log = structlog.get_logger(__name__)
 
 Tick = Callable[[], Awaitable[bool]]
@@ -55,7 +53,6 @@ async def run_periodic(
     monotonic: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
     beat: Callable[[], None] | None = None,
-    stagger: Stagger | None = None,
 ) -> None:
     """Run ``job`` forever: tick, then sleep until the next deadline (measured from the tick's start).
 
@@ -64,8 +61,6 @@ async def run_periodic(
     the service; the tick itself reports its failures through health and self-metrics. ``beat`` is
     called after every iteration, gated or not (the liveness watchdog listens to it); a ``sleep`` that
     returns early starts the next iteration early (a replica that just became leader ticks at once).
-    With ``stagger`` the jitter is the job's place among the jobs of its interval (the longest tick
-    first) instead of a random draw.
     """
     rng = rng or random.Random()
     while True:
@@ -73,16 +68,11 @@ async def run_periodic(
         if job.gate():
             await run_tick(job)
             raise_if_cancelling()
-            if stagger is not None:
-                stagger.record(job.name, job.interval, monotonic() - started)
-        elif stagger is not None:
-            stagger.forget(job.name)
         if beat is not None:
             beat()
         delay = job.interval - (monotonic() - started)
         if job.jitter:
-            window = job.jitter * job.interval
-            delay += stagger.place(job.name, rng) * window if stagger is not None else rng.uniform(0, window)
+            delay += rng.uniform(0, job.jitter * job.interval)
         await sleep(max(0.0, delay))
 
 
