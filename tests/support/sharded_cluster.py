@@ -13,6 +13,7 @@ It must not know about Lease objects or Redis lease keys, and it never weakens a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 from abc import ABC, abstractmethod
@@ -196,12 +197,27 @@ class ShardedCluster(ABC):
             self.key,
             self.election,
         )
-        self.procs[name] = await self.exporters.start(config, self.workdir / f"{name}.log", {})
+        # A replica that hangs at SIGTERM is aborted by `gone`; faulthandler then writes its stacks to the log.
+        log = self.workdir / f"{name}.log"
+        self.procs[name] = await self.exporters.start(config, log, {"PYTHONFAULTHANDLER": "1"})
         self.ports[name] = port
 
     async def gone(self, name: str) -> int:
-        """Wait (up to 20 s) for replica ``name`` to exit and stop reading it; its exit code."""
-        code = int(await asyncio.wait_for(self.procs[name].wait(), 20))
+        """Wait (up to 20 s) for replica ``name`` to exit and stop reading it; its exit code.
+
+        A replica still running then is aborted (its Python stacks go to its log) and the test fails
+        with the end of that log: a hang at shutdown is rare, and its cause is in what it logged last.
+        """
+        proc = self.procs[name]
+        try:
+            code = int(await asyncio.wait_for(proc.wait(), 20))
+        except TimeoutError:
+            proc.send_signal(signal.SIGABRT)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 10)
+            lines = (self.workdir / f"{name}.log").read_text(errors="replace").splitlines()
+            tail = "\n".join(lines[-80:])
+            pytest.fail(f"replica {name} did not exit within 20 s; the end of its log:\n{tail}")
         del self.ports[name]
         return code
 
