@@ -564,7 +564,9 @@ async def test_a_repo_that_moves_to_another_shard_leaves_nothing_behind_in_the_o
     env.clock.advance(3600)
     for collector in shards:
         assert await collector.tick()
-    assert all(mover not in collector.failing_repos for collector in shards), "the old shard still reports the repo"
+    assert all(mover not in collector.failing_repos for collector in shards), (
+        "the old shard still reports the repo"
+    )
     assert await env.exported() == env.truth()
 
 

@@ -12,14 +12,19 @@ from github_stats_exporter.store.memory import MemorySnapshotStore
 
 
 class CleanupCountingStore(MemorySnapshotStore):
-    """`MemorySnapshotStore` with ``listings`` and ``deletes`` counted; the next ``failing`` deletes raise."""
+    """`MemorySnapshotStore` with ``listings`` and ``deletes`` counted; the next ``failing`` deletes raise,
+    and so does every listing while ``listing_fails``."""
 
     listings = 0
     deletes = 0
     failing = 0
+    listing_fails = False
 
     async def keys(self, prefix: SnapshotKey) -> list[SnapshotKey]:
         self.listings += 1
+        if self.listing_fails:
+            msg = "redis is restarting"
+            raise StoreUnavailable(msg)
         return await super().keys(prefix)
 
     async def delete(self, key: SnapshotKey) -> None:

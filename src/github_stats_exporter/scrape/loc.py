@@ -525,9 +525,21 @@ class LocCollector:
         self._writes[name] = self._writes.get(name, 0) + 1
 
     async def _forget_gone(self) -> None:
-        """Delete the snapshots (and state) of repos that left the listing."""
-        for name in await self._inventory.missing(self._listed):
-            await self._forget(name)
+        """Delete the snapshots (and state) of repos that left the listing.
+
+        A store that fails here only delays the removal: the repo stays known and the next pass tries
+        again, while this pass still collects (as the activity collector's cleanup does).
+        """
+        try:
+            gone = await self._inventory.missing(self._listed)
+        except StoreError as exc:
+            log.warning("loc snapshot inventory unavailable", org=self._org, error=str(exc))
+            gone = []
+        for name in gone:
+            try:
+                await self._forget(name)
+            except StoreError as exc:
+                log.warning("loc snapshot of a removed repo kept", org=self._org, repo=name, error=str(exc))
         self._inventory.remember(self._listed)
         for name in list(self._warming | self._failed):
             if name not in self._repos:

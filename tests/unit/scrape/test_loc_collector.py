@@ -26,7 +26,6 @@ from github_stats_exporter.scrape.loc import LocCollectionError, LocCollector
 from github_stats_exporter.scrape.locstate import FALLBACK, WEEK_SECONDS, LocState, loc_week
 from github_stats_exporter.scrape.repos import Repo
 from github_stats_exporter.selfmetrics import SelfMetrics
-from github_stats_exporter.store.base import StoreUnavailable
 from github_stats_exporter.store.memory import MemorySnapshotStore
 
 ORG = "acme"
@@ -387,7 +386,7 @@ async def test_the_store_keys_are_listed_once_an_hour(rig: RigFactory) -> None:
 
 
 async def test_a_removal_that_fails_is_tried_again_next_pass(rig: RigFactory) -> None:
-    """A repo whose snapshot could not be deleted (store down) is deleted by the next pass."""
+    """A repo whose snapshot could not be deleted (store down) is deleted by the next pass; the pass goes on."""
     r = await rig(["web", "api"], store_class=CleanupCountingStore)
     r.gh.stats("web", (200, PAYLOAD))
     r.gh.stats("api", (200, PAYLOAD))
@@ -396,14 +395,27 @@ async def test_a_removal_that_fails_is_tried_again_next_pass(rig: RigFactory) ->
     assert isinstance(store, CleanupCountingStore)
     store.failing = 1
     r.directory.list = [x for x in r.directory.list if x.name == "web"]
-    with pytest.raises(StoreUnavailable):
-        await r.collector.tick()
+    assert await r.collector.tick() is True, "the failed removal ended the pass"
     assert await r.values("api") == EXPECTED
     r.clock.now += 600
     await r.collector.tick()
     assert await r.values("api") is None
     assert await r.store.get_checkpoint(f"loc/{ORG}/api/state") is None
     assert store.listings == 1
+
+
+async def test_a_store_that_cannot_list_its_keys_delays_the_cleanup_not_the_pass(rig: RigFactory) -> None:
+    """The listing of stored snapshots fails: the pass still collects, and the next pass lists again."""
+    r = await rig(["web"], store_class=CleanupCountingStore)
+    r.gh.stats("web", (200, PAYLOAD))
+    store = r.store
+    assert isinstance(store, CleanupCountingStore)
+    store.listing_fails = True
+    assert await r.collector.tick() is True
+    assert await r.values("web") == EXPECTED
+    store.listing_fails = False
+    await r.collector.tick()
+    assert store.listings == 2, "a failed listing waited an hour instead of one pass"
 
 
 async def test_idle_repo_costs_no_request(rig: RigFactory) -> None:
