@@ -42,12 +42,12 @@ from typing import Any
 import yaml
 from redis.asyncio import Redis
 from tests.support.redis_server import RedisProcess, free_port
-from tests.support.shards import shard_repos
 
 from benchmarks import _activity_world as activity_world
 from benchmarks._gc_serve import FullCollections
 from benchmarks._gc_serve import read as full_collections
 from github_stats_exporter import metrics
+from github_stats_exporter.scrape.shard import RepoShard
 from github_stats_exporter.simulator.faults import FaultRule
 from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.simulator.spec import WorldSpec
@@ -187,10 +187,11 @@ def job_spans(sim: Simulator, mode: str, since: float) -> dict[tuple[str, int], 
     spans: dict[tuple[str, int], list[float]] = {}
     shards = SHARDS if mode == "sharded" else 1
     index = {
-        (org, name.lower()): i
+        (org, info.name.lower()): next(
+            i for i in range(shards) if RepoShard(i, shards).holds(info.id, info.name)
+        )
         for org in org_names()
-        for i in range(shards)
-        for name in shard_repos(sim.world, org, i, shards)
+        for info in sim.world.repos(org)
     }
     sizes: dict[tuple[str, int], int] = {}
     for (owner, _), unit in index.items():
@@ -501,7 +502,11 @@ async def kill_one(
                 continue
             org, _, shard = unit.removeprefix("repos:org/").partition("#")
             index, count = (int(x) for x in shard.split("/"))
-            wanted |= {(org, name): unit for name in shard_repos(sim.world, org, index, count)}
+            wanted |= {
+                (org, i.name): unit
+                for i in sim.world.repos(org)
+                if i.kind not in ("archived", "disabled") and RepoShard(index, count).holds(i.id, i.name)
+            }
         # A repo is collected again once its last stream (issue comments) was answered after the kill;
         # its snapshot is rewritten only if a value changed, so snapshot times cannot tell.
         last = sim.stats.last_answered

@@ -19,7 +19,7 @@ from github_stats_exporter.github.auth import AppAuth
 from github_stats_exporter.github.client import ClientOptions, GitHubClient
 from github_stats_exporter.model import MissedWindow, Snapshot, SnapshotKey, TimeWindow
 from github_stats_exporter.scrape.activity import ActivityCollector, ledger_name
-from github_stats_exporter.scrape.repos import Repo, RepoDirectory
+from github_stats_exporter.scrape.repos import RepoDirectory
 from github_stats_exporter.scrape.shard import WHOLE_ORG, RepoShard
 from github_stats_exporter.selfmetrics import SelfMetrics
 from github_stats_exporter.simulator.clock import SimClock
@@ -526,47 +526,6 @@ async def test_shards_of_one_org_together_match_truth_and_split_the_repos(env: E
     env.clock.advance(3600)
     for collector in reversed(shards):
         assert await collector.tick()
-    assert await env.exported() == env.truth()
-
-
-class Hiding:
-    """The org's directory with some repositories left out of the listing until they are shown."""
-
-    def __init__(self, inner: RepoDirectory, hidden: set[str]) -> None:
-        self.inner = inner
-        self.hidden = hidden
-        self.skipped_items = 0
-
-    async def repos(self) -> list[Repo]:
-        return [r for r in await self.inner.repos() if r.name not in self.hidden]
-
-
-async def test_a_repo_that_moves_to_another_shard_leaves_nothing_behind_in_the_old_one(env: Env) -> None:
-    """Repos joining the listing move the cuts; the shard a repo left drops its failure, the new one collects it."""
-    whole = list(await env.directory("*").repos())
-    hidden = {r.name for r in whole[:3]}
-    before = [r for r in whole if r.name not in hidden]
-    # A repo whose part changes when the hidden ones join, and the shard it leaves.
-    where = {r.name: i for i in range(3) for r in RepoShard(i, 3).select(before)}
-    then = {r.name: i for i in range(3) for r in RepoShard(i, 3).select(whole)}
-    mover = next(name for name in where if where[name] != then[name])
-    directory = Hiding(env.directory("*"), hidden)
-    shards = [
-        env.collector(directory=cast(RepoDirectory, directory), shard=RepoShard(i, 3)) for i in range(3)
-    ]
-    fault = FaultRule(f"/repos/{ORG}/{mover}/pulls", status=404)
-    env.sim.faults.add(fault)
-    for collector in shards:
-        await collector.tick()
-    assert mover in shards[where[mover]].failing_repos
-    env.sim.faults.clear()
-    directory.hidden = set()
-    env.clock.advance(3600)
-    for collector in shards:
-        assert await collector.tick()
-    assert all(mover not in collector.failing_repos for collector in shards), (
-        "the old shard still reports the repo"
-    )
     assert await env.exported() == env.truth()
 
 

@@ -28,10 +28,10 @@ import pytest
 import yaml
 from redis.asyncio import Redis
 from tests.support.redis_server import free_port
-from tests.support.shards import shard_repos
 
 from github_stats_exporter.leader.units import assign, plan_units
 from github_stats_exporter.model import Snapshot, SnapshotKey
+from github_stats_exporter.scrape.shard import RepoShard
 from github_stats_exporter.simulator.keys import generate_key_pair
 from github_stats_exporter.simulator.server import Simulator
 from github_stats_exporter.simulator.spec import OrgSpec, WorldSpec
@@ -263,7 +263,11 @@ class ShardedCluster(ABC):
         for unit in units:
             org, _, shard = unit.removeprefix("repos:org/").partition("#")
             index = int(shard.split("/")[0])
-            wanted |= {(org, name) for name in shard_repos(self.sim.world, org, index, SHARDS)}
+            for info in self.sim.world.repos(org):
+                if info.kind not in ("archived", "disabled") and RepoShard(index, SHARDS).holds(
+                    info.id, info.name
+                ):
+                    wanted.add((org, info.name))
         store = RedisSnapshotStore(self.redis, key_prefix=self.prefix)
         snaps = await store.get_many(SnapshotKey("activity", parts) for parts in wanted)
         return len(snaps) == len(wanted) > 0 and all(s.produced_at >= since for s in snaps.values())

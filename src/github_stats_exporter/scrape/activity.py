@@ -219,8 +219,7 @@ class ActivityCollector:
             )
         # What left the org is decided on the whole listing; a shard collects only its own repos.
         await self._forget_missing({r.name for r in repos})
-        repos = self._shard.select(repos)
-        self._let_go({r.name for r in repos})
+        repos = [r for r in repos if self._shard.holds(r.repo_id, r.name)]
         read = await self._read_ledgers([r.name for r in repos])
 
         async def one(repo: Repo) -> bool:
@@ -523,17 +522,6 @@ class ActivityCollector:
             self._failing.pop(repo, None)
             log.info("activity repo no longer selected; series removed", org=self._org, repo=repo)
         self._inventory.remember(current)
-
-    def _let_go(self, selected: set[str]) -> None:
-        """Drop what this process keeps of repos now in another shard of the org (the listing changed).
-
-        Their snapshots and ledgers stay: another unit collects them now. A repo that comes back is
-        read from the store again, not from what this process knew before it left.
-        """
-        for repo in [r for r in self._states if r not in selected]:
-            del self._states[repo]
-        for repo in [r for r in self._failing if r not in selected]:
-            del self._failing[repo]
 
     # --- reporting ---------------------------------------------------------------------------------
 

@@ -202,7 +202,7 @@ class LocCollector:
             self._report(healthy=False, detail=f"repository listing: {exc}")
             return False
         self._listed = frozenset(r.name for r in repos)
-        self._repos = {r.name: r for r in self._shard.select(repos)}
+        self._repos = {r.name: r for r in repos if self._shard.holds(r.repo_id, r.name)}
         await self._forget_gone()
         await self._pass(sorted(self._repos), force=False)
         for delay in self._repoll_delays:
