@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,15 +22,34 @@ pytestmark = pytest.mark.integration
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules.yaml"
 
 
+def world(seed: int, start: float) -> WorldSpec:
+    return WorldSpec(
+        seed=seed, orgs=(OrgSpec("acme", repos=6, users=3, app_id=11, installation_id=21),), start=start
+    )
+
+
+def seed_with_review_stages(start: float) -> int:
+    """A world seed whose newest repositories report, as of ``start``, has review stages.
+
+    The newest day follows the calendar, and the simulator answers 204 for one day in nine (as GitHub
+    sometimes does) and has days without a timed review: a fixed seed failed this test on such dates.
+    """
+    today = datetime.fromtimestamp(start, UTC).date()
+    for seed in range(5, 105):
+        sim = Simulator(world(seed, start))
+        rows = sim.copilot_repos.rows("org", "acme", sim.copilot.latest_complete_day(today)) or []
+        if any(row["pull_request_review_times"] for row in rows):
+            return seed
+    pytest.fail(f"no seed in 5..104 gives review stages on the newest day as of {today}")
+
+
 @pytest.fixture
 async def exporter_port(tmp_path: Path) -> AsyncIterator[int]:
     private, public = generate_key_pair()
     key = tmp_path / "app.pem"
     key.write_text(private)
-    spec = WorldSpec(
-        seed=5, orgs=(OrgSpec("acme", repos=6, users=3, app_id=11, installation_id=21),), start=time.time()
-    )
-    async with Simulator(spec) as sim:
+    start = time.time()
+    async with Simulator(world(seed_with_review_stages(start), start)) as sim:
         sim.add_app(11, public)
         settings = parse_config(
             {
