@@ -19,7 +19,7 @@ cyclic GC, as before).
 CPU seconds of every process in the steady cycle come from ``/proc/<pid>/stat`` (the exporters and
 redis-server) and ``time.process_time`` (this process: the simulator, plus the benchmark's own
 polling). Each run also prints Redis's costliest commands in the steady cycle (``INFO commandstats``,
-reset 20 s before it), how late the simulator's event loop woke a task sleeping 5 ms (what the
+reset 20 s before it) and the bytes Redis received and sent over the same time, how late the simulator's event loop woke a task sleeping 5 ms (what the
 machine adds to every answer's latency), and the longest and the biggest job with their start in the
 cycle. docs/benchmarks.md has the figures and the scale they were measured at.
 """
@@ -353,6 +353,7 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
             )
             cpu_after = [cpu_seconds(p.pid) for p in procs], time.process_time()
             redis_after = cpu_seconds(redis_pid)
+            received, sent = await network_bytes(redis)
             stolen = stolen_seconds() - stolen_before
             pauses = [p for at, p in full.pauses if steady[0] <= at <= steady[1]]
             replica_pauses = [
@@ -376,7 +377,8 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
             )
             compared, wrong = await wrong_values(sim, redis, org_names())
             print(
-                f"  {mode} {replicas}: redis-server's costliest commands: {await command_stats(redis)}",
+                f"  {mode} {replicas}: redis-server's costliest commands: {await command_stats(redis)}; "
+                f"it received {received / 1e6:.1f} MB and sent {sent / 1e6:.1f} MB",
                 flush=True,
             )
             kept, kept_bytes, used = await shared_etags(redis)
@@ -438,6 +440,16 @@ async def reset_command_stats(redis: RedisProcess) -> None:
         await client.config_resetstat()
     finally:
         await client.aclose()
+
+
+async def network_bytes(redis: RedisProcess) -> tuple[int, int]:
+    """(bytes Redis received, bytes it sent) since `reset_command_stats` (``INFO stats``)."""
+    client = Redis(host="127.0.0.1", port=redis.port)
+    try:
+        stats = await client.info("stats")
+    finally:
+        await client.aclose()
+    return int(stats["total_net_input_bytes"]), int(stats["total_net_output_bytes"])
 
 
 async def command_stats(redis: RedisProcess, top: int = 8) -> str:
