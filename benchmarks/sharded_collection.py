@@ -19,9 +19,9 @@ cyclic GC, as before).
 CPU seconds of every process in the steady cycle come from ``/proc/<pid>/stat`` (the exporters and
 redis-server) and ``time.process_time`` (this process: the simulator, plus the benchmark's own
 polling). Each run also prints Redis's costliest commands in the steady cycle (``INFO commandstats``,
-reset 20 s before it) and the bytes Redis received and sent over the same time, how late the simulator's event loop woke a task sleeping 5 ms (what the
-machine adds to every answer's latency), and the longest and the biggest job with their start in the
-cycle. docs/benchmarks.md has the figures and the scale they were measured at.
+reset 20 s before it) and the bytes Redis received and sent over the same time, how late the
+simulator's event loop woke a task sleeping 5 ms (what the machine adds to every answer's latency),
+and the longest and the biggest job with their start in the cycle. docs/benchmarks.md has the figures and the scale they were measured at.
 """
 
 from __future__ import annotations
@@ -442,23 +442,24 @@ async def reset_command_stats(redis: RedisProcess) -> None:
         await client.aclose()
 
 
-async def network_bytes(redis: RedisProcess) -> tuple[int, int]:
-    """(bytes Redis received, bytes it sent) since `reset_command_stats` (``INFO stats``)."""
+async def redis_info(redis: RedisProcess, section: str) -> dict[str, Any]:
+    """One ``INFO`` section of the benchmark's redis-server."""
     client = Redis(host="127.0.0.1", port=redis.port)
     try:
-        stats = await client.info("stats")
+        return dict(await client.info(section))
     finally:
         await client.aclose()
+
+
+async def network_bytes(redis: RedisProcess) -> tuple[int, int]:
+    """(bytes Redis received, bytes it sent) since `reset_command_stats` (``INFO stats``)."""
+    stats = await redis_info(redis, "stats")
     return int(stats["total_net_input_bytes"]), int(stats["total_net_output_bytes"])
 
 
 async def command_stats(redis: RedisProcess, top: int = 8) -> str:
     """Redis's costliest commands since `reset_command_stats`: calls and CPU seconds of each."""
-    client = Redis(host="127.0.0.1", port=redis.port)
-    try:
-        stats = await client.info("commandstats")
-    finally:
-        await client.aclose()
+    stats = await redis_info(redis, "commandstats")
     rows = sorted(
         ((name.removeprefix("cmdstat_"), int(v["calls"]), int(v["usec"]) / 1e6) for name, v in stats.items()),
         key=lambda row: -row[2],

@@ -503,25 +503,15 @@ class ActivityCollector:
 
     async def _forget_missing(self, current: set[str]) -> None:
         """Delete the snapshot and ledger of repos that left the selection (deleted, archived, allowlist)."""
-        try:
-            gone = await self._inventory.missing(current)
-        except StoreError as exc:
-            log.warning("activity snapshot inventory unavailable", org=self._org, error=str(exc))
-            return
-        for repo in gone:
-            try:
-                await self._store.delete(snapshot_key(self._org, repo))
-                await self._store.delete_checkpoint(ledger_name(self._org, repo))
-            except StoreError as exc:
-                log.warning(
-                    "activity snapshot of a removed repo kept", org=self._org, repo=repo, error=str(exc)
-                )
-                continue
-            self._inventory.forget(repo)
-            self._states.pop(repo, None)
-            self._failing.pop(repo, None)
-            log.info("activity repo no longer selected; series removed", org=self._org, repo=repo)
-        self._inventory.remember(current)
+        await self._inventory.sweep(current, self._remove)
+
+    async def _remove(self, repo: str) -> None:
+        """Delete one removed repo's snapshot and ledger, then what this process kept of it."""
+        await self._store.delete(snapshot_key(self._org, repo))
+        await self._store.delete_checkpoint(ledger_name(self._org, repo))
+        self._states.pop(repo, None)
+        self._failing.pop(repo, None)
+        log.info("activity repo no longer selected; series removed", org=self._org, repo=repo)
 
     # --- reporting ---------------------------------------------------------------------------------
 

@@ -5,15 +5,21 @@ org's keys scans its whole snapshot index (in Redis, thousands of fields), so `S
 asks at most once per `RELIST_SECONDS` and in between keeps the answer up to date from what the
 collector tells it: the names it selected, and the ones it removed. The hourly listing still finds
 snapshots another replica wrote while it held the unit (docs/benchmarks.md, "One key scan an hour").
-This module only keeps names; it never deletes anything itself.
+`sweep` runs the cleanup the same way for every collector: a store that fails delays a removal, never
+the collector's pass. This module keeps names and calls the collector's removal; it deletes nothing
+itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Set
+from collections.abc import Awaitable, Callable, Set
+
+import structlog
 
 from github_stats_exporter.model import SnapshotKey
-from github_stats_exporter.store.base import SnapshotStore
+from github_stats_exporter.store.base import SnapshotStore, StoreError
+
+log = structlog.get_logger(__name__)
 
 RELIST_SECONDS = 3600.0
 """How often the org's stored keys are listed again."""
@@ -24,6 +30,8 @@ class SnapshotInventory:
 
     def __init__(self, store: SnapshotStore, kind: str, org: str, clock: Callable[[], float]) -> None:
         self._store = store
+        self._kind = kind
+        self._org = org
         self._prefix = SnapshotKey(kind, (org,))
         self._clock = clock
         self._known: set[str] | None = None
@@ -50,3 +58,25 @@ class SnapshotInventory:
         """These repositories are selected now, so they may have a snapshot from here on."""
         if self._known is not None:
             self._known |= selected
+
+    async def sweep(self, current: Set[str], remove: Callable[[str], Awaitable[None]]) -> None:
+        """``remove`` every known repository not in ``current``, then remember ``current``.
+
+        A listing or a removal that raises `StoreError` is logged and tried again on the next sweep;
+        the caller's pass goes on either way.
+        """
+        try:
+            gone = await self.missing(current)
+        except StoreError as exc:
+            log.warning(f"{self._kind} snapshot inventory unavailable", org=self._org, error=str(exc))
+            gone = []
+        for repo in gone:
+            try:
+                await remove(repo)
+            except StoreError as exc:
+                log.warning(
+                    f"{self._kind} snapshot of a removed repo kept", org=self._org, repo=repo, error=str(exc)
+                )
+                continue
+            self.forget(repo)
+        self.remember(current)

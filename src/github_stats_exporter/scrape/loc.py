@@ -528,19 +528,9 @@ class LocCollector:
         """Delete the snapshots (and state) of repos that left the listing.
 
         A store that fails here only delays the removal: the repo stays known and the next pass tries
-        again, while this pass still collects (as the activity collector's cleanup does).
+        again, while this pass still collects (`SnapshotInventory.sweep`, as for activity).
         """
-        try:
-            gone = await self._inventory.missing(self._listed)
-        except StoreError as exc:
-            log.warning("loc snapshot inventory unavailable", org=self._org, error=str(exc))
-            gone = []
-        for name in gone:
-            try:
-                await self._forget(name)
-            except StoreError as exc:
-                log.warning("loc snapshot of a removed repo kept", org=self._org, repo=name, error=str(exc))
-        self._inventory.remember(self._listed)
+        await self._inventory.sweep(self._listed, self._forget)
         for name in list(self._warming | self._failed):
             if name not in self._repos:
                 self._warming.discard(name)
