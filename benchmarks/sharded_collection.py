@@ -15,7 +15,8 @@ Run: ``python -m benchmarks sharded_collection`` (a few minutes); scale with the
 ``GSE_BENCH_SHARDS`` (3), ``GSE_BENCH_HISTORY_DAYS`` (3), ``GSE_BENCH_INTERVAL_S`` (60), ``GSE_BENCH_RUNS`` (``single1,sharded1,sharded3``),
 ``GSE_BENCH_SHARE_ETAGS`` (1; 0 sets ``github.share_etags: false``, ETags per process as before),
 ``GSE_BENCH_FREEZE_WORLD`` (1; 0 leaves the generated world, and what the warm-up adds to it, to the
-cyclic GC, as before).
+cyclic GC, as before), ``GSE_BENCH_PROFILE`` (0; 1 profiles every exporter over the steady cycle,
+into ``GSE_BENCH_PROFILE_DIR``).
 CPU seconds of every process in the steady cycle come from ``/proc/<pid>/stat`` (the exporters and
 redis-server) and ``time.process_time`` (this process: the simulator, plus the benchmark's own
 polling). Each run also prints Redis's costliest commands in the steady cycle (``INFO commandstats``,
@@ -69,6 +70,12 @@ LEASE = float(os.environ.get("GSE_BENCH_LEASE_S", "4"))
 """``lease_duration``; ``renew_deadline`` is two thirds of it and ``retry_period`` an eighth."""
 SHARE_ETAGS = os.environ.get("GSE_BENCH_SHARE_ETAGS", "1") != "0"
 FREEZE_WORLD = os.environ.get("GSE_BENCH_FREEZE_WORLD", "1") != "0"
+PROFILE = os.environ.get("GSE_BENCH_PROFILE", "0") != "0"
+"""Run every exporter under cProfile (CPU time) from 20 s before the steady cycle to its end, and keep
+each replica's profile as ``<mode><replicas>-<n>.prof`` in GSE_BENCH_PROFILE_DIR (the current directory
+by default). Profiled, the exporters spend more CPU; the run's times are not comparable with others.
+"""
+PROFILE_DIR = Path(os.environ.get("GSE_BENCH_PROFILE_DIR", ".")).resolve()
 """Move the generated world out of the cyclic GC's sight (``gc.freeze``) before the exporters start, and
 what the warm-up added to it (repository data built on first ask) after the warm-up.
 
@@ -302,6 +309,9 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
                 gc_logs.append(gc_log)
                 with (tmp / f"{mode}{replicas}-{n}.log").open("wb") as log:
                     cmd = ["-m", "benchmarks._gc_serve", str(gc_log), "serve", "--config", str(config)]
+                    if PROFILE:
+                        profile = PROFILE_DIR / f"{mode}{replicas}-{n}.prof"
+                        cmd = ["-m", "benchmarks._profiled_serve", str(profile), *cmd[3:]]
                     proc = await asyncio.create_subprocess_exec(
                         sys.executable, *cmd, stdout=subprocess.DEVNULL, stderr=log
                     )
@@ -338,6 +348,9 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
             assert redis_pid is not None, "redis-server stopped during the warm-up"
             cpu_before = [cpu_seconds(p.pid) for p in procs], time.process_time()
             redis_before = cpu_seconds(redis_pid)
+            if PROFILE:
+                for proc in procs:
+                    proc.send_signal(signal.SIGUSR1)
             stolen_before = stolen_seconds()
             await reset_command_stats(redis)
             routes_before = sim.stats.requests.copy()
@@ -352,6 +365,9 @@ async def run(replicas: int, mode: str, key: Path, tmp: Path, public: str) -> di
                 ),
             )
             cpu_after = [cpu_seconds(p.pid) for p in procs], time.process_time()
+            if PROFILE:
+                for proc in procs:
+                    proc.send_signal(signal.SIGUSR2)
             redis_after = cpu_seconds(redis_pid)
             received, sent = await network_bytes(redis)
             stolen = stolen_seconds() - stolen_before

@@ -230,7 +230,8 @@ def org_cycle(
                 activity_ok = await activity.tick()
                 part.set("collection.ok", activity_ok)
             with tracing.span("collector.tick", {"collector": "loc", "github.org": org}) as part:
-                loc_ok = await loc.tick()
+                # The listing the activity tick just fetched: one listing per cycle, not two.
+                loc_ok = await loc.tick(activity.listing)
                 part.set("collection.ok", loc_ok)
             span.set("collection.ok", activity_ok and loc_ok)
             return activity_ok and loc_ok

@@ -185,10 +185,17 @@ class ActivityCollector:
         self._locks: dict[str, asyncio.Lock] = {}
         self._inventory = SnapshotInventory(store, SNAPSHOT_KIND, org, clock)
         self._failing: dict[str, str] = {}
+        self._listing: tuple[Repo, ...] | None = None
 
     @property
     def org(self) -> str:
         return self._org
+
+    @property
+    def listing(self) -> tuple[Repo, ...] | None:
+        """The org's selected repositories as the running or last tick listed them (every shard's);
+        None before the first tick, and from the start of a tick until its listing succeeded."""
+        return self._listing
 
     @property
     def failing_repos(self) -> dict[str, str]:
@@ -204,12 +211,14 @@ class ActivityCollector:
         # The window ends before the listing is asked: commits are skipped on the listing's pushed_at,
         # so a push while the listing is under way must fall after the window, not inside it uncounted.
         now = self._clock()
+        self._listing = None
         try:
             repos = await self._directory.repos()
         except GitHubError as exc:
             log.warning("activity repo listing failed", org=self._org, error=str(exc))
             self._finish("failure", started, f"repository listing failed: {exc}")
             return False
+        self._listing = tuple(repos)
         self._metrics.set(metrics.ACTIVITY_REPOS, labels, len(repos))
         if self._directory.skipped_items:
             self._metrics.inc(

@@ -193,10 +193,17 @@ class LocCollector:
 
     # --- public entry points -----------------------------------------------------------------------
 
-    async def tick(self) -> bool:
-        """One pass over the org; True when the listing and every refresh that was due succeeded."""
+    async def tick(self, listing: Sequence[RepoRef] | None = None) -> bool:
+        """One pass over the org; True when the listing and every refresh that was due succeeded.
+
+        ``listing`` is the org's listing this cycle already fetched (the activity tick's, run just
+        before); without one the pass lists the org itself. A listing a few seconds old is as good
+        as a new one here: a push it does not show yet only delays that repository's refresh by one
+        refresh interval, as a push right after a fresh listing would (docs/architecture.md,
+        "The composition root").
+        """
         try:
-            repos = list(await self._directory.repos())
+            repos = list(listing if listing is not None else await self._directory.repos())
         except GitHubError as exc:
             log.warning("loc repo listing failed", org=self._org, error=str(exc))
             self._report(healthy=False, detail=f"repository listing: {exc}")
