@@ -36,6 +36,7 @@ from github_stats_exporter.backfill.jobs import (
     PermanentJobError,
     decode_job,
 )
+from github_stats_exporter.cancellation import raise_if_cancelling
 from github_stats_exporter.logs import redact
 from github_stats_exporter.metrics import (
     BACKFILL_PROCESSED,
@@ -117,9 +118,7 @@ class BackfillWorker:
             async for delivery in deliveries:
                 await self.process(delivery)
                 # A cancellation swallowed inside a store call must still end the consumer.
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise asyncio.CancelledError
+                raise_if_cancelling()
 
     async def process(self, delivery: Delivery) -> Result:
         """Handle one delivery end to end and settle it; returns what happened (also counted)."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from github_stats_exporter.cancellation import raise_if_cancelling
 from github_stats_exporter.leader.base import LeaseError, LeaseLock
 from github_stats_exporter.metrics import LEADER_ELECTION_ERRORS, LEADER_TRANSITIONS
 from github_stats_exporter.selfmetrics import SelfMetrics
@@ -119,7 +120,7 @@ class LeaseElector:
         try:
             while not self._stopped:
                 await self.step()
-                _reraise_pending_cancel()
+                raise_if_cancelling()
                 await self._sleep(self.next_delay())
             await asyncio.Event().wait()
         finally:
@@ -220,11 +221,3 @@ class LeaseElector:
             log.warning("leader_lost", identity=self._identity, reason=why)
         if self._on_change is not None:
             self._on_change(leader)
-
-
-def _reraise_pending_cancel() -> None:
-    # A client library may turn a cancellation that lands mid-request into an ordinary error (seen with
-    # redis-py while Redis restarts); the task still counts it as cancelling, so honour it here.
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import structlog
 
+from github_stats_exporter.cancellation import raise_if_cancelling
 from github_stats_exporter.leader.base import LeaseError, UnitLeases
 from github_stats_exporter.leader.lease import LeaseTimings
 from github_stats_exporter.leader.units import WorkUnit, assign
@@ -80,6 +81,9 @@ class ShardCoordinator:
         try:
             while True:
                 await self.step(on_change)
+                # A round's store call may swallow the cancellation (shutdown while it waits on Redis):
+                # without this the loop renews forever and the process never exits on SIGTERM.
+                raise_if_cancelling()
                 await self._sleep(self._timings.retry_period)
         finally:
             # Nothing renews any more: stop collecting now; `release` frees the leases afterwards.

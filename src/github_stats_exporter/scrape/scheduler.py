@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from github_stats_exporter.cancellation import raise_if_cancelling
+
 log = structlog.get_logger(__name__)
 
 Tick = Callable[[], Awaitable[bool]]
@@ -74,18 +76,6 @@ async def run_periodic(
         if job.jitter:
             delay += rng.uniform(0, job.jitter * job.interval)
         await sleep(max(0.0, delay))
-
-
-def raise_if_cancelling() -> None:
-    """Re-raise a cancellation that a library swallowed.
-
-    redis-py can return normally from a command whose task was cancelled (seen while Redis restarts);
-    the task's pending cancel request stays visible in ``cancelling()``. Without this check a loop
-    would keep running after shutdown asked it to stop, and the process would never exit.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 async def run_tick(job: Job) -> bool:

@@ -11,7 +11,7 @@ import pytest
 from github_stats_exporter.leader.lease import LeaseTimings
 from github_stats_exporter.leader.shards import Held, ShardCoordinator
 from github_stats_exporter.leader.units import assign, plan_units
-from github_stats_exporter.store.base import UnitRenewal
+from github_stats_exporter.store.base import StoreUnavailable, UnitRenewal
 from github_stats_exporter.store.memory import MemorySnapshotStore
 
 TIMINGS = LeaseTimings(lease_duration=10.0, renew_deadline=6.0, retry_period=2.0)
@@ -102,6 +102,56 @@ async def test_a_replica_that_cannot_reach_the_store_drops_its_units_within_the_
     await replica.step()
     assert replica.held == set()
     assert replica.changes[-1] == {}
+
+
+class SwallowingStore(MemorySnapshotStore):
+    """A store whose heartbeat, once armed, waits and turns its cancellation into a store error
+    (what redis-py did with a shutdown that landed mid-command)."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock=clock)
+        self.armed = False
+        self.waiting = asyncio.Event()
+
+    async def heartbeat(self, member: str, ttl_seconds: float) -> list[str]:
+        if self.armed:
+            self.waiting.set()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                raise StoreUnavailable("connection closed by the cancellation") from None
+        return await super().heartbeat(member, ttl_seconds)
+
+
+async def test_run_ends_on_a_cancellation_the_store_swallowed_and_drops_its_units() -> None:
+    """SIGTERM while a round waits on the store: run() still ends (the replica exits) and stops collecting."""
+    clock = Clock()
+    store = SwallowingStore(clock)
+    changes: list[Held] = []
+    coordinator = ShardCoordinator(
+        store, identity="a", units=UNITS, timings=TIMINGS, clock=clock, sleep=lambda _: asyncio.sleep(0)
+    )
+    holding = asyncio.Event()
+
+    def on_change(held: Held) -> None:
+        changes.append(held)
+        if held:
+            holding.set()
+
+    task = asyncio.create_task(coordinator.run(on_change))
+    await asyncio.wait_for(holding.wait(), 1.0)
+    store.armed = True
+    await asyncio.wait_for(store.waiting.wait(), 1.0)
+    task.cancel()
+    # Not wait_for: a loop that ignores the cancel would swallow wait_for's own cancel too, and hang.
+    await asyncio.wait({task}, timeout=1.0)
+    store.armed = False
+    if not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+        pytest.fail("run() went on after its cancellation was swallowed")
+    assert task.cancelled()
+    assert changes[-1] == {}
 
 
 # The configuration measured in docs/benchmarks.md ("Sharded collection"): 4 s leases, 2.7 s deadline.
