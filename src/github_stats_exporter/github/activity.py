@@ -79,6 +79,58 @@ class _Repo(msgspec.Struct):
 
 def parse_repo(raw: object) -> RepoItem | None:
     """One repository item, or None without a non-empty name; the owner falls back to ``full_name``."""
+    if type(raw) is dict:
+        return _parse_repo_dict(raw)
+    return parse_repo_struct(raw)
+
+
+def _parse_repo_dict(raw: dict[str, object]) -> RepoItem | None:
+    """`parse_repo_struct`'s rules read straight from a decoded JSON object, at about half the cost.
+
+    Every cycle decodes the org's whole listing, on every replica holding one of its shards, and the
+    struct conversion was most of that (docs/benchmarks.md, "One listing per cycle"). The two agree on
+    every input (a property test holds them to it).
+    """
+    name = raw.get("name")
+    if type(name) is not str or not name:
+        return None
+    account = raw.get("owner")
+    login = account.get("login") if type(account) is dict else None
+    if type(login) is str and login:
+        owner = login
+    else:
+        full = text(raw.get("full_name"))
+        owner = full.split("/", 1)[0] if "/" in full else ""
+    repo_id = raw.get("id")
+    pushed = raw.get("pushed_at")
+    return RepoItem(
+        owner=owner,
+        name=name,
+        archived=raw.get("archived") is True,
+        disabled=raw.get("disabled") is True,
+        default_branch=text(raw.get("default_branch")),
+        pushed_at=_pushed_at(pushed) if type(pushed) is str else None,
+        repo_id=repo_id if type(repo_id) is int else None,
+    )
+
+
+_PUSHED: dict[str, float | None] = {}
+"""``pushed_at`` text -> Unix time, for `_pushed_at` (a plain dict: no tracked object per entry)."""
+_PUSHED_MAX = 1 << 17
+
+
+def _pushed_at(value: str) -> float | None:
+    # An unchanged repository lists the same pushed_at every cycle: parse each string once.
+    if value in _PUSHED:
+        return _PUSHED[value]
+    if len(_PUSHED) >= _PUSHED_MAX:
+        _PUSHED.clear()
+    parsed = _PUSHED[value] = parse_time(value)
+    return parsed
+
+
+def parse_repo_struct(raw: object) -> RepoItem | None:
+    """`parse_repo` through the msgspec Struct (`payload.decode`): the reference the fast path follows."""
     repo = decode(raw, _Repo)
     if repo is None or not repo.name:
         return None

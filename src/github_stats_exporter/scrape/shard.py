@@ -38,13 +38,32 @@ class RepoShard:
         """True when the repository with this id (or, lacking one, this name) belongs to this shard."""
         if self.count == 1:
             return True
-        key = f"id:{repo_id}" if repo_id is not None else f"name:{name.lower()}"
-        return stable_bucket(key, self.count) == self.index
+        return _bucket(repo_id, name if repo_id is None else "", self.count) == self.index
 
     @property
     def label(self) -> str:
         """``2/4`` for shard 2 of 4 (health details, unit names)."""
         return f"{self.index}/{self.count}"
+
+
+_BUCKETS: dict[tuple[int | None, str, int], int] = {}
+"""(id, name, shards) -> bucket, for `_bucket`; a plain dict of untracked tuples adds nothing to what the
+garbage collector scans (an ``lru_cache`` would add a tracked list per entry)."""
+_BUCKETS_MAX = 1 << 17
+
+
+def _bucket(repo_id: int | None, name: str, count: int) -> int:
+    # Each unit filters its org's whole listing twice a cycle (activity, then LOC), and the same
+    # repositories hash to the same buckets every time: hash each one once per process
+    # (docs/benchmarks.md, "One listing per cycle").
+    memo = (repo_id, name, count)
+    bucket = _BUCKETS.get(memo)
+    if bucket is None:
+        if len(_BUCKETS) >= _BUCKETS_MAX:
+            _BUCKETS.clear()
+        key = f"id:{repo_id}" if repo_id is not None else f"name:{name.lower()}"
+        bucket = _BUCKETS[memo] = stable_bucket(key, count)
+    return bucket
 
 
 WHOLE_ORG = RepoShard()

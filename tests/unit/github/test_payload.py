@@ -26,6 +26,7 @@ from github_stats_exporter.github.activity import (
     parse_commit,
     parse_pull,
     parse_repo,
+    parse_repo_struct,
     parse_review,
 )
 from github_stats_exporter.github.auth import TokenAuth
@@ -238,6 +239,25 @@ def test_item_parsers_never_raise(kind: str, parse: Callable[[object], object], 
         assert parsed is None or isinstance(parsed, result)
 
     check()
+
+
+def _with(raw: object, field: str, value: object) -> object:
+    return {**raw, field: value} if isinstance(raw, dict) else raw
+
+
+REPO_VARIANTS = st.one_of(
+    items("repo"),
+    st.builds(_with, damaged("repo"), st.just("id"), st.one_of(st.integers(), st.booleans(), JSON)),
+    st.builds(_with, damaged("repo"), st.just("owner"), st.one_of(st.just({"login": ""}), JSON)),
+)
+
+
+@PROPERTY
+@given(raw=REPO_VARIANTS)
+def test_the_listing_fast_path_reads_a_repo_as_the_struct_does(raw: object) -> None:
+    """`parse_repo` reads a decoded object directly (every cycle parses whole listings); it must give
+    exactly what the msgspec Struct path gives, item kept or dropped, field by field."""
+    assert parse_repo(raw) == parse_repo_struct(raw)
 
 
 @PROPERTY
