@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from github_stats_exporter.github import activity
 from github_stats_exporter.github.activity import (
     CommentItem,
     CommitItem,
@@ -32,7 +33,7 @@ from github_stats_exporter.github.activity import (
 from github_stats_exporter.github.auth import TokenAuth
 from github_stats_exporter.github.client import ClientOptions, GitHubClient
 from github_stats_exporter.github.errors import NotFound
-from github_stats_exporter.github.payload import login_of
+from github_stats_exporter.github.payload import login_of, parse_time
 from github_stats_exporter.github.stats import (
     CommitRef,
     CommitStats,
@@ -250,6 +251,19 @@ REPO_VARIANTS = st.one_of(
     st.builds(_with, damaged("repo"), st.just("id"), st.one_of(st.integers(), st.booleans(), JSON)),
     st.builds(_with, damaged("repo"), st.just("owner"), st.one_of(st.just({"login": ""}), JSON)),
 )
+
+
+def test_a_listed_pushed_at_is_parsed_once_within_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pushed_at memo starts over at its bound; what it answers is always `parse_time`'s reading."""
+    monkeypatch.setattr(activity, "_PUSHED_MAX", 10)
+    monkeypatch.setattr(activity, "_PUSHED", {})
+    for second in [*range(30), *range(30)]:
+        stamp = f"2026-01-01T00:00:{second:02d}Z"
+        repo = parse_repo({"name": "w", "pushed_at": stamp})
+        assert repo is not None
+        assert repo.pushed_at == parse_time(stamp)
+        assert len(activity._PUSHED) <= 10
+    assert parse_repo({"name": "w", "pushed_at": "not a time"}) == RepoItem("", "w", False, False, "", None)
 
 
 @PROPERTY
