@@ -70,12 +70,6 @@ LEASE = float(os.environ.get("GSE_BENCH_LEASE_S", "4"))
 """``lease_duration``; ``renew_deadline`` is two thirds of it and ``retry_period`` an eighth."""
 SHARE_ETAGS = os.environ.get("GSE_BENCH_SHARE_ETAGS", "1") != "0"
 FREEZE_WORLD = os.environ.get("GSE_BENCH_FREEZE_WORLD", "1") != "0"
-PROFILE = os.environ.get("GSE_BENCH_PROFILE", "0") != "0"
-"""Run every exporter under cProfile (CPU time) from 20 s before the steady cycle to its end, and keep
-each replica's profile as ``<mode><replicas>-<n>.prof`` in GSE_BENCH_PROFILE_DIR (the current directory
-by default). Profiled, the exporters spend more CPU; the run's times are not comparable with others.
-"""
-PROFILE_DIR = Path(os.environ.get("GSE_BENCH_PROFILE_DIR", ".")).resolve()
 """Move the generated world out of the cyclic GC's sight (``gc.freeze``) before the exporters start, and
 what the warm-up added to it (repository data built on first ask) after the warm-up.
 
@@ -84,6 +78,12 @@ At 20 x 1,000 the world is ~1.7 million GC-tracked objects: a full collection in
 such pauses, so they are not the exporter's to pay (docs/benchmarks.md, "Sharded collection", the
 full collections counted at 20 x 1,000).
 """
+PROFILE = os.environ.get("GSE_BENCH_PROFILE", "0") != "0"
+"""Run every exporter under cProfile (CPU time) from 20 s before the steady cycle to its end, and keep
+each replica's profile as ``<mode><replicas>-<n>.prof`` in GSE_BENCH_PROFILE_DIR (the current directory
+by default). Profiled, the exporters spend more CPU; the run's times are not comparable with others.
+"""
+PROFILE_DIR = Path(os.environ.get("GSE_BENCH_PROFILE_DIR", ".")).resolve()
 KILL_TIMEOUT = 600.0
 """Seconds after kill -9 the benchmark waits at most for the takeover before reporting what is missing."""
 QUIET = 10.0
