@@ -8,6 +8,7 @@ lower-case name instead. This module decides membership only; it fetches and sto
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -46,24 +47,13 @@ class RepoShard:
         return f"{self.index}/{self.count}"
 
 
-_BUCKETS: dict[tuple[int | None, str, int], int] = {}
-"""(id, name, shards) -> bucket, for `_bucket`; a plain dict of untracked tuples adds nothing to what the
-garbage collector scans (an ``lru_cache`` would add a tracked list per entry)."""
-_BUCKETS_MAX = 1 << 17
-
-
+# Each unit filters its org's whole listing twice a cycle (activity, then LOC), and the same
+# repositories hash to the same buckets every time: hash each one once per process
+# (docs/benchmarks.md, "One listing per cycle").
+@functools.lru_cache(maxsize=1 << 17)
 def _bucket(repo_id: int | None, name: str, count: int) -> int:
-    # Each unit filters its org's whole listing twice a cycle (activity, then LOC), and the same
-    # repositories hash to the same buckets every time: hash each one once per process
-    # (docs/benchmarks.md, "One listing per cycle").
-    memo = (repo_id, name, count)
-    bucket = _BUCKETS.get(memo)
-    if bucket is None:
-        if len(_BUCKETS) >= _BUCKETS_MAX:
-            _BUCKETS.clear()
-        key = f"id:{repo_id}" if repo_id is not None else f"name:{name.lower()}"
-        bucket = _BUCKETS[memo] = stable_bucket(key, count)
-    return bucket
+    key = f"id:{repo_id}" if repo_id is not None else f"name:{name.lower()}"
+    return stable_bucket(key, count)
 
 
 WHOLE_ORG = RepoShard()

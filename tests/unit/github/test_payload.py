@@ -15,7 +15,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from github_stats_exporter.github import activity
 from github_stats_exporter.github.activity import (
     CommentItem,
     CommitItem,
@@ -253,16 +252,13 @@ REPO_VARIANTS = st.one_of(
 )
 
 
-def test_a_listed_pushed_at_is_parsed_once_within_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The pushed_at memo starts over at its bound; what it answers is always `parse_time`'s reading."""
-    monkeypatch.setattr(activity, "_PUSHED_MAX", 10)
-    monkeypatch.setattr(activity, "_PUSHED", {})
+def test_a_remembered_pushed_at_is_parse_times_reading() -> None:
+    """The pushed_at memo answers, the first time and every time after, what `parse_time` reads."""
     for second in [*range(30), *range(30)]:
         stamp = f"2026-01-01T00:00:{second:02d}Z"
         repo = parse_repo({"name": "w", "pushed_at": stamp})
         assert repo is not None
         assert repo.pushed_at == parse_time(stamp)
-        assert len(activity._PUSHED) <= 10
     assert parse_repo({"name": "w", "pushed_at": "not a time"}) == RepoItem("", "w", False, False, "", None)
 
 
